@@ -1,0 +1,146 @@
+# latchkey: one Makefile for every program, test and benchmark.
+#
+#   make            build every program into build/bin/
+#   make test       install dependencies, then run the whole suite twice:
+#                   a normal build and an ASan+UBSan build, plus fuzzers
+#   make demo       push a key, log in with a real sshd, watch it expire
+#   make bench      run the benchmarks and print their figures
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX		?= /usr/local
+DESTDIR		?=
+BINDIR		 = $(PREFIX)/bin
+SBINDIR		 = $(PREFIX)/sbin
+LIBEXECDIR	 = $(PREFIX)/libexec/latchkey
+PLUGINDIR	 = $(PREFIX)/lib/latchkey/plugins
+MANDIR		 = $(PREFIX)/share/man
+
+CC		?= cc
+SANITIZE	?= 0
+ifeq ($(SANITIZE),1)
+BUILD		?= build-asan
+SANFLAGS	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
+		   -fno-omit-frame-pointer
+else
+BUILD		?= build
+SANFLAGS	 =
+endif
+
+WARNINGS	 = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+		   -Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare -Werror
+CFLAGS		?= -O2 -g
+ALL_CFLAGS	 = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) \
+		   -Ilib -DLK_PLUGINDIR='"$(PLUGINDIR)"' \
+		   -DLK_LIBEXECDIR='"$(LIBEXECDIR)"' -MMD -MP
+ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
+LIBS		 = -lcrypto
+
+LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
+		   lib/record.c lib/store.c lib/fsutil.c
+LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_A		 = $(BUILD)/liblatchkey.a
+
+PROGS		 = $(BUILD)/bin/send_ssh_public_key \
+		   $(BUILD)/bin/latchkey-authorized-keys \
+		   $(BUILD)/bin/acs-plugin-manager \
+		   $(BUILD)/bin/config_ecs_instance_connect
+
+UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
+UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+FUZZ_SRCS	 = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS	 = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
+		   -fsanitize=fuzzer,address,undefined
+
+BENCH_BINS	 = $(BUILD)/bench/helper_bench
+
+.PHONY: all deps test check unit fuzz bench demo install uninstall clean lint
+
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/send_ssh_public_key: $(BUILD)/obj/plugins/config_ecs_instance_connect/send_ssh_public_key.o $(LIB_A)
+$(BUILD)/bin/latchkey-authorized-keys: $(BUILD)/obj/authkeys/latchkey-authorized-keys.o $(LIB_A)
+$(BUILD)/bin/acs-plugin-manager: $(BUILD)/obj/agent/acs-plugin-manager.o $(LIB_A)
+$(BUILD)/bin/config_ecs_instance_connect: $(BUILD)/obj/plugins/config_ecs_instance_connect/plugin.o $(LIB_A)
+
+$(PROGS):
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
+
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+unit: $(UNIT_BINS)
+fuzz: $(FUZZ_BINS)
+
+deps:
+	@scripts/install-deps
+
+# The whole suite: normal build, sanitizer build, fuzzers; one summary.
+test: deps
+	$(MAKE) all unit
+	$(MAKE) SANITIZE=1 all unit
+	$(MAKE) fuzz
+	tests/run build build-asan
+
+check: all unit
+	tests/run $(BUILD)
+
+bench: deps all $(BENCH_BINS)
+	bench/run $(BUILD)
+
+demo: deps all
+	scripts/demo $(BUILD)
+
+lint:
+	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|sscanf|gets)\s*\(' \
+	    lib/*.c lib/*.h */*.c */*/*.c || \
+	    { echo "banned function used"; exit 1; }
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/bin/acs-plugin-manager $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/bin/config_ecs_instance_connect \
+	    $(BUILD)/bin/send_ssh_public_key \
+	    $(BUILD)/bin/latchkey-authorized-keys \
+	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect/
+	install -m 0644 plugins/config_ecs_instance_connect/VERSION \
+	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect/
+	install -m 0644 agent/acs-plugin-manager.8 \
+	    plugins/config_ecs_instance_connect/send_ssh_public_key.8 \
+	    authkeys/latchkey-authorized-keys.8 \
+	    plugins/config_ecs_instance_connect/config_ecs_instance_connect.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/acs-plugin-manager
+	rm -rf $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect
+	rm -f $(DESTDIR)$(MANDIR)/man8/acs-plugin-manager.8 \
+	    $(DESTDIR)$(MANDIR)/man8/send_ssh_public_key.8 \
+	    $(DESTDIR)$(MANDIR)/man8/latchkey-authorized-keys.8 \
+	    $(DESTDIR)$(MANDIR)/man8/config_ecs_instance_connect.8
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)

@@ -1,0 +1,66 @@
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "util.h"
+
+int
+lk_user_valid(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	if (len == 0 || len > LK_USER_MAX || name[0] == '-')
+		return LK_ERR_USER_INVALID;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return LK_ERR_USER_INVALID;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == '-'))
+			return LK_ERR_USER_INVALID;
+	}
+	return 0;
+}
+
+int
+lk_user_lookup(const char *name, uid_t *uidp, gid_t *gidp)
+{
+	struct passwd *pw;
+	int r;
+
+	if ((r = lk_user_valid(name)) != 0)
+		return r;
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL)
+		return LK_ERR_USER_UNKNOWN;
+	if (uidp != NULL)
+		*uidp = pw->pw_uid;
+	if (gidp != NULL)
+		*gidp = pw->pw_gid;
+	return 0;
+}
+
+int
+lk_parse_ll(const char *s, long long min, long long max, long long *outp)
+{
+	const char *p = s;
+	char *end;
+	long long v;
+
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return LK_ERR_INVALID_FORMAT;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return LK_ERR_INVALID_FORMAT;
+	if (errno == ERANGE || v < min || v > max)
+		return LK_ERR_RANGE;
+	*outp = v;
+	return 0;
+}

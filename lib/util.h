@@ -1,0 +1,34 @@
+/*
+ * Small checked helpers shared by every program: user names and numbers.
+ */
+#ifndef LK_UTIL_H
+#define LK_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LK_USER_MAX	32	/* longest user name accepted */
+
+/*
+ * A portable POSIX user name (IEEE 1003.1 3.437 and 3.282): letters,
+ * digits, '.', '_' and '-', not starting with '-', not "." or "..", at
+ * most LK_USER_MAX bytes. Returns 0 or LK_ERR_USER_INVALID.
+ */
+int	lk_user_valid(const char *name);
+
+/*
+ * lk_user_valid() and an existing account. On success, fills uid/gid
+ * when they are not NULL. Returns 0, LK_ERR_USER_INVALID or
+ * LK_ERR_USER_UNKNOWN.
+ */
+int	lk_user_lookup(const char *name, uid_t *uidp, gid_t *gidp);
+
+/*
+ * Parses a whole string as a decimal integer in [min, max]: no sign other
+ * than a leading '-', no blanks, no suffix. Returns 0, LK_ERR_INVALID_FORMAT
+ * or LK_ERR_RANGE.
+ */
+int	lk_parse_ll(const char *s, long long min, long long max,
+	    long long *outp);
+
+#endif

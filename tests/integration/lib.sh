@@ -1,0 +1,157 @@
+# Shared setup for integration tests: sourced by tests/integration/test_*.sh.
+#
+# Every test prints TAP lines ("ok N - name" / "not ok N - name"), runs real
+# programs (the built binaries, Debian's sshd and ssh) in a scratch root
+# under /run (root-owned, 0755, as sshd requires of an
+# AuthorizedKeysCommand's path), stops only the processes it started, by
+# the PIDs it recorded, and keeps sshd's log in $LK_LOGDIR when a case fails.
+set -u
+
+: "${LK_BUILD:?set LK_BUILD to a build directory (build or build-asan)}"
+LK_LOGDIR=${LK_LOGDIR:-/tmp}
+LK_TESTNAME=$(basename "$0" .sh)
+LK_N=0
+LK_FAILED=0
+LK_PIDFILES=()
+
+# The accounts tests log in as; created once, kept (idempotent).
+LK_ALICE=lk-alice
+LK_BOB=lk-bob
+LK_HELPER_USER=latchkey-authkeys
+
+tap_ok() { LK_N=$((LK_N + 1)); echo "ok $LK_N - $*"; }
+tap_fail() {
+	LK_N=$((LK_N + 1)); LK_FAILED=$((LK_FAILED + 1))
+	echo "not ok $LK_N - $*"
+}
+# check NAME CMD...: CMD must succeed.
+check() {
+	local name=$1; shift
+	if "$@" >"$T/last.out" 2>"$T/last.err"; then tap_ok "$name"
+	else tap_fail "$name (exit $?: $(head -c 300 "$T/last.err"))"; fi
+}
+# check_exit NAME STATUS CMD...: CMD must exit with STATUS.
+check_exit() {
+	local name=$1 want=$2 rc; shift 2
+	"$@" >"$T/last.out" 2>"$T/last.err"; rc=$?
+	if [ "$rc" -eq "$want" ]; then tap_ok "$name"
+	else tap_fail "$name (exit $rc, wanted $want: $(head -c 300 "$T/last.err"))"; fi
+}
+# is NAME GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then tap_ok "$1"
+	else tap_fail "$1 (got '$2', wanted '$3')"; fi
+}
+
+lk_ensure_user() {
+	local u=$1
+	if ! getent passwd "$u" >/dev/null; then
+		useradd -m -s /bin/sh "$u" || return 1
+	fi
+	# sshd without PAM refuses locked accounts; '*' is "no password".
+	usermod -p '*' "$u"
+}
+
+lk_ensure_helper_user() {
+	getent passwd "$LK_HELPER_USER" >/dev/null ||
+	    useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin "$LK_HELPER_USER"
+}
+
+# Makes the scratch root $T with a root-owned copy of the binaries in $T/bin.
+lk_setup() {
+	T=$(mktemp -d /run/latchkey-test.XXXXXX) || exit 1
+	chmod 0755 "$T"
+	mkdir -p "$T/bin" "$T/sshd"
+	install -m 0755 -o root -g root "$LK_BUILD"/bin/* "$T/bin/"
+	trap lk_cleanup EXIT
+	lk_ensure_user "$LK_ALICE" && lk_ensure_user "$LK_BOB" &&
+	    lk_ensure_helper_user || { echo "not ok - cannot create test users"; exit 1; }
+	mkdir -p /run/sshd
+}
+
+lk_cleanup() {
+	local pf pid
+	for pf in "${LK_PIDFILES[@]}"; do
+		[ -f "$pf" ] && pid=$(cat "$pf") && [ -n "$pid" ] &&
+		    kill "$pid" 2>/dev/null
+	done
+	if [ "$LK_FAILED" -ne 0 ] && [ -d "$T/sshd" ]; then
+		for f in "$T"/sshd/*.log; do
+			[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+		done
+	fi
+	rm -rf "$T"
+	[ "$LK_FAILED" -eq 0 ]
+	exit $?
+}
+
+# A free TCP port on 127.0.0.1, chosen at random from a high range.
+lk_free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 20000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# lk_sshd_start NAME [EXTRA_CONFIG_LINE...]: starts a throw-away sshd on a
+# loopback port; sets SSHD_PORT, SSHD_CONFIG. AuthorizedKeysFile is none
+# unless an extra line says otherwise.
+lk_sshd_start() {
+	local name=$1 i; shift
+	local dir="$T/sshd"
+	[ -f "$dir/host_ed25519" ] ||
+	    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519" || return 1
+	SSHD_PORT=$(lk_free_port) || return 1
+	SSHD_CONFIG="$dir/$name.conf"
+	{
+		printf '%s\n' "$@"
+		cat <<-CONF
+		Port $SSHD_PORT
+		ListenAddress 127.0.0.1
+		HostKey $dir/host_ed25519
+		PidFile $dir/$name.pid
+		UsePAM no
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		PubkeyAuthentication yes
+		AuthorizedKeysFile none
+		LogLevel VERBOSE
+		CONF
+	} >"$SSHD_CONFIG"
+	LK_PIDFILES+=("$dir/$name.pid")
+	/usr/sbin/sshd -f "$SSHD_CONFIG" -E "$dir/$name.log" || return 1
+	for i in $(seq 1 100); do
+		[ -s "$dir/$name.pid" ] &&
+		    ss -Htln "sport = :$SSHD_PORT" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# The AuthorizedKeysCommand lines for the helper in $T/bin and store $T/store.
+lk_helper_config() {
+	echo "AuthorizedKeysCommand $T/bin/latchkey-authorized-keys --store $T/store %u %f"
+	echo "AuthorizedKeysCommandUser $LK_HELPER_USER"
+}
+
+# lk_ssh USER KEYFILE [PORT] -- CMD...: the real ssh client, non-interactive.
+lk_ssh() {
+	local user=$1 key=$2 port=${SSHD_PORT}
+	shift 2
+	if [ "${1:-}" != "--" ]; then port=$1; shift; fi
+	shift
+	ssh -F /dev/null -p "$port" -i "$key" -o BatchMode=yes \
+	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+	    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+	    -o LogLevel=ERROR "$user@127.0.0.1" "$@"
+}
+
+# lk_keygen NAME [TYPE [BITS]]: a throw-away key pair in $T/keys/NAME.
+lk_keygen() {
+	mkdir -p "$T/keys"
+	ssh-keygen -q -t "${2:-ed25519}" ${3:+-b "$3"} -N '' -C "$1@test" \
+	    -f "$T/keys/$1"
+}
