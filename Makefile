@@ -32,11 +32,12 @@ CFLAGS		?= -O2 -g
 ALL_CFLAGS	 = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) \
 		   -Ilib -DLK_PLUGINDIR='"$(PLUGINDIR)"' \
 		   -DLK_LIBEXECDIR='"$(LIBEXECDIR)"' -MMD -MP
-ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
+ALL_LDFLAGS	 = -Wl,--as-needed $(LDFLAGS) $(SANFLAGS)
 LIBS		 = -lcrypto
 
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
-		   lib/record.c lib/store.c lib/fsutil.c
+		   lib/record.c lib/store.c lib/store_write.c lib/fsutil.c \
+		   lib/sshkey_wire.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 

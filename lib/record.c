@@ -87,7 +87,7 @@ lk_record_parse(const char *buf, size_t len, struct lk_record **recp)
 		goto out;
 	if (c.left != 0)
 		goto out;
-	if ((r = lk_sshkey_parse_line(keyline, strlen(keyline),
+	if ((r = lk_sshkey_parse_line_nocrypto(keyline, strlen(keyline),
 	    &rec->key)) != 0) {
 		r = r == LK_ERR_ALLOC ? r : LK_ERR_RECORD;
 		goto out;

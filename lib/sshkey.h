@@ -35,6 +35,8 @@ struct lk_sshkey {
 	unsigned char	*blob;		/* canonical wire encoding */
 	size_t		 bloblen;
 	char		*comment;	/* NULL, or printable ASCII */
+	size_t		 point_off;	/* EC point within blob, or 0 */
+	size_t		 point_len;
 };
 
 /*
@@ -46,6 +48,20 @@ struct lk_sshkey {
  */
 int	 lk_sshkey_parse_line(const char *line, size_t len,
 	    struct lk_sshkey **keyp);
+
+/*
+ * The same without the checks that need OpenSSL (EC points on their
+ * curve): the shape, lengths, types, base64 and RSA sizes are still fully
+ * checked, so the result is safe to print for sshd. For readers of records
+ * that root validated fully when writing them (the sshd helper).
+ */
+int	 lk_sshkey_parse_line_nocrypto(const char *line, size_t len,
+	    struct lk_sshkey **keyp);
+int	 lk_sshkey_from_blob_nocrypto(const unsigned char *blob, size_t len,
+	    const char *expect, struct lk_sshkey **keyp);
+
+/* The checks that need OpenSSL, for a key parsed without them. */
+int	 lk_sshkey_validate(const struct lk_sshkey *key);
 
 /*
  * Validates a wire blob. When expect is not NULL the blob's inner type
