@@ -55,6 +55,7 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		   -fsanitize=fuzzer,address,undefined
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench
+DEMO_TTL	?= 15
 
 .PHONY: all deps test check unit fuzz bench demo install uninstall clean lint
 
@@ -109,7 +110,7 @@ bench: deps all $(BENCH_BINS)
 	bench/run $(BUILD)
 
 demo: deps all
-	scripts/demo $(BUILD)
+	TTL=$(DEMO_TTL) scripts/demo $(BUILD)
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|sscanf|gets)\s*\(' \
