@@ -44,7 +44,8 @@ LIB_A		 = $(BUILD)/liblatchkey.a
 PROGS		 = $(BUILD)/bin/send_ssh_public_key \
 		   $(BUILD)/bin/latchkey-authorized-keys \
 		   $(BUILD)/bin/acs-plugin-manager \
-		   $(BUILD)/bin/config_ecs_instance_connect
+		   $(BUILD)/bin/config_ecs_instance_connect \
+		   $(BUILD)/bin/latchkeyd
 
 UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -74,7 +75,14 @@ $(BUILD)/bin/latchkey-authorized-keys: $(BUILD)/obj/authkeys/latchkey-authorized
 $(BUILD)/bin/acs-plugin-manager: $(BUILD)/obj/agent/acs-plugin-manager.o $(LIB_A)
 $(BUILD)/bin/config_ecs_instance_connect: $(BUILD)/obj/plugins/config_ecs_instance_connect/plugin.o $(LIB_A)
 
-$(PROGS):
+SERVER_SRCS	 = $(wildcard server/*.c)
+SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson -lsqlite3 \
+	    $(LIBS) -lpthread
+
+$(filter-out $(BUILD)/bin/latchkeyd,$(PROGS)):
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

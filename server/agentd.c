@@ -1,0 +1,570 @@
+/*
+ * Agent endpoints (docs/agent-protocol.md). Long polls block their
+ * connection's thread on one condition variable; each instance id hashes
+ * to a wake counter, and a poll sleeps until its counter moves or its wait
+ * is over, so a task reaches an idle agent as soon as it is committed.
+ * (Two ids sharing a counter only cost a spurious database check.)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "agentd.h"
+#include "b64.h"
+#include "err.h"
+#include "latchkeyd.h"
+#include "log.h"
+#include "sig.h"
+
+#define AGENTD_SLOTS		4096
+#define AGENTD_WAIT_DEFAULT	25
+#define AGENTD_WAIT_MAX		30
+#define AGENTD_OUTPUT_MAX	(24 * 1024)
+#define AGENTD_STR_MAX		255
+#define AGENTD_ADDRS_MAX	32
+#define AGENTD_DEAD_AFTER	90	/* a Running task's agent is gone */
+#define AGENTD_WATCH_EVERY	5
+#define AGENTD_HEX		"0123456789abcdef"
+
+static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t agentd_cond;
+static unsigned long agentd_seq[AGENTD_SLOTS];
+static pthread_t agentd_watch_thread;
+static int agentd_watching, agentd_quit;
+
+static size_t
+agentd_slot(const char *id)
+{
+	size_t h = 5381;
+
+	while (*id != '\0')
+		h = h * 33 + (unsigned char)*id++;
+	return h % AGENTD_SLOTS;
+}
+
+void
+agentd_wake(const char *instance_id)
+{
+	pthread_mutex_lock(&agentd_lock);
+	agentd_seq[agentd_slot(instance_id)]++;
+	pthread_cond_broadcast(&agentd_cond);
+	pthread_mutex_unlock(&agentd_lock);
+}
+
+static char *
+agentd_json(json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(v);
+	return s;
+}
+
+static int
+agentd_fail(char **outp, int status, const char *msg)
+{
+	*outp = agentd_json(json_pack("{s:s}", "error", msg));
+	return status;
+}
+
+/* A bounded printable string field of a JSON object, or NULL. */
+static const char *
+agentd_str(json_t *o, const char *key, size_t max)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	size_t i;
+
+	if (s == NULL || strlen(s) > max)
+		return NULL;
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return NULL;
+	return s;
+}
+
+static int
+agentd_facts(json_t *o, const char **host, const char **os,
+    const char **ver, char **addrs)
+{
+	json_t *a = json_object_get(o, "addresses"), *v;
+	size_t i;
+
+	*addrs = NULL;
+	if ((*host = agentd_str(o, "hostname", AGENTD_STR_MAX)) == NULL ||
+	    (*os = agentd_str(o, "os", AGENTD_STR_MAX)) == NULL ||
+	    (*ver = agentd_str(o, "version", 64)) == NULL ||
+	    !json_is_array(a) || json_array_size(a) > AGENTD_ADDRS_MAX)
+		return LK_ERR_INVALID_FORMAT;
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL || strlen(s) > 64 ||
+		    strspn(s, "0123456789abcdefABCDEF.:%") != strlen(s))
+			return LK_ERR_INVALID_FORMAT;
+	}
+	*addrs = json_dumps(a, JSON_COMPACT);
+	return *addrs ? 0 : LK_ERR_ALLOC;
+}
+
+struct agentd_act {
+	char	*hash;
+	int64_t	 uses_left;
+	int64_t	 expires;
+	int	 disabled;
+	int	 found;
+};
+
+static int
+agentd_act_cb(sqlite3_stmt *st, void *arg)
+{
+	struct agentd_act *a = arg;
+
+	a->hash = lkdb_col_str(st, 0);
+	a->uses_left = sqlite3_column_int64(st, 1);
+	a->expires = sqlite3_column_int64(st, 2);
+	a->disabled = sqlite3_column_int(st, 3);
+	a->found = 1;
+	return 1;
+}
+
+/* Uses one registration of the activation; inside a transaction. */
+static int
+agentd_activation_use(const char *id, const char *code, int64_t now)
+{
+	struct agentd_act a;
+	char hash[LK_SIG_V3_SIZE];
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	if ((r = lkdb_query(lkd->db, agentd_act_cb, &a, "SELECT code_hash, "
+	    "uses_left, expires, disabled FROM activations WHERE id = ?", "s",
+	    id)) != 0)
+		return r;
+	r = LK_ERR_UNSAFE;
+	if (a.found && lk_sig_sha256_hex(code, strlen(code), hash) == 0 &&
+	    lk_sig_equal(hash, a.hash) && !a.disabled && a.uses_left > 0 &&
+	    a.expires > now)
+		r = lkdb_run(lkd->db, NULL, "UPDATE activations SET uses_left "
+		    "= uses_left - 1 WHERE id = ?", "s", id);
+	free(a.hash);
+	return r;
+}
+
+static int
+agentd_register(json_t *in, char **outp)
+{
+	const char *act, *code, *host, *os, *ver;
+	char id[2 + 20 + 1], cred[44], hash[LK_SIG_V3_SIZE], *addrs = NULL;
+	int64_t now = lkd_now();
+	int r, status;
+
+	if ((act = agentd_str(in, "activation_id", 128)) == NULL ||
+	    (code = agentd_str(in, "activation_code", 128)) == NULL ||
+	    agentd_facts(in, &host, &os, &ver, &addrs) != 0) {
+		free(addrs);
+		return agentd_fail(outp, 400, "malformed registration");
+	}
+	if (lkd_random_id("i-", 20, AGENTD_HEX, id, sizeof(id)) != 0 ||
+	    lkd_random_id("", 43, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789-_", cred, sizeof(cred)) != 0 ||
+	    lk_sig_sha256_hex(cred, strlen(cred), hash) != 0 ||
+	    lkdb_begin(lkd->db) != 0) {
+		free(addrs);
+		return agentd_fail(outp, 500, "internal error");
+	}
+	if ((r = agentd_activation_use(act, code, now)) == 0)
+		r = lkdb_run(lkd->db, NULL, "INSERT INTO instances(id, name, "
+		    "hostname, os, version, addresses, cred_hash, activation_id,"
+		    " registered, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)",
+		    "ssssssssii", id, host, host, os, ver, addrs, hash, act,
+		    now, now);
+	if (r != 0 || lkdb_commit(lkd->db) != 0) {
+		if (r != 0)
+			lkdb_rollback(lkd->db);
+		free(addrs);
+		status = r == LK_ERR_UNSAFE ? 403 : 500;
+		log_info("agent register refused activation=%.64s", act);
+		return agentd_fail(outp, status, status == 403 ?
+		    "activation refused" : "internal error");
+	}
+	free(addrs);
+	log_info("agent registered instance=%s host=%s", id, host);
+	*outp = agentd_json(json_pack("{s:s, s:s}", "instance_id", id,
+	    "credential", cred));
+	OPENSSL_cleanse(cred, sizeof(cred));
+	return 200;
+}
+
+static int
+agentd_hash_cb(sqlite3_stmt *st, void *arg)
+{
+	*(char **)arg = lkdb_col_str(st, 0);
+	return 1;
+}
+
+/* "Bearer <instance>.<credential>" → the instance id in id. */
+static int
+agentd_auth(const struct lk_sig_header *h, size_t nh, char *id, size_t idsize)
+{
+	const char *auth = NULL, *dot;
+	char hash[LK_SIG_V3_SIZE], *want = NULL;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < nh; i++)
+		if (strcmp(h[i].name, "authorization") == 0)
+			auth = h[i].value;
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
+	    (dot = strchr(auth + 7, '.')) == NULL ||
+	    (size_t)(dot - auth - 7) >= idsize)
+		return 0;
+	memcpy(id, auth + 7, (size_t)(dot - auth - 7));
+	id[dot - auth - 7] = '\0';
+	if (lk_sig_sha256_hex(dot + 1, strlen(dot + 1), hash) != 0 ||
+	    lkdb_query(lkd->db, agentd_hash_cb, &want, "SELECT cred_hash FROM "
+	    "instances WHERE id = ?", "s", id) != 0 || want == NULL) {
+		free(want);
+		return 0;
+	}
+	ok = lk_sig_equal(hash, want);
+	free(want);
+	return ok;
+}
+
+static int
+agentd_hello(const char *id, json_t *in, char **outp)
+{
+	const char *host, *os, *ver;
+	char *addrs = NULL;
+
+	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0) {
+		free(addrs);
+		return agentd_fail(outp, 400, "malformed hello");
+	}
+	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
+	    "os = ?, version = ?, addresses = ?, last_seen = ? WHERE id = ?",
+	    "ssssis", host, os, ver, addrs, lkd_now(), id) != 0) {
+		free(addrs);
+		return agentd_fail(outp, 500, "internal error");
+	}
+	free(addrs);
+	*outp = strdup("{}");
+	return 200;
+}
+
+struct agentd_work {
+	json_t	*tasks;
+	json_t	*stops;
+};
+
+static int
+agentd_task_cb(sqlite3_stmt *st, void *arg)
+{
+	struct agentd_work *w = arg;
+
+	json_array_append_new(w->tasks, json_pack("{s:s, s:s, s:s, s:s, s:s,"
+	    " s:s, s:I}", "task_id", (const char *)sqlite3_column_text(st, 0),
+	    "invoke_id", (const char *)sqlite3_column_text(st, 1),
+	    "command_type", (const char *)sqlite3_column_text(st, 2),
+	    "content", (const char *)sqlite3_column_text(st, 3),
+	    "username", (const char *)sqlite3_column_text(st, 4),
+	    "working_dir", (const char *)sqlite3_column_text(st, 5),
+	    "timeout", (json_int_t)sqlite3_column_int64(st, 6)));
+	return 0;
+}
+
+static int
+agentd_stop_cb(sqlite3_stmt *st, void *arg)
+{
+	struct agentd_work *w = arg;
+
+	json_array_append_new(w->stops,
+	    json_string((const char *)sqlite3_column_text(st, 0)));
+	return 0;
+}
+
+/* Hands out the instance's pending tasks and stop requests, once. */
+static int
+agentd_take(const char *id, struct agentd_work *w)
+{
+	int64_t now = lkd_now();
+	int r;
+
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	if ((r = lkdb_query(lkd->db, agentd_task_cb, w, "SELECT t.id, "
+	    "t.invoke_id, i.command_type, t.content, i.username, i.working_dir,"
+	    " i.timeout FROM tasks t JOIN invocations i ON i.id = t.invoke_id "
+	    "WHERE t.instance_id = ? AND t.status = 'Pending' ORDER BY "
+	    "t.created LIMIT 50", "s", id)) != 0 ||
+	    (r = lkdb_query(lkd->db, agentd_stop_cb, w, "SELECT id FROM tasks "
+	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
+	    "= 1", "s", id)) != 0 ||
+	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Running',"
+	    " updated = ? WHERE id IN (SELECT id FROM tasks WHERE instance_id "
+	    "= ? AND status = 'Pending' ORDER BY created LIMIT 50)", "is", now,
+	    id)) != 0 ||
+	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET stop_requested = 2 "
+	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
+	    "= 1", "s", id)) != 0 ||
+	    (r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = ? "
+	    "WHERE id = ?", "is", now, id)) != 0) {
+		lkdb_rollback(lkd->db);
+		return r;
+	}
+	return lkdb_commit(lkd->db);
+}
+
+static int
+agentd_poll(const char *id, const char *query, char **outp)
+{
+	struct agentd_work w;
+	struct timespec deadline;
+	long long wait = AGENTD_WAIT_DEFAULT;
+	unsigned long seq;
+	size_t slot = agentd_slot(id);
+	const char *p = strstr(query, "wait=");
+	char num[8];
+	int r;
+
+	if (p != NULL) {
+		snprintf(num, sizeof(num), "%.*s", (int)strcspn(p + 5, "&"),
+		    p + 5);
+		if (lk_parse_ll(num, 1, AGENTD_WAIT_MAX, &wait) != 0)
+			return agentd_fail(outp, 400, "wait: 1 to 30 seconds");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += wait;
+	w.tasks = json_array();
+	w.stops = json_array();
+	for (;;) {
+		pthread_mutex_lock(&agentd_lock);
+		seq = agentd_seq[slot];
+		pthread_mutex_unlock(&agentd_lock);
+		if ((r = agentd_take(id, &w)) != 0)
+			break;
+		if (json_array_size(w.tasks) > 0 ||
+		    json_array_size(w.stops) > 0)
+			break;
+		pthread_mutex_lock(&agentd_lock);
+		r = 0;
+		while (agentd_seq[slot] == seq && !agentd_quit && r == 0)
+			r = pthread_cond_timedwait(&agentd_cond, &agentd_lock,
+			    &deadline);
+		pthread_mutex_unlock(&agentd_lock);
+		if (r == ETIMEDOUT || agentd_quit) {
+			r = 0;
+			break;
+		}
+	}
+	if (r != 0) {
+		json_decref(w.tasks);
+		json_decref(w.stops);
+		return agentd_fail(outp, 500, "internal error");
+	}
+	*outp = agentd_json(json_pack("{s:o, s:o}", "tasks", w.tasks,
+	    "stops", w.stops));
+	return 200;
+}
+
+static const char *
+agentd_status(const char *s)
+{
+	static const char *const ok[] = { "Success", "Failed", "Timeout",
+	    "Stopped", "Error" };
+	size_t i;
+
+	for (i = 0; s != NULL && i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(s, ok[i]) == 0)
+			return ok[i];
+	return NULL;
+}
+
+/* Applies a task's result once; later reports of the same task are no-ops. */
+static int
+agentd_result(const char *id, json_t *in, char **outp)
+{
+	const char *task, *status, *ecode, *b64;
+	unsigned char *out = NULL;
+	size_t outlen = 0;
+	int64_t start = 0, finish = 0;
+	json_int_t exitc, dropped;
+	int changes = 0;
+
+	task = agentd_str(in, "task_id", 128);
+	status = agentd_status(json_string_value(json_object_get(in,
+	    "status")));
+	ecode = agentd_str(in, "error_code", 64);
+	b64 = json_string_value(json_object_get(in, "output"));
+	exitc = json_integer_value(json_object_get(in, "exit_code"));
+	dropped = json_integer_value(json_object_get(in, "dropped"));
+	if (task == NULL || status == NULL || b64 == NULL || dropped < 0 ||
+	    (*b64 != '\0' && lk_b64_decode(b64, strlen(b64), AGENTD_OUTPUT_MAX,
+	    &out, &outlen) != 0)) {
+		free(out);
+		return agentd_fail(outp, 400, "malformed result");
+	}
+	if (json_is_string(json_object_get(in, "start_time")))
+		lkd_time_parse(json_string_value(json_object_get(in,
+		    "start_time")), &start);
+	if (json_is_string(json_object_get(in, "finish_time")))
+		lkd_time_parse(json_string_value(json_object_get(in,
+		    "finish_time")), &finish);
+	if (lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = ?, "
+	    "exit_code = ?, output = ?, dropped = ?, error_code = ?, "
+	    "start_time = ?, finish_time = ?, updated = ? WHERE id = ? AND "
+	    "instance_id = ? AND status IN ('Running', 'Stopping')",
+	    "sibisiiiss", status, (int64_t)exitc, out ? (const void *)out :
+	    (const void *)"", outlen, (int64_t)dropped, ecode ? ecode : "",
+	    start ? start : lkd_now(), finish ? finish : lkd_now(), lkd_now(),
+	    task, id) != 0) {
+		free(out);
+		return agentd_fail(outp, 500, "internal error");
+	}
+	free(out);
+	log_info("agent result instance=%s task=%.80s status=%s applied=%d",
+	    id, task, status, changes);
+	*outp = strdup("{}");
+	return 200;
+}
+
+/*
+ * Ends tasks whose agent went away: Running with no poll for
+ * AGENTD_DEAD_AFTER seconds, and Pending on an offline instance past the
+ * invocation's timeout.
+ */
+static void
+agentd_watch_once(void)
+{
+	int64_t now = lkd_now();
+
+	lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Failed', "
+	    "error_code = 'ClientNotResponse', finish_time = ?, updated = ? "
+	    "WHERE status IN ('Running', 'Stopping') AND instance_id IN "
+	    "(SELECT id FROM instances WHERE last_seen < ?)", "iii", now, now,
+	    now - AGENTD_DEAD_AFTER);
+	lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Failed', "
+	    "error_code = 'ClientNotRunning', finish_time = ?, updated = ? "
+	    "WHERE status = 'Pending' AND instance_id IN (SELECT id FROM "
+	    "instances WHERE last_seen < ?) AND created < ? - (SELECT timeout "
+	    "FROM invocations WHERE invocations.id = tasks.invoke_id)", "iiii",
+	    now, now, now - LKD_ONLINE_WINDOW, now);
+}
+
+static void *
+agentd_watch(void *arg)
+{
+	struct timespec ts;
+	int r = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&agentd_lock);
+	while (!agentd_quit) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += AGENTD_WATCH_EVERY;
+		r = pthread_cond_timedwait(&agentd_cond, &agentd_lock, &ts);
+		if (agentd_quit)
+			break;
+		if (r == ETIMEDOUT) {
+			pthread_mutex_unlock(&agentd_lock);
+			agentd_watch_once();
+			pthread_mutex_lock(&agentd_lock);
+		}
+	}
+	pthread_mutex_unlock(&agentd_lock);
+	return NULL;
+}
+
+int
+agentd_start(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&agentd_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	agentd_watch_once();
+	if (pthread_create(&agentd_watch_thread, NULL, agentd_watch,
+	    NULL) != 0)
+		return LK_ERR_SYSTEM;
+	agentd_watching = 1;
+	return 0;
+}
+
+void
+agentd_stop(void)
+{
+	pthread_mutex_lock(&agentd_lock);
+	agentd_quit = 1;
+	pthread_cond_broadcast(&agentd_cond);
+	pthread_mutex_unlock(&agentd_lock);
+	if (agentd_watching)
+		pthread_join(agentd_watch_thread, NULL);
+	agentd_watching = 0;
+}
+
+int
+agentd_handle(const char *method, const char *path, const char *query,
+    const struct lk_sig_header *h, size_t nh, const char *body,
+    size_t bodylen, char **outp)
+{
+	json_t *in = NULL;
+	char id[64];
+	int status;
+
+	*outp = NULL;
+	if (strcmp(method, "POST") == 0 && (in = json_loadb(body, bodylen, 0,
+	    NULL)) == NULL)
+		return agentd_fail(outp, 400, "body is not JSON");
+	if (strcmp(path, "register") == 0 && in != NULL) {
+		status = agentd_register(in, outp);
+		goto out;
+	}
+	if (!agentd_auth(h, nh, id, sizeof(id))) {
+		status = agentd_fail(outp, 401, "unknown instance or credential");
+		goto out;
+	}
+	if (strcmp(path, "hello") == 0 && in != NULL)
+		status = agentd_hello(id, in, outp);
+	else if (strcmp(path, "poll") == 0 && strcmp(method, "GET") == 0)
+		status = agentd_poll(id, query, outp);
+	else if (strcmp(path, "result") == 0 && in != NULL)
+		status = agentd_result(id, in, outp);
+	else
+		status = agentd_fail(outp, 404, "no such endpoint");
+ out:
+	json_decref(in);
+	return status;
+}
+
+int
+agentd_activation_create(long long count, long long ttl, char **idp,
+    char **codep, char *expires, size_t expsize)
+{
+	char id[4 + 32 + 1], code[20 + 1], hash[LK_SIG_V3_SIZE];
+	int64_t now = lkd_now();
+	int r;
+
+	*idp = *codep = NULL;
+	if ((r = lkd_random_id("act-", 32, AGENTD_HEX, id, sizeof(id))) != 0 ||
+	    (r = lkd_random_id("", 20, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnp"
+	    "qrstuvwxyz23456789", code, sizeof(code))) != 0 ||
+	    (r = lk_sig_sha256_hex(code, strlen(code), hash)) != 0)
+		return r;
+	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO activations(id, "
+	    "code_hash, count, uses_left, expires, created) VALUES(?,?,?,?,?,?)",
+	    "ssiiii", id, hash, (int64_t)count, (int64_t)count,
+	    (int64_t)(now + ttl), now)) != 0)
+		return r;
+	lkd_time_iso(now + ttl, expires, expsize);
+	if ((*idp = strdup(id)) == NULL || (*codep = strdup(code)) == NULL)
+		return LK_ERR_ALLOC;
+	return 0;
+}

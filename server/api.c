@@ -1,0 +1,425 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "err.h"
+#include "log.h"
+#include "sig.h"
+
+struct api_action {
+	const char	*name;
+	api_action_fn	 fn;
+};
+
+static const struct api_action api_actions[] = {
+	{ "DescribeCommands", api_describe_commands },
+	{ "CreateCommand", api_create_command },
+	{ "ModifyCommand", api_modify_command },
+	{ "DeleteCommand", api_delete_command },
+	{ "InvokeCommand", api_invoke_command },
+	{ "RunCommand", api_run_command },
+	{ "DescribeInvocations", api_describe_invocations },
+	{ "DescribeInvocationResults", api_describe_invocation_results },
+	{ "StopInvocation", api_stop_invocation },
+	{ "DescribeInstances", api_describe_instances },
+	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status },
+};
+
+int
+api_error(struct api_req *req, int status, const char *code, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	req->status = status;
+	snprintf(req->code, sizeof(req->code), "%s", code);
+	free(req->message);
+	va_start(ap, fmt);
+	if (vasprintf(&req->message, fmt, ap) == -1)
+		req->message = NULL;
+	va_end(ap);
+	return -1;
+}
+
+const char *
+api_param(struct api_req *req, const char *name)
+{
+	return lk_params_get(&req->params, name);
+}
+
+int
+api_param_req(struct api_req *req, const char *name, const char **vp)
+{
+	char code[96];
+
+	if ((*vp = api_param(req, name)) != NULL && **vp != '\0')
+		return 0;
+	snprintf(code, sizeof(code), "Missing%s", name);
+	return api_error(req, 400, code, "%s is mandatory for this action.",
+	    name);
+}
+
+int
+api_param_int(struct api_req *req, const char *name, long long def,
+    long long min, long long max, long long *vp)
+{
+	const char *v = api_param(req, name);
+
+	*vp = def;
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (lk_parse_ll(v, min, max, vp) != 0)
+		return api_error(req, 400, "InvalidParameter",
+		    "The specified parameter \"%s\" is not valid (an integer "
+		    "from %lld to %lld).", name, min, max);
+	return 0;
+}
+
+int
+api_param_bool(struct api_req *req, const char *name, int def, int *vp)
+{
+	const char *v = api_param(req, name);
+
+	*vp = def;
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (strcmp(v, "true") == 0)
+		*vp = 1;
+	else if (strcmp(v, "false") == 0)
+		*vp = 0;
+	else
+		return api_error(req, 400, "InvalidParameter",
+		    "The specified parameter \"%s\" is not valid (true or "
+		    "false).", name);
+	return 0;
+}
+
+int
+api_param_list(struct api_req *req, const char *name, size_t max,
+    const char ***vp, size_t *np)
+{
+	const char **v;
+	char key[160];
+	size_t n = 0, i;
+
+	*vp = NULL;
+	*np = 0;
+	if ((v = calloc(max + 1, sizeof(*v))) == NULL)
+		return api_error(req, 500, "InternalError", "out of memory");
+	for (i = 1; i <= max + 1; i++) {
+		const char *val;
+
+		snprintf(key, sizeof(key), "%s.%zu", name, i);
+		if ((val = api_param(req, key)) == NULL)
+			break;
+		if (n == max) {
+			free(v);
+			return api_error(req, 403, "InstanceIds.ExceedLimit",
+			    "The number of %s exceeds %zu.", name, max);
+		}
+		v[n++] = val;
+	}
+	*vp = v;
+	*np = n;
+	return 0;
+}
+
+int
+api_allowed_instance(struct api_req *req, const char *id, const char *name)
+{
+	if (keys_policy_instance(&req->policy, id, name))
+		return 1;
+	api_error(req, 403, "Forbidden.RAM", "User not authorized to operate "
+	    "on the specified resource: instance %s.", id);
+	return 0;
+}
+
+int
+api_page(struct api_req *req, long long *pagep, long long *sizep)
+{
+	if (api_param_int(req, "PageNumber", 1, 1, 1000000, pagep) != 0 ||
+	    api_param_int(req, "PageSize", 10, 1, 50, sizep) != 0)
+		return -1;
+	return 0;
+}
+
+/* Adds the form body (when it is one) to the query's parameters. */
+static int
+api_collect(struct api_req *req)
+{
+	const char *ct = req->content_type;
+
+	if (lk_params_parse(&req->params, req->raw_query,
+	    strlen(req->raw_query)) != 0)
+		return api_error(req, 400, "InvalidParameter",
+		    "The query string is malformed or repeats a parameter.");
+	if (req->bodylen > 0 && ct != NULL && strncmp(ct,
+	    "application/x-www-form-urlencoded", 33) == 0 &&
+	    lk_params_parse(&req->params, req->body, req->bodylen) != 0)
+		return api_error(req, 400, "InvalidParameter",
+		    "The form body is malformed or repeats a parameter.");
+	return 0;
+}
+
+static const char *
+api_header(struct api_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+/* The timestamp window and the key; *secretp on success. */
+static int
+api_key(struct api_req *req, const char *id, const char *when, char **secretp)
+{
+	int64_t t, now = lkd_now();
+	int disabled = 0, r;
+
+	if (when == NULL || lkd_time_parse(when, &t) != 0)
+		return api_error(req, 400, "IllegalTimestamp", "The input "
+		    "parameter \"Timestamp\" that is mandatory for processing "
+		    "this request is not supplied or malformed.");
+	if (t < now - LKD_TIME_WINDOW || t > now + LKD_TIME_WINDOW)
+		return api_error(req, 400, "InvalidTimeStamp.Expired",
+		    "Specified time stamp or date value is expired.");
+	if ((r = keys_lookup(id, secretp, &req->policy, &disabled)) != 0) {
+		if (r == LK_ERR_NOT_FOUND)
+			return api_error(req, 404,
+			    "InvalidAccessKeyId.NotFound",
+			    "Specified access key is not found.");
+		return api_error(req, 500, "InternalError",
+		    "The access key could not be read.");
+	}
+	if (disabled)
+		return api_error(req, 400, "InvalidAccessKeyId.Inactive",
+		    "Specified access key is disabled.");
+	if ((req->key_id = strdup(id)) == NULL)
+		return api_error(req, 500, "InternalError", "out of memory");
+	return 0;
+}
+
+static int
+api_nonce(struct api_req *req, const char *nonce)
+{
+	int r = keys_nonce_use(req->key_id, nonce, lkd_now());
+
+	if (r == LK_ERR_RANGE)
+		return api_error(req, 400, "SignatureNonceUsed",
+		    "Specified signature nonce was used already.");
+	if (r != 0)
+		return api_error(req, 500, "InternalError", "nonce store");
+	return 0;
+}
+
+static int
+api_auth_v1(struct api_req *req)
+{
+	const char *id = api_param(req, "AccessKeyId");
+	const char *sig = api_param(req, "Signature");
+	const char *nonce = api_param(req, "SignatureNonce");
+	const char *meth = api_param(req, "SignatureMethod");
+	const char *ver = api_param(req, "SignatureVersion");
+	char *secret = NULL, *sts = NULL, want[LK_SIG_V1_SIZE];
+	int r = -1;
+
+	if (id == NULL || *id == '\0')
+		return api_error(req, 400, "MissingAccessKeyId",
+		    "AccessKeyId is mandatory for this action.");
+	if (sig == NULL || nonce == NULL || *nonce == '\0' || meth == NULL ||
+	    strcmp(meth, "HMAC-SHA1") != 0 || ver == NULL ||
+	    strcmp(ver, "1.0") != 0)
+		return api_error(req, 400, "IncompleteSignature", "The request "
+		    "signature does not conform to Alibaba Cloud standards.");
+	if (api_key(req, id, api_param(req, "Timestamp"), &secret) != 0)
+		goto out;
+	if (lk_sig_v1_string_to_sign(req->method, &req->params, &sts) != 0 ||
+	    lk_sig_v1_compute(secret, sts, want) != 0) {
+		api_error(req, 500, "InternalError", "signature");
+		goto out;
+	}
+	if (!lk_sig_equal(sig, want)) {
+		api_error(req, 400, "SignatureDoesNotMatch", "Specified "
+		    "signature is not matched with our calculation. server "
+		    "string to sign is:%s", sts);
+		goto out;
+	}
+	if (api_nonce(req, nonce) != 0)
+		goto out;
+	req->action = api_param(req, "Action");
+	r = 0;
+ out:
+	if (secret != NULL) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+	}
+	free(sts);
+	return r;
+}
+
+/* Every V3 request signs these, or it could be replayed with changes. */
+static int
+api_v3_signed_enough(const char *list)
+{
+	static const char *const need[] = { "host", "x-acs-action",
+	    "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce",
+	    "x-acs-version" };
+	size_t i, n;
+	const char *p;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		n = strlen(need[i]);
+		for (p = list; (p = strstr(p, need[i])) != NULL; p += n)
+			if ((p == list || p[-1] == ';') &&
+			    (p[n] == ';' || p[n] == '\0'))
+				break;
+		if (p == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+api_auth_v3(struct api_req *req, const char *auth)
+{
+	char *id = NULL, *signedh = NULL, *sig = NULL, *secret = NULL;
+	char *creq = NULL, want[LK_SIG_V3_SIZE], hashed[LK_SIG_V3_SIZE];
+	char body_hash[LK_SIG_V3_SIZE];
+	const char *ch = api_header(req, "x-acs-content-sha256");
+	const char *nonce = api_header(req, "x-acs-signature-nonce");
+	int r = -1;
+
+	if (lk_sig_v3_parse_auth(auth, &id, &signedh, &sig) != 0 ||
+	    !api_v3_signed_enough(signedh) || ch == NULL || nonce == NULL) {
+		api_error(req, 400, "IncompleteSignature", "The request "
+		    "signature does not conform to Alibaba Cloud standards.");
+		goto out;
+	}
+	if (lk_sig_sha256_hex(req->body, req->bodylen, body_hash) != 0 ||
+	    !lk_sig_equal(ch, body_hash)) {
+		api_error(req, 400, "IncompleteSignature",
+		    "x-acs-content-sha256 does not match the body.");
+		goto out;
+	}
+	if (api_key(req, id, api_header(req, "x-acs-date"), &secret) != 0)
+		goto out;
+	if (lk_sig_v3_canonical_request(req->method, "/", &req->params,
+	    req->headers, req->nheaders, signedh, ch, &creq) != 0 ||
+	    lk_sig_v3_compute(secret, creq, want, hashed) != 0) {
+		api_error(req, 400, "IncompleteSignature", "The request "
+		    "signature does not conform to Alibaba Cloud standards.");
+		goto out;
+	}
+	if (!lk_sig_equal(sig, want)) {
+		api_error(req, 400, "SignatureDoesNotMatch", "Specified "
+		    "signature is not matched with our calculation. server "
+		    "string to sign is:ACS3-HMAC-SHA256\n%s", hashed);
+		goto out;
+	}
+	if (api_nonce(req, nonce) != 0)
+		goto out;
+	req->action = api_header(req, "x-acs-action");
+	r = 0;
+ out:
+	if (secret != NULL) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+	}
+	free(id);
+	free(signedh);
+	free(sig);
+	free(creq);
+	return r;
+}
+
+static int
+api_dispatch(struct api_req *req)
+{
+	const char *version, *region;
+	size_t i;
+
+	version = api_header(req, "x-acs-version");
+	if (version == NULL)
+		version = api_param(req, "Version");
+	if (req->action == NULL || *req->action == '\0' || version == NULL ||
+	    strcmp(version, LKD_API_VERSION) != 0)
+		return api_error(req, 400, "InvalidParameter", "The specified "
+		    "parameter \"Action or Version\" is not valid.");
+	for (i = 0; i < sizeof(api_actions) / sizeof(api_actions[0]); i++)
+		if (strcmp(api_actions[i].name, req->action) == 0)
+			break;
+	if (i == sizeof(api_actions) / sizeof(api_actions[0]))
+		return api_error(req, 404, "InvalidAction.NotFound", "Specified "
+		    "api is not found, please check your url and method.");
+	if (!keys_policy_action(&req->policy, req->action))
+		return api_error(req, 403, "Forbidden.RAM", "User not "
+		    "authorized to operate on the specified resource: action "
+		    "%s.", req->action);
+	if (api_param_req(req, "RegionId", &region) != 0)
+		return -1;
+	if (strcmp(region, lkd->region) != 0)
+		return api_error(req, 404, "InvalidRegionId.NotFound",
+		    "The specified RegionId does not exist.");
+	if ((req->resp = json_object()) == NULL)
+		return api_error(req, 500, "InternalError", "out of memory");
+	json_object_set_new(req->resp, "RequestId",
+	    json_string(req->request_id));
+	return api_actions[i].fn(req);
+}
+
+int
+api_handle(struct api_req *req, char **bodyp)
+{
+	const char *auth;
+	json_t *err;
+	char vis[160];
+	int r;
+
+	lkd_request_id(req->request_id);
+	if ((r = api_collect(req)) == 0) {
+		auth = api_header(req, "authorization");
+		if (auth != NULL && strncmp(auth, LK_SIG_V3_ALGORITHM " ",
+		    sizeof(LK_SIG_V3_ALGORITHM)) == 0)
+			r = api_auth_v3(req, auth);
+		else
+			r = api_auth_v1(req);
+	}
+	if (r == 0)
+		r = api_dispatch(req);
+	lk_vis(vis, sizeof(vis), req->action ? req->action : "-",
+	    req->action ? strlen(req->action) : 1);
+	if (r == 0) {
+		log_info("%s api ok action=%s key=%s", req->request_id, vis,
+		    req->key_id ? req->key_id : "-");
+		*bodyp = json_dumps(req->resp, JSON_COMPACT |
+		    JSON_PRESERVE_ORDER);
+		return 200;
+	}
+	log_info("%s api error action=%s key=%s code=%s status=%d",
+	    req->request_id, vis, req->key_id ? req->key_id : "-", req->code,
+	    req->status);
+	err = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId",
+	    req->request_id, "HostId", "latchkey", "Code", req->code,
+	    "Message", req->message ? req->message : "", "Recommend", "");
+	*bodyp = err ? json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
+	json_decref(err);
+	return req->status;
+}
+
+void
+api_req_free(struct api_req *req)
+{
+	lk_params_free(&req->params);
+	keys_policy_free(&req->policy);
+	json_decref(req->resp);
+	free(req->key_id);
+	free(req->message);
+}

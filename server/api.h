@@ -1,0 +1,80 @@
+/*
+ * The ECS OpenAPI front door: parameters, signature checks (1.0 and V3),
+ * replay protection, policy, dispatch to an action, and the response or
+ * error body in the shapes the official SDKs expect.
+ */
+#ifndef LK_API_H
+#define LK_API_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "latchkeyd.h"
+#include "params.h"
+#include "sig.h"
+
+struct api_req {
+	/* set by http.c */
+	const char		*method;
+	const char		*raw_query;	/* after '?', may be "" */
+	const char		*body;
+	size_t			 bodylen;
+	const char		*content_type;
+	const struct lk_sig_header *headers;	/* lower-case names */
+	size_t			 nheaders;
+	/* set by api.c */
+	struct lk_params	 params;
+	char			 request_id[37];
+	const char		*action;
+	char			*key_id;
+	struct lkd_policy	 policy;
+	json_t			*resp;		/* the action fills it */
+	int			 status;	/* HTTP status of an error */
+	char			 code[96];
+	char			*message;
+};
+
+/* Runs the request; returns the HTTP status and a new JSON body. */
+int		 api_handle(struct api_req *req, char **bodyp);
+void		 api_req_free(struct api_req *req);
+
+/* For actions. Each returns -1 after api_error(), so "return api_error()". */
+int		 api_error(struct api_req *req, int status, const char *code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const char	*api_param(struct api_req *req, const char *name);
+/* A required parameter; on absence the documented MissingParameter error. */
+int		 api_param_req(struct api_req *req, const char *name,
+		    const char **vp);
+int		 api_param_int(struct api_req *req, const char *name,
+		    long long def, long long min, long long max, long long *vp);
+int		 api_param_bool(struct api_req *req, const char *name, int def,
+		    int *vp);
+/* name.1 .. name.N into a new NULL-terminated array of borrowed strings. */
+int		 api_param_list(struct api_req *req, const char *name,
+		    size_t max, const char ***vp, size_t *np);
+int		 api_allowed_instance(struct api_req *req, const char *id,
+		    const char *name);
+/* Pagination: PageNumber/PageSize (default 10, max 50). */
+int		 api_page(struct api_req *req, long long *pagep,
+		    long long *sizep);
+
+typedef int (*api_action_fn)(struct api_req *req);
+
+/* api_cmd.c */
+int	api_describe_commands(struct api_req *);
+int	api_create_command(struct api_req *);
+int	api_modify_command(struct api_req *);
+int	api_delete_command(struct api_req *);
+int	api_cmd_seed_public(void);
+/* api_inv.c */
+int	api_invoke_command(struct api_req *);
+int	api_run_command(struct api_req *);
+int	api_describe_invocations(struct api_req *);
+int	api_describe_invocation_results(struct api_req *);
+int	api_stop_invocation(struct api_req *);
+/* api_inst.c */
+int	api_describe_instances(struct api_req *);
+int	api_describe_cloud_assistant_status(struct api_req *);
+
+#endif

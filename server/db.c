@@ -1,0 +1,312 @@
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+struct lkdb {
+	sqlite3		*conn;
+	pthread_mutex_t	 lock;
+};
+
+/* The database whose transaction this thread holds, if any. */
+static __thread struct lkdb *db_tx_held;
+
+/* Each migration takes the schema from version i to i + 1. */
+static const char *const db_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE access_keys(id TEXT PRIMARY KEY, secret BLOB NOT NULL,"
+	"  policy TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,"
+	"  description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);"
+	"CREATE TABLE nonces(key_id TEXT NOT NULL, nonce TEXT NOT NULL,"
+	"  seen INTEGER NOT NULL, PRIMARY KEY(key_id, nonce));"
+	"CREATE INDEX nonces_seen ON nonces(seen);"
+	"CREATE TABLE activations(id TEXT PRIMARY KEY, code_hash TEXT NOT NULL,"
+	"  count INTEGER NOT NULL, uses_left INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL, created INTEGER NOT NULL,"
+	"  disabled INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE instances(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	"  hostname TEXT NOT NULL DEFAULT '', os TEXT NOT NULL DEFAULT '',"
+	"  version TEXT NOT NULL DEFAULT '', addresses TEXT NOT NULL DEFAULT '[]',"
+	"  cred_hash TEXT NOT NULL, activation_id TEXT NOT NULL,"
+	"  registered INTEGER NOT NULL, last_seen INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE commands(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	"  type TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+	"  content TEXT NOT NULL, working_dir TEXT NOT NULL DEFAULT '',"
+	"  timeout INTEGER NOT NULL, enable_parameter INTEGER NOT NULL,"
+	"  params TEXT NOT NULL DEFAULT '[]', provider TEXT,"
+	"  category TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 1,"
+	"  latest INTEGER NOT NULL DEFAULT 1, owner TEXT,"
+	"  created INTEGER NOT NULL, invoke_times INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX commands_name ON commands(name);"
+	"CREATE TABLE invocations(id TEXT PRIMARY KEY, command_id TEXT NOT NULL,"
+	"  command_name TEXT NOT NULL, command_type TEXT NOT NULL,"
+	"  command_description TEXT NOT NULL DEFAULT '',"
+	"  content TEXT NOT NULL, parameters TEXT NOT NULL DEFAULT '{}',"
+	"  username TEXT NOT NULL, working_dir TEXT NOT NULL,"
+	"  timeout INTEGER NOT NULL, owner TEXT NOT NULL,"
+	"  client_token TEXT, created INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX invocations_token ON invocations(owner, client_token)"
+	"  WHERE client_token IS NOT NULL;"
+	"CREATE TABLE tasks(id TEXT PRIMARY KEY, invoke_id TEXT NOT NULL,"
+	"  instance_id TEXT NOT NULL, content TEXT NOT NULL,"
+	"  status TEXT NOT NULL, exit_code INTEGER,"
+	"  output BLOB NOT NULL DEFAULT x'', dropped INTEGER NOT NULL DEFAULT 0,"
+	"  error_code TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
+	"  start_time INTEGER, finish_time INTEGER, stop_time INTEGER,"
+	"  updated INTEGER NOT NULL, stop_requested INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX tasks_instance ON tasks(instance_id, status);"
+	"CREATE INDEX tasks_invoke ON tasks(invoke_id);",
+};
+
+#define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))
+
+static int
+db_fail(struct lkdb *db, const char *what)
+{
+	log_warnx("db %s error=\"%s\"", what, sqlite3_errmsg(db->conn));
+	return LK_ERR_INTERNAL;
+}
+
+static int
+db_exec_locked(struct lkdb *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("db exec error=\"%s\"", err ? err : "?");
+		sqlite3_free(err);
+		return LK_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+static int
+db_user_version(struct lkdb *db, int *vp)
+{
+	sqlite3_stmt *st = NULL;
+	int r = LK_ERR_INTERNAL;
+
+	if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		*vp = sqlite3_column_int(st, 0);
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Brings the schema to LKDB_SCHEMA_VERSION, one transaction per step. */
+static int
+db_migrate(struct lkdb *db)
+{
+	char pragma[64];
+	int v, r;
+
+	if ((r = db_user_version(db, &v)) != 0)
+		return db_fail(db, "user_version");
+	if (v > (int)DB_NMIGRATIONS) {
+		log_warnx("db schema version %d is newer than this latchkeyd "
+		    "(%d)", v, (int)DB_NMIGRATIONS);
+		return LK_ERR_INVALID_FORMAT;
+	}
+	for (; v < (int)DB_NMIGRATIONS; v++) {
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d;",
+		    v + 1);
+		if ((r = db_exec_locked(db, "BEGIN IMMEDIATE;")) != 0)
+			return r;
+		if ((r = db_exec_locked(db, db_migrations[v])) != 0 ||
+		    (r = db_exec_locked(db, pragma)) != 0) {
+			db_exec_locked(db, "ROLLBACK;");
+			return r;
+		}
+		if ((r = db_exec_locked(db, "COMMIT;")) != 0)
+			return r;
+		log_info("db migrated version=%d", v + 1);
+	}
+	return 0;
+}
+
+int
+lkdb_open(const char *path, struct lkdb **dbp)
+{
+	struct lkdb *db;
+	int r;
+
+	*dbp = NULL;
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return LK_ERR_ALLOC;
+	pthread_mutex_init(&db->lock, NULL);
+	if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_warnx("db open %s: %s", path, db->conn ?
+		    sqlite3_errmsg(db->conn) : "out of memory");
+		lkdb_close(db);
+		return LK_ERR_SYSTEM;
+	}
+	sqlite3_busy_timeout(db->conn, 5000);
+	if ((r = db_exec_locked(db, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")) != 0 ||
+	    (r = db_migrate(db)) != 0) {
+		lkdb_close(db);
+		return r;
+	}
+	*dbp = db;
+	return 0;
+}
+
+void
+lkdb_close(struct lkdb *db)
+{
+	if (db == NULL)
+		return;
+	sqlite3_close(db->conn);
+	pthread_mutex_destroy(&db->lock);
+	free(db);
+}
+
+static int
+db_bind(struct lkdb *db, sqlite3_stmt *st, const char *types, va_list ap)
+{
+	const char *s;
+	const void *b;
+	size_t blen;
+	int i, rc = SQLITE_OK;
+
+	for (i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
+		switch (types[i]) {
+		case 's':
+			s = va_arg(ap, const char *);
+			rc = s == NULL ? sqlite3_bind_null(st, i + 1) :
+			    sqlite3_bind_text(st, i + 1, s, -1,
+			    SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b':
+			b = va_arg(ap, const void *);
+			blen = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob64(st, i + 1, b, blen,
+			    SQLITE_TRANSIENT);
+			break;
+		default:
+			return LK_ERR_INTERNAL;
+		}
+	}
+	return rc == SQLITE_OK ? 0 : db_fail(db, "bind");
+}
+
+/* Takes the lock unless this thread holds it in a transaction. */
+static int
+db_lock(struct lkdb *db)
+{
+	if (db_tx_held == db)
+		return 0;
+	pthread_mutex_lock(&db->lock);
+	return 1;
+}
+
+static int
+db_vquery(struct lkdb *db, int *changesp, lkdb_row_cb cb, void *arg,
+    const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	int locked, rc, r = 0;
+
+	locked = db_lock(db);
+	if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(db, "prepare");
+		goto out;
+	}
+	if ((r = db_bind(db, st, types, ap)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb == NULL)
+			continue;
+		if ((r = cb(st, arg)) != 0)
+			break;
+	}
+	if (r == 1)
+		r = 0;
+	else if (r == 0 && rc != SQLITE_DONE)
+		r = rc == SQLITE_CONSTRAINT ? LK_ERR_INVALID_FORMAT :
+		    db_fail(db, "step");
+	if (r == 0 && changesp != NULL)
+		*changesp = sqlite3_changes(db->conn);
+ out:
+	sqlite3_finalize(st);
+	if (locked)
+		pthread_mutex_unlock(&db->lock);
+	return r;
+}
+
+int
+lkdb_run(struct lkdb *db, int *changesp, const char *sql, const char *types,
+    ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = db_vquery(db, changesp, NULL, NULL, sql, types, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+lkdb_query(struct lkdb *db, lkdb_row_cb cb, void *arg, const char *sql,
+    const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = db_vquery(db, NULL, cb, arg, sql, types, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+lkdb_begin(struct lkdb *db)
+{
+	pthread_mutex_lock(&db->lock);
+	if (db_exec_locked(db, "BEGIN IMMEDIATE;") != 0) {
+		pthread_mutex_unlock(&db->lock);
+		return LK_ERR_INTERNAL;
+	}
+	db_tx_held = db;
+	return 0;
+}
+
+int
+lkdb_commit(struct lkdb *db)
+{
+	int r = db_exec_locked(db, "COMMIT;");
+
+	if (r != 0)
+		db_exec_locked(db, "ROLLBACK;");
+	db_tx_held = NULL;
+	pthread_mutex_unlock(&db->lock);
+	return r;
+}
+
+void
+lkdb_rollback(struct lkdb *db)
+{
+	db_exec_locked(db, "ROLLBACK;");
+	db_tx_held = NULL;
+	pthread_mutex_unlock(&db->lock);
+}
+
+char *
+lkdb_col_str(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return strdup(s == NULL ? "" : (const char *)s);
+}

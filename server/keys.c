@@ -1,0 +1,409 @@
+/*
+ * Access keys: an id, a secret and a policy. The secret is needed in clear
+ * to check HMAC signatures, so it is stored encrypted (AES-256-GCM under
+ * the master key file, which only latchkeyd's user can read), never in
+ * clear and never logged. Nonces used in signatures are remembered for the
+ * timestamp window to refuse replays.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "latchkeyd.h"
+#include "log.h"
+
+#define KEYS_ID_CHARS		20
+#define KEYS_SECRET_CHARS	30
+#define KEYS_GCM_NONCE		12
+#define KEYS_GCM_TAG		16
+#define KEYS_ALNUM \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+int
+keys_master_load(const char *path, int create)
+{
+	unsigned char key[LKD_MASTER_KEY_LEN];
+	char *buf = NULL;
+	size_t len;
+	struct stat st;
+	int r;
+
+	r = lk_fs_read(path, 4096, &buf, &len);
+	if (r == LK_ERR_NOT_FOUND && create) {
+		if (RAND_bytes(key, sizeof(key)) != 1)
+			return LK_ERR_INTERNAL;
+		r = lk_fs_write_atomic(path, key, sizeof(key), 0600,
+		    geteuid(), getegid());
+		if (r == 0)
+			memcpy(lkd->master, key, sizeof(key));
+		OPENSSL_cleanse(key, sizeof(key));
+		return r;
+	}
+	if (r != 0)
+		return r;
+	if (len != LKD_MASTER_KEY_LEN || stat(path, &st) == -1 ||
+	    (st.st_mode & 077) != 0) {
+		log_warnx("master key %s must be %d bytes with mode 0600", path,
+		    LKD_MASTER_KEY_LEN);
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+		return LK_ERR_UNSAFE;
+	}
+	memcpy(lkd->master, buf, LKD_MASTER_KEY_LEN);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return 0;
+}
+
+/* AES-256-GCM: out = nonce || ciphertext || tag; aad binds it to the id. */
+static int
+keys_seal(const char *id, const char *secret, unsigned char **outp,
+    size_t *lenp)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	unsigned char *out = NULL;
+	size_t slen = strlen(secret);
+	int n, r = LK_ERR_INTERNAL;
+
+	if ((out = malloc(KEYS_GCM_NONCE + slen + KEYS_GCM_TAG)) == NULL)
+		return LK_ERR_ALLOC;
+	if (RAND_bytes(out, KEYS_GCM_NONCE) != 1 ||
+	    (ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, lkd->master,
+	    out) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)id,
+	    (int)strlen(id)) != 1 ||
+	    EVP_EncryptUpdate(ctx, out + KEYS_GCM_NONCE, &n,
+	    (const unsigned char *)secret, (int)slen) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, out + KEYS_GCM_NONCE + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KEYS_GCM_TAG,
+	    out + KEYS_GCM_NONCE + slen) != 1)
+		goto out;
+	*outp = out;
+	*lenp = KEYS_GCM_NONCE + slen + KEYS_GCM_TAG;
+	out = NULL;
+	r = 0;
+ out:
+	EVP_CIPHER_CTX_free(ctx);
+	free(out);
+	return r;
+}
+
+static int
+keys_open(const char *id, const unsigned char *in, size_t len, char **secretp)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	char *secret = NULL;
+	size_t slen;
+	int n, r = LK_ERR_INTERNAL;
+
+	*secretp = NULL;
+	if (len < KEYS_GCM_NONCE + KEYS_GCM_TAG || len > 4096)
+		return LK_ERR_INVALID_FORMAT;
+	slen = len - KEYS_GCM_NONCE - KEYS_GCM_TAG;
+	if ((secret = malloc(slen + 1)) == NULL)
+		return LK_ERR_ALLOC;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, lkd->master,
+	    in) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)id,
+	    (int)strlen(id)) != 1 ||
+	    EVP_DecryptUpdate(ctx, (unsigned char *)secret, &n,
+	    in + KEYS_GCM_NONCE, (int)slen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KEYS_GCM_TAG,
+	    (void *)(uintptr_t)(in + KEYS_GCM_NONCE + slen)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, (unsigned char *)secret + n, &n) != 1) {
+		log_warnx("keys open id=%s error=\"secret does not decrypt: "
+		    "wrong master key?\"", id);
+		goto out;
+	}
+	secret[slen] = '\0';
+	*secretp = secret;
+	secret = NULL;
+	r = 0;
+ out:
+	EVP_CIPHER_CTX_free(ctx);
+	if (secret != NULL) {
+		OPENSSL_cleanse(secret, slen);
+		free(secret);
+	}
+	return r;
+}
+
+/* "a,b,c" (or NULL / "*" for everything) as a JSON array or "*". */
+static json_t *
+keys_list_json(const char *list)
+{
+	json_t *arr;
+	const char *p, *comma;
+
+	if (list == NULL || strcmp(list, "*") == 0)
+		return json_string("*");
+	if ((arr = json_array()) == NULL)
+		return NULL;
+	for (p = list; *p != '\0'; p = comma + 1) {
+		if ((comma = strchr(p, ',')) == NULL)
+			comma = p + strlen(p);
+		if (comma > p)
+			json_array_append_new(arr, json_stringn(p,
+			    (size_t)(comma - p)));
+		if (*comma == '\0')
+			break;
+	}
+	return arr;
+}
+
+int
+keys_create(const char *description, const char *actions,
+    const char *instances, const char *users, char **idp, char **secretp)
+{
+	char id[4 + KEYS_ID_CHARS + 1], secret[KEYS_SECRET_CHARS + 1];
+	unsigned char *sealed = NULL;
+	size_t slen;
+	json_t *pol;
+	char *poltext = NULL;
+	int r;
+
+	*idp = *secretp = NULL;
+	if ((r = lkd_random_id("LTAI", KEYS_ID_CHARS, KEYS_ALNUM, id,
+	    sizeof(id))) != 0 ||
+	    (r = lkd_random_id("", KEYS_SECRET_CHARS, KEYS_ALNUM, secret,
+	    sizeof(secret))) != 0)
+		return r;
+	pol = json_pack("{s:o?, s:o?, s:o?}", "Actions", keys_list_json(actions),
+	    "Instances", keys_list_json(instances), "Users",
+	    keys_list_json(users));
+	if (pol == NULL || (poltext = json_dumps(pol, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		r = LK_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = keys_seal(id, secret, &sealed, &slen)) != 0)
+		goto out;
+	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO access_keys(id, secret,"
+	    " policy, description, created) VALUES(?,?,?,?,?)", "sbssi", id,
+	    sealed, slen, poltext, description ? description : "",
+	    lkd_now())) != 0)
+		goto out;
+	if ((*idp = strdup(id)) == NULL || (*secretp = strdup(secret)) == NULL)
+		r = LK_ERR_ALLOC;
+ out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	json_decref(pol);
+	free(poltext);
+	free(sealed);
+	return r;
+}
+
+static char **
+keys_policy_list(json_t *v)
+{
+	char **list;
+	size_t i, n;
+
+	if (v == NULL || json_is_string(v) || !json_is_array(v))
+		return NULL;		/* "*" or absent: everything */
+	n = json_array_size(v);
+	if ((list = calloc(n + 1, sizeof(*list))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(v, i));
+
+		list[i] = strdup(s ? s : "");
+	}
+	return list;
+}
+
+struct keys_row {
+	char		*id;
+	unsigned char	*sealed;
+	size_t		 sealedlen;
+	char		*policy;
+	int		 disabled;
+	int		 found;
+};
+
+static int
+keys_row_cb(sqlite3_stmt *st, void *arg)
+{
+	struct keys_row *row = arg;
+	const void *b = sqlite3_column_blob(st, 0);
+
+	row->sealedlen = (size_t)sqlite3_column_bytes(st, 0);
+	if ((row->sealed = malloc(row->sealedlen + 1)) == NULL)
+		return LK_ERR_ALLOC;
+	if (b != NULL)
+		memcpy(row->sealed, b, row->sealedlen);
+	row->policy = lkdb_col_str(st, 1);
+	row->disabled = sqlite3_column_int(st, 2);
+	row->found = 1;
+	return 1;
+}
+
+int
+keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
+    int *disabledp)
+{
+	struct keys_row row;
+	json_t *p = NULL;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	memset(pol, 0, sizeof(*pol));
+	*secretp = NULL;
+	if ((r = lkdb_query(lkd->db, keys_row_cb, &row, "SELECT secret, "
+	    "policy, disabled FROM access_keys WHERE id = ?", "s", id)) != 0)
+		goto out;
+	if (!row.found) {
+		r = LK_ERR_NOT_FOUND;
+		goto out;
+	}
+	*disabledp = row.disabled;
+	if ((r = keys_open(id, row.sealed, row.sealedlen, secretp)) != 0)
+		goto out;
+	if ((p = json_loads(row.policy ? row.policy : "{}", 0, NULL)) == NULL) {
+		r = LK_ERR_INVALID_FORMAT;
+		goto out;
+	}
+	pol->actions = keys_policy_list(json_object_get(p, "Actions"));
+	pol->instances = keys_policy_list(json_object_get(p, "Instances"));
+	pol->users = keys_policy_list(json_object_get(p, "Users"));
+ out:
+	json_decref(p);
+	free(row.sealed);
+	free(row.policy);
+	return r;
+}
+
+static void
+keys_strv_free(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+keys_policy_free(struct lkd_policy *pol)
+{
+	keys_strv_free(pol->actions);
+	keys_strv_free(pol->instances);
+	keys_strv_free(pol->users);
+	memset(pol, 0, sizeof(*pol));
+}
+
+int
+keys_policy_action(const struct lkd_policy *pol, const char *action)
+{
+	size_t i;
+
+	if (pol->actions == NULL)
+		return 1;
+	for (i = 0; pol->actions[i] != NULL; i++)
+		if (strcmp(pol->actions[i], action) == 0)
+			return 1;
+	return 0;
+}
+
+int
+keys_policy_instance(const struct lkd_policy *pol, const char *id,
+    const char *name)
+{
+	size_t i;
+
+	if (pol->instances == NULL)
+		return 1;
+	for (i = 0; pol->instances[i] != NULL; i++)
+		if (fnmatch(pol->instances[i], id, 0) == 0 ||
+		    (name != NULL && fnmatch(pol->instances[i], name, 0) == 0))
+			return 1;
+	return 0;
+}
+
+int
+keys_policy_user(const struct lkd_policy *pol, const char *user)
+{
+	size_t i;
+
+	if (pol->users == NULL)
+		return 1;
+	for (i = 0; pol->users[i] != NULL; i++)
+		if (strcmp(pol->users[i], user) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+keys_list_cb(sqlite3_stmt *st, void *arg)
+{
+	json_t *arr = arg, *pol;
+	char when[32];
+
+	pol = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+	lkd_time_iso(sqlite3_column_int64(st, 3), when, sizeof(when));
+	json_array_append_new(arr, json_pack("{s:s, s:o?, s:b, s:s, s:s}",
+	    "AccessKeyId", (const char *)sqlite3_column_text(st, 0),
+	    "Policy", pol, "Disabled", sqlite3_column_int(st, 2),
+	    "CreationTime", when,
+	    "Description", (const char *)sqlite3_column_text(st, 4)));
+	return 0;
+}
+
+int
+keys_list(json_t **outp)
+{
+	json_t *arr = json_array();
+	int r;
+
+	if (arr == NULL)
+		return LK_ERR_ALLOC;
+	if ((r = lkdb_query(lkd->db, keys_list_cb, arr, "SELECT id, policy, "
+	    "disabled, created, description FROM access_keys ORDER BY created",
+	    "")) != 0) {
+		json_decref(arr);
+		return r;
+	}
+	*outp = arr;
+	return 0;
+}
+
+int
+keys_disable(const char *id)
+{
+	int changes = 0, r;
+
+	if ((r = lkdb_run(lkd->db, &changes, "UPDATE access_keys SET "
+	    "disabled = 1 WHERE id = ?", "s", id)) != 0)
+		return r;
+	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+keys_nonce_use(const char *id, const char *nonce, int64_t now)
+{
+	int r;
+
+	if ((r = lkdb_run(lkd->db, NULL, "DELETE FROM nonces WHERE seen < ?",
+	    "i", now - 2 * LKD_TIME_WINDOW)) != 0)
+		return r;
+	r = lkdb_run(lkd->db, NULL, "INSERT INTO nonces(key_id, nonce, seen) "
+	    "VALUES(?,?,?)", "ssi", id, nonce, now);
+	return r == LK_ERR_INVALID_FORMAT ? LK_ERR_RANGE : r;
+}

@@ -1,0 +1,326 @@
+/*
+ * latchkeyd: the latchkey control plane.
+ *
+ *	latchkeyd --db PATH --listen ADDR:PORT [--tls-cert F --tls-key F]
+ *	latchkeyd --db PATH accesskey create|list|disable ...
+ *	latchkeyd --db PATH activation create ...
+ *
+ * See latchkeyd(8).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "agentd.h"
+#include "api.h"
+#include "err.h"
+#include "http.h"
+#include "latchkeyd.h"
+#include "log.h"
+
+static struct lkd_env lkd_env_store;
+struct lkd_env *lkd = &lkd_env_store;
+
+struct lkd_opts {
+	const char	*db;
+	const char	*listen;
+	const char	*cert;
+	const char	*key;
+	const char	*master;
+	int		 json;
+	/* admin */
+	const char	*actions;
+	const char	*instances;
+	const char	*users;
+	const char	*description;
+	long long	 count;
+	long long	 ttl;
+};
+
+static void
+lkd_usage(FILE *f)
+{
+	fprintf(f,
+"usage: latchkeyd --db PATH --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
+"                 [--region ID] [--master-key FILE] [--debug]\n"
+"       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
+"                 [--users LIST] [--description TEXT] [--json]\n"
+"       latchkeyd --db PATH accesskey list [--json]\n"
+"       latchkeyd --db PATH accesskey disable ACCESS_KEY_ID\n"
+"       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS] [--json]\n"
+"\n"
+"The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
+"actions for the official Alibaba Cloud SDKs, and the agents' endpoints.\n"
+"\n"
+"  --db PATH            SQLite database (created and migrated on start)\n"
+"  --listen ADDR:PORT   address to serve on, e.g. 127.0.0.1:8080, [::1]:8443\n"
+"  --tls-cert, --tls-key  PEM files: serve HTTPS (required off loopback)\n"
+"  --region ID          the RegionId this control plane answers (default %s)\n"
+"  --master-key FILE    encrypts access-key secrets (default PATH.key, made\n"
+"                       with mode 0600 on first use)\n"
+"  --actions, --instances, --users  comma-separated policy lists (default *):\n"
+"                       API actions; instance ids or name patterns; login\n"
+"                       users the key may send SSH keys for\n"
+"  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
+"                       lifetime in seconds (default 86400)\n",
+	    LKD_REGION_DEFAULT);
+}
+
+static int
+lkd_open(const struct lkd_opts *o)
+{
+	char master[4096];
+	int r;
+
+	if (o->db == NULL) {
+		log_warnx("--db PATH is required (see --help)");
+		return 2;
+	}
+	if (o->master == NULL)
+		snprintf(master, sizeof(master), "%s.key", o->db);
+	else
+		snprintf(master, sizeof(master), "%s", o->master);
+	if ((r = lkdb_open(o->db, &lkd->db)) != 0) {
+		log_warnx("cannot open database %s: %s", o->db, lk_err(r));
+		return 1;
+	}
+	if ((r = keys_master_load(master, 1)) != 0) {
+		log_warnx("master key %s: %s", master, lk_err(r));
+		return 1;
+	}
+	if ((r = api_cmd_seed_public()) != 0) {
+		log_warnx("cannot install the public commands: %s", lk_err(r));
+		return 1;
+	}
+	return 0;
+}
+
+static void
+lkd_print(json_t *v, int json, const char *text)
+{
+	char *s;
+
+	if (json) {
+		s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+	} else
+		printf("%s", text);
+	json_decref(v);
+}
+
+static int
+lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
+{
+	char *id = NULL, *secret = NULL, text[512];
+	json_t *list;
+	int r;
+
+	if (argc >= 1 && strcmp(argv[0], "create") == 0 && argc == 1) {
+		if ((r = keys_create(o->description, o->actions, o->instances,
+		    o->users, &id, &secret)) != 0) {
+			log_warnx("accesskey create: %s", lk_err(r));
+			return 1;
+		}
+		snprintf(text, sizeof(text), "AccessKeyId:     %s\n"
+		    "AccessKeySecret: %s\n(the secret is shown only now)\n",
+		    id, secret);
+		lkd_print(json_pack("{s:s, s:s}", "AccessKeyId", id,
+		    "AccessKeySecret", secret), o->json, text);
+		OPENSSL_cleanse(secret, strlen(secret));
+		OPENSSL_cleanse(text, sizeof(text));
+		free(id);
+		free(secret);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if ((r = keys_list(&list)) != 0)
+			return 1;
+		if (o->json)
+			lkd_print(list, 1, NULL);
+		else {
+			size_t i;
+			json_t *k;
+
+			printf("%-26s %-9s %-20s %s\n", "AccessKeyId", "State",
+			    "Created", "Description");
+			json_array_foreach(list, i, k)
+				printf("%-26s %-9s %-20s %s\n",
+				    json_string_value(json_object_get(k,
+				    "AccessKeyId")), json_is_true(
+				    json_object_get(k, "Disabled")) ?
+				    "disabled" : "active",
+				    json_string_value(json_object_get(k,
+				    "CreationTime")), json_string_value(
+				    json_object_get(k, "Description")));
+			json_decref(list);
+		}
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "disable") == 0) {
+		if ((r = keys_disable(argv[1])) != 0) {
+			log_warnx("accesskey disable %s: %s", argv[1],
+			    r == LK_ERR_NOT_FOUND ? "no such access key" :
+			    lk_err(r));
+			return 1;
+		}
+		printf("disabled %s\n", argv[1]);
+		return 0;
+	}
+	log_warnx("usage: accesskey create|list|disable ID (see --help)");
+	return 2;
+}
+
+static int
+lkd_activation(const struct lkd_opts *o, int argc, char **argv)
+{
+	char *id = NULL, *code = NULL, exp[32], text[512];
+	int r;
+
+	if (argc != 1 || strcmp(argv[0], "create") != 0) {
+		log_warnx("usage: activation create [--count N] [--ttl S]");
+		return 2;
+	}
+	if ((r = agentd_activation_create(o->count, o->ttl, &id, &code, exp,
+	    sizeof(exp))) != 0) {
+		log_warnx("activation create: %s", lk_err(r));
+		free(id);
+		free(code);
+		return 1;
+	}
+	snprintf(text, sizeof(text), "ActivationId:   %s\nActivationCode: %s\n"
+	    "Uses: %lld, expires %s\nOn a server: latchkey-agent register "
+	    "--server URL --activation-id %s --activation-code %s\n", id, code,
+	    o->count, exp, id, code);
+	lkd_print(json_pack("{s:s, s:s, s:I, s:s}", "ActivationId", id,
+	    "ActivationCode", code, "InstanceCount", (json_int_t)o->count,
+	    "ExpiredTime", exp), o->json, text);
+	free(id);
+	free(code);
+	return 0;
+}
+
+static int
+lkd_serve(const struct lkd_opts *o)
+{
+	sigset_t set;
+	int sig, r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* threads inherit it */
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = agentd_start()) != 0 ||
+	    (r = http_start(o->listen, o->cert, o->key)) != 0)
+		return 1;
+	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
+	    LKD_VERSION, o->listen, lkd->region, o->db);
+	sigwait(&set, &sig);
+	log_info("latchkeyd stopping signal=%d", sig);
+	agentd_stop();
+	http_stop();
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "master-key", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "actions", required_argument, NULL, 'A' },
+		{ "instances", required_argument, NULL, 'I' },
+		{ "users", required_argument, NULL, 'U' },
+		{ "description", required_argument, NULL, 'D' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "debug", no_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lkd_opts o;
+	int ch, r, logflags = LK_LOG_STDERR;
+
+	memset(&o, 0, sizeof(o));
+	o.count = 10;
+	o.ttl = 86400;
+	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
+	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o.db = optarg; break;
+		case 'l': o.listen = optarg; break;
+		case 'c': o.cert = optarg; break;
+		case 'k': o.key = optarg; break;
+		case 'm': o.master = optarg; break;
+		case 'j': o.json = 1; break;
+		case 'A': o.actions = optarg; break;
+		case 'I': o.instances = optarg; break;
+		case 'U': o.users = optarg; break;
+		case 'D': o.description = optarg; break;
+		case 'g': logflags |= LK_LOG_DEBUG; break;
+		case 'r':
+			if (strlen(optarg) == 0 || strlen(optarg) >=
+			    sizeof(lkd->region)) {
+				fprintf(stderr, "latchkeyd: bad --region\n");
+				return 2;
+			}
+			snprintf(lkd->region, sizeof(lkd->region), "%s",
+			    optarg);
+			break;
+		case 'n':
+			if (lk_parse_ll(optarg, 1, 1000000, &o.count) != 0) {
+				fprintf(stderr, "latchkeyd: --count: 1 to "
+				    "1000000\n");
+				return 2;
+			}
+			break;
+		case 't':
+			if (lk_parse_ll(optarg, 60, 365LL * 86400,
+			    &o.ttl) != 0) {
+				fprintf(stderr, "latchkeyd: --ttl: 60 seconds "
+				    "to a year\n");
+				return 2;
+			}
+			break;
+		case 'h': lkd_usage(stdout); return 0;
+		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;
+		default: lkd_usage(stderr); return 2;
+		}
+	}
+	log_init("latchkeyd", logflags, LOG_DAEMON);
+	argc -= optind;
+	argv += optind;
+	if (argc == 0 && o.listen == NULL) {
+		lkd_usage(stderr);
+		return 2;
+	}
+	if ((r = lkd_open(&o)) != 0)
+		return r;
+	if (argc > 0 && strcmp(argv[0], "accesskey") == 0)
+		r = lkd_accesskey(&o, argc - 1, argv + 1);
+	else if (argc > 0 && strcmp(argv[0], "activation") == 0)
+		r = lkd_activation(&o, argc - 1, argv + 1);
+	else if (argc == 0)
+		r = lkd_serve(&o);
+	else {
+		log_warnx("unknown command \"%s\" (see --help)", argv[0]);
+		r = 2;
+	}
+	lkdb_close(lkd->db);
+	OPENSSL_cleanse(lkd->master, sizeof(lkd->master));
+	return r;
+}

@@ -1,0 +1,66 @@
+/*
+ * latchkeyd: the control plane. One process; libmicrohttpd runs a thread
+ * per connection, so handlers may block (the agents' long polls do); all
+ * state is in the database (db.h) except the long-poll waiters (agentd.c).
+ */
+#ifndef LK_LATCHKEYD_H
+#define LK_LATCHKEYD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "params.h"
+#include "util.h"
+
+#define LKD_VERSION		"1.0.0"
+#define LKD_API_VERSION		"2014-05-26"
+#define LKD_REGION_DEFAULT	"cn-hangzhou"
+#define LKD_BODY_MAX		(1024 * 1024)
+#define LKD_TIME_WINDOW		(15 * 60)	/* signature timestamps */
+#define LKD_ONLINE_WINDOW	60		/* seconds since last poll */
+#define LKD_MASTER_KEY_LEN	32
+
+struct lkd_env {
+	struct lkdb	*db;
+	unsigned char	 master[LKD_MASTER_KEY_LEN];
+	char		 region[64];
+	char		 public_url[256];	/* base URL agents and SDKs use */
+};
+
+extern struct lkd_env *lkd;
+
+/* The policy attached to an access key: NULL lists mean "everything". */
+struct lkd_policy {
+	char	**actions;	/* exact action names */
+	char	**instances;	/* ids or fnmatch patterns on id and name */
+	char	**users;	/* login users for SendSshPublicKey */
+};
+
+/* keys.c */
+int	 keys_master_load(const char *path, int create);
+int	 keys_create(const char *description, const char *actions,
+	    const char *instances, const char *users, char **idp,
+	    char **secretp);
+int	 keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
+	    int *disabledp);
+void	 keys_policy_free(struct lkd_policy *pol);
+int	 keys_policy_action(const struct lkd_policy *pol, const char *action);
+int	 keys_policy_instance(const struct lkd_policy *pol, const char *id,
+	    const char *name);
+int	 keys_policy_user(const struct lkd_policy *pol, const char *user);
+int	 keys_list(json_t **outp);
+int	 keys_disable(const char *id);
+int	 keys_nonce_use(const char *id, const char *nonce, int64_t now);
+
+/* util */
+int64_t	 lkd_now(void);
+void	 lkd_time_iso(int64_t t, char *buf, size_t size);	/* ...Z */
+int	 lkd_time_parse(const char *s, int64_t *tp);
+int	 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
+	    char *out, size_t outsize);
+void	 lkd_request_id(char out[37]);
+
+#endif

@@ -1,0 +1,89 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "err.h"
+#include "latchkeyd.h"
+
+int64_t
+lkd_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void
+lkd_time_iso(int64_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		buf[0] = '\0';
+}
+
+/* Parses exactly "YYYY-MM-DDThh:mm:ssZ". */
+int
+lkd_time_parse(const char *s, int64_t *tp)
+{
+	struct tm tm;
+	const char *end;
+	time_t t;
+
+	if (strlen(s) != 20)
+		return LK_ERR_INVALID_FORMAT;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
+	    *end != '\0')
+		return LK_ERR_INVALID_FORMAT;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return LK_ERR_INVALID_FORMAT;
+	*tp = (int64_t)t;
+	return 0;
+}
+
+/* prefix + nchars characters drawn uniformly from alphabet. */
+int
+lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
+    char *out, size_t outsize)
+{
+	size_t plen = strlen(prefix), alen = strlen(alphabet), i;
+	unsigned char b;
+	unsigned int limit;
+
+	if (plen + nchars + 1 > outsize || alen == 0 || alen > 256)
+		return LK_ERR_INTERNAL;
+	memcpy(out, prefix, plen);
+	limit = 256 - 256 % (unsigned int)alen;	/* no modulo bias */
+	for (i = 0; i < nchars; ) {
+		if (RAND_bytes(&b, 1) != 1)
+			return LK_ERR_INTERNAL;
+		if (b >= limit)
+			continue;
+		out[plen + i++] = alphabet[b % alen];
+	}
+	out[plen + nchars] = '\0';
+	return 0;
+}
+
+void
+lkd_request_id(char out[37])
+{
+	unsigned char b[16];
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		memset(b, 0, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0xf];
+	}
+	out[o] = '\0';
+}
