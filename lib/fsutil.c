@@ -86,12 +86,16 @@ lk_fs_write_atomic(const char *path, const void *data, size_t len,
 		off += (size_t)n;
 	}
 	if (fchown(fd, uid, gid) == -1 || fchmod(fd, mode) == -1 ||
-	    fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
+	    fsync(fd) == -1) {
 		r = LK_ERR_SYSTEM;
 		goto fail;
 	}
+	r = close(fd);
 	fd = -1;
+	if (r == -1) {
+		r = LK_ERR_SYSTEM;
+		goto fail;
+	}
 	if (rename(tmp, path) == -1) {
 		r = LK_ERR_SYSTEM;
 		goto fail;
@@ -126,10 +130,30 @@ lk_fs_copy(const char *src, const char *dst, size_t max, mode_t mode,
 	return r;
 }
 
+/* mkdir that accepts an existing directory, and only a directory. */
+static int
+fs_mkdir(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return LK_ERR_SYSTEM;
+	if (stat(path, &st) == -1)
+		return LK_ERR_SYSTEM;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return LK_ERR_SYSTEM;
+	}
+	return 0;
+}
+
 int
 lk_fs_mkdirs(const char *path, mode_t mode)
 {
 	char buf[4096], *p;
+	int r;
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
 		return LK_ERR_TOO_LONG;
@@ -137,11 +161,9 @@ lk_fs_mkdirs(const char *path, mode_t mode)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, mode) == -1 && errno != EEXIST)
-			return LK_ERR_SYSTEM;
+		if ((r = fs_mkdir(buf, mode)) != 0)
+			return r;
 		*p = '/';
 	}
-	if (mkdir(buf, mode) == -1 && errno != EEXIST)
-		return LK_ERR_SYSTEM;
-	return 0;
+	return fs_mkdir(buf, mode);
 }

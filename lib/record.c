@@ -6,8 +6,6 @@
 #include "err.h"
 #include "record.h"
 
-/* Times are bounded so that formatting and arithmetic cannot overflow. */
-#define RECORD_TIME_MAX	253402300799LL	/* 9999-12-31T23:59:59Z */
 
 struct record_cursor {
 	const char	*p;
@@ -50,7 +48,7 @@ record_time(struct record_cursor *c, const char *name, int64_t *tp)
 	long long v;
 
 	if (record_field(c, name, val, sizeof(val)) != 0 ||
-	    lk_parse_ll(val, 0, RECORD_TIME_MAX, &v) != 0)
+	    lk_parse_ll(val, 0, LK_RECORD_TIME_MAX, &v) != 0)
 		return LK_ERR_RECORD;
 	*tp = v;
 	return 0;
@@ -111,7 +109,7 @@ lk_record_format(const struct lk_record *rec, char **bufp, size_t *lenp)
 	*bufp = NULL;
 	*lenp = 0;
 	if (lk_user_valid(rec->user) != 0 || rec->created < 0 ||
-	    rec->not_after < rec->created || rec->not_after > RECORD_TIME_MAX)
+	    rec->not_after < rec->created || rec->not_after > LK_RECORD_TIME_MAX)
 		return LK_ERR_INVALID_FORMAT;
 	if ((r = lk_sshkey_to_line(rec->key, 1, &keyline)) != 0)
 		return r;

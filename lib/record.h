@@ -8,9 +8,11 @@
  *	key ssh-ed25519 AAAA... [comment]
  *
  * Every line ends in '\n', fields come in exactly this order, times are
- * seconds since the epoch, and the key line is re-validated by the key
- * parser whenever a record is read, so a damaged or hostile record can
- * never put anything but a valid key in front of sshd.
+ * seconds since the epoch, and the key line goes through the key parser
+ * again whenever a record is read (for shape: types, lengths, canonical
+ * base64, RSA size; EC points are checked on curve by the writer), so a
+ * damaged or hostile record can never put anything but one well-formed
+ * key in front of sshd.
  */
 #ifndef LK_RECORD_H
 #define LK_RECORD_H
@@ -23,6 +25,7 @@
 
 #define LK_RECORD_MAX		(LK_SSHKEY_MAX_LINE + 256)
 #define LK_RECORD_MAGIC		"latchkey-key-record 1"
+#define LK_RECORD_TIME_MAX	253402300799LL	/* 9999-12-31T23:59:59Z */
 
 struct lk_record {
 	char		 user[LK_USER_MAX + 1];

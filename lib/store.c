@@ -158,8 +158,9 @@ lk_store_close(struct lk_store *store)
 
 /*
  * Reads and validates the record called name in dirfd: a regular file
- * owned by root, not writable by others, of bounded size, for user, whose
- * key hashes to its name.
+ * owned by root, not writable by others, of bounded size, for user. Its
+ * key is checked for shape only; writers also check that it hashes to
+ * name (store_write.c).
  */
 int
 lk__store_read_record(int dirfd, const char *name, const char *user,

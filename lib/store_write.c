@@ -22,8 +22,14 @@
 #include "store_int.h"
 
 /* One live record found while scanning a user's directory. */
+#define LK__STORE_NAME_MAX	128
+#define STORE_LIVE		0
+#define STORE_EXPIRED		1
+#define STORE_TMP		2
+
 struct store_entry {
-	char	 name[LK_SSHKEY_HEX_SIZE];
+	char	 name[LK__STORE_NAME_MAX];
+	int	 kind;		/* STORE_LIVE, STORE_EXPIRED, STORE_TMP */
 	int64_t	 created;
 	struct timespec	 mtime;	/* orders pushes within one second */
 };
@@ -117,23 +123,45 @@ store_write_tmp(struct lk_store *store, int dirfd, const char *hex,
 	return r;
 }
 
+/* Appends a name to the scan's list; the caller frees the list. */
+static int
+store_add(struct store_entry **entriesp, size_t *countp, size_t *capp,
+    const char *name, int kind, int64_t created, const struct stat *st)
+{
+	struct store_entry *tmp;
+
+	if (*countp == *capp) {
+		*capp = *capp ? *capp * 2 : 16;
+		if ((tmp = reallocarray(*entriesp, *capp,
+		    sizeof(**entriesp))) == NULL)
+			return LK_ERR_ALLOC;
+		*entriesp = tmp;
+	}
+	snprintf((*entriesp)[*countp].name, sizeof((*entriesp)[0].name), "%s",
+	    name);
+	(*entriesp)[*countp].kind = kind;
+	(*entriesp)[*countp].created = created;
+	(*entriesp)[(*countp)++].mtime = st->st_mtim;
+	return 0;
+}
+
 /*
- * Scans a locked user directory: removes leftover temporary files and
- * expired records, refuses when target names something that is not a
- * regular file, and collects the other live records in *entriesp.
+ * Scans a locked user directory without changing it: collects leftover
+ * temporary files, expired records and the other live records (not
+ * target: it is only flagged renewed or expired), and refuses when target names something that is not a regular
+ * file (a planted symlink).
  */
 static int
 store_scan(int dirfd, const char *user, const char *target, int64_t now,
-    struct store_entry **entriesp, size_t *countp, size_t *expiredp,
-    int *renewedp)
+    struct store_entry **entriesp, size_t *countp, int *renewedp,
+    int *expiredp)
 {
-	struct store_entry *entries = NULL, *tmp;
 	struct lk_record *rec;
 	struct dirent *de;
 	struct stat st;
-	size_t count = 0, cap = 0;
+	size_t cap = 0;
 	DIR *d;
-	int fd, r = 0;
+	int fd, r = 0, kind;
 
 	*entriesp = NULL;
 	*countp = 0;
@@ -143,62 +171,84 @@ store_scan(int dirfd, const char *user, const char *target, int64_t now,
 		close(fd);
 		return LK_ERR_SYSTEM;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, LK__STORE_TMP_PREFIX,
-		    strlen(LK__STORE_TMP_PREFIX)) == 0) {
-			/* We hold the lock: no writer is using it. */
-			unlinkat(dirfd, de->d_name, 0);
-			continue;
-		}
-		if (!lk__store_is_hex_name(de->d_name))
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		int is_tmp = strncmp(de->d_name, LK__STORE_TMP_PREFIX,
+		    strlen(LK__STORE_TMP_PREFIX)) == 0;
+
+		if ((!is_tmp && !lk__store_is_hex_name(de->d_name)) ||
+		    strlen(de->d_name) >= LK__STORE_NAME_MAX)
 			continue;
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode)) {
-			if (strcmp(de->d_name, target) == 0) {
+			if (strcmp(de->d_name, target) == 0)
 				r = LK_ERR_UNSAFE;
-				goto out;
-			}
-			lk__store_log_skip(user, de->d_name, LK_ERR_UNSAFE);
+			else
+				lk__store_log_skip(user, de->d_name,
+				    LK_ERR_UNSAFE);
+			continue;
+		}
+		if (is_tmp) {
+			/* We hold the lock: no writer is using it. */
+			r = store_add(entriesp, countp, &cap, de->d_name,
+			    STORE_TMP, 0, &st);
 			continue;
 		}
 		if ((r = store_write_read(dirfd, de->d_name, user,
 		    &rec)) != 0) {
-			if (r == LK_ERR_ALLOC)
-				goto out;
-			lk__store_log_skip(user, de->d_name, r);
-			r = 0;
+			if (r != LK_ERR_ALLOC) {
+				lk__store_log_skip(user, de->d_name, r);
+				r = 0;
+			}
 			continue;
 		}
-		if (rec->not_after <= now) {
-			if (unlinkat(dirfd, de->d_name, 0) == 0)
-				(*expiredp)++;
-		} else if (strcmp(de->d_name, target) == 0) {
-			*renewedp = 1;
-		} else {
-			if (count == cap) {
-				cap = cap ? cap * 2 : 16;
-				if ((tmp = reallocarray(entries, cap,
-				    sizeof(*entries))) == NULL) {
-					lk_record_free(rec);
-					r = LK_ERR_ALLOC;
-					goto out;
-				}
-				entries = tmp;
-			}
-			memcpy(entries[count].name, de->d_name,
-			    LK_SSHKEY_HEX_SIZE);
-			entries[count].mtime = st.st_mtim;
-			entries[count++].created = rec->created;
-		}
+		kind = rec->not_after <= now ? STORE_EXPIRED : STORE_LIVE;
+		/* The target is replaced by the rename, never unlinked. */
+		if (strcmp(de->d_name, target) == 0)
+			*(kind == STORE_LIVE ? renewedp : expiredp) = 1;
+		else
+			r = store_add(entriesp, countp, &cap, de->d_name, kind,
+			    rec->created, &st);
 		lk_record_free(rec);
 	}
-	*entriesp = entries;
-	entries = NULL;
-	*countp = count;
- out:
 	closedir(d);
-	free(entries);
+	if (r != 0) {
+		free(*entriesp);
+		*entriesp = NULL;
+		*countp = 0;
+	}
 	return r;
+}
+
+/*
+ * After the new record is in place: removes leftover temporary files and
+ * expired records, and the oldest live ones beyond the per-user cap.
+ */
+static void
+store_tidy(int dirfd, struct store_entry *entries, size_t count,
+    struct lk_store_put_result *res)
+{
+	size_t i, live = 0;
+
+	if (count == 0)
+		return;
+	qsort(entries, count, sizeof(*entries), store_entry_cmp);
+	for (i = 0; i < count; i++) {
+		if (entries[i].kind == STORE_LIVE) {
+			live++;
+			continue;
+		}
+		if (unlinkat(dirfd, entries[i].name, 0) == 0 &&
+		    entries[i].kind == STORE_EXPIRED)
+			res->expired++;
+	}
+	/* The new record counts too: keep LK_STORE_MAX_PER_USER in all. */
+	for (i = 0; i < count && live >= LK_STORE_MAX_PER_USER; i++) {
+		if (entries[i].kind != STORE_LIVE)
+			continue;
+		if (unlinkat(dirfd, entries[i].name, 0) == 0)
+			res->evicted++;
+		live--;
+	}
 }
 
 int
@@ -210,18 +260,19 @@ lk_store_put(struct lk_store *store, const char *user,
 	struct store_entry *entries = NULL;
 	unsigned char dig[LK_SSHKEY_DIGEST_LEN];
 	char hex[LK_SSHKEY_HEX_SIZE], tmpname[128];
-	size_t count = 0, i;
-	int dirfd = -1, have_tmp = 0, r;
+	size_t count = 0;
+	int dirfd = -1, have_tmp = 0, target_expired = 0, r;
 
 	memset(res, 0, sizeof(*res));
 	if (!(store->flags & LK_STORE_WRITE) || ttl <= 0)
 		return LK_ERR_INTERNAL;
-	if ((r = lk_sshkey_digest(key, dig)) != 0)
+	if (now < 0 || ttl > LK_RECORD_TIME_MAX - now)
+		return LK_ERR_RANGE;
+	if ((r = lk_user_valid(user)) != 0 ||
+	    (r = lk_sshkey_digest(key, dig)) != 0)
 		return r;
 	lk_sshkey_hex(dig, hex);
 	memset(&rec, 0, sizeof(rec));
-	if ((r = lk_user_valid(user)) != 0)
-		return r;
 	snprintf(rec.user, sizeof(rec.user), "%s", user);
 	rec.created = now;
 	rec.not_after = now + ttl;
@@ -232,26 +283,20 @@ lk_store_put(struct lk_store *store, const char *user,
 		r = LK_ERR_SYSTEM;
 		goto out;
 	}
-	/* Scan first: it may refuse, and then nothing has changed. */
+	/* Nothing changes until the new record is renamed into place. */
 	if ((r = store_scan(dirfd, user, hex, now, &entries, &count,
-	    &res->expired, &res->renewed)) != 0)
-		goto out;
-	if ((r = store_write_tmp(store, dirfd, hex, &rec, tmpname,
+	    &res->renewed, &target_expired)) != 0 ||
+	    (r = store_write_tmp(store, dirfd, hex, &rec, tmpname,
 	    sizeof(tmpname))) != 0)
 		goto out;
 	have_tmp = 1;
-	/* Keep at most LK_STORE_MAX_PER_USER live keys: oldest go first. */
-	if (count >= LK_STORE_MAX_PER_USER) {
-		qsort(entries, count, sizeof(*entries), store_entry_cmp);
-		for (i = 0; i + LK_STORE_MAX_PER_USER - 1 < count; i++)
-			if (unlinkat(dirfd, entries[i].name, 0) == 0)
-				res->evicted++;
-	}
 	if (renameat(dirfd, tmpname, dirfd, hex) == -1) {
 		r = LK_ERR_SYSTEM;
 		goto out;
 	}
 	have_tmp = 0;
+	store_tidy(dirfd, entries, count, res);
+	res->expired += (size_t)target_expired;
 	if (fsync(dirfd) == -1) {
 		r = LK_ERR_SYSTEM;
 		goto out;

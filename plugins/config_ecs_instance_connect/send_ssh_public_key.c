@@ -225,6 +225,7 @@ main(int argc, char **argv)
 		send_die(EXIT_BAD_KEY, "invalid public key", r);
 	if (geteuid() != 0) {
 		log_warnx("must be run as root");
+		lk_sshkey_free(key);
 		return EXIT_NOT_ROOT;
 	}
 	r = send_store_key(storepath, user, key, ttl);
