@@ -157,13 +157,19 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *user = NULL, *keyarg = NULL, *ttlarg = NULL;
-	const char *storepath = LK_STORE_DEFAULT;
+	const char *storepath = LK_STORE_DEFAULT, *root;
+	char rootstore[4096];
 	struct lk_sshkey *key = NULL;
 	long long ttl = SEND_TTL_DEFAULT;
 	int ch, purge = 0, r;
 
 	log_init("send_ssh_public_key", LK_LOG_STDERR | LK_LOG_SYSLOG,
 	    LOG_AUTH);
+	/* The plug-in's scratch root (tests, demo): its store by default. */
+	if ((root = getenv("LATCHKEY_ROOT")) != NULL && root[0] == '/' &&
+	    strcmp(root, "/") != 0 && snprintf(rootstore, sizeof(rootstore),
+	    "%s%s", root, LK_STORE_DEFAULT) < (int)sizeof(rootstore))
+		storepath = rootstore;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+u:k:t:s:hV", opts,
 	    NULL)) != -1) {
