@@ -98,6 +98,12 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
 
+build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
+    server/db.c server/util.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -ljansson -lsqlite3 $(LIBS) \
+	    -lpthread
+
 unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
 
