@@ -37,7 +37,7 @@ LIBS		 = -lcrypto
 
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/store.c lib/store_write.c lib/fsutil.c \
-		   lib/sshkey_wire.c lib/params.c lib/sig.c
+		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -45,7 +45,8 @@ PROGS		 = $(BUILD)/bin/send_ssh_public_key \
 		   $(BUILD)/bin/latchkey-authorized-keys \
 		   $(BUILD)/bin/acs-plugin-manager \
 		   $(BUILD)/bin/config_ecs_instance_connect \
-		   $(BUILD)/bin/latchkeyd
+		   $(BUILD)/bin/latchkeyd \
+		   $(BUILD)/bin/latchkey-agent
 
 UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -82,7 +83,15 @@ $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(LIB_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson -lsqlite3 \
 	    $(LIBS) -lpthread
 
-$(filter-out $(BUILD)/bin/latchkeyd,$(PROGS)):
+AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
+		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
+		   agent/agent_state.c agent/agent_log.c
+AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS) -lpthread
+
+$(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent,$(PROGS)):
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -135,7 +144,14 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect \
 	    $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(BUILD)/bin/acs-plugin-manager $(DESTDIR)$(SBINDIR)/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BUILD)/bin/acs-plugin-manager \
+	    $(BUILD)/bin/latchkey-agent $(BUILD)/bin/latchkeyd \
+	    $(DESTDIR)$(SBINDIR)/
+	install -m 0644 agent/latchkey-agent.8 server/latchkeyd.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+	sed 's|/usr/local/sbin|$(SBINDIR)|' agent/latchkey-agent.service \
+	    >$(DESTDIR)$(PREFIX)/lib/systemd/system/latchkey-agent.service
 	install -m 0755 $(BUILD)/bin/config_ecs_instance_connect \
 	    $(BUILD)/bin/send_ssh_public_key \
 	    $(BUILD)/bin/latchkey-authorized-keys \
@@ -149,7 +165,11 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/acs-plugin-manager
+	rm -f $(DESTDIR)$(SBINDIR)/acs-plugin-manager \
+	    $(DESTDIR)$(SBINDIR)/latchkey-agent $(DESTDIR)$(SBINDIR)/latchkeyd \
+	    $(DESTDIR)$(MANDIR)/man8/latchkey-agent.8 \
+	    $(DESTDIR)$(MANDIR)/man8/latchkeyd.8 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/latchkey-agent.service
 	rm -rf $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect
 	rm -f $(DESTDIR)$(MANDIR)/man8/acs-plugin-manager.8 \
 	    $(DESTDIR)$(MANDIR)/man8/send_ssh_public_key.8 \
@@ -159,4 +179,4 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/tests/*.d)

@@ -1,0 +1,334 @@
+/*
+ * HTTP for the agent, with libcurl: one handle per thread that talks to the
+ * server (the poller, the reporter, register), reused so that connections
+ * are kept alive. Requests carry JSON; answers are read into memory up to
+ * the protocol's 1 MiB limit. Only http and https are spoken, redirects
+ * are not followed, and TLS certificates are verified (against --cacert
+ * when register was given one). The Authorization header holds the
+ * instance's credential: it is wiped from memory when the handle is freed
+ * and never logged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "err.h"
+#include "log.h"
+
+#include "agent.h"
+
+#define AGENT_CONNECT_MS	10000L	/* TCP + TLS handshake */
+
+struct agent_http {
+	CURL			*curl;
+	struct curl_slist	*hdrs;
+	char			 base[AGENT_URL_MAX];
+	char			 cacert[AGENT_URL_MAX];
+	int			 (*abortfn)(void);
+};
+
+static int
+agent_url_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+agent_url_part_empty(CURLU *u, CURLUPart part)
+{
+	char *v = NULL;
+	int empty;
+
+	empty = curl_url_get(u, part, &v, 0) != CURLUE_OK || v == NULL ||
+	    v[0] == '\0';
+	curl_free(v);
+	return empty;
+}
+
+/*
+ * Checks a server URL given on the command line and writes it to out
+ * without a trailing '/': http or https, a host, no user name, query or
+ * fragment. On error, says why in why. Returns 0 or LK_ERR_INVALID_FORMAT,
+ * LK_ERR_TOO_LONG.
+ */
+int
+agent_url_normalize(const char *in, char *out, size_t outlen, char *why,
+    size_t whylen)
+{
+	CURLU *u = NULL;
+	char *scheme = NULL;
+	size_t len;
+	int r = LK_ERR_INVALID_FORMAT;
+
+	snprintf(why, whylen, "not a URL");
+	if (!agent_url_printable(in) || (u = curl_url()) == NULL ||
+	    curl_url_set(u, CURLUPART_URL, in, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+		snprintf(why, whylen, "the URL must start with http:// or "
+		    "https://");
+		goto out;
+	}
+	if (agent_url_part_empty(u, CURLUPART_HOST) ||
+	    !agent_url_part_empty(u, CURLUPART_USER) ||
+	    !agent_url_part_empty(u, CURLUPART_QUERY) ||
+	    !agent_url_part_empty(u, CURLUPART_FRAGMENT)) {
+		snprintf(why, whylen, "the URL must have a host and no user "
+		    "name, query or fragment");
+		goto out;
+	}
+	len = strlen(in);
+	while (len > 0 && in[len - 1] == '/')
+		len--;
+	if (len + 1 > outlen || len >= AGENT_URL_MAX / 2) {
+		snprintf(why, whylen, "the URL is too long");
+		r = LK_ERR_TOO_LONG;
+		goto out;
+	}
+	memcpy(out, in, len);
+	out[len] = '\0';
+	r = 0;
+ out:
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return r;
+}
+
+static void
+agent_http_wipe_headers(struct curl_slist *l)
+{
+	for (; l != NULL; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+}
+
+/*
+ * A handle for the server in st; with auth, requests carry the instance's
+ * bearer credential. Returns 0 or LK_ERR_ALLOC.
+ */
+int
+agent_http_new(const struct agent_state *st, int auth,
+    struct agent_http **hp)
+{
+	struct agent_http *h;
+	struct curl_slist *l;
+	char bearer[AGENT_ID_MAX + AGENT_CRED_MAX + 64];
+	int r = LK_ERR_ALLOC;
+
+	*hp = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return LK_ERR_ALLOC;
+	snprintf(h->base, sizeof(h->base), "%s", st->server);
+	snprintf(h->cacert, sizeof(h->cacert), "%s", st->cacert);
+	snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s.%s",
+	    st->instance_id, st->credential);
+	if ((h->curl = curl_easy_init()) == NULL)
+		goto out;
+	if ((l = curl_slist_append(NULL, "Content-Type: application/json"))
+	    == NULL)
+		goto out;
+	h->hdrs = l;
+	if ((l = curl_slist_append(h->hdrs, "Accept: application/json")) ==
+	    NULL || (l = curl_slist_append(h->hdrs, "Expect:")) == NULL ||
+	    (auth && (l = curl_slist_append(h->hdrs, bearer)) == NULL))
+		goto out;
+	*hp = h;
+	h = NULL;
+	r = 0;
+ out:
+	explicit_bzero(bearer, sizeof(bearer));
+	agent_http_free(h);
+	return r;
+}
+
+void
+agent_http_free(struct agent_http *h)
+{
+	if (h == NULL)
+		return;
+	agent_http_wipe_headers(h->hdrs);
+	curl_slist_free_all(h->hdrs);
+	if (h->curl != NULL)
+		curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+static size_t
+agent_http_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct agent_resp *resp = arg;
+	size_t len = size * n;
+	char *nb;
+
+	if (len > AGENT_BODY_MAX - resp->len)
+		return 0;	/* over the limit: curl fails the transfer */
+	if ((nb = realloc(resp->body, resp->len + len + 1)) == NULL)
+		return 0;
+	memcpy(nb + resp->len, p, len);
+	resp->len += len;
+	nb[resp->len] = '\0';
+	resp->body = nb;
+	return len;
+}
+
+static int
+agent_http_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct agent_http *h = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return h->abortfn != NULL && h->abortfn() ? 1 : 0;
+}
+
+static void
+agent_http_setopts(struct agent_http *h, const char *url, long timeout_ms,
+    struct agent_resp *resp, char *errbuf)
+{
+	CURL *c = h->curl;
+
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, AGENT_PROGNAME "/"
+	    AGENT_VERSION);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout_ms < AGENT_CONNECT_MS ? timeout_ms : AGENT_CONNECT_MS);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, agent_http_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (h->cacert[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+	if (h->abortfn != NULL) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+		    agent_http_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
+}
+
+/*
+ * One request: method "GET" or "POST" to <server><path>, with body (JSON
+ * text, may be NULL), within timeout_ms. When abortfn is not NULL the
+ * transfer ends early once it returns non-zero. Returns 0 when the server
+ * answered (resp->status says how; resp->body holds the answer) and
+ * LK_ERR_SYSTEM when it did not (resp->err says why), or LK_ERR_TOO_LONG.
+ * The caller frees resp with agent_resp_free() in every case.
+ */
+int
+agent_http_do(struct agent_http *h, const char *method, const char *path,
+    const char *body, long timeout_ms, int (*abortfn)(void),
+    struct agent_resp *resp)
+{
+	char url[AGENT_URL_MAX * 2], errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", h->base, path) >=
+	    sizeof(url))
+		return LK_ERR_TOO_LONG;
+	h->abortfn = abortfn;
+	agent_http_setopts(h, url, timeout_ms, resp, errbuf);
+	if (strcmp(method, "POST") == 0) {
+		if (body == NULL)
+			body = "{}";
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE,
+		    (long)strlen(body));
+	} else
+		curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	cc = curl_easy_perform(h->curl);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
+		    &resp->status);
+		return 0;
+	}
+	if (cc == CURLE_WRITE_ERROR)
+		snprintf(resp->err, sizeof(resp->err), "answer over %d bytes",
+		    AGENT_BODY_MAX);
+	else if (cc == CURLE_ABORTED_BY_CALLBACK)
+		snprintf(resp->err, sizeof(resp->err), "interrupted");
+	else
+		snprintf(resp->err, sizeof(resp->err), "%s", errbuf[0] !=
+		    '\0' ? errbuf : curl_easy_strerror(cc));
+	resp->status = 0;
+	return LK_ERR_SYSTEM;
+}
+
+/* agent_http_do() of a POST with a JSON object; LK_ERR_ALLOC as well. */
+int
+agent_http_post(struct agent_http *h, const char *path, const json_t *body,
+    long timeout_ms, int (*abortfn)(void), struct agent_resp *resp)
+{
+	char *text;
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+		return LK_ERR_ALLOC;
+	r = agent_http_do(h, "POST", path, text, timeout_ms, abortfn, resp);
+	explicit_bzero(text, strlen(text));	/* may hold a secret */
+	free(text);
+	return r;
+}
+
+void
+agent_resp_free(struct agent_resp *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+}
+
+/* The answer as a JSON object, or NULL when it is not one. */
+json_t *
+agent_resp_json(const struct agent_resp *resp)
+{
+	json_t *o;
+
+	if (resp->body == NULL ||
+	    (o = json_loadb(resp->body, resp->len, 0, NULL)) == NULL)
+		return NULL;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * What went wrong, for a message or a quoted log value: the server's
+ * "error", the start of its answer, or why there was no answer; made
+ * printable with agent_vis_text().
+ */
+const char *
+agent_resp_error(const struct agent_resp *resp, char *buf, size_t len)
+{
+	json_t *o;
+	const char *e;
+
+	if (resp->status == 0)
+		return agent_vis_text(buf, len, resp->err, strlen(resp->err));
+	if ((o = agent_resp_json(resp)) != NULL &&
+	    (e = json_string_value(json_object_get(o, "error"))) != NULL) {
+		agent_vis_text(buf, len, e, strlen(e));
+		json_decref(o);
+		return buf;
+	}
+	json_decref(o);
+	if (resp->body == NULL)
+		return agent_vis_text(buf, len, "(empty answer)", 14);
+	return agent_vis_text(buf, len, resp->body, resp->len < 120 ?
+	    resp->len : 120);
+}

@@ -1,0 +1,1302 @@
+/*
+ * Invocations: InvokeCommand, RunCommand, DescribeInvocations,
+ * DescribeInvocationResults and StopInvocation.
+ *
+ * An invocation is one row in invocations (the command as it was, the
+ * parameters, the owner: the caller's access key id) and one row per
+ * instance in tasks (the script with its parameters substituted, and the
+ * state the agent reports). The task statuses stored are Pending, Running,
+ * Stopping, Success, Failed, Timeout, Stopped and Error; what the API shows
+ * is derived from them here (docs/api.md, "Statuses").
+ */
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "agentd.h"
+#include "api.h"
+#include "err.h"
+#include "log.h"
+#include "subst.h"
+#include "util.h"
+
+#define INV_INSTANCES_MAX	100	/* InstanceId.N of InvokeCommand */
+#define INV_STOP_MAX		50	/* InstanceId.N of StopInvocation */
+#define INV_USER_MAX		255	/* Username, bytes */
+#define INV_TOKEN_MAX		64	/* ClientToken, ASCII characters */
+#define INV_TIMEOUT_MIN		10
+#define INV_TIMEOUT_MAX		86400
+#define INV_CONTENT_B64_MAX	(24 * 1024)	/* substituted, Base64 */
+#define INV_USER_DEFAULT	"root"
+#define INV_SENDKEY_NAME	"ACS-ECS-SendSshPublicKey-linux.sh"
+#define INV_HEX			"0123456789abcdef"
+
+/* From api_cmd.c and api_inst.c; the same prototypes are there. */
+int	 cmd_pager_get(struct api_req *, long long *, long long *);
+void	 cmd_pager_put(json_t *, long long, long long, long long);
+int	 cmd_encoding(struct api_req *, int, int *);
+json_t	*cmd_text(const void *, size_t, int);
+int	 cmd_check_workdir(struct api_req *, const char *, const char *);
+int	 cmd_from_request(struct api_req *, int, json_t **);
+int	 cmd_insert(struct api_req *, json_t *);
+int	 cmd_lookup(struct api_req *, const char *, json_t **);
+int	 inst_check(struct api_req *, const char *, int, char **);
+
+/* An invocation being created. */
+struct inv_new {
+	json_t			*cmd;		/* command record (api_cmd.c) */
+	int			 run;		/* RunCommand */
+	int			 keep;		/* store cmd as a command */
+	int			 stored;	/* cmd is a commands row */
+	const char		*username;
+	const char		*working_dir;
+	long long		 timeout;
+	const char		*token;		/* ClientToken or NULL */
+	json_t			*params;	/* Parameters or NULL */
+	char			*params_text;	/* as stored */
+	struct lk_subst_param	*vals;		/* from params */
+	size_t			 nvals;
+	struct lk_subst_param	*defs;		/* DefaultValues */
+	size_t			 ndefs;
+	const char		**ids;		/* instances, no repeats */
+	char			**names;
+	char			**scripts;	/* substituted, per instance */
+	size_t			 n;
+	char			 invoke_id[40];
+};
+
+enum inv_status {
+	INV_PENDING, INV_RUNNING, INV_STOPPING, INV_SUCCESS, INV_FAILED,
+	INV_TIMEOUT, INV_STOPPED, INV_ERROR, INV_NSTATUS
+};
+
+static const char *const inv_status_names[INV_NSTATUS] = {
+	"Pending", "Running", "Stopping", "Success", "Failed", "Timeout",
+	"Stopped", "Error"
+};
+
+/* ErrorCode -> ErrorInfo (reference §6). */
+static const struct {
+	const char	*code;
+	const char	*info;
+} inv_error_infos[] = {
+	{ "InstanceNotExists", "the specified instance does not exists" },
+	{ "InstanceReleased", "the instance was released while the command "
+	  "was being executed" },
+	{ "InstanceNotRunning", "the instance was not running when the "
+	  "command was being executed" },
+	{ "CommandNotApplicable", "the command is not applicable to the "
+	  "specified instance" },
+	{ "AccountNotExists", "the specified account does not exist" },
+	{ "DirectoryNotExists", "the specified directory does not exist" },
+	{ "BadCronExpression", "the cron expression is invalid" },
+	{ "ClientNotRunning", "the aliyun service is not running on the "
+	  "instance" },
+	{ "ClientNotResponse", "the aliyun service in the instance does not "
+	  "response" },
+	{ "ClientIsUpgrading", "the aliyun service in the instance is being "
+	  "upgraded" },
+	{ "ClientNeedUpgrade", "the aliyun service in the instance needs to "
+	  "be upgraded" },
+	{ "DeliveryTimeout", "the command delivery has timed out" },
+	{ "ExecutionTimeout", "the command execution has timed out" },
+	{ "ExecutionException", "an exception occurred when the command was "
+	  "being executed" },
+	{ "ExecutionInterrupted", "the command task was interrupted" },
+	{ "ExitCodeNonzero", "the command execution exit code is not zero" },
+};
+
+static enum inv_status
+inv_status_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < INV_NSTATUS; i++)
+		if (strcmp(s, inv_status_names[i]) == 0)
+			return (enum inv_status)i;
+	return INV_ERROR;
+}
+
+static const char *
+inv_nz(struct api_req *req, const char *name)
+{
+	const char *v = api_param(req, name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static const char *
+inv_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : "";
+}
+
+static void
+inv_new_free(struct inv_new *inv)
+{
+	size_t i;
+
+	for (i = 0; i < inv->n; i++) {
+		free(inv->names ? inv->names[i] : NULL);
+		free(inv->scripts ? inv->scripts[i] : NULL);
+	}
+	free(inv->ids);
+	free(inv->names);
+	free(inv->scripts);
+	free(inv->vals);
+	free(inv->defs);
+	free(inv->params_text);
+	json_decref(inv->params);
+	json_decref(inv->cmd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creating an invocation                                              */
+
+static int
+inv_oom(struct api_req *req)
+{
+	return api_error(req, 500, "InternalError", "out of memory");
+}
+
+/* Username, WorkingDir, Timeout, RepeatMode and ClientToken. */
+static int
+inv_options(struct api_req *req, struct inv_new *inv)
+{
+	static const char *const modes[] = { "Period", "NextRebootOnly",
+	    "EveryReboot", "DryRun" };
+	const char *mode = inv_nz(req, "RepeatMode"), *t;
+	size_t i;
+
+	if ((inv->username = inv_nz(req, "Username")) == NULL)
+		inv->username = INV_USER_DEFAULT;
+	if (strlen(inv->username) > INV_USER_MAX)
+		return api_error(req, 403, "Username.ExceedLimit", "The "
+		    "username exceeds %d characters.", INV_USER_MAX);
+	if (lk_user_valid(inv->username) != 0)
+		return api_error(req, 400, "InvalidParameter.Username", "The "
+		    "specified parameter \"Username\" is not a valid user "
+		    "name.");
+	if ((inv->working_dir = inv_nz(req, "WorkingDir")) == NULL)
+		inv->working_dir = inv_str(inv->cmd, "working_dir");
+	else if (cmd_check_workdir(req, inv_str(inv->cmd, "type"),
+	    inv->working_dir) != 0)
+		return -1;
+	if (api_param_int(req, "Timeout", json_integer_value(json_object_get(
+	    inv->cmd, "timeout")), inv->run ? 1 : INV_TIMEOUT_MIN,
+	    INV_TIMEOUT_MAX, &inv->timeout) != 0)
+		return -1;
+	for (i = 0; mode != NULL && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(mode, modes[i]) == 0)
+			return api_error(req, 400, "InvalidParameter.RepeatMode",
+			    "RepeatMode %s is not supported; only Once is.",
+			    modes[i]);
+	if (mode != NULL && strcmp(mode, "Once") != 0)
+		return api_error(req, 404, "InvalidRepeatMode.NotFound", "The "
+		    "specified RepeatMode does not exist.");
+	if ((inv->token = inv_nz(req, "ClientToken")) == NULL)
+		return 0;
+	for (t = inv->token; *t > 0x20 && *t < 0x7f; t++)
+		;
+	if (*t != '\0' || t - inv->token > INV_TOKEN_MAX)
+		return api_error(req, 400, "InvalidParameter.ClientToken",
+		    "The ClientToken must be at most %d printable ASCII "
+		    "characters.", INV_TOKEN_MAX);
+	return 0;
+}
+
+/* The HTTP status of an error code of lk_subst_apply() (reference §5). */
+static int
+inv_subst_status(const char *code)
+{
+	if (code == NULL || strcmp(code, "Parameter.MissingValue") == 0 ||
+	    strcmp(code, "Parameter.Disabled") == 0 ||
+	    strncmp(code, "InvalidParameter", 16) == 0)
+		return 400;
+	if (strncmp(code, "Parameter", 9) == 0 ||
+	    strncmp(code, "CmdContent", 10) == 0)
+		return 403;
+	return 400;
+}
+
+/* A Parameters value as text: strings, numbers and booleans. */
+static const char *
+inv_param_text(json_t *v, char *buf, size_t size)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, size, "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+	else
+		return NULL;
+	return buf;
+}
+
+/*
+ * Parameters (a JSON object) as name/value pairs. Numbers and booleans are
+ * turned into strings in place, so the pairs can borrow from the object.
+ */
+static int
+inv_parameters(struct api_req *req, struct inv_new *inv)
+{
+	const char *v = inv_nz(req, "Parameters"), *key, *text, *code;
+	json_t *val;
+	char buf[64];
+	size_t i = 0;
+
+	if (v == NULL)
+		return 0;
+	if ((inv->params = json_loads(v, JSON_REJECT_DUPLICATES, NULL)) ==
+	    NULL && (val = json_loads(v, 0, NULL)) != NULL) {
+		json_decref(val);
+		return api_error(req, 403, LK_SUBST_E_DUPLICATE, "A key of "
+		    "\"Parameters\" is given twice.");
+	}
+	if (inv->params == NULL || !json_is_object(inv->params))
+		return api_error(req, 400, LK_SUBST_E_INVALID, "The specified "
+		    "parameter \"Parameters\" is not a JSON object.");
+	if (json_object_size(inv->params) == 0)
+		return 0;
+	if (!json_is_true(json_object_get(inv->cmd, "enable_parameter")))
+		return api_error(req, 400, "Parameter.Disabled", "The command "
+		    "does not take parameters (EnableParameter is false).");
+	if ((inv->vals = calloc(json_object_size(inv->params),
+	    sizeof(*inv->vals))) == NULL)
+		return inv_oom(req);
+	json_object_foreach(inv->params, key, val) {
+		if ((text = inv_param_text(val, buf, sizeof(buf))) == NULL)
+			return api_error(req, 403, LK_SUBST_E_TYPE, "Parameter "
+			    "values must be strings, numbers or booleans.");
+		if (lk_subst_check_value(text, json_is_string(val) ?
+		    json_string_length(val) : strlen(text), &code) != 0)
+			return api_error(req, inv_subst_status(code), code,
+			    "A parameter value holds a NUL byte or exceeds %d "
+			    "bytes.", LK_SUBST_VALUE_MAX);
+		if (!json_is_string(val) && json_object_set_new(inv->params,
+		    key, json_string(text)) != 0)
+			return inv_oom(req);
+		inv->vals[i].name = key;
+		inv->vals[i++].value = json_string_value(json_object_get(
+		    inv->params, key));
+	}
+	inv->nvals = i;
+	return 0;
+}
+
+/* The DefaultValues of the command's parameter definitions. */
+static int
+inv_defaults(struct api_req *req, struct inv_new *inv)
+{
+	json_t *defs = json_object_get(inv->cmd, "params"), *d;
+	size_t i;
+
+	if (json_array_size(defs) == 0)
+		return 0;
+	if ((inv->defs = calloc(json_array_size(defs), sizeof(*inv->defs))) ==
+	    NULL)
+		return inv_oom(req);
+	json_array_foreach(defs, i, d) {
+		if (!json_is_string(json_object_get(d, "DefaultValue")))
+			continue;
+		inv->defs[inv->ndefs].name = inv_str(d, "ParameterName");
+		inv->defs[inv->ndefs++].value = inv_str(d, "DefaultValue");
+	}
+	return 0;
+}
+
+/* The value a parameter will take: given (any case), else its default. */
+static const char *
+inv_effective(const struct inv_new *inv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < inv->nvals; i++)
+		if (strcasecmp(inv->vals[i].name, name) == 0)
+			return inv->vals[i].value;
+	for (i = 0; i < inv->ndefs; i++)
+		if (strcasecmp(inv->defs[i].name, name) == 0)
+			return inv->defs[i].value;
+	return NULL;
+}
+
+/* Given values of parameters with a PatternRegex must match it. */
+static int
+inv_patterns(struct api_req *req, const struct inv_new *inv)
+{
+	json_t *d;
+	const char *pat, *name;
+	regex_t re;
+	size_t i, j;
+	int bad = 0;
+
+	json_array_foreach(json_object_get(inv->cmd, "params"), i, d) {
+		pat = inv_str(d, "PatternRegex");
+		name = inv_str(d, "ParameterName");
+		if (*pat == '\0')
+			continue;
+		if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0)
+			return api_error(req, 500, "InternalError", "bad "
+			    "PatternRegex of parameter %s", name);
+		for (j = 0; j < inv->nvals && !bad; j++)
+			bad = strcasecmp(inv->vals[j].name, name) == 0 &&
+			    regexec(&re, inv->vals[j].value, 0, NULL, 0) != 0;
+		regfree(&re);
+		if (bad)
+			return api_error(req, 400, "InvalidParameter.Parameters",
+			    "The value of parameter %s does not match %s.",
+			    name, pat);
+	}
+	return 0;
+}
+
+static int
+inv_is_sendkey(json_t *cmd)
+{
+	return json_is_string(json_object_get(cmd, "provider")) &&
+	    strcmp(inv_str(cmd, "name"), INV_SENDKEY_NAME) == 0;
+}
+
+/*
+ * The send-key command may only name login users the key's policy allows.
+ * Every spelling of "username" given is checked, not just the first.
+ */
+static int
+inv_sendkey_policy(struct api_req *req, const struct inv_new *inv)
+{
+	const char *user;
+	size_t i;
+	int given = 0;
+
+	if (!inv_is_sendkey(inv->cmd))
+		return 0;
+	for (i = 0; i < inv->nvals; i++) {
+		if (strcasecmp(inv->vals[i].name, "username") != 0)
+			continue;
+		given = 1;
+		if (!keys_policy_user(&req->policy, inv->vals[i].value))
+			goto forbidden;
+	}
+	if (given)
+		return 0;
+	if ((user = inv_effective(inv, "username")) == NULL)
+		user = INV_USER_DEFAULT;
+	if (keys_policy_user(&req->policy, user))
+		return 0;
+ forbidden:
+	return api_error(req, 403, "Forbidden.RAM", "User not authorized to "
+	    "operate on the specified resource: this access key may not send "
+	    "keys for that login user.");
+}
+
+/* InstanceId.N: 1..100 known instances the key may use, repeats dropped. */
+static int
+inv_targets(struct api_req *req, struct inv_new *inv)
+{
+	const char **ids = NULL;
+	size_t n, i, j;
+	int r = -1;
+
+	if (api_param_list(req, "InstanceId", INV_INSTANCES_MAX, &ids, &n) != 0)
+		return -1;
+	if (n == 0) {
+		api_error(req, 400, "MissingParam.InstanceId", "The parameter "
+		    "InstanceId is mandatory for this action.");
+		goto out;
+	}
+	if ((inv->ids = calloc(n, sizeof(*inv->ids))) == NULL ||
+	    (inv->names = calloc(n, sizeof(*inv->names))) == NULL ||
+	    (inv->scripts = calloc(n, sizeof(*inv->scripts))) == NULL) {
+		inv_oom(req);
+		goto out;
+	}
+	/* Every instance is checked before anything is written. */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < inv->n; j++)
+			if (strcmp(inv->ids[j], ids[i]) == 0)
+				break;
+		if (j < inv->n)
+			continue;
+		if (inst_check(req, ids[i], 1, &inv->names[inv->n]) != 0)
+			goto out;
+		inv->ids[inv->n++] = ids[i];
+	}
+	r = 0;
+ out:
+	free(ids);
+	return r;
+}
+
+/* The Message of an error code of lk_subst_apply(). */
+static const char *
+inv_subst_message(const char *code)
+{
+	static const struct {
+		const char	*code;
+		const char	*message;
+	} m[] = {
+		{ LK_SUBST_E_NOT_MATCHED, "A key of Parameters is not a "
+		  "parameter of the command." },
+		{ LK_SUBST_E_MISSING, "A parameter of the command has neither "
+		  "a value nor a default." },
+		{ LK_SUBST_E_COUNT, "Parameters has more than 10 keys." },
+		{ LK_SUBST_E_KEY_LONG, "A key of Parameters exceeds 64 "
+		  "bytes." },
+		{ LK_SUBST_E_DUPLICATE, "A key of Parameters is given twice "
+		  "(keys are case-insensitive)." },
+		{ LK_SUBST_E_CONTENT_LONG, "The command content is too long "
+		  "after parameter substitution." },
+		{ LK_SUBST_E_CONTENT, "The command content cannot take "
+		  "parameters safely." },
+	};
+	size_t i;
+
+	for (i = 0; code != NULL && i < sizeof(m) / sizeof(m[0]); i++)
+		if (strcmp(code, m[i].code) == 0)
+			return m[i].message;
+	return "A parameter value cannot be used in this command.";
+}
+
+/* The script for each instance, with parameters substituted. */
+static int
+inv_scripts(struct api_req *req, struct inv_new *inv)
+{
+	struct lk_subst_param env[5];
+	const char *content = inv_str(inv->cmd, "content"), *code;
+	size_t i;
+	int r;
+
+	for (i = 0; i < inv->n; i++) {
+		code = NULL;
+		env[0].name = "ACS::InstanceId";
+		env[0].value = inv->ids[i];
+		env[1].name = "ACS::InstanceName";
+		env[1].value = inv->names[i];
+		env[2].name = "ACS::InvokeId";
+		env[2].value = inv->invoke_id;
+		env[3].name = "ACS::RegionId";
+		env[3].value = lkd->region;
+		env[4].name = "ACS::CommandId";
+		env[4].value = inv_str(inv->cmd, "id");
+		if (!json_is_true(json_object_get(inv->cmd, "enable_parameter")))
+			r = (inv->scripts[i] = strdup(content)) == NULL ?
+			    LK_ERR_ALLOC : 0;
+		else
+			r = lk_subst_apply(content, inv->vals, inv->nvals,
+			    inv->defs, inv->ndefs, env, 5, &inv->scripts[i],
+			    &code);
+		if (r == LK_ERR_ALLOC || (r == 0 && inv->scripts[i] == NULL))
+			return inv_oom(req);
+		if (r != 0)
+			return api_error(req, inv_subst_status(code), code ?
+			    code : LK_SUBST_E_INVALID, "%s",
+			    inv_subst_message(code));
+		if ((strlen(inv->scripts[i]) + 2) / 3 * 4 > INV_CONTENT_B64_MAX)
+			return api_error(req, 403, "CmdContent.ExceedLimit",
+			    "The command content exceeds %d bytes after "
+			    "parameter substitution and Base64 encoding.",
+			    INV_CONTENT_B64_MAX);
+	}
+	return 0;
+}
+
+struct inv_prior {
+	char	*id;
+	char	*command_id;
+	char	*content;
+	char	*type;
+	char	*parameters;
+	json_t	*instances;
+};
+
+static int
+inv_prior_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_prior *p = arg;
+
+	if ((p->id = lkdb_col_str(st, 0)) == NULL ||
+	    (p->command_id = lkdb_col_str(st, 1)) == NULL ||
+	    (p->content = lkdb_col_str(st, 2)) == NULL ||
+	    (p->type = lkdb_col_str(st, 3)) == NULL ||
+	    (p->parameters = lkdb_col_str(st, 4)) == NULL)
+		return LK_ERR_ALLOC;
+	return 1;
+}
+
+static int
+inv_prior_task_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_prior *p = arg;
+
+	if (json_array_append_new(p->instances, json_string((const char *)
+	    sqlite3_column_text(st, 0))) != 0)
+		return LK_ERR_ALLOC;
+	return 0;
+}
+
+/*
+ * Whether the earlier invocation with this token was the same request: the
+ * same command (for RunCommand the same type and content), the same
+ * Parameters and the same instances.
+ */
+static int
+inv_prior_same(const struct inv_new *inv, const struct inv_prior *p)
+{
+	json_t *v;
+	size_t i, j;
+
+	if (inv->run ? strcmp(p->content, inv_str(inv->cmd, "content")) != 0 ||
+	    strcmp(p->type, inv_str(inv->cmd, "type")) != 0 :
+	    strcmp(p->command_id, inv_str(inv->cmd, "id")) != 0)
+		return 0;
+	if (strcmp(p->parameters, inv->params_text) != 0)
+		return 0;
+	if (json_array_size(p->instances) != inv->n)
+		return 0;
+	for (i = 0; i < inv->n; i++) {
+		json_array_foreach(p->instances, j, v)
+			if (strcmp(json_string_value(v), inv->ids[i]) == 0)
+				break;
+		if (j == json_array_size(p->instances))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A ClientToken this key used before: the same request again is answered
+ * with the first one's ids (1), a different one is refused (-1). 0 when
+ * the token is new. Runs inside the creating transaction.
+ */
+static int
+inv_token_replay(struct api_req *req, const struct inv_new *inv)
+{
+	struct inv_prior p;
+	int r = -1;
+
+	memset(&p, 0, sizeof(p));
+	if ((p.instances = json_array()) == NULL)
+		return inv_oom(req);
+	if (lkdb_query(lkd->db, inv_prior_cb, &p, "SELECT id, command_id, "
+	    "content, command_type, parameters FROM invocations WHERE owner = ? AND "
+	    "client_token = ?", "ss", req->key_id, inv->token) != 0 ||
+	    (p.id != NULL && lkdb_query(lkd->db, inv_prior_task_cb, &p,
+	    "SELECT instance_id FROM tasks WHERE invoke_id = ?", "s",
+	    p.id) != 0)) {
+		api_error(req, 500, "InternalError", "database");
+		goto out;
+	}
+	if (p.id == NULL) {
+		r = 0;
+		goto out;
+	}
+	if (!inv_prior_same(inv, &p)) {
+		api_error(req, 403, "IdempotentParameterMismatch", "The "
+		    "ClientToken was used before with different parameters.");
+		goto out;
+	}
+	if (inv->run)
+		json_object_set_new(req->resp, "CommandId",
+		    json_string(p.command_id));
+	json_object_set_new(req->resp, "InvokeId", json_string(p.id));
+	r = 1;
+ out:
+	free(p.id);
+	free(p.command_id);
+	free(p.content);
+	free(p.type);
+	free(p.parameters);
+	json_decref(p.instances);
+	return r;
+}
+
+/* The rows of a new invocation; inside the creating transaction. */
+static int
+inv_store(struct api_req *req, struct inv_new *inv)
+{
+	int64_t now = lkd_now();
+	char task[160];
+	size_t i;
+	int n;
+
+	if (inv->keep && cmd_insert(req, inv->cmd) != 0)
+		return -1;
+	if (lkdb_run(lkd->db, NULL, "INSERT INTO invocations(id, command_id, "
+	    "command_name, command_type, command_description, content, "
+	    "parameters, username, working_dir, timeout, owner, client_token, "
+	    "created) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "sssssssssissi", inv->invoke_id, inv_str(inv->cmd, "id"),
+	    inv_str(inv->cmd, "name"), inv_str(inv->cmd, "type"),
+	    inv_str(inv->cmd, "description"), inv_str(inv->cmd, "content"),
+	    inv->params_text, inv->username, inv->working_dir,
+	    (int64_t)inv->timeout, req->key_id, inv->token, now) != 0)
+		goto db;
+	for (i = 0; i < inv->n; i++) {
+		n = snprintf(task, sizeof(task), "%s:%s", inv->invoke_id,
+		    inv->ids[i]);
+		if (n < 0 || (size_t)n >= sizeof(task) ||
+		    lkdb_run(lkd->db, NULL, "INSERT INTO tasks(id, invoke_id, "
+		    "instance_id, content, status, created, updated) VALUES(?, "
+		    "?, ?, ?, 'Pending', ?, ?)", "ssssii", task, inv->invoke_id,
+		    inv->ids[i], inv->scripts[i], now, now) != 0)
+			goto db;
+	}
+	if (inv->stored && lkdb_run(lkd->db, NULL, "UPDATE commands SET "
+	    "invoke_times = invoke_times + 1 WHERE id = ?", "s",
+	    inv_str(inv->cmd, "id")) != 0)
+		goto db;
+	return 0;
+ db:
+	return api_error(req, 500, "InternalError", "database");
+}
+
+/* Validates everything, then writes one transaction and wakes the agents. */
+static int
+inv_create(struct api_req *req, struct inv_new *inv)
+{
+	size_t i;
+	int r;
+
+	if (inv_options(req, inv) != 0 || inv_parameters(req, inv) != 0 ||
+	    inv_defaults(req, inv) != 0 || inv_patterns(req, inv) != 0 ||
+	    inv_sendkey_policy(req, inv) != 0 || inv_targets(req, inv) != 0)
+		return -1;
+	if (lkd_random_id("t-", 32, INV_HEX, inv->invoke_id,
+	    sizeof(inv->invoke_id)) != 0)
+		return api_error(req, 500, "InternalError", "random");
+	if (inv_scripts(req, inv) != 0)
+		return -1;
+	if ((inv->params_text = inv->params != NULL ? json_dumps(inv->params,
+	    JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}")) == NULL)
+		return inv_oom(req);
+	if (lkdb_begin(lkd->db) != 0)
+		return api_error(req, 500, "InternalError", "database");
+	if ((r = inv->token != NULL ? inv_token_replay(req, inv) : 0) != 0 ||
+	    (r = inv_store(req, inv)) != 0) {
+		lkdb_rollback(lkd->db);
+		return r < 0 ? -1 : 0;
+	}
+	if (lkdb_commit(lkd->db) != 0)
+		return api_error(req, 500, "InternalError", "database");
+	for (i = 0; i < inv->n; i++)
+		agentd_wake(inv->ids[i]);
+	log_info("%s api invoke invoke_id=%s command=%s instances=%zu",
+	    req->request_id, inv->invoke_id, inv_str(inv->cmd, "id"), inv->n);
+	if (inv->run)
+		json_object_set_new(req->resp, "CommandId",
+		    json_string(inv_str(inv->cmd, "id")));
+	json_object_set_new(req->resp, "InvokeId", json_string(inv->invoke_id));
+	return 0;
+}
+
+int
+api_invoke_command(struct api_req *req)
+{
+	struct inv_new inv;
+	const char *id;
+	int r;
+
+	memset(&inv, 0, sizeof(inv));
+	if (api_param_req(req, "CommandId", &id) != 0 ||
+	    cmd_lookup(req, id, &inv.cmd) != 0)
+		return -1;
+	inv.stored = 1;
+	r = inv_create(req, &inv);
+	inv_new_free(&inv);
+	return r;
+}
+
+/*
+ * RunCommand: a new command, invoked at once. With KeepCommand=false (the
+ * default) the command is not stored: the invocation keeps its own copy,
+ * and the CommandId answered names only that copy, as with ECS, whose
+ * temporary commands are gone once run.
+ */
+int
+api_run_command(struct api_req *req)
+{
+	struct inv_new inv;
+	int r = -1;
+
+	memset(&inv, 0, sizeof(inv));
+	if (cmd_from_request(req, 1, &inv.cmd) != 0 ||
+	    api_param_bool(req, "KeepCommand", 0, &inv.keep) != 0)
+		goto out;
+	inv.run = 1;
+	inv.stored = inv.keep;
+	r = inv_create(req, &inv);
+ out:
+	inv_new_free(&inv);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statuses                                                            */
+
+/*
+ * The task-level InvocationStatus of an invocation from the counts of its
+ * tasks' stored statuses (docs/api.md).
+ */
+static const char *
+inv_task_level(const size_t *c)
+{
+	size_t total = 0, bad, i;
+
+	for (i = 0; i < INV_NSTATUS; i++)
+		total += c[i];
+	bad = c[INV_FAILED] + c[INV_TIMEOUT] + c[INV_ERROR];
+	if (c[INV_STOPPING] > 0)
+		return "Stopping";
+	if (c[INV_RUNNING] > 0)
+		return "Running";
+	if (c[INV_PENDING] > 0)
+		return c[INV_PENDING] == total ? "Pending" : "Running";
+	if (c[INV_SUCCESS] == total)
+		return "Success";
+	if (bad == 0)
+		return "Stopped";
+	if (c[INV_SUCCESS] == 0)
+		return "Failed";
+	return "PartialFailed";
+}
+
+/* The deprecated InvokeStatus for a task-level status. */
+static const char *
+inv_invoke_status(const char *level)
+{
+	if (strcmp(level, "Success") == 0)
+		return "Finished";
+	if (strcmp(level, "Failed") == 0 || strcmp(level, "PartialFailed") ==
+	    0 || strcmp(level, "Stopped") == 0)
+		return level;
+	return "Running";
+}
+
+/* What the API shows of one task. */
+struct inv_view {
+	const char	*status;	/* InvocationStatus */
+	const char	*record;	/* InvokeRecordStatus */
+	const char	*error_code;
+	const char	*error_info;
+	int		 repeats;
+};
+
+static void
+inv_view(enum inv_status s, const char *ecode, int started,
+    struct inv_view *v)
+{
+	size_t i;
+
+	v->status = inv_status_names[s];
+	v->record = "Failed";
+	v->error_code = v->error_info = "";
+	v->repeats = 0;
+	switch (s) {
+	case INV_PENDING:
+	case INV_RUNNING:
+		v->record = "Running";
+		return;
+	case INV_STOPPING:
+		v->record = "Stopping";
+		return;
+	case INV_SUCCESS:
+		v->record = "Finished";
+		break;
+	case INV_FAILED:
+		v->error_code = ecode;
+		if (*ecode == '\0' || strcmp(ecode, "ExitCodeNonzero") == 0) {
+			v->record = "Finished";
+			v->error_code = "ExitCodeNonzero";
+		} else if (strcmp(ecode, "ClientNotRunning") == 0 ||
+		    strcmp(ecode, "DeliveryTimeout") == 0)
+			v->status = "Aborted";
+		break;
+	case INV_TIMEOUT:
+		v->error_code = *ecode ? ecode : "ExecutionTimeout";
+		break;
+	case INV_STOPPED:
+		v->record = "Stopped";
+		v->status = started ? "Terminated" : "Cancelled";
+		v->error_code = ecode;
+		break;
+	default:
+		v->error_code = *ecode ? ecode : "ExecutionException";
+		break;
+	}
+	v->repeats = started;
+	for (i = 0; i < sizeof(inv_error_infos) / sizeof(inv_error_infos[0]);
+	    i++)
+		if (strcmp(v->error_code, inv_error_infos[i].code) == 0)
+			v->error_info = inv_error_infos[i].info;
+}
+
+/* ------------------------------------------------------------------ */
+/* Describing invocations and results                                  */
+
+#define INV_TASK_COLUMNS \
+	"t.invoke_id, t.instance_id, COALESCE(n.name, ''), t.status, " \
+	"t.error_code, t.exit_code, t.output, t.dropped, t.created, " \
+	"t.start_time, t.finish_time, t.stop_time, t.updated, v.command_id, " \
+	"v.username"
+#define INV_TASK_FROM \
+	" FROM tasks t JOIN invocations v ON v.id = t.invoke_id" \
+	" LEFT JOIN instances n ON n.id = t.instance_id"
+
+static const char *
+inv_col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	return s != NULL ? s : "";
+}
+
+static int
+inv_allowed(struct api_req *req, const char *id, const char *name)
+{
+	return keys_policy_instance(&req->policy, id, *name ? name : NULL);
+}
+
+static void
+inv_task_view(sqlite3_stmt *st, struct inv_view *v)
+{
+	inv_view(inv_status_parse(inv_col(st, 3)), inv_col(st, 4),
+	    sqlite3_column_type(st, 9) != SQLITE_NULL, v);
+}
+
+/*
+ * A task row (INV_TASK_COLUMNS) as an InvocationResult (result) or an
+ * InvokeInstance; Output only when output is set.
+ */
+static json_t *
+inv_task_json(sqlite3_stmt *st, int result, int b64, int output)
+{
+	struct inv_view v;
+	char t[5][32];
+	json_t *out = NULL;
+	const void *blob;
+	json_int_t exitc = sqlite3_column_int64(st, 5);
+	json_int_t dropped = sqlite3_column_int64(st, 7);
+	int i;
+
+	inv_task_view(st, &v);
+	for (i = 0; i < 5; i++)
+		lkd_time_iso(sqlite3_column_int64(st, 8 + i), t[i],
+		    sizeof(t[i]));
+	if (output) {
+		blob = sqlite3_column_blob(st, 6);
+		if ((out = cmd_text(blob ? blob : "", (size_t)
+		    sqlite3_column_bytes(st, 6), b64)) == NULL)
+			return NULL;
+	}
+	if (result)
+		return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:s, "
+		    "s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		    "InvokeId", inv_col(st, 0), "CommandId", inv_col(st, 13),
+		    "InstanceId", inv_col(st, 1), "InvocationStatus", v.status,
+		    "InvokeRecordStatus", v.record, "ExitCode", exitc,
+		    "Output", out, "Dropped", dropped,
+		    "ErrorCode", v.error_code, "ErrorInfo", v.error_info,
+		    "Repeats", v.repeats, "StartTime", t[1],
+		    "FinishedTime", t[2], "StopTime", t[3],
+		    "Username", inv_col(st, 14), "ContainerId", "",
+		    "ContainerName", "", "TerminationMode", "", "Launcher", "");
+	return json_pack("{s:s, s:s, s:s, s:I, s:o*, s:I, s:s, s:s, s:i, s:s, "
+	    "s:s, s:s, s:s, s:s, s:b}",
+	    "InstanceId", inv_col(st, 1), "InvocationStatus", v.status,
+	    "InstanceInvokeStatus", v.record, "ExitCode", exitc,
+	    "Output", out, "Dropped", dropped, "ErrorCode", v.error_code,
+	    "ErrorInfo", v.error_info, "Repeats", v.repeats,
+	    "CreationTime", t[0], "StartTime", t[1], "FinishTime", t[2],
+	    "StopTime", t[3], "UpdateTime", t[4], "Timed", 0);
+}
+
+struct inv_results {
+	struct api_req	*req;
+	const char	*record;	/* InvokeRecordStatus filter */
+	long long	 offset;
+	long long	 size;
+	long long	 total;
+	int		 b64;
+	json_t		*list;
+};
+
+static int
+inv_results_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_results *x = arg;
+	struct inv_view v;
+	long long i;
+
+	if (!inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
+		return 0;
+	inv_task_view(st, &v);
+	if (x->record != NULL && strcmp(x->record, v.record) != 0 &&
+	    strcmp(x->record, v.status) != 0)
+		return 0;
+	i = x->total++;
+	if (i < x->offset || i >= x->offset + x->size)
+		return 0;
+	if (json_array_append_new(x->list, inv_task_json(st, 1, x->b64,
+	    1)) != 0)
+		return LK_ERR_ALLOC;
+	return 0;
+}
+
+/*
+ * The caller's own tasks on instances its policy allows; an InstanceId the
+ * policy forbids is refused rather than answered with nothing.
+ */
+int
+api_describe_invocation_results(struct api_req *req)
+{
+	struct inv_results x;
+	const char *inst = inv_nz(req, "InstanceId");
+	json_t *inv = NULL;
+	int r = -1;
+
+	memset(&x, 0, sizeof(x));
+	x.req = req;
+	x.record = inv_nz(req, "InvokeRecordStatus");
+	if (cmd_encoding(req, 1, &x.b64) != 0 ||
+	    cmd_pager_get(req, &x.offset, &x.size) != 0 ||
+	    (inst != NULL && inst_check(req, inst, 0, NULL) != 0))
+		return -1;
+	if ((x.list = json_array()) == NULL || (inv = json_object()) == NULL) {
+		inv_oom(req);
+		goto out;
+	}
+	if (lkdb_query(lkd->db, inv_results_cb, &x, "SELECT " INV_TASK_COLUMNS
+	    INV_TASK_FROM " WHERE v.owner = ?1 AND (?2 IS NULL OR t.invoke_id "
+	    "= ?2) AND (?3 IS NULL OR t.instance_id = ?3) AND (?4 IS NULL OR "
+	    "v.command_id = ?4) ORDER BY v.created DESC, t.invoke_id DESC, "
+	    "t.instance_id", "ssss", req->key_id, inv_nz(req, "InvokeId"),
+	    inst, inv_nz(req, "CommandId")) != 0) {
+		api_error(req, 500, "InternalError", "database");
+		goto out;
+	}
+	cmd_pager_put(inv, x.offset, x.size, x.total);
+	json_object_set_new(inv, "InvocationResults", json_pack("{s:O}",
+	    "InvocationResult", x.list));
+	json_object_set_new(req->resp, "Invocation", inv);
+	inv = NULL;
+	r = 0;
+ out:
+	json_decref(x.list);
+	json_decref(inv);
+	return r;
+}
+
+/* First pass of DescribeInvocations: which invocations, how many. */
+struct inv_scan {
+	struct api_req	*req;
+	const char	*status;	/* InvokeStatus filter */
+	long long	 offset;
+	long long	 size;
+	long long	 total;
+	char		 cur[64];	/* the invocation being counted */
+	size_t		 counts[INV_NSTATUS];
+	json_t		*ids;		/* the page's invocations */
+};
+
+static int
+inv_scan_flush(struct inv_scan *x)
+{
+	const char *level;
+	size_t n = 0, i;
+	long long k;
+	int r = 0;
+
+	for (i = 0; i < INV_NSTATUS; i++)
+		n += x->counts[i];
+	if (x->cur[0] == '\0' || n == 0)
+		goto reset;
+	level = inv_task_level(x->counts);
+	if (x->status != NULL && strcmp(x->status, level) != 0 &&
+	    strcmp(x->status, inv_invoke_status(level)) != 0)
+		goto reset;
+	k = x->total++;
+	if (k >= x->offset && k < x->offset + x->size &&
+	    json_array_append_new(x->ids, json_string(x->cur)) != 0)
+		r = LK_ERR_ALLOC;
+ reset:
+	memset(x->counts, 0, sizeof(x->counts));
+	x->cur[0] = '\0';
+	return r;
+}
+
+/* Rows come grouped by invocation; a task counts if the policy allows. */
+static int
+inv_scan_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_scan *x = arg;
+	const char *id = inv_col(st, 0);
+	int r;
+
+	if (strcmp(id, x->cur) != 0) {
+		if ((r = inv_scan_flush(x)) != 0)
+			return r;
+		snprintf(x->cur, sizeof(x->cur), "%s", id);
+	}
+	if (inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
+		x->counts[inv_status_parse(inv_col(st, 3))]++;
+	return 0;
+}
+
+/* Second pass: one invocation with the tasks the policy allows. */
+struct inv_one {
+	struct api_req	*req;
+	json_t		*tasks;
+	json_t		*out;		/* the Invocation list */
+	size_t		 counts[INV_NSTATUS];
+	int		 b64;
+	int		 output;
+};
+
+static int
+inv_one_task_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_one *x = arg;
+
+	if (!inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
+		return 0;
+	x->counts[inv_status_parse(inv_col(st, 3))]++;
+	if (json_array_append_new(x->tasks, inv_task_json(st, 0, x->b64,
+	    x->output)) != 0)
+		return LK_ERR_ALLOC;
+	return 0;
+}
+
+/* An invocations row as an Invocation, with the tasks gathered before. */
+static int
+inv_one_cb(sqlite3_stmt *st, void *arg)
+{
+	struct inv_one *x = arg;
+	const char *level = inv_task_level(x->counts);
+	json_t *content;
+	char when[32];
+
+	if ((content = cmd_text(inv_col(st, 5), strlen(inv_col(st, 5)),
+	    x->b64)) == NULL)
+		return LK_ERR_ALLOC;
+	lkd_time_iso(sqlite3_column_int64(st, 10), when, sizeof(when));
+	if (json_array_append_new(x->out, json_pack("{s:s, s:s, s:s, s:s, "
+	    "s:o, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:s, s:s, s:s, s:{s:[]}, s:{s:O}}",
+	    "InvokeId", inv_col(st, 0), "CommandId", inv_col(st, 1),
+	    "CommandName", inv_col(st, 2), "CommandType", inv_col(st, 3),
+	    "CommandContent", content, "CommandDescription", inv_col(st, 4),
+	    "Parameters", inv_col(st, 6), "RepeatMode", "Once",
+	    "Frequency", "", "Timed", 0,
+	    "Timeout", (json_int_t)sqlite3_column_int64(st, 9),
+	    "Username", inv_col(st, 7), "WorkingDir", inv_col(st, 8),
+	    "CreationTime", when, "InvocationStatus", level,
+	    "InvokeStatus", inv_invoke_status(level), "Launcher", "",
+	    "TerminationMode", "", "ContainerId", "", "ContainerName", "",
+	    "Tags", "Tag", "InvokeInstances", "InvokeInstance",
+	    x->tasks)) != 0)
+		return LK_ERR_ALLOC;
+	return 1;
+}
+
+static int
+inv_describe_one(struct inv_one *x, const char *id)
+{
+	int r;
+
+	memset(x->counts, 0, sizeof(x->counts));
+	if ((x->tasks = json_array()) == NULL)
+		return LK_ERR_ALLOC;
+	if ((r = lkdb_query(lkd->db, inv_one_task_cb, x, "SELECT "
+	    INV_TASK_COLUMNS INV_TASK_FROM " WHERE t.invoke_id = ? ORDER BY "
+	    "t.instance_id", "s", id)) == 0)
+		r = lkdb_query(lkd->db, inv_one_cb, x, "SELECT id, command_id, "
+		    "command_name, command_type, command_description, content, "
+		    "parameters, username, working_dir, timeout, created FROM "
+		    "invocations WHERE id = ? AND owner = ?", "ss", id,
+		    x->req->key_id);
+	json_decref(x->tasks);
+	x->tasks = NULL;
+	return r;
+}
+
+/* Scans the matching invocations, then describes the page's ones. */
+static int
+inv_describe(struct api_req *req, struct inv_scan *s, struct inv_one *one)
+{
+	const char *inst = inv_nz(req, "InstanceId");
+	json_t *id;
+	size_t i;
+
+	if (inst != NULL && inst_check(req, inst, 0, NULL) != 0)
+		return -1;
+	if (lkdb_query(lkd->db, inv_scan_cb, s, "SELECT v.id, t.instance_id, "
+	    "COALESCE(n.name, ''), t.status FROM invocations v JOIN tasks t "
+	    "ON t.invoke_id = v.id LEFT JOIN instances n ON n.id = "
+	    "t.instance_id WHERE v.owner = ?1 AND (?2 IS NULL OR v.id = ?2) "
+	    "AND (?3 IS NULL OR v.command_id = ?3) AND (?4 IS NULL OR "
+	    "v.command_name = ?4) AND (?5 IS NULL OR v.command_type = ?5) AND "
+	    "(?6 IS NULL OR v.id IN (SELECT invoke_id FROM tasks WHERE "
+	    "instance_id = ?6)) ORDER BY v.created DESC, v.id DESC", "ssssss",
+	    req->key_id, inv_nz(req, "InvokeId"), inv_nz(req, "CommandId"),
+	    inv_nz(req, "CommandName"), inv_nz(req, "CommandType"),
+	    inst) != 0 || inv_scan_flush(s) != 0)
+		return api_error(req, 500, "InternalError", "database");
+	json_array_foreach(s->ids, i, id)
+		if (inv_describe_one(one, json_string_value(id)) != 0)
+			return api_error(req, 500, "InternalError", "database");
+	return 0;
+}
+
+int
+api_describe_invocations(struct api_req *req)
+{
+	struct inv_scan s;
+	struct inv_one one;
+	int r = -1;
+
+	memset(&s, 0, sizeof(s));
+	memset(&one, 0, sizeof(one));
+	s.req = one.req = req;
+	s.status = inv_nz(req, "InvokeStatus");
+	if (cmd_encoding(req, 1, &one.b64) != 0 ||
+	    api_param_bool(req, "IncludeOutput", 0, &one.output) != 0 ||
+	    cmd_pager_get(req, &s.offset, &s.size) != 0)
+		return -1;
+	if ((s.ids = json_array()) == NULL || (one.out = json_array()) ==
+	    NULL) {
+		inv_oom(req);
+		goto out;
+	}
+	if (inv_describe(req, &s, &one) != 0)
+		goto out;
+	cmd_pager_put(req->resp, s.offset, s.size, s.total);
+	json_object_set_new(req->resp, "Invocations", json_pack("{s:O}",
+	    "Invocation", one.out));
+	r = 0;
+ out:
+	json_decref(s.ids);
+	json_decref(one.out);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stopping                                                            */
+
+static int
+inv_stop_cb(sqlite3_stmt *st, void *arg)
+{
+	if (json_object_set_new(arg, inv_col(st, 0), json_string(inv_col(st,
+	    1))) != 0)
+		return LK_ERR_ALLOC;
+	return 0;
+}
+
+/*
+ * The instances StopInvocation names (all of the invocation's when none),
+ * as id -> name; each must be part of it and allowed by the policy.
+ */
+static int
+inv_stop_targets(struct api_req *req, const char *id, json_t *all,
+    json_t *sel)
+{
+	const char **ids = NULL, *key;
+	json_t *name;
+	size_t n, i;
+	int r = -1;
+
+	if (api_param_list(req, "InstanceId", INV_STOP_MAX, &ids, &n) != 0)
+		return -1;
+	if (lkdb_query(lkd->db, inv_stop_cb, all, "SELECT t.instance_id, "
+	    "COALESCE(n.name, '') FROM tasks t JOIN invocations v ON v.id = "
+	    "t.invoke_id LEFT JOIN instances n ON n.id = t.instance_id WHERE "
+	    "t.invoke_id = ? AND v.owner = ?", "ss", id, req->key_id) != 0) {
+		api_error(req, 500, "InternalError", "database");
+		goto out;
+	}
+	if (json_object_size(all) == 0) {
+		api_error(req, 404, "InvalidInvokeId.NotFound", "The specified "
+		    "invoke ID does not exist.");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((name = json_object_get(all, ids[i])) == NULL) {
+			api_error(req, 404, "InvalidInstanceId.NotFound", "The "
+			    "specified instance is not part of the invocation.");
+			goto out;
+		}
+		json_object_set(sel, ids[i], name);
+	}
+	if (n == 0)
+		json_object_update(sel, all);
+	json_object_foreach(sel, key, name)
+		if (!api_allowed_instance(req, key, *json_string_value(name) ?
+		    json_string_value(name) : NULL))
+			goto out;
+	r = 0;
+ out:
+	free(ids);
+	return r;
+}
+
+/*
+ * Pending tasks become Stopped at once; Running ones Stopping, and their
+ * agents are told at their next poll, which the wake-up makes immediate.
+ * Finished tasks are left as they are.
+ */
+int
+api_stop_invocation(struct api_req *req)
+{
+	const char *id, *key;
+	json_t *all = json_object(), *sel = json_object(), *name;
+	int64_t now = lkd_now();
+	int r = -1;
+
+	if (all == NULL || sel == NULL) {
+		inv_oom(req);
+		goto out;
+	}
+	if (api_param_req(req, "InvokeId", &id) != 0 ||
+	    inv_stop_targets(req, id, all, sel) != 0)
+		goto out;
+	if (lkdb_begin(lkd->db) != 0) {
+		api_error(req, 500, "InternalError", "database");
+		goto out;
+	}
+	json_object_foreach(sel, key, name) {
+		if (lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = "
+		    "'Stopped', stop_time = ?1, updated = ?1 WHERE invoke_id = "
+		    "?2 AND instance_id = ?3 AND status = 'Pending'", "iss", now,
+		    id, key) != 0 || lkdb_run(lkd->db, NULL, "UPDATE tasks SET "
+		    "status = 'Stopping', stop_requested = 1, stop_time = ?1, "
+		    "updated = ?1 WHERE invoke_id = ?2 AND instance_id = ?3 AND "
+		    "status = 'Running'", "iss", now, id, key) != 0) {
+			lkdb_rollback(lkd->db);
+			api_error(req, 500, "InternalError", "database");
+			goto out;
+		}
+	}
+	if (lkdb_commit(lkd->db) != 0) {
+		api_error(req, 500, "InternalError", "database");
+		goto out;
+	}
+	json_object_foreach(sel, key, name)
+		agentd_wake(key);
+	log_info("%s api stop invoke_id=%s instances=%zu", req->request_id,
+	    id, json_object_size(sel));
+	r = 0;
+ out:
+	json_decref(all);
+	json_decref(sel);
+	return r;
+}

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# latchkey-agent: the task runner through "exec-local" (the code the daemon
+# runs a task with: timeout and process-group kill, output cap, user
+# switch, error codes, stop), then register / status / run against a real
+# latchkeyd on a loopback port with a fresh database, and tasks sent with
+# the public API (RunCommand, StopInvocation: signature 1.0, signed here
+# with openssl) that reach the agent and come back with their results.
+# Every agent and server runs with its own state, log and spool in $T;
+# their logs are kept in $LK_LOGDIR when a case fails.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+AGENT=$T/bin/latchkey-agent
+LKD=$T/bin/latchkeyd
+ALICE_HOME=$(getent passwd "$LK_ALICE" | cut -d: -f6)
+
+if [ ! -x "$AGENT" ]; then
+	tap_fail "latchkey-agent is built ($LK_BUILD/bin/latchkey-agent)"
+	echo "1..$LK_N"; exit 1
+fi
+
+# keep_logs: copies the agents' and the server's logs for a failed run.
+keep_logs() {
+	local f
+	[ "$LK_FAILED" -ne 0 ] || return 0
+	for f in "$T"/*.log "$T"/*.out; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	done
+}
+
+# field FILE KEY: a value of exec-local's report (indented, one key a line).
+field() {
+	sed -nE "s/^  \"$2\": \"?([^\",]*)\"?,?\$/\\1/p" "$1"
+}
+output() { field "$1" output | base64 -d; }
+
+# exec NAME [exec-local options] -- SCRIPT: runs one task into $T/NAME.json.
+exec_local() {
+	local name=$1; shift
+	"$AGENT" exec-local "$@" >"$T/$name.json" 2>"$T/$name.err"
+}
+
+# gone PID: the process has exited (a zombie that init has not reaped yet
+# counts: it is dead); waits up to 3 s.
+gone() {
+	local i s
+	for i in $(seq 1 60); do
+		s=$(ps -o stat= -p "$1" 2>/dev/null)
+		[ -z "$s" ] || [ "${s#Z}" != "$s" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------
+# The command line.
+check "--version prints the version" sh -c \
+    "'$AGENT' --version | grep -qx 'latchkey-agent 1.0.0'"
+check "--help prints the usage" sh -c "'$AGENT' --help | grep -q 'register --server URL'"
+check_exit "an unknown command is a usage error (64)" 64 "$AGENT" frobnicate
+check_exit "status without a state file says not registered (78)" 78 \
+    "$AGENT" status --state "$T/none/agent.json"
+
+# ---------------------------------------------------------------------
+# The task runner, through exec-local.
+exec_local ok -- 'echo hello; echo to-stderr >&2; exit 0'
+is "exec-local: exit 0 is Success" "$(field "$T/ok.json" status)" Success
+is "exec-local: stdout and stderr in one output" "$(output "$T/ok.json")" \
+    "$(printf 'hello\nto-stderr')"
+
+exec_local fail -- 'exit 3'
+is "exec-local: exit 3 is Failed" "$(field "$T/fail.json" status)/$(field "$T/fail.json" exit_code)/$(field "$T/fail.json" error_code)" \
+    "Failed/3/ExitCodeNonzero"
+
+exec_local sig -- 'kill -KILL $$'
+is "exec-local: killed by SIGKILL is Failed with exit code 137" \
+    "$(field "$T/sig.json" status)/$(field "$T/sig.json" exit_code)" "Failed/137"
+
+# Timeout: the shell, a background grandchild and one that ignores SIGTERM
+# (it shares the process group) must all be gone.
+start=$(date +%s)
+exec_local timeout --timeout 1 -- "sleep 300 & echo \$! >$T/gc1.pid;
+    (trap '' TERM; sleep 300) & echo \$! >$T/gc2.pid; echo started; sleep 300"
+elapsed=$(($(date +%s) - start))
+is "exec-local: timeout is Timeout/ExecutionTimeout" \
+    "$(field "$T/timeout.json" status)/$(field "$T/timeout.json" error_code)" \
+    "Timeout/ExecutionTimeout"
+is "exec-local: output before the timeout is kept" "$(output "$T/timeout.json")" started
+[ "$elapsed" -le 5 ] && tap_ok "exec-local: the timeout ends the task within 5 s ($elapsed s)" ||
+    tap_fail "exec-local: the timeout ends the task within 5 s (took $elapsed s)"
+check "exec-local: the background grandchild was killed" gone "$(cat "$T/gc1.pid")"
+check "exec-local: the grandchild ignoring SIGTERM was killed" gone "$(cat "$T/gc2.pid")"
+
+# Output cap: the first 24 KiB are kept, the rest is counted.
+exec_local cap -- 'head -c 30000 /dev/zero | tr "\0" a'
+is "exec-local: output is capped at 24576 bytes" \
+    "$(field "$T/cap.json" output | base64 -d | wc -c | tr -d ' ')" 24576
+is "exec-local: the rest is counted in dropped" "$(field "$T/cap.json" dropped)" 5424
+
+# A background process that keeps the pipe open does not hold the task.
+start=$(date +%s)
+exec_local bg -- "sleep 30 & echo \$! >$T/bg.pid; echo done"
+elapsed=$(($(date +%s) - start))
+[ "$(field "$T/bg.json" status)" = Success ] && [ "$elapsed" -le 3 ] &&
+    tap_ok "exec-local: the task ends with its shell, not its background job" ||
+    tap_fail "exec-local: the task ends with its shell ($(field "$T/bg.json" status), $elapsed s)"
+kill "$(cat "$T/bg.pid")" 2>/dev/null
+
+# The user switch, its home as the directory, and the clean environment.
+exec_local alice --user "$LK_ALICE" -- 'id -un; id -G; pwd; echo "$HOME $USER $LOGNAME"; env | cut -d= -f1 | sort | tr "\n" " "'
+got=$(output "$T/alice.json")
+is "exec-local --user: runs as $LK_ALICE" "$(echo "$got" | sed -n 1p)" "$LK_ALICE"
+is "exec-local --user: with $LK_ALICE's groups only" "$(echo "$got" | sed -n 2p)" \
+    "$(id -G "$LK_ALICE")"
+is "exec-local --user: in $LK_ALICE's home" "$(echo "$got" | sed -n 3p)" "$ALICE_HOME"
+is "exec-local --user: HOME USER LOGNAME" "$(echo "$got" | sed -n 4p)" \
+    "$ALICE_HOME $LK_ALICE $LK_ALICE"
+is "exec-local: a clean environment" "$(echo "$got" | sed -n 5p)" \
+    "HOME LOGNAME PATH PWD SHELL USER "
+FOO=bar exec_local env -- 'echo "$PATH"; echo "${FOO:-unset}"'
+is "exec-local: the fixed PATH, nothing else of the agent's environment" \
+    "$(output "$T/env.json" | tr '\n' ' ')" \
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin unset "
+
+mkdir -p "$T/wd"
+exec_local wd --user "$LK_ALICE" --dir "$T/wd" -- 'pwd; cat; echo eof'
+is "exec-local --dir: runs in the directory, stdin is /dev/null" \
+    "$(output "$T/wd.json" | tr '\n' ' ')" "$T/wd eof "
+
+exec_local nodir --dir "$T/no/such/dir" -- 'pwd'
+is "exec-local: a missing directory is Error/DirectoryNotExists" \
+    "$(field "$T/nodir.json" status)/$(field "$T/nodir.json" error_code)" \
+    "Error/DirectoryNotExists"
+exec_local nouser --user lk-no-such-user -- 'id'
+is "exec-local: an unknown user is Error/AccountNotExists" \
+    "$(field "$T/nouser.json" status)/$(field "$T/nouser.json" error_code)" \
+    "Error/AccountNotExists"
+exec_local bat --type RunBatScript -- 'dir'
+is "exec-local: RunBatScript is Error/CommandNotApplicable" \
+    "$(field "$T/bat.json" status)/$(field "$T/bat.json" error_code)" \
+    "Error/CommandNotApplicable"
+
+start=$(date +%s)
+exec_local stop --stop-after 300 -- "sleep 30 & echo \$! >$T/stop.pid; sleep 30"
+elapsed=$(($(date +%s) - start))
+is "exec-local --stop-after: Stopped" "$(field "$T/stop.json" status)" Stopped
+[ "$elapsed" -le 4 ] && tap_ok "exec-local: a stop ends the task at once ($elapsed s)" ||
+    tap_fail "exec-local: a stop ends the task at once (took $elapsed s)"
+check "exec-local: a stop kills the process group" gone "$(cat "$T/stop.pid")"
+
+# ---------------------------------------------------------------------
+# Against a real latchkeyd.
+if [ ! -x "$LKD" ]; then
+	tap_fail "latchkeyd is built ($LK_BUILD/bin/latchkeyd)"
+	echo "1..$LK_N"; exit 1
+fi
+if ! command -v curl >/dev/null || ! command -v openssl >/dev/null; then
+	tap_fail "curl and openssl are installed (the API calls are signed with them)"
+	echo "1..$LK_N"; exit 1
+fi
+DB=$T/lkd.db
+LKD_LOG=$T/latchkeyd.log
+LKD_PORT=$(lk_free_port) || { tap_fail "a free port"; echo "1..$LK_N"; exit 1; }
+SERVER=http://127.0.0.1:$LKD_PORT
+
+# json_str KEY: a string member of the JSON on stdin (flat enough here).
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
+json_num() { grep -o "\"$1\": *-\{0,1\}[0-9]*" | head -n 1 | sed -E 's/.*: *//'; }
+
+AK=$("$LKD" --db "$DB" accesskey create --description agent-test --json 2>"$T/last.err")
+AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
+AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
+[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
+    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
+ACT=$("$LKD" --db "$DB" activation create --count 1 --json 2>"$T/last.err")
+ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
+ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
+[ -n "$ACT_ID" ] && [ -n "$ACT_CODE" ] && tap_ok "latchkeyd activation create --count 1" ||
+    tap_fail "latchkeyd activation create ($(head -c 300 "$T/last.err"))"
+
+LK_PIDFILES+=("$T/latchkeyd.pid")
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+echo $! >"$T/latchkeyd.pid"
+up=0
+for i in $(seq 1 200); do
+	ss -Htln "sport = :$LKD_PORT" | grep -q . && { up=1; break; }
+	sleep 0.05
+done
+[ "$up" = 1 ] && tap_ok "latchkeyd listens on $SERVER" ||
+    tap_fail "latchkeyd listens ($(tail -n 3 "$LKD_LOG" | tr '\n' ' '))"
+
+STATE=$T/agent/agent.json
+check_exit "register: a bad URL is a usage error (64)" 64 "$AGENT" register \
+    --server "ftp://127.0.0.1:$LKD_PORT" --activation-id "$ACT_ID" \
+    --activation-code "$ACT_CODE" --state "$STATE"
+DEAD_PORT=$(lk_free_port)
+check_exit "register: an unreachable server is 69" 69 "$AGENT" register \
+    --server "http://127.0.0.1:$DEAD_PORT" --activation-id "$ACT_ID" \
+    --activation-code "$ACT_CODE" --state "$STATE"
+check_exit "register: a wrong activation code is refused (77)" 77 "$AGENT" \
+    register --server "$SERVER" --activation-id "$ACT_ID" \
+    --activation-code "wrong$ACT_CODE" --state "$STATE"
+grep -q 'activation refused' "$T/last.err" &&
+    tap_ok "register: the refusal is said clearly" ||
+    tap_fail "register: the refusal is said clearly ($(head -c 300 "$T/last.err"))"
+[ ! -e "$STATE" ] && tap_ok "register: nothing stored after a refusal" ||
+    tap_fail "register: nothing stored after a refusal"
+
+"$AGENT" register --server "$SERVER/" --activation-id "$ACT_ID" \
+    --activation-code "$ACT_CODE" --state "$STATE" >"$T/register.out" 2>"$T/last.err"
+rc=$?
+IID=$(cat "$T/register.out")
+[ "$rc" -eq 0 ] && printf '%s' "$IID" | grep -qE '^i-[0-9a-f]{20}$' &&
+    tap_ok "register: a good activation prints the instance id ($IID)" ||
+    tap_fail "register: good activation (exit $rc: $(head -c 300 "$T/last.err"))"
+is "register: the state file is 0600 root:root" "$(stat -c '%a %U:%G' "$STATE" 2>/dev/null)" \
+    "600 root:root"
+is "register: the state file names the server and instance" \
+    "$(json_str server <"$STATE") $(json_str instance_id <"$STATE")" "$SERVER $IID"
+"$AGENT" status --state "$STATE" >"$T/status.out" 2>&1
+is "status prints the instance id and server" \
+    "$(grep -E '^(instance_id|server):' "$T/status.out" | tr '\n' ' ')" \
+    "instance_id: $IID server: $SERVER "
+check_exit "register: the used-up activation is refused (77)" 77 "$AGENT" \
+    register --server "$SERVER" --activation-id "$ACT_ID" \
+    --activation-code "$ACT_CODE" --state "$T/agent2/agent.json"
+
+AGENT_LOG=$T/agent.log
+LK_PIDFILES+=("$T/agent.pid")
+"$AGENT" run --state "$STATE" --log "$AGENT_LOG" >"$T/agent.out" 2>&1 &
+echo $! >"$T/agent.pid"
+wait_log() {	# wait_log REGEX SECONDS
+	local i
+	for i in $(seq 1 $(($2 * 20))); do
+		grep -qE "$1" "$AGENT_LOG" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+check "run: the agent says hello (log: conn connected)" wait_log ' conn connected ' 10
+check "run: one event a line, <time> <subsystem> <event>" sh -c \
+    "grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z agent start version=1.0.0 ' '$AGENT_LOG'"
+
+# ---------------------------------------------------------------------
+# The public API, signature 1.0 (HMAC-SHA1), by hand.
+enc() {		# RFC 3986 percent-encoding of ASCII text
+	local LC_ALL=C s=$1 i c out=''
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		[A-Za-z0-9._~-]) out+=$c ;;
+		*) printf -v c '%%%02X' "'$c"; out+=$c ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+api() {		# api Action [Name=Value...]: prints the JSON answer
+	local p=("Action=$1" "Version=2014-05-26" "Format=JSON" "RegionId=cn-hangzhou"
+	    "AccessKeyId=$AK_ID" "SignatureMethod=HMAC-SHA1" "SignatureVersion=1.0"
+	    "SignatureNonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+	    "Timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)") kv q sig
+	shift
+	p+=("$@")
+	q=$(for kv in "${p[@]}"; do printf '%s=%s\n' "$(enc "${kv%%=*}")" \
+	    "$(enc "${kv#*=}")"; done | LC_ALL=C sort | paste -sd '&')
+	sig=$(printf 'GET&%%2F&%s' "$(enc "$q")" |
+	    openssl dgst -sha1 -hmac "$AK_SECRET&" -binary | base64)
+	curl -s --max-time 10 "$SERVER/?$q&Signature=$(enc "$sig")"
+}
+# wait_status INVOKE_ID STATUS... : waits up to 30 s for one of them.
+wait_status() {
+	local id=$1 i s; shift
+	for i in $(seq 1 150); do
+		api DescribeInvocationResults "InvokeId=$id" "InstanceId=$IID" \
+		    >"$T/result.json"
+		s=$(json_str InvocationStatus <"$T/result.json")
+		for want in "$@"; do [ "$s" = "$want" ] && return 0; done
+		sleep 0.2
+	done
+	echo "last status: $s ($(head -c 400 "$T/result.json"))" >&2
+	return 1
+}
+
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=id -un; echo from-agent" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+[ -n "$INV" ] && tap_ok "RunCommand on the agent's instance ($INV)" ||
+    tap_fail "RunCommand ($(head -c 300 "$T/run.json"))"
+check "the task reaches the agent and ends Success" wait_status "$INV" Success
+is "its exit code is 0" "$(json_num ExitCode <"$T/result.json")" 0
+got=$(json_str Output <"$T/result.json")
+[ "$got" = "$(printf 'root\nfrom-agent\n' | base64)" ] || [ "$got" = 'root\nfrom-agent\n' ] &&
+    tap_ok "its output came back" || tap_fail "its output came back (got '$got')"
+check "the agent logged the task's start and end" sh -c \
+    "grep -q ' task start task=$INV' '$AGENT_LOG' && grep -q ' task end task=$INV.* status=Success' '$AGENT_LOG'"
+
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "Username=$LK_ALICE" "WorkingDir=/nonexistent" \
+    "CommandContent=pwd" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+check "a missing WorkingDir comes back as Error" wait_status "$INV" Error Failed
+is "with ErrorCode DirectoryNotExists" "$(json_str ErrorCode <"$T/result.json")" \
+    DirectoryNotExists
+
+# Two tasks run in parallel: both take 2 s, together well under 4 s.
+start=$(date +%s)
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=sleep 2" >"$T/run1.json"
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=sleep 2" >"$T/run2.json"
+wait_status "$(json_str InvokeId <"$T/run1.json")" Success &&
+    wait_status "$(json_str InvokeId <"$T/run2.json")" Success
+rc=$?
+elapsed=$(($(date +%s) - start))
+[ "$rc" -eq 0 ] && [ "$elapsed" -lt 4 ] &&
+    tap_ok "two tasks run in parallel ($elapsed s)" ||
+    tap_fail "two tasks run in parallel (rc $rc, $elapsed s)"
+
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=60 \
+    ContentEncoding=PlainText \
+    "CommandContent=sleep 60 & echo \$! >$T/api-stop.pid; sleep 60" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+check "a long task is Running on the agent" wait_status "$INV" Running
+api StopInvocation "InvokeId=$INV" "InstanceId.1=$IID" >"$T/stop.json"
+check "StopInvocation stops it (Terminated)" wait_status "$INV" Terminated Stopped
+check "the stop killed the task's process group" gone "$(cat "$T/api-stop.pid")"
+
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=10 \
+    ContentEncoding=PlainText "CommandContent=sleep 30" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+check "a task past its Timeout ends Timeout" wait_status "$INV" Timeout Failed
+is "with ErrorCode ExecutionTimeout" "$(json_str ErrorCode <"$T/result.json")" \
+    ExecutionTimeout
+
+# ---------------------------------------------------------------------
+# The server goes away while a task runs: the report is spooled, retried,
+# and delivered once the server is back; the agent reconnects.
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=sleep 2; echo late" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+wait_status "$INV" Running >/dev/null 2>&1
+kill "$(cat "$T/latchkeyd.pid")"
+wait "$(cat "$T/latchkeyd.pid")" 2>/dev/null
+check "while the server is down, the finished task's report is spooled" sh -c \
+    "for i in \$(seq 1 100); do ls '$T/agent/spool' 2>/dev/null | grep -q '^$INV' && exit 0; sleep 0.05; done; exit 1"
+check "the agent logs that it retries" wait_log " report retry task=$INV" 10
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+echo $! >"$T/latchkeyd.pid"
+check "after the restart, the report is delivered: Success" wait_status "$INV" Success
+check "the agent reconnected and said hello again" wait_log ' conn reconnected ' 40
+check "the spool is empty again" sh -c "[ -z \"\$(ls -A '$T/agent/spool')\" ]"
+
+# ---------------------------------------------------------------------
+# SIGTERM: the agent stops polling, finishes and exits 0.
+apid=$(cat "$T/agent.pid")
+kill -TERM "$apid"
+rc=0
+for i in $(seq 1 300); do kill -0 "$apid" 2>/dev/null || break; sleep 0.05; done
+wait "$apid"; rc=$?
+is "SIGTERM: the agent exits 0" "$rc" 0
+check "SIGTERM: it logged its stop" wait_log ' agent stopped' 1
+
+keep_logs
+echo "1..$LK_N"
