@@ -31,6 +31,8 @@
 #define AGENTD_DEAD_AFTER	90	/* a Running task's agent is gone */
 #define AGENTD_WATCH_EVERY	5
 #define AGENTD_HEX		"0123456789abcdef"
+/* Tasks per poll: scripts are at most ~25 KiB, so a batch stays small. */
+#define AGENTD_BATCH		"16"
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_cond;
@@ -302,13 +304,14 @@ agentd_take(const char *id, struct agentd_work *w)
 	    "t.invoke_id, i.command_type, t.content, i.username, i.working_dir,"
 	    " i.timeout FROM tasks t JOIN invocations i ON i.id = t.invoke_id "
 	    "WHERE t.instance_id = ? AND t.status = 'Pending' ORDER BY "
-	    "t.created LIMIT 50", "s", id)) != 0 ||
+	    "t.created LIMIT " AGENTD_BATCH, "s", id)) != 0 ||
 	    (r = lkdb_query(lkd->db, agentd_stop_cb, w, "SELECT id FROM tasks "
 	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
 	    "= 1", "s", id)) != 0 ||
 	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Running',"
 	    " updated = ? WHERE id IN (SELECT id FROM tasks WHERE instance_id "
-	    "= ? AND status = 'Pending' ORDER BY created LIMIT 50)", "is", now,
+	    "= ? AND status = 'Pending' ORDER BY created LIMIT " AGENTD_BATCH
+	    ")", "is", now,
 	    id)) != 0 ||
 	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET stop_requested = 2 "
 	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "

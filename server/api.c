@@ -138,15 +138,6 @@ api_allowed_instance(struct api_req *req, const char *id, const char *name)
 	return 0;
 }
 
-int
-api_page(struct api_req *req, long long *pagep, long long *sizep)
-{
-	if (api_param_int(req, "PageNumber", 1, 1, 1000000, pagep) != 0 ||
-	    api_param_int(req, "PageSize", 10, 1, 50, sizep) != 0)
-		return -1;
-	return 0;
-}
-
 /* Adds the form body (when it is one) to the query's parameters. */
 static int
 api_collect(struct api_req *req)

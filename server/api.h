@@ -55,9 +55,6 @@ int		 api_param_list(struct api_req *req, const char *name,
 		    size_t max, const char ***vp, size_t *np);
 int		 api_allowed_instance(struct api_req *req, const char *id,
 		    const char *name);
-/* Pagination: PageNumber/PageSize (default 10, max 50). */
-int		 api_page(struct api_req *req, long long *pagep,
-		    long long *sizep);
 
 typedef int (*api_action_fn)(struct api_req *req);
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api_int.h"
 #include "b64.h"
 #include "err.h"
 #include "log.h"
@@ -49,17 +50,6 @@
 	"enable_parameter, params, provider, owner, category, version, " \
 	"latest, created, invoke_times"
 
-/* Shared with api_inv.c and api_inst.c, which repeat these prototypes. */
-int	 cmd_pager_get(struct api_req *, long long *, long long *);
-void	 cmd_pager_put(json_t *, long long, long long, long long);
-int	 cmd_encoding(struct api_req *, int, int *);
-json_t	*cmd_text(const void *, size_t, int);
-int	 cmd_utf8_valid(const void *, size_t);
-char	*cmd_glob(const char *);
-int	 cmd_check_workdir(struct api_req *, const char *, const char *);
-int	 cmd_from_request(struct api_req *, int, json_t **);
-int	 cmd_insert(struct api_req *, json_t *);
-int	 cmd_lookup(struct api_req *, const char *, json_t **);
 
 struct cmd_seed {
 	const char	*name;

@@ -16,16 +16,11 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api_int.h"
 #include "err.h"
 
 #define INST_IDS_MAX	100	/* InstanceIds / InstanceId.N */
 
-/* From api_cmd.c; the same prototypes are there. */
-int	 cmd_pager_get(struct api_req *, long long *, long long *);
-void	 cmd_pager_put(json_t *, long long, long long, long long);
-char	*cmd_glob(const char *);
-/* Used by api_inv.c, which repeats this prototype. */
-int	 inst_check(struct api_req *, const char *, int, char **);
 
 struct inst_name {
 	int	 found;

@@ -20,6 +20,7 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "api_int.h"
 #include "err.h"
 #include "log.h"
 #include "subst.h"
@@ -36,16 +37,6 @@
 #define INV_SENDKEY_NAME	"ACS-ECS-SendSshPublicKey-linux.sh"
 #define INV_HEX			"0123456789abcdef"
 
-/* From api_cmd.c and api_inst.c; the same prototypes are there. */
-int	 cmd_pager_get(struct api_req *, long long *, long long *);
-void	 cmd_pager_put(json_t *, long long, long long, long long);
-int	 cmd_encoding(struct api_req *, int, int *);
-json_t	*cmd_text(const void *, size_t, int);
-int	 cmd_check_workdir(struct api_req *, const char *, const char *);
-int	 cmd_from_request(struct api_req *, int, json_t **);
-int	 cmd_insert(struct api_req *, json_t *);
-int	 cmd_lookup(struct api_req *, const char *, json_t **);
-int	 inst_check(struct api_req *, const char *, int, char **);
 
 /* An invocation being created. */
 struct inv_new {

@@ -1,0 +1,28 @@
+/*
+ * Internal to server/api_*.c: helpers the action files share.
+ */
+#ifndef LK_API_INT_H
+#define LK_API_INT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "api.h"
+
+/* api_cmd.c */
+int	 cmd_pager_get(struct api_req *, long long *, long long *);
+void	 cmd_pager_put(json_t *, long long, long long, long long);
+int	 cmd_encoding(struct api_req *, int, int *);
+json_t	*cmd_text(const void *, size_t, int);
+int	 cmd_utf8_valid(const void *, size_t);
+char	*cmd_glob(const char *);
+int	 cmd_check_workdir(struct api_req *, const char *, const char *);
+int	 cmd_from_request(struct api_req *, int, json_t **);
+int	 cmd_insert(struct api_req *, json_t *);
+int	 cmd_lookup(struct api_req *, const char *, json_t **);
+
+/* api_inst.c */
+int	 inst_check(struct api_req *, const char *, int, char **);
+
+#endif
