@@ -61,6 +61,8 @@ static const char *const db_migrations[] = {
 	"  updated INTEGER NOT NULL, stop_requested INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX tasks_instance ON tasks(instance_id, status);"
 	"CREATE INDEX tasks_invoke ON tasks(invoke_id);",
+	/* 1 -> 2: the invocation lists are per owner, newest first. */
+	"CREATE INDEX invocations_owner ON invocations(owner, created);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))
