@@ -120,7 +120,8 @@ deps:
 	@scripts/install-deps
 
 # The whole suite: normal build, sanitizer build, fuzzers; one summary.
-test: deps
+test:
+	@scripts/install-deps --test
 	$(MAKE) all unit
 	$(MAKE) SANITIZE=1 all unit
 	$(MAKE) fuzz
