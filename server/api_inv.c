@@ -360,8 +360,12 @@ inv_is_sendkey(json_t *cmd)
 }
 
 /*
- * The send-key command may only name login users the key's policy allows.
- * Every spelling of "username" given is checked, not just the first.
+ * The key's login-user policy. The send-key command (fixed content, run as
+ * root) may only name login users the policy allows; every spelling of
+ * "username" given is checked, not just the first. Any other command runs
+ * as its Username (default root), which must itself be an allowed user:
+ * otherwise a key limited to "deploy" could run send_ssh_public_key for
+ * anyone as root through RunCommand.
  */
 static int
 inv_sendkey_policy(struct api_req *req, const struct inv_new *inv)
@@ -370,8 +374,14 @@ inv_sendkey_policy(struct api_req *req, const struct inv_new *inv)
 	size_t i;
 	int given = 0;
 
-	if (!inv_is_sendkey(inv->cmd))
-		return 0;
+	if (!inv_is_sendkey(inv->cmd)) {
+		user = inv->username ? inv->username : INV_USER_DEFAULT;
+		if (keys_policy_user(&req->policy, user))
+			return 0;
+		return api_error(req, 403, "Forbidden.RAM", "User not "
+		    "authorized to operate on the specified resource: this "
+		    "access key may not run commands as %s.", user);
+	}
 	for (i = 0; i < inv->nvals; i++) {
 		if (strcasecmp(inv->vals[i].name, "username") != 0)
 			continue;

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# latchkeyd against the official Alibaba Cloud SDKs for Node.js:
+# @alicloud/pop-core (signature 1.0) and @alicloud/ecs20140526 (V3).
+#
+# This script builds the world the SDK tests in tests/sdk/ run in: a
+# scratch root $R with a Debian-like sshd_config, its own sshd on a loopback
+# port and the config_ecs_instance_connect plug-in installed by the seed
+# command; latchkeyd on a loopback port with a fresh SQLite database; three
+# agents registered with one activation (instances A, B and C) and running
+# with LATCHKEY_ROOT=$R, so that send_ssh_public_key writes to the store
+# that sshd reads. Then it runs the node tests with a reporter that prints
+# one TAP line per test (tests/sdk/tap-reporter.js), numbered after this
+# script's own lines. See tests/sdk/README.md.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+SDK=$SRC/tests/sdk
+PLUGIN=config_ecs_instance_connect
+NODE_LIMIT=${LK_SDK_TIMEOUT:-420}
+
+# ---------------------------------------------------------------------
+# Node and the SDKs: npm ci only when node_modules is missing, or older
+# than package-lock.json (npm keeps its own copy in node_modules).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	tap_fail "node and npm are installed"
+	echo "1..$LK_N"; exit 1
+fi
+# node --test's --test-concurrency and --test-timeout need Node.js 20.11.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit(a > 20 || (a === 20 && b >= 11) ? 0 : 1)'; then
+	tap_fail "Node.js 20.11 or later (found $(node --version))"
+	echo "1..$LK_N"; exit 1
+fi
+if [ ! -d "$SDK/node_modules" ] ||
+    [ "$SDK/package-lock.json" -nt "$SDK/node_modules/.package-lock.json" ]; then
+	if (cd "$SDK" && npm ci --no-audit --no-fund --ignore-scripts \
+	    --loglevel=error) >"$T/npm.log" 2>&1; then
+		tap_ok "npm ci installed the pinned SDKs"
+	else
+		tap_fail "npm ci in tests/sdk ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
+		echo "1..$LK_N"; exit 1
+	fi
+fi
+
+# ---------------------------------------------------------------------
+# The scratch root, its sshd, and the plug-in installed by the seed command
+# (the same layout as test_plugin.sh's drop-in root).
+PKG=$T/plugins/$PLUGIN
+mkdir -p "$PKG"
+install -m 0755 -o root -g root "$T/bin/$PLUGIN" "$T/bin/send_ssh_public_key" \
+    "$T/bin/latchkey-authorized-keys" "$PKG/"
+install -m 0644 -o root -g root "$SRC/plugins/$PLUGIN/VERSION" "$PKG/"
+export LATCHKEY_PLUGIN_DIR=$T/plugins
+unset LATCHKEY_SSHD
+
+R=$T/root
+SSHD_PIDFILE=$T/sshd/root.pid
+SSHD_PORT=$(lk_free_port) || { tap_fail "a free port for sshd"; exit 1; }
+mkdir -p "$R/etc/ssh/sshd_config.d" "$R/run"
+ssh-keygen -q -t ed25519 -N '' -f "$R/etc/ssh/ssh_host_ed25519_key"
+cat >"$R/etc/ssh/sshd_config" <<CONF
+# This is the sshd server system-wide configuration file.  See
+# sshd_config(5) for more information.
+
+Include $R/etc/ssh/sshd_config.d/*.conf
+
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $R/etc/ssh/ssh_host_ed25519_key
+PidFile $SSHD_PIDFILE
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+LogLevel VERBOSE
+CONF
+chmod 0644 "$R/etc/ssh/sshd_config"
+export LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$SSHD_PIDFILE
+
+LK_PIDFILES+=("$SSHD_PIDFILE")
+sshd_up=0
+if /usr/sbin/sshd -f "$R/etc/ssh/sshd_config" -E "$T/sshd/root.log"; then
+	for i in $(seq 1 100); do
+		[ -s "$SSHD_PIDFILE" ] &&
+		    ss -Htln "sport = :$SSHD_PORT" | grep -q . && { sshd_up=1; break; }
+		sleep 0.05
+	done
+fi
+[ "$sshd_up" = 1 ] && tap_ok "sshd runs in the scratch root" ||
+    tap_fail "sshd runs in the scratch root"
+check "the seed command installs the plug-in" \
+    "$T/bin/acs-plugin-manager" -e -P config_ecs_instance_connect --params --install
+# acs-plugin-manager where the agent's package would put it, on the tasks'
+# PATH ($R/usr/local/bin), for the official plug-in's RunCommand step.
+install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
+    "$R/usr/local/bin/acs-plugin-manager"
+# The install reloads sshd (SIGHUP); wait until it listens again.
+sleep 0.5
+for i in $(seq 1 100); do
+	ss -Htln "sport = :$SSHD_PORT" | grep -q . && break
+	sleep 0.05
+done
+
+# ---------------------------------------------------------------------
+# latchkeyd on a loopback port, a fresh database, an admin access key.
+LKD=$T/bin/latchkeyd
+mkdir -p "$T/lkd" "$T/work"
+DB=$T/lkd/latchkey.db
+LKD_PIDFILE=$T/lkd/latchkeyd.pid
+LKD_LOG=$T/lkd/latchkeyd.log
+LK_PIDFILES+=("$LKD_PIDFILE")
+LKD_PORT=$(lk_free_port) || { tap_fail "a free port for latchkeyd"; exit 1; }
+ENDPOINT=http://127.0.0.1:$LKD_PORT
+
+json_field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));
+    const v=o[process.argv[1]]; if (v === undefined) process.exit(1);
+    process.stdout.write(String(v))' "$1"; }
+
+if [ ! -x "$LKD" ]; then
+	tap_fail "latchkeyd is built ($LK_BUILD/bin/latchkeyd)"
+	echo "1..$LK_N"; exit 1
+fi
+ADMIN_JSON=$("$LKD" --db "$DB" accesskey create --description sdk-admin \
+    --json 2>"$T/last.err")
+AK_ID=$(printf '%s' "$ADMIN_JSON" | json_field AccessKeyId)
+AK_SECRET=$(printf '%s' "$ADMIN_JSON" | json_field AccessKeySecret)
+[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] &&
+    tap_ok "latchkeyd accesskey create --json" ||
+    tap_fail "latchkeyd accesskey create --json ($(head -c 300 "$T/last.err"))"
+
+# Jobs are disowned: the tests kill -9 some of them, and bash would report
+# it. The cleanup still stops each one by the PID in its file.
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+echo $! >"$LKD_PIDFILE"
+disown
+lkd_up=0
+for i in $(seq 1 200); do
+	ss -Htln "sport = :$LKD_PORT" | grep -q . && { lkd_up=1; break; }
+	kill -0 "$(cat "$LKD_PIDFILE")" 2>/dev/null || break
+	sleep 0.05
+done
+[ "$lkd_up" = 1 ] && tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT" ||
+    tap_fail "latchkeyd listens ($(tail -n 3 "$LKD_LOG" | tr '\n' ' '))"
+
+# ---------------------------------------------------------------------
+# Three agents, one activation: instances A, B (policy tests) and C (the
+# agent that is killed mid-command). Each runs in the foreground of its own
+# background job with LATCHKEY_ROOT=$R.
+AGENT=$T/bin/latchkey-agent
+declare -A INST=()
+if [ -x "$AGENT" ]; then
+	ACT_JSON=$("$LKD" --db "$DB" activation create --count 3 --json \
+	    2>"$T/last.err")
+	ACT_ID=$(printf '%s' "$ACT_JSON" | json_field ActivationId)
+	ACT_CODE=$(printf '%s' "$ACT_JSON" | json_field ActivationCode)
+	[ -n "$ACT_ID" ] && tap_ok "latchkeyd activation create --count 3 --json" ||
+	    tap_fail "activation create ($(head -c 300 "$T/last.err"))"
+	for a in a b c; do
+		state=$T/agent-$a.json
+		if "$AGENT" register --server "$ENDPOINT" --activation-id "$ACT_ID" \
+		    --activation-code "$ACT_CODE" --state "$state" \
+		    >"$T/agent-$a.register" 2>&1 &&
+		    INST[$a]=$(json_field instance_id <"$state"); then
+			tap_ok "agent $a registers (${INST[$a]})"
+		else
+			tap_fail "agent $a registers ($(tail -n 3 "$T/agent-$a.register" | tr '\n' ' '))"
+			continue
+		fi
+		LK_PIDFILES+=("$T/agent-$a.pid")
+		LATCHKEY_ROOT=$R "$AGENT" run --state "$state" \
+		    --log "$T/agent-$a.log" --foreground \
+		    >>"$T/agent-$a.out" 2>&1 &
+		echo $! >"$T/agent-$a.pid"
+		disown
+	done
+else
+	tap_fail "latchkey-agent is built ($LK_BUILD/bin/latchkey-agent)"
+fi
+
+# ---------------------------------------------------------------------
+# The node tests. Their environment is documented in tests/sdk/README.md.
+export LK_ENDPOINT=$ENDPOINT LK_PORT=$LKD_PORT LK_REGION=cn-hangzhou \
+    LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET LK_T=$T LK_WORK=$T/work \
+    LK_LATCHKEYD=$LKD LK_DB=$DB LK_LKD_PIDFILE=$LKD_PIDFILE \
+    LK_LKD_LOG=$LKD_LOG LK_SSHD_PORT=$SSHD_PORT LK_ROOT=$R \
+    LK_AGENT_B_LOG=$T/agent-b.log LK_AGENT_C_PIDFILE=$T/agent-c.pid \
+    LK_INSTANCE_A=${INST[a]:-} LK_INSTANCE_B=${INST[b]:-} \
+    LK_INSTANCE_C=${INST[c]:-} LK_TAP_START=$LK_N \
+    LK_TAP_COUNTS=$T/tap-counts
+
+# One file at a time, in this order (99 ends what 00 started). The
+# --test-timeout bounds each file as a whole as well as each test in it.
+(cd "$SDK" && timeout --kill-after=5 "$NODE_LIMIT" node --test \
+    --test-concurrency=1 --test-timeout=180000 \
+    --test-reporter=./tap-reporter.js \
+    --test-reporter-destination=stdout \
+    00-online.test.js 01-seed-popcore.test.js 02-seed-v3.test.js \
+    03-errors.test.js 04-hostile-params.test.js 05-policy.test.js \
+    06-persistence.test.js 99-agent-killed.test.js) </dev/null
+rc=$?
+if [ -s "$T/tap-counts" ]; then
+	read -r LK_N nfail <"$T/tap-counts"
+	LK_FAILED=$((LK_FAILED + nfail))
+else
+	tap_fail "node --test ended without a report (exit $rc; 124: timed out after ${NODE_LIMIT}s)"
+fi
+
+# Stop latchkeyd and the agents now (SIGTERM, as the cleanup would), so
+# that a sanitizer build's report at exit lands in their logs in time.
+stop_pidfile() {
+	local pf=$1 pid i
+	[ -s "$pf" ] || return 0
+	pid=$(cat "$pf")
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "pid $pid ($pf) still running 10 s after SIGTERM" >&2
+	return 1
+}
+check "latchkeyd stops on SIGTERM" stop_pidfile "$LKD_PIDFILE"
+for a in a b; do
+	[ -f "$T/agent-$a.pid" ] &&
+	    check "agent $a stops on SIGTERM" stop_pidfile "$T/agent-$a.pid"
+done
+no_sanitizer_report() {
+	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@" >&2
+}
+check "no sanitizer report in latchkeyd's or the agents' output" \
+    no_sanitizer_report "$LKD_LOG" "$T"/agent-*.out
+
+if [ "$LK_FAILED" -ne 0 ]; then
+	for f in "$LKD_LOG" "$T"/agent-*.log "$T"/agent-*.out; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	done
+fi
+echo "1..$LK_N"
