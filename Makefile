@@ -46,7 +46,8 @@ PROGS		 = $(BUILD)/bin/send_ssh_public_key \
 		   $(BUILD)/bin/acs-plugin-manager \
 		   $(BUILD)/bin/config_ecs_instance_connect \
 		   $(BUILD)/bin/latchkeyd \
-		   $(BUILD)/bin/latchkey-agent
+		   $(BUILD)/bin/latchkey-agent \
+		   $(BUILD)/bin/latchkey
 
 UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -91,7 +92,14 @@ $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS) -lpthread
 
-$(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent,$(PROGS)):
+CLI_SRCS	 = $(wildcard cli/*.c)
+CLI_OBJS	 = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/bin/latchkey: $(CLI_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS)
+
+$(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent \
+    $(BUILD)/bin/latchkey,$(PROGS)):
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -145,7 +153,13 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect \
 	    $(DESTDIR)$(MANDIR)/man8
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(BUILD)/bin/latchkey $(DESTDIR)$(BINDIR)/
+	install -m 0644 cli/latchkey.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 cli/latchkey.bash-completion \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/latchkey
 	install -m 0755 $(BUILD)/bin/acs-plugin-manager \
 	    $(BUILD)/bin/latchkey-agent $(BUILD)/bin/latchkeyd \
 	    $(DESTDIR)$(SBINDIR)/
@@ -166,6 +180,8 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/latchkey $(DESTDIR)$(MANDIR)/man1/latchkey.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/latchkey
 	rm -f $(DESTDIR)$(SBINDIR)/acs-plugin-manager \
 	    $(DESTDIR)$(SBINDIR)/latchkey-agent $(DESTDIR)$(SBINDIR)/latchkeyd \
 	    $(DESTDIR)$(MANDIR)/man8/latchkey-agent.8 \

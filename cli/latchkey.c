@@ -1,0 +1,363 @@
+/*
+ * latchkey: the user's command. main() reads the global options, picks
+ * the subcommand and exits with what it returns (see cli.h for the exit
+ * statuses); the help texts of every subcommand live here, in one place,
+ * so that --help, the man page and docs/cli.md can be compared.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t cli_interrupted;
+
+struct cli_cmd {
+	const char	*name;
+	int		(*main)(struct cli *, int, char **);
+	const char	*usage;		/* the synopsis lines */
+	const char	*help;		/* the rest of --help */
+};
+
+static int	main_ssh(struct cli *, int, char **);
+static int	main_scp(struct cli *, int, char **);
+static int	main_sftp(struct cli *, int, char **);
+
+static const char main_usage[] =
+"usage: latchkey [--profile NAME] [--output text|json] [--verbose] COMMAND ...\n";
+
+static const char main_help[] =
+"\n"
+"Log in to your servers with short-lived SSH keys and run commands on them,\n"
+"through a latchkey control plane (an ECS OpenAPI compatible endpoint).\n"
+"\n"
+"Commands:\n"
+"  configure     store an endpoint and access key in a profile\n"
+"  send-key      let a public key log in to an instance for 60 seconds\n"
+"  ssh           log in with a fresh key that lives for one login\n"
+"  scp, sftp     copy files the same way\n"
+"  run           run a shell script on instances and show the results\n"
+"  instances     list the instances\n"
+"  invocations   list invocations, or show one's results\n"
+"  commands      list the commands\n"
+"\n"
+"Global options (also accepted after the command):\n"
+"  --profile NAME        the profile to use (default: the current one)\n"
+"  --output text|json    how to print results (default text)\n"
+"  -v, --verbose         say what is being done, on stderr\n"
+"  -h, --help            this help, or a command's: latchkey COMMAND --help\n"
+"  -V, --version         print the version\n"
+"\n"
+"Environment: LATCHKEY_ENDPOINT, LATCHKEY_PROFILE, LATCHKEY_CONFIG,\n"
+"LATCHKEY_CACERT, ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET\n"
+"and ALIBABA_CLOUD_REGION_ID override the profile. See latchkey(1).\n";
+
+static const struct cli_cmd cli_cmds[] = {
+	{ "configure", cli_configure_main,
+"usage: latchkey [--profile NAME] configure [--endpoint URL]\n"
+"                [--access-key-id ID] [--access-key-secret SECRET|-]\n"
+"                [--region REGION] [--cacert FILE]\n"
+"       latchkey configure list\n",
+"\n"
+"Stores a profile in ~/.latchkey/config.json (directory 0700, file 0600,\n"
+"written atomically). What no option gives is asked on the terminal, the\n"
+"secret without echo; with no option at all every field is asked, with the\n"
+"current value as the default. \"--access-key-secret -\" reads the secret\n"
+"from standard input. --cacert names the CA bundle that verifies an https\n"
+"endpoint (\"\" removes it). The first profile saved becomes the current one.\n"
+"\"configure list\" prints the profiles, without secrets.\n" },
+	{ "send-key", cli_sendkey_main,
+"usage: latchkey send-key [--user USER] [--key FILE.pub] [--timeout S]\n"
+"                [--install-plugin] [--no-key-check] INSTANCE\n",
+"\n"
+"Sends a public key to INSTANCE (an id, a name or an address) with the\n"
+"public command ACS-ECS-SendSshPublicKey-linux.sh; sshd on the instance\n"
+"accepts it for USER (default root) for 60 seconds.\n"
+"\n"
+"  -l, --user USER       the login user (default root)\n"
+"  -k, --key FILE.pub    the public key (default ~/.ssh/id_ed25519.pub,\n"
+"                        id_ecdsa.pub or id_rsa.pub, the first found)\n"
+"  -t, --timeout S       how long to wait for the result (default 30)\n"
+"      --install-plugin  first install the config_ecs_instance_connect\n"
+"                        plug-in on the instance (acs-plugin-manager)\n"
+"      --no-key-check    send the key without checking it here first\n" },
+	{ "ssh", main_ssh,
+"usage: latchkey ssh [--user USER] [--address HOST] [--port N]\n"
+"                [--install-plugin] [-o OPTION]... [USER@]INSTANCE\n"
+"                [ssh arguments...] [-- command...]\n",
+"\n"
+"Makes an ed25519 key in a private temporary directory, sends its public\n"
+"half to INSTANCE (as send-key does), and runs OpenSSH's ssh with it:\n"
+"  ssh -i DIR/id -o IdentitiesOnly=yes -o HostKeyAlias=ID [-p N] USER@ADDRESS\n"
+"The key is removed when ssh ends, or when latchkey is interrupted, and\n"
+"the server forgets it after 60 seconds. INSTANCE is an instance id, an\n"
+"instance name, or one of its addresses; ADDRESS is the instance's first\n"
+"private address unless --address says otherwise. Arguments after INSTANCE\n"
+"go to ssh unchanged. The exit status is ssh's.\n"
+"\n"
+"  -l, --user USER       the login user (default root, or USER@)\n"
+"      --address HOST    connect to HOST instead of the instance's address\n"
+"  -p, --port N          the ssh port (default: ssh's)\n"
+"  -o OPTION             an ssh option (repeatable); ssh's other options\n"
+"                        pass through, before or after INSTANCE\n"
+"      --timeout S       how long to wait for the key to be stored (30)\n"
+"      --install-plugin  first install the config_ecs_instance_connect\n"
+"                        plug-in on the instance\n"
+"\n"
+"LATCHKEY_SSH, LATCHKEY_SCP, LATCHKEY_SFTP and LATCHKEY_SSH_KEYGEN name\n"
+"other programs to run instead of OpenSSH's.\n" },
+	{ "scp", main_scp,
+"usage: latchkey scp [--user USER] [--address HOST] [--port N]\n"
+"                [--install-plugin] [scp options...] SOURCE... TARGET\n",
+"\n"
+"Copies files with OpenSSH's scp and an ephemeral key, as latchkey ssh\n"
+"logs in. Exactly one instance is named, as [USER@]INSTANCE:PATH, on\n"
+"either side. scp's own options (-P port, -r, -p, -o ...) pass through.\n"
+"\n"
+"  --user USER, --address HOST, --port N, --install-plugin, --timeout S\n"
+"                        as for latchkey ssh (scp's and sftp's -l is theirs)\n" },
+	{ "sftp", main_sftp,
+"usage: latchkey sftp [--user USER] [--address HOST] [--port N]\n"
+"                [--install-plugin] [sftp options...] [USER@]INSTANCE[:PATH]\n",
+"\n"
+"Starts OpenSSH's sftp with an ephemeral key, as latchkey ssh logs in.\n"
+"sftp's own options (-P port, -b batchfile, -o ...) pass through.\n"
+"\n"
+"  --user USER, --address HOST, --port N, --install-plugin, --timeout S\n"
+"                        as for latchkey ssh (scp's and sftp's -l is theirs)\n" },
+	{ "run", cli_run_main,
+"usage: latchkey run (--instance INSTANCE... | --all) [--user USER]\n"
+"                [--timeout S] [--workdir DIR] [--name NAME] -- SCRIPT\n",
+"\n"
+"Runs a shell script on instances (RunCommand) and prints each instance's\n"
+"exit code and output as it arrives; with more than one instance, a\n"
+"progress line goes to stderr. Exits 0 only when every instance succeeded.\n"
+"Interrupting it stops the invocation (StopInvocation).\n"
+"\n"
+"  -i, --instance I      an instance id, name or address (repeatable)\n"
+"  -a, --all             every instance whose agent is online\n"
+"  -l, --user USER       run as USER (default root)\n"
+"  -t, --timeout S       the script's time limit in seconds (default 60)\n"
+"  -w, --workdir DIR     the directory to run in\n"
+"  -n, --name NAME       the command's name in invocation lists\n" },
+	{ "instances", cli_instances_main,
+"usage: latchkey instances [--name PATTERN] [--status Running|Stopped]\n",
+"\n"
+"Lists the instances the access key may see: id, name, status (Running\n"
+"when its agent is online), first address and operating system.\n"
+"\n"
+"  -n, --name PATTERN    only names matching PATTERN (* is a wildcard)\n"
+"  -s, --status S        only Running or only Stopped instances\n" },
+	{ "invocations", cli_invocations_main,
+"usage: latchkey invocations [--instance INSTANCE] [--status S] [--max N]\n"
+"       latchkey invocations INVOKE_ID\n",
+"\n"
+"Without an id, lists recent invocations (DescribeInvocations). With one,\n"
+"shows each instance's status, exit code and output\n"
+"(DescribeInvocationResults).\n"
+"\n"
+"  -i, --instance I      only invocations on this instance\n"
+"  -s, --status S        only this InvokeStatus (Running, Finished,\n"
+"                        Failed, PartialFailed, Stopped)\n"
+"  -m, --max N           at most N invocations (default 20)\n" },
+	{ "commands", cli_commands_main,
+"usage: latchkey commands [--public | --private] [--name NAME]\n",
+"\n"
+"Lists the commands: your own and the public ones (provider AlibabaCloud).\n"
+"\n"
+"      --public          only the public commands\n"
+"      --private         only your own commands\n"
+"  -n, --name NAME       only commands with this name\n" },
+};
+
+#define CLI_NCMDS	(sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+static int
+main_ssh(struct cli *c, int argc, char **argv)
+{
+	return cli_ssh_main(c, "ssh", argc, argv);
+}
+
+static int
+main_scp(struct cli *c, int argc, char **argv)
+{
+	return cli_ssh_main(c, "scp", argc, argv);
+}
+
+static int
+main_sftp(struct cli *c, int argc, char **argv)
+{
+	return cli_ssh_main(c, "sftp", argc, argv);
+}
+
+static const struct cli_cmd *
+cli_cmd_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CLI_NCMDS; i++)
+		if (strcmp(cli_cmds[i].name, name) == 0)
+			return &cli_cmds[i];
+	return NULL;
+}
+
+/*
+ * A command's help on stdout, or, to_stderr, its synopsis as a usage
+ * error. cmd NULL is latchkey's own.
+ */
+void
+cli_usage_of(const char *cmd, int to_stderr)
+{
+	const struct cli_cmd *k = cmd != NULL ? cli_cmd_find(cmd) : NULL;
+	FILE *f = to_stderr ? stderr : stdout;
+
+	fputs(k != NULL ? k->usage : main_usage, f);
+	if (to_stderr)
+		fprintf(f, "Try 'latchkey %s%s--help' for more.\n",
+		    k != NULL ? k->name : "", k != NULL ? " " : "");
+	else
+		fputs(k != NULL ? k->help : main_help, f);
+}
+
+static int
+cli_output_opt(struct cli *c, const char *v)
+{
+	if (strcmp(v, "json") == 0)
+		c->output = CLI_OUT_JSON;
+	else if (strcmp(v, "text") == 0)
+		c->output = CLI_OUT_TEXT;
+	else {
+		cli_warn("--output: text or json, not \"%s\"", v);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The global options inside a subcommand's getopt loop. Returns 1 when
+ * ch was one of them, 0 when it is the subcommand's, and -1 when the
+ * subcommand must return *exitp (help printed, or a usage error).
+ */
+int
+cli_common_opt(struct cli *c, const char *cmd, int ch, int *exitp)
+{
+	switch (ch) {
+	case CLI_OPT_PROFILE:
+		c->profile_opt = optarg;
+		return 1;
+	case CLI_OPT_OUTPUT:
+		if (cli_output_opt(c, optarg) != 0) {
+			*exitp = CLI_EX_USAGE;
+			return -1;
+		}
+		return 1;
+	case 'v':
+		c->verbose = 1;
+		return 1;
+	case 'h':
+		cli_usage_of(cmd, 0);
+		*exitp = CLI_EX_OK;
+		return -1;
+	case '?':
+	case ':':
+		cli_usage_of(cmd, 1);
+		*exitp = CLI_EX_USAGE;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sleeps ms milliseconds; -1 when a signal asked us to stop. */
+int
+cli_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (cli_interrupted)
+		return -1;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		if (cli_interrupted)
+			return -1;
+	return cli_interrupted ? -1 : 0;
+}
+
+static void
+cli_on_signal(int sig)
+{
+	cli_interrupted = sig;
+}
+
+/*
+ * INT, TERM and HUP only set a flag, so that loops can stop cleanly (and
+ * stop what they started); no SA_RESTART, so a blocked read returns.
+ */
+static void
+cli_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTIONS,
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cli c;
+	const struct cli_cmd *k;
+	int ch, r, ex;
+
+	memset(&c, 0, sizeof(c));
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+		if (ch == 'V') {
+			printf("latchkey %s\n", CLI_VERSION);
+			return 0;
+		}
+		if (cli_common_opt(&c, NULL, ch, &ex) < 0)
+			return ex;
+	}
+	if (optind >= argc) {
+		cli_usage_of(NULL, 1);
+		return CLI_EX_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		cli_usage_of(optind + 1 < argc ? argv[optind + 1] : NULL, 0);
+		return 0;
+	}
+	if (strcmp(argv[optind], "version") == 0) {
+		printf("latchkey %s\n", CLI_VERSION);
+		return 0;
+	}
+	if ((k = cli_cmd_find(argv[optind])) == NULL) {
+		cli_warn("unknown command \"%s\"", argv[optind]);
+		cli_usage_of(NULL, 1);
+		return CLI_EX_USAGE;
+	}
+	cli_signals();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		cli_warn("cannot start libcurl");
+		return CLI_EX_LOCAL;
+	}
+	r = k->main(&c, argc - optind, argv + optind);
+	cli_api_cleanup(&c);
+	cli_config_free(&c);
+	curl_global_cleanup();
+	return r;
+}

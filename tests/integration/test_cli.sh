@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# latchkey(1), the user's command, against the real programs: latchkeyd on
+# a loopback port with a fresh database, three agents and two scratch
+# roots, each with its own sshd:
+#
+#   $R   the plug-in installed (by the seed command); agents A and C
+#   $R2  no plug-in yet, acs-plugin-manager on the tasks' PATH; agent B
+#
+# Agents run with LATCHKEY_ROOT pointing at their root, so that
+# send_ssh_public_key writes the key store that root's sshd reads. The
+# cases: profiles and the config file's mode, send-key, ssh/scp/sftp with
+# an ephemeral key (its directory gone afterwards, the key refused after
+# its 60 s), run on two agents, listings, and the failures a user meets
+# (wrong secret, policy, unknown instance, bad key, missing plug-in,
+# offline agent), each a clear message and a non-zero exit.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+PLUGIN=config_ecs_instance_connect
+LK=$T/bin/latchkey
+LKD=$T/bin/latchkeyd
+AGENT=$T/bin/latchkey-agent
+TTL=60
+
+for prog in "$LK" "$LKD" "$AGENT"; do
+	if [ ! -x "$prog" ]; then
+		tap_fail "$(basename "$prog") is built ($LK_BUILD/bin)"
+		echo "1..$LK_N"; exit 1
+	fi
+done
+
+keep_logs() {
+	local f
+	[ "$LK_FAILED" -ne 0 ] || return 0
+	for f in "$T"/*.log "$T"/*.out "$T"/sshd/*.log; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	done
+}
+
+# out_has ERE CMD...: CMD succeeds and prints (stdout or stderr) ERE.
+out_has() {
+	local pat=$1; shift
+	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
+	    { echo "output: $(head -c 600 "$T/out.txt")" >&2; return 1; }
+}
+# err_is STATUS ERE CMD...: CMD exits STATUS with ERE on stderr.
+err_is() {
+	local want=$1 pat=$2 rc; shift 2
+	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
+	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
+	echo "exit $rc, wanted $want: $(head -c 600 "$T/err.txt")" >&2
+	return 1
+}
+# out_is STATUS ERE CMD...: CMD exits STATUS with ERE on stdout or stderr.
+out_is() {
+	local want=$1 pat=$2 rc; shift 2
+	"$@" >"$T/out.txt" 2>&1; rc=$?
+	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/out.txt" && return 0
+	echo "exit $rc, wanted $want: $(head -c 600 "$T/out.txt")" >&2
+	return 1
+}
+fails() { ! "$@"; }
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
+
+# ---------------------------------------------------------------------
+# The plug-in package, as make install lays it out (see test_plugin.sh).
+PKG=$T/plugins/$PLUGIN
+mkdir -p "$PKG"
+install -m 0755 -o root -g root "$T/bin/$PLUGIN" "$T/bin/send_ssh_public_key" \
+    "$T/bin/latchkey-authorized-keys" "$PKG/"
+install -m 0644 -o root -g root "$SRC/plugins/$PLUGIN/VERSION" "$PKG/"
+export LATCHKEY_PLUGIN_DIR=$T/plugins
+unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
+
+# mkroot DIR NAME: a scratch root with a Debian-like sshd_config and its
+# own sshd (port in ${NAME}_PORT), acs-plugin-manager on the tasks' PATH.
+mkroot() {
+	local r=$1 name=$2 port i
+	port=$(lk_free_port) || return 1
+	mkdir -p "$r/etc/ssh/sshd_config.d" "$r/run"
+	ssh-keygen -q -t ed25519 -N '' -f "$r/etc/ssh/ssh_host_ed25519_key"
+	cat >"$r/etc/ssh/sshd_config" <<-CONF
+	Include $r/etc/ssh/sshd_config.d/*.conf
+
+	Port $port
+	ListenAddress 127.0.0.1
+	HostKey $r/etc/ssh/ssh_host_ed25519_key
+	PidFile $T/sshd/$name.pid
+	PubkeyAuthentication yes
+	AuthorizedKeysFile none
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	PrintMotd no
+	Subsystem sftp /usr/lib/openssh/sftp-server
+	LogLevel VERBOSE
+	CONF
+	chmod 0644 "$r/etc/ssh/sshd_config"
+	install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
+	    "$r/usr/local/bin/acs-plugin-manager"
+	LK_PIDFILES+=("$T/sshd/$name.pid")
+	/usr/sbin/sshd -f "$r/etc/ssh/sshd_config" -E "$T/sshd/$name.log" ||
+	    return 1
+	for i in $(seq 1 100); do
+		[ -s "$T/sshd/$name.pid" ] &&
+		    ss -Htln "sport = :$port" | grep -q . && break
+		sleep 0.05
+	done
+	printf -v "${name}_PORT" '%s' "$port"
+}
+wait_port() {
+	local i
+	sleep 0.5
+	for i in $(seq 1 100); do
+		ss -Htln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+R=$T/root
+R2=$T/root2
+check "sshd runs in root 1" mkroot "$R" sshd1
+check "sshd runs in root 2" mkroot "$R2" sshd2
+check "the seed command installs the plug-in in root 1" env LATCHKEY_ROOT="$R" \
+    LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
+    "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
+wait_port "$sshd1_PORT"
+SSHD_PORT=$sshd1_PORT	# lk_ssh's default
+
+# ---------------------------------------------------------------------
+# latchkeyd, an admin access key, three agents.
+DB=$T/lkd.db
+LKD_PORT=$(lk_free_port)
+ENDPOINT=http://127.0.0.1:$LKD_PORT
+AK=$("$LKD" --db "$DB" accesskey create --description cli-admin --json 2>"$T/last.err")
+AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
+AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
+[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
+    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
+ACT=$("$LKD" --db "$DB" activation create --count 3 --json 2>"$T/last.err")
+ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
+ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
+
+LK_PIDFILES+=("$T/latchkeyd.pid")
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
+echo $! >"$T/latchkeyd.pid"
+check "latchkeyd listens" wait_port "$LKD_PORT"
+
+declare -A INST=()
+# agent NAME ROOT SSHD: registers and starts one agent.
+agent() {
+	local a=$1 root=$2 sshd=$3 state=$T/agent-$1.json
+	"$AGENT" register --server "$ENDPOINT" --activation-id "$ACT_ID" \
+	    --activation-code "$ACT_CODE" --state "$state" \
+	    >"$T/agent-$a.register" 2>&1 || return 1
+	INST[$a]=$(json_str instance_id <"$state")
+	LK_PIDFILES+=("$T/agent-$a.pid")
+	LATCHKEY_ROOT=$root LATCHKEY_SSHD_PIDFILE=$T/sshd/$sshd.pid \
+	    "$AGENT" run --state "$state" --log "$T/agent-$a.log" --foreground \
+	    >>"$T/agent-$a.out" 2>&1 &
+	echo $! >"$T/agent-$a.pid"
+}
+check "agent A registers and runs (root 1)" agent a "$R" sshd1
+check "agent B registers and runs (root 2, no plug-in)" agent b "$R2" sshd2
+check "agent C registers and runs (root 1)" agent c "$R" sshd1
+A=${INST[a]:-none} B=${INST[b]:-none} C=${INST[c]:-none}
+for i in $(seq 1 100); do
+	grep -q ' conn connected' "$T/agent-a.log" "$T/agent-b.log" \
+	    "$T/agent-c.log" 2>/dev/null &&
+	    [ "$(grep -l ' conn connected' "$T"/agent-?.log | wc -l)" -eq 3 ] && break
+	sleep 0.1
+done
+
+# latchkey runs with its own HOME and no profile from the environment.
+export HOME=$T/home TMPDIR=$T/tmp
+mkdir -p "$HOME" "$TMPDIR"
+unset LATCHKEY_ENDPOINT LATCHKEY_PROFILE LATCHKEY_CONFIG \
+    ALIBABA_CLOUD_ACCESS_KEY_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET \
+    ALIBABA_CLOUD_REGION_ID
+SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10)
+lk_keygen alice
+lk_keygen bad
+
+# ---------------------------------------------------------------------
+# The command line.
+check "--version" sh -c "'$LK' --version | grep -qx 'latchkey [0-9.]*'"
+for cmd in configure send-key ssh scp sftp run instances invocations commands; do
+	check "$cmd --help exits 0 with its usage" sh -c \
+	    "'$LK' $cmd --help | grep -q '^usage: latchkey.* $cmd'"
+done
+check_exit "an unknown command is a usage error (2)" 2 "$LK" frobnicate
+check_exit "run without --instance or --all is a usage error (2)" 2 \
+    "$LK" run -- true
+
+# ---------------------------------------------------------------------
+# Profiles.
+check "no profile yet: a clear error (3)" err_is 3 "latchkey configure" \
+    "$LK" instances
+printf '%s\n' "$AK_SECRET" >"$T/secret"
+check "configure from options, the secret from stdin" sh -c \
+    "'$LK' configure --endpoint '$ENDPOINT' --access-key-id '$AK_ID' \
+    --access-key-secret - --region cn-hangzhou <'$T/secret'"
+CONF=$HOME/.latchkey/config.json
+is "the config file is 0600, its directory 0700" \
+    "$(stat -c %a "$CONF" 2>/dev/null) $(stat -c %a "$HOME/.latchkey" 2>/dev/null)" \
+    "600 700"
+check "the profile is stored" grep -q "\"access_key_id\": \"$AK_ID\"" "$CONF"
+check "configure list shows it without the secret" sh -c \
+    "'$LK' configure list | grep -q '^\* *default .*$AK_ID' &&
+    ! '$LK' configure list | grep -qF -- '$AK_SECRET'"
+chmod 0644 "$CONF"
+check "a group/world-readable config file is refused (3), naming chmod 600" \
+    err_is 3 "chmod 600 $CONF" "$LK" instances
+chmod 0600 "$CONF"
+check "--profile of a missing profile is refused (3)" err_is 3 \
+    'no profile "nope"' "$LK" --profile nope instances
+check "environment overrides work without a file's profile" sh -c \
+    "LATCHKEY_CONFIG='$T/none.json' LATCHKEY_ENDPOINT='$ENDPOINT' \
+    ALIBABA_CLOUD_ACCESS_KEY_ID='$AK_ID' \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET='$AK_SECRET' '$LK' instances | grep -q '$A'"
+
+# ---------------------------------------------------------------------
+# Listings.
+check "instances lists the three agents" sh -c "'$LK' instances >'$T/inst.txt' &&
+    grep -q '^$A ' '$T/inst.txt' && grep -q '^$B ' '$T/inst.txt' &&
+    grep -q '^$C ' '$T/inst.txt'"
+check "instances --output json" sh -c "'$LK' instances --output json |
+    grep -q '\"InstanceId\": \"$A\"'"
+check "commands --public lists ACS-ECS-SendSshPublicKey-linux.sh" out_has \
+    'ACS-ECS-SendSshPublicKey-linux\.sh' "$LK" commands --public
+
+# ---------------------------------------------------------------------
+# Failures that must be clear.
+check "a wrong secret: exit 4, \"the access key secret is wrong\"" err_is 4 \
+    'the access key secret is wrong' env ALIBABA_CLOUD_ACCESS_KEY_SECRET=wrong \
+    "$LK" instances
+check "an unknown access key id: exit 4" err_is 4 'is not known to' \
+    env ALIBABA_CLOUD_ACCESS_KEY_ID=LTAInosuchkey "$LK" instances
+check "an unreachable endpoint: exit 5" err_is 5 'cannot reach' \
+    env LATCHKEY_ENDPOINT="http://127.0.0.1:$(lk_free_port)" "$LK" instances
+check "an unknown instance: exit 4, \"unknown instance\"" err_is 4 \
+    'unknown instance "i-0000deadbeef"' "$LK" send-key --user "$LK_ALICE" \
+    --key "$T/keys/alice.pub" i-0000deadbeef
+check "--output json: a failure is also a JSON error object" sh -c \
+    "'$LK' --output json send-key --user '$LK_ALICE' --key '$T/keys/alice.pub' \
+    i-0000deadbeef 2>/dev/null | grep -q '\"Code\": \"InvalidInstance.NotFound\"'"
+# All agents run on this host, so they share its name.
+NAME=$(awk -v a="$A" '$1 == a { print $2 }' "$T/inst.txt")
+check "a name that fits several instances is refused with their ids (2)" \
+    err_is 2 "\"$NAME\" names 3 instances \(.*$B" "$LK" send-key --user \
+    "$LK_ALICE" --key "$T/keys/alice.pub" "$NAME"
+check "a bad key file is refused here (2)" err_is 2 \
+    'not a valid OpenSSH public key' sh -c \
+    "echo 'ssh-ed25519 AAAAnotbase64 x' >'$T/keys/bad.pub'; \
+    '$LK' send-key --user '$LK_ALICE' --key '$T/keys/bad.pub' '$A'"
+check "a bad key sent anyway: the server's line is shown (exit 1)" err_is 1 \
+    "refused the public key: .*(invalid|base64|key)" "$LK" send-key \
+    --no-key-check --user "$LK_ALICE" --key "$T/keys/bad.pub" "$A"
+check "an unknown login user: \"there is no user\" (exit 1)" err_is 1 \
+    'there is no user "lk-nosuchuser"' "$LK" send-key --user lk-nosuchuser \
+    --key "$T/keys/alice.pub" "$A"
+check "a missing plug-in: the install command is printed (exit 1)" err_is 1 \
+    'acs-plugin-manager -e -P config_ecs_instance_connect --params --install' \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$B"
+grep -q -- '--install-plugin' "$T/err.txt" &&
+    tap_ok "a missing plug-in: --install-plugin is suggested" ||
+    tap_fail "a missing plug-in: --install-plugin is suggested"
+LIM=$("$LKD" --db "$DB" accesskey create --users "$LK_BOB" --json 2>/dev/null)
+check "a policy refusal (Forbidden.RAM): exit 4, said plainly" err_is 4 \
+    "policy does not allow" env \
+    ALIBABA_CLOUD_ACCESS_KEY_ID="$(printf '%s' "$LIM" | json_str AccessKeyId)" \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET="$(printf '%s' "$LIM" | json_str AccessKeySecret)" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A"
+grep -q 'Forbidden.RAM' "$T/err.txt" && tap_ok "the server's code is shown too" ||
+    tap_fail "the server's code is shown too ($(head -c 300 "$T/err.txt"))"
+
+# The agent C goes away now; its offline state is checked after the TTL.
+C_STOPPED=$(date +%s)
+kill "$(cat "$T/agent-c.pid")" 2>/dev/null
+
+# ---------------------------------------------------------------------
+# send-key, then a login with that key.
+check "send-key: stored, with its expiry time" out_has \
+    "sent key SHA256:[A-Za-z0-9+/]+ to $A .*for user $LK_ALICE; it expires at [0-9-]{10}T[0-9:]{8}Z" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A"
+SENT_AT=$(date +%s)
+is "the pushed key logs in" "$(lk_ssh "$LK_ALICE" "$T/keys/alice" "$sshd1_PORT" -- id -un 2>"$T/ssh.err")" \
+    "$LK_ALICE"
+check "send-key --output json" sh -c "'$LK' --output json send-key --user \
+    '$LK_ALICE' --key '$T/keys/alice.pub' '$A' | grep -q '\"ExpiresAt\": \"20'"
+SENT_AT=$(date +%s)
+
+# ---------------------------------------------------------------------
+# ssh with an ephemeral key.
+"$LK" --verbose ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" \
+    "${SSHOPTS[@]}" -- id -un >"$T/ssh.out" 2>"$T/ssh.log"
+rc=$?
+is "ssh $LK_ALICE@$A -- id -un prints $LK_ALICE (exit $rc)" "$(cat "$T/ssh.out")" "$LK_ALICE"
+KDIR=$(sed -n 's/^latchkey: ephemeral key directory //p' "$T/ssh.log")
+EFP=$(sed -n 's/^latchkey: ephemeral key \(SHA256:[^ ]*\)$/\1/p' "$T/ssh.log")
+[ -n "$KDIR" ] && [ ! -e "$KDIR" ] &&
+    tap_ok "the ephemeral key directory is gone afterwards ($KDIR)" ||
+    tap_fail "the ephemeral key directory is gone afterwards ('$KDIR')"
+is "nothing is left in TMPDIR" "$(ls -A "$TMPDIR")" ""
+helper_has() {	# helper_has USER FP: the sshd helper prints the key
+	"$T/bin/latchkey-authorized-keys" --store "$R/run/latchkey/keys" "$1" "$2" |
+	    grep -q 'expiry-time='
+}
+check "the server holds the ephemeral key ($EFP) for now" helper_has "$LK_ALICE" "$EFP"
+EPHEMERAL_AT=$(date +%s)
+
+is "ssh exits with the remote command's status" "$("$LK" ssh "$LK_ALICE@$A" \
+    --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- 'exit 7' \
+    >/dev/null 2>&1; echo $?)" 7
+
+# SIGTERM while ssh runs: ssh is told, the key directory still goes.
+"$LK" --verbose ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" \
+    "${SSHOPTS[@]}" -- sleep 30 >/dev/null 2>"$T/term.log" &
+lkpid=$!
+for i in $(seq 1 100); do grep -q '^latchkey: running' "$T/term.log" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -TERM "$lkpid"
+wait "$lkpid"; rc=$?
+KDIR=$(sed -n 's/^latchkey: ephemeral key directory //p' "$T/term.log")
+[ "$rc" -ne 0 ] && [ -n "$KDIR" ] && [ ! -e "$KDIR" ] &&
+    tap_ok "SIGTERM during ssh: exit $rc, key directory removed" ||
+    tap_fail "SIGTERM during ssh: exit $rc, key directory '$KDIR' removed"
+
+# SIGINT while the key is being sent (to the stopped agent C, so the task
+# waits): the directory is removed before ssh ever runs.
+"$LK" --verbose ssh "$LK_ALICE@$C" --address 127.0.0.1 --port "$sshd1_PORT" \
+    "${SSHOPTS[@]}" --timeout 30 -- true >/dev/null 2>"$T/int.log" &
+lkpid=$!
+for i in $(seq 1 100); do grep -q 'invocation t-' "$T/int.log" 2>/dev/null && break; sleep 0.05; done
+kill -INT "$lkpid"
+wait "$lkpid"; rc=$?
+KDIR=$(sed -n 's/^latchkey: ephemeral key directory //p' "$T/int.log")
+[ "$rc" -ne 0 ] && [ -n "$KDIR" ] && [ ! -e "$KDIR" ] &&
+    tap_ok "SIGINT before ssh: exit $rc, key directory removed" ||
+    tap_fail "SIGINT before ssh: exit $rc, key directory '$KDIR' removed"
+
+# ---------------------------------------------------------------------
+# scp both ways, sftp.
+head -c 200000 /dev/urandom >"$T/up.bin"
+UPNAME=$(basename "$T").bin
+ALICE_HOME=$(getent passwd "$LK_ALICE" | cut -d: -f6)
+rm -f "$ALICE_HOME/lk-cli-$UPNAME"
+check "scp a local file to the instance" "$LK" scp --address 127.0.0.1 \
+    --port "$sshd1_PORT" "${SSHOPTS[@]}" "$T/up.bin" "$LK_ALICE@$A:lk-cli-$UPNAME"
+check "scp it back" "$LK" scp --address 127.0.0.1 --port "$sshd1_PORT" \
+    "${SSHOPTS[@]}" "$LK_ALICE@$A:lk-cli-$UPNAME" "$T/down.bin"
+is "the checksums are identical" \
+    "$(sha256sum <"$T/up.bin") $(sha256sum <"$ALICE_HOME/lk-cli-$UPNAME" 2>/dev/null)" \
+    "$(sha256sum <"$T/down.bin" 2>/dev/null) $(sha256sum <"$T/down.bin" 2>/dev/null)"
+printf 'get lk-cli-%s %s\n' "$UPNAME" "$T/sftp.bin" >"$T/batch"
+check "sftp -b fetches it too" "$LK" sftp --address 127.0.0.1 --port "$sshd1_PORT" \
+    "${SSHOPTS[@]}" -b "$T/batch" "$LK_ALICE@$A"
+check "and it is the same file" cmp -s "$T/up.bin" "$T/sftp.bin"
+rm -f "$ALICE_HOME/lk-cli-$UPNAME"
+is "scp and sftp leave nothing in TMPDIR" "$(ls -A "$TMPDIR")" ""
+
+# ---------------------------------------------------------------------
+# --install-plugin on root 2, then a login there.
+"$LK" ssh --install-plugin "$LK_ALICE@$B" --address 127.0.0.1 \
+    --port "$sshd2_PORT" "${SSHOPTS[@]}" -- id -un >"$T/ip.out" 2>"$T/ip.err"
+is "ssh --install-plugin installs the plug-in, then logs in" \
+    "$(cat "$T/ip.out")" "$LK_ALICE"
+check "root 2 now has send_ssh_public_key" test -x "$R2/usr/local/sbin/send_ssh_public_key"
+
+# ---------------------------------------------------------------------
+# run on two agents.
+"$LK" run --instance "$A" --instance "$B" -- 'echo out-$(id -un); exit 0' \
+    >"$T/run.out" 2>"$T/run.err"
+rc=$?
+is "run on two agents exits 0" "$rc" 0
+check "both results are shown" sh -c "grep -q '^=== $A.*Success, exit code 0' \
+    '$T/run.out' && grep -q '^=== $B.*Success, exit code 0' '$T/run.out' &&
+    [ \$(grep -c '^out-root\$' '$T/run.out') -eq 2 ]"
+check "a progress line goes to stderr" grep -q '2/2 done, 2 succeeded' "$T/run.err"
+# The agents pass LATCHKEY_ROOT on to tasks: only B's differs from $R.
+check_exit "run: one failure makes the exit non-zero" 1 "$LK" run -i "$A" \
+    -i "$B" -- "[ \"\$LATCHKEY_ROOT\" = '$R' ] || exit 3"
+cp "$T/last.out" "$T/run-fail.out"
+check "the failure's exit code is shown" sh -c \
+    "grep -q '^=== $B.*Failed, exit code 3' '$T/run-fail.out' &&
+    grep -q '^=== $A.*Success' '$T/run-fail.out'"
+check "run --output json" sh -c "'$LK' --output json run -i '$A' -i '$B' -- \
+    'echo hi' >'$T/run.json' && grep -q '\"Succeeded\": 2' '$T/run.json' &&
+    grep -q '\"Output\": \"hi\\\\n\"' '$T/run.json'"
+check "run on one instance prints its output as it is" sh -c \
+    "[ \"\$('$LK' run -i '$A' -- 'printf abc')\" = abc ]"
+INV=$(json_str InvokeId <"$T/run.json"); [ -n "$INV" ] ||
+    INV=$(grep -o 't-[0-9a-f]*' "$T/run.json" | head -n 1)
+check "invocations lists the run" out_has "^$INV " "$LK" invocations
+check "invocations INVOKE_ID shows its results" out_has \
+    "=== $B: Success, exit code 0" "$LK" invocations "$INV"
+
+# SIGTERM stops the invocation.
+"$LK" --verbose run -i "$A" -- 'sleep 30' >/dev/null 2>"$T/run-term.log" &
+lkpid=$!
+for i in $(seq 1 100); do
+	grep -q 'invocation t-' "$T/run-term.log" 2>/dev/null && break
+	sleep 0.05
+done
+sleep 0.5
+kill -TERM "$lkpid"
+wait "$lkpid"; rc=$?
+INV=$(grep -o 'invocation t-[0-9a-zA-Z]*' "$T/run-term.log" | head -n 1 | cut -d' ' -f2)
+is "run: SIGTERM exits 143" "$rc" 143
+check "run: SIGTERM stopped the invocation" out_has \
+    "=== $A: (Terminated|Stopped|Stopping|Cancelled)" "$LK" invocations "$INV"
+
+# ---------------------------------------------------------------------
+# The agent C stopped: at first the server still counts it online and the
+# task waits; latchkey gives up after --timeout and says why.
+check "a stopped agent: send-key gives up after --timeout (exit 1)" err_is 1 \
+    'did not finish within 3 s|is offline' "$LK" send-key --timeout 3 \
+    --user "$LK_ALICE" --key "$T/keys/alice.pub" "$C"
+
+# Wait out the TTL (and the server's 60 s online window for C).
+now=$(date +%s)
+wait_until=$((EPHEMERAL_AT > SENT_AT ? EPHEMERAL_AT : SENT_AT))
+wait_until=$((wait_until + TTL + 2))
+[ $((C_STOPPED + 62)) -gt "$wait_until" ] && wait_until=$((C_STOPPED + 62))
+[ "$wait_until" -gt "$now" ] && sleep $((wait_until - now))
+
+is "after the TTL the send-key key no longer logs in" \
+    "$(lk_ssh "$LK_ALICE" "$T/keys/alice" "$sshd1_PORT" -- id -un 2>/dev/null)" ""
+check "after the TTL the server no longer offers the ephemeral key" \
+    fails helper_has "$LK_ALICE" "$EFP"
+check "an offline agent: \"is offline\" at once (exit 1)" err_is 1 \
+    "agent on $C is offline" "$LK" send-key --user "$LK_ALICE" \
+    --key "$T/keys/alice.pub" "$C"
+check "run skips an offline agent and fails" out_is 1 "=== $C.*ClientNotRunning" \
+    "$LK" run -i "$A" -i "$C" -- true
+check "run --all runs on the online agents only" sh -c "'$LK' run --all -- \
+    'echo all' >'$T/all.out' 2>&1 && grep -q '^=== $A' '$T/all.out' &&
+    grep -q '^=== $B' '$T/all.out' && ! grep -q '$C' '$T/all.out'"
+
+keep_logs
+echo "1..$LK_N"
