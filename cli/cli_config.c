@@ -616,7 +616,7 @@ cli_configure_main(struct cli *c, int argc, char **argv)
 	int ch, i, exists, explicit, any = 0, r = CLI_EX_USAGE;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		i = ch == 'e' ? CF_ENDPOINT : ch == 'i' ? CF_ID : ch == 's' ?
 		    CF_SECRET : ch == 'r' ? CF_REGION : -1;
 		if (i >= 0) {

@@ -323,7 +323,7 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 	int ch, k, r;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhn:s:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhn:s:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "instances", ch, &r)) < 0)
 			return r;
 		if (k > 0)

@@ -496,7 +496,7 @@ cli_run_main(struct cli *c, int argc, char **argv)
 	if ((names = calloc((size_t)argc, sizeof(char *))) == NULL)
 		return CLI_EX_LOCAL;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhi:al:t:w:n:", opts,
+	while ((ch = getopt_long(argc, argv, "vhi:al:t:w:n:", opts,
 	    NULL)) != -1) {
 		if ((k = cli_common_opt(c, "run", ch, &r)) < 0)
 			goto out;
@@ -675,7 +675,7 @@ cli_invocations_main(struct cli *c, int argc, char **argv)
 
 	memset(&inst, 0, sizeof(inst));
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhi:s:m:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhi:s:m:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "invocations", ch, &r)) < 0)
 			return r;
 		if (k > 0)
@@ -799,7 +799,7 @@ cli_commands_main(struct cli *c, int argc, char **argv)
 	int ch, k, r, pub = 1, priv = 1;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhn:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhn:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "commands", ch, &r)) < 0)
 			return r;
 		if (k > 0)

@@ -608,7 +608,7 @@ cli_sendkey_main(struct cli *c, int argc, char **argv)
 	sk.user = "root";
 	sk.timeout = SK_TIMEOUT_DEFAULT;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhl:k:t:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhl:k:t:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "send-key", ch, &r)) < 0)
 			return r;
 		if (k > 0)

@@ -1041,6 +1041,6 @@ api_cmd_seed_public(void)
 		    (int64_t)CMD_PUBLIC_CREATED)) != 0)
 			return r;
 	}
-	log_info("api seed public_commands=%zu", i);
+	log_debug("api seed public_commands=%zu", i);
 	return 0;
 }
