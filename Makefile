@@ -59,6 +59,7 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench
 DEMO_TTL	?= 15
+KEEP		?= 0
 
 .PHONY: all deps test check unit fuzz bench demo install uninstall clean lint
 
@@ -142,7 +143,7 @@ bench: deps all $(BENCH_BINS)
 	bench/run $(BUILD)
 
 demo: deps all
-	TTL=$(DEMO_TTL) scripts/demo $(BUILD)
+	TTL=$(DEMO_TTL) KEEP=$(KEEP) scripts/demo $(BUILD)
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|sscanf|gets)\s*\(' \
