@@ -34,7 +34,8 @@
 #define CLI_PLUGIN_INSTALL \
 	"acs-plugin-manager -e -P config_ecs_instance_connect --params --install"
 #define CLI_KEY_TTL		60	/* seconds a pushed key lives */
-#define CLI_POLL_MS		200	/* between result polls */
+#define CLI_POLL_MS		200	/* between result polls, at most */
+#define CLI_POLL_FIRST_MS	5	/* the first poll's wait; doubles */
 #define CLI_REQ_PARAMS		(LK_PARAMS_MAX - 16)	/* action params */
 #define CLI_INSTANCES_MAX	100	/* InstanceId.N per call */
 #define CLI_PAGE_SIZE		50	/* the API's largest page */

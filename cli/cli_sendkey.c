@@ -81,7 +81,8 @@ sk_ms_since(const struct timespec *t0)
 }
 
 /*
- * Polls DescribeInvocationResults for one instance every 200 ms until the
+ * Polls DescribeInvocationResults for one instance (after 5 ms, doubling
+ * to every 200 ms: a key push usually ends within milliseconds) until the
  * result is final, the deadline passes, the agent is found offline while
  * the task is still Pending, or a signal arrives (*whyp says which).
  * *resultp is the last InvocationResult seen (NULL if none), Output still
@@ -94,7 +95,7 @@ cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
 	struct cli_req q;
 	struct timespec t0;
 	json_t *resp = NULL, *res;
-	long next_check = SK_ONLINE_CHECK_MS;
+	long next_check = SK_ONLINE_CHECK_MS, delay = CLI_POLL_FIRST_MS;
 	char seen[64];
 	int r, online;
 
@@ -134,10 +135,12 @@ cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
 				return 0;
 			}
 		}
-		if (cli_sleep_ms(CLI_POLL_MS) != 0) {
+		if (cli_sleep_ms(delay) != 0) {
 			*whyp = CLI_WAIT_INTERRUPTED;
 			return 0;
 		}
+		if ((delay *= 2) > CLI_POLL_MS)
+			delay = CLI_POLL_MS;
 	}
 }
 
