@@ -60,6 +60,8 @@ enum subst_ctx { CTX_WORD = 1, CTX_SQ, CTX_DQ, CTX_BODY_Q, CTX_BODY_U };
 #define WHY_SUBSCRIPT	"is inside an array subscript, which bash evaluates"
 #define WHY_OPEN	"is in a script whose quotes or substitutions are " \
 			"not closed at its end"
+#define WHY_TAIL_BS	"is in a script that ends with a backslash, which " \
+			"bash drops or keeps depending on the values"
 
 struct lex_frame {
 	unsigned char	type;
@@ -101,6 +103,7 @@ struct lex {
 	int			 dbracket;	/* inside [[ ]] */
 	const char		*poison;
 	size_t			 poison_pos;
+	int			 tail_bs;	/* poison: \ at the very end */
 	const char		*refuse;
 	size_t			 refuse_pos;
 	lex_tag_fn		*tag;
@@ -122,12 +125,57 @@ lex_init(struct lex *lx, const char *s, size_t len, int holes)
 	lx->word_start = 1;
 }
 
+/* The byte k after pos as it is, or -1. */
 static int
-lex_peek(const struct lex *lx, size_t k)
+lex_raw(const struct lex *lx, size_t k)
 {
 	if (lx->pos + k >= lx->len)
 		return -1;
 	return (unsigned char)lx->s[lx->pos + k];
+}
+
+/*
+ * Whether a backslash-newline is a line continuation here. Both shells
+ * remove it before they tokenize, except inside '...', $'...', `...`,
+ * comments and here-document bodies (where it is refused unquoted), so
+ * "$\<newline>(" is "$(" and "<\<newline><" is "<<".
+ */
+static int
+lex_cont(const struct lex *lx)
+{
+	switch (lx->f[lx->nf - 1].type) {
+	case FR_SQ:
+	case FR_ANSIC:
+	case FR_BQ:
+	case FR_BODY:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static int
+lex_iscont(const struct lex *lx, size_t p)
+{
+	return p + 1 < lx->len && lx->s[p] == '\\' && lx->s[p + 1] == '\n';
+}
+
+/* The k-th byte after pos as the shell reads it: continuations skipped. */
+static int
+lex_peek(const struct lex *lx, size_t k)
+{
+	size_t p = lx->pos;
+	int cont = lex_cont(lx);
+
+	for (;;) {
+		while (cont && lex_iscont(lx, p))
+			p += 2;
+		if (p >= lx->len)
+			return -1;
+		if (k-- == 0)
+			return (unsigned char)lx->s[p];
+		p++;
+	}
 }
 
 static int
@@ -156,7 +204,7 @@ lex_in_body(const struct lex *lx)
 
 /* Tags the byte at pos with its class and the frame it is read in. */
 static void
-lex_emit(struct lex *lx, enum lex_class cls)
+lex_emit_raw(struct lex *lx, enum lex_class cls)
 {
 	unsigned t = (unsigned)cls | (unsigned)lex_top(lx)->type << 4 |
 	    (unsigned)lx->nf << 8;
@@ -164,6 +212,24 @@ lex_emit(struct lex *lx, enum lex_class cls)
 	if (lx->tag != NULL)
 		lx->tag(lx, lx->pos, t);
 	lx->pos++;
+}
+
+/* Consumes the line continuations at pos, where they are ones. */
+static void
+lex_skip(struct lex *lx)
+{
+	while (lex_cont(lx) && lex_iscont(lx, lx->pos)) {
+		lex_emit_raw(lx, T_SYN);
+		lex_emit_raw(lx, T_SYN);
+	}
+}
+
+/* The next byte as the shell reads it (see lex_peek()). */
+static void
+lex_emit(struct lex *lx, enum lex_class cls)
+{
+	lex_skip(lx);
+	lex_emit_raw(lx, cls);
 }
 
 static void
@@ -182,6 +248,19 @@ lex_refuse(struct lex *lx, const char *why, size_t pos)
 		lx->refuse = why;
 		lx->refuse_pos = pos;
 	}
+}
+
+/*
+ * A backslash as the last byte of the script. bash keeps it in "echo a\"
+ * but drops it (as a line continuation) once a token has spanned lines,
+ * so a value with a newline could turn a final "fi\" into "fi". Such a
+ * template may hold no placeholder at all, before or after.
+ */
+static void
+lex_tail_backslash(struct lex *lx)
+{
+	lex_poison(lx, WHY_TAIL_BS);
+	lx->tail_bs = 1;
 }
 
 /* Opens a frame; inside it a new word (or command) begins. */
@@ -292,12 +371,12 @@ lex_comment(struct lex *lx)
 		lex_poison(lx, "a # inside [[ ]]");
 		return;
 	}
-	while ((c = lex_peek(lx, 0)) != -1 && c != '\n') {
+	while ((c = lex_raw(lx, 0)) != -1 && c != '\n') {
 		if (lex_ishole(lx, c)) {
 			lex_refuse(lx, WHY_COMMENT, lx->pos);
 			return;
 		}
-		lex_emit(lx, T_COMMENT);
+		lex_emit_raw(lx, T_COMMENT);
 	}
 }
 
@@ -319,8 +398,8 @@ lex_delim_quoted(struct lex *lx, struct lex_heredoc *h, int q)
 	int c, n;
 
 	lex_emit(lx, T_DELIM);
-	while ((c = lex_peek(lx, 0)) != q) {
-		n = lex_peek(lx, 1);
+	while ((c = lex_raw(lx, 0)) != q) {
+		n = lex_raw(lx, 1);
 		if (lex_ishole(lx, c)) {
 			lex_refuse(lx, WHY_DELIM, lx->pos);
 			return -1;
@@ -331,14 +410,14 @@ lex_delim_quoted(struct lex *lx, struct lex_heredoc *h, int q)
 			return -1;
 		}
 		if (q == '"' && c == '\\' && (n == '"' || n == '\\')) {
-			lex_emit(lx, T_DELIM);
+			lex_emit_raw(lx, T_DELIM);
 			c = n;
 		}
 		if (lex_delim_add(lx, h, c) != 0)
 			return -1;
-		lex_emit(lx, T_DELIM);
+		lex_emit_raw(lx, T_DELIM);
 	}
-	lex_emit(lx, T_DELIM);
+	lex_emit_raw(lx, T_DELIM);
 	return 0;
 }
 
@@ -350,8 +429,9 @@ lex_delim(struct lex *lx, struct lex_heredoc *h)
 	int c, n;
 
 	for (;;) {
-		c = lex_peek(lx, 0);
-		n = lex_peek(lx, 1);
+		lex_skip(lx);
+		c = lex_raw(lx, 0);
+		n = lex_raw(lx, 1);
 		if (lex_ishole(lx, c)) {
 			lex_refuse(lx, WHY_DELIM, lx->pos);
 			return -1;
@@ -373,7 +453,7 @@ lex_delim(struct lex *lx, struct lex_heredoc *h)
 		}
 		if (c == '\\') {
 			h->quoted = 1;
-			lex_emit(lx, T_DELIM);
+			lex_emit_raw(lx, T_DELIM);
 			if (lex_ishole(lx, n)) {
 				lex_refuse(lx, WHY_DELIM, lx->pos);
 				return -1;
@@ -382,7 +462,7 @@ lex_delim(struct lex *lx, struct lex_heredoc *h)
 		}
 		if (lex_delim_add(lx, h, c) != 0)
 			return -1;
-		lex_emit(lx, T_DELIM);
+		lex_emit_raw(lx, T_DELIM);
 	}
 	if (h->dlen == 0 && !h->quoted) {
 		lex_poison(lx, "a here-document without a delimiter");
@@ -461,7 +541,7 @@ static void
 lex_body(struct lex *lx)
 {
 	const struct lex_heredoc *h = &lx->hd[lex_top(lx)->flag];
-	int c = lex_peek(lx, 0), n = lex_peek(lx, 1);
+	int c = lex_raw(lx, 0), n = lex_raw(lx, 1);
 
 	if (h->strip && lx->at_line_start && c == '\t') {
 		lex_emit(lx, T_SYN);
@@ -488,10 +568,11 @@ lex_body(struct lex *lx)
 			lex_refuse(lx, WHY_BACKSLASH, lx->pos + 1);
 		else if (n == '\n')
 			lex_poison(lx, "a backslash-newline in a here-document");
+		else if (n == -1)
+			lex_tail_backslash(lx);
 		else {
 			lex_emit(lx, T_ESC);
-			if (n != -1)
-				lex_emit(lx, T_LIT);
+			lex_emit_raw(lx, T_LIT);
 		}
 	} else if (c == '$')
 		lex_dollar(lx, 1);
@@ -541,7 +622,11 @@ lex_dollar(struct lex *lx, int where)
 		lex_push(lx, FR_ANSIC, 0);
 	} else if (n == '\'' && where == 2)
 		lex_poison(lx, "$'...' inside ${...}");
-	else
+	else if (n != -1 && n != 0 && strchr("$#?!@*-0123456789", n) != NULL) {
+		/* A special parameter: "$${" is the pid, then "{". */
+		lex_emit(lx, T_SYN);
+		lex_emit(lx, T_SYN);
+	} else
 		lex_emit(lx, T_SYN);
 }
 
@@ -641,7 +726,7 @@ lex_plain_subscript(struct lex *lx, int c)
 static void
 lex_plain(struct lex *lx)
 {
-	int c = lex_peek(lx, 0), n = lex_peek(lx, 1);
+	int c = lex_raw(lx, 0), n = lex_raw(lx, 1);
 
 	if (lx->wsub > 0 && lex_plain_subscript(lx, c))
 		return;
@@ -672,17 +757,15 @@ lex_plain(struct lex *lx)
 		lex_emit(lx, T_QUOTE);
 		lex_push(lx, c == '"' ? FR_DQ : FR_SQ, 0);
 		return;
-	case '\\':
+	case '\\':			/* lex_step() took continuations */
 		if (lex_ishole(lx, n))
 			lex_refuse(lx, WHY_BACKSLASH, lx->pos + 1);
-		else if (n == '\n') {	/* line continuation */
-			lex_emit(lx, T_SYN);
-			lex_emit(lx, T_SYN);
-		} else {
+		else if (n == -1)
+			lex_tail_backslash(lx);
+		else {
 			lex_wordbyte(lx, c, 0);
 			lex_emit(lx, T_ESC);
-			if (n != -1)
-				lex_emit(lx, T_LIT);
+			lex_emit_raw(lx, T_LIT);
 		}
 		return;
 	case '$':
@@ -712,21 +795,19 @@ lex_plain(struct lex *lx)
 static void
 lex_dq(struct lex *lx)
 {
-	int c = lex_peek(lx, 0), n = lex_peek(lx, 1);
+	int c = lex_raw(lx, 0), n = lex_raw(lx, 1);
 
 	if (c == '"') {
 		lex_emit(lx, T_QUOTE);
 		lex_pop(lx);
-	} else if (c == '\\') {
+	} else if (c == '\\') {		/* not a continuation here */
 		if (lex_ishole(lx, n))
 			lex_refuse(lx, WHY_BACKSLASH, lx->pos + 1);
-		else if (n == '\n') {
-			lex_emit(lx, T_SYN);
-			lex_emit(lx, T_SYN);
-		} else {
+		else if (n == -1)
+			lex_tail_backslash(lx);
+		else {
 			lex_emit(lx, T_ESC);
-			if (n != -1)
-				lex_emit(lx, T_LIT);
+			lex_emit_raw(lx, T_LIT);
 		}
 	} else if (c == '$')
 		lex_dollar(lx, 1);
@@ -741,8 +822,8 @@ lex_dq(struct lex *lx)
 static void
 lex_opaque(struct lex *lx)
 {
-	int type = lex_top(lx)->type, c = lex_peek(lx, 0);
-	int n = lex_peek(lx, 1);
+	int type = lex_top(lx)->type, c = lex_raw(lx, 0);
+	int n = lex_raw(lx, 1);
 
 	if (c == '\\' && type == FR_ANSIC) {
 		/* dash ends $'a\' at the second quote, bash does not. */
@@ -751,9 +832,9 @@ lex_opaque(struct lex *lx)
 		if (lex_ishole(lx, n))
 			lex_refuse(lx, WHY_BQ, lx->pos + 1);
 		else {
-			lex_emit(lx, T_OPAQUE);
+			lex_emit_raw(lx, T_OPAQUE);
 			if (n != -1)
-				lex_emit(lx, T_OPAQUE);
+				lex_emit_raw(lx, T_OPAQUE);
 		}
 	} else if ((c == '`' && type == FR_BQ) ||
 	    (c == '\'' && type == FR_ANSIC)) {
@@ -767,7 +848,7 @@ static void
 lex_brace(struct lex *lx)
 {
 	struct lex_frame *fr = lex_top(lx);
-	int c = lex_peek(lx, 0), n = lex_peek(lx, 1);
+	int c = lex_raw(lx, 0), n = lex_raw(lx, 1);
 
 	switch (c) {
 	case '}':
@@ -793,7 +874,7 @@ lex_brace(struct lex *lx)
 		else {
 			lex_emit(lx, T_OPAQUE);
 			if (n != -1)
-				lex_emit(lx, T_OPAQUE);
+				lex_emit_raw(lx, T_OPAQUE);
 		}
 		return;
 	case '$':
@@ -931,9 +1012,12 @@ lex_step(struct lex *lx)
 {
 	int c, top;
 
-	if (lex_stopped(lx) || lx->pos >= lx->len)
+	if (lex_stopped(lx))
 		return 0;
-	c = lex_peek(lx, 0);
+	lex_skip(lx);
+	if (lx->pos >= lx->len)
+		return 0;
+	c = lex_raw(lx, 0);
 	top = lex_top(lx)->type;
 	if (lex_ishole(lx, c))
 		lex_hole(lx);
@@ -1298,6 +1382,9 @@ subst_lex(struct subst_tmpl *t, const char **errcodep)
 		    lx.refuse_pos), LK_SUBST_E_CONTENT, errcodep,
 		    LK_ERR_INVALID_FORMAT);
 	lex_finish(&lx);
+	if (lx.tail_bs)
+		return subst_fail(t, WHY_TAIL_BS, &t->h[0], LK_SUBST_E_CONTENT,
+		    errcodep, LK_ERR_INVALID_FORMAT);
 	if (lx.poison != NULL)
 		return subst_poisoned(t, &lx, errcodep);
 	if (lx.nf > 1 && !(lx.nf == 2 && lex_in_body(&lx)))
@@ -1675,6 +1762,7 @@ subst_verify_run(struct lex *lx, struct subst_verify *v)
 	size_t k = 0, p0;
 
 	for (;;) {
+		lex_skip(lx);
 		for (; k < t->nh && lx->pos == o->fs[k]; k++)
 			if (subst_verify_fragment(lx, t, o, k) != 0 || v->bad)
 				return -1;
