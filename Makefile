@@ -57,7 +57,7 @@ FUZZ_BINS	 = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		   -fsanitize=fuzzer,address,undefined
 
-BENCH_BINS	 = $(BUILD)/bench/helper_bench
+BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load
 DEMO_TTL	?= 15
 KEEP		?= 0
 

@@ -1,9 +1,10 @@
 /*
  * Agent endpoints (docs/agent-protocol.md). Long polls block their
- * connection's thread on one condition variable; each instance id hashes
- * to a wake counter, and a poll sleeps until its counter moves or its wait
- * is over, so a task reaches an idle agent as soon as it is committed.
- * (Two ids sharing a counter only cost a spurious database check.)
+ * connection's thread; each instance id hashes to a slot with a wake
+ * counter and its own condition variable, and a poll sleeps until its
+ * counter moves or its wait is over, so a task reaches an idle agent as
+ * soon as it is committed, waking only the polls of that slot. (Two ids
+ * sharing a slot only cost a spurious database check.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,7 +36,8 @@
 #define AGENTD_BATCH		"16"
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t agentd_cond;
+static pthread_cond_t agentd_slot_cond[AGENTD_SLOTS];
+static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
 static unsigned long agentd_seq[AGENTD_SLOTS];
 static pthread_t agentd_watch_thread;
 static int agentd_watching, agentd_quit;
@@ -53,9 +55,11 @@ agentd_slot(const char *id)
 void
 agentd_wake(const char *instance_id)
 {
+	size_t slot = agentd_slot(instance_id);
+
 	pthread_mutex_lock(&agentd_lock);
-	agentd_seq[agentd_slot(instance_id)]++;
-	pthread_cond_broadcast(&agentd_cond);
+	agentd_seq[slot]++;
+	pthread_cond_broadcast(&agentd_slot_cond[slot]);
 	pthread_mutex_unlock(&agentd_lock);
 }
 
@@ -358,7 +362,8 @@ agentd_poll(const char *id, const char *query, char **outp)
 		pthread_mutex_lock(&agentd_lock);
 		r = 0;
 		while (agentd_seq[slot] == seq && !agentd_quit && r == 0)
-			r = pthread_cond_timedwait(&agentd_cond, &agentd_lock,
+			r = pthread_cond_timedwait(&agentd_slot_cond[slot],
+			    &agentd_lock,
 			    &deadline);
 		pthread_mutex_unlock(&agentd_lock);
 		if (r == ETIMEDOUT || agentd_quit) {
@@ -488,10 +493,13 @@ int
 agentd_start(void)
 {
 	pthread_condattr_t ca;
+	size_t i;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&agentd_cond, &ca);
+	for (i = 0; i < AGENTD_SLOTS; i++)
+		pthread_cond_init(&agentd_slot_cond[i], &ca);
 	pthread_condattr_destroy(&ca);
 	agentd_watch_once();
 	if (pthread_create(&agentd_watch_thread, NULL, agentd_watch,
@@ -504,9 +512,13 @@ agentd_start(void)
 void
 agentd_stop(void)
 {
+	size_t i;
+
 	pthread_mutex_lock(&agentd_lock);
 	agentd_quit = 1;
 	pthread_cond_broadcast(&agentd_cond);
+	for (i = 0; i < AGENTD_SLOTS; i++)
+		pthread_cond_broadcast(&agentd_slot_cond[i]);
 	pthread_mutex_unlock(&agentd_lock);
 	if (agentd_watching)
 		pthread_join(agentd_watch_thread, NULL);

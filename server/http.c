@@ -244,8 +244,9 @@ int
 http_start(const char *listen, const char *cert, const char *key)
 {
 	struct sockaddr_storage ss;
+	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	size_t len;
 	int r;
 

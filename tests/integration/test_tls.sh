@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# latchkeyd over TLS (--tls-cert/--tls-key): the agent registers and the
+# latchkey command works with the certificate's CA; plain HTTP and clients
+# that do not trust the certificate are refused.
+. "$(dirname "$0")/lib.sh"
+lk_setup
+
+LKD=$T/bin/latchkeyd
+mkdir -p "$T/tls" "$T/home"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+chmod 0600 "$T/tls/key.pem"
+PORT=$(lk_free_port)
+"$LKD" --db "$T/lkd.db" --listen "127.0.0.1:$PORT" \
+    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
+    >"$T/sshd/latchkeyd.log" 2>&1 &
+LKD_PID=$!
+echo "$LKD_PID" >"$T/lkd.pid"
+LK_PIDFILES+=("$T/lkd.pid")
+for _ in $(seq 1 100); do
+	ss -Htln "sport = :$PORT" | grep -q . && break; sleep 0.05
+done
+URL="https://127.0.0.1:$PORT"
+
+out=$(curl -s --max-time 5 --cacert "$T/tls/cert.pem" "$URL/?Action=DescribeInstances")
+case "$out" in
+*'"Code":"MissingAccessKeyId"'*) tap_ok "HTTPS answers the API's JSON errors" ;;
+*) tap_fail "HTTPS answer: $out" ;;
+esac
+check_exit "a client that does not trust the certificate is refused" 60 \
+    curl -s --max-time 5 "$URL/"
+curl -s --max-time 5 "http://127.0.0.1:$PORT/" >/dev/null 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && tap_ok "plain HTTP to the TLS port gets no answer (curl $rc)" ||
+    tap_fail "plain HTTP was answered"
+
+"$LKD" --db "$T/lkd.db" activation create --count 1 --json >"$T/act.json"
+"$LKD" --db "$T/lkd.db" accesskey create --json >"$T/ak.json"
+f() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2"; }
+check_exit "the agent refuses the server without --cacert" 69 \
+    "$T/bin/latchkey-agent" register --server "$URL" \
+    --activation-id "$(f ActivationId "$T/act.json")" \
+    --activation-code "$(f ActivationCode "$T/act.json")" \
+    --state "$T/agent.json"
+check "the agent registers over HTTPS with --cacert" \
+    "$T/bin/latchkey-agent" register --server "$URL" \
+    --cacert "$T/tls/cert.pem" \
+    --activation-id "$(f ActivationId "$T/act.json")" \
+    --activation-code "$(f ActivationCode "$T/act.json")" \
+    --state "$T/agent.json"
+INSTANCE=$(grep -o 'i-[0-9a-f]*' "$T/last.out" | head -n 1)
+
+export HOME=$T/home LATCHKEY_ENDPOINT=$URL ALIBABA_CLOUD_REGION_ID=cn-hangzhou \
+    ALIBABA_CLOUD_ACCESS_KEY_ID=$(f AccessKeyId "$T/ak.json") \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET=$(f AccessKeySecret "$T/ak.json")
+if [ -x "$T/bin/latchkey" ]; then
+	check_exit "latchkey refuses an untrusted certificate" 5 \
+	    "$T/bin/latchkey" instances
+	LATCHKEY_CACERT=$T/tls/cert.pem check \
+	    "latchkey lists instances over HTTPS with the CA" \
+	    "$T/bin/latchkey" instances
+	grep -q "$INSTANCE" "$T/last.out" && tap_ok "the registered instance is listed" ||
+	    tap_fail "instance $INSTANCE not in: $(cat "$T/last.out")"
+else
+	tap_fail "latchkey is built"
+fi
+kill "$LKD_PID"
+wait "$LKD_PID" 2>/dev/null
