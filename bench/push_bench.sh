@@ -498,8 +498,7 @@ phase_fanout() {
 	    "p50 $(pct "$T/fanout.ms" 50), all $AGENTS: $last"
 	echo "last task received by its agent: $recv ms"
 	echo "latchkeyd meanwhile: $((c1 - c0)) ms of CPU, $((x1 - x0))" \
-	    "thread switches ($(((x1 - x0) / AGENTS)) per task; each task's" \
-	    "wake-up is a broadcast to every waiting poll)"
+	    "thread switches ($(((x1 - x0) / AGENTS)) per task)"
 	# The server's view: every instance of every invocation Finished.
 	n=0
 	while read -r i; do

@@ -22,7 +22,7 @@
 #include "log.h"
 
 #define HTTP_MAX_HEADERS	LK_SIG_V3_MAX_HEADERS
-#define HTTP_CONN_LIMIT		4096
+#define HTTP_CONN_LIMIT		16384	/* each agent holds one */
 #define HTTP_STACK_SIZE		(256 * 1024)
 
 struct http_req {

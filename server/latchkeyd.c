@@ -8,6 +8,7 @@
  * See latchkeyd(8).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,11 @@ lkd_serve(const struct lkd_opts *o)
 	sigset_t set;
 	int sig, r;
 
+	/*
+	 * A thread per connection: without a cap glibc gives many of them
+	 * an arena of their own, which costs resident memory per agent.
+	 */
+	mallopt(M_ARENA_MAX, 4);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
