@@ -37,7 +37,8 @@ LIBS		 = -lcrypto
 
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/store.c lib/store_write.c lib/fsutil.c \
-		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c
+		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
+		   lib/subst_lex.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
