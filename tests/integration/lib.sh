@@ -18,6 +18,7 @@ LK_PIDFILES=()
 LK_ALICE=lk-alice
 LK_BOB=lk-bob
 LK_HELPER_USER=latchkey-authkeys
+LK_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 tap_ok() { LK_N=$((LK_N + 1)); echo "ok $LK_N - $*"; }
 tap_fail() {
@@ -154,4 +155,54 @@ lk_keygen() {
 	mkdir -p "$T/keys"
 	ssh-keygen -q -t "${2:-ed25519}" ${3:+-b "$3"} -N '' -C "$1@test" \
 	    -f "$T/keys/$1"
+}
+
+# lk_plugin_pkg: the plug-in package as make install lays it out,
+# root-owned, in $T/plugins; exports LATCHKEY_PLUGIN_DIR.
+lk_plugin_pkg() {
+	local pkg=$T/plugins/config_ecs_instance_connect
+	mkdir -p "$pkg"
+	install -m 0755 -o root -g root "$T/bin/config_ecs_instance_connect" \
+	    "$T/bin/send_ssh_public_key" "$T/bin/latchkey-authorized-keys" \
+	    "$pkg/"
+	install -m 0644 -o root -g root \
+	    "$LK_SRC/plugins/config_ecs_instance_connect/VERSION" "$pkg/"
+	export LATCHKEY_PLUGIN_DIR=$T/plugins
+}
+
+# lk_mkroot DIR NAME: a scratch root with a Debian-like sshd_config and its
+# own sshd (port in ${NAME}_PORT), acs-plugin-manager on the tasks' PATH.
+lk_mkroot() {
+	local r=$1 name=$2 port i
+	port=$(lk_free_port) || return 1
+	mkdir -p "$r/etc/ssh/sshd_config.d" "$r/run"
+	ssh-keygen -q -t ed25519 -N '' -f "$r/etc/ssh/ssh_host_ed25519_key"
+	cat >"$r/etc/ssh/sshd_config" <<-CONF
+	Include $r/etc/ssh/sshd_config.d/*.conf
+
+	Port $port
+	ListenAddress 127.0.0.1
+	HostKey $r/etc/ssh/ssh_host_ed25519_key
+	PidFile $T/sshd/$name.pid
+	PubkeyAuthentication yes
+	AuthorizedKeysFile none
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	PrintMotd no
+	Subsystem sftp /usr/lib/openssh/sftp-server
+	LogLevel VERBOSE
+	CONF
+	chmod 0644 "$r/etc/ssh/sshd_config"
+	install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
+	    "$r/usr/local/bin/acs-plugin-manager"
+	LK_PIDFILES+=("$T/sshd/$name.pid")
+	/usr/sbin/sshd -f "$r/etc/ssh/sshd_config" -E "$T/sshd/$name.log" ||
+	    return 1
+	for i in $(seq 1 100); do
+		[ -s "$T/sshd/$name.pid" ] &&
+		    ss -Htln "sport = :$port" | grep -q . && break
+		sleep 0.05
+	done
+	printf -v "${name}_PORT" '%s' "$port"
 }

@@ -64,51 +64,9 @@ fails() { ! "$@"; }
 json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
 
 # ---------------------------------------------------------------------
-# The plug-in package, as make install lays it out (see test_plugin.sh).
-PKG=$T/plugins/$PLUGIN
-mkdir -p "$PKG"
-install -m 0755 -o root -g root "$T/bin/$PLUGIN" "$T/bin/send_ssh_public_key" \
-    "$T/bin/latchkey-authorized-keys" "$PKG/"
-install -m 0644 -o root -g root "$SRC/plugins/$PLUGIN/VERSION" "$PKG/"
-export LATCHKEY_PLUGIN_DIR=$T/plugins
+lk_plugin_pkg
 unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
 
-# mkroot DIR NAME: a scratch root with a Debian-like sshd_config and its
-# own sshd (port in ${NAME}_PORT), acs-plugin-manager on the tasks' PATH.
-mkroot() {
-	local r=$1 name=$2 port i
-	port=$(lk_free_port) || return 1
-	mkdir -p "$r/etc/ssh/sshd_config.d" "$r/run"
-	ssh-keygen -q -t ed25519 -N '' -f "$r/etc/ssh/ssh_host_ed25519_key"
-	cat >"$r/etc/ssh/sshd_config" <<-CONF
-	Include $r/etc/ssh/sshd_config.d/*.conf
-
-	Port $port
-	ListenAddress 127.0.0.1
-	HostKey $r/etc/ssh/ssh_host_ed25519_key
-	PidFile $T/sshd/$name.pid
-	PubkeyAuthentication yes
-	AuthorizedKeysFile none
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	UsePAM no
-	PrintMotd no
-	Subsystem sftp /usr/lib/openssh/sftp-server
-	LogLevel VERBOSE
-	CONF
-	chmod 0644 "$r/etc/ssh/sshd_config"
-	install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
-	    "$r/usr/local/bin/acs-plugin-manager"
-	LK_PIDFILES+=("$T/sshd/$name.pid")
-	/usr/sbin/sshd -f "$r/etc/ssh/sshd_config" -E "$T/sshd/$name.log" ||
-	    return 1
-	for i in $(seq 1 100); do
-		[ -s "$T/sshd/$name.pid" ] &&
-		    ss -Htln "sport = :$port" | grep -q . && break
-		sleep 0.05
-	done
-	printf -v "${name}_PORT" '%s' "$port"
-}
 wait_port() {
 	local i
 	sleep 0.5
@@ -121,8 +79,8 @@ wait_port() {
 
 R=$T/root
 R2=$T/root2
-check "sshd runs in root 1" mkroot "$R" sshd1
-check "sshd runs in root 2" mkroot "$R2" sshd2
+check "sshd runs in root 1" lk_mkroot "$R" sshd1
+check "sshd runs in root 2" lk_mkroot "$R2" sshd2
 check "the seed command installs the plug-in in root 1" env LATCHKEY_ROOT="$R" \
     LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install

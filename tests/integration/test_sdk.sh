@@ -46,50 +46,15 @@ fi
 # ---------------------------------------------------------------------
 # The scratch root, its sshd, and the plug-in installed by the seed command
 # (the same layout as test_plugin.sh's drop-in root).
-PKG=$T/plugins/$PLUGIN
-mkdir -p "$PKG"
-install -m 0755 -o root -g root "$T/bin/$PLUGIN" "$T/bin/send_ssh_public_key" \
-    "$T/bin/latchkey-authorized-keys" "$PKG/"
-install -m 0644 -o root -g root "$SRC/plugins/$PLUGIN/VERSION" "$PKG/"
-export LATCHKEY_PLUGIN_DIR=$T/plugins
+lk_plugin_pkg
 unset LATCHKEY_SSHD
 
 R=$T/root
 SSHD_PIDFILE=$T/sshd/root.pid
-SSHD_PORT=$(lk_free_port) || { tap_fail "a free port for sshd"; exit 1; }
-mkdir -p "$R/etc/ssh/sshd_config.d" "$R/run"
-ssh-keygen -q -t ed25519 -N '' -f "$R/etc/ssh/ssh_host_ed25519_key"
-cat >"$R/etc/ssh/sshd_config" <<CONF
-# This is the sshd server system-wide configuration file.  See
-# sshd_config(5) for more information.
-
-Include $R/etc/ssh/sshd_config.d/*.conf
-
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $R/etc/ssh/ssh_host_ed25519_key
-PidFile $SSHD_PIDFILE
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PrintMotd no
-LogLevel VERBOSE
-CONF
-chmod 0644 "$R/etc/ssh/sshd_config"
 export LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$SSHD_PIDFILE
-
-LK_PIDFILES+=("$SSHD_PIDFILE")
 sshd_up=0
-if /usr/sbin/sshd -f "$R/etc/ssh/sshd_config" -E "$T/sshd/root.log"; then
-	for i in $(seq 1 100); do
-		[ -s "$SSHD_PIDFILE" ] &&
-		    ss -Htln "sport = :$SSHD_PORT" | grep -q . && { sshd_up=1; break; }
-		sleep 0.05
-	done
-fi
+lk_mkroot "$R" root && sshd_up=1
+SSHD_PORT=${root_PORT:-0}
 [ "$sshd_up" = 1 ] && tap_ok "sshd runs in the scratch root" ||
     tap_fail "sshd runs in the scratch root"
 check "the seed command installs the plug-in" \
