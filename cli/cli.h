@@ -133,8 +133,6 @@ const char *cli_jstr(json_t *obj, const char *key);
 json_int_t cli_jint(json_t *obj, const char *key, json_int_t def);
 json_t	*cli_jlist(json_t *obj, const char *outer, const char *inner);
 int	 cli_b64_text(const char *b64, char **outp, size_t *lenp);
-int	 cli_parse_iso(const char *s, int64_t *tp);
-void	 cli_iso(int64_t t, char *buf, size_t size);
 void	 cli_write_all(int fd, const void *p, size_t len);
 int	 cli_json_error(struct cli *c, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));

@@ -150,35 +150,6 @@ cli_b64_text(const char *b64, char **outp, size_t *lenp)
 	return 0;
 }
 
-/* Exactly "YYYY-MM-DDThh:mm:ssZ" into seconds since the epoch. */
-int
-cli_parse_iso(const char *s, int64_t *tp)
-{
-	struct tm tm;
-	const char *end;
-	time_t t;
-
-	if (strlen(s) != 20)
-		return LK_ERR_INVALID_FORMAT;
-	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
-	    *end != '\0' || (t = timegm(&tm)) == (time_t)-1)
-		return LK_ERR_INVALID_FORMAT;
-	*tp = (int64_t)t;
-	return 0;
-}
-
-void
-cli_iso(int64_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "?");
-}
-
 /* Writes everything, retrying short writes; errors are dropped. */
 void
 cli_write_all(int fd, const void *p, size_t len)

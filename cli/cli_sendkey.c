@@ -195,8 +195,8 @@ sk_parse_success(struct cli_sendkey *sk, const char *out)
 	if (p != NULL && (n = strcspn(p + 7, " \n")) < sizeof(when)) {
 		memcpy(when, p + 7, n);
 		when[n] = '\0';
-		if (cli_parse_iso(when, &t) == 0)
-			cli_iso(t, sk->expires, sizeof(sk->expires));
+		if (lk_time_parse(when, &t) == 0)
+			lk_time_iso(t, sk->expires, sizeof(sk->expires));
 	}
 	if (sk->fingerprint[0] == '\0' && fp != NULL &&
 	    (n = strcspn(fp, " \n")) < sizeof(sk->fingerprint)) {
@@ -487,7 +487,7 @@ cli_sendkey_push(struct cli *c, struct cli_sendkey *sk)
 		r = sk_explain(c, sk, res, out ? out : "");
 		goto out;
 	}
-	cli_iso((int64_t)time(NULL) + CLI_KEY_TTL, sk->expires,
+	lk_time_iso((int64_t)time(NULL) + CLI_KEY_TTL, sk->expires,
 	    sizeof(sk->expires));
 	sk_parse_success(sk, out ? out : "");
 	r = 0;

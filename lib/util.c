@@ -2,6 +2,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "util.h"
@@ -62,5 +63,35 @@ lk_parse_ll(const char *s, long long min, long long max, long long *outp)
 	if (errno == ERANGE || v < min || v > max)
 		return LK_ERR_RANGE;
 	*outp = v;
+	return 0;
+}
+
+void
+lk_time_iso(int64_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (size == 0)
+		return;
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		buf[0] = '\0';
+}
+
+int
+lk_time_parse(const char *s, int64_t *tp)
+{
+	struct tm tm;
+	const char *end;
+	time_t t;
+
+	if (strlen(s) != 20)
+		return LK_ERR_INVALID_FORMAT;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
+	    *end != '\0' || (t = timegm(&tm)) == (time_t)-1)
+		return LK_ERR_INVALID_FORMAT;
+	*tp = (int64_t)t;
 	return 0;
 }

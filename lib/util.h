@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <stdint.h>
 
 #define LK_USER_MAX	32	/* longest user name accepted */
 
@@ -30,5 +31,13 @@ int	lk_user_lookup(const char *name, uid_t *uidp, gid_t *gidp);
  */
 int	lk_parse_ll(const char *s, long long min, long long max,
 	    long long *outp);
+
+/*
+ * UTC times as the API writes them, "YYYY-MM-DDThh:mm:ssZ". lk_time_iso
+ * writes "" for t <= 0 (unset) or a time it cannot format.
+ */
+void	lk_time_iso(int64_t t, char *buf, size_t size);
+/* Parses exactly that form. Returns 0 or LK_ERR_INVALID_FORMAT. */
+int	lk_time_parse(const char *s, int64_t *tp);
 
 #endif

@@ -419,10 +419,10 @@ agentd_result(const char *id, json_t *in, char **outp)
 		return agentd_fail(outp, 400, "malformed result");
 	}
 	if (json_is_string(json_object_get(in, "start_time")))
-		lkd_time_parse(json_string_value(json_object_get(in,
+		lk_time_parse(json_string_value(json_object_get(in,
 		    "start_time")), &start);
 	if (json_is_string(json_object_get(in, "finish_time")))
-		lkd_time_parse(json_string_value(json_object_get(in,
+		lk_time_parse(json_string_value(json_object_get(in,
 		    "finish_time")), &finish);
 	if (lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = ?, "
 	    "exit_code = ?, output = ?, dropped = ?, error_code = ?, "
@@ -578,7 +578,7 @@ agentd_activation_create(long long count, long long ttl, char **idp,
 	    "ssiiii", id, hash, (int64_t)count, (int64_t)count,
 	    (int64_t)(now + ttl), now)) != 0)
 		return r;
-	lkd_time_iso(now + ttl, expires, expsize);
+	lk_time_iso(now + ttl, expires, expsize);
 	if ((*idp = strdup(id)) == NULL || (*codep = strdup(code)) == NULL)
 		return LK_ERR_ALLOC;
 	return 0;

@@ -174,7 +174,7 @@ api_key(struct api_req *req, const char *id, const char *when, char **secretp)
 	int64_t t, now = lkd_now();
 	int disabled = 0, r;
 
-	if (when == NULL || lkd_time_parse(when, &t) != 0)
+	if (when == NULL || lk_time_parse(when, &t) != 0)
 		return api_error(req, 400, "IllegalTimestamp", "The input "
 		    "parameter \"Timestamp\" that is mandatory for processing "
 		    "this request is not supplied or malformed.");

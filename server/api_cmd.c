@@ -729,7 +729,7 @@ cmd_row_json(sqlite3_stmt *st, int b64)
 		json_decref(defs);
 		goto out;
 	}
-	lkd_time_iso(sqlite3_column_int64(st, 14), when, sizeof(when));
+	lk_time_iso(sqlite3_column_int64(st, 14), when, sizeof(when));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:{s:o}, "
 	    "s:{s:o}, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s, s:{s:[]}}",
 	    "CommandId", cmd_str(rec, "id"), "Name", cmd_str(rec, "name"),

@@ -137,7 +137,7 @@ inst_row_cb(sqlite3_stmt *st, void *arg)
 
 	if ((addrs = inst_addresses(inst_col(st, 5))) == NULL)
 		return LK_ERR_ALLOC;
-	lkd_time_iso(sqlite3_column_int64(st, 6), created, sizeof(created));
+	lk_time_iso(sqlite3_column_int64(st, 6), created, sizeof(created));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}}",
 	    "InstanceId", inst_col(st, 0), "InstanceName", inst_col(st, 1),
@@ -161,8 +161,8 @@ inst_status_cb(sqlite3_stmt *st, void *arg)
 	char last_inv[32], last_hb[32];
 	int64_t seen = sqlite3_column_int64(st, 2);
 
-	lkd_time_iso(sqlite3_column_int64(st, 5), last_inv, sizeof(last_inv));
-	lkd_time_iso(seen, last_hb, sizeof(last_hb));
+	lk_time_iso(sqlite3_column_int64(st, 5), last_inv, sizeof(last_inv));
+	lk_time_iso(seen, last_hb, sizeof(last_hb));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, "
 	    "s:I, s:s, s:s, s:b}",
 	    "InstanceId", inst_col(st, 0),

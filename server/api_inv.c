@@ -892,7 +892,7 @@ inv_task_json(sqlite3_stmt *st, int result, int b64, int output)
 
 	inv_task_view(st, &v);
 	for (i = 0; i < 5; i++)
-		lkd_time_iso(sqlite3_column_int64(st, 8 + i), t[i],
+		lk_time_iso(sqlite3_column_int64(st, 8 + i), t[i],
 		    sizeof(t[i]));
 	if (output) {
 		blob = sqlite3_column_blob(st, 6);
@@ -1090,7 +1090,7 @@ inv_one_cb(sqlite3_stmt *st, void *arg)
 	if ((content = cmd_text(inv_col(st, 5), strlen(inv_col(st, 5)),
 	    x->b64)) == NULL)
 		return LK_ERR_ALLOC;
-	lkd_time_iso(sqlite3_column_int64(st, 10), when, sizeof(when));
+	lk_time_iso(sqlite3_column_int64(st, 10), when, sizeof(when));
 	if (json_array_append_new(x->out, json_pack("{s:s, s:s, s:s, s:s, "
 	    "s:o, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:{s:[]}, s:{s:O}}",

@@ -357,7 +357,7 @@ keys_list_cb(sqlite3_stmt *st, void *arg)
 	char when[32];
 
 	pol = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-	lkd_time_iso(sqlite3_column_int64(st, 3), when, sizeof(when));
+	lk_time_iso(sqlite3_column_int64(st, 3), when, sizeof(when));
 	json_array_append_new(arr, json_pack("{s:s, s:o?, s:b, s:s, s:s}",
 	    "AccessKeyId", (const char *)sqlite3_column_text(st, 0),
 	    "Policy", pol, "Disabled", sqlite3_column_int(st, 2),

@@ -57,8 +57,6 @@ int	 keys_nonce_use(const char *id, const char *nonce, int64_t now);
 
 /* util */
 int64_t	 lkd_now(void);
-void	 lkd_time_iso(int64_t t, char *buf, size_t size);	/* ...Z */
-int	 lkd_time_parse(const char *s, int64_t *tp);
 int	 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
 	    char *out, size_t outsize);
 void	 lkd_request_id(char out[37]);

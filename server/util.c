@@ -13,37 +13,6 @@ lkd_now(void)
 	return (int64_t)time(NULL);
 }
 
-void
-lkd_time_iso(int64_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		buf[0] = '\0';
-}
-
-/* Parses exactly "YYYY-MM-DDThh:mm:ssZ". */
-int
-lkd_time_parse(const char *s, int64_t *tp)
-{
-	struct tm tm;
-	const char *end;
-	time_t t;
-
-	if (strlen(s) != 20)
-		return LK_ERR_INVALID_FORMAT;
-	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
-	    *end != '\0')
-		return LK_ERR_INVALID_FORMAT;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return LK_ERR_INVALID_FORMAT;
-	*tp = (int64_t)t;
-	return 0;
-}
-
 /* prefix + nchars characters drawn uniformly from alphabet. */
 int
 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,

@@ -70,17 +70,6 @@ send_die(int status, const char *what, int r)
 	exit(status);
 }
 
-static void
-send_iso8601(int64_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "@%lld", (long long)t);
-}
-
 static int
 send_purge(const char *storepath)
 {
@@ -127,7 +116,7 @@ send_store_key(const char *storepath, const char *user,
 	if ((r = lk_store_put(store, user, key, now, ttl, &res)) != 0)
 		send_die(EXIT_STORE, "cannot store key", r);
 	lk_store_close(store);
-	send_iso8601(res.not_after, when, sizeof(when));
+	lk_time_iso(res.not_after, when, sizeof(when));
 	/* syslog only: stdout gets the human line below. */
 	log_init("send_ssh_public_key", LK_LOG_SYSLOG, LOG_AUTH);
 	log_info("key stored user=%s type=%s fp=%s not_after=%s renewed=%d "
