@@ -63,6 +63,24 @@ static const char *const db_migrations[] = {
 	"CREATE INDEX tasks_invoke ON tasks(invoke_id);",
 	/* 1 -> 2: the invocation lists are per owner, newest first. */
 	"CREATE INDEX invocations_owner ON invocations(owner, created);",
+	/*
+	 * 2 -> 3: account settings (the session manager switch), the ports
+	 * each agent lets sessions reach, and the session records.
+	 */
+	"CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"ALTER TABLE instances ADD COLUMN session_ports TEXT NOT NULL"
+	"  DEFAULT '[]';"
+	"CREATE TABLE sessions(id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+	"  instance_id TEXT NOT NULL, port INTEGER NOT NULL,"
+	"  username TEXT NOT NULL DEFAULT '', client_ip TEXT NOT NULL DEFAULT '',"
+	"  token_hash TEXT NOT NULL, token_expires INTEGER NOT NULL,"
+	"  status TEXT NOT NULL, created INTEGER NOT NULL,"
+	"  started INTEGER, ended INTEGER,"
+	"  bytes_in INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_out INTEGER NOT NULL DEFAULT 0,"
+	"  closed_reason TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX sessions_instance ON sessions(instance_id, created);"
+	"CREATE INDEX sessions_owner ON sessions(owner, created);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LKDB_SCHEMA_VERSION	2
+#define LKDB_SCHEMA_VERSION	3
 
 struct lkdb;
 
