@@ -41,6 +41,14 @@ static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_slot_cond[AGENTD_SLOTS];
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
 static unsigned long agentd_seq[AGENTD_SLOTS];
+/*
+ * The newest poll of each slot's instance: a poll left behind by an agent
+ * that died (its socket gone, which the server learns only when it
+ * writes) must not take the tasks meant for the agent's next poll, so a
+ * new poll of the same instance ends the older one, empty.
+ */
+static char agentd_poller[AGENTD_SLOTS][64];
+static unsigned long agentd_pollgen[AGENTD_SLOTS];
 static pthread_t agentd_watch_thread;
 static int agentd_watching, agentd_quit;
 
@@ -364,8 +372,9 @@ agentd_poll(const char *id, const char *query, char **outp)
 	struct agentd_work w;
 	struct timespec deadline;
 	long long wait = AGENTD_WAIT_DEFAULT;
-	unsigned long seq;
+	unsigned long seq, gen;
 	json_t *sess;
+	int superseded;
 	size_t slot = agentd_slot(id);
 	const char *p = strstr(query, "wait=");
 	char num[8];
@@ -382,10 +391,22 @@ agentd_poll(const char *id, const char *query, char **outp)
 	w.tasks = json_array();
 	w.stops = json_array();
 	sess = NULL;
+	pthread_mutex_lock(&agentd_lock);
+	if (strcmp(agentd_poller[slot], id) != 0)
+		snprintf(agentd_poller[slot], sizeof(agentd_poller[slot]), "%s",
+		    id);
+	gen = ++agentd_pollgen[slot];
+	agentd_seq[slot]++;
+	pthread_cond_broadcast(&agentd_slot_cond[slot]);
+	pthread_mutex_unlock(&agentd_lock);
 	for (;;) {
 		pthread_mutex_lock(&agentd_lock);
 		seq = agentd_seq[slot];
+		superseded = agentd_pollgen[slot] != gen &&
+		    strcmp(agentd_poller[slot], id) == 0;
 		pthread_mutex_unlock(&agentd_lock);
+		if (superseded)
+			break;
 		if ((sess = relay_take(id)) != NULL)
 			break;
 		if ((r = agentd_take(id, &w)) != 0)
