@@ -170,7 +170,8 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 		}
 		return;
 	}
-	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
+	if ((m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME) ||
+	    m->msg_length == 0)
 		return;
 	if (ws->ooff > 0 && ws->ooff == ws->olen)
 		ws->ooff = ws->olen = 0;
@@ -266,7 +267,8 @@ ws_refusal(struct lk_ws *ws, char *head, long status, long long deadline,
 	const char *code, *text;
 
 	blen = ws->prelen < WS_BODY_MAX ? ws->prelen : WS_BODY_MAX;
-	memcpy(body, ws->pre, blen);
+	if (blen > 0)
+		memcpy(body, ws->pre, blen);
 	if (ws_header(head, "Content-Length", val, sizeof(val)) != NULL &&
 	    (cl = strtoll(val, NULL, 10)) > 0)
 		want = cl < WS_BODY_MAX ? (size_t)cl : WS_BODY_MAX;
@@ -405,9 +407,11 @@ ws_read_head(struct lk_ws *ws, char *head, long long deadline)
 	}
 	end += 4;
 	ws->prelen = len - (size_t)(end - head);
-	if (ws->prelen > 0 && (ws->pre = malloc(ws->prelen)) == NULL)
-		return LK_ERR_ALLOC;
-	memcpy(ws->pre, end, ws->prelen);
+	if (ws->prelen > 0) {
+		if ((ws->pre = malloc(ws->prelen)) == NULL)
+			return LK_ERR_ALLOC;
+		memcpy(ws->pre, end, ws->prelen);
+	}
 	end[-2] = '\0';	/* the block ends with its last line's CRLF */
 	return 0;
 }

@@ -248,7 +248,8 @@ relay_msg_cb(wslay_event_context_ptr ctx,
 		relay_close_on(y, code, x->reason);
 		return;
 	}
-	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
+	if ((m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME) ||
+	    m->msg_length == 0)
 		return;
 	x->bytes += m->msg_length;
 	x->s->last = relay_ms();

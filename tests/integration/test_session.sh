@@ -299,5 +299,22 @@ assert all(x["PrincipalId"] == sys.argv[2] for x in s)
 ' "$T/sessions.json" "$AK_ID"
 check "latchkeyd still answers" "$LK" instances
 
+stop_pidfile() {
+	local pid i
+	pid=$(cat "$1") || return 1
+	kill "$pid" || return 1
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "pid $pid still running 10 s after SIGTERM" >&2
+	return 1
+}
+check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
+check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
+check "no sanitizer report from latchkeyd, the agent or latchkey proxy" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+    '$T/latchkeyd.log' '$T/agent.out' '$T'/*.err >&2"
+
 rm -f "$REMOTE" "$REMOTE.2" "$BIG"
 echo "1..$LK_N"
