@@ -75,6 +75,8 @@ struct relay_sess {
 	struct relay_side	 c, a;
 	int			 agent;		/* AGENT_* */
 	int			 end_code;	/* asked to end with this code */
+	struct relay_side	*closer;	/* whose close (or loss) came first */
+	int			 own_code;	/* or the relay's: idle, ended */
 	int			 efd;		/* eventfd: wakes the thread */
 	long long		 last;		/* last byte moved, ms */
 	struct relay_sess	*next;
@@ -241,6 +243,8 @@ relay_msg_cb(wslay_event_context_ptr ctx,
 		if (code == 0 || code == WSLAY_CODE_NO_STATUS_RCVD)
 			code = LK_WS_NORMAL;
 		x->close_code = code;
+		if (x->s->closer == NULL && x->s->own_code == 0)
+			x->s->closer = x;
 		if (m->msg_length > 2)
 			snprintf(x->reason, sizeof(x->reason), "%.*s",
 			    (int)(m->msg_length - 2 > 122 ? 122 :
@@ -322,6 +326,8 @@ relay_pump(struct relay_sess *s)
 					x->close_code = x == &s->a ?
 					    LK_WS_AGENT_LOST :
 					    LK_WS_CLIENT_LOST;
+				if (s->closer == NULL && s->own_code == 0)
+					s->closer = x;
 				relay_close_on(x->peer, x->close_code,
 				    lk_ws_code_name(x->close_code));
 			}
@@ -341,7 +347,8 @@ relay_pump(struct relay_sess *s)
 			    relay_conf.idle);
 			relay_close_on(&s->c, LK_WS_IDLE, why);
 			relay_close_on(&s->a, LK_WS_IDLE, why);
-			s->c.close_code = s->a.close_code = LK_WS_IDLE;
+			if (s->closer == NULL && s->own_code == 0)
+				s->own_code = LK_WS_IDLE;
 			continue;
 		}
 		left = grace != 0 ? grace - now : idle_ms - (now - s->last);
@@ -369,7 +376,8 @@ relay_pump(struct relay_sess *s)
 			if (i != 0) {
 				relay_close_on(&s->c, i, lk_ws_code_name(i));
 				relay_close_on(&s->a, i, lk_ws_code_name(i));
-				s->c.close_code = s->a.close_code = i;
+				if (s->closer == NULL && s->own_code == 0)
+					s->own_code = i;
 			}
 		}
 	}
@@ -402,27 +410,18 @@ relay_side_free(struct relay_side *x)
 	free(x->pre);
 }
 
-/* What ended the session, for its record. */
+/* What ended the session, for its record: who closed first, and why. */
 static void
 relay_reason(struct relay_sess *s, char *buf, size_t size)
 {
-	struct relay_side *first;
-	int code;
+	struct relay_side *x = s->closer;
+	int code = x != NULL ? x->close_code : s->own_code;
 
-	/* The side whose close came first is the one that ended it. */
-	if (s->c.close_code != 0 && s->c.close_code == s->a.close_code)
-		code = s->c.close_code, first = NULL;
-	else if (s->c.close_code != 0 && (s->a.close_code == 0 ||
-	    s->c.close_code != LK_WS_NORMAL))
-		code = s->c.close_code, first = &s->c;
-	else
-		code = s->a.close_code, first = &s->a;
 	if (code == 0)
 		code = LK_WS_ABNORMAL;
-	snprintf(buf, size, "%s%s%s (%d)%s%s", first ? first->name : "",
-	    first ? ": " : "", lk_ws_code_name(code), code,
-	    first && *first->reason ? ": " : "",
-	    first && *first->reason ? first->reason : "");
+	snprintf(buf, size, "%s%s%s (%d)%s%s", x ? x->name : "",
+	    x ? ": " : "", lk_ws_code_name(code), code,
+	    x && *x->reason ? ": " : "", x && *x->reason ? x->reason : "");
 }
 
 static void *
