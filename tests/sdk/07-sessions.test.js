@@ -1034,3 +1034,138 @@ describe('hostile frames after a 101', () => {
     r.ws.destroy();
   });
 });
+
+// A session that reaches a port: an agent of this file's own (instance D),
+// registered with a fresh activation and run with --session-ports set to
+// an echo server in this process, so the tunnel carries bytes both ways.
+describe('a live session (an agent of its own with --session-ports)', () => {
+  let pop;
+  let echo;
+  let echoPort;
+  let agent;
+  let instanceD;
+
+  before(async () => {
+    pop = c.popClient();
+    await setSwitch(pop, true);
+    echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); });
+    await new Promise((r) => echo.listen(0, '127.0.0.1', r));
+    echoPort = echo.address().port;
+    const act = JSON.parse(c.admin('activation', 'create', '--count', '1', '--json'));
+    const bin = path.join(path.dirname(c.env.latchkeyd), 'latchkey-agent');
+    const state = path.join(c.env.scratch, 'agent-d.json');
+    const reg = require('node:child_process').spawnSync(bin, ['register', '--server',
+      c.env.endpoint, '--activation-id', act.ActivationId, '--activation-code',
+      act.ActivationCode, '--state', state], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(reg.status, 0, `agent register: ${reg.stderr}`);
+    instanceD = JSON.parse(fs.readFileSync(state, 'utf8')).instance_id;
+    const out = fs.openSync(path.join(c.env.scratch, 'agent-d.out'), 'a');
+    agent = spawn(bin, ['run', '--state', state, '--log', path.join(c.env.scratch, 'agent-d.log'),
+      '--foreground', '--session-ports', String(echoPort)],
+    { env: Object.assign({}, process.env, { LATCHKEY_ROOT: c.env.root }), stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    await waitFor(async () => {
+      const res = await pop.request('DescribeCloudAssistantStatus', {
+        RegionId: R(), 'InstanceId.1': instanceD,
+      });
+      const st = res.InstanceCloudAssistantStatusSet.InstanceCloudAssistantStatus[0];
+      return st && st.CloudAssistantStatus === 'true' && st.SupportSessionManager === true;
+    }, 20000, `agent D (${instanceD}) online`);
+    // Registration alone makes it online with the default ports; the port
+    // is allowed once the running agent has said hello with its list.
+    await waitFor(async () => {
+      try {
+        const x = await startOn(pop, instanceD, { PortNumber: String(echoPort) });
+        await pop.request('EndTerminalSession', { RegionId: R(), SessionId: x.SessionId });
+        return true;
+      } catch (e) {
+        if (e.code !== 'InvalidPortNumber.NotAllowed') throw e;
+        return false;
+      }
+    }, 20000, `agent D allows port ${echoPort}`);
+  });
+
+  after(async () => {
+    if (agent && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => { const t = setTimeout(r, 10000); agent.once('exit', () => { clearTimeout(t); r(); }); });
+    }
+    if (echo) echo.close();
+  });
+
+  async function openLive() {
+    const s = await startOn(pop, instanceD, { PortNumber: String(echoPort) });
+    const r = await wsDial(s.WebSocketUrl);
+    assert.equal(r.status, 101, r.body);
+    await waitFor(async () => {
+      const x = await sessionById(pop, s.SessionId);
+      return x.Connections.Connection[0].Status === 'Connected';
+    }, 20000, 'the session is Connected');
+    return { s, ws: r.ws };
+  }
+
+  it('bytes go through and come back; the record counts them', async () => {
+    const { s, ws } = await openLive();
+    const data = crypto.randomBytes(100000);
+    ws.socket.write(frame(2, data));
+    const got = await ws.until(() => {
+      const n = ws.frames.filter((f) => f.opcode === 2).reduce((a, f) => a + f.payload.length, 0);
+      return n >= data.length ? n : 0;
+    }, 10000);
+    assert.equal(got, data.length, 'echoed bytes');
+    const back = Buffer.concat(ws.frames.filter((f) => f.opcode === 2).map((f) => f.payload));
+    assert.ok(back.equals(data), 'the echo is the same bytes');
+    await ws.send(frame(8, closePayload(CLOSE.normal)));
+    const f = await ws.closeFrame(10000);
+    assert.ok(f, 'a close answer');
+    assert.ok(await ws.waitEnd(8000), 'the connection ended');
+    const x = await waitFor(async () => {
+      const y = await sessionById(pop, s.SessionId);
+      return y.Connections.Connection[0].Status === 'Closed' ? y : null;
+    }, 10000, 'the session is Closed');
+    assert.equal(x.BytesFromClient, data.length, JSON.stringify(x));
+    assert.equal(x.BytesToClient, data.length, JSON.stringify(x));
+  });
+
+  it('EndTerminalSession of a Connected session: close 4003 to the client', async () => {
+    const { s, ws } = await openLive();
+    await pop.request('EndTerminalSession', { RegionId: R(), SessionId: s.SessionId });
+    const f = await ws.closeFrame(10000);
+    assert.ok(f, `a close frame (ended: ${ws.ended})`);
+    assert.equal(f.code, CLOSE.ended, f.reason);
+    ws.destroy();
+  });
+
+  // A client that sends pings and never reads: each ping makes wslay queue
+  // a pong on the client's side, so latchkeyd must stop reading that
+  // client once its own outgoing queue is full, as it does for data
+  // (LK_WS_HIGH_WATER), or its memory grows without bound.
+  it('a ping flood from a client that never reads: latchkeyd\'s memory stays bounded', async () => {
+    const pid = c.lkdPid();
+    const rss = () => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+      .match(/VmRSS:\s+(\d+)/)[1]) * 1024;
+    const { ws } = await openLive();
+    ws.socket.pause();
+    const burst = Buffer.concat(Array.from({ length: 2000 }, () => frame(9, Buffer.alloc(125, 0x61))));
+    const rss0 = rss();
+    let sent = 0;
+    const deadline = Date.now() + 30000;
+    while (sent < 64 * 1024 * 1024 && Date.now() < deadline && !ws.ended) {
+      if (!ws.socket.write(burst)) {
+        // latchkeyd stopped reading: back-pressure, as it should be.
+        const drained = await new Promise((r) => {
+          const t = setTimeout(() => r(false), 3000);
+          ws.socket.once('drain', () => { clearTimeout(t); r(true); });
+        });
+        if (!drained) break;
+      }
+      sent += burst.length;
+    }
+    await c.sleep(500);
+    const grown = rss() - rss0;
+    ws.destroy();
+    console.log(`# sent ${sent} bytes of pings; latchkeyd grew ${grown} bytes`);
+    assert.ok(grown < 48 * 1024 * 1024,
+      `latchkeyd grew ${Math.round(grown / 1048576)} MiB for ${Math.round(sent / 1048576)} MiB of pings`);
+  });
+});
