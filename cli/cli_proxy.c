@@ -15,11 +15,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,42 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct lk_ws **wsp,
 	return 0;
 }
 
+/*
+ * SIGINT, SIGTERM and SIGHUP (ssh sends SIGHUP to its ProxyCommand when it
+ * is done) end a session cleanly: the handler writes to a pipe that
+ * lk_ws_bridge() watches as its stop_fd, and the bridge closes with 1001.
+ */
+static int proxy_sigfd[2] = { -1, -1 };
+
+static void
+proxy_on_signal(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	if (proxy_sigfd[1] >= 0)
+		(void)write(proxy_sigfd[1], "x", 1);
+	errno = e;
+}
+
+static int
+proxy_signals(void)
+{
+	struct sigaction sa;
+
+	if (proxy_sigfd[0] < 0 && pipe2(proxy_sigfd, O_CLOEXEC | O_NONBLOCK)
+	    != 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = proxy_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return proxy_sigfd[0];
+}
+
 /* Reports how a bridge ended; the exit status. */
 static int
 proxy_end(const char *sid, const struct lk_ws_end *end)
@@ -105,6 +143,8 @@ proxy_end(const char *sid, const struct lk_ws_end *end)
 
 	if (end->code == LK_WS_NORMAL)
 		return CLI_EX_OK;
+	if (end->code == LK_WS_GOING_AWAY && !end->by_peer)
+		return CLI_EX_OK;	/* we were told to stop, and did */
 	cli_safe(reason, sizeof(reason), end->reason);
 	cli_warn("session %s ended: %s (%d)%s%s", sid,
 	    lk_ws_code_name(end->code), end->code, *reason ? ": " : "",
@@ -154,7 +194,8 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 	    (r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
 		goto out;
 	cli_api_cleanup(c);
-	(void)lk_ws_bridge(ws, STDIN_FILENO, STDOUT_FILENO, -1, &end);
+	(void)lk_ws_bridge(ws, STDIN_FILENO, STDOUT_FILENO, proxy_signals(),
+	    &end);
 	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
 	    (unsigned long long)end.bytes_in,
 	    (unsigned long long)end.bytes_out);
@@ -177,7 +218,7 @@ forward_one(struct cli *c, const char *id, int port, int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
 		return r;
-	(void)lk_ws_bridge(ws, fd, fd, -1, &end);
+	(void)lk_ws_bridge(ws, fd, fd, proxy_signals(), &end);
 	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
 	    (unsigned long long)end.bytes_in,
 	    (unsigned long long)end.bytes_out);

@@ -6,6 +6,7 @@
  * bounded buffers: a side is only read while what it produced earlier is
  * below LK_WS_HIGH_WATER, so a slow reader slows the writer.
  */
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -41,6 +42,8 @@ struct lk_ws {
 	size_t			 olen, ooff, ocap;
 	int			 close_code;	/* from the peer's close frame */
 	int			 pend_code;	/* a close to send after the data */
+	int			 peer_eof;	/* an empty message: end of stream */
+	int			 peer_first;	/* its close came before ours */
 	char			 pend_reason[124];
 	char			 reason[124];
 	uint64_t		 bytes_out;
@@ -158,6 +161,7 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 	size_t need, cap;
 
 	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
+		ws->peer_first = !wslay_event_get_close_sent(ctx);
 		ws->close_code = m->status_code ? m->status_code :
 		    LK_WS_NORMAL;
 		if (m->msg_length > 2) {
@@ -170,9 +174,12 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 		}
 		return;
 	}
-	if ((m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME) ||
-	    m->msg_length == 0)
+	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
 		return;
+	if (m->msg_length == 0) {	/* the peer's end of stream */
+		ws->peer_eof = 1;
+		return;
+	}
 	if (ws->ooff > 0 && ws->ooff == ws->olen)
 		ws->ooff = ws->olen = 0;
 	need = ws->olen + m->msg_length;
@@ -605,7 +612,8 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 	struct pollfd p[4];
 	struct wslay_event_msg msg;
 	long long close_deadline = 0;
-	int in_eof = 0, out_gone = 0, code = 0, nfd, iw, io, is, r;
+	int in_eof = 0, out_gone = 0, out_shut = 0, code = 0, nfd, iw, io, is;
+	int r;
 	short ev;
 	ssize_t n;
 
@@ -622,6 +630,19 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 			ws->ooff = ws->olen = 0;
 			ws_queue_close(ws, LK_WS_NORMAL, "");
 		}
+		/*
+		 * The peer's end of stream: once what came before it is
+		 * written, out_fd ends too (a socket is shut down for
+		 * writing, anything else closed). Both ends done: close.
+		 */
+		if (ws->peer_eof && !out_shut && !out_gone &&
+		    ws->ooff == ws->olen) {
+			out_shut = 1;
+			if (shutdown(out_fd, SHUT_WR) != 0 && in_fd != out_fd)
+				close(out_fd);
+		}
+		if (in_eof && ws->peer_eof && (out_shut || out_gone))
+			ws_queue_close(ws, LK_WS_NORMAL, "");
 		ws_close_flush(ws);
 		if (!ws->broken && wslay_event_want_write(ws->ctx) &&
 		    wslay_event_send(ws->ctx) != 0)
@@ -662,7 +683,7 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 			p[nfd++] = (struct pollfd){ .fd = in_fd,
 			    .events = POLLIN };
 		}
-		if (!out_gone && ws->ooff < ws->olen) {
+		if (!out_gone && !out_shut && ws->ooff < ws->olen) {
 			if (iw >= 0 && in_fd == out_fd) {
 				io = iw;
 				p[iw].events |= POLLOUT;
@@ -685,8 +706,7 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 		if (r <= 0)
 			continue;
 		if (is >= 0 && p[is].revents != 0) {
-			ws_queue_close(ws, LK_WS_GOING_AWAY,
-			    "the agent is stopping");
+			ws_queue_close(ws, LK_WS_GOING_AWAY, "stopping");
 			stop_fd = -1;
 		}
 		if (iw >= 0 && (p[iw].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -702,20 +722,26 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 				end->bytes_in += (uint64_t)n;
 			} else if (n == 0 || (errno != EAGAIN &&
 			    errno != EWOULDBLOCK && errno != EINTR)) {
+				/* End of stream: an empty message says so. */
 				in_eof = 1;
-				ws_queue_close(ws, LK_WS_NORMAL, "");
+				msg.opcode = WSLAY_BINARY_FRAME;
+				msg.msg = buf;
+				msg.msg_length = 0;
+				if (wslay_event_queue_msg(ws->ctx, &msg) != 0) {
+					ws->broken = 1;
+					break;
+				}
 			}
 		}
 		(void)io;
 	}
 	free(buf);
-	if (!out_gone)
+	if (!out_gone && !out_shut)
 		ws_flush_all(ws, out_fd);
 	end->bytes_out = ws->bytes_out;
 	if (wslay_event_get_close_received(ws->ctx)) {
 		code = ws->close_code;
-		end->by_peer = !wslay_event_get_close_sent(ws->ctx) ||
-		    !in_eof;
+		end->by_peer = ws->peer_first;
 		snprintf(end->reason, sizeof(end->reason), "%s", ws->reason);
 	} else if (wslay_event_get_close_sent(ws->ctx) && !ws->broken) {
 		code = wslay_event_get_status_code_sent(ws->ctx);

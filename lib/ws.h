@@ -71,10 +71,13 @@ int	lk_ws_dial(const char *url, const struct lk_ws_opts *o,
 /*
  * Sends what is read from in_fd as binary messages and writes what arrives
  * to out_fd (they may be one socket) until either end closes. EOF on in_fd
- * closes the WebSocket normally (after what was read is sent); a readable
- * stop_fd (-1: none) closes it with LK_WS_GOING_AWAY. Blocking or
- * non-blocking descriptors both work. Returns 0 when closed with
- * LK_WS_NORMAL, else LK_ERR_SYSTEM with *end saying why.
+ * is sent as an empty message (the tunnel's end-of-stream); the peer's
+ * empty message shuts out_fd down for writing (a socket) or closes it
+ * (anything else) once what came before is written; when both directions
+ * have ended the WebSocket is closed normally. A readable stop_fd (-1:
+ * none) closes it with LK_WS_GOING_AWAY. Blocking or non-blocking
+ * descriptors both work; callers ignore SIGPIPE. Returns 0 when closed
+ * with LK_WS_NORMAL, else LK_ERR_SYSTEM with *end saying why.
  */
 int	lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 	    struct lk_ws_end *end);

@@ -57,7 +57,7 @@ lk_ws_code_name(int code)
 {
 	switch (code) {
 	case LK_WS_NORMAL:	return "closed normally";
-	case LK_WS_GOING_AWAY:	return "the other end is going away";
+	case LK_WS_GOING_AWAY:	return "going away";
 	case LK_WS_PROTOCOL:	return "protocol error";
 	case LK_WS_ABNORMAL:	return "connection lost";
 	case LK_WS_TOO_BIG:	return "message too big";

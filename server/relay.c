@@ -252,15 +252,15 @@ relay_msg_cb(wslay_event_context_ptr ctx,
 		relay_close_on(y, code, x->reason);
 		return;
 	}
-	if ((m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME) ||
-	    m->msg_length == 0)
+	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
 		return;
+	/* An empty message (end of stream, docs/sessions.md) passes too. */
 	x->bytes += m->msg_length;
 	x->s->last = relay_ms();
 	if (y->broken || y->ctx == NULL || wslay_event_get_close_sent(y->ctx))
 		return;
 	out.opcode = WSLAY_BINARY_FRAME;
-	out.msg = m->msg;
+	out.msg = m->msg_length > 0 ? m->msg : (const uint8_t *)"";
 	out.msg_length = m->msg_length;
 	if (wslay_event_queue_msg(y->ctx, &out) != 0)
 		relay_close_on(x, LK_WS_INTERNAL, "relay out of memory");
@@ -511,6 +511,7 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	struct relay_sess *s = cls;
 	pthread_attr_t attr;
 	pthread_t t;
+	char inst[64];
 	int r;
 
 	(void)c;
@@ -543,8 +544,10 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 		free(s);
 		return;
 	}
+	/* s may be gone as soon as the lock is released. */
+	snprintf(inst, sizeof(inst), "%s", s->instance);
 	pthread_mutex_unlock(&relay_lock);
-	agentd_wake(s->instance);
+	agentd_wake(inst);
 }
 
 static struct relay_sess *

@@ -240,6 +240,26 @@ check "a port nothing listens on: exit 1, the agent's reason" sh -c \
     "sleep 3 | '$LK' proxy '$INST' '$DEAD' 2>'$T/dead.err'; [ \$? -eq 1 ] &&
     grep -q 'could not connect' '$T/dead.err'"
 
+# End of stream in one direction (an empty message) and signals.
+check "end of input is carried: printf hello | latchkey proxy gets the whole echo" \
+    sh -c "printf hello | timeout 20 '$LK' proxy '$INST' '$ECHO' >'$T/half.out' &&
+    [ \"\$(cat '$T/half.out')\" = hello ]"
+head -c 3000000 /dev/urandom >"$T/3m"
+check "3 MB piped through the echo and back unchanged" sh -c \
+    "timeout 30 '$LK' proxy '$INST' '$ECHO' <'$T/3m' | cmp - '$T/3m'"
+mkfifo "$T/fifo"
+"$LK" proxy "$INST" "$ECHO" <"$T/fifo" >/dev/null 2>"$T/term.err" &
+PX=$!
+exec 7>"$T/fifo"	# its input stays open
+sleep 1
+t0=$(date +%s)
+kill -TERM "$PX"
+wait "$PX"; rc=$?
+t1=$(date +%s)
+exec 7>&-
+check "latchkey proxy ends on SIGTERM at once (exit $rc, $((t1 - t0)) s)" \
+    sh -c "[ $rc -eq 0 ] && [ $((t1 - t0)) -le 3 ]"
+
 # ---------------------------------------------------------------------
 # EndTerminalSession of a live session.
 push
