@@ -130,11 +130,15 @@ fz_msg_cb(wslay_event_context_ptr ctx,
 	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
 		return;
 	x->bytes += m->msg_length;
-	if (m->msg_length == 0 || wslay_event_get_close_sent(y->ctx))
+	if (wslay_event_get_close_sent(y->ctx))
 		return;
-	/* The message is copied onward, byte for byte. */
-	CHECK((copy = malloc(m->msg_length)) != NULL);
-	memcpy(copy, m->msg, m->msg_length);
+	/*
+	 * The message is copied onward, byte for byte; an empty one (the
+	 * tunnel's end of stream) passes too.
+	 */
+	CHECK((copy = malloc(m->msg_length + 1)) != NULL);
+	if (m->msg_length > 0)
+		memcpy(copy, m->msg, m->msg_length);
 	out.opcode = WSLAY_BINARY_FRAME;
 	out.msg = copy;
 	out.msg_length = m->msg_length;
@@ -146,7 +150,7 @@ fz_msg_cb(wslay_event_context_ptr ctx,
 		CHECK(wslay_event_get_queued_msg_count(y->ctx) ==
 		    before_count + 1);
 	}
-	CHECK(memcmp(copy, m->msg, m->msg_length) == 0);
+	CHECK(m->msg_length == 0 || memcmp(copy, m->msg, m->msg_length) == 0);
 	free(copy);
 }
 
