@@ -142,6 +142,12 @@ api_start_terminal_session(struct api_req *req)
 		return api_error(req, 400, "MissingParam.InstanceId", "The "
 		    "parameter InstanceId is missing.");
 	}
+	if (api_param(req, "InstanceId.2") != NULL) {
+		free(ids);
+		return api_error(req, 400, "InvalidParameter.InstanceId",
+		    "latchkey opens a session to one instance at a time; give "
+		    "InstanceId.1 only.");
+	}
 	if (api_param_int(req, "PortNumber", 22, 1, 65535, &port) != 0)
 		goto out;
 	user = api_param(req, "Username");
@@ -367,6 +373,11 @@ api_modify_cloud_assistant_settings(struct api_req *req)
 	json_error_t e;
 	int on;
 
+	/* The switch is the account's: not for keys limited to instances. */
+	if (req->policy.instances != NULL)
+		return api_error(req, 403, "Forbidden.RAM", "User not "
+		    "authorized to operate on the specified resource: account "
+		    "settings need a key that is not limited to instances.");
 	if (api_param_req(req, "SettingType", &type) != 0)
 		return -1;
 	if (strcmp(type, "SessionManagerConfig") != 0)

@@ -159,8 +159,14 @@ relay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		x->preoff += (size_t)n;
 		return n;
 	}
-	if (!x->peer->broken && wslay_event_get_queued_msg_length(
-	    x->peer->ctx) >= LK_WS_HIGH_WATER) {
+	/*
+	 * Back-pressure: nothing more from x while the other side is behind,
+	 * or while x itself does not read what it is sent (pongs to its
+	 * pings queue up on its own side).
+	 */
+	if ((!x->peer->broken && wslay_event_get_queued_msg_length(
+	    x->peer->ctx) >= LK_WS_HIGH_WATER) ||
+	    wslay_event_get_queued_msg_length(ctx) >= LK_WS_HIGH_WATER) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -305,7 +311,19 @@ relay_pump(struct relay_sess *s)
 			x = side[i];
 			if (!x->broken && wslay_event_want_read(x->ctx) &&
 			    wslay_event_recv(x->ctx) != 0)
-				x->broken = 1;
+				x->broken = 1;	/* dropped (RFC 6455 7.1.7) */
+			/* A close wslay sent by itself (1002, 1009). */
+			if (!x->broken && wslay_event_get_close_sent(x->ctx) &&
+			    !wslay_event_get_close_received(x->ctx) &&
+			    x->pend_code == 0 && !x->lost_told) {
+				x->lost_told = 1;
+				x->close_code = wslay_event_get_status_code_sent(
+				    x->ctx);
+				if (s->closer == NULL && s->own_code == 0)
+					s->closer = x;
+				relay_close_on(x->peer, x->close_code,
+				    lk_ws_code_name(x->close_code));
+			}
 		}
 		for (i = 0; i < 2; i++) {
 			x = side[i];
@@ -359,7 +377,9 @@ relay_pump(struct relay_sess *s)
 			p[i].events = 0;
 			if (wslay_event_want_read(x->ctx) && (x->peer->broken ||
 			    wslay_event_get_queued_msg_length(x->peer->ctx) <
-			    LK_WS_HIGH_WATER))
+			    LK_WS_HIGH_WATER) &&
+			    wslay_event_get_queued_msg_length(x->ctx) <
+			    LK_WS_HIGH_WATER)
 				p[i].events |= POLLIN;
 			if (wslay_event_want_write(x->ctx))
 				p[i].events |= POLLOUT;
