@@ -278,7 +278,7 @@ async function pageCommands(mine) {
   const tbody = el('tbody');
   const rows = r.items.map((c) => {
     const names = paramDefs(c).map((p) => p.ParameterName).join(', ');
-    const acts = el('td', { class: 'row' },
+    const acts = el('div', { class: 'row' },
       el('button', { type: 'button', 'aria-label': 'Create Task: ' + c.Name, on: { click: () => openTask(c) } }, 'Create Task'));
     if (mine) acts.append(el('button', { type: 'button', class: 'secondary', 'aria-label': 'Delete: ' + c.Name,
       on: { click: () => deleteCommand(c, status) } }, 'Delete'));
@@ -287,7 +287,7 @@ async function pageCommands(mine) {
       el('td', { class: 'wrap' }, c.Description),
       el('td', { class: 'wrap mono' }, names || '—'),
       el('td', {}, String(c.Version)),
-      acts);
+      el('td', {}, acts));
     tr.dataset.search = (c.Name + ' ' + c.Description).toLowerCase();
     tbody.append(tr);
     return tr;
@@ -315,10 +315,9 @@ function closePanel() {
 
 function openPanel(title) {
   closePanel();
-  const close = el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Close');
+  const close = el('button', { type: 'button', class: 'secondary', id: 'panel-close', on: { click: closePanel } }, 'Close');
   const p = el('section', { id: 'panel', class: 'panel', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'panel-title' },
     el('div', { class: 'panel-head' }, el('h2', { id: 'panel-title' }, title), close));
-  p.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePanel(); });
   document.body.append(p);
   return p;
 }
@@ -420,6 +419,9 @@ async function openTask(cmd) {
 /* Which field an InvokeCommand error belongs to. */
 function taskErrorField(body, params) {
   const code = body.Code || '', msg = body.Message || '';
+  const q = /"([A-Za-z]+)"/.exec(msg);
+  if (q && q[1] === 'Username') return 'task-username';
+  if (q && /^InstanceId/.test(q[1])) return 'task-instances';
   if (/InstanceId|Instance|Forbidden\.RAM/.test(code) && /instance/i.test(msg + code)) return 'task-instances';
   if (/Username/.test(code)) return 'task-username';
   if (/Parameter|Param/.test(code)) {
@@ -495,8 +497,11 @@ function openCreateCommand() {
     submit.disabled = false;
     if (r.ok) { closePanel(); route(); return; }
     const code = r.body.Code || '', msg = r.body.Message || '';
+    const named = { Name: 'cc-name', Description: 'cc-description', CommandContent: 'cc-content', Timeout: 'cc-timeout' };
     let f = 'cc-error';
-    if (/Name/.test(code)) f = 'cc-name';
+    const q = /"([A-Za-z]+)"/.exec(msg);
+    if (q && named[q[1]]) f = named[q[1]];
+    else if (/Name/.test(code)) f = 'cc-name';
     else if (/Desc/.test(code)) f = 'cc-description';
     else if (/Content|Parameter/.test(code)) f = 'cc-content';
     else if (/Timeout/.test(msg)) f = 'cc-timeout';
@@ -657,6 +662,7 @@ async function start() {
     });
   }
   window.addEventListener('hashchange', route);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePanel(); });
   let r;
   try {
     const res = await fetch('api/session', { credentials: 'same-origin', cache: 'no-store' });
