@@ -186,6 +186,35 @@ is "a disabled operator's session no longer works" "$(post -b "lk_console=$OP_SI
     "${URL}api/call")" 401
 
 # ---------------------------------------------------------------------
+# Under TLS the cookie is Secure, and only the https origin is accepted.
+mkdir -p "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+chmod 0600 "$T/tls/key.pem"
+TAK=$("$LKD" --db "$T/tls.db" accesskey create --json 2>/dev/null)
+TLS_PORT=$(lk_free_port)
+LK_PIDFILES+=("$T/latchkeyd-tls.pid")
+"$LKD" --db "$T/tls.db" --listen "127.0.0.1:$TLS_PORT" \
+    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
+    >>"$T/latchkeyd-tls.log" 2>&1 &
+echo $! >"$T/latchkeyd-tls.pid"
+wait_port "$TLS_PORT"
+TLS_BODY="{\"AccessKeyId\":\"$(printf '%s' "$TAK" | json_str AccessKeyId)\",\"AccessKeySecret\":\"$(printf '%s' "$TAK" | json_str AccessKeySecret)\"}"
+tls_signin() {
+	curl -s --cacert "$T/tls/cert.pem" -D "$T/tls/headers" -o /dev/null \
+	    -w '%{http_code}' -H 'Content-Type: application/json' "$@" \
+	    -d "$TLS_BODY" "https://127.0.0.1:$TLS_PORT/console/api/signin"
+}
+is "over TLS, sign-in from the https origin works" \
+    "$(tls_signin -H "Origin: https://127.0.0.1:$TLS_PORT")" 200
+check "over TLS the cookie is Secure, HttpOnly, SameSite=Strict" grep -qiE \
+    '^set-cookie: lk_console=[0-9a-f]{64}; Path=/console; HttpOnly; SameSite=Strict; Secure' \
+    "$T/tls/headers"
+is "over TLS, the http:// origin of the same host is refused" \
+    "$(tls_signin -H "Origin: http://127.0.0.1:$TLS_PORT")" 403
+
+# ---------------------------------------------------------------------
 stop_pidfile() {
 	local pf=$1 pid i
 	[ -s "$pf" ] || return 0
@@ -198,9 +227,10 @@ stop_pidfile() {
 	return 1
 }
 check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
+check "the TLS latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd-tls.pid"
 check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
 check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
-    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/agent.out'"
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/latchkeyd-tls.log' '$T/agent.out'"
 check "latchkeyd's log has no secret or session id" sh -c \
     "! grep -qF -- '$AK_SECRET' '$T/latchkeyd.log' && ! grep -qF -- '$OP_PW' '$T/latchkeyd.log'"
 keep_logs
