@@ -38,7 +38,7 @@ LIBS		 = -lcrypto
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/store.c lib/store_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
-		   lib/subst_lex.c
+		   lib/subst_lex.c lib/ws.c lib/ws_key.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -83,8 +83,8 @@ SERVER_SRCS	 = $(wildcard server/*.c)
 SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson -lsqlite3 \
-	    $(LIBS) -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -lwslay -ljansson \
+	    -lsqlite3 $(LIBS) -lpthread
 
 # The web console's assets, embedded in latchkeyd as C arrays.
 CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*))
@@ -100,17 +100,18 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
-		   agent/agent_state.c agent/agent_log.c
+		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS) -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -lwslay -ljansson $(LIBS) \
+	    -lpthread
 
 CLI_SRCS	 = $(wildcard cli/*.c)
 CLI_OBJS	 = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey: $(CLI_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -lwslay -ljansson $(LIBS)
 
 $(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent \
     $(BUILD)/bin/latchkey,$(PROGS)):

@@ -29,7 +29,7 @@
 #include <jansson.h>
 
 #define AGENT_PROGNAME		"latchkey-agent"
-#define AGENT_VERSION		"1.0.0"
+#define AGENT_VERSION		"1.1.0"
 #define AGENT_STATE_FILE	"/var/lib/latchkey/agent.json"
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
 
@@ -160,6 +160,13 @@ void	 agent_task_init(void);
 int	 agent_task_start(const json_t *);
 void	 agent_task_stop(const char *);
 void	 agent_task_drain(long);
+
+/* agent_sess.c: sessions (docs/sessions.md). */
+int	 agent_sess_config(const char *);
+json_t	*agent_sess_ports_json(void);
+int	 agent_sess_init(const struct agent_state *);
+int	 agent_sess_start(const json_t *);
+void	 agent_sess_stop(long);
 
 /* agent_run.c */
 int	 agent_run(const char *, const char *, int, int);

@@ -230,12 +230,16 @@ agent_dispatch(const json_t *ans)
 {
 	const json_t *tasks = json_object_get(ans, "tasks");
 	const json_t *stops = json_object_get(ans, "stops");
+	const json_t *sess = json_object_get(ans, "sessions");
 	const json_t *v;
 	size_t i;
 
 	if ((tasks != NULL && !json_is_array(tasks)) ||
-	    (stops != NULL && !json_is_array(stops)))
+	    (stops != NULL && !json_is_array(stops)) ||
+	    (sess != NULL && !json_is_array(sess)))
 		return LK_ERR_INVALID_FORMAT;
+	json_array_foreach(sess, i, v)
+		(void)agent_sess_start(v);
 	agent_log(LOG_DEBUG, "conn", "poll-answer", "tasks=%zu stops=%zu",
 	    json_array_size(tasks), json_array_size(stops));
 	json_array_foreach(tasks, i, v)
@@ -339,11 +343,13 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	    "server=%s state=%s spooled=%zu", AGENT_VERSION, (long)getpid(),
 	    st.instance_id, agent_vis(vis[0], sizeof(vis[0]), st.server),
 	    agent_vis(vis[1], sizeof(vis[1]), statepath), agent_report_count());
-	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0)
+	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
+	    agent_sess_init(&st) != 0)
 		fatalx("cannot start the reporter");
 	agent_loop(h, &st);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
+	agent_sess_stop(AGENT_DRAIN_MS);
 	agent_task_drain(AGENT_DRAIN_MS);
 	agent_report_finish(AGENT_FLUSH_MS);
 	agent_http_free(h);

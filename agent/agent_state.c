@@ -376,8 +376,9 @@ agent_facts(void)
 	agent_os_name(os, sizeof(os));
 	if ((addrs = agent_addresses()) == NULL)
 		return NULL;
-	return json_pack("{s:o, s:o, s:s, s:o}",
+	return json_pack("{s:o, s:o, s:s, s:o, s:o}",
 	    "hostname", agent_json_str(host, "localhost"),
 	    "os", agent_json_str(os, "Linux"),
-	    "version", AGENT_VERSION, "addresses", addrs);
+	    "version", AGENT_VERSION, "addresses", addrs,
+	    "session_ports", agent_sess_ports_json());
 }

@@ -50,6 +50,7 @@ struct agent_opts {
 	const char	*type;
 	const char	*timeout;
 	const char	*stop_after;
+	const char	*session_ports;
 	const char	*script;
 	int		 foreground;
 	int		 debug;
@@ -64,6 +65,7 @@ struct agent_opts {
 #define O_LOG		0x0010
 #define O_FG		0x0020
 #define O_EXEC		0x0040
+#define O_SESS		0x0080
 
 static void
 agent_usage(FILE *fp)
@@ -73,13 +75,16 @@ agent_usage(FILE *fp)
 	    "           --activation-code CODE [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
+	    "           [--session-ports LIST|none]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
 	    "  register   register this server with latchkeyd and store its\n"
 	    "             identity in the state file (default %s)\n"
 	    "  run        the daemon: long-poll for tasks, run them, report\n"
-	    "             their results; logs to --log (default %s)\n"
+	    "             their results; logs to --log (default %s);\n"
+	    "             sessions may reach the local ports of\n"
+	    "             --session-ports (comma-separated, default 22)\n"
 	    "  status     print the instance id and server of the state file\n"
 	    "\n"
 	    "Diagnostics: %s exec-local [--user U] [--timeout S] [--dir D]\n"
@@ -130,6 +135,8 @@ static const struct {
 	{ "--type", O_EXEC, offsetof(struct agent_opts, type) },
 	{ "--timeout", O_EXEC, offsetof(struct agent_opts, timeout) },
 	{ "--stop-after", O_EXEC, offsetof(struct agent_opts, stop_after) },
+	{ "--session-ports", O_SESS, offsetof(struct agent_opts,
+	    session_ports) },
 };
 
 /* One option (or the script of exec-local); returns 0 or -1. */
@@ -493,7 +500,7 @@ main(int argc, char **argv)
 		    agent_cmd_register },
 		{ "status", O_STATE, agent_cmd_status },
 		{ "exec-local", O_EXEC, agent_cmd_exec_local },
-		{ "run", O_STATE | O_LOG | O_FG, NULL },
+		{ "run", O_STATE | O_LOG | O_FG | O_SESS, NULL },
 	};
 	struct agent_opts o;
 	size_t i;
@@ -523,6 +530,12 @@ main(int argc, char **argv)
 		}
 		if (cmds[i].fn != NULL)
 			return cmds[i].fn(&o);
+		if (o.session_ports != NULL &&
+		    agent_sess_config(o.session_ports) != 0) {
+			log_warnx("--session-ports: a comma-separated list of "
+			    "up to 64 ports (1-65535), or none");
+			return AGENT_EXIT_USAGE;
+		}
 		return agent_run(o.state, o.log, o.foreground, o.debug);
 	}
 	log_warnx("unknown command \"%.64s\" (see --help)", argv[1]);

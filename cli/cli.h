@@ -12,6 +12,7 @@
  *	cli_sendkey.c	send-key, the plug-in install, invocation polling
  *	cli_ssh.c	ssh, scp and sftp with an ephemeral key
  *	cli_run.c	run, invocations, commands
+ *	cli_proxy.c	proxy, forward, sessions: the session tunnel
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -27,7 +28,7 @@
 
 #include "params.h"
 
-#define CLI_VERSION		"1.0.0"
+#define CLI_VERSION		"1.1.0"
 #define CLI_API_VERSION		"2014-05-26"
 #define CLI_REGION_DEFAULT	"cn-hangzhou"
 #define CLI_SENDKEY_COMMAND	"ACS-ECS-SendSshPublicKey-linux.sh"
@@ -181,6 +182,14 @@ int	 cli_status_final(const char *status);
 
 /* cli_ssh.c */
 int	 cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv);
+
+/* cli_proxy.c */
+struct lk_ws;
+int	 cli_tunnel_open(struct cli *c, const char *id, int port,
+	    struct lk_ws **wsp, char *sid, size_t sidsize);
+int	 cli_proxy_main(struct cli *c, int argc, char **argv);
+int	 cli_forward_main(struct cli *c, int argc, char **argv);
+int	 cli_sessions_main(struct cli *c, int argc, char **argv);
 
 /* cli_run.c */
 int	 cli_run_main(struct cli *c, int argc, char **argv);

@@ -57,6 +57,7 @@ struct ssh_job {
 	const char		*port;		/* --port / ssh's -p */
 	int			 timeout;
 	int			 install_plugin;
+	int			 tunnel;	/* --tunnel */
 	char			**pass;		/* the tool's options */
 	size_t			 npass;
 	char			**operands;	/* in order; for ssh, [0] only */
@@ -270,6 +271,8 @@ ssh_own_opt(struct cli *c, struct ssh_job *j, int *ip, int argc,
 	else if ((k = ssh_long_opt(a, "install-plugin", 0, ip, argc, argv,
 	    &v)) != 0)
 		j->install_plugin = 1;
+	else if ((k = ssh_long_opt(a, "tunnel", 0, ip, argc, argv, &v)) != 0)
+		j->tunnel = 1;
 	else if ((k = ssh_long_opt(a, "profile", 1, ip, argc, argv, &v)) != 0)
 		c->profile_opt = v;
 	else if ((k = ssh_long_opt(a, "output", 1, ip, argc, argv, &v)) != 0) {
@@ -496,6 +499,7 @@ ssh_exec(struct cli *c, char **argv)
 struct ssh_target {
 	char		*what;		/* INSTANCE as given */
 	char		*user;		/* USER@ as given, or NULL */
+	char		*proxy;		/* "ProxyCommand=..." for --tunnel */
 	struct cli_inst	 inst;
 };
 
@@ -565,6 +569,10 @@ ssh_argv(struct ssh_job *j, struct ssh_target *t, const char *user,
 		ssh_push_arg(argv, &n, pflag);
 		ssh_push_arg(argv, &n, j->port);
 	}
+	if (t->proxy != NULL) {
+		ssh_push_arg(argv, &n, "-o");
+		ssh_push_arg(argv, &n, t->proxy);
+	}
 	if (colon && strcmp(j->tool->name, "scp") == 0)
 		ssh_push_arg(argv, &n, "--");
 	for (i = 0; i < j->noperands; i++) {
@@ -589,6 +597,59 @@ ssh_argv(struct ssh_job *j, struct ssh_target *t, const char *user,
 	return 0;
 }
 
+/* Single-quotes s for the shell ssh runs ProxyCommand with. */
+static int
+ssh_shquote(char *out, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	if (n + 1 >= size)
+		return -1;
+	out[n++] = '\'';
+	for (; *s != '\0'; s++) {
+		if (*s == '\'') {
+			if (n + 4 >= size)
+				return -1;
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			if (n + 1 >= size)
+				return -1;
+			out[n++] = *s;
+		}
+	}
+	if (n + 2 > size)
+		return -1;
+	out[n++] = '\'';
+	out[n] = '\0';
+	return 0;
+}
+
+/* -o ProxyCommand=... that runs this program's proxy command. */
+static int
+ssh_proxy_option(struct cli *c, struct ssh_target *t)
+{
+	char self[PATH_MAX], qself[2 * PATH_MAX], qprof[512];
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
+		cli_warn("cannot find this program's path for ProxyCommand");
+		return CLI_EX_LOCAL;
+	}
+	self[n] = '\0';
+	qprof[0] = '\0';
+	if (ssh_shquote(qself, sizeof(qself), self) != 0 ||
+	    (c->profile_opt != NULL && (strlen(c->profile_opt) > 200 ||
+	    ssh_shquote(qprof, sizeof(qprof), c->profile_opt) != 0)))
+		return CLI_EX_USAGE;
+	if (asprintf(&t->proxy, "ProxyCommand=%s%s%s proxy %s %%p", qself,
+	    *qprof ? " --profile " : "", qprof, t->inst.id) < 0) {
+		t->proxy = NULL;
+		return CLI_EX_LOCAL;
+	}
+	return 0;
+}
+
 /* Resolves, makes and pushes the key, runs the tool; its status. */
 static int
 ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
@@ -603,12 +664,14 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	    (r = cli_inst_resolve(c, t->what, &t->inst)) != 0)
 		return r;
 	user = j->user != NULL ? j->user : t->user != NULL ? t->user : "root";
-	if ((address = j->address) == NULL && (address = t->inst.address) ==
-	    NULL) {
-		cli_warn("%s has no address to connect to; give --address HOST",
-		    t->inst.id);
-		return CLI_EX_USAGE;
-	}
+	if (j->tunnel || (j->address == NULL && t->inst.address == NULL)) {
+		/* Through the session relay: ssh runs latchkey proxy. */
+		if ((r = ssh_proxy_option(c, t)) != 0)
+			return r;
+		address = t->inst.id;
+		cli_info(c, "connecting through the session tunnel");
+	} else if ((address = j->address) == NULL)
+		address = t->inst.address;
 	if (lk_user_valid(user) != 0) {
 		cli_warn("\"%s\" is not a valid login user name", user);
 		return CLI_EX_USAGE;
@@ -667,6 +730,7 @@ cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv)
  out:
 	free(t.what);
 	free(t.user);
+	free(t.proxy);
 	cli_inst_free(&t.inst);
 	free(j.pass);
 	free(j.operands);

@@ -46,6 +46,10 @@ static const char main_help[] =
 "  instances     list the instances\n"
 "  invocations   list invocations, or show one's results\n"
 "  commands      list the commands\n"
+"  proxy         connect stdin/stdout to an instance's port by instance id\n"
+"                (ssh ProxyCommand), through latchkeyd's session relay\n"
+"  forward       forward a local port to an instance's port the same way\n"
+"  sessions      list sessions, or end one\n"
 "\n"
 "Global options (also accepted after the command):\n"
 "  --profile NAME        the profile to use (default: the current one)\n"
@@ -88,7 +92,7 @@ static const struct cli_cmd cli_cmds[] = {
 "                        plug-in on the instance (acs-plugin-manager)\n"
 "      --no-key-check    send the key without checking it here first\n" },
 	{ "ssh", main_ssh,
-"usage: latchkey ssh [--user USER] [--address HOST] [--port N]\n"
+"usage: latchkey ssh [--user USER] [--address HOST | --tunnel] [--port N]\n"
 "                [--install-plugin] [-o OPTION]... [USER@]INSTANCE\n"
 "                [ssh arguments...] [-- command...]\n",
 "\n"
@@ -103,6 +107,9 @@ static const struct cli_cmd cli_cmds[] = {
 "\n"
 "  -l, --user USER       the login user (default root, or USER@)\n"
 "      --address HOST    connect to HOST instead of the instance's address\n"
+"      --tunnel          connect through latchkeyd's session relay (latchkey\n"
+"                        proxy as ProxyCommand); the default when the\n"
+"                        instance reports no address\n"
 "  -p, --port N          the ssh port (default: ssh's)\n"
 "  -o OPTION             an ssh option (repeatable); ssh's other options\n"
 "                        pass through, before or after INSTANCE\n"
@@ -174,6 +181,39 @@ static const struct cli_cmd cli_cmds[] = {
 "      --public          only the public commands\n"
 "      --private         only your own commands\n"
 "  -n, --name NAME       only commands with this name\n" },
+	{ "proxy", cli_proxy_main,
+"usage: latchkey proxy INSTANCE [PORT]\n",
+"\n"
+"Connects standard input and output to PORT (default 22) on INSTANCE\n"
+"through latchkeyd's session relay (StartTerminalSession): the agent on\n"
+"the instance connects to 127.0.0.1:PORT there, so the instance needs no\n"
+"address you can reach. Made for ssh's ProxyCommand; in ~/.ssh/config:\n"
+"\n"
+"  Host i-*\n"
+"      ProxyCommand latchkey proxy %h %p\n"
+"\n"
+"Then \"ssh -i KEY USER@i-...\" logs in through the tunnel. The session\n"
+"manager must be enabled (latchkeyd session-manager enable) and PORT be\n"
+"one of the agent's --session-ports. Exits 0 when the connection ended\n"
+"normally, 1 when the session broke (the reason goes to stderr).\n" },
+	{ "forward", cli_forward_main,
+"usage: latchkey forward [--bind ADDR] INSTANCE REMOTE_PORT LOCAL_PORT\n",
+"\n"
+"Listens on ADDR:LOCAL_PORT (default 127.0.0.1; LOCAL_PORT 0 picks a free\n"
+"port) and carries each connection to REMOTE_PORT on INSTANCE through its\n"
+"own session, as latchkey proxy does. Runs until interrupted.\n"
+"\n"
+"  -b, --bind ADDR       the local address to listen on\n" },
+	{ "sessions", cli_sessions_main,
+"usage: latchkey sessions [--max N] [INSTANCE]\n"
+"       latchkey sessions --end SESSION_ID\n",
+"\n"
+"Lists your recent sessions (DescribeTerminalSessions): instance, port,\n"
+"status, bytes each way and why each ended. --end closes a session\n"
+"(EndTerminalSession).\n"
+"\n"
+"  -m, --max N           at most N sessions (default 20)\n"
+"  -e, --end ID          end this session\n" },
 };
 
 #define CLI_NCMDS	(sizeof(cli_cmds) / sizeof(cli_cmds[0]))

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "relay.h"
 #include "sig.h"
 
 #define AGENTD_SLOTS		4096
@@ -29,6 +30,7 @@
 #define AGENTD_OUTPUT_MAX	(24 * 1024)
 #define AGENTD_STR_MAX		255
 #define AGENTD_ADDRS_MAX	32
+#define AGENTD_PORTS_MAX	64
 #define AGENTD_DEAD_AFTER	90	/* a Running task's agent is gone */
 #define AGENTD_WATCH_EVERY	5
 #define AGENTD_HEX		"0123456789abcdef"
@@ -39,6 +41,14 @@ static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_slot_cond[AGENTD_SLOTS];
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
 static unsigned long agentd_seq[AGENTD_SLOTS];
+/*
+ * The newest poll of each slot's instance: a poll left behind by an agent
+ * that died (its socket gone, which the server learns only when it
+ * writes) must not take the tasks meant for the agent's next poll, so a
+ * new poll of the same instance ends the older one, empty.
+ */
+static char agentd_poller[AGENTD_SLOTS][64];
+static unsigned long agentd_pollgen[AGENTD_SLOTS];
 static pthread_t agentd_watch_thread;
 static int agentd_watching, agentd_quit;
 
@@ -215,8 +225,9 @@ agentd_hash_cb(sqlite3_stmt *st, void *arg)
 }
 
 /* "Bearer <instance>.<credential>" → the instance id in id. */
-static int
-agentd_auth(const struct lk_sig_header *h, size_t nh, char *id, size_t idsize)
+int
+agentd_authenticate(const struct lk_sig_header *h, size_t nh, char *id,
+    size_t idsize)
 {
 	const char *auth = NULL, *dot;
 	char hash[LK_SIG_V3_SIZE], *want = NULL;
@@ -243,23 +254,50 @@ agentd_auth(const struct lk_sig_header *h, size_t nh, char *id, size_t idsize)
 	return ok;
 }
 
+/* "session_ports": the ports the agent lets sessions reach ([] if none). */
+static int
+agentd_ports(json_t *o, char **portsp)
+{
+	json_t *a = json_object_get(o, "session_ports"), *v;
+	size_t i;
+
+	*portsp = NULL;
+	if (a == NULL) {
+		*portsp = strdup("[]");
+		return *portsp ? 0 : LK_ERR_ALLOC;
+	}
+	if (!json_is_array(a) || json_array_size(a) > AGENTD_PORTS_MAX)
+		return LK_ERR_INVALID_FORMAT;
+	json_array_foreach(a, i, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 65535)
+			return LK_ERR_INVALID_FORMAT;
+	*portsp = json_dumps(a, JSON_COMPACT);
+	return *portsp ? 0 : LK_ERR_ALLOC;
+}
+
 static int
 agentd_hello(const char *id, json_t *in, char **outp)
 {
 	const char *host, *os, *ver;
-	char *addrs = NULL;
+	char *addrs = NULL, *ports = NULL;
 
-	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0) {
+	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0 ||
+	    agentd_ports(in, &ports) != 0) {
 		free(addrs);
+		free(ports);
 		return agentd_fail(outp, 400, "malformed hello");
 	}
 	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
-	    "os = ?, version = ?, addresses = ?, last_seen = ? WHERE id = ?",
-	    "ssssis", host, os, ver, addrs, lkd_now(), id) != 0) {
+	    "os = ?, version = ?, addresses = ?, session_ports = ?, "
+	    "last_seen = ? WHERE id = ?",
+	    "sssssis", host, os, ver, addrs, ports, lkd_now(), id) != 0) {
 		free(addrs);
+		free(ports);
 		return agentd_fail(outp, 500, "internal error");
 	}
 	free(addrs);
+	free(ports);
 	*outp = strdup("{}");
 	return 200;
 }
@@ -334,11 +372,13 @@ agentd_poll(const char *id, const char *query, char **outp)
 	struct agentd_work w;
 	struct timespec deadline;
 	long long wait = AGENTD_WAIT_DEFAULT;
-	unsigned long seq;
+	unsigned long seq, gen;
+	json_t *sess;
+	int superseded;
 	size_t slot = agentd_slot(id);
 	const char *p = strstr(query, "wait=");
 	char num[8];
-	int r;
+	int r = 0;
 
 	if (p != NULL) {
 		snprintf(num, sizeof(num), "%.*s", (int)strcspn(p + 5, "&"),
@@ -350,10 +390,25 @@ agentd_poll(const char *id, const char *query, char **outp)
 	deadline.tv_sec += wait;
 	w.tasks = json_array();
 	w.stops = json_array();
+	sess = NULL;
+	pthread_mutex_lock(&agentd_lock);
+	if (strcmp(agentd_poller[slot], id) != 0)
+		snprintf(agentd_poller[slot], sizeof(agentd_poller[slot]), "%s",
+		    id);
+	gen = ++agentd_pollgen[slot];
+	agentd_seq[slot]++;
+	pthread_cond_broadcast(&agentd_slot_cond[slot]);
+	pthread_mutex_unlock(&agentd_lock);
 	for (;;) {
 		pthread_mutex_lock(&agentd_lock);
 		seq = agentd_seq[slot];
+		superseded = agentd_pollgen[slot] != gen &&
+		    strcmp(agentd_poller[slot], id) == 0;
 		pthread_mutex_unlock(&agentd_lock);
+		if (superseded)
+			break;
+		if ((sess = relay_take(id)) != NULL)
+			break;
 		if ((r = agentd_take(id, &w)) != 0)
 			break;
 		if (json_array_size(w.tasks) > 0 ||
@@ -374,10 +429,13 @@ agentd_poll(const char *id, const char *query, char **outp)
 	if (r != 0) {
 		json_decref(w.tasks);
 		json_decref(w.stops);
+		json_decref(sess);
 		return agentd_fail(outp, 500, "internal error");
 	}
-	*outp = agentd_json(json_pack("{s:o, s:o}", "tasks", w.tasks,
-	    "stops", w.stops));
+	if (sess == NULL)
+		sess = json_array();
+	*outp = agentd_json(json_pack("{s:o, s:o, s:o}", "tasks", w.tasks,
+	    "stops", w.stops, "sessions", sess));
 	return 200;
 }
 
@@ -542,7 +600,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_register(in, outp);
 		goto out;
 	}
-	if (!agentd_auth(h, nh, id, sizeof(id))) {
+	if (!agentd_authenticate(h, nh, id, sizeof(id))) {
 		status = agentd_fail(outp, 401, "unknown instance or credential");
 		goto out;
 	}

@@ -27,6 +27,12 @@ static const struct api_action api_actions[] = {
 	{ "StopInvocation", api_stop_invocation },
 	{ "DescribeInstances", api_describe_instances },
 	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status },
+	{ "StartTerminalSession", api_start_terminal_session },
+	{ "EndTerminalSession", api_end_terminal_session },
+	{ "DescribeTerminalSessions", api_describe_terminal_sessions },
+	{ "ModifyCloudAssistantSettings", api_modify_cloud_assistant_settings },
+	{ "DescribeCloudAssistantSettings",
+	    api_describe_cloud_assistant_settings },
 };
 
 int

@@ -84,5 +84,11 @@ int	api_stop_invocation(struct api_req *);
 /* api_inst.c */
 int	api_describe_instances(struct api_req *);
 int	api_describe_cloud_assistant_status(struct api_req *);
+/* api_sess.c */
+int	api_start_terminal_session(struct api_req *);
+int	api_end_terminal_session(struct api_req *);
+int	api_describe_terminal_sessions(struct api_req *);
+int	api_modify_cloud_assistant_settings(struct api_req *);
+int	api_describe_cloud_assistant_settings(struct api_req *);
 
 #endif

@@ -172,7 +172,8 @@ inst_status_cb(sqlite3_stmt *st, void *arg)
 	    "ActiveTaskCount", (json_int_t)sqlite3_column_int64(st, 3),
 	    "InvocationCount", (json_int_t)sqlite3_column_int64(st, 4),
 	    "LastInvokedTime", last_inv, "LastHeartbeatTime", last_hb,
-	    "SupportSessionManager", 0)) != 0)
+	    "SupportSessionManager",
+	    sess_version_supported(inst_col(st, 1)))) != 0)
 		return LK_ERR_ALLOC;
 	return 1;
 }

@@ -22,6 +22,9 @@ int	 cmd_from_request(struct api_req *, int, json_t **);
 int	 cmd_insert(struct api_req *, json_t *);
 int	 cmd_lookup(struct api_req *, const char *, json_t **);
 
+/* api_sess.c */
+int	 sess_version_supported(const char *);
+
 /* api_inst.c */
 int	 inst_check(struct api_req *, const char *, int, char **);
 

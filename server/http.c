@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
+#include "relay.h"
 
 #define HTTP_MAX_HEADERS	LK_SIG_V3_MAX_HEADERS
 #define HTTP_CONN_LIMIT		16384	/* each agent holds one */
@@ -206,6 +207,37 @@ http_route(struct MHD_Connection *c, struct http_req *hr, const char *method,
 	return status;
 }
 
+/* The WebSocket paths of the session relay. */
+static int
+http_is_session(const char *uri)
+{
+	size_t n = strcspn(uri, "?");
+
+	return (n == 8 && strncmp(uri, "/session", 8) == 0) ||
+	    (n > 18 && strncmp(uri, "/agent/v1/session/", 18) == 0);
+}
+
+static enum MHD_Result
+http_session(struct MHD_Connection *c, struct http_req *hr, const char *method)
+{
+	struct MHD_Response *resp = NULL;
+	char *q = strchr(hr->uri, '?'), *path, *body = NULL;
+	enum MHD_Result ret;
+	int status;
+
+	if ((path = strndup(hr->uri, q ? (size_t)(q - hr->uri) :
+	    strlen(hr->uri))) == NULL)
+		return MHD_NO;
+	status = relay_http(c, path, q ? q + 1 : "", method, hr->headers,
+	    hr->nheaders, &resp, &body);
+	free(path);
+	if (resp == NULL)
+		return http_send(c, status, body);
+	ret = MHD_queue_response(c, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -255,7 +287,9 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 			ret = http_send_console(c, hr, method, path);
 		free(path);
 		return ret;
-	} else
+	} else if (http_is_session(hr->uri))
+		return http_session(c, hr, method);
+	else
 		status = http_route(c, hr, method, &body);
 	return http_send(c, status, body);
 }
@@ -300,7 +334,8 @@ http_start(const char *listen, const char *cert, const char *key)
 	struct sockaddr_storage ss;
 	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
+	    MHD_ALLOW_UPGRADE;
 	size_t len;
 	int r;
 

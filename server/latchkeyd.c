@@ -25,6 +25,7 @@
 #include "console.h"
 #include "err.h"
 #include "http.h"
+#include "relay.h"
 #include "latchkeyd.h"
 #include "log.h"
 
@@ -52,7 +53,8 @@ lkd_usage(FILE *f)
 {
 	fprintf(f,
 "usage: latchkeyd --db PATH --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
-"                 [--region ID] [--master-key FILE] [--debug]\n"
+"                 [--region ID] [--master-key FILE] [--public-url URL]\n"
+"                 [--session-idle-timeout S] [--session-token-ttl S] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -61,6 +63,7 @@ lkd_usage(FILE *f)
 "       latchkeyd --db PATH operator create NAME     (password on stdin)\n"
 "       latchkeyd --db PATH operator list [--json]\n"
 "       latchkeyd --db PATH operator disable NAME\n"
+"       latchkeyd --db PATH session-manager enable|disable|status\n"
 "\n"
 "The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
 "actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
@@ -76,8 +79,15 @@ lkd_usage(FILE *f)
 "                       API actions; instance ids or name patterns; login\n"
 "                       users the key may send SSH keys for\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
-"                       lifetime in seconds (default 86400)\n",
-	    LKD_REGION_DEFAULT);
+"                       lifetime in seconds (default 86400)\n"
+"  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
+"                       WebSocketUrl (default: the request's Host header)\n"
+"  --session-idle-timeout S  close a session after S seconds without a byte\n"
+"                       either way (default %d)\n"
+"  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
+"  session-manager      the account switch for sessions (off until enabled;\n"
+"                       also ModifyCloudAssistantSettings)\n",
+	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT);
 }
 
 static int
@@ -326,6 +336,30 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 }
 
 static int
+lkd_session_manager(int argc, char **argv)
+{
+	const char *v;
+
+	if (argc != 1 || (strcmp(argv[0], "enable") != 0 &&
+	    strcmp(argv[0], "disable") != 0 && strcmp(argv[0], "status") != 0)) {
+		log_warnx("usage: session-manager enable|disable|status");
+		return 2;
+	}
+	if (strcmp(argv[0], "status") != 0) {
+		v = strcmp(argv[0], "enable") == 0 ? "true" : "false";
+		if (lkdb_run(lkd->db, NULL, "INSERT INTO settings(name, value) "
+		    "VALUES ('session_manager_enabled', ?) ON CONFLICT(name) DO "
+		    "UPDATE SET value = excluded.value", "s", v) != 0) {
+			log_warnx("cannot change the setting");
+			return 1;
+		}
+	}
+	printf("session manager: %s\n", sess_enabled() ? "enabled" :
+	    "disabled");
+	return 0;
+}
+
+static int
 lkd_serve(const struct lkd_opts *o)
 {
 	sigset_t set;
@@ -341,13 +375,15 @@ lkd_serve(const struct lkd_opts *o)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* threads inherit it */
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = agentd_start()) != 0 ||
+	lkd->tls = o->cert != NULL;
+	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
 	    LKD_VERSION, o->listen, lkd->region, o->db);
 	sigwait(&set, &sig);
 	log_info("latchkeyd stopping signal=%d", sig);
+	relay_stop();
 	agentd_stop();
 	http_stop();
 	return 0;
@@ -371,11 +407,15 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "ttl", required_argument, NULL, 't' },
 		{ "debug", no_argument, NULL, 'g' },
+		{ "public-url", required_argument, NULL, 'P' },
+		{ "session-idle-timeout", required_argument, NULL, 'S' },
+		{ "session-token-ttl", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lkd_opts o;
+	long long ll;
 	int ch, r, logflags = LK_LOG_STDERR;
 
 	memset(&o, 0, sizeof(o));
@@ -419,6 +459,31 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			if ((strncmp(optarg, "http://", 7) != 0 &&
+			    strncmp(optarg, "https://", 8) != 0) ||
+			    strlen(optarg) >= sizeof(lkd->public_url) ||
+			    strpbrk(optarg, " \t\r\n?#") != NULL) {
+				fprintf(stderr, "latchkeyd: --public-url: an "
+				    "http:// or https:// URL\n");
+				return 2;
+			}
+			snprintf(lkd->public_url, sizeof(lkd->public_url),
+			    "%s", optarg);
+			break;
+		case 'S':
+		case 'T':
+			if (lk_parse_ll(optarg, 1, 86400, &ll) != 0) {
+				fprintf(stderr, "latchkeyd: --session-%s: 1 to "
+				    "86400 seconds\n", ch == 'S' ?
+				    "idle-timeout" : "token-ttl");
+				return 2;
+			}
+			if (ch == 'S')
+				relay_conf.idle = (long)ll;
+			else
+				relay_conf.token_ttl = (long)ll;
+			break;
 		case 'h': lkd_usage(stdout); return 0;
 		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;
 		default: lkd_usage(stderr); return 2;
@@ -439,6 +504,8 @@ main(int argc, char **argv)
 		r = lkd_activation(&o, argc - 1, argv + 1);
 	else if (argc > 0 && strcmp(argv[0], "operator") == 0)
 		r = lkd_operator(&o, argc - 1, argv + 1);
+	else if (argc > 0 && strcmp(argv[0], "session-manager") == 0)
+		r = lkd_session_manager(argc - 1, argv + 1);
 	else if (argc == 0)
 		r = lkd_serve(&o);
 	else {

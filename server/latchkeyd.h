@@ -15,7 +15,7 @@
 #include "params.h"
 #include "util.h"
 
-#define LKD_VERSION		"1.0.0"
+#define LKD_VERSION		"1.1.0"
 #define LKD_API_VERSION		"2014-05-26"
 #define LKD_REGION_DEFAULT	"cn-hangzhou"
 #define LKD_BODY_MAX		(1024 * 1024)
@@ -28,6 +28,7 @@ struct lkd_env {
 	unsigned char	 master[LKD_MASTER_KEY_LEN];
 	char		 region[64];
 	char		 public_url[256];	/* base URL agents and SDKs use */
+	int		 tls;			/* serving HTTPS */
 };
 
 extern struct lkd_env *lkd;

@@ -619,7 +619,7 @@ async function pageSettings() {
   sw.setAttribute('aria-describedby', 'session-manager-error session-manager-state');
   v.append(el('label', { class: 'switch', for: 'session-manager' }, sw, 'Session Manager enabled'), note, msg,
     el('p', { class: 'muted' }, 'When enabled, users may open sessions to instances by id (latchkey proxy) without an open SSH port.'));
-  const r = await api('DescribeCloudAssistantSettings', { SettingType: 'SessionManagerConfig' });
+  const r = await api('DescribeCloudAssistantSettings', { 'SettingType.1': 'SessionManagerConfig' });
   if (!r.ok) {
     note.textContent = r.body.Code === 'InvalidAction.NotFound' ? 'This latchkeyd has no session management yet.' : '';
     if (r.body.Code !== 'InvalidAction.NotFound') msg.textContent = errText(r.body);

@@ -197,11 +197,14 @@ lk_mkroot() {
 	install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
 	    "$r/usr/local/bin/acs-plugin-manager"
 	LK_PIDFILES+=("$T/sshd/$name.pid")
-	/usr/sbin/sshd -f "$r/etc/ssh/sshd_config" -E "$T/sshd/$name.log" ||
-	    return 1
+	# With LK_NETNS set, sshd runs in that network namespace.
+	local ns=()
+	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
+	"${ns[@]}" /usr/sbin/sshd -f "$r/etc/ssh/sshd_config" \
+	    -E "$T/sshd/$name.log" || return 1
 	for i in $(seq 1 100); do
 		[ -s "$T/sshd/$name.pid" ] &&
-		    ss -Htln "sport = :$port" | grep -q . && break
+		    "${ns[@]}" ss -Htln "sport = :$port" | grep -q . && break
 		sleep 0.05
 	done
 	printf -v "${name}_PORT" '%s' "$port"

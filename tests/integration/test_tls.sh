@@ -65,5 +65,36 @@ if [ -x "$T/bin/latchkey" ]; then
 else
 	tap_fail "latchkey is built"
 fi
+# A session over TLS: wss:// to latchkeyd from both ends.
+ECHO=$(lk_free_port)
+LK_PIDFILES+=("$T/echo.pid" "$T/agent.pid")
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4)
+while True:
+    c, _ = s.accept()
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+' "$ECHO" >/dev/null 2>&1 &
+echo $! >"$T/echo.pid"
+"$T/bin/latchkey-agent" run --state "$T/agent.json" --log "$T/agent.log" \
+    --session-ports "$ECHO" >/dev/null 2>&1 &
+echo $! >"$T/agent.pid"
+"$LKD" --db "$T/lkd.db" session-manager enable >/dev/null
+for _ in $(seq 1 100); do
+	grep -q ' conn connected' "$T/agent.log" 2>/dev/null && break; sleep 0.1
+done
+tunnel() { (echo over-wss; sleep 1) | "$T/bin/latchkey" proxy "$INSTANCE" "$ECHO"; }
+check_exit "latchkey proxy refuses an untrusted certificate" 5 tunnel
+export LATCHKEY_CACERT=$T/tls/cert.pem
+tunnel_ok() { tunnel | grep -qx over-wss; }
+check "latchkey proxy carries bytes over wss:// both ways (agent with --cacert)" \
+    tunnel_ok
+unset LATCHKEY_CACERT
+
 kill "$LKD_PID"
 wait "$LKD_PID" 2>/dev/null

@@ -1,0 +1,864 @@
+/*
+ * The session relay (docs/sessions.md).
+ *
+ * A client dials /session?sessionId=…&token=… with the WebSocketUrl of
+ * StartTerminalSession. Its token is checked and spent (the session row
+ * moves from Pending to Connecting in one UPDATE, so a URL opens at most
+ * one connection), the connection is upgraded, and the session waits in
+ * relay_list for its agent: the agent's long poll is woken and hands out
+ * {"session_id","port"} once (relay_take), and the agent dials back to
+ * /agent/v1/session/<id> with its own credential. One thread per session
+ * then moves WebSocket messages between the two sockets, wslay framing both.
+ *
+ * Back-pressure: a side is read only while the messages queued towards the
+ * other side are below LK_WS_HIGH_WATER, so a slow end slows the fast one
+ * and a session holds at most about HIGH_WATER + LK_WS_MSG_MAX per
+ * direction. A close from either side is passed on with its code and
+ * reason; a side that drops without a close frame becomes
+ * LK_WS_AGENT_LOST or LK_WS_CLIENT_LOST for the other.
+ */
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wslay/wslay.h>
+
+#include "agentd.h"
+#include "err.h"
+#include "latchkeyd.h"
+#include "log.h"
+#include "relay.h"
+#include "ws.h"
+
+#define RELAY_CLOSE_GRACE_MS	5000
+#define RELAY_ID_MAX		47
+
+struct relay_sess;
+
+struct relay_side {
+	struct relay_sess		*s;
+	struct relay_side		*peer;
+	const char			*name;
+	int				 fd;
+	struct MHD_UpgradeResponseHandle *urh;
+	unsigned char			*pre;	/* read by MHD past the head */
+	size_t				 prelen, preoff;
+	wslay_event_context_ptr		 ctx;
+	int				 broken;
+	int				 lost_told;
+	int				 pend_code;	/* close to send */
+	char				 pend_reason[124];
+	int				 close_code;
+	char				 reason[124];
+	uint64_t			 bytes;	/* payload received */
+};
+
+enum { AGENT_WAITING, AGENT_HANDED, AGENT_DIALLING, AGENT_ATTACHED };
+
+struct relay_sess {
+	char			 id[RELAY_ID_MAX + 1];
+	char			 instance[64];
+	int			 port;
+	struct relay_side	 c, a;
+	int			 agent;		/* AGENT_* */
+	int			 end_code;	/* asked to end with this code */
+	struct relay_side	*closer;	/* whose close (or loss) came first */
+	int			 own_code;	/* or the relay's: idle, ended */
+	int			 efd;		/* eventfd: wakes the thread */
+	long long		 last;		/* last byte moved, ms */
+	struct relay_sess	*next;
+};
+
+struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT };
+
+static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t relay_cond;
+static struct relay_sess *relay_list;
+static int relay_quit, relay_threads;
+
+static long long
+relay_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+relay_err(char **bodyp, int status, const char *code, const char *msg)
+{
+	char rid[37];
+	json_t *j;
+
+	lkd_request_id(rid);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId", rid,
+	    "HostId", "latchkey", "Code", code, "Message", msg,
+	    "Recommend", "");
+	*bodyp = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return status;
+}
+
+static const char *
+relay_hdr(const struct lk_sig_header *h, size_t nh, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nh; i++)
+		if (strcmp(h[i].name, name) == 0)
+			return h[i].value;
+	return NULL;
+}
+
+/* Does the comma-separated header value list contain token? */
+static int
+relay_hdr_has(const char *v, const char *token)
+{
+	size_t tl = strlen(token), n;
+
+	while (v != NULL && *v != '\0') {
+		v += strspn(v, " \t,");
+		n = strcspn(v, ",");
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (n == tl && strncasecmp(v, token, tl) == 0)
+			return 1;
+		v += strcspn(v, ",");
+	}
+	return 0;
+}
+
+/* ---- the thread of one session ---- */
+
+static ssize_t
+relay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+    int flags, void *arg)
+{
+	struct relay_side *x = arg;
+	ssize_t n;
+
+	(void)flags;
+	if (x->preoff < x->prelen) {
+		n = (ssize_t)(x->prelen - x->preoff < len ? x->prelen -
+		    x->preoff : len);
+		memcpy(buf, x->pre + x->preoff, (size_t)n);
+		x->preoff += (size_t)n;
+		return n;
+	}
+	if (!x->peer->broken && wslay_event_get_queued_msg_length(
+	    x->peer->ctx) >= LK_WS_HIGH_WATER) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	while ((n = recv(x->fd, buf, len, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (n <= 0) {
+		x->broken = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t
+relay_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+    int flags, void *arg)
+{
+	struct relay_side *x = arg;
+	ssize_t n;
+
+	while ((n = send(x->fd, data, len, MSG_NOSIGNAL |
+	    ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0))) < 0 && errno == EINTR)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (n < 0) {
+		x->broken = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * Closes x after the data already queued to it: wslay sends control frames
+ * before queued messages, so the close waits in pend_code until x's queue
+ * is empty (relay_close_flush).
+ */
+static void
+relay_close_on(struct relay_side *x, int code, const char *reason)
+{
+	if (x->ctx == NULL || x->broken || x->pend_code != 0 ||
+	    wslay_event_get_close_sent(x->ctx))
+		return;
+	x->pend_code = code;
+	snprintf(x->pend_reason, sizeof(x->pend_reason), "%s",
+	    reason ? reason : "");
+}
+
+static void
+relay_close_flush(struct relay_side *x)
+{
+	size_t rl = strlen(x->pend_reason);
+
+	if (x->pend_code == 0 || x->broken ||
+	    wslay_event_get_close_sent(x->ctx) ||
+	    wslay_event_get_queued_msg_count(x->ctx) > 0)
+		return;
+	(void)wslay_event_queue_close(x->ctx, (uint16_t)x->pend_code,
+	    (const uint8_t *)x->pend_reason, rl > 122 ? 122 : rl);
+}
+
+static void
+relay_msg_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *m, void *arg)
+{
+	struct relay_side *x = arg, *y = x->peer;
+	struct wslay_event_msg out;
+	int code;
+
+	(void)ctx;
+	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
+		code = m->status_code;
+		if (code == 0 || code == WSLAY_CODE_NO_STATUS_RCVD)
+			code = LK_WS_NORMAL;
+		x->close_code = code;
+		if (x->s->closer == NULL && x->s->own_code == 0)
+			x->s->closer = x;
+		if (m->msg_length > 2)
+			snprintf(x->reason, sizeof(x->reason), "%.*s",
+			    (int)(m->msg_length - 2 > 122 ? 122 :
+			    m->msg_length - 2), (const char *)m->msg + 2);
+		relay_close_on(y, code, x->reason);
+		return;
+	}
+	if ((m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME) ||
+	    m->msg_length == 0)
+		return;
+	x->bytes += m->msg_length;
+	x->s->last = relay_ms();
+	if (y->broken || y->ctx == NULL || wslay_event_get_close_sent(y->ctx))
+		return;
+	out.opcode = WSLAY_BINARY_FRAME;
+	out.msg = m->msg;
+	out.msg_length = m->msg_length;
+	if (wslay_event_queue_msg(y->ctx, &out) != 0)
+		relay_close_on(x, LK_WS_INTERNAL, "relay out of memory");
+}
+
+static const struct wslay_event_callbacks relay_callbacks = {
+	.recv_callback = relay_recv_cb,
+	.send_callback = relay_send_cb,
+	.on_msg_recv_callback = relay_msg_cb,
+};
+
+static int
+relay_side_init(struct relay_side *x)
+{
+	if (wslay_event_context_server_init(&x->ctx, &relay_callbacks, x) != 0)
+		return LK_ERR_ALLOC;
+	wslay_event_config_set_max_recv_msg_length(x->ctx, LK_WS_MSG_MAX);
+	return 0;
+}
+
+static int
+relay_side_done(struct relay_side *x)
+{
+	return x->broken || (!wslay_event_want_read(x->ctx) &&
+	    !wslay_event_want_write(x->ctx));
+}
+
+/* Moves messages until both sides are closed or the grace time is over. */
+static void
+relay_pump(struct relay_sess *s)
+{
+	struct relay_side *side[2] = { &s->c, &s->a }, *x;
+	struct pollfd p[3];
+	long long now, grace = 0, idle_ms = relay_conf.idle * 1000LL, left;
+	uint64_t ev;
+	int i, timeout;
+	char why[64];
+
+	s->last = relay_ms();
+	for (;;) {
+		for (i = 0; i < 2; i++) {
+			x = side[i];
+			if (!x->broken && wslay_event_want_read(x->ctx) &&
+			    wslay_event_recv(x->ctx) != 0)
+				x->broken = 1;
+		}
+		for (i = 0; i < 2; i++) {
+			x = side[i];
+			relay_close_flush(x);
+			if (!x->broken && wslay_event_want_write(x->ctx) &&
+			    wslay_event_send(x->ctx) != 0)
+				x->broken = 1;
+			relay_close_flush(x);
+			if (!x->broken && wslay_event_want_write(x->ctx) &&
+			    wslay_event_send(x->ctx) != 0)
+				x->broken = 1;
+		}
+		for (i = 0; i < 2; i++) {
+			x = side[i];
+			if (x->broken && !x->lost_told) {
+				x->lost_told = 1;
+				if (!wslay_event_get_close_received(x->ctx))
+					x->close_code = x == &s->a ?
+					    LK_WS_AGENT_LOST :
+					    LK_WS_CLIENT_LOST;
+				if (s->closer == NULL && s->own_code == 0)
+					s->closer = x;
+				relay_close_on(x->peer, x->close_code,
+				    lk_ws_code_name(x->close_code));
+			}
+		}
+		if (relay_side_done(&s->c) && relay_side_done(&s->a))
+			break;
+		now = relay_ms();
+		if (grace == 0 && (s->c.broken || s->a.broken ||
+		    s->c.pend_code || s->a.pend_code ||
+		    wslay_event_get_close_sent(s->c.ctx) ||
+		    wslay_event_get_close_sent(s->a.ctx)))
+			grace = now + RELAY_CLOSE_GRACE_MS;
+		if (grace != 0 && now >= grace)
+			break;
+		if (grace == 0 && now - s->last >= idle_ms) {
+			snprintf(why, sizeof(why), "no data for %ld s",
+			    relay_conf.idle);
+			relay_close_on(&s->c, LK_WS_IDLE, why);
+			relay_close_on(&s->a, LK_WS_IDLE, why);
+			if (s->closer == NULL && s->own_code == 0)
+				s->own_code = LK_WS_IDLE;
+			continue;
+		}
+		left = grace != 0 ? grace - now : idle_ms - (now - s->last);
+		timeout = left > 60000 ? 60000 : (int)left;
+		for (i = 0; i < 2; i++) {
+			x = side[i];
+			p[i].fd = x->broken ? -1 : x->fd;
+			p[i].events = 0;
+			if (wslay_event_want_read(x->ctx) && (x->peer->broken ||
+			    wslay_event_get_queued_msg_length(x->peer->ctx) <
+			    LK_WS_HIGH_WATER))
+				p[i].events |= POLLIN;
+			if (wslay_event_want_write(x->ctx))
+				p[i].events |= POLLOUT;
+			p[i].revents = 0;
+		}
+		p[2] = (struct pollfd){ .fd = s->efd, .events = POLLIN };
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[2].revents & POLLIN) {
+			(void)read(s->efd, &ev, sizeof(ev));
+			pthread_mutex_lock(&relay_lock);
+			i = s->end_code;
+			pthread_mutex_unlock(&relay_lock);
+			if (i != 0) {
+				relay_close_on(&s->c, i, lk_ws_code_name(i));
+				relay_close_on(&s->a, i, lk_ws_code_name(i));
+				if (s->closer == NULL && s->own_code == 0)
+					s->own_code = i;
+			}
+		}
+	}
+}
+
+static void
+relay_record(struct relay_sess *s, const char *status, const char *reason)
+{
+	char vis[160];
+
+	if (lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = ?, ended = ?,"
+	    " bytes_in = ?, bytes_out = ?, closed_reason = ? WHERE id = ?",
+	    "siiiss", status, lkd_now(), (int64_t)s->c.bytes,
+	    (int64_t)s->a.bytes, reason, s->id) != 0)
+		log_warnx("session %s: cannot record its end", s->id);
+	lk_vis(vis, sizeof(vis), reason, strlen(reason));
+	log_info("session %s %s instance=%s port=%d bytes_in=%llu "
+	    "bytes_out=%llu reason=\"%s\"", s->id, status, s->instance,
+	    s->port, (unsigned long long)s->c.bytes,
+	    (unsigned long long)s->a.bytes, vis);
+}
+
+static void
+relay_side_free(struct relay_side *x)
+{
+	if (x->ctx != NULL)
+		wslay_event_context_free(x->ctx);
+	if (x->urh != NULL)
+		MHD_upgrade_action(x->urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(x->pre);
+}
+
+/* What ended the session, for its record: who closed first, and why. */
+static void
+relay_reason(struct relay_sess *s, char *buf, size_t size)
+{
+	struct relay_side *x = s->closer;
+	int code = x != NULL ? x->close_code : s->own_code;
+
+	if (code == 0)
+		code = LK_WS_ABNORMAL;
+	snprintf(buf, size, "%s%s%s (%d)%s%s", x ? x->name : "",
+	    x ? ": " : "", lk_ws_code_name(code), code,
+	    x && *x->reason ? ": " : "", x && *x->reason ? x->reason : "");
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay_sess *s = arg, **pp;
+	struct timespec dl;
+	char reason[256];
+	int code, attached;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += RELAY_AGENT_WAIT;
+	pthread_mutex_lock(&relay_lock);
+	while (s->agent != AGENT_ATTACHED && s->end_code == 0 && !relay_quit)
+		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
+		    ETIMEDOUT)
+			break;
+	attached = s->agent == AGENT_ATTACHED;
+	code = s->end_code ? s->end_code : relay_quit ? LK_WS_GOING_AWAY :
+	    LK_WS_NO_AGENT;
+	if (!attached)	/* a late dial-back finds no session */
+		s->agent = AGENT_WAITING, s->end_code = code;
+	pthread_mutex_unlock(&relay_lock);
+	if (attached) {
+		(void)lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = "
+		    "'Connected' WHERE id = ?", "s", s->id);
+		log_info("session %s connected instance=%s port=%d", s->id,
+		    s->instance, s->port);
+		relay_pump(s);
+		relay_reason(s, reason, sizeof(reason));
+		relay_record(s, "Closed", reason);
+	} else {
+		relay_close_on(&s->c, code, lk_ws_code_name(code));
+		relay_close_flush(&s->c);
+		while (!s->c.broken && wslay_event_want_write(s->c.ctx) &&
+		    wslay_event_send(s->c.ctx) == 0)
+			;
+		snprintf(reason, sizeof(reason), "%s (%d)",
+		    lk_ws_code_name(code), code);
+		relay_record(s, "Failed", reason);
+	}
+	pthread_mutex_lock(&relay_lock);
+	for (pp = &relay_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&relay_lock);
+	relay_side_free(&s->c);
+	relay_side_free(&s->a);
+	close(s->efd);
+	free(s);
+	pthread_mutex_lock(&relay_lock);
+	relay_threads--;
+	pthread_cond_broadcast(&relay_cond);
+	pthread_mutex_unlock(&relay_lock);
+	return NULL;
+}
+
+/* ---- the upgrades ---- */
+
+static int
+relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
+    MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	int fl, one = 1;
+
+	x->fd = sock;
+	x->urh = urh;
+	if ((fl = fcntl(sock, F_GETFL)) >= 0)
+		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+	(void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (extra_size > 0) {
+		if ((x->pre = malloc(extra_size)) == NULL)
+			return LK_ERR_ALLOC;
+		memcpy(x->pre, extra, extra_size);
+		x->prelen = extra_size;
+	}
+	return 0;
+}
+
+static void
+relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
+    const char *extra, size_t extra_size, MHD_socket sock,
+    struct MHD_UpgradeResponseHandle *urh)
+{
+	struct relay_sess *s = cls;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	(void)c;
+	(void)req_cls;
+	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0 ||
+	    relay_side_init(&s->c) != 0 || relay_side_init(&s->a) != 0) {
+		relay_side_free(&s->c);
+		relay_side_free(&s->a);
+		close(s->efd);
+		free(s);
+		return;
+	}
+	pthread_mutex_lock(&relay_lock);
+	s->next = relay_list;
+	relay_list = s;
+	relay_threads++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	r = pthread_create(&t, &attr, relay_main, s);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		relay_list = s->next;
+		relay_threads--;
+		pthread_mutex_unlock(&relay_lock);
+		log_warnx("session %s: cannot start its thread", s->id);
+		relay_side_free(&s->c);
+		relay_side_free(&s->a);
+		close(s->efd);
+		free(s);
+		return;
+	}
+	pthread_mutex_unlock(&relay_lock);
+	agentd_wake(s->instance);
+}
+
+static struct relay_sess *
+relay_find(const char *id)
+{
+	struct relay_sess *s;
+
+	for (s = relay_list; s != NULL; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static void
+relay_agent_up(void *cls, struct MHD_Connection *c, void *req_cls,
+    const char *extra, size_t extra_size, MHD_socket sock,
+    struct MHD_UpgradeResponseHandle *urh)
+{
+	char *id = cls;
+	struct relay_sess *s;
+
+	(void)c;
+	(void)req_cls;
+	pthread_mutex_lock(&relay_lock);
+	s = relay_find(id);
+	if (s == NULL || s->agent != AGENT_DIALLING ||
+	    relay_side_take(&s->a, extra, extra_size, sock, urh) != 0) {
+		pthread_mutex_unlock(&relay_lock);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		free(id);
+		return;
+	}
+	s->agent = AGENT_ATTACHED;
+	pthread_cond_broadcast(&relay_cond);
+	pthread_mutex_unlock(&relay_lock);
+	free(id);
+}
+
+/* ---- admission ---- */
+
+struct relay_row {
+	int	 found;
+	char	*instance, *hash, *status;
+	int64_t	 port, expires;
+};
+
+static int
+relay_row_cb(sqlite3_stmt *st, void *arg)
+{
+	struct relay_row *r = arg;
+
+	r->found = 1;
+	r->instance = lkdb_col_str(st, 0);
+	r->port = sqlite3_column_int64(st, 1);
+	r->hash = lkdb_col_str(st, 2);
+	r->expires = sqlite3_column_int64(st, 3);
+	r->status = lkdb_col_str(st, 4);
+	return 1;
+}
+
+/* Checks and spends a client's token; fills s. */
+static int
+relay_admit(const char *query, const char *ip, struct relay_sess *s,
+    char **bodyp)
+{
+	struct lk_params qp = { 0 };
+	struct relay_row row = { 0 };
+	const char *sid, *token;
+	char hash[LK_SIG_V3_SIZE];
+	int status = 0, changes = 0;
+
+	if (lk_params_parse(&qp, query, strlen(query)) != 0 ||
+	    (sid = lk_params_get(&qp, "sessionId")) == NULL ||
+	    (token = lk_params_get(&qp, "token")) == NULL ||
+	    strlen(sid) > RELAY_ID_MAX || strlen(token) > 128) {
+		status = relay_err(bodyp, 400, "MissingParameter", "The "
+		    "WebSocket URL needs sessionId and token, as "
+		    "StartTerminalSession returned them.");
+		goto out;
+	}
+	if (lk_sig_sha256_hex(token, strlen(token), hash) != 0 ||
+	    lkdb_query(lkd->db, relay_row_cb, &row, "SELECT instance_id, port,"
+	    " token_hash, token_expires, status FROM sessions WHERE id = ?",
+	    "s", sid) != 0) {
+		status = relay_err(bodyp, 500, "InternalError",
+		    "The session could not be looked up.");
+		goto out;
+	}
+	if (!row.found || !lk_sig_equal(hash, row.hash)) {
+		status = relay_err(bodyp, 401, "InvalidSecurityToken",
+		    "The session id or token is not valid.");
+		goto out;
+	}
+	if (strcmp(row.status, "Pending") != 0) {
+		status = relay_err(bodyp, 401, "InvalidSecurityToken.Used",
+		    "This session's WebSocketUrl was already used or the "
+		    "session was ended; start a new session.");
+		goto out;
+	}
+	if (row.expires <= lkd_now()) {
+		status = relay_err(bodyp, 401, "InvalidSecurityToken.Expired",
+		    "This session's WebSocketUrl has expired; start a new "
+		    "session.");
+		goto out;
+	}
+	if (!sess_enabled()) {
+		status = relay_err(bodyp, 403, "InvalidOperation."
+		    "SessionManagerDisabled", "The session manager is "
+		    "disabled for this account.");
+		goto out;
+	}
+	if (lkdb_run(lkd->db, &changes, "UPDATE sessions SET status = "
+	    "'Connecting', client_ip = ?, started = ? WHERE id = ? AND status ="
+	    " 'Pending'", "sis", ip, lkd_now(), sid) != 0 || changes != 1) {
+		status = relay_err(bodyp, 401, "InvalidSecurityToken.Used",
+		    "This session's WebSocketUrl was already used; start a "
+		    "new session.");
+		goto out;
+	}
+	snprintf(s->id, sizeof(s->id), "%s", sid);
+	snprintf(s->instance, sizeof(s->instance), "%s", row.instance);
+	s->port = (int)row.port;
+ out:
+	lk_params_free(&qp);
+	free(row.instance);
+	free(row.hash);
+	free(row.status);
+	return status;
+}
+
+static void
+relay_client_ip(struct MHD_Connection *c, char *ip, size_t size)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(ip, size, "%s", "");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, ip, (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, ip, (socklen_t)size);
+}
+
+static struct relay_sess *
+relay_sess_new(void)
+{
+	struct relay_sess *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if ((s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->c.s = s->a.s = s;
+	s->c.peer = &s->a;
+	s->a.peer = &s->c;
+	s->c.name = "client";
+	s->a.name = "agent";
+	s->c.fd = s->a.fd = -1;
+	return s;
+}
+
+int
+relay_http(struct MHD_Connection *c, const char *path, const char *query,
+    const char *method, const struct lk_sig_header *h, size_t nh,
+    struct MHD_Response **respp, char **bodyp)
+{
+	const char *key = relay_hdr(h, nh, "sec-websocket-key");
+	const char *ver = relay_hdr(h, nh, "sec-websocket-version");
+	char accept[LK_WS_ACCEPT_LEN + 1], ip[INET6_ADDRSTRLEN], inst[64];
+	struct relay_sess *s = NULL;
+	struct MHD_Response *resp;
+	char *id = NULL;
+	int status, agent = strncmp(path, "/agent/v1/session/", 18) == 0;
+
+	*respp = NULL;
+	*bodyp = NULL;
+	if (strcmp(method, "GET") != 0)
+		return relay_err(bodyp, 405, "InvalidParameter", "A session is "
+		    "opened with a WebSocket GET request.");
+	if (!relay_hdr_has(relay_hdr(h, nh, "upgrade"), "websocket") ||
+	    !relay_hdr_has(relay_hdr(h, nh, "connection"), "upgrade") ||
+	    ver == NULL || strcmp(ver, "13") != 0 ||
+	    lk_ws_accept(key, accept) != 0)
+		return relay_err(bodyp, 400, "InvalidParameter.WebSocket",
+		    "Not a WebSocket (version 13) opening handshake.");
+	if (agent) {
+		if (!agentd_authenticate(h, nh, inst, sizeof(inst)))
+			return relay_err(bodyp, 401, "InvalidCredential",
+			    "unknown instance or credential");
+		pthread_mutex_lock(&relay_lock);
+		s = relay_find(path + 18);
+		if (s == NULL || strcmp(s->instance, inst) != 0 ||
+		    s->agent != AGENT_HANDED) {
+			pthread_mutex_unlock(&relay_lock);
+			return relay_err(bodyp, 404, "InvalidSessionId.NotFound",
+			    "No session of this instance waits for its "
+			    "agent under this id.");
+		}
+		s->agent = AGENT_DIALLING;
+		pthread_mutex_unlock(&relay_lock);
+		if ((id = strdup(path + 18)) == NULL)
+			return relay_err(bodyp, 500, "InternalError",
+			    "out of memory");
+		resp = MHD_create_response_for_upgrade(relay_agent_up, id);
+	} else {
+		if ((s = relay_sess_new()) == NULL)
+			return relay_err(bodyp, 500, "InternalError",
+			    "out of memory");
+		relay_client_ip(c, ip, sizeof(ip));
+		if ((status = relay_admit(query, ip, s, bodyp)) != 0) {
+			close(s->efd);
+			free(s);
+			return status;
+		}
+		resp = MHD_create_response_for_upgrade(relay_client_up, s);
+	}
+	if (resp == NULL) {
+		if (agent)
+			free(id);
+		else {
+			close(s->efd);
+			free(s);
+		}
+		return relay_err(bodyp, 500, "InternalError", "out of memory");
+	}
+	MHD_add_response_header(resp, "Upgrade", "websocket");
+	MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+	*respp = resp;
+	return 101;
+}
+
+json_t *
+relay_take(const char *instance_id)
+{
+	struct relay_sess *s;
+	json_t *a = NULL;
+
+	pthread_mutex_lock(&relay_lock);
+	for (s = relay_list; s != NULL; s = s->next) {
+		if (s->agent != AGENT_WAITING || s->end_code != 0 ||
+		    strcmp(s->instance, instance_id) != 0)
+			continue;
+		if (a == NULL && (a = json_array()) == NULL)
+			break;
+		if (json_array_append_new(a, json_pack("{s:s, s:i}",
+		    "session_id", s->id, "port", s->port)) == 0)
+			s->agent = AGENT_HANDED;
+	}
+	pthread_mutex_unlock(&relay_lock);
+	return a;
+}
+
+int
+relay_end(const char *session_id)
+{
+	struct relay_sess *s;
+	uint64_t one = 1;
+	int found = 0;
+
+	pthread_mutex_lock(&relay_lock);
+	if ((s = relay_find(session_id)) != NULL) {
+		found = 1;
+		s->end_code = LK_WS_ENDED;
+		(void)write(s->efd, &one, sizeof(one));
+		pthread_cond_broadcast(&relay_cond);
+	}
+	pthread_mutex_unlock(&relay_lock);
+	return found;
+}
+
+int
+relay_start(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&relay_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Sessions that were open when latchkeyd stopped are over. */
+	if (lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = 'Closed', "
+	    "ended = ?, closed_reason = 'latchkeyd restarted' WHERE status IN "
+	    "('Connecting', 'Connected')", "i", lkd_now()) != 0)
+		return LK_ERR_SYSTEM;
+	return 0;
+}
+
+void
+relay_stop(void)
+{
+	struct relay_sess *s;
+	struct timespec dl;
+	uint64_t one = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += 3;
+	pthread_mutex_lock(&relay_lock);
+	relay_quit = 1;
+	for (s = relay_list; s != NULL; s = s->next) {
+		if (s->end_code == 0)
+			s->end_code = LK_WS_GOING_AWAY;
+		(void)write(s->efd, &one, sizeof(one));
+	}
+	pthread_cond_broadcast(&relay_cond);
+	while (relay_threads > 0)
+		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
+		    ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&relay_lock);
+}

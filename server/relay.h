@@ -1,0 +1,46 @@
+/*
+ * The session relay (docs/sessions.md): a client's WebSocket at /session,
+ * the agent's WebSocket at /agent/v1/session/<id>, and one thread per
+ * session that moves messages between them with bounded buffers.
+ */
+#ifndef LK_RELAY_H
+#define LK_RELAY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "sig.h"
+
+#define RELAY_AGENT_WAIT	15	/* seconds for the agent to dial back */
+#define RELAY_IDLE_DEFAULT	600	/* seconds without a byte either way */
+#define RELAY_TOKEN_TTL_DEFAULT	600	/* seconds a WebSocketUrl is valid */
+#define RELAY_PER_INSTANCE	20	/* sessions open at once per instance */
+
+struct relay_conf {
+	long	idle;		/* seconds */
+	long	token_ttl;	/* seconds */
+};
+extern struct relay_conf relay_conf;
+
+/*
+ * For http.c: answers a WebSocket request for path ("/session" or
+ * "/agent/v1/session/<id>"). Returns the HTTP status; on 101 *respp is the
+ * upgrade response to queue, otherwise *bodyp a JSON error body.
+ */
+int	relay_http(struct MHD_Connection *c, const char *path,
+	    const char *query, const char *method,
+	    const struct lk_sig_header *h, size_t nh,
+	    struct MHD_Response **respp, char **bodyp);
+/* For the poll: the sessions waiting for this instance's agent, once. */
+json_t	*relay_take(const char *instance_id);
+/* Ends a live session (EndTerminalSession); 1 if it was live here. */
+int	relay_end(const char *session_id);
+int	relay_start(void);
+/* Closes every session (LK_WS_GOING_AWAY) and waits for their threads. */
+void	relay_stop(void);
+/* Whether the session manager switch is on (api_sess.c). */
+int	sess_enabled(void);
+
+#endif

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# Sessions (issue 5) against the real programs, with the server side in a
+# network namespace of its own: sshd listens on 127.0.0.1 *inside* the
+# namespace, where the client cannot reach it, and the agent runs there
+# too; the namespace and the client's side share only a veth pair, on
+# which latchkeyd listens. Everything the client does goes through
+# latchkeyd's relay:
+#
+#   client (root namespace) -- WebSocket --> latchkeyd (veth address)
+#   agent (namespace) -- WebSocket dial-back --> latchkeyd
+#   agent --> 127.0.0.1:sshd in the namespace
+#
+# The cases: the switch, the seed's literal "ssh -i key user@i-..." with
+# the README's ssh config block, latchkey ssh --tunnel, 200 MB both ways
+# with scp, the agent killed mid-transfer, the idle timeout, a port not
+# allowed, a port nothing listens on, EndTerminalSession of a live session,
+# latchkey forward, and the session records.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+PLUGIN=config_ecs_instance_connect
+LK=$T/bin/latchkey
+LKD=$T/bin/latchkeyd
+AGENT=$T/bin/latchkey-agent
+NS=lks-$$
+VA=lks$$a
+VB=lks$$b
+NET=10.231.$((RANDOM % 250)).
+HOSTIP=${NET}1
+NSIP=${NET}2
+IDLE=4
+
+sess_cleanup() {
+	local pf pid
+	for pf in "${LK_PIDFILES[@]}"; do
+		[ -f "$pf" ] && pid=$(cat "$pf") && [ -n "$pid" ] &&
+		    kill "$pid" 2>/dev/null
+	done
+	sleep 0.3
+	ip netns del "$NS" 2>/dev/null
+	ip link del "$VA" 2>/dev/null
+	rm -f "/tmp/lk-sess-$$"*
+	if [ "$LK_FAILED" -ne 0 ]; then
+		for f in "$T"/*.log "$T"/*.err; do
+			[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+		done
+	fi
+	lk_cleanup
+}
+trap sess_cleanup EXIT
+
+out_has() {
+	local pat=$1; shift
+	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
+	    { echo "output: $(head -c 600 "$T/out.txt")" >&2; return 1; }
+}
+err_is() {
+	local want=$1 pat=$2 rc; shift 2
+	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
+	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
+	echo "exit $rc, wanted $want: $(head -c 600 "$T/err.txt")" >&2
+	return 1
+}
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
+ns_listening() { ip netns exec "$NS" ss -Htln "sport = :$1" | grep -q .; }
+
+# ---------------------------------------------------------------------
+# The namespace, the veth pair, sshd inside.
+check "a network namespace with a veth pair" sh -c "
+    ip netns add '$NS' && ip link add '$VA' type veth peer name '$VB' &&
+    ip link set '$VB' netns '$NS' && ip addr add '$HOSTIP/30' dev '$VA' &&
+    ip link set '$VA' up &&
+    ip netns exec '$NS' ip addr add '$NSIP/30' dev '$VB' &&
+    ip netns exec '$NS' ip link set '$VB' up &&
+    ip netns exec '$NS' ip link set lo up"
+lk_plugin_pkg
+unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
+R=$T/root
+LK_NETNS=$NS
+check "sshd runs in the namespace" lk_mkroot "$R" sshd1
+unset LK_NETNS
+SSHD=${sshd1_PORT:-0}
+check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
+    LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
+    "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
+for i in $(seq 1 100); do ns_listening "$SSHD" && break; sleep 0.05; done
+check "sshd cannot be reached from the client's side" sh -c \
+    "! timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$SSHD' 2>/dev/null"
+
+# An echo server in the namespace, for forward; a port nobody listens on.
+ECHO=$(lk_free_port)
+DEAD=$(lk_free_port)
+LK_PIDFILES+=("$T/echo.pid")
+ip netns exec "$NS" python3 -c '
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+def echo(c):
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+' "$ECHO" >"$T/echo.log" 2>&1 &
+echo $! >"$T/echo.pid"
+
+# ---------------------------------------------------------------------
+# latchkeyd on the veth address; the agent inside the namespace.
+DB=$T/lkd.db
+LKD_PORT=$(lk_free_port)
+ENDPOINT=http://$HOSTIP:$LKD_PORT
+AK=$("$LKD" --db "$DB" accesskey create --description sess --json 2>"$T/last.err")
+AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
+AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
+ACT=$("$LKD" --db "$DB" activation create --count 2 --json 2>"$T/last.err")
+ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
+ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
+LK_PIDFILES+=("$T/latchkeyd.pid")
+"$LKD" --db "$DB" --listen "$HOSTIP:$LKD_PORT" --session-idle-timeout $IDLE \
+    >>"$T/latchkeyd.log" 2>&1 &
+echo $! >"$T/latchkeyd.pid"
+for i in $(seq 1 100); do
+	ss -Htln "sport = :$LKD_PORT" | grep -q . && break; sleep 0.05
+done
+STATE=$T/agent.json
+check "the agent registers from the namespace" ip netns exec "$NS" "$AGENT" \
+    register --server "$ENDPOINT" --activation-id "$ACT_ID" \
+    --activation-code "$ACT_CODE" --state "$STATE"
+INST=$(json_str instance_id <"$STATE" 2>/dev/null)
+INST=${INST:-none}
+start_agent() {
+	LK_PIDFILES+=("$T/agent.pid")
+	LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+	    ip netns exec "$NS" "$AGENT" run --state "$STATE" \
+	    --log "$T/agent.log" --foreground \
+	    --session-ports "$SSHD,$ECHO,$DEAD" >>"$T/agent.out" 2>&1 &
+	echo $! >"$T/agent.pid"
+	local n0 i
+	n0=$(grep -c ' conn connected' "$T/agent.log" 2>/dev/null)
+	for i in $(seq 1 100); do
+		[ "$(grep -c ' conn connected' "$T/agent.log" 2>/dev/null)" \
+		    -gt "${n0:-0}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+: >"$T/agent.log"
+check "the agent runs in the namespace" start_agent
+
+export HOME=$T/home TMPDIR=$T/tmp LATCHKEY_CONFIG=$T/home/lk.json
+mkdir -p "$HOME" "$TMPDIR"
+export LATCHKEY_ENDPOINT=$ENDPOINT ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET
+unset LATCHKEY_PROFILE ALIBABA_CLOUD_REGION_ID
+lk_keygen alice
+KEY=$T/keys/alice
+push() { "$LK" send-key --user "$LK_ALICE" --key "$KEY.pub" "$INST" >/dev/null; }
+
+# The README's block, with this test's port and host key settings.
+cat >"$T/ssh_config" <<EOF
+Host i-*
+    ProxyCommand $LK proxy %h %p
+    Port $SSHD
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+    BatchMode yes
+    IdentitiesOnly yes
+    LogLevel ERROR
+EOF
+tssh() { ssh -F "$T/ssh_config" -i "$KEY" "$@"; }
+tscp() { scp -F "$T/ssh_config" -i "$KEY" "$@"; }
+
+# ---------------------------------------------------------------------
+check "the switch is off: proxy exits 4 with InvalidOperation.SessionManagerDisabled" \
+    err_is 4 'SessionManagerDisabled' "$LK" proxy "$INST" "$SSHD"
+check "latchkeyd session-manager enable" out_has 'enabled' \
+    "$LKD" --db "$DB" session-manager enable
+check "proxy --help" sh -c "'$LK' proxy --help | grep -q '^usage: latchkey proxy'"
+check "forward --help" sh -c "'$LK' forward --help | grep -q '^usage: latchkey forward'"
+check "sessions --help" sh -c "'$LK' sessions --help | grep -q '^usage: latchkey sessions'"
+check_exit "proxy with a bad port is a usage error (2)" 2 "$LK" proxy "$INST" 70000
+
+check "send-key for $LK_ALICE" push
+check "the seed's literal ssh -i key user@i-... logs in through the tunnel" \
+    out_has "^tunnel-ok $LK_ALICE\$" tssh "$LK_ALICE@$INST" 'echo tunnel-ok $(id -un)'
+check "latchkey ssh --tunnel logs in with an ephemeral key" out_has \
+    '^via-latchkey-ssh$' "$LK" ssh --tunnel --port "$SSHD" "${LK_ALICE}@$INST" \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o LogLevel=ERROR -- echo via-latchkey-ssh
+
+# ---------------------------------------------------------------------
+# 200 MB each way.
+BIG=$T/big
+REMOTE=/tmp/lk-sess-$$.big
+head -c $((200 * 1024 * 1024)) /dev/urandom >"$BIG"
+SUM=$(sha256sum <"$BIG" | cut -d' ' -f1)
+push
+t0=$(date +%s.%N)
+check "scp uploads 200 MB through the tunnel" tscp -q "$BIG" "$LK_ALICE@$INST:$REMOTE"
+t1=$(date +%s.%N)
+is "the uploaded file keeps its checksum" "$(sha256sum <"$REMOTE" 2>/dev/null | cut -d' ' -f1)" "$SUM"
+check "scp downloads it back" tscp -q "$LK_ALICE@$INST:$REMOTE" "$T/big.back"
+t2=$(date +%s.%N)
+is "the downloaded file keeps its checksum" "$(sha256sum <"$T/big.back" 2>/dev/null | cut -d' ' -f1)" "$SUM"
+echo "# 200 MB up $(echo "$t1 - $t0" | bc) s, down $(echo "$t2 - $t1" | bc) s"
+rm -f "$T/big.back"
+
+# ---------------------------------------------------------------------
+# The agent killed mid-transfer: the client ends with an error, no hang.
+push
+timeout 60 scp -F "$T/ssh_config" -i "$KEY" -q -l 16000 "$BIG" \
+    "$LK_ALICE@$INST:$REMOTE.2" >"$T/kill.out" 2>"$T/kill.err" &
+SCP=$!
+sleep 2
+kill -9 "$(cat "$T/agent.pid")"
+t0=$(date +%s)
+wait "$SCP"; rc=$?
+t1=$(date +%s)
+check "scp fails when the agent is killed mid-transfer" test "$rc" -ne 0
+check "... within 10 s, not a hang ($((t1 - t0)) s)" test $((t1 - t0)) -le 10
+check "... and says the agent's connection was lost" grep -q \
+    "agent's connection was lost" "$T/kill.err"
+check "the agent starts again" start_agent
+
+# ---------------------------------------------------------------------
+check "a key is pushed at once after the agent's restart" push
+t0=$(date +%s)
+tssh "$LK_ALICE@$INST" "sleep $((IDLE * 3)); echo late" >"$T/idle.out" 2>"$T/idle.err"
+rc=$?; t1=$(date +%s)
+check "an idle session is closed after --session-idle-timeout" sh -c \
+    "[ $rc -ne 0 ] && ! grep -q late '$T/idle.out' && [ $((t1 - t0)) -lt $((IDLE * 3)) ]"
+check "... and the client says why" grep -q "idle timeout" "$T/idle.err"
+
+check "a port outside --session-ports: exit 4, InvalidPortNumber.NotAllowed" \
+    err_is 4 'InvalidPortNumber.NotAllowed' "$LK" proxy "$INST" 1
+check "a port nothing listens on: exit 1, the agent's reason" sh -c \
+    "sleep 3 | '$LK' proxy '$INST' '$DEAD' 2>'$T/dead.err'; [ \$? -eq 1 ] &&
+    grep -q 'could not connect' '$T/dead.err'"
+
+# ---------------------------------------------------------------------
+# EndTerminalSession of a live session.
+push
+timeout 20 ssh -F "$T/ssh_config" -i "$KEY" "$LK_ALICE@$INST" \
+    'echo started; sleep 3; echo s; sleep 3; echo s; sleep 3; echo late' \
+    >"$T/end.out" 2>"$T/end.err" &
+SSHP=$!
+SID=
+for i in $(seq 1 50); do
+	SID=$("$LK" sessions --output json "$INST" 2>/dev/null |
+	    tr -d '\n ' | grep -o '"SessionId":"s-[a-z0-9]*"[^]]*"Status":"Connected"' |
+	    head -n 1 | sed -E 's/"SessionId":"([^"]*)".*/\1/')
+	[ -n "$SID" ] && break
+	sleep 0.1
+done
+check "a live session is listed as Connected" test -n "$SID"
+check "sessions --end ends it" "$LK" sessions --end "${SID:-none}"
+wait "$SSHP"; rc=$?
+check "... the client's ssh ends at once, with an error" sh -c \
+    "[ $rc -ne 0 ] && ! grep -q late '$T/end.out'"
+check "... saying the session was ended" grep -q "session was ended" "$T/end.err"
+
+# ---------------------------------------------------------------------
+# latchkey forward.
+LK_PIDFILES+=("$T/forward.pid")
+"$LK" forward "$INST" "$ECHO" 0 >"$T/forward.out" 2>"$T/forward.err" &
+echo $! >"$T/forward.pid"
+FPORT=
+for i in $(seq 1 100); do
+	FPORT=$(sed -n 's/.*forwarding 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$T/forward.err")
+	[ -n "$FPORT" ] && break
+	sleep 0.05
+done
+check "forward listens on a local port" test -n "$FPORT"
+check "a connection to it reaches the echo server in the namespace" bash -c \
+    "exec 3<>/dev/tcp/127.0.0.1/${FPORT:-1}; echo forwarded-hello >&3;
+    read -r -t 10 line <&3; [ \"\$line\" = forwarded-hello ]"
+check "two connections at once each get their own session" bash -c "
+    exec 3<>/dev/tcp/127.0.0.1/${FPORT:-1} 4<>/dev/tcp/127.0.0.1/${FPORT:-1}
+    echo one >&3; echo two >&4
+    read -r -t 10 a <&3; read -r -t 10 b <&4
+    [ \"\$a\" = one ] && [ \"\$b\" = two ]"
+kill "$(cat "$T/forward.pid")" 2>/dev/null
+
+# ---------------------------------------------------------------------
+# The records.
+"$LK" sessions --max 100 --output json "$INST" >"$T/sessions.json" 2>&1
+check "sessions are recorded, the 200 MB upload with its byte counts" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["Sessions"]["Session"]
+big = [x for x in s if x["BytesFromClient"] > 200 * 1024 * 1024]
+assert big and big[0]["Connections"]["Connection"][0]["Status"] == "Closed", s[:2]
+assert any("agent" in (x["Connections"]["Connection"][0]["ClosedReason"]) and
+    "lost" in x["Connections"]["Connection"][0]["ClosedReason"] for x in s)
+assert any("idle" in x["Connections"]["Connection"][0]["ClosedReason"] for x in s)
+assert all(x["PrincipalId"] == sys.argv[2] for x in s)
+' "$T/sessions.json" "$AK_ID"
+check "latchkeyd still answers" "$LK" instances
+
+stop_pidfile() {
+	local pid i
+	pid=$(cat "$1") || return 1
+	kill "$pid" || return 1
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "pid $pid still running 10 s after SIGTERM" >&2
+	return 1
+}
+check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
+check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
+check "no sanitizer report from latchkeyd, the agent or latchkey proxy" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+    '$T/latchkeyd.log' '$T/agent.out' '$T'/*.err >&2"
+
+rm -f "$REMOTE" "$REMOTE.2" "$BIG"
+echo "1..$LK_N"
