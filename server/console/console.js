@@ -425,6 +425,9 @@ function taskErrorField(body, params) {
   if (/InstanceId|Instance|Forbidden\.RAM/.test(code) && /instance/i.test(msg + code)) return 'task-instances';
   if (/Username/.test(code)) return 'task-username';
   if (/Parameter|Param/.test(code)) {
+    const pm = /parameter "?([A-Za-z0-9_-]+)"?/i.exec(msg);
+    const hit = pm && params.find((p) => p.def.ParameterName.toLowerCase() === pm[1].toLowerCase());
+    if (hit) return hit.id;
     for (const p of params) if (msg.toLowerCase().includes(p.def.ParameterName.toLowerCase())) return p.id;
     if (/username|user/i.test(msg)) { const u = params.find((p) => /user/i.test(p.def.ParameterName)); if (u) return u.id; }
     return params.length ? params[0].id : 'task';

@@ -162,6 +162,9 @@ check_exit "a key that was never sent is refused" 255 \
 
 browser rest
 
+out=$("$LKD" --db "$DB" session-manager status 2>/dev/null)
+is "the Settings switch turned the session manager on" "$out" "session manager: enabled"
+
 # Forged requests from outside the browser: curl with no cookie, a made-up
 # cookie, and a cross-origin Origin.
 post() { curl -s -o "$T/curl.out" -w '%{http_code}' -H 'Content-Type: application/json' "$@"; }
