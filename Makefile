@@ -57,6 +57,8 @@ FUZZ_SRCS	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS	 = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		   -fsanitize=fuzzer,address,undefined
+# lib/ws.c (in LIB_SRCS) needs libcurl, wslay and jansson.
+FUZZ_LIBS	 = -lcurl -lwslay -ljansson $(LIBS)
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load
 DEMO_TTL	?= 15
@@ -136,12 +138,13 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(FUZZ_LIBS)
 
+# agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
-    server/db.c server/util.c
+    server/db.c server/util.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -ljansson -lsqlite3 $(LIBS) \
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 $(FUZZ_LIBS) \
 	    -lpthread
 
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
