@@ -150,7 +150,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
     server/console_parse.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -ljansson $(LIBS)
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
 
 unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
