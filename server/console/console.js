@@ -581,7 +581,11 @@ async function pageInvocation(id) {
     if (!a.ok || !b.ok) { status.textContent = errText(a.ok ? b.body : a.body); return; }
     const inv = ((a.body.Invocations && a.body.Invocations.Invocation) || [])[0];
     if (!inv) { status.textContent = 'No such invocation.'; return; }
-    const running = !FINISHED.includes(inv.InvocationStatus);
+    const res = (b.body.Invocation && b.body.Invocation.InvocationResults &&
+      b.body.Invocation.InvocationResults.InvocationResult) || [];
+    // The two answers are read one after the other: refresh until both agree.
+    const running = !FINISHED.includes(inv.InvocationStatus) ||
+      res.some((x) => !FINISHED.includes(x.InvocationStatus));
     status.textContent = running ? 'Running; refreshing every 2 seconds.' : 'Finished.';
     stop.hidden = !running;
     clear(head);
@@ -591,15 +595,13 @@ async function pageInvocation(id) {
       el('dt', {}, 'Parameters'), el('dd', { class: 'mono' }, inv.Parameters || '{}'),
       el('dt', {}, 'Run as'), el('dd', {}, inv.Username),
       el('dt', {}, 'Created'), el('dd', {}, inv.CreationTime)));
-    const res = (b.body.Invocation && b.body.Invocation.InvocationResults &&
-      b.body.Invocation.InvocationResults.InvocationResult) || [];
     clear(results);
     for (const x of res) {
       results.append(el('div', { class: 'result' },
         el('h3', { class: 'mono' }, x.InstanceId),
         el('dl', { class: 'kv' },
           el('dt', {}, 'Status'), el('dd', {}, badge(x.InvocationStatus)),
-          el('dt', {}, 'Exit code'), el('dd', { class: 'mono' }, FINISHED.includes(x.InvocationStatus) ? String(x.ExitCode) : '—'),
+          el('dt', {}, 'Exit code'), el('dd', { class: 'mono exit-code' }, FINISHED.includes(x.InvocationStatus) ? String(x.ExitCode) : '—'),
           el('dt', {}, 'Error'), el('dd', {}, [x.ErrorCode, x.ErrorInfo].filter(Boolean).join(': ') || '—'),
           el('dt', {}, 'Finished'), el('dd', {}, x.FinishedTime || '—')),
         el('pre', { 'aria-label': 'Output of ' + x.InstanceId }, b64text(x.Output) || '(no output)'),

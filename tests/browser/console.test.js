@@ -28,6 +28,7 @@ const INSTALL = 'ACS-ECS-InstallPlugin-linux.sh';
 const PLUGIN_CMD = 'acs-plugin-manager -e -P config_ecs_instance_connect --params --install';
 const HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">';
 const HOSTILE_DESC = '<script>window.__pwned=2</script> &amp; "\'';
+const FINISHED = ['Success', 'Failed', 'Stopped', 'Timeout', 'Error', 'Cancelled'];
 const HOSTILE_OUT = '<b>bold</b><img src=x onerror=window.__pwned=3>';
 
 let n = Number(process.env.LK_TAP_START || 0);
@@ -133,6 +134,13 @@ async function waitStatus(page, want, ms) {
     const s = document.querySelector('#invocation-status');
     return s && w.includes(s.textContent.trim());
   }, want, { timeout: ms || 90000 });
+  if (want.every((w) => FINISHED.includes(w))) {
+    // Every server's result is in too (it is read in a second call).
+    await page.waitForFunction(() => {
+      const codes = [...document.querySelectorAll('#results .exit-code')];
+      return codes.length > 0 && codes.every((e) => e.textContent !== '—');
+    }, null, { timeout: 30000 });
+  }
   return decodeURIComponent(page.url().split('/').pop());
 }
 
@@ -262,7 +270,7 @@ async function phaseSend() {
     await waitStatus(page, ['Failed'], 60000);
     const out = await page.locator('#results pre').first().textContent();
     assert(out.length > 0, 'no output');
-    const code = await page.locator('#results .kv dd').nth(1).textContent();
+    const code = await page.locator('#results .exit-code').first().textContent();
     assert(code !== '0', `exit code ${code}`);
   });
 
@@ -278,7 +286,7 @@ async function phaseSend() {
     await pickInstance(page);
     await page.click('#task-submit');
     invokeId = await waitStatus(page, ['Success'], 60000);
-    const code = await page.locator('#results .kv dd').nth(1).textContent();
+    const code = await page.locator('#results .exit-code').first().textContent();
     assert(code === '0', `exit code ${code}`);
     await screenshot(page, 'invocation-success');
   });
