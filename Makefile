@@ -60,7 +60,8 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 # lib/ws.c (in LIB_SRCS) needs libcurl, wslay and jansson.
 FUZZ_LIBS	 = -lcurl -lwslay -ljansson $(LIBS)
 
-BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load
+BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
+		   $(BUILD)/bench/echo_rtt
 DEMO_TTL	?= 15
 KEEP		?= 0
 

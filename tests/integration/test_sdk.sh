@@ -99,7 +99,10 @@ AK_SECRET=$(printf '%s' "$ADMIN_JSON" | json_field AccessKeySecret)
 
 # Jobs are disowned: the tests kill -9 some of them, and bash would report
 # it. The cleanup still stops each one by the PID in its file.
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+# --session-token-ttl 3: 07-sessions.test.js waits for a WebSocketUrl to
+# expire (and restarts latchkeyd with it if 06's restart dropped it).
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --session-token-ttl 3 \
+    >>"$LKD_LOG" 2>&1 &
 echo $! >"$LKD_PIDFILE"
 disown
 lkd_up=0
@@ -165,7 +168,8 @@ export LK_ENDPOINT=$ENDPOINT LK_PORT=$LKD_PORT LK_REGION=cn-hangzhou \
     --test-reporter-destination=stdout \
     00-online.test.js 01-seed-popcore.test.js 02-seed-v3.test.js \
     03-errors.test.js 04-hostile-params.test.js 05-policy.test.js \
-    06-persistence.test.js 99-agent-killed.test.js) </dev/null
+    06-persistence.test.js 07-sessions.test.js 99-agent-killed.test.js) \
+    </dev/null
 rc=$?
 if [ -s "$T/tap-counts" ]; then
 	read -r LK_N nfail <"$T/tap-counts"
