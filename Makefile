@@ -84,10 +84,22 @@ $(BUILD)/bin/config_ecs_instance_connect: $(BUILD)/obj/plugins/config_ecs_instan
 
 SERVER_SRCS	 = $(wildcard server/*.c)
 SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
-$(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(LIB_A)
+$(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -lwslay -ljansson \
 	    -lsqlite3 $(LIBS) -lpthread
+
+# The web console's assets, embedded in latchkeyd as C arrays.
+CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*))
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+$(BUILD)/gen/console_assets.c: $(BUILD)/tools/embed $(CONSOLE_ASSETS)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $(CONSOLE_ASSETS) >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iserver -c -o $@ $<
 
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
@@ -113,6 +125,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
+# The console's parsers and sessions on an in-memory database.
+CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
+		   console_auth.o keys.o db.o util.o)
+$(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
@@ -127,6 +147,11 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 $(FUZZ_LIBS) \
 	    -lpthread
+
+build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
+    server/console_parse.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
 
 unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)

@@ -336,19 +336,13 @@ api_auth_v3(struct api_req *req, const char *auth)
 	return r;
 }
 
+/* The action req->action for req->key_id under req->policy. */
 static int
-api_dispatch(struct api_req *req)
+api_run(struct api_req *req)
 {
-	const char *version, *region;
+	const char *region;
 	size_t i;
 
-	version = api_header(req, "x-acs-version");
-	if (version == NULL)
-		version = api_param(req, "Version");
-	if (req->action == NULL || *req->action == '\0' || version == NULL ||
-	    strcmp(version, LKD_API_VERSION) != 0)
-		return api_error(req, 400, "InvalidParameter", "The specified "
-		    "parameter \"Action or Version\" is not valid.");
 	for (i = 0; i < sizeof(api_actions) / sizeof(api_actions[0]); i++)
 		if (strcmp(api_actions[i].name, req->action) == 0)
 			break;
@@ -371,13 +365,75 @@ api_dispatch(struct api_req *req)
 	return api_actions[i].fn(req);
 }
 
+static int
+api_dispatch(struct api_req *req)
+{
+	const char *version;
+
+	version = api_header(req, "x-acs-version");
+	if (version == NULL)
+		version = api_param(req, "Version");
+	if (req->action == NULL || *req->action == '\0' || version == NULL ||
+	    strcmp(version, LKD_API_VERSION) != 0)
+		return api_error(req, 400, "InvalidParameter", "The specified "
+		    "parameter \"Action or Version\" is not valid.");
+	return api_run(req);
+}
+
+/* Logs the outcome r; *respp gets the answer or the error body. */
+static int
+api_result(struct api_req *req, int r, json_t **respp)
+{
+	char vis[160];
+
+	lk_vis(vis, sizeof(vis), req->action ? req->action : "-",
+	    req->action ? strlen(req->action) : 1);
+	if (r == 0) {
+		log_info("%s api ok action=%s key=%s", req->request_id, vis,
+		    req->key_id ? req->key_id : "-");
+		*respp = json_incref(req->resp);
+		return 200;
+	}
+	log_info("%s api error action=%s key=%s code=%s status=%d",
+	    req->request_id, vis, req->key_id ? req->key_id : "-", req->code,
+	    req->status);
+	*respp = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId",
+	    req->request_id, "HostId", "latchkey", "Code", req->code,
+	    "Message", req->message ? req->message : "", "Recommend", "");
+	return req->status;
+}
+
+int
+api_call_internal(const char *action, struct lk_params *params,
+    const char *key_id, const struct lkd_policy *pol, int *statusp,
+    json_t **respp)
+{
+	struct api_req req;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	lkd_request_id(req.request_id);
+	req.method = "POST";
+	req.action = action;
+	req.params = *params;		/* borrowed: zeroed before the free */
+	req.policy = *pol;
+	if ((req.key_id = strdup(key_id)) == NULL)
+		r = api_error(&req, 500, "InternalError", "out of memory");
+	else
+		r = api_run(&req);
+	*statusp = api_result(&req, r, respp);
+	memset(&req.params, 0, sizeof(req.params));
+	memset(&req.policy, 0, sizeof(req.policy));
+	api_req_free(&req);
+	return *respp == NULL ? LK_ERR_ALLOC : 0;
+}
+
 int
 api_handle(struct api_req *req, char **bodyp)
 {
 	const char *auth;
-	json_t *err;
-	char vis[160];
-	int r;
+	json_t *out = NULL;
+	int r, status;
 
 	lkd_request_id(req->request_id);
 	if ((r = api_collect(req)) == 0) {
@@ -390,25 +446,11 @@ api_handle(struct api_req *req, char **bodyp)
 	}
 	if (r == 0)
 		r = api_dispatch(req);
-	lk_vis(vis, sizeof(vis), req->action ? req->action : "-",
-	    req->action ? strlen(req->action) : 1);
-	if (r == 0) {
-		log_info("%s api ok action=%s key=%s", req->request_id, vis,
-		    req->key_id ? req->key_id : "-");
-		*bodyp = json_dumps(req->resp, JSON_COMPACT |
-		    JSON_PRESERVE_ORDER);
-		return 200;
-	}
-	log_info("%s api error action=%s key=%s code=%s status=%d",
-	    req->request_id, vis, req->key_id ? req->key_id : "-", req->code,
-	    req->status);
-	err = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId",
-	    req->request_id, "HostId", "latchkey", "Code", req->code,
-	    "Message", req->message ? req->message : "", "Recommend", "");
-	*bodyp = err ? json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	status = api_result(req, r, &out);
+	*bodyp = out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER) :
 	    NULL;
-	json_decref(err);
-	return req->status;
+	json_decref(out);
+	return status;
 }
 
 void

@@ -38,6 +38,17 @@ struct api_req {
 /* Runs the request; returns the HTTP status and a new JSON body. */
 int		 api_handle(struct api_req *req, char **bodyp);
 void		 api_req_free(struct api_req *req);
+/*
+ * Runs action for a caller authenticated by other means (the console's
+ * session) with the same dispatch as a signed request: the action table,
+ * the policy's action list, RegionId, the action's own checks. params and
+ * pol stay the caller's. *statusp gets the HTTP status and *respp a new
+ * JSON body: the action's answer, or the API's error object. Returns 0 or
+ * LK_ERR_ALLOC.
+ */
+int		 api_call_internal(const char *action, struct lk_params *params,
+		    const char *key_id, const struct lkd_policy *pol,
+		    int *statusp, json_t **respp);
 
 /* For actions. Each returns -1 after api_error(), so "return api_error()". */
 int		 api_error(struct api_req *req, int status, const char *code,

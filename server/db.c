@@ -81,6 +81,17 @@ static const char *const db_migrations[] = {
 	"  closed_reason TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX sessions_instance ON sessions(instance_id, created);"
 	"CREATE INDEX sessions_owner ON sessions(owner, created);",
+	/*
+	 * 3 -> 4: the web console's operator accounts and sign-in sessions
+	 * (the SHA-256 of the cookie's id, never the id).
+	 */
+	"CREATE TABLE operators(name TEXT PRIMARY KEY, pw_hash TEXT NOT NULL,"
+	"  disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+	"  last_signin INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE console_sessions(id_hash TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL, principal TEXT NOT NULL, csrf TEXT NOT NULL,"
+	"  created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
+	"CREATE INDEX console_sessions_used ON console_sessions(last_used);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LKDB_SCHEMA_VERSION	3
+#define LKDB_SCHEMA_VERSION	4
 
 struct lkdb;
 

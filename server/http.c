@@ -16,6 +16,7 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "console.h"
 #include "err.h"
 #include "fsutil.h"
 #include "http.h"
@@ -121,6 +122,50 @@ http_send(struct MHD_Connection *c, int status, char *body)
 	    "application/json;charset=utf-8");
 	ret = MHD_queue_response(c, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* The console's answer, with its own content type and headers. */
+static enum MHD_Result
+http_send_console(struct MHD_Connection *c, struct http_req *hr,
+    const char *method, const char *path)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct console_req req;
+	struct console_resp resp;
+	struct MHD_Response *r;
+	enum MHD_Result ret = MHD_NO;
+	char client[INET6_ADDRSTRLEN] = "-";
+	const struct sockaddr *sa;
+	size_t i;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && (sa = ci->client_addr) != NULL)
+		inet_ntop(sa->sa_family, sa->sa_family == AF_INET6 ?
+		    (const void *)&((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr : (const void *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, client, sizeof(client));
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = path + 8;			/* after "/console" */
+	req.headers = hr->headers;
+	req.nheaders = hr->nheaders;
+	req.body = hr->body ? hr->body : "";
+	req.bodylen = hr->bodylen;
+	req.client = client;
+	req.tls = http_cert != NULL;
+	console_handle(&req, &resp);
+	r = MHD_create_response_from_buffer(resp.bodylen, resp.body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r != NULL) {
+		MHD_add_response_header(r, "Content-Type", resp.content_type);
+		for (i = 0; i < resp.nheaders; i++)
+			MHD_add_response_header(r, resp.headers[i].name,
+			    resp.headers[i].value);
+		ret = MHD_queue_response(c, (unsigned int)resp.status, r);
+		MHD_destroy_response(r);
+	}
+	console_resp_free(&resp);
 	return ret;
 }
 
@@ -233,6 +278,15 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 		status = 413;
 		body = strdup("{\"Code\":\"InvalidParameter\",\"Message\":"
 		    "\"The request is too large.\"}");
+	} else if (strncmp(hr->uri, "/console", 8) == 0 &&
+	    strchr("/?", hr->uri[8]) != NULL) {
+		char *path = strndup(hr->uri, strcspn(hr->uri, "?"));
+		enum MHD_Result ret = MHD_NO;
+
+		if (path != NULL)
+			ret = http_send_console(c, hr, method, path);
+		free(path);
+		return ret;
 	} else if (http_is_session(hr->uri))
 		return http_session(c, hr, method);
 	else

@@ -4,6 +4,7 @@
  *	latchkeyd --db PATH --listen ADDR:PORT [--tls-cert F --tls-key F]
  *	latchkeyd --db PATH accesskey create|list|disable ...
  *	latchkeyd --db PATH activation create ...
+ *	latchkeyd --db PATH operator create|list|disable ...
  *
  * See latchkeyd(8).
  */
@@ -14,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "agentd.h"
 #include "api.h"
+#include "console.h"
 #include "err.h"
 #include "http.h"
 #include "relay.h"
@@ -57,10 +60,14 @@ lkd_usage(FILE *f)
 "       latchkeyd --db PATH accesskey list [--json]\n"
 "       latchkeyd --db PATH accesskey disable ACCESS_KEY_ID\n"
 "       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS] [--json]\n"
+"       latchkeyd --db PATH operator create NAME     (password on stdin)\n"
+"       latchkeyd --db PATH operator list [--json]\n"
+"       latchkeyd --db PATH operator disable NAME\n"
 "       latchkeyd --db PATH session-manager enable|disable|status\n"
 "\n"
 "The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
-"actions for the official Alibaba Cloud SDKs, and the agents' endpoints.\n"
+"actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
+"web console at /console/ (sign in with an access key or an operator).\n"
 "\n"
 "  --db PATH            SQLite database (created and migrated on start)\n"
 "  --listen ADDR:PORT   address to serve on, e.g. 127.0.0.1:8080, [::1]:8443\n"
@@ -216,6 +223,116 @@ lkd_activation(const struct lkd_opts *o, int argc, char **argv)
 	free(id);
 	free(code);
 	return 0;
+}
+
+/*
+ * Reads a password: a prompt with echo off, twice, on a terminal;
+ * otherwise the first line of stdin. Never from argv, where ps shows it.
+ */
+static int
+lkd_read_password(char *buf, size_t size)
+{
+	struct termios old, quiet;
+	char again[CONSOLE_SECRET_MAX + 2];
+	int tty = isatty(STDIN_FILENO), ok = 1, pass;
+	size_t n;
+
+	for (pass = 0; pass < (tty ? 2 : 1); pass++) {
+		char *dst = pass == 0 ? buf : again;
+		size_t dsize = pass == 0 ? size : sizeof(again);
+
+		if (tty) {
+			fprintf(stderr, pass == 0 ? "Password: " :
+			    "Password again: ");
+			tcgetattr(STDIN_FILENO, &old);
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		}
+		if (fgets(dst, (int)dsize, stdin) == NULL)
+			ok = 0;
+		if (tty) {
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+			fputc('\n', stderr);
+		}
+		if (!ok)
+			break;
+		n = strcspn(dst, "\r\n");
+		if (dst[n] == '\0' && n == dsize - 1)
+			ok = 0;			/* longer than the buffer */
+		dst[n] = '\0';
+	}
+	if (ok && tty && strcmp(buf, again) != 0) {
+		log_warnx("the passwords differ");
+		ok = 0;
+	}
+	OPENSSL_cleanse(again, sizeof(again));
+	return ok ? 0 : -1;
+}
+
+static int
+lkd_operator(const struct lkd_opts *o, int argc, char **argv)
+{
+	char pw[CONSOLE_SECRET_MAX + 2];
+	json_t *list, *op;
+	size_t i;
+	int r;
+
+	if (argc == 2 && strcmp(argv[0], "create") == 0) {
+		if (!console_operator_name_ok(argv[1])) {
+			log_warnx("operator names are 1 to 64 of A-Z a-z 0-9 "
+			    ". _ -, not starting with -");
+			return 2;
+		}
+		if (lkd_read_password(pw, sizeof(pw)) != 0) {
+			log_warnx("operator create: no password read (one "
+			    "line on stdin, at most %d bytes)",
+			    CONSOLE_SECRET_MAX);
+			return 1;
+		}
+		r = console_operator_create(argv[1], pw);
+		OPENSSL_cleanse(pw, sizeof(pw));
+		if (r != 0) {
+			log_warnx("operator create %s: %s", argv[1],
+			    r == LK_ERR_RANGE ? "the password needs at least "
+			    "8 characters" : r == LK_ERR_INVALID_FORMAT ?
+			    "the name is taken" : lk_err(r));
+			return 1;
+		}
+		printf("created operator %s\n", argv[1]);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if (console_operator_list(&list) != 0)
+			return 1;
+		if (o->json) {
+			lkd_print(list, 1, NULL);
+			return 0;
+		}
+		printf("%-24s %-9s %-20s %s\n", "Name", "State", "Created",
+		    "LastSignIn");
+		json_array_foreach(list, i, op)
+			printf("%-24s %-9s %-20s %s\n", json_string_value(
+			    json_object_get(op, "Name")), json_is_true(
+			    json_object_get(op, "Disabled")) ? "disabled" :
+			    "active", json_string_value(json_object_get(op,
+			    "CreationTime")), json_string_value(
+			    json_object_get(op, "LastSignInTime")));
+		json_decref(list);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "disable") == 0) {
+		if ((r = console_operator_disable(argv[1])) != 0) {
+			log_warnx("operator disable: %s", r == LK_ERR_NOT_FOUND
+			    ? "no such operator" : lk_err(r));
+			return 1;
+		}
+		printf("disabled %s (and ended its console sessions)\n",
+		    argv[1]);
+		return 0;
+	}
+	log_warnx("usage: operator create NAME | list | disable NAME");
+	return 2;
 }
 
 static int
@@ -385,6 +502,8 @@ main(int argc, char **argv)
 		r = lkd_accesskey(&o, argc - 1, argv + 1);
 	else if (argc > 0 && strcmp(argv[0], "activation") == 0)
 		r = lkd_activation(&o, argc - 1, argv + 1);
+	else if (argc > 0 && strcmp(argv[0], "operator") == 0)
+		r = lkd_operator(&o, argc - 1, argv + 1);
 	else if (argc > 0 && strcmp(argv[0], "session-manager") == 0)
 		r = lkd_session_manager(argc - 1, argv + 1);
 	else if (argc == 0)

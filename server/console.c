@@ -1,0 +1,454 @@
+/*
+ * The web console's HTTP side, under /console:
+ *
+ *	GET  /console/			the page (index.html)
+ *	GET  /console/static/NAME	its script and style sheet
+ *	GET  /console/api/session	who is signed in, and the CSRF token
+ *	POST /console/api/signin	{AccessKeyId, AccessKeySecret} or
+ *					{Operator, Password}: sets the cookie
+ *	POST /console/api/signout	ends the session
+ *	POST /console/api/call		{Action, Params}: an API action
+ *
+ * Every POST must be JSON (so that a cross-site form cannot send one
+ * without a preflight), must not come from another origin (Origin and
+ * Sec-Fetch-Site), and, once signed in, must carry the session's CSRF token
+ * in X-CSRF-Token. Actions run through api_call_internal() as the session's
+ * access key (with its policy) or as the operator (the whole policy), and
+ * answer exactly what the API answers. Every response carries a CSP without
+ * inline script, nosniff, no-referrer and frame-ancestors 'none'.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "console.h"
+#include "err.h"
+#include "log.h"
+
+#define CONSOLE_CSP	"default-src 'self'; frame-ancestors 'none'; " \
+			"base-uri 'none'; form-action 'self'"
+#define CONSOLE_JSON	"application/json; charset=utf-8"
+#define CONSOLE_FAIL_DELAY_MS	1000	/* after a failed sign-in */
+
+static void
+console_header(struct console_resp *resp, const char *name, const char *value)
+{
+	if (resp->nheaders == CONSOLE_MAX_HEADERS)
+		return;
+	if ((resp->headers[resp->nheaders].value = strdup(value)) == NULL)
+		return;
+	resp->headers[resp->nheaders++].name = name;
+}
+
+void
+console_resp_free(struct console_resp *resp)
+{
+	size_t i;
+
+	if (!resp->body_static)
+		free(resp->body);
+	for (i = 0; i < resp->nheaders; i++)
+		free(resp->headers[i].value);
+	memset(resp, 0, sizeof(*resp));
+}
+
+static const char *
+console_hdr(const struct console_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+/* A JSON answer; takes the reference to body. */
+static void
+console_json(struct console_resp *resp, int status, json_t *body)
+{
+	static const char fallback[] = "{\"Code\":\"InternalError\","
+	    "\"Message\":\"out of memory\"}";
+
+	resp->status = status;
+	resp->content_type = CONSOLE_JSON;
+	resp->body = body ? json_dumps(body, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	if (resp->body == NULL) {
+		resp->status = 500;
+		resp->body = (char *)(uintptr_t)fallback;
+		resp->body_static = 1;
+	}
+	resp->bodylen = strlen(resp->body);
+	console_header(resp, "Cache-Control", "no-store");
+}
+
+/* The console's own errors: {Code, Message, Field}. */
+static void
+console_error(struct console_resp *resp, int status, const char *code,
+    const char *field, const char *message)
+{
+	console_json(resp, status, json_pack("{s:s, s:s, s:s}", "Code", code,
+	    "Message", message, "Field", field ? field : ""));
+}
+
+static void
+console_cookie_set(struct console_resp *resp, const struct console_req *req,
+    const char *sid)
+{
+	char buf[256];
+
+	if (sid != NULL)
+		snprintf(buf, sizeof(buf), "%s=%s; Path=/console; HttpOnly; "
+		    "SameSite=Strict%s", CONSOLE_COOKIE, sid,
+		    req->tls ? "; Secure" : "");
+	else
+		snprintf(buf, sizeof(buf), "%s=; Path=/console; Max-Age=0; "
+		    "HttpOnly; SameSite=Strict%s", CONSOLE_COOKIE,
+		    req->tls ? "; Secure" : "");
+	console_header(resp, "Set-Cookie", buf);
+}
+
+static const char *
+console_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot == NULL)
+		return "application/octet-stream";
+	if (strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	return "application/octet-stream";
+}
+
+static void
+console_static(struct console_resp *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < console_nassets; i++)
+		if (strcmp(console_assets[i].name, name) == 0)
+			break;
+	if (i == console_nassets) {
+		resp->status = 404;
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->body = (char *)(uintptr_t)"Not found.\n";
+		resp->body_static = 1;
+		resp->bodylen = strlen(resp->body);
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = console_type(name);
+	resp->body = (char *)(uintptr_t)console_assets[i].data;
+	resp->bodylen = console_assets[i].len;
+	resp->body_static = 1;
+	console_header(resp, "Cache-Control", "no-cache");
+}
+
+/*
+ * The checks every POST passes before anything else: a JSON body, and no
+ * sign of another origin. Returns 0 or answers 403/415 and returns -1.
+ */
+static int
+console_post_ok(const struct console_req *req, struct console_resp *resp)
+{
+	const char *ct = console_hdr(req, "content-type");
+	const char *origin = console_hdr(req, "origin");
+	const char *site = console_hdr(req, "sec-fetch-site");
+
+	if (origin != NULL && !console_origin_ok(origin,
+	    console_hdr(req, "host"), req->tls)) {
+		console_error(resp, 403, "Forbidden.Origin", "",
+		    "The request comes from another origin.");
+		return -1;
+	}
+	if (site != NULL && strcmp(site, "same-origin") != 0) {
+		console_error(resp, 403, "Forbidden.Origin", "",
+		    "The request comes from another site.");
+		return -1;
+	}
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';')) {
+		console_error(resp, 415, "InvalidParameter.ContentType", "",
+		    "The console accepts application/json only.");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The session the cookie names. Returns 0, or answers 401 (and clears the
+ * cookie) and returns -1.
+ */
+static int
+console_auth(const struct console_req *req, struct console_resp *resp,
+    struct console_session *s, char sid[CONSOLE_SID_HEX + 1])
+{
+	int r;
+
+	r = console_cookie_get(console_hdr(req, "cookie"), CONSOLE_COOKIE, sid,
+	    CONSOLE_SID_HEX + 1);
+	if (r == 0)
+		r = console_session_get(sid, s);
+	if (r == 0)
+		return 0;
+	if (r != LK_ERR_NOT_FOUND && r != LK_ERR_INVALID_FORMAT &&
+	    r != LK_ERR_TOO_LONG) {
+		console_error(resp, 500, "InternalError", "",
+		    "The session could not be read.");
+		return -1;
+	}
+	console_error(resp, 401, "NotSignedIn", "",
+	    "Sign in to use the console.");
+	console_cookie_set(resp, req, NULL);
+	return -1;
+}
+
+/* The CSRF token in X-CSRF-Token; 0, or answers 403 and returns -1. */
+static int
+console_csrf(const struct console_req *req, struct console_resp *resp,
+    const struct console_session *s)
+{
+	const char *tok = console_hdr(req, "x-csrf-token");
+
+	if (tok != NULL && strlen(tok) == CONSOLE_CSRF_HEX &&
+	    CRYPTO_memcmp(tok, s->csrf, CONSOLE_CSRF_HEX) == 0)
+		return 0;
+	log_info("console csrf refused principal=%s", s->principal);
+	console_error(resp, 403, "Forbidden.CSRF", "", "The request has no "
+	    "valid X-CSRF-Token; reload the console.");
+	return -1;
+}
+
+static json_t *
+console_whoami(const struct console_session *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "Kind",
+	    s->kind == CONSOLE_KIND_OPERATOR ? "operator" : "accesskey",
+	    "Principal", s->principal, "CsrfToken", s->csrf,
+	    "RegionId", lkd->region);
+}
+
+static void
+console_delay(void)
+{
+	struct timespec ts = { CONSOLE_FAIL_DELAY_MS / 1000,
+	    (CONSOLE_FAIL_DELAY_MS % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+static void
+console_signin(const struct console_req *req, struct console_resp *resp)
+{
+	struct console_signin si;
+	struct console_session s;
+	char sid[CONSOLE_SID_HEX + 1], vis[3 * CONSOLE_NAME_MAX + 1];
+	const char *field;
+	int r;
+
+	if (console_limit_check(req->client) != 0) {
+		console_error(resp, 429, "Throttling", "",
+		    "Too many failed sign-ins from this address; try again "
+		    "in a few minutes.");
+		return;
+	}
+	if ((r = console_signin_parse(req->body, req->bodylen, &si,
+	    &field)) != 0) {
+		console_error(resp, 400, "InvalidParameter", field, *field ?
+		    "This field is required (at most 64 characters for a "
+		    "name, 1024 for a secret)." : "The sign-in request is "
+		    "malformed.");
+		return;
+	}
+	lk_vis(vis, sizeof(vis), si.name, strlen(si.name));
+	r = si.kind == CONSOLE_KIND_KEY ?
+	    console_key_verify(si.name, si.secret) :
+	    console_operator_verify(si.name, si.secret);
+	if (r != 0) {
+		console_limit_fail(req->client);
+		log_info("console signin failed kind=%s name=%s client=%s",
+		    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator",
+		    vis, req->client);
+		console_delay();
+		console_error(resp, 401, "InvalidCredentials",
+		    si.kind == CONSOLE_KIND_KEY ? "AccessKeySecret" : "Password",
+		    si.kind == CONSOLE_KIND_KEY ? "The AccessKey ID or secret "
+		    "is not correct, or the key is disabled." : "The operator "
+		    "name or password is not correct, or the account is "
+		    "disabled.");
+		goto out;
+	}
+	console_limit_ok(req->client);
+	if (console_session_create(si.kind, si.name, sid, &s) != 0) {
+		console_error(resp, 500, "InternalError", "",
+		    "The session could not be stored.");
+		goto out;
+	}
+	log_info("console signin ok kind=%s name=%s client=%s",
+	    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator", vis,
+	    req->client);
+	console_json(resp, 200, console_whoami(&s));
+	console_cookie_set(resp, req, sid);
+	OPENSSL_cleanse(sid, sizeof(sid));
+ out:
+	console_signin_free(&si);
+}
+
+static int
+console_region(struct lk_params *params)
+{
+	char *enc, *pair = NULL;
+	int r = LK_ERR_ALLOC;
+
+	if ((enc = lk_params_encode(lkd->region, strlen(lkd->region))) !=
+	    NULL && asprintf(&pair, "RegionId=%s", enc) != -1)
+		r = lk_params_parse(params, pair, strlen(pair));
+	else
+		pair = NULL;
+	free(enc);
+	free(pair);
+	return r;
+}
+
+static void
+console_call(const struct console_req *req, struct console_resp *resp,
+    const struct console_session *s)
+{
+	struct lk_params params;
+	struct lkd_policy pol;
+	char *action = NULL, key_id[CONSOLE_NAME_MAX + 16];
+	char field[3 * LK_PARAMS_NAME_MAX + 1];
+	json_t *out = NULL;
+	int status, r;
+
+	memset(&pol, 0, sizeof(pol));
+	if ((r = console_call_parse(req->body, req->bodylen, &action, &params,
+	    field, sizeof(field))) != 0) {
+		console_error(resp, 400, "InvalidParameter", field,
+		    r == LK_ERR_TOO_LONG ? "The value is too long." :
+		    "The call is malformed: {\"Action\": NAME, \"Params\": "
+		    "{NAME: string, number or boolean}}.");
+		return;
+	}
+	/* The console's region is the only one; the API still checks it. */
+	if (lk_params_get(&params, "RegionId") == NULL &&
+	    console_region(&params) != 0) {
+		console_error(resp, 500, "InternalError", "", "out of memory");
+		goto out;
+	}
+	if ((r = console_session_identity(s, key_id, sizeof(key_id),
+	    &pol)) != 0) {
+		console_error(resp, 401, "NotSignedIn", "",
+		    "The access key of this session is gone or disabled.");
+		goto out;
+	}
+	if (api_call_internal(action, &params, key_id, &pol, &status,
+	    &out) != 0) {
+		console_error(resp, 500, "InternalError", "", "out of memory");
+		goto out;
+	}
+	console_json(resp, status, out);
+ out:
+	keys_policy_free(&pol);
+	lk_params_free(&params);
+	free(action);
+}
+
+static void
+console_api(const struct console_req *req, struct console_resp *resp,
+    const char *what)
+{
+	struct console_session s;
+	char sid[CONSOLE_SID_HEX + 1];
+	int post = strcmp(req->method, "POST") == 0;
+
+	if (strcmp(what, "session") == 0 && !post) {
+		const char *site = console_hdr(req, "sec-fetch-site");
+
+		if (site != NULL && strcmp(site, "same-origin") != 0)
+			console_error(resp, 403, "Forbidden.Origin", "",
+			    "The request comes from another site.");
+		else if (console_auth(req, resp, &s, sid) == 0)
+			console_json(resp, 200, console_whoami(&s));
+		return;
+	}
+	if (strcmp(what, "signin") != 0 && strcmp(what, "signout") != 0 &&
+	    strcmp(what, "call") != 0) {
+		console_error(resp, 404, "NotFound", "", "No such path.");
+		return;
+	}
+	if (!post) {
+		console_error(resp, 405, "MethodNotAllowed", "",
+		    "Use POST.");
+		console_header(resp, "Allow", "POST");
+		return;
+	}
+	if (console_post_ok(req, resp) != 0)
+		return;
+	if (strcmp(what, "signin") == 0) {
+		console_signin(req, resp);
+		return;
+	}
+	if (console_auth(req, resp, &s, sid) != 0 ||
+	    console_csrf(req, resp, &s) != 0)
+		return;
+	if (strcmp(what, "signout") == 0) {
+		if (console_session_delete(sid) != 0) {
+			console_error(resp, 500, "InternalError", "",
+			    "The session could not be deleted.");
+			return;
+		}
+		log_info("console signout principal=%s", s.principal);
+		console_json(resp, 200, json_pack("{s:b}", "SignedOut", 1));
+		console_cookie_set(resp, req, NULL);
+		return;
+	}
+	console_call(req, resp, &s);
+}
+
+void
+console_handle(const struct console_req *req, struct console_resp *resp)
+{
+	int get = strcmp(req->method, "GET") == 0 ||
+	    strcmp(req->method, "HEAD") == 0;
+
+	memset(resp, 0, sizeof(*resp));
+	if (strncmp(req->path, "/api/", 5) == 0)
+		console_api(req, resp, req->path + 5);
+	else if (!get) {
+		console_error(resp, 405, "MethodNotAllowed", "", "Use GET.");
+		console_header(resp, "Allow", "GET, HEAD");
+	} else if (req->path[0] == '\0') {
+		resp->status = 301;
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->body = (char *)(uintptr_t)"Moved to /console/.\n";
+		resp->body_static = 1;
+		resp->bodylen = strlen(resp->body);
+		console_header(resp, "Location", "/console/");
+	} else if (strcmp(req->path, "/") == 0)
+		console_static(resp, "index.html");
+	else if (strncmp(req->path, "/static/", 8) == 0 &&
+	    strcmp(req->path + 8, "index.html") != 0)
+		console_static(resp, req->path + 8);
+	else
+		console_static(resp, "");
+	console_header(resp, "Content-Security-Policy", CONSOLE_CSP);
+	console_header(resp, "X-Content-Type-Options", "nosniff");
+	console_header(resp, "Referrer-Policy", "no-referrer");
+	console_header(resp, "X-Frame-Options", "DENY");
+	console_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+}

@@ -1,0 +1,680 @@
+/*
+ * latchkey console: a small single-page app over latchkeyd's
+ * /console/api/ endpoints. Every value from the server is hostile data:
+ * it is put into the page with textContent (through el()), never as HTML.
+ * Every action goes through /console/api/call, so results and errors
+ * (Code, Message) are exactly the API's.
+ */
+'use strict';
+
+const state = { csrf: '', who: null, timers: [], instances: null };
+const FINISHED = ['Success', 'Failed', 'Stopped', 'Timeout', 'Error', 'Cancelled', 'PartialFailed', 'Finished', 'Terminated'];
+const PLUGIN_INSTALL = 'acs-plugin-manager -e -P config_ecs_instance_connect --params --install';
+const SEND_KEY = 'ACS-ECS-SendSshPublicKey-linux.sh';
+
+/* el('td', {class: 'x'}, 'text', child...): strings become text nodes. */
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
+    else if (k === 'text') e.textContent = String(v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const kid of kids.flat()) {
+    if (kid === undefined || kid === null || kid === false) continue;
+    e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return e;
+}
+const $ = (id) => document.getElementById(id);
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+function badge(s) {
+  return el('span', { class: 'badge s-' + String(s).replace(/[^A-Za-z]/g, '') }, s);
+}
+
+async function post(path, body, withCsrf) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (withCsrf) headers['X-CSRF-Token'] = state.csrf;
+  let res;
+  try {
+    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body),
+      credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    return { ok: false, status: 0, body: { Code: 'NetworkError', Message: 'latchkeyd cannot be reached.' } };
+  }
+  let data = {};
+  try { data = await res.json(); } catch (e) { data = { Code: 'BadResponse', Message: 'The answer is not JSON.' }; }
+  return { ok: res.ok, status: res.status, body: data };
+}
+
+/* One API action; a lost session sends the user back to sign-in. */
+async function api(action, params) {
+  const r = await post('api/call', { Action: action, Params: params || {} }, true);
+  if (r.status === 401 && r.body.Code === 'NotSignedIn') {
+    showSignin('Your session has ended; sign in again.');
+    throw new Error('signed out');
+  }
+  return r;
+}
+
+function errText(body) {
+  return (body.Code ? body.Code + ': ' : '') + (body.Message || 'failed');
+}
+
+/* Shows msg under the field whose input has id; '' clears it. */
+function fieldError(id, msg) {
+  const input = $(id), out = $(id + '-error');
+  if (out) out.textContent = msg || '';
+  if (input) input.setAttribute('aria-invalid', msg ? 'true' : 'false');
+}
+
+function stopTimers() {
+  for (const t of state.timers) clearTimeout(t);
+  state.timers = [];
+}
+
+/* ------------------------------------------------------------------ */
+/* Sign-in and sign-out */
+
+function showSignin(msg) {
+  stopTimers();
+  state.csrf = '';
+  state.who = null;
+  $('app').hidden = true;
+  $('signout').hidden = true;
+  $('who').textContent = '';
+  $('signin-view').hidden = false;
+  $('signin-error').textContent = msg || '';
+  closePanel();
+}
+
+function showApp(who) {
+  state.who = who;
+  state.csrf = who.CsrfToken;
+  $('signin-view').hidden = true;
+  $('app').hidden = false;
+  $('signout').hidden = false;
+  $('who').textContent = (who.Kind === 'operator' ? 'Operator ' : 'AccessKey ') + who.Principal;
+  if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/instances';
+  else route();
+}
+
+function signinKind() {
+  return document.querySelector('input[name=kind]:checked').value;
+}
+
+async function signin(ev) {
+  ev.preventDefault();
+  const op = signinKind() === 'operator';
+  const ids = op ? ['op-name', 'op-password'] : ['ak-id', 'ak-secret'];
+  const names = op ? ['Operator', 'Password'] : ['AccessKeyId', 'AccessKeySecret'];
+  const body = {};
+  let bad = false;
+  ids.forEach((id, i) => {
+    const v = $(id).value;
+    fieldError(id, v ? '' : 'Required.');
+    if (!v) bad = true;
+    body[names[i]] = op || i === 1 ? v : v.trim();
+  });
+  $('signin-error').textContent = '';
+  if (bad) return;
+  $('signin-submit').disabled = true;
+  const r = await post('api/signin', body, false);
+  $('signin-submit').disabled = false;
+  if (r.ok) {
+    $(ids[1]).value = '';
+    showApp(r.body);
+    return;
+  }
+  const at = names.indexOf(r.body.Field);
+  if (at >= 0) fieldError(ids[at], r.body.Message || errText(r.body));
+  else $('signin-error').textContent = errText(r.body);
+}
+
+async function signout() {
+  await post('api/signout', {}, true);
+  location.hash = '';
+  showSignin('You have signed out.');
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing */
+
+function setNav(name) {
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+function view(title) {
+  const v = $('view');
+  clear(v);
+  v.append(el('h1', { id: 'view-title' }, title));
+  document.title = title + ' - latchkey console';
+  return v;
+}
+
+function route() {
+  if (!state.who) return;
+  stopTimers();
+  closePanel();
+  const h = location.hash.replace(/^#\/?/, '').split('/');
+  try {
+    if (h[0] === 'commands') { setNav('commands'); return pageCommands(h[1] === 'mine'); }
+    if (h[0] === 'invocations') { setNav('invocations'); return pageInvocations(); }
+    if (h[0] === 'invocation' && h[1]) { setNav('invocations'); return pageInvocation(decodeURIComponent(h[1])); }
+    if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
+    setNav('instances');
+    return pageInstances();
+  } catch (e) { /* signed out */ }
+}
+
+/* All pages of a list action (NextToken), up to limit items. */
+async function listAll(action, params, pick, limit) {
+  let items = [], token = '';
+  for (let i = 0; i < 20; i++) {
+    const p = Object.assign({ MaxResults: 50 }, params);
+    if (token) p.NextToken = token;
+    const r = await api(action, p);
+    if (!r.ok) return { error: r.body };
+    items = items.concat(pick(r.body) || []);
+    token = r.body.NextToken || '';
+    if (!token || items.length >= (limit || 1000)) break;
+  }
+  return { items };
+}
+
+async function loadInstances() {
+  const r = await listAll('DescribeInstances', {}, (b) => b.Instances && b.Instances.Instance);
+  if (r.error) return r;
+  const st = await listAll('DescribeCloudAssistantStatus', {},
+    (b) => b.InstanceCloudAssistantStatusSet && b.InstanceCloudAssistantStatusSet.InstanceCloudAssistantStatus);
+  const byId = {};
+  for (const s of st.items || []) byId[s.InstanceId] = s;
+  for (const i of r.items) i._agent = byId[i.InstanceId] || {};
+  state.instances = r.items;
+  return r;
+}
+
+function addresses(inst) {
+  const a = (inst.VpcAttributes && inst.VpcAttributes.PrivateIpAddress &&
+    inst.VpcAttributes.PrivateIpAddress.IpAddress) || [];
+  return a.join(', ');
+}
+
+function errorBox(body) {
+  return el('p', { class: 'field-error', role: 'alert' }, errText(body));
+}
+
+/* ------------------------------------------------------------------ */
+/* Instances */
+
+async function pageInstances() {
+  const v = view('Instances');
+  const filter = el('input', { id: 'instance-filter', type: 'search', placeholder: 'ID, name or address' });
+  v.append(el('div', { class: 'toolbar' },
+    el('div', { class: 'field grow' }, el('label', { for: 'instance-filter' }, 'Filter instances'), filter),
+    el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh')));
+  const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
+  v.append(status);
+  const r = await loadInstances();
+  if (r.error) { status.replaceWith(errorBox(r.error)); return; }
+  const tbody = el('tbody');
+  const table = el('table', { 'aria-labelledby': 'view-title' },
+    el('thead', {}, el('tr', {}, ['Instance ID', 'Name', 'Addresses', 'Agent version', 'State', 'Last heartbeat'].map((h) => el('th', { scope: 'col' }, h)))),
+    tbody);
+  const rows = r.items.map((i) => {
+    const online = i._agent.CloudAssistantStatus === 'true';
+    const tr = el('tr', {},
+      el('td', { class: 'mono' }, i.InstanceId),
+      el('td', { class: 'wrap' }, i.InstanceName),
+      el('td', { class: 'mono' }, addresses(i)),
+      el('td', {}, i._agent.CloudAssistantVersion || ''),
+      el('td', {}, badge(online ? 'online' : 'offline')),
+      el('td', {}, i._agent.LastHeartbeatTime || ''));
+    tr.dataset.search = [i.InstanceId, i.InstanceName, i.HostName, addresses(i)].join(' ').toLowerCase();
+    tbody.append(tr);
+    return tr;
+  });
+  status.textContent = rows.length + ' instance' + (rows.length === 1 ? '' : 's');
+  v.append(rows.length ? table : el('p', { class: 'empty' },
+    'No instance yet. Register a server with latchkey-agent register and an activation code.'));
+  filter.addEventListener('input', () => {
+    const q = filter.value.trim().toLowerCase();
+    let n = 0;
+    for (const tr of rows) { tr.hidden = q !== '' && !tr.dataset.search.includes(q); if (!tr.hidden) n++; }
+    status.textContent = n + ' of ' + rows.length + ' shown';
+  });
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands */
+
+function paramDefs(cmd) {
+  const d = cmd.ParameterDefinitions && cmd.ParameterDefinitions.ParameterDefinition;
+  if (d && d.length) return d;
+  const n = (cmd.ParameterNames && cmd.ParameterNames.ParameterName) || [];
+  return n.map((name) => ({ ParameterName: name, Required: true, DefaultValue: '', Description: '' }));
+}
+
+async function pageCommands(mine) {
+  const v = view(mine ? 'My Commands' : 'Common Commands');
+  v.append(el('nav', { class: 'tabs', 'aria-label': 'Command lists' },
+    el('a', { href: '#/commands/common', 'aria-current': mine ? null : 'page' }, 'Common Commands'),
+    el('a', { href: '#/commands/mine', 'aria-current': mine ? 'page' : null }, 'My Commands')));
+  const filter = el('input', { id: 'command-filter', type: 'search', placeholder: 'Name or description' });
+  const bar = el('div', { class: 'toolbar' },
+    el('div', { class: 'field grow' }, el('label', { for: 'command-filter' }, 'Filter commands'), filter));
+  if (mine) bar.append(el('button', { type: 'button', id: 'new-command', on: { click: openCreateCommand } }, 'Create Command'));
+  v.append(bar);
+  const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
+  v.append(status);
+  const r = await listAll('DescribeCommands', mine ? {} : { Provider: 'AlibabaCloud', Latest: true },
+    (b) => b.Commands && b.Commands.Command);
+  if (r.error) { status.replaceWith(errorBox(r.error)); return; }
+  const tbody = el('tbody');
+  const rows = r.items.map((c) => {
+    const names = paramDefs(c).map((p) => p.ParameterName).join(', ');
+    const acts = el('div', { class: 'row' },
+      el('button', { type: 'button', 'aria-label': 'Create Task: ' + c.Name, on: { click: () => openTask(c) } }, 'Create Task'));
+    if (mine) acts.append(el('button', { type: 'button', class: 'secondary', 'aria-label': 'Delete: ' + c.Name,
+      on: { click: () => deleteCommand(c, status) } }, 'Delete'));
+    const tr = el('tr', {},
+      el('td', { class: 'wrap' }, el('strong', {}, c.Name), el('div', { class: 'muted mono' }, c.CommandId)),
+      el('td', { class: 'wrap' }, c.Description),
+      el('td', { class: 'wrap mono' }, names || '—'),
+      el('td', {}, String(c.Version)),
+      el('td', {}, acts));
+    tr.dataset.search = (c.Name + ' ' + c.Description).toLowerCase();
+    tbody.append(tr);
+    return tr;
+  });
+  status.textContent = rows.length + ' command' + (rows.length === 1 ? '' : 's');
+  v.append(rows.length ? el('table', { 'aria-labelledby': 'view-title' },
+    el('thead', {}, el('tr', {}, ['Name', 'Description', 'Parameters', 'Version', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
+    tbody) : el('p', { class: 'empty' }, mine ? 'You have no command yet: Create Command makes one.' : 'No common command.'));
+  filter.addEventListener('input', () => {
+    const q = filter.value.trim().toLowerCase();
+    for (const tr of rows) tr.hidden = q !== '' && !tr.dataset.search.includes(q);
+  });
+}
+
+async function deleteCommand(c, status) {
+  const r = await api('DeleteCommand', { CommandId: c.CommandId });
+  if (!r.ok) { status.textContent = errText(r.body); return; }
+  route();
+}
+
+function closePanel() {
+  const p = $('panel');
+  if (p) p.remove();
+}
+
+function openPanel(title) {
+  closePanel();
+  const close = el('button', { type: 'button', class: 'secondary', id: 'panel-close', on: { click: closePanel } }, 'Close');
+  const p = el('section', { id: 'panel', class: 'panel', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'panel-title' },
+    el('div', { class: 'panel-head' }, el('h2', { id: 'panel-title' }, title), close));
+  document.body.append(p);
+  return p;
+}
+
+/* A labelled field; returns [wrapper, input]. */
+function field(id, label, input, opts) {
+  opts = opts || {};
+  input.id = id;
+  input.setAttribute('aria-describedby', id + '-error' + (opts.hint ? ' ' + id + '-hint' : ''));
+  if (opts.required) input.setAttribute('aria-required', 'true');
+  const w = el('div', { class: 'field' },
+    el('label', { for: id }, label, opts.required ? el('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null,
+      opts.required ? el('span', { class: 'muted' }, ' (required)') : null),
+    input,
+    opts.hint ? el('p', { class: 'hint', id: id + '-hint' }, opts.hint) : null,
+    el('p', { class: 'field-error', id: id + '-error', role: 'alert' }));
+  return [w, input];
+}
+
+function isKeyParam(name) { return /publickey/i.test(name); }
+
+/* The Create Task panel: one field per parameter, instances, the button. */
+async function openTask(cmd) {
+  const p = openPanel('Create Task: ' + cmd.Name);
+  const form = el('form', { novalidate: true });
+  p.append(form);
+  if (cmd.Name === SEND_KEY) {
+    form.append(el('div', { class: 'note' },
+      el('p', {}, 'The servers need the Instance Connect plug-in. Install it once on each server, as root (or run ACS-ECS-InstallPlugin-linux.sh):'),
+      el('code', { id: 'plugin-install' }, PLUGIN_INSTALL),
+      el('p', {}, 'The key is accepted for 60 seconds; log in with it right away.')));
+  }
+  if (cmd.Description) form.append(el('p', { class: 'muted' }, cmd.Description));
+  const params = [];
+  paramDefs(cmd).forEach((d, i) => {
+    const id = 'param-' + i;
+    const key = isKeyParam(d.ParameterName);
+    const input = key ? el('textarea', { spellcheck: 'false', placeholder: 'ssh-ed25519 AAAA… user@host' }) : el('input', { spellcheck: 'false' });
+    input.value = d.DefaultValue || '';
+    input.name = d.ParameterName;
+    const hint = [d.Description, d.PatternRegex ? 'Pattern: ' + d.PatternRegex : ''].filter(Boolean).join(' — ');
+    const [w] = field(id, d.ParameterName, input, { required: !!d.Required, hint });
+    if (key) {
+      const fileId = id + '-file';
+      const file = el('input', { type: 'file', id: fileId, accept: '.pub,text/plain' });
+      file.addEventListener('change', () => {
+        const f = file.files && file.files[0];
+        if (!f) return;
+        if (f.size > 16384) { fieldError(id, 'That file is too large for a public key.'); return; }
+        const rd = new FileReader();
+        rd.onload = () => { input.value = String(rd.result).trim(); fieldError(id, ''); };
+        rd.onerror = () => fieldError(id, 'The file could not be read.');
+        rd.readAsText(f);
+      });
+      w.insertBefore(el('div', { class: 'row' }, el('label', { for: fileId }, 'or pick a public key file:'), file), w.lastChild);
+    }
+    form.append(w);
+    params.push({ def: d, id, input });
+  });
+  let runAs = null;
+  if (!cmd.Provider) {
+    const [w, input] = field('task-username', 'Run as user', el('input', { spellcheck: 'false' }), { hint: 'Default root.' });
+    input.value = 'root';
+    runAs = input;
+    form.append(w);
+  }
+  // Instances, with a search box.
+  const search = el('input', { type: 'search', id: 'task-instance-search', placeholder: 'Search instances' });
+  const pick = el('div', { class: 'pick', id: 'task-instances', role: 'group', 'aria-labelledby': 'task-instances-label', 'aria-describedby': 'task-instances-error' });
+  form.append(el('div', { class: 'field' },
+    el('label', { id: 'task-instances-label', for: 'task-instance-search' }, 'Instances', el('span', { class: 'req', 'aria-hidden': 'true' }, '*'), el('span', { class: 'muted' }, ' (required)')),
+    search, pick, el('p', { class: 'field-error', id: 'task-instances-error', role: 'alert' })));
+  const submit = el('button', { type: 'submit', id: 'task-submit' }, 'Create Task');
+  form.append(el('div', { class: 'actions' }, submit,
+    el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+  el('p', { class: 'field-error', id: 'task-error', role: 'alert' }));
+  pick.append(el('p', { class: 'muted' }, 'Loading instances…'));
+  const inst = await loadInstances();
+  clear(pick);
+  if (inst.error) { pick.append(errorBox(inst.error)); }
+  const boxes = (inst.items || []).map((i, n) => {
+    const cb = el('input', { type: 'checkbox', id: 'task-inst-' + n, value: i.InstanceId });
+    const online = i._agent.CloudAssistantStatus === 'true';
+    const lab = el('label', { for: 'task-inst-' + n }, cb,
+      el('span', { class: 'mono' }, i.InstanceId), el('span', {}, i.InstanceName), badge(online ? 'online' : 'offline'));
+    lab.dataset.search = [i.InstanceId, i.InstanceName, addresses(i)].join(' ').toLowerCase();
+    pick.append(lab);
+    return { cb, lab };
+  });
+  if (!boxes.length && !inst.error) pick.append(el('p', { class: 'muted' }, 'No instance is registered.'));
+  search.addEventListener('input', () => {
+    const q = search.value.trim().toLowerCase();
+    for (const b of boxes) b.lab.hidden = q !== '' && !b.lab.dataset.search.includes(q);
+  });
+  form.addEventListener('submit', (e) => { e.preventDefault(); submitTask(cmd, params, runAs, boxes, submit); });
+  (params[0] ? params[0].input : search).focus();
+}
+
+/* Which field an InvokeCommand error belongs to. */
+function taskErrorField(body, params) {
+  const code = body.Code || '', msg = body.Message || '';
+  const q = /"([A-Za-z]+)"/.exec(msg);
+  if (q && q[1] === 'Username') return 'task-username';
+  if (q && /^InstanceId/.test(q[1])) return 'task-instances';
+  if (/InstanceId|Instance|Forbidden\.RAM/.test(code) && /instance/i.test(msg + code)) return 'task-instances';
+  if (/Username/.test(code)) return 'task-username';
+  if (/Parameter|Param/.test(code)) {
+    const pm = /parameter "?([A-Za-z0-9_-]+)"?/i.exec(msg);
+    const hit = pm && params.find((p) => p.def.ParameterName.toLowerCase() === pm[1].toLowerCase());
+    if (hit) return hit.id;
+    for (const p of params) if (msg.toLowerCase().includes(p.def.ParameterName.toLowerCase())) return p.id;
+    if (/username|user/i.test(msg)) { const u = params.find((p) => /user/i.test(p.def.ParameterName)); if (u) return u.id; }
+    return params.length ? params[0].id : 'task';
+  }
+  if (code === 'Forbidden.RAM') { const u = params.find((p) => /user/i.test(p.def.ParameterName)); if (u) return u.id; }
+  return 'task';
+}
+
+async function submitTask(cmd, params, runAs, boxes, submit) {
+  let bad = false;
+  const values = {};
+  for (const p of params) {
+    const v = p.input.value;
+    fieldError(p.id, '');
+    if (p.def.Required && v.trim() === '') { fieldError(p.id, p.def.ParameterName + ' is required.'); bad = true; }
+    if (v !== '' || p.def.Required) values[p.def.ParameterName] = isKeyParam(p.def.ParameterName) ? v.trim() : v;
+  }
+  const ids = boxes.filter((b) => b.cb.checked).map((b) => b.cb.value);
+  fieldError('task-instances', ids.length ? '' : 'Select at least one instance.');
+  $('task-error').textContent = '';
+  if (runAs) fieldError('task-username', '');
+  if (!ids.length) bad = true;
+  if (bad) return;
+  const req = { CommandId: cmd.CommandId };
+  ids.forEach((id, i) => { req['InstanceId.' + (i + 1)] = id; });
+  if (params.length) req.Parameters = JSON.stringify(values);
+  if (runAs && runAs.value.trim()) req.Username = runAs.value.trim();
+  submit.disabled = true;
+  const r = await api('InvokeCommand', req);
+  submit.disabled = false;
+  if (!r.ok) {
+    const f = taskErrorField(r.body, params);
+    if (f === 'task') $('task-error').textContent = errText(r.body);
+    else fieldError(f, errText(r.body));
+    return;
+  }
+  closePanel();
+  location.hash = '#/invocation/' + encodeURIComponent(r.body.InvokeId);
+}
+
+function openCreateCommand() {
+  const p = openPanel('Create Command');
+  const form = el('form', { novalidate: true });
+  const [wn, name] = field('cc-name', 'Name', el('input', { spellcheck: 'false', maxlength: 128 }), { required: true });
+  const [wd, desc] = field('cc-description', 'Description', el('input', {}), {});
+  const [wc, content] = field('cc-content', 'Script (RunShellScript)', el('textarea', { spellcheck: 'false', class: 'mono' }),
+    { required: true, hint: 'With parameters enabled, {{name}} placeholders become parameters.' });
+  const [wt, timeout] = field('cc-timeout', 'Timeout (seconds)', el('input', { type: 'number', min: 10, max: 86400 }), {});
+  timeout.value = '60';
+  const enable = el('input', { type: 'checkbox', id: 'cc-params' });
+  const submit = el('button', { type: 'submit', id: 'cc-submit' }, 'Create Command');
+  form.append(wn, wd, wc, wt,
+    el('div', { class: 'field' }, el('label', { for: 'cc-params', class: 'switch' }, enable, 'Use parameters')),
+    el('div', { class: 'actions' }, submit, el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+    el('p', { class: 'field-error', id: 'cc-error', role: 'alert' }));
+  p.append(form);
+  name.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    ['cc-name', 'cc-description', 'cc-content', 'cc-timeout'].forEach((id) => fieldError(id, ''));
+    $('cc-error').textContent = '';
+    let bad = false;
+    if (!name.value) { fieldError('cc-name', 'Name is required.'); bad = true; }
+    if (!content.value) { fieldError('cc-content', 'The script is required.'); bad = true; }
+    if (bad) return;
+    submit.disabled = true;
+    const r = await api('CreateCommand', { Name: name.value, Description: desc.value, Type: 'RunShellScript',
+      CommandContent: content.value, ContentEncoding: 'PlainText', Timeout: timeout.value || '60',
+      EnableParameter: enable.checked });
+    submit.disabled = false;
+    if (r.ok) { closePanel(); route(); return; }
+    const code = r.body.Code || '', msg = r.body.Message || '';
+    const named = { Name: 'cc-name', Description: 'cc-description', CommandContent: 'cc-content', Timeout: 'cc-timeout' };
+    let f = 'cc-error';
+    const q = /"([A-Za-z]+)"/.exec(msg);
+    if (q && named[q[1]]) f = named[q[1]];
+    else if (/Name/.test(code)) f = 'cc-name';
+    else if (/Desc/.test(code)) f = 'cc-description';
+    else if (/Content|Parameter/.test(code)) f = 'cc-content';
+    else if (/Timeout/.test(msg)) f = 'cc-timeout';
+    if (f === 'cc-error') $('cc-error').textContent = errText(r.body);
+    else fieldError(f, errText(r.body));
+  });
+}
+
+/* ------------------------------------------------------------------ */
+/* Invocations */
+
+function progress(inv) {
+  const list = (inv.InvokeInstances && inv.InvokeInstances.InvokeInstance) || [];
+  const done = list.filter((i) => FINISHED.includes(i.InvocationStatus)).length;
+  return el('div', {}, el('span', { class: 'muted' }, done + '/' + list.length + ' finished '),
+    list.map((i) => el('span', { class: 'badge s-' + i.InvocationStatus, title: i.InstanceId }, i.InstanceId + ': ' + i.InvocationStatus)));
+}
+
+async function pageInvocations() {
+  const v = view('Invocations');
+  v.append(el('div', { class: 'toolbar' },
+    el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh'),
+    el('span', { class: 'muted' }, 'Refreshes by itself while an invocation runs.')));
+  const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
+  const holder = el('div');
+  v.append(status, holder);
+  const here = location.hash;
+  const load = async () => {
+    const r = await api('DescribeInvocations', { PageSize: 50 });
+    if (location.hash !== here) return;
+    if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
+    const invs = (r.body.Invocations && r.body.Invocations.Invocation) || [];
+    status.textContent = r.body.TotalCount + ' invocation' + (r.body.TotalCount === 1 ? '' : 's') +
+      (r.body.TotalCount > invs.length ? ' (newest ' + invs.length + ' shown)' : '');
+    clear(holder);
+    if (!invs.length) { holder.append(el('p', { class: 'empty' }, 'No invocation yet: Create Task on a command.')); return; }
+    holder.append(el('table', { 'aria-labelledby': 'view-title' },
+      el('thead', {}, el('tr', {}, ['Invocation', 'Command', 'Status', 'Progress', 'Created'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, invs.map((inv) => el('tr', {},
+        el('td', { class: 'mono' }, el('a', { href: '#/invocation/' + encodeURIComponent(inv.InvokeId) }, inv.InvokeId)),
+        el('td', { class: 'wrap' }, inv.CommandName),
+        el('td', {}, badge(inv.InvocationStatus)),
+        el('td', {}, progress(inv)),
+        el('td', {}, inv.CreationTime))))));
+    if (invs.some((i) => !FINISHED.includes(i.InvocationStatus))) state.timers.push(setTimeout(load, 2000));
+  };
+  await load();
+}
+
+function b64text(s) { return s || ''; }
+
+async function pageInvocation(id) {
+  const v = view('Invocation ' + id);
+  v.append(el('p', {}, el('a', { href: '#/invocations' }, '← All invocations')));
+  const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
+  const head = el('div');
+  const results = el('div', { id: 'results' });
+  const stop = el('button', { type: 'button', class: 'danger', id: 'stop-invocation', hidden: true }, 'Stop');
+  const stopErr = el('p', { class: 'field-error', id: 'stop-error', role: 'alert' });
+  v.append(el('div', { class: 'toolbar' }, stop, stopErr), status, head, el('h2', {}, 'Results per instance'), results);
+  stop.addEventListener('click', async () => {
+    stop.disabled = true;
+    const r = await api('StopInvocation', { InvokeId: id });
+    stop.disabled = false;
+    stopErr.textContent = r.ok ? '' : errText(r.body);
+    if (r.ok) { stopTimers(); load(); }
+  });
+  const here = location.hash;
+  const load = async () => {
+    const [a, b] = await Promise.all([
+      api('DescribeInvocations', { InvokeId: id, ContentEncoding: 'PlainText' }),
+      api('DescribeInvocationResults', { InvokeId: id, ContentEncoding: 'PlainText', PageSize: 50 })]);
+    if (location.hash !== here) return;
+    if (!a.ok || !b.ok) { status.textContent = errText(a.ok ? b.body : a.body); return; }
+    const inv = ((a.body.Invocations && a.body.Invocations.Invocation) || [])[0];
+    if (!inv) { status.textContent = 'No such invocation.'; return; }
+    const res = (b.body.Invocation && b.body.Invocation.InvocationResults &&
+      b.body.Invocation.InvocationResults.InvocationResult) || [];
+    // The two answers are read one after the other: refresh until both agree.
+    const running = !FINISHED.includes(inv.InvocationStatus) ||
+      res.some((x) => !FINISHED.includes(x.InvocationStatus));
+    status.textContent = running ? 'Running; refreshing every 2 seconds.' : 'Finished.';
+    stop.hidden = !running;
+    clear(head);
+    head.append(el('dl', { class: 'kv' },
+      el('dt', {}, 'Status'), el('dd', { id: 'invocation-status' }, badge(inv.InvocationStatus)),
+      el('dt', {}, 'Command'), el('dd', {}, inv.CommandName),
+      el('dt', {}, 'Parameters'), el('dd', { class: 'mono' }, inv.Parameters || '{}'),
+      el('dt', {}, 'Run as'), el('dd', {}, inv.Username),
+      el('dt', {}, 'Created'), el('dd', {}, inv.CreationTime)));
+    clear(results);
+    for (const x of res) {
+      results.append(el('div', { class: 'result' },
+        el('h3', { class: 'mono' }, x.InstanceId),
+        el('dl', { class: 'kv' },
+          el('dt', {}, 'Status'), el('dd', {}, badge(x.InvocationStatus)),
+          el('dt', {}, 'Exit code'), el('dd', { class: 'mono exit-code' }, FINISHED.includes(x.InvocationStatus) ? String(x.ExitCode) : '—'),
+          el('dt', {}, 'Error'), el('dd', {}, [x.ErrorCode, x.ErrorInfo].filter(Boolean).join(': ') || '—'),
+          el('dt', {}, 'Finished'), el('dd', {}, x.FinishedTime || '—')),
+        el('pre', { 'aria-label': 'Output of ' + x.InstanceId }, b64text(x.Output) || '(no output)'),
+        x.Dropped ? el('p', { class: 'muted' }, x.Dropped + ' bytes of output were cut.') : null));
+    }
+    if (running) state.timers.push(setTimeout(load, 2000));
+  };
+  await load();
+}
+
+/* ------------------------------------------------------------------ */
+/* Settings */
+
+async function pageSettings() {
+  const v = view('Settings');
+  v.append(el('h2', {}, 'Session management'));
+  const sw = el('input', { type: 'checkbox', id: 'session-manager', disabled: true });
+  const msg = el('p', { class: 'field-error', id: 'session-manager-error', role: 'alert' });
+  const note = el('p', { class: 'muted', id: 'session-manager-state', 'aria-live': 'polite' }, 'Loading…');
+  sw.setAttribute('aria-describedby', 'session-manager-error session-manager-state');
+  v.append(el('label', { class: 'switch', for: 'session-manager' }, sw, 'Session Manager enabled'), note, msg,
+    el('p', { class: 'muted' }, 'When enabled, users may open sessions to instances by id (latchkey proxy) without an open SSH port.'));
+  const r = await api('DescribeCloudAssistantSettings', { 'SettingType.1': 'SessionManagerConfig' });
+  if (!r.ok) {
+    note.textContent = r.body.Code === 'InvalidAction.NotFound' ? 'This latchkeyd has no session management yet.' : '';
+    if (r.body.Code !== 'InvalidAction.NotFound') msg.textContent = errText(r.body);
+  } else {
+    const cfg = r.body.SessionManagerConfig || {};
+    sw.checked = cfg.SessionManagerEnabled === true || cfg.SessionManagerEnabled === 'true';
+    sw.disabled = false;
+    note.textContent = sw.checked ? 'Enabled.' : 'Disabled.';
+    sw.addEventListener('change', async () => {
+      sw.disabled = true;
+      msg.textContent = '';
+      const m = await api('ModifyCloudAssistantSettings', { SettingType: 'SessionManagerConfig',
+        SessionManagerConfig: JSON.stringify({ SessionManagerEnabled: sw.checked }) });
+      sw.disabled = false;
+      if (!m.ok) { sw.checked = !sw.checked; msg.textContent = errText(m.body); }
+      note.textContent = sw.checked ? 'Enabled.' : 'Disabled.';
+    });
+  }
+  v.append(el('h2', {}, 'Instance Connect plug-in'),
+    el('p', {}, 'Sending SSH keys needs the plug-in on each server. Install it as root on the server:'),
+    el('pre', { id: 'settings-plugin-install' }, PLUGIN_INSTALL),
+    el('p', {}, 'or run the common command ACS-ECS-InstallPlugin-linux.sh on the instances.'),
+    el('h2', {}, 'You'),
+    el('dl', { class: 'kv' },
+      el('dt', {}, 'Signed in as'), el('dd', {}, (state.who.Kind === 'operator' ? 'operator ' : 'AccessKey ') + state.who.Principal),
+      el('dt', {}, 'Region'), el('dd', {}, state.who.RegionId)));
+}
+
+/* ------------------------------------------------------------------ */
+
+async function start() {
+  $('signin-form').addEventListener('submit', signin);
+  $('signout').addEventListener('click', signout);
+  for (const r of document.querySelectorAll('input[name=kind]')) {
+    r.addEventListener('change', () => {
+      const op = signinKind() === 'operator';
+      $('signin-key').hidden = op;
+      $('signin-operator').hidden = !op;
+      $('signin-error').textContent = '';
+    });
+  }
+  window.addEventListener('hashchange', route);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePanel(); });
+  let r;
+  try {
+    const res = await fetch('api/session', { credentials: 'same-origin', cache: 'no-store' });
+    r = { ok: res.ok, body: await res.json() };
+  } catch (e) { r = { ok: false, body: {} }; }
+  if (r.ok) showApp(r.body);
+  else showSignin('');
+}
+
+document.addEventListener('DOMContentLoaded', start);

@@ -1,0 +1,533 @@
+'use strict';
+// The latchkey web console in Debian's chromium (headless), driven by
+// playwright-core. Run by tests/integration/test_console.sh, which starts
+// latchkeyd, an agent and sshd, and sets the environment (README.md):
+//
+//   node console.test.js send   sign-in, Instances, plug-in install and
+//                               SendSshPublicKey through Create Task
+//   node console.test.js rest   hostile values, CSRF, Stop, sign-out,
+//                               operator, Settings
+//
+// Prints one TAP line per case, numbered from LK_TAP_START, and writes
+// "LAST_NUMBER FAILURES" to LK_TAP_COUNTS. A browser that cannot start is
+// a failure.
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const env = (k) => {
+  if (!process.env[k]) throw new Error(`${k} is not set (see tests/browser/README.md)`);
+  return process.env[k];
+};
+const URL_ = env('LK_URL');
+const INSTANCE = env('LK_INSTANCE');
+const SHOTS = env('LK_SHOTS');
+const SEND_KEY = 'ACS-ECS-SendSshPublicKey-linux.sh';
+const INSTALL = 'ACS-ECS-InstallPlugin-linux.sh';
+const PLUGIN_CMD = 'acs-plugin-manager -e -P config_ecs_instance_connect --params --install';
+const HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">';
+const HOSTILE_DESC = '<script>window.__pwned=2</script> &amp; "\'';
+const FINISHED = ['Success', 'Failed', 'Stopped', 'Timeout', 'Error', 'Cancelled'];
+const HOSTILE_OUT = '<b>bold</b><img src=x onerror=window.__pwned=3>';
+
+let n = Number(process.env.LK_TAP_START || 0);
+let failed = 0;
+let shot = 0;
+const problems = []; // script errors and CSP reports seen in pages
+
+function report() {
+  if (process.env.LK_TAP_COUNTS) fs.writeFileSync(process.env.LK_TAP_COUNTS, `${n} ${failed}\n`);
+}
+
+async function t(name, fn) {
+  n++;
+  try {
+    await fn();
+    console.log(`ok ${n} - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok ${n} - ${name}`);
+    const text = String((e && e.stack) || e).split('\n').slice(0, 8);
+    for (const l of text) console.log(`# ${l}`);
+  }
+}
+
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+async function screenshot(page, name) {
+  shot++;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${process.argv[2]}-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+// A raw request that no browser rule touches: method, path under
+// /console/, headers, body. Resolves {status, body}.
+function raw(method, p, headers, body) {
+  const u = new URL(p, URL_);
+  return new Promise((resolve, reject) => {
+    const req = http.request(u, { method, headers }, (res) => {
+      let data = '';
+      res.on('data', (d) => { data += d; });
+      res.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(data); } catch (e) { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, body: json, text: data });
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(10000, () => req.destroy(new Error('timeout')));
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+async function launch(sub) {
+  const dir = path.join(env('LK_PROFILE'), sub);
+  fs.mkdirSync(dir, { recursive: true });
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: env('LK_CHROMIUM'),
+    headless: true,
+    viewport: { width: 1366, height: 768 },
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    timeout: 60000,
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[0-9]|status of 415|status of 429/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return { ctx, page };
+}
+
+async function signinKey(page, secret) {
+  await page.goto(URL_);
+  await page.locator('#signin-form').waitFor();
+  await page.check('input[name=kind][value=accesskey]');
+  await page.fill('#ak-id', env('LK_AK_ID'));
+  await page.fill('#ak-secret', secret);
+  await page.click('#signin-submit');
+}
+
+async function waitTitle(page, text) {
+  await page.locator('#view-title', { hasText: text }).waitFor();
+}
+
+// Opens Create Task for the command called name on the current list.
+async function openTask(page, name) {
+  await page.getByRole('button', { name: `Create Task: ${name}`, exact: true }).click();
+  await page.locator('#panel').waitFor();
+  await page.locator('#task-instances input[type=checkbox]').first().waitFor();
+}
+
+async function pickInstance(page) {
+  await page.fill('#task-instance-search', INSTANCE);
+  await page.locator(`#task-instances input[value="${INSTANCE}"]`).check();
+}
+
+// Waits on the invocation page until its status is one of want.
+async function waitStatus(page, want, ms) {
+  await page.waitForURL(/#\/invocation\/t-[0-9a-f]+$/);
+  await page.waitForFunction((w) => {
+    const s = document.querySelector('#invocation-status');
+    return s && w.includes(s.textContent.trim());
+  }, want, { timeout: ms || 90000 });
+  if (want.every((w) => FINISHED.includes(w))) {
+    // Every server's result is in too (it is read in a second call).
+    await page.waitForFunction(() => {
+      const codes = [...document.querySelectorAll('#results .exit-code')];
+      return codes.length > 0 && codes.every((e) => e.textContent !== '—');
+    }, null, { timeout: 30000 });
+  }
+  return decodeURIComponent(page.url().split('/').pop());
+}
+
+async function pwned(page) {
+  return page.evaluate(() => window.__pwned);
+}
+
+// ---------------------------------------------------------------------
+
+async function phaseSend() {
+  let b;
+  await t('chromium starts headless (Debian /usr/bin/chromium)', async () => { b = await launch('send'); });
+  if (!b) return;
+  const { ctx, page } = b;
+
+  await t('the console loads offline from latchkeyd and shows the sign-in form', async () => {
+    await page.goto(URL_);
+    await page.locator('#signin-form').waitFor();
+    assert(await page.getByLabel('AccessKey ID').isVisible(), 'no labelled AccessKey ID field');
+    await screenshot(page, 'signin');
+  });
+
+  await t('a wrong secret shows an error next to the secret field', async () => {
+    await signinKey(page, 'wrong-secret');
+    const err = page.locator('#ak-secret-error');
+    await err.filter({ hasText: 'not correct' }).waitFor();
+    assert(await page.getAttribute('#ak-secret', 'aria-invalid') === 'true', 'the field is not marked invalid');
+    assert(await page.locator('#app').isHidden(), 'the app is shown');
+    await screenshot(page, 'signin-error');
+  });
+
+  await t('an empty field is flagged before anything is sent', async () => {
+    await page.fill('#ak-secret', '');
+    await page.click('#signin-submit');
+    await page.locator('#ak-secret-error', { hasText: 'Required' }).waitFor();
+  });
+
+  await t('sign in with the access key', async () => {
+    await signinKey(page, env('LK_AK_SECRET'));
+    await waitTitle(page, 'Instances');
+    const who = await page.textContent('#who');
+    assert(who.includes(env('LK_AK_ID')), `who: ${who}`);
+  });
+
+  await t('the session cookie is HttpOnly, SameSite=Strict, Path=/console', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'lk_console');
+    assert(c, 'no lk_console cookie');
+    assert(c.httpOnly && c.sameSite === 'Strict' && c.path === '/console', JSON.stringify(c));
+    assert(/^[0-9a-f]{64}$/.test(c.value), 'the id is not 256 bits of hex');
+    assert(await page.evaluate(() => document.cookie) === '', 'the page can read the cookie');
+  });
+
+  await t('Instances lists the agent online, with its version, address and heartbeat', async () => {
+    const row = page.locator('tbody tr', { hasText: INSTANCE });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[4] === 'online', `state: ${cells[4]}`);
+    assert(/\d/.test(cells[3]), `version: ${cells[3]}`);
+    assert(/\d+\.\d+\.\d+\.\d+/.test(cells[2]), `addresses: ${cells[2]}`);
+    assert(/^\d{4}-\d\d-\d\dT/.test(cells[5]), `heartbeat: ${cells[5]}`);
+    await screenshot(page, 'instances');
+  });
+
+  await t('the Instances filter box hides what does not match', async () => {
+    await page.fill('#instance-filter', 'no-such-instance-zzz');
+    await page.locator('tbody tr', { hasText: INSTANCE }).waitFor({ state: 'hidden' });
+    await page.fill('#instance-filter', INSTANCE.slice(0, 8));
+    await page.locator('tbody tr', { hasText: INSTANCE }).waitFor();
+  });
+
+  await t('Common Commands lists the public commands with parameters and version', async () => {
+    await page.getByRole('link', { name: 'Commands' }).click();
+    await waitTitle(page, 'Common Commands');
+    const row = page.locator('tbody tr', { hasText: SEND_KEY });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(/username/.test(cells[2]) && /sshPublicKey/.test(cells[2]), `parameters: ${cells[2]}`);
+    assert(cells[3] === '1', `version: ${cells[3]}`);
+    await screenshot(page, 'common-commands');
+  });
+
+  await t('the plug-in is installed through Create Task (ACS-ECS-InstallPlugin-linux.sh)', async () => {
+    await openTask(page, INSTALL);
+    const v = await page.locator('#panel textarea, #panel input[name=pluginName]').first().inputValue();
+    assert(v === 'config_ecs_instance_connect', `default: ${v}`);
+    await pickInstance(page);
+    await page.click('#task-submit');
+    await waitStatus(page, ['Success'], 120000);
+  });
+
+  await t('the SendSshPublicKey panel: defaults, required mark, the plug-in command', async () => {
+    await page.goto(`${URL_}#/commands/common`);
+    await openTask(page, SEND_KEY);
+    assert((await page.textContent('#plugin-install')) === PLUGIN_CMD, 'no plug-in install command');
+    assert(await page.locator('#panel input[name=username]').inputValue() === 'root', 'username default');
+    const key = page.locator('#panel textarea[name=sshPublicKey]');
+    assert(await key.getAttribute('aria-required') === 'true', 'sshPublicKey not marked required');
+    await screenshot(page, 'create-task');
+  });
+
+  await t('Create Task without the key: the error is next to the key field', async () => {
+    await page.fill('#panel input[name=username]', env('LK_LOGIN_USER'));
+    await pickInstance(page);
+    await page.click('#task-submit');
+    const id = await page.locator('#panel textarea[name=sshPublicKey]').getAttribute('id');
+    await page.locator(`#${id}-error`, { hasText: 'required' }).waitFor();
+  });
+
+  await t('an API error lands next to its field (a username the pattern refuses)', async () => {
+    const user = page.locator('#panel input[name=username]');
+    await page.fill('#panel textarea[name=sshPublicKey]', fs.readFileSync(env('LK_PUBKEY_FILE'), 'utf8').trim());
+    await user.fill('bad user!');
+    await page.click('#task-submit');
+    const id = await user.getAttribute('id');
+    await page.locator(`#${id}-error`, { hasText: 'InvalidParameter.Parameters' }).waitFor();
+    assert(await user.getAttribute('aria-invalid') === 'true', 'not marked invalid');
+    await screenshot(page, 'create-task-error');
+    await user.fill(env('LK_LOGIN_USER'));
+  });
+
+  await t('a key that is not a key: the invocation fails, with its exit code and output', async () => {
+    const key = page.locator('#panel textarea[name=sshPublicKey]');
+    await key.fill('ssh-ed25519 not-base64 x');
+    await page.click('#task-submit');
+    // send_ssh_public_key rejects it on the server: the invocation fails,
+    // and the console shows the real exit code and message.
+    await waitStatus(page, ['Failed'], 60000);
+    const out = await page.locator('#results pre').first().textContent();
+    assert(out.length > 0, 'no output');
+    const code = await page.locator('#results .exit-code').first().textContent();
+    assert(code !== '0', `exit code ${code}`);
+  });
+
+  let invokeId;
+  await t('send the key: the public key picked from a file, Create Task, Success', async () => {
+    await page.goto(`${URL_}#/commands/common`);
+    await openTask(page, SEND_KEY);
+    await page.fill('#panel input[name=username]', env('LK_LOGIN_USER'));
+    const keyId = await page.locator('#panel textarea[name=sshPublicKey]').getAttribute('id');
+    await page.setInputFiles(`#${keyId}-file`, env('LK_PUBKEY_FILE'));
+    const want = fs.readFileSync(env('LK_PUBKEY_FILE'), 'utf8').trim();
+    await page.waitForFunction(([id, w]) => document.getElementById(id).value === w, [keyId, want]);
+    await pickInstance(page);
+    await page.click('#task-submit');
+    invokeId = await waitStatus(page, ['Success'], 60000);
+    const code = await page.locator('#results .exit-code').first().textContent();
+    assert(code === '0', `exit code ${code}`);
+    await screenshot(page, 'invocation-success');
+  });
+
+  await t('Invocations lists it as Success, 1/1 finished', async () => {
+    await page.getByRole('link', { name: 'Invocations', exact: true }).click();
+    await waitTitle(page, 'Invocations');
+    const row = page.locator('tbody tr', { hasText: invokeId || 'none' });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[2] === 'Success', `status ${cells[2]}`);
+    assert(cells[3].includes('1/1 finished') && cells[3].includes(`${INSTANCE}: Success`), `progress ${cells[3]}`);
+    await screenshot(page, 'invocations');
+  });
+
+  await t('no script error or CSP violation in the pages', async () => {
+    assert(problems.length === 0, problems.join('; '));
+  });
+  await ctx.close();
+}
+
+// ---------------------------------------------------------------------
+
+async function createCommand(page, name, desc, content, timeout) {
+  await page.goto(`${URL_}#/commands/mine`);
+  await waitTitle(page, 'My Commands');
+  if (await page.locator('#panel').count()) await page.click('#panel-close');
+  await page.locator('#panel').waitFor({ state: 'detached' });
+  await page.click('#new-command');
+  await page.fill('#cc-name', name);
+  await page.fill('#cc-description', desc);
+  await page.fill('#cc-content', content);
+  if (timeout) await page.fill('#cc-timeout', timeout);
+  await page.click('#cc-submit');
+}
+
+async function callInPage(page, body, token) {
+  return page.evaluate(async ([b, tok]) => {
+    const h = { 'Content-Type': 'application/json' };
+    if (tok !== null) h['X-CSRF-Token'] = tok;
+    const r = await fetch('api/call', { method: 'POST', headers: h, body: JSON.stringify(b) });
+    return { status: r.status, body: await r.json() };
+  }, [body, token]);
+}
+
+async function csrfToken(page) {
+  return page.evaluate(async () => (await (await fetch('api/session')).json()).CsrfToken);
+}
+
+async function commandCount(page, name) {
+  const r = await callInPage(page, { Action: 'DescribeCommands', Params: { Name: name } }, await csrfToken(page));
+  assert(r.status === 200, `DescribeCommands: ${JSON.stringify(r.body)}`);
+  return r.body.TotalCount;
+}
+
+async function phaseRest() {
+  let b;
+  await t('chromium starts again with a fresh profile', async () => { b = await launch('rest'); });
+  if (!b) return;
+  const { ctx, page } = b;
+
+  await t('sign in with the access key again', async () => {
+    await signinKey(page, env('LK_AK_SECRET'));
+    await waitTitle(page, 'Instances');
+  });
+
+  await t('a hostile command name and description render as text (My Commands)', async () => {
+    await createCommand(page, HOSTILE_NAME, HOSTILE_DESC, `printf '%s\\n' '${HOSTILE_OUT}'`);
+    const row = page.locator('tbody tr', { hasText: HOSTILE_NAME });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[0].startsWith(HOSTILE_NAME), `name cell: ${cells[0]}`);
+    assert(cells[1] === HOSTILE_DESC, `description cell: ${cells[1]}`);
+    assert(await page.locator('#view img, #view script:not([src])').count() === 0, 'markup was rendered');
+    assert(await pwned(page) === undefined, 'script ran');
+    await screenshot(page, 'my-commands-hostile');
+  });
+
+  await t('hostile output and the hostile name render as text on the invocation page', async () => {
+    await openTask(page, HOSTILE_NAME);
+    assert((await page.textContent('#panel-title')) === `Create Task: ${HOSTILE_NAME}`, 'panel title');
+    await pickInstance(page);
+    await page.click('#task-submit');
+    await waitStatus(page, ['Success'], 60000);
+    const out = await page.locator('#results pre').first().textContent();
+    assert(out.includes(HOSTILE_OUT), `output: ${out}`);
+    assert(await page.locator('#view img, #view b').count() === 0, 'markup was rendered');
+    assert(await pwned(page) === undefined, 'script ran');
+    await screenshot(page, 'hostile-output');
+  });
+
+  await t('an API error is shown next to the field that caused it (Timeout 5)', async () => {
+    await createCommand(page, 'console-bad-timeout', '', 'true', '5');
+    await page.locator('#cc-timeout-error', { hasText: 'InvalidParameter' }).waitFor();
+    assert(await page.getAttribute('#cc-timeout', 'aria-invalid') === 'true', 'not marked invalid');
+    await screenshot(page, 'create-command-error');
+  });
+
+  await t('Stop ends a running invocation (Stopped)', async () => {
+    await createCommand(page, 'console-sleep', 'sleeps', 'sleep 120', '');
+    await page.locator('tbody tr', { hasText: 'console-sleep' }).waitFor();
+    await openTask(page, 'console-sleep');
+    await pickInstance(page);
+    await page.click('#task-submit');
+    await waitStatus(page, ['Running', 'Pending'], 30000);
+    await page.click('#stop-invocation');
+    await waitStatus(page, ['Stopped'], 60000);
+    await screenshot(page, 'invocation-stopped');
+  });
+
+  await t('a forged call without the CSRF token is refused (403) and creates nothing', async () => {
+    const r = await callInPage(page, { Action: 'CreateCommand', Params: { Name: 'forged-no-csrf',
+      Type: 'RunShellScript', CommandContent: 'dHJ1ZQ==' } }, null);
+    assert(r.status === 403 && r.body.Code === 'Forbidden.CSRF', JSON.stringify(r));
+    assert(await commandCount(page, 'forged-no-csrf') === 0, 'the command exists');
+  });
+
+  await t('a wrong CSRF token is refused too', async () => {
+    const r = await callInPage(page, { Action: 'CreateCommand', Params: { Name: 'forged-bad-csrf',
+      Type: 'RunShellScript', CommandContent: 'dHJ1ZQ==' } }, '0'.repeat(32));
+    assert(r.status === 403, JSON.stringify(r));
+    assert(await commandCount(page, 'forged-bad-csrf') === 0, 'the command exists');
+  });
+
+  await t('a cross-site form post is refused and creates nothing', async () => {
+    const evil = await ctx.newPage();
+    const field = JSON.stringify({ Action: 'CreateCommand', Params: { Name: 'forged-form',
+      Type: 'RunShellScript', CommandContent: 'dHJ1ZQ==' }, x: '' }).slice(0, -2);
+    await evil.setContent(`<form id=f method=POST action="${URL_}api/call" enctype="text/plain">` +
+      `<input type=hidden name='${field.replace(/'/g, '&#39;')}' value='"}'></form>`);
+    const [resp] = await Promise.all([evil.waitForResponse(/api\/call/), evil.evaluate(() => document.getElementById('f').submit())]);
+    assert([401, 403, 415].includes(resp.status()), `status ${resp.status()}`);
+    await evil.close();
+    assert(await commandCount(page, 'forged-form') === 0, 'the command exists');
+  });
+
+  await t('a call with the cookie and token but another Origin is refused (403)', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'lk_console');
+    const tok = await csrfToken(page);
+    const r = await raw('POST', 'api/call', { 'Content-Type': 'application/json', Cookie: `lk_console=${c.value}`,
+      'X-CSRF-Token': tok, Origin: 'http://evil.example' }, JSON.stringify({ Action: 'CreateCommand',
+      Params: { Name: 'forged-origin', Type: 'RunShellScript', CommandContent: 'dHJ1ZQ==' } }));
+    assert(r.status === 403 && r.body.Code === 'Forbidden.Origin', `${r.status} ${r.text}`);
+    assert(await commandCount(page, 'forged-origin') === 0, 'the command exists');
+  });
+
+  await t('console responses carry the security headers', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'lk_console');
+    const r = await raw('GET', 'api/session', { Cookie: `lk_console=${c.value}` });
+    const h = r.headers;
+    assert(h['content-security-policy'].startsWith("default-src 'self'; frame-ancestors 'none'"), 'CSP');
+    assert(h['x-content-type-options'] === 'nosniff' && h['referrer-policy'] === 'no-referrer', 'nosniff/referrer');
+    assert(h['cache-control'] === 'no-store', 'no-store');
+  });
+
+  await t('after sign-out the old session cookie no longer works', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'lk_console');
+    const tok = await csrfToken(page);
+    const before = await raw('GET', 'api/session', { Cookie: `lk_console=${c.value}` });
+    assert(before.status === 200, `before: ${before.status}`);
+    await page.click('#signout');
+    await page.locator('#signin-form').waitFor();
+    await screenshot(page, 'signed-out');
+    const after = await raw('GET', 'api/session', { Cookie: `lk_console=${c.value}` });
+    assert(after.status === 401, `session after sign-out: ${after.status}`);
+    const call = await raw('POST', 'api/call', { 'Content-Type': 'application/json', Cookie: `lk_console=${c.value}`,
+      'X-CSRF-Token': tok }, JSON.stringify({ Action: 'DescribeInstances' }));
+    assert(call.status === 401, `call after sign-out: ${call.status}`);
+    assert(!(await ctx.cookies()).some((x) => x.name === 'lk_console'), 'the browser kept the cookie');
+  });
+
+  await t('an operator with a wrong password sees the error next to the password', async () => {
+    await page.goto(URL_);
+    await page.check('input[name=kind][value=operator]');
+    await page.fill('#op-name', env('LK_OPERATOR'));
+    await page.fill('#op-password', 'not-the-password');
+    await page.click('#signin-submit');
+    await page.locator('#op-password-error', { hasText: 'not correct' }).waitFor();
+  });
+
+  await t('the operator (latchkeyd operator create) signs in and sees the instance', async () => {
+    await page.fill('#op-password', env('LK_OPERATOR_PW'));
+    await page.click('#signin-submit');
+    await waitTitle(page, 'Instances');
+    assert((await page.textContent('#who')) === `Operator ${env('LK_OPERATOR')}`, 'who');
+    await page.locator('tbody tr', { hasText: INSTANCE }).waitFor();
+  });
+
+  await t('the operator sees only its own commands (not the access key\'s)', async () => {
+    await page.goto(`${URL_}#/commands/mine`);
+    await waitTitle(page, 'My Commands');
+    await page.locator('.empty, tbody').first().waitFor();
+    assert(await page.locator('tbody tr', { hasText: 'console-sleep' }).count() === 0, 'sees the key\'s command');
+  });
+
+  await t('Settings: the plug-in install command and the session management switch', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await waitTitle(page, 'Settings');
+    assert((await page.textContent('#settings-plugin-install')) === PLUGIN_CMD, 'install command');
+    await page.waitForFunction(() => document.querySelector('#session-manager-state').textContent !== 'Loading…');
+    const stateText = await page.textContent('#session-manager-state');
+    assert(/^(Enabled|Disabled)\.$/.test(stateText), `switch state: ${stateText}`);
+    {
+      const sw = page.locator('#session-manager');
+      const was = await sw.isChecked();
+      await sw.click();
+      await page.waitForFunction((w) => {
+        const s = document.querySelector('#session-manager');
+        return !s.disabled && s.checked === w;
+      }, !was);
+      assert(await page.textContent('#session-manager-error') === '', await page.textContent('#session-manager-error'));
+      await page.reload();
+      await waitTitle(page, 'Settings');
+      await page.waitForFunction(() => !document.querySelector('#session-manager').disabled);
+      assert(await sw.isChecked() === !was, 'the setting did not persist');
+    }
+    await screenshot(page, 'settings');
+  });
+
+  await t('the operator session is written for the shell\'s disable test', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'lk_console');
+    fs.writeFileSync(env('LK_OP_SESSION_FILE'), `${c.value} ${await csrfToken(page)}\n`);
+  });
+
+  await t('no script error or CSP violation in the pages', async () => {
+    assert(problems.length === 0, problems.join('; '));
+  });
+  await ctx.close();
+}
+
+(async () => {
+  try {
+    if (process.argv[2] === 'send') await phaseSend();
+    else if (process.argv[2] === 'rest') await phaseRest();
+    else throw new Error('usage: node console.test.js send|rest');
+  } catch (e) {
+    n++;
+    failed++;
+    console.log(`not ok ${n} - the browser test ran to its end`);
+    console.log(`# ${String((e && e.stack) || e).split('\n').join('\n# ')}`);
+  }
+  report();
+  process.exit(failed ? 1 : 0);
+})();

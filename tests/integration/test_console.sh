@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The web console in a real browser: Debian's chromium, headless, driven by
+# playwright-core (tests/browser/), against latchkeyd on a loopback port,
+# one real latchkey-agent and a real sshd in a scratch root $R that has no
+# plug-in yet (acs-plugin-manager is on the tasks' PATH).
+#
+# Phase "send" (tests/browser/console.test.js): a wrong secret shows an
+# error by the field; sign in with an access key; the Instances page; the
+# plug-in installed with Common Commands -> ACS-ECS-InstallPlugin-linux.sh;
+# the key sent with ACS-ECS-SendSshPublicKey-linux.sh -> Create Task (the
+# public key picked from a file); the invocation turns Success.
+# Then this script logs in with that key through the real sshd.
+# Phase "rest": hostile names and output render as text; forged requests
+# (no CSRF token, another origin, a cross-site form) are refused and change
+# nothing; Stop; sign-out ends the session server-side; an operator made
+# with "latchkeyd operator create" signs in; Settings.
+# Screenshots of each page go to tests/logs/screenshots/BUILD/.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BROWSER=$SRC/tests/browser
+LKD=$T/bin/latchkeyd
+AGENT=$T/bin/latchkey-agent
+CHROMIUM=${LK_CHROMIUM:-/usr/bin/chromium}
+NODE_LIMIT=${LK_BROWSER_TIMEOUT:-300}
+SHOTS=${LK_SCREENSHOTS:-$SRC/tests/logs/screenshots/$(basename "$LK_BUILD")}
+
+finish() { echo "1..$LK_N"; exit "$([ "$LK_FAILED" -eq 0 ] && echo 0 || echo 1)"; }
+for prog in "$LKD" "$AGENT"; do
+	[ -x "$prog" ] || { tap_fail "$(basename "$prog") is built ($LK_BUILD/bin)"; finish; }
+done
+# No browser is a failure, never a skip.
+if [ ! -x "$CHROMIUM" ]; then
+	tap_fail "chromium is installed ($CHROMIUM; scripts/install-deps --test)"
+	finish
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	tap_fail "node and npm are installed"
+	finish
+fi
+if [ ! -d "$BROWSER/node_modules/playwright-core" ] ||
+    [ "$BROWSER/package-lock.json" -nt "$BROWSER/node_modules/.package-lock.json" ]; then
+	if (cd "$BROWSER" && npm ci --no-audit --no-fund --ignore-scripts \
+	    --loglevel=error) >"$T/npm.log" 2>&1; then
+		tap_ok "npm ci installed the pinned playwright-core"
+	else
+		tap_fail "npm ci in tests/browser ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
+		finish
+	fi
+fi
+
+keep_logs() {
+	local f
+	[ "$LK_FAILED" -ne 0 ] || return 0
+	for f in "$T"/*.log "$T"/*.out "$T"/sshd/*.log; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	done
+}
+wait_port() {
+	local i
+	for i in $(seq 1 200); do
+		ss -Htln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
+
+# ---------------------------------------------------------------------
+# The scratch root and its sshd; no plug-in yet.
+lk_plugin_pkg
+unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
+R=$T/root
+check "sshd runs in the scratch root" lk_mkroot "$R" sshd1
+SSHD_PORT=${sshd1_PORT:-0}
+
+# ---------------------------------------------------------------------
+# latchkeyd, an access key for the console, an operator, one agent.
+DB=$T/lkd.db
+LKD_PORT=$(lk_free_port)
+URL=http://127.0.0.1:$LKD_PORT/console/
+AK=$("$LKD" --db "$DB" accesskey create --description console --json 2>"$T/last.err")
+AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
+AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
+[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
+    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
+OP_NAME=ops-$RANDOM
+OP_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+check "operator create reads the password from stdin" sh -c \
+    "printf '%s\n' '$OP_PW' | '$LKD' --db '$DB' operator create '$OP_NAME'"
+check_exit "operator create refuses a short password" 1 sh -c \
+    "printf 'short\n' | '$LKD' --db '$DB' operator create other"
+check_exit "operator create refuses a taken name" 1 sh -c \
+    "printf '%s\n' '$OP_PW' | '$LKD' --db '$DB' operator create '$OP_NAME'"
+check "operator list shows it, and no hash" sh -c \
+    "'$LKD' --db '$DB' operator list --json | grep -q '\"Name\": \"$OP_NAME\"' &&
+    ! '$LKD' --db '$DB' operator list --json | grep -q scrypt"
+ACT=$("$LKD" --db "$DB" activation create --count 1 --json 2>"$T/last.err")
+ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
+ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
+
+LK_PIDFILES+=("$T/latchkeyd.pid")
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
+echo $! >"$T/latchkeyd.pid"
+check "latchkeyd listens" wait_port "$LKD_PORT"
+
+STATE=$T/agent.json
+if "$AGENT" register --server "http://127.0.0.1:$LKD_PORT" \
+    --activation-id "$ACT_ID" --activation-code "$ACT_CODE" --state "$STATE" \
+    >"$T/agent.register" 2>&1; then
+	INSTANCE=$(json_str instance_id <"$STATE")
+	tap_ok "the agent registers ($INSTANCE)"
+else
+	INSTANCE=none
+	tap_fail "the agent registers ($(tail -n 3 "$T/agent.register" | tr '\n' ' '))"
+fi
+LK_PIDFILES+=("$T/agent.pid")
+LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+    "$AGENT" run --state "$STATE" --log "$T/agent.log" --foreground \
+    >>"$T/agent.out" 2>&1 &
+echo $! >"$T/agent.pid"
+for i in $(seq 1 100); do
+	grep -q ' conn connected' "$T/agent.log" 2>/dev/null && break
+	sleep 0.1
+done
+
+lk_keygen console
+rm -rf "$SHOTS"
+mkdir -p "$SHOTS" "$T/profile"
+
+# ---------------------------------------------------------------------
+# The browser. Environment: see tests/browser/README.md.
+export LK_URL=$URL LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET \
+    LK_OPERATOR=$OP_NAME LK_OPERATOR_PW=$OP_PW LK_INSTANCE=$INSTANCE \
+    LK_LOGIN_USER=$LK_ALICE LK_PUBKEY_FILE=$T/keys/console.pub \
+    LK_SHOTS=$SHOTS LK_PROFILE=$T/profile LK_CHROMIUM=$CHROMIUM \
+    LK_TAP_COUNTS=$T/tap-counts LK_OP_SESSION_FILE=$T/op-session
+# browser PHASE: runs one phase, continuing the TAP numbering.
+browser() {
+	rm -f "$T/tap-counts"
+	LK_TAP_START=$LK_N timeout --kill-after=5 "$NODE_LIMIT" \
+	    node "$BROWSER/console.test.js" "$1" </dev/null 2>>"$T/node.log"
+	local rc=$? n f
+	if [ -s "$T/tap-counts" ]; then
+		read -r n f <"$T/tap-counts"
+		LK_N=$n
+		LK_FAILED=$((LK_FAILED + f))
+	else
+		tap_fail "browser phase $1 ended without a report (exit $rc; 124: timed out; $(tail -n 3 "$T/node.log" | tr '\n' ' '))"
+	fi
+}
+
+browser send
+
+# The key the console sent, used through the real sshd within its 60 s.
+wait_port "$SSHD_PORT"
+out=$(lk_ssh "$LK_ALICE" "$T/keys/console" -- 'id -un' 2>"$T/ssh.err")
+is "ssh with the key sent from the console logs in as $LK_ALICE" "$out" "$LK_ALICE"
+check_exit "a key that was never sent is refused" 255 \
+    lk_ssh "$LK_BOB" "$T/keys/console" -- true
+
+browser rest
+
+out=$("$LKD" --db "$DB" session-manager status 2>/dev/null)
+is "the Settings switch turned the session manager on" "$out" "session manager: enabled"
+
+# Forged requests from outside the browser: curl with no cookie, a made-up
+# cookie, and a cross-origin Origin.
+post() { curl -s -o "$T/curl.out" -w '%{http_code}' -H 'Content-Type: application/json' "$@"; }
+is "no cookie: 401" "$(post -d '{"Action":"DescribeInstances"}' "${URL}api/call")" 401
+is "a made-up session cookie: 401" "$(post -b "lk_console=$(printf '%064d' 0)" \
+    -H 'X-CSRF-Token: 00000000000000000000000000000000' \
+    -d '{"Action":"DescribeInstances"}' "${URL}api/call")" 401
+is "sign-in from another origin: 403" "$(post -H 'Origin: http://evil.example' \
+    -d "{\"AccessKeyId\":\"$AK_ID\",\"AccessKeySecret\":\"$AK_SECRET\"}" \
+    "${URL}api/signin")" 403
+is "sign-in as a form post: 415" "$(curl -s -o /dev/null -w '%{http_code}' \
+    --data-urlencode "AccessKeyId=$AK_ID" "${URL}api/signin")" 415
+check "console pages carry the CSP and nosniff headers" sh -c \
+    "curl -sD - -o /dev/null '$URL' | grep -qi \"^content-security-policy: default-src 'self'; frame-ancestors 'none'\" &&
+    curl -sD - -o /dev/null '$URL' | grep -qi '^x-content-type-options: nosniff'"
+read -r OP_SID OP_CSRF <"$T/op-session" 2>/dev/null || OP_SID=none
+is "the operator's session works before it is disabled" "$(curl -s -o /dev/null \
+    -w '%{http_code}' -b "lk_console=$OP_SID" "${URL}api/session")" 200
+check "latchkeyd operator disable" "$LKD" --db "$DB" operator disable "$OP_NAME"
+is "a disabled operator's session no longer works" "$(post -b "lk_console=$OP_SID" \
+    -H "X-CSRF-Token: ${OP_CSRF:-}" -d '{"Action":"DescribeInstances"}' \
+    "${URL}api/call")" 401
+
+# ---------------------------------------------------------------------
+# Under TLS the cookie is Secure, and only the https origin is accepted.
+mkdir -p "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+chmod 0600 "$T/tls/key.pem"
+TAK=$("$LKD" --db "$T/tls.db" accesskey create --json 2>/dev/null)
+TLS_PORT=$(lk_free_port)
+LK_PIDFILES+=("$T/latchkeyd-tls.pid")
+"$LKD" --db "$T/tls.db" --listen "127.0.0.1:$TLS_PORT" \
+    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
+    >>"$T/latchkeyd-tls.log" 2>&1 &
+echo $! >"$T/latchkeyd-tls.pid"
+wait_port "$TLS_PORT"
+TLS_BODY="{\"AccessKeyId\":\"$(printf '%s' "$TAK" | json_str AccessKeyId)\",\"AccessKeySecret\":\"$(printf '%s' "$TAK" | json_str AccessKeySecret)\"}"
+tls_signin() {
+	curl -s --cacert "$T/tls/cert.pem" -D "$T/tls/headers" -o /dev/null \
+	    -w '%{http_code}' -H 'Content-Type: application/json' "$@" \
+	    -d "$TLS_BODY" "https://127.0.0.1:$TLS_PORT/console/api/signin"
+}
+is "over TLS, sign-in from the https origin works" \
+    "$(tls_signin -H "Origin: https://127.0.0.1:$TLS_PORT")" 200
+check "over TLS the cookie is Secure, HttpOnly, SameSite=Strict" grep -qiE \
+    '^set-cookie: lk_console=[0-9a-f]{64}; Path=/console; HttpOnly; SameSite=Strict; Secure' \
+    "$T/tls/headers"
+is "over TLS, the http:// origin of the same host is refused" \
+    "$(tls_signin -H "Origin: http://127.0.0.1:$TLS_PORT")" 403
+
+# ---------------------------------------------------------------------
+stop_pidfile() {
+	local pf=$1 pid i
+	[ -s "$pf" ] || return 0
+	pid=$(cat "$pf")
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
+check "the TLS latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd-tls.pid"
+check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
+check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/latchkeyd-tls.log' '$T/agent.out'"
+check "latchkeyd's log has no secret or session id" sh -c \
+    "! grep -qF -- '$AK_SECRET' '$T/latchkeyd.log' && ! grep -qF -- '$OP_PW' '$T/latchkeyd.log'"
+keep_logs
+finish
