@@ -43,6 +43,14 @@ sess_enabled(void)
 	return on;
 }
 
+int
+sess_set_enabled(int on)
+{
+	return lkdb_run(lkd->db, NULL, "INSERT INTO settings(name, value) "
+	    "VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = "
+	    "excluded.value", "ss", SESS_SETTING, on ? "true" : "false");
+}
+
 /* Sessions need an agent of version 1.1.0 or later. */
 int
 sess_version_supported(const char *v)
@@ -396,9 +404,7 @@ api_modify_cloud_assistant_settings(struct api_req *req)
 	}
 	on = json_is_true(v);
 	json_decref(j);
-	if (lkdb_run(lkd->db, NULL, "INSERT INTO settings(name, value) VALUES "
-	    "(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-	    "ss", SESS_SETTING, on ? "true" : "false") != 0)
+	if (sess_set_enabled(on) != 0)
 		return api_error(req, 500, "InternalError", "database");
 	log_info("%s session manager %s by %s", req->request_id,
 	    on ? "enabled" : "disabled", req->key_id);

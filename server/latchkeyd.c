@@ -338,21 +338,15 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 static int
 lkd_session_manager(int argc, char **argv)
 {
-	const char *v;
-
 	if (argc != 1 || (strcmp(argv[0], "enable") != 0 &&
 	    strcmp(argv[0], "disable") != 0 && strcmp(argv[0], "status") != 0)) {
 		log_warnx("usage: session-manager enable|disable|status");
 		return 2;
 	}
-	if (strcmp(argv[0], "status") != 0) {
-		v = strcmp(argv[0], "enable") == 0 ? "true" : "false";
-		if (lkdb_run(lkd->db, NULL, "INSERT INTO settings(name, value) "
-		    "VALUES ('session_manager_enabled', ?) ON CONFLICT(name) DO "
-		    "UPDATE SET value = excluded.value", "s", v) != 0) {
-			log_warnx("cannot change the setting");
-			return 1;
-		}
+	if (strcmp(argv[0], "status") != 0 &&
+	    sess_set_enabled(strcmp(argv[0], "enable") == 0) != 0) {
+		log_warnx("cannot change the setting");
+		return 1;
 	}
 	printf("session manager: %s\n", sess_enabled() ? "enabled" :
 	    "disabled");

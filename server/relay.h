@@ -40,7 +40,8 @@ int	relay_end(const char *session_id);
 int	relay_start(void);
 /* Closes every session (LK_WS_GOING_AWAY) and waits for their threads. */
 void	relay_stop(void);
-/* Whether the session manager switch is on (api_sess.c). */
+/* The account's session manager switch (api_sess.c). */
 int	sess_enabled(void);
+int	sess_set_enabled(int on);
 
 #endif

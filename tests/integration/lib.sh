@@ -87,6 +87,36 @@ lk_cleanup() {
 	exit $?
 }
 
+# out_has ERE CMD...: CMD succeeds and prints (stdout or stderr) ERE.
+out_has() {
+	local pat=$1; shift
+	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
+	    { echo "output: $(head -c 600 "$T/out.txt")" >&2; return 1; }
+}
+# err_is STATUS ERE CMD...: CMD exits STATUS with ERE on stderr.
+err_is() {
+	local want=$1 pat=$2 rc; shift 2
+	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
+	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
+	echo "exit $rc, wanted $want: $(head -c 600 "$T/err.txt")" >&2
+	return 1
+}
+# json_str KEY <JSON: the first string value of KEY.
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
+# stop_pidfile FILE: SIGTERM to the PID in FILE, then up to 10 s for it to go.
+stop_pidfile() {
+	local pf=$1 pid i
+	[ -s "$pf" ] || return 0
+	pid=$(cat "$pf")
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "pid $pid ($pf) still running 10 s after SIGTERM" >&2
+	return 1
+}
+
 # A free TCP port on 127.0.0.1, chosen at random from a high range.
 lk_free_port() {
 	local p i

@@ -164,7 +164,6 @@ LKD_PORT=$(lk_free_port) || { tap_fail "a free port"; echo "1..$LK_N"; exit 1; }
 SERVER=http://127.0.0.1:$LKD_PORT
 
 # json_str KEY: a string member of the JSON on stdin (flat enough here).
-json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
 json_num() { grep -o "\"$1\": *-\{0,1\}[0-9]*" | head -n 1 | sed -E 's/.*: *//'; }
 
 AK=$("$LKD" --db "$DB" accesskey create --description agent-test --json 2>"$T/last.err")

@@ -38,20 +38,6 @@ keep_logs() {
 	done
 }
 
-# out_has ERE CMD...: CMD succeeds and prints (stdout or stderr) ERE.
-out_has() {
-	local pat=$1; shift
-	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
-	    { echo "output: $(head -c 600 "$T/out.txt")" >&2; return 1; }
-}
-# err_is STATUS ERE CMD...: CMD exits STATUS with ERE on stderr.
-err_is() {
-	local want=$1 pat=$2 rc; shift 2
-	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
-	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
-	echo "exit $rc, wanted $want: $(head -c 600 "$T/err.txt")" >&2
-	return 1
-}
 # out_is STATUS ERE CMD...: CMD exits STATUS with ERE on stdout or stderr.
 out_is() {
 	local want=$1 pat=$2 rc; shift 2
@@ -61,7 +47,6 @@ out_is() {
 	return 1
 }
 fails() { ! "$@"; }
-json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
 
 # ---------------------------------------------------------------------
 lk_plugin_pkg

@@ -65,7 +65,6 @@ wait_port() {
 	done
 	return 1
 }
-json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
 
 # ---------------------------------------------------------------------
 # The scratch root and its sshd; no plug-in yet.
@@ -218,17 +217,6 @@ is "over TLS, the http:// origin of the same host is refused" \
     "$(tls_signin -H "Origin: http://127.0.0.1:$TLS_PORT")" 403
 
 # ---------------------------------------------------------------------
-stop_pidfile() {
-	local pf=$1 pid i
-	[ -s "$pf" ] || return 0
-	pid=$(cat "$pf")
-	kill "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
 check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
 check "the TLS latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd-tls.pid"
 check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"

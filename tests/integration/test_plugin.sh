@@ -101,25 +101,11 @@ wait_sshd() {
 	return 1
 }
 
-# out_has ERE CMD...: CMD succeeds and prints a line matching ERE.
-out_has() {
-	local pat=$1; shift
-	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
-	    { cat "$T/out.txt" >&2; return 1; }
-}
 # out_lacks ERE CMD...: CMD succeeds and prints no line matching ERE.
 out_lacks() {
 	local pat=$1; shift
 	"$@" >"$T/out.txt" 2>&1 && ! grep -Eq -- "$pat" "$T/out.txt" ||
 	    { cat "$T/out.txt" >&2; return 1; }
-}
-# err_is STATUS ERE CMD...: CMD exits STATUS with ERE on stderr.
-err_is() {
-	local want=$1 pat=$2 rc; shift 2
-	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
-	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
-	echo "exit $rc, wanted $want: $(head -c 300 "$T/err.txt")" >&2
-	return 1
 }
 fails() { ! "$@"; }
 same() { cmp -s "$1" "$2" || { echo "$1 differs from $2" >&2; return 1; }; }

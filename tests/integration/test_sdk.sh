@@ -180,18 +180,6 @@ fi
 
 # Stop latchkeyd and the agents now (SIGTERM, as the cleanup would), so
 # that a sanitizer build's report at exit lands in their logs in time.
-stop_pidfile() {
-	local pf=$1 pid i
-	[ -s "$pf" ] || return 0
-	pid=$(cat "$pf")
-	kill "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	echo "pid $pid ($pf) still running 10 s after SIGTERM" >&2
-	return 1
-}
 check "latchkeyd stops on SIGTERM" stop_pidfile "$LKD_PIDFILE"
 for a in a b; do
 	[ -f "$T/agent-$a.pid" ] &&

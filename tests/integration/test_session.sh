@@ -49,19 +49,6 @@ sess_cleanup() {
 }
 trap sess_cleanup EXIT
 
-out_has() {
-	local pat=$1; shift
-	"$@" >"$T/out.txt" 2>&1 && grep -Eq -- "$pat" "$T/out.txt" ||
-	    { echo "output: $(head -c 600 "$T/out.txt")" >&2; return 1; }
-}
-err_is() {
-	local want=$1 pat=$2 rc; shift 2
-	"$@" >"$T/out.txt" 2>"$T/err.txt"; rc=$?
-	[ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err.txt" && return 0
-	echo "exit $rc, wanted $want: $(head -c 600 "$T/err.txt")" >&2
-	return 1
-}
-json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 | sed -E 's/.*: *"([^"]*)"/\1/'; }
 ns_listening() { ip netns exec "$NS" ss -Htln "sport = :$1" | grep -q .; }
 
 # ---------------------------------------------------------------------
@@ -319,17 +306,6 @@ assert all(x["PrincipalId"] == sys.argv[2] for x in s)
 ' "$T/sessions.json" "$AK_ID"
 check "latchkeyd still answers" "$LK" instances
 
-stop_pidfile() {
-	local pid i
-	pid=$(cat "$1") || return 1
-	kill "$pid" || return 1
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	echo "pid $pid still running 10 s after SIGTERM" >&2
-	return 1
-}
 check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
 check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
 check "no sanitizer report from latchkeyd, the agent or latchkey proxy" sh -c \
