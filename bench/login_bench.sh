@@ -19,6 +19,7 @@
 # printed). Stops only the sshd it started, by its pid file; removes its
 # scratch directory; keeps the accounts (created if missing).
 set -u
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:?usage: login_bench.sh BUILD_DIR}
@@ -69,16 +70,6 @@ ensure_helper_user() {
 		useradd --system --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin "$HELPER_USER"
 	fi
-}
-
-# A free TCP port on 127.0.0.1, chosen at random from a high range.
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
 }
 
 # Installs the public key $2 as user $1's only authorized_keys entry.

@@ -25,6 +25,7 @@
 # writes only under /run/latchkey-bench.XXXXXX (removed at the end); talks
 # only to 127.0.0.1; stops only the processes it started, by their pids.
 set -u
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:?usage: push_bench.sh BUILD_DIR}
@@ -98,26 +99,6 @@ ensure_helper_user() {
 		useradd --system --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin "$HELPER_USER"
 	fi
-}
-
-# A free TCP port on 127.0.0.1, chosen at random from a high range.
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
-
-# listening PORT SECONDS: waits until something listens on the port.
-listening() {
-	local i
-	for i in $(seq 1 $(($2 * 20))); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # nap: about 1 ms without a process (read times out on an idle fifo).

@@ -34,6 +34,7 @@
 # both at the end; talks only to 127.0.0.1; stops only the processes it
 # started, by the pids it kept in files.
 set -u
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 BUILD=${1:?usage: tunnel_bench.sh BUILD_DIR}
@@ -94,26 +95,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-# A free TCP port on 127.0.0.1, chosen at random from a high range.
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
-
-# listening PORT SECONDS: waits until something listens on the port.
-listening() {
-	local i
-	for i in $(seq 1 $(($2 * 20))); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 json_str() {
 	grep -o "\"$1\": *\"[^\"]*\"" | head -n 1 |
@@ -181,10 +162,20 @@ setup_user() {
 	    "$T/key.pub" "$h/.ssh/authorized_keys"
 }
 
+# The port free_port picked may be taken before sshd binds it (other runs
+# share the machine): three tries, each on a new port.
 setup_sshd() {
+	local i
 	mkdir -p "$T/sshd"
-	SSHD_PORT=$(free_port) || return 1
 	ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host_key" || return 1
+	for i in 1 2 3; do
+		setup_sshd_on "$(free_port)" && return 0
+	done
+	return 1
+}
+
+setup_sshd_on() {
+	SSHD_PORT=${1:?}
 	cat >"$T/sshd/sshd_config" <<-CONF
 	Port $SSHD_PORT
 	ListenAddress 127.0.0.1

@@ -66,6 +66,15 @@ lk_parse_ll(const char *s, long long min, long long max, long long *outp)
 	return 0;
 }
 
+long long
+lk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 lk_time_iso(int64_t t, char *buf, size_t size)
 {

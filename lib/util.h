@@ -40,4 +40,7 @@ void	lk_time_iso(int64_t t, char *buf, size_t size);
 /* Parses exactly that form. Returns 0 or LK_ERR_INVALID_FORMAT. */
 int	lk_time_parse(const char *s, int64_t *tp);
 
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines and idle times. */
+long long lk_now_ms(void);
+
 #endif

@@ -25,6 +25,7 @@
 
 #include "b64.h"
 #include "err.h"
+#include "util.h"
 #include "ws.h"
 
 #define WS_HEAD_MAX	(16 * 1024)	/* the server's handshake answer */
@@ -49,15 +50,6 @@ struct lk_ws {
 	uint64_t		 bytes_out;
 };
 
-static long long
-ws_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 ws_seterr(char *err, size_t errsize, const char *fmt, const char *a)
 {
@@ -74,7 +66,7 @@ ws_wait(int fd, short events, long long deadline)
 	int r;
 
 	for (;;) {
-		if ((left = deadline - ws_now_ms()) <= 0)
+		if ((left = deadline - lk_now_ms()) <= 0)
 			return 0;
 		if ((r = poll(&p, 1, (int)left)) > 0)
 			return 1;
@@ -432,7 +424,7 @@ lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
 	char *base = NULL, *target = NULL, *host = NULL, *key = NULL,
 	    *req = NULL, *head = NULL, accept[LK_WS_ACCEPT_LEN + 1], val[128];
 	long timeout = o->timeout_ms > 0 ? o->timeout_ms : 10000, status = 0;
-	long long deadline = ws_now_ms() + timeout;
+	long long deadline = lk_now_ms() + timeout;
 	curl_socket_t sock;
 	CURLcode rc;
 	int r;
@@ -546,7 +538,7 @@ ws_flush_some(struct lk_ws *ws, int out_fd)
 static void
 ws_flush_all(struct lk_ws *ws, int out_fd)
 {
-	long long deadline = ws_now_ms() + WS_CLOSE_WAIT_MS;
+	long long deadline = lk_now_ms() + WS_CLOSE_WAIT_MS;
 
 	while (ws->ooff < ws->olen) {
 		if (ws_flush_some(ws, out_fd) != 0)
@@ -559,7 +551,7 @@ ws_flush_all(struct lk_ws *ws, int out_fd)
 void
 lk_ws_close(struct lk_ws *ws, int code, const char *reason)
 {
-	long long deadline = ws_now_ms() + WS_CLOSE_WAIT_MS;
+	long long deadline = lk_now_ms() + WS_CLOSE_WAIT_MS;
 	size_t rl = reason ? strlen(reason) : 0;
 
 	if (ws == NULL || ws->ctx == NULL)
@@ -612,7 +604,7 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 	struct pollfd p[4];
 	struct wslay_event_msg msg;
 	long long close_deadline = 0;
-	int in_eof = 0, out_gone = 0, out_shut = 0, code = 0, nfd, iw, io, is;
+	int in_eof = 0, out_gone = 0, out_shut = 0, code = 0, nfd, iw, is;
 	int r;
 	short ev;
 	ssize_t n;
@@ -661,9 +653,9 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 			break;
 		if (wslay_event_get_close_sent(ws->ctx) || ws->pend_code) {
 			if (close_deadline == 0)
-				close_deadline = ws_now_ms() +
+				close_deadline = lk_now_ms() +
 				    WS_CLOSE_WAIT_MS;
-			else if (ws_now_ms() > close_deadline)
+			else if (lk_now_ms() > close_deadline)
 				break;
 		}
 		nfd = 0;
@@ -674,7 +666,7 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 		if (wslay_event_want_write(ws->ctx))
 			ev |= POLLOUT;
 		p[nfd++] = (struct pollfd){ .fd = ws->fd, .events = ev };
-		iw = io = is = -1;
+		iw = is = -1;
 		if (!in_eof && !wslay_event_get_close_sent(ws->ctx) &&
 		    ws->pend_code == 0 &&
 		    wslay_event_get_queued_msg_length(ws->ctx) <
@@ -684,14 +676,11 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 			    .events = POLLIN };
 		}
 		if (!out_gone && !out_shut && ws->ooff < ws->olen) {
-			if (iw >= 0 && in_fd == out_fd) {
-				io = iw;
+			if (iw >= 0 && in_fd == out_fd)
 				p[iw].events |= POLLOUT;
-			} else {
-				io = nfd;
+			else
 				p[nfd++] = (struct pollfd){ .fd = out_fd,
 				    .events = POLLOUT };
-			}
 		}
 		if (stop_fd >= 0) {
 			is = nfd;
@@ -733,7 +722,6 @@ lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
 				}
 			}
 		}
-		(void)io;
 	}
 	free(buf);
 	if (!out_gone && !out_shut)

@@ -38,6 +38,7 @@
 
 #include "agentd.h"
 #include "err.h"
+#include "util.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "relay.h"
@@ -88,15 +89,6 @@ static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t relay_cond;
 static struct relay_sess *relay_list;
 static int relay_quit, relay_threads;
-
-static long long
-relay_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 relay_err(char **bodyp, int status, const char *code, const char *msg)
@@ -262,7 +254,7 @@ relay_msg_cb(wslay_event_context_ptr ctx,
 		return;
 	/* An empty message (end of stream, docs/sessions.md) passes too. */
 	x->bytes += m->msg_length;
-	x->s->last = relay_ms();
+	x->s->last = lk_now_ms();
 	if (y->broken || y->ctx == NULL || wslay_event_get_close_sent(y->ctx))
 		return;
 	out.opcode = WSLAY_BINARY_FRAME;
@@ -305,7 +297,7 @@ relay_pump(struct relay_sess *s)
 	int i, timeout;
 	char why[64];
 
-	s->last = relay_ms();
+	s->last = lk_now_ms();
 	for (;;) {
 		for (i = 0; i < 2; i++) {
 			x = side[i];
@@ -352,7 +344,7 @@ relay_pump(struct relay_sess *s)
 		}
 		if (relay_side_done(&s->c) && relay_side_done(&s->a))
 			break;
-		now = relay_ms();
+		now = lk_now_ms();
 		if (grace == 0 && (s->c.broken || s->a.broken ||
 		    s->c.pend_code || s->a.pend_code ||
 		    wslay_event_get_close_sent(s->c.ctx) ||

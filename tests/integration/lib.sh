@@ -117,6 +117,25 @@ stop_pidfile() {
 	return 1
 }
 
+# lk_keep_logs: after a failed case, copies the scratch root's logs to
+# $LK_LOGDIR (tests call it before they end).
+lk_keep_logs() {
+	local f
+	[ "$LK_FAILED" -ne 0 ] || return 0
+	for f in "$T"/*.log "$T"/*.out "$T"/*.err "$T"/sshd/*.log; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	done
+}
+# lk_wait_port PORT: up to 10 s for something to listen on 127.0.0.1:PORT.
+lk_wait_port() {
+	local i
+	for i in $(seq 1 200); do
+		ss -Htln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # A free TCP port on 127.0.0.1, chosen at random from a high range.
 lk_free_port() {
 	local p i

@@ -19,15 +19,6 @@ if [ ! -x "$AGENT" ]; then
 	echo "1..$LK_N"; exit 1
 fi
 
-# keep_logs: copies the agents' and the server's logs for a failed run.
-keep_logs() {
-	local f
-	[ "$LK_FAILED" -ne 0 ] || return 0
-	for f in "$T"/*.log "$T"/*.out; do
-		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-	done
-}
-
 # field FILE KEY: a value of exec-local's report (indented, one key a line).
 field() {
 	sed -nE "s/^  \"$2\": \"?([^\",]*)\"?,?\$/\\1/p" "$1"
@@ -359,5 +350,5 @@ wait "$apid"; rc=$?
 is "SIGTERM: the agent exits 0" "$rc" 0
 check "SIGTERM: it logged its stop" wait_log ' agent stopped' 1
 
-keep_logs
+lk_keep_logs
 echo "1..$LK_N"

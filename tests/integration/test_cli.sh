@@ -30,14 +30,6 @@ for prog in "$LK" "$LKD" "$AGENT"; do
 	fi
 done
 
-keep_logs() {
-	local f
-	[ "$LK_FAILED" -ne 0 ] || return 0
-	for f in "$T"/*.log "$T"/*.out "$T"/sshd/*.log; do
-		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-	done
-}
-
 # out_is STATUS ERE CMD...: CMD exits STATUS with ERE on stdout or stderr.
 out_is() {
 	local want=$1 pat=$2 rc; shift 2
@@ -52,16 +44,6 @@ fails() { ! "$@"; }
 lk_plugin_pkg
 unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
 
-wait_port() {
-	local i
-	sleep 0.5
-	for i in $(seq 1 100); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 R=$T/root
 R2=$T/root2
 check "sshd runs in root 1" lk_mkroot "$R" sshd1
@@ -69,7 +51,8 @@ check "sshd runs in root 2" lk_mkroot "$R2" sshd2
 check "the seed command installs the plug-in in root 1" env LATCHKEY_ROOT="$R" \
     LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
-wait_port "$sshd1_PORT"
+sleep 0.5	# sshd reloads after the plug-in install
+lk_wait_port "$sshd1_PORT"
 SSHD_PORT=$sshd1_PORT	# lk_ssh's default
 
 # ---------------------------------------------------------------------
@@ -89,7 +72,7 @@ ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
 LK_PIDFILES+=("$T/latchkeyd.pid")
 "$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
-check "latchkeyd listens" wait_port "$LKD_PORT"
+check "latchkeyd listens" lk_wait_port "$LKD_PORT"
 
 declare -A INST=()
 # agent NAME ROOT SSHD: registers and starts one agent.
@@ -383,5 +366,5 @@ check "run --all runs on the online agents only" sh -c "'$LK' run --all -- \
     'echo all' >'$T/all.out' 2>&1 && grep -q '^=== $A' '$T/all.out' &&
     grep -q '^=== $B' '$T/all.out' && ! grep -q '$C' '$T/all.out'"
 
-keep_logs
+lk_keep_logs
 echo "1..$LK_N"

@@ -50,22 +50,6 @@ if [ ! -d "$BROWSER/node_modules/playwright-core" ] ||
 	fi
 fi
 
-keep_logs() {
-	local f
-	[ "$LK_FAILED" -ne 0 ] || return 0
-	for f in "$T"/*.log "$T"/*.out "$T"/sshd/*.log; do
-		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-	done
-}
-wait_port() {
-	local i
-	for i in $(seq 1 200); do
-		ss -Htln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # ---------------------------------------------------------------------
 # The scratch root and its sshd; no plug-in yet.
 lk_plugin_pkg
@@ -102,7 +86,7 @@ ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
 LK_PIDFILES+=("$T/latchkeyd.pid")
 "$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
-check "latchkeyd listens" wait_port "$LKD_PORT"
+check "latchkeyd listens" lk_wait_port "$LKD_PORT"
 
 STATE=$T/agent.json
 if "$AGENT" register --server "http://127.0.0.1:$LKD_PORT" \
@@ -153,7 +137,7 @@ browser() {
 browser send
 
 # The key the console sent, used through the real sshd within its 60 s.
-wait_port "$SSHD_PORT"
+lk_wait_port "$SSHD_PORT"
 out=$(lk_ssh "$LK_ALICE" "$T/keys/console" -- 'id -un' 2>"$T/ssh.err")
 is "ssh with the key sent from the console logs in as $LK_ALICE" "$out" "$LK_ALICE"
 check_exit "a key that was never sent is refused" 255 \
@@ -201,7 +185,7 @@ LK_PIDFILES+=("$T/latchkeyd-tls.pid")
     --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
     >>"$T/latchkeyd-tls.log" 2>&1 &
 echo $! >"$T/latchkeyd-tls.pid"
-wait_port "$TLS_PORT"
+lk_wait_port "$TLS_PORT"
 TLS_BODY="{\"AccessKeyId\":\"$(printf '%s' "$TAK" | json_str AccessKeyId)\",\"AccessKeySecret\":\"$(printf '%s' "$TAK" | json_str AccessKeySecret)\"}"
 tls_signin() {
 	curl -s --cacert "$T/tls/cert.pem" -D "$T/tls/headers" -o /dev/null \
@@ -224,5 +208,5 @@ check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
     "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/latchkeyd-tls.log' '$T/agent.out'"
 check "latchkeyd's log has no secret or session id" sh -c \
     "! grep -qF -- '$AK_SECRET' '$T/latchkeyd.log' && ! grep -qF -- '$OP_PW' '$T/latchkeyd.log'"
-keep_logs
+lk_keep_logs
 finish

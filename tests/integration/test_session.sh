@@ -40,11 +40,7 @@ sess_cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	ip link del "$VA" 2>/dev/null
 	rm -f "/tmp/lk-sess-$$"*
-	if [ "$LK_FAILED" -ne 0 ]; then
-		for f in "$T"/*.log "$T"/*.err; do
-			[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-		done
-	fi
+	lk_keep_logs
 	lk_cleanup
 }
 trap sess_cleanup EXIT
@@ -109,9 +105,7 @@ LK_PIDFILES+=("$T/latchkeyd.pid")
 "$LKD" --db "$DB" --listen "$HOSTIP:$LKD_PORT" --session-idle-timeout $IDLE \
     >>"$T/latchkeyd.log" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
-for i in $(seq 1 100); do
-	ss -Htln "sport = :$LKD_PORT" | grep -q . && break; sleep 0.05
-done
+lk_wait_port "$LKD_PORT"
 STATE=$T/agent.json
 check "the agent registers from the namespace" ip netns exec "$NS" "$AGENT" \
     register --server "$ENDPOINT" --activation-id "$ACT_ID" \
