@@ -101,6 +101,7 @@ struct cli_apierr {
 	{ "help", no_argument, NULL, 'h' }
 
 extern volatile sig_atomic_t cli_interrupted;	/* the signal, or 0 */
+int	 cli_stop_fd(void);	/* readable after INT, TERM or HUP; or -1 */
 int	 cli_sleep_ms(long ms);		/* -1 when interrupted */
 int	 cli_common_opt(struct cli *c, const char *cmd, int ch, int *exitp);
 void	 cli_usage_of(const char *cmd, int to_stderr);

@@ -15,13 +15,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,42 +98,10 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct lk_ws **wsp,
 }
 
 /*
- * SIGINT, SIGTERM and SIGHUP (ssh sends SIGHUP to its ProxyCommand when it
- * is done) end a session cleanly: the handler writes to a pipe that
- * lk_ws_bridge() watches as its stop_fd, and the bridge closes with 1001.
+ * Reports how a bridge ended; the exit status. SIGINT, SIGTERM and SIGHUP
+ * (ssh sends SIGHUP to its ProxyCommand when it is done) make
+ * cli_stop_fd() readable, the bridge's stop_fd, which closes with 1001.
  */
-static int proxy_sigfd[2] = { -1, -1 };
-
-static void
-proxy_on_signal(int sig)
-{
-	int e = errno;
-
-	(void)sig;
-	if (proxy_sigfd[1] >= 0)
-		(void)write(proxy_sigfd[1], "x", 1);
-	errno = e;
-}
-
-static int
-proxy_signals(void)
-{
-	struct sigaction sa;
-
-	if (proxy_sigfd[0] < 0 && pipe2(proxy_sigfd, O_CLOEXEC | O_NONBLOCK)
-	    != 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = proxy_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return proxy_sigfd[0];
-}
-
-/* Reports how a bridge ended; the exit status. */
 static int
 proxy_end(const char *sid, const struct lk_ws_end *end)
 {
@@ -194,7 +160,7 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 	    (r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
 		goto out;
 	cli_api_cleanup(c);
-	(void)lk_ws_bridge(ws, STDIN_FILENO, STDOUT_FILENO, proxy_signals(),
+	(void)lk_ws_bridge(ws, STDIN_FILENO, STDOUT_FILENO, cli_stop_fd(),
 	    &end);
 	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
 	    (unsigned long long)end.bytes_in,
@@ -218,7 +184,7 @@ forward_one(struct cli *c, const char *id, int port, int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
 		return r;
-	(void)lk_ws_bridge(ws, fd, fd, proxy_signals(), &end);
+	(void)lk_ws_bridge(ws, fd, fd, cli_stop_fd(), &end);
 	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
 	    (unsigned long long)end.bytes_in,
 	    (unsigned long long)end.bytes_out);

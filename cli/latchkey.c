@@ -5,6 +5,7 @@
  * so that --help, the man page and docs/cli.md can be compared.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -327,21 +328,38 @@ cli_sleep_ms(long ms)
 	return cli_interrupted ? -1 : 0;
 }
 
+/* Readable once a signal came: for loops that wait in poll(2). */
+static int cli_stop_pipe[2] = { -1, -1 };
+
+int
+cli_stop_fd(void)
+{
+	return cli_stop_pipe[0];
+}
+
 static void
 cli_on_signal(int sig)
 {
+	int e = errno;
+
 	cli_interrupted = sig;
+	if (cli_stop_pipe[1] >= 0)
+		(void)write(cli_stop_pipe[1], "x", 1);
+	errno = e;
 }
 
 /*
- * INT, TERM and HUP only set a flag, so that loops can stop cleanly (and
- * stop what they started); no SA_RESTART, so a blocked read returns.
+ * INT, TERM and HUP only set a flag (and make cli_stop_fd() readable), so
+ * that loops can stop cleanly (and stop what they started); no SA_RESTART,
+ * so a blocked read returns.
  */
 static void
 cli_signals(void)
 {
 	struct sigaction sa;
 
+	if (pipe2(cli_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		cli_stop_pipe[0] = cli_stop_pipe[1] = -1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = cli_on_signal;
 	sigemptyset(&sa.sa_mask);
