@@ -286,6 +286,47 @@ check "two connections at once each get their own session" bash -c "
 kill "$(cat "$T/forward.pid")" 2>/dev/null
 
 # ---------------------------------------------------------------------
+# Hostile input at the edges this issue added: the agent's hello, its
+# dial-back, and the command lines.
+CRED=$(json_str credential <"$STATE")
+BEARER="Authorization: Bearer $INST.$CRED"
+hello() {
+	curl -s -o /dev/null -w '%{http_code}' -X POST -H "$BEARER" \
+	    -H 'Content-Type: application/json' --data "$1" \
+	    "$ENDPOINT/agent/v1/hello"
+}
+FACTS='"hostname":"h","os":"Linux","version":"1.1.0","addresses":[]'
+for bad in '["22"]' '[0]' '[70000]' '[22.5]' '{"a":22}' \
+    "[$(seq -s, 1 65)]"; do
+	is "hello with session_ports $(printf '%.20s' "$bad") is refused (400)" \
+	    "$(hello "{$FACTS,\"session_ports\":$bad}")" 400
+done
+is "hello with a good session_ports is accepted" \
+    "$(hello "{$FACTS,\"session_ports\":[$SSHD,$ECHO,$DEAD]}")" 200
+dial() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" \
+	    -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+	    -H 'Sec-WebSocket-Version: 13' \
+	    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='
+}
+is "a dial-back without the agent's credential is refused (401)" \
+    "$(dial "$ENDPOINT/agent/v1/session/s-nosuchsession0000000")" 401
+is "a dial-back for a session no poll handed out is refused (404)" \
+    "$(dial -H "$BEARER" "$ENDPOINT/agent/v1/session/s-nosuchsession0000000")" 404
+is "a dial-back with a hostile id is refused (404)" \
+    "$(dial -H "$BEARER" "$ENDPOINT/agent/v1/session/..%2F..%2Fetc")" 404
+check_exit "forward with REMOTE_PORT 0 is a usage error (2)" 2 \
+    "$LK" forward "$INST" 0 5000
+check_exit "forward --bind with a host name is refused (2)" 2 \
+    "$LK" forward --bind not-an-address "$INST" 22 0
+check_exit "latchkey-agent --session-ports 0,abc is a usage error (64)" 64 \
+    "$AGENT" run --state "$STATE" --session-ports 0,abc
+check_exit "latchkeyd --session-idle-timeout 0 is a usage error (2)" 2 \
+    "$LKD" --db "$T/other.db" --listen 127.0.0.1:1 --session-idle-timeout 0
+check_exit "latchkeyd --public-url ftp://x is a usage error (2)" 2 \
+    "$LKD" --db "$T/other.db" --listen 127.0.0.1:1 --public-url ftp://x
+
+# ---------------------------------------------------------------------
 # The records.
 "$LK" sessions --max 100 --output json "$INST" >"$T/sessions.json" 2>&1
 check "sessions are recorded, the 200 MB upload with its byte counts" python3 -c '
