@@ -1,10 +1,16 @@
 /*
- * Agent endpoints (docs/agent-protocol.md). Long polls block their
- * connection's thread; each instance id hashes to a slot with a wake
- * counter and its own condition variable, and a poll sleeps until its
- * counter moves or its wait is over, so a task reaches an idle agent as
- * soon as it is committed, waking only the polls of that slot. (Two ids
- * sharing a slot only cost a spurious database check.)
+ * Agent endpoints (docs/agent-protocol.md). A long poll that finds no
+ * work is parked (longpoll.c) with its connection suspended, holding no
+ * thread, and comes back here when work is committed for its instance,
+ * when its wait is over, or when a newer poll of the instance begins; the
+ * agent's socket is checked before tasks are handed out, so a poll left
+ * behind by an agent that went away never takes a task.
+ *
+ * Tasks are handed out with fair shares of the agent's AGENTD_TASK_SLOTS
+ * (docs/threading.md): key pushes (the public send-key command) may use
+ * every slot; other tasks leave AGENTD_PUSH_RESERVED free for pushes, and
+ * one caller's other tasks take at most AGENTD_PER_OWNER slots. A task
+ * over a share stays Pending until a slot frees.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,10 +27,10 @@
 #include "err.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "longpoll.h"
 #include "relay.h"
 #include "sig.h"
 
-#define AGENTD_SLOTS		4096
 #define AGENTD_WAIT_DEFAULT	25
 #define AGENTD_WAIT_MAX		30
 #define AGENTD_OUTPUT_MAX	(24 * 1024)
@@ -35,42 +41,24 @@
 #define AGENTD_WATCH_EVERY	5
 #define AGENTD_HEX		"0123456789abcdef"
 /* Tasks per poll: scripts are at most ~25 KiB, so a batch stays small. */
-#define AGENTD_BATCH		"16"
+#define AGENTD_BATCH		16
+/* The agent's AGENT_TASKS_MAX (agent/agent_task.c): tasks at once. */
+#define AGENTD_TASK_SLOTS	128
+#define AGENTD_PUSH_RESERVED	16
+#define AGENTD_PER_OWNER	64
+/* Pending tasks looked at per caller when handing out. */
+#define AGENTD_CANDIDATES	"16"
+#define AGENTD_SENDKEY		"ACS-ECS-SendSshPublicKey-linux.sh"
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t agentd_slot_cond[AGENTD_SLOTS];
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
-static unsigned long agentd_seq[AGENTD_SLOTS];
-/*
- * The newest poll of each slot's instance: a poll left behind by an agent
- * that died (its socket gone, which the server learns only when it
- * writes) must not take the tasks meant for the agent's next poll, so a
- * new poll of the same instance ends the older one, empty.
- */
-static char agentd_poller[AGENTD_SLOTS][64];
-static unsigned long agentd_pollgen[AGENTD_SLOTS];
 static pthread_t agentd_watch_thread;
 static int agentd_watching, agentd_quit;
-
-static size_t
-agentd_slot(const char *id)
-{
-	size_t h = 5381;
-
-	while (*id != '\0')
-		h = h * 33 + (unsigned char)*id++;
-	return h % AGENTD_SLOTS;
-}
 
 void
 agentd_wake(const char *instance_id)
 {
-	size_t slot = agentd_slot(instance_id);
-
-	pthread_mutex_lock(&agentd_lock);
-	agentd_seq[slot]++;
-	pthread_cond_broadcast(&agentd_slot_cond[slot]);
-	pthread_mutex_unlock(&agentd_lock);
+	longpoll_wake(instance_id);
 }
 
 static char *
@@ -333,110 +321,254 @@ agentd_stop_cb(sqlite3_stmt *st, void *arg)
 	return 0;
 }
 
-/* Hands out the instance's pending tasks and stop requests, once. */
+/* The slots an instance's running tasks hold, by caller (agentd_take). */
+struct agentd_shares {
+	int	 total, pushes;
+	size_t	 nowners;
+	struct {
+		char	*owner;
+		int	 n;		/* tasks other than key pushes */
+	} owners[AGENTD_TASK_SLOTS + AGENTD_BATCH];
+	/* Pending tasks, oldest first, at most AGENTD_CANDIDATES a caller. */
+	size_t	 ncand;
+	struct {
+		char	*id, *owner;
+		int	 push;
+	} cand[512];
+};
+
+static int *
+agentd_owner_count(struct agentd_shares *sh, const char *owner)
+{
+	size_t i;
+
+	for (i = 0; i < sh->nowners; i++)
+		if (strcmp(sh->owners[i].owner, owner) == 0)
+			return &sh->owners[i].n;
+	if (sh->nowners == sizeof(sh->owners) / sizeof(sh->owners[0]) ||
+	    (sh->owners[i].owner = strdup(owner)) == NULL)
+		return NULL;
+	sh->owners[i].n = 0;
+	sh->nowners++;
+	return &sh->owners[i].n;
+}
+
+static int
+agentd_running_cb(sqlite3_stmt *st, void *arg)
+{
+	struct agentd_shares *sh = arg;
+	const char *owner = (const char *)sqlite3_column_text(st, 0);
+	int push = sqlite3_column_int(st, 1), n = sqlite3_column_int(st, 2);
+	int *cnt;
+
+	sh->total += n;
+	if (push) {
+		sh->pushes += n;
+		return 0;
+	}
+	if ((cnt = agentd_owner_count(sh, owner ? owner : "")) == NULL)
+		return LK_ERR_ALLOC;
+	*cnt += n;
+	return 0;
+}
+
+static int
+agentd_cand_cb(sqlite3_stmt *st, void *arg)
+{
+	struct agentd_shares *sh = arg;
+	size_t i = sh->ncand;
+
+	if (i == sizeof(sh->cand) / sizeof(sh->cand[0]))
+		return 1;
+	if ((sh->cand[i].id = lkdb_col_str(st, 0)) == NULL ||
+	    (sh->cand[i].owner = lkdb_col_str(st, 1)) == NULL) {
+		free(sh->cand[i].id);
+		return LK_ERR_ALLOC;
+	}
+	sh->cand[i].push = sqlite3_column_int(st, 2);
+	sh->ncand++;
+	return 0;
+}
+
+static void
+agentd_shares_free(struct agentd_shares *sh)
+{
+	size_t i;
+
+	for (i = 0; i < sh->nowners; i++)
+		free(sh->owners[i].owner);
+	for (i = 0; i < sh->ncand; i++) {
+		free(sh->cand[i].id);
+		free(sh->cand[i].owner);
+	}
+	free(sh);
+}
+
+/* Is the pending task c within its caller's share? Counts it if so. */
+static int
+agentd_share_ok(struct agentd_shares *sh, size_t c)
+{
+	int *cnt;
+
+	if (sh->total >= AGENTD_TASK_SLOTS)
+		return 0;
+	if (sh->cand[c].push) {
+		sh->total++;
+		sh->pushes++;
+		return 1;
+	}
+	if (sh->total - sh->pushes >= AGENTD_TASK_SLOTS - AGENTD_PUSH_RESERVED ||
+	    (cnt = agentd_owner_count(sh, sh->cand[c].owner)) == NULL ||
+	    *cnt >= AGENTD_PER_OWNER)
+		return 0;
+	(*cnt)++;
+	sh->total++;
+	return 1;
+}
+
+/* "Is this invocation a key push?", as SQL on invocations i. */
+#define AGENTD_IS_PUSH	"(i.command_name = '" AGENTD_SENDKEY "' AND " \
+	"EXISTS (SELECT 1 FROM commands c WHERE c.id = i.command_id AND " \
+	"c.provider IS NOT NULL))"
+
+/*
+ * Hands out the instance's pending tasks within their shares, and its
+ * stop requests, once; in one transaction.
+ */
 static int
 agentd_take(const char *id, struct agentd_work *w)
 {
+	struct agentd_shares *sh;
 	int64_t now = lkd_now();
+	size_t i, handed = 0;
 	int r;
 
-	if ((r = lkdb_begin(lkd->db)) != 0)
+	if ((sh = calloc(1, sizeof(*sh))) == NULL)
+		return LK_ERR_ALLOC;
+	if ((r = lkdb_begin(lkd->db)) != 0) {
+		free(sh);
 		return r;
-	if ((r = lkdb_query(lkd->db, agentd_task_cb, w, "SELECT t.id, "
-	    "t.invoke_id, i.command_type, t.content, i.username, i.working_dir,"
-	    " i.timeout FROM tasks t JOIN invocations i ON i.id = t.invoke_id "
-	    "WHERE t.instance_id = ? AND t.status = 'Pending' ORDER BY "
-	    "t.created LIMIT " AGENTD_BATCH, "s", id)) != 0 ||
-	    (r = lkdb_query(lkd->db, agentd_stop_cb, w, "SELECT id FROM tasks "
+	}
+	if ((r = lkdb_query(lkd->db, agentd_running_cb, sh, "SELECT i.owner, "
+	    AGENTD_IS_PUSH ", COUNT(*) FROM tasks t JOIN invocations i ON "
+	    "i.id = t.invoke_id WHERE t.instance_id = ? AND t.status IN "
+	    "('Running', 'Stopping') GROUP BY 1, 2", "s", id)) != 0 ||
+	    (r = lkdb_query(lkd->db, agentd_cand_cb, sh, "SELECT id, owner, "
+	    "push FROM (SELECT t.id AS id, i.owner AS owner, " AGENTD_IS_PUSH
+	    " AS push, t.created AS created, t.rowid AS seq, ROW_NUMBER() "
+	    "OVER (PARTITION BY i.owner ORDER BY t.created, t.rowid) AS rn "
+	    "FROM tasks t JOIN invocations i ON i.id = t.invoke_id WHERE "
+	    "t.instance_id = ? AND t.status = 'Pending') WHERE rn <= "
+	    AGENTD_CANDIDATES " OR push ORDER BY created, seq LIMIT 512", "s",
+	    id)) != 0)
+		goto fail;
+	for (i = 0; i < sh->ncand && handed < AGENTD_BATCH; i++) {
+		if (!agentd_share_ok(sh, i))
+			continue;
+		if ((r = lkdb_query(lkd->db, agentd_task_cb, w, "SELECT t.id, "
+		    "t.invoke_id, i.command_type, t.content, i.username, "
+		    "i.working_dir, i.timeout FROM tasks t JOIN invocations i "
+		    "ON i.id = t.invoke_id WHERE t.id = ?", "s",
+		    sh->cand[i].id)) != 0 ||
+		    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = "
+		    "'Running', updated = ? WHERE id = ? AND status = 'Pending'",
+		    "is", now, sh->cand[i].id)) != 0)
+			goto fail;
+		handed++;
+	}
+	if ((r = lkdb_query(lkd->db, agentd_stop_cb, w, "SELECT id FROM tasks "
 	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
 	    "= 1", "s", id)) != 0 ||
-	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Running',"
-	    " updated = ? WHERE id IN (SELECT id FROM tasks WHERE instance_id "
-	    "= ? AND status = 'Pending' ORDER BY created LIMIT " AGENTD_BATCH
-	    ")", "is", now,
-	    id)) != 0 ||
 	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET stop_requested = 2 "
 	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
 	    "= 1", "s", id)) != 0 ||
 	    (r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = ? "
-	    "WHERE id = ?", "is", now, id)) != 0) {
-		lkdb_rollback(lkd->db);
-		return r;
-	}
+	    "WHERE id = ?", "is", now, id)) != 0)
+		goto fail;
+	agentd_shares_free(sh);
 	return lkdb_commit(lkd->db);
+ fail:
+	lkdb_rollback(lkd->db);
+	agentd_shares_free(sh);
+	return r;
 }
 
 static int
-agentd_poll(const char *id, const char *query, char **outp)
+agentd_poll_answer(struct agentd_work *w, json_t *sess, char **outp)
 {
-	struct agentd_work w;
-	struct timespec deadline;
-	long long wait = AGENTD_WAIT_DEFAULT;
-	unsigned long seq, gen;
-	json_t *sess;
-	int superseded;
-	size_t slot = agentd_slot(id);
-	const char *p = strstr(query, "wait=");
-	char num[8];
-	int r = 0;
-
-	if (p != NULL) {
-		snprintf(num, sizeof(num), "%.*s", (int)strcspn(p + 5, "&"),
-		    p + 5);
-		if (lk_parse_ll(num, 1, AGENTD_WAIT_MAX, &wait) != 0)
-			return agentd_fail(outp, 400, "wait: 1 to 30 seconds");
-	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += wait;
-	w.tasks = json_array();
-	w.stops = json_array();
-	sess = NULL;
-	pthread_mutex_lock(&agentd_lock);
-	if (strcmp(agentd_poller[slot], id) != 0)
-		snprintf(agentd_poller[slot], sizeof(agentd_poller[slot]), "%s",
-		    id);
-	gen = ++agentd_pollgen[slot];
-	agentd_seq[slot]++;
-	pthread_cond_broadcast(&agentd_slot_cond[slot]);
-	pthread_mutex_unlock(&agentd_lock);
-	for (;;) {
-		pthread_mutex_lock(&agentd_lock);
-		seq = agentd_seq[slot];
-		superseded = agentd_pollgen[slot] != gen &&
-		    strcmp(agentd_poller[slot], id) == 0;
-		pthread_mutex_unlock(&agentd_lock);
-		if (superseded)
-			break;
-		if ((sess = relay_take(id)) != NULL)
-			break;
-		if ((r = agentd_take(id, &w)) != 0)
-			break;
-		if (json_array_size(w.tasks) > 0 ||
-		    json_array_size(w.stops) > 0)
-			break;
-		pthread_mutex_lock(&agentd_lock);
-		r = 0;
-		while (agentd_seq[slot] == seq && !agentd_quit && r == 0)
-			r = pthread_cond_timedwait(&agentd_slot_cond[slot],
-			    &agentd_lock,
-			    &deadline);
-		pthread_mutex_unlock(&agentd_lock);
-		if (r == ETIMEDOUT || agentd_quit) {
-			r = 0;
-			break;
-		}
-	}
-	if (r != 0) {
-		json_decref(w.tasks);
-		json_decref(w.stops);
-		json_decref(sess);
-		return agentd_fail(outp, 500, "internal error");
-	}
 	if (sess == NULL)
 		sess = json_array();
-	*outp = agentd_json(json_pack("{s:o, s:o, s:o}", "tasks", w.tasks,
-	    "stops", w.stops, "sessions", sess));
-	return 200;
+	*outp = agentd_json(json_pack("{s:o, s:o, s:o}", "tasks", w->tasks,
+	    "stops", w->stops, "sessions", sess));
+	return *outp != NULL ? 200 : 500;
+}
+
+/*
+ * One turn of a long poll: answers it when there is work, when its wait
+ * is over or when it was superseded; otherwise parks it (p->parked) to
+ * come back on a wake-up (AGENTD_PARKED). AGENTD_GONE when the agent has
+ * gone (the connection is closed without an answer).
+ */
+static int
+agentd_poll(const char *id, const char *query, struct agentd_poll *p,
+    char **outp)
+{
+	struct agentd_work w;
+	json_t *sess = NULL;
+	long long wait = AGENTD_WAIT_DEFAULT;
+	unsigned long seq;
+	const char *q = strstr(query, "wait=");
+	char num[8];
+	int r, turns;
+
+	if (p->gen == 0) {
+		if (q != NULL) {
+			snprintf(num, sizeof(num), "%.*s",
+			    (int)strcspn(q + 5, "&"), q + 5);
+			if (lk_parse_ll(num, 1, AGENTD_WAIT_MAX, &wait) != 0)
+				return agentd_fail(outp, 400,
+				    "wait: 1 to 30 seconds");
+		}
+		snprintf(p->id, sizeof(p->id), "%s", id);
+		p->deadline = lk_now_ms() + wait * 1000;
+		p->gen = longpoll_begin(id);
+	}
+	w.tasks = json_array();
+	w.stops = json_array();
+	for (turns = 0; turns < 8; turns++) {
+		if (p->why == LONGPOLL_SUPERSEDED ||
+		    longpoll_superseded(id, p->gen))
+			break;
+		if (lkd_peer_gone(p->fd)) {
+			json_decref(w.tasks);
+			json_decref(w.stops);
+			return AGENTD_GONE;
+		}
+		seq = longpoll_seq(id);
+		if ((sess = relay_take(id)) != NULL)
+			break;
+		if ((r = agentd_take(id, &w)) != 0) {
+			json_decref(w.tasks);
+			json_decref(w.stops);
+			return agentd_fail(outp, 500, "internal error");
+		}
+		if (json_array_size(w.tasks) > 0 ||
+		    json_array_size(w.stops) > 0 ||
+		    p->why == LONGPOLL_EXPIRED || lk_now_ms() >= p->deadline)
+			break;
+		json_decref(w.tasks);
+		json_decref(w.stops);
+		w.tasks = w.stops = NULL;
+		/* Once parked, p is not ours: it may come back at once. */
+		if ((r = longpoll_park(id, p->gen, seq, p->deadline, p->fd,
+		    p)) == 0)
+			return AGENTD_PARKED;
+		w.tasks = json_array();
+		w.stops = json_array();
+		if (r != LK_ERR_BUSY)
+			break;	/* superseded or stopping: answer now */
+	}
+	return agentd_poll_answer(&w, sess, outp);
 }
 
 static const char *
@@ -551,13 +683,10 @@ int
 agentd_start(void)
 {
 	pthread_condattr_t ca;
-	size_t i;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&agentd_cond, &ca);
-	for (i = 0; i < AGENTD_SLOTS; i++)
-		pthread_cond_init(&agentd_slot_cond[i], &ca);
 	pthread_condattr_destroy(&ca);
 	agentd_watch_once();
 	if (pthread_create(&agentd_watch_thread, NULL, agentd_watch,
@@ -570,13 +699,9 @@ agentd_start(void)
 void
 agentd_stop(void)
 {
-	size_t i;
-
 	pthread_mutex_lock(&agentd_lock);
 	agentd_quit = 1;
 	pthread_cond_broadcast(&agentd_cond);
-	for (i = 0; i < AGENTD_SLOTS; i++)
-		pthread_cond_broadcast(&agentd_slot_cond[i]);
 	pthread_mutex_unlock(&agentd_lock);
 	if (agentd_watching)
 		pthread_join(agentd_watch_thread, NULL);
@@ -586,7 +711,7 @@ agentd_stop(void)
 int
 agentd_handle(const char *method, const char *path, const char *query,
     const struct lk_sig_header *h, size_t nh, const char *body,
-    size_t bodylen, char **outp)
+    size_t bodylen, struct agentd_poll *poll, char **outp)
 {
 	json_t *in = NULL;
 	char id[64];
@@ -607,7 +732,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 	if (strcmp(path, "hello") == 0 && in != NULL)
 		status = agentd_hello(id, in, outp);
 	else if (strcmp(path, "poll") == 0 && strcmp(method, "GET") == 0)
-		status = agentd_poll(id, query, outp);
+		status = agentd_poll(id, query, poll, outp);
 	else if (strcmp(path, "result") == 0 && in != NULL)
 		status = agentd_result(id, in, outp);
 	else

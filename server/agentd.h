@@ -9,10 +9,33 @@
 
 #include "sig.h"
 
-/* path is what follows "/agent/v1/". Returns the HTTP status. */
+/*
+ * A long poll across its turns (agentd_handle is called again with the
+ * same struct when longpoll.c hands it back). The caller zeroes it before
+ * the first turn and sets fd (the connection's socket, or -1) and why.
+ */
+struct agentd_poll {
+	char		 id[64];
+	unsigned long	 gen;		/* longpoll_begin()'s */
+	long long	 deadline;	/* lk_now_ms() */
+	int		 fd;
+	int		 why;		/* LONGPOLL_* that handed it back */
+};
+
+/* agentd_handle's answers that are not HTTP statuses. */
+#define AGENTD_GONE	0	/* the agent went away: close, no answer */
+#define AGENTD_PARKED	1	/* parked: poll is longpoll.c's until it
+				   comes back */
+
+/*
+ * path is what follows "/agent/v1/". Returns the HTTP status, with the
+ * JSON answer in *outp; for a poll, AGENTD_PARKED when it waits (then
+ * neither poll nor what holds it may be touched: longpoll.c hands it
+ * back) or AGENTD_GONE when the agent has gone.
+ */
 int	agentd_handle(const char *method, const char *path, const char *query,
 	    const struct lk_sig_header *h, size_t nh, const char *body,
-	    size_t bodylen, char **outp);
+	    size_t bodylen, struct agentd_poll *poll, char **outp);
 /* Checks "Authorization: Bearer <id>.<credential>"; 1 with id filled. */
 int	agentd_authenticate(const struct lk_sig_header *h, size_t nh, char *id,
 	    size_t idsize);

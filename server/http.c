@@ -1,13 +1,23 @@
 /*
- * HTTP for latchkeyd with libmicrohttpd: one thread per connection (the
- * agents' long polls block in their handler), bodies bounded by
- * LKD_BODY_MAX, the raw request URI kept for signature checks, and routing
- * to the API (path "/") or the agent endpoints ("/agent/v1/...").
+ * HTTP for latchkeyd (docs/threading.md): libmicrohttpd's epoll loop on
+ * one thread holds every connection; a request whose head and body have
+ * arrived is suspended and handed to the worker pool (work.c), whose
+ * answer resumes it; an agent's long poll that finds no work is parked
+ * (longpoll.c) and holds no thread at all. So the number of threads is
+ * fixed whatever the number of connections, and what a connection costs
+ * is its socket, libmicrohttpd's per-connection memory and a few bytes.
+ *
+ * Admission (conn.c) decides at accept and at the first request; the
+ * request's state lives in struct http_req from the handler's first call
+ * (when libmicrohttpd promises the completed callback) to that callback,
+ * so a request refused at any stage frees everything it took.
  */
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,45 +26,310 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "conn.h"
 #include "console.h"
 #include "err.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
+#include "longpoll.h"
 #include "relay.h"
+#include "util.h"
+#include "work.h"
 
 #define HTTP_MAX_HEADERS	LK_SIG_V3_MAX_HEADERS
-#define HTTP_CONN_LIMIT		16384	/* each agent holds one */
-#define HTTP_STACK_SIZE		(256 * 1024)
+/* libmicrohttpd's memory per connection: the request head and buffers. */
+#define HTTP_CONN_MEMORY	(16 * 1024)
+#define HTTP_LOG_EVERY_MS	1000	/* libmicrohttpd's own messages */
+
+enum { HTTP_READING, HTTP_RUNNING, HTTP_ANSWERED };
 
 struct http_req {
+	struct MHD_Connection	*mc;
+	struct conn		*conn;
 	char			*uri;		/* raw, with the query */
-	int			 started;
+	const char		*method;	/* libmicrohttpd's, as long as
+						   the request */
 	char			*body;
 	size_t			 bodylen;
 	int			 too_large;
 	struct lk_sig_header	 headers[HTTP_MAX_HEADERS];
 	size_t			 nheaders;
 	int			 too_many_headers;
+	int			 state;		/* HTTP_* */
+	struct MHD_Response	*resp;		/* the answer; NULL: close */
+	unsigned int		 status;
+	struct agentd_poll	 poll;
 };
 
 static struct MHD_Daemon *http_daemon;
 static char *http_cert, *http_key;
+static int http_tls;
 
+static const char http_busy_body[] = "{\"Code\":\"Throttling\",\"Message\":"
+    "\"latchkeyd is busy: too many connections%s; retry in a moment.\"}";
+
+/* ---- answers ---- */
+
+static struct MHD_Response *
+http_json(int status, char *body, unsigned int *statusp)
+{
+	struct MHD_Response *resp;
+	static const char fallback[] = "{\"Code\":\"InternalError\"}";
+
+	if (body == NULL) {
+		*statusp = 500;
+		resp = MHD_create_response_from_buffer(sizeof(fallback) - 1,
+		    (void *)(uintptr_t)fallback, MHD_RESPMEM_PERSISTENT);
+	} else {
+		*statusp = (unsigned int)status;
+		resp = MHD_create_response_from_buffer(strlen(body), body,
+		    MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(body);
+	}
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Content-Type",
+		    "application/json;charset=utf-8");
+	return resp;
+}
+
+/* A quick 503 (ECS Throttling) that closes the connection. */
+static struct MHD_Response *
+http_busy(const char *why, unsigned int *statusp)
+{
+	struct MHD_Response *resp;
+	char *body;
+
+	if (asprintf(&body, http_busy_body, why) < 0)
+		body = NULL;
+	if ((resp = http_json(503, body, statusp)) != NULL) {
+		MHD_add_response_header(resp, "Retry-After", "1");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	}
+	return resp;
+}
+
+/* From a worker or the longpoll thread: hr is not ours afterwards. */
+static void
+http_answer(struct http_req *hr, struct MHD_Response *resp,
+    unsigned int status)
+{
+	hr->resp = resp;
+	hr->status = status;
+	hr->state = HTTP_ANSWERED;
+	MHD_resume_connection(hr->mc);
+}
+
+/* ---- handlers, on a worker ---- */
+
+static const char *
+http_header(const struct http_req *hr, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < hr->nheaders; i++)
+		if (strcmp(hr->headers[i].name, name) == 0)
+			return hr->headers[i].value;
+	return NULL;
+}
+
+static struct MHD_Response *
+http_console(struct http_req *hr, const char *path, unsigned int *statusp)
+{
+	struct console_req req;
+	struct console_resp resp;
+	struct MHD_Response *r;
+	size_t i;
+
+	memset(&req, 0, sizeof(req));
+	req.method = hr->method;
+	req.path = path + 8;			/* after "/console" */
+	req.headers = hr->headers;
+	req.nheaders = hr->nheaders;
+	req.body = hr->body ? hr->body : "";
+	req.bodylen = hr->bodylen;
+	req.client = hr->conn != NULL ? hr->conn->addr : "-";
+	req.tls = http_tls;
+	console_handle(&req, &resp);
+	r = MHD_create_response_from_buffer(resp.bodylen, resp.body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r != NULL) {
+		MHD_add_response_header(r, "Content-Type", resp.content_type);
+		for (i = 0; i < resp.nheaders; i++)
+			MHD_add_response_header(r, resp.headers[i].name,
+			    resp.headers[i].value);
+	}
+	*statusp = (unsigned int)resp.status;
+	console_resp_free(&resp);
+	return r;
+}
+
+/* The WebSocket paths of the session relay. */
+static int
+http_is_session(const char *path)
+{
+	return strcmp(path, "/session") == 0 ||
+	    (strlen(path) > 18 && strncmp(path, "/agent/v1/session/", 18) == 0);
+}
+
+/*
+ * Runs hr's handler. Returns 1 when the handler parked it (a long poll:
+ * it belongs to longpoll.c now), 0 with *respp the answer (NULL: close
+ * the connection without one).
+ */
+static int
+http_route(struct http_req *hr, struct MHD_Response **respp,
+    unsigned int *statusp)
+{
+	struct api_req req;
+	char *q = strchr(hr->uri, '?'), *path, *body = NULL;
+	const char *query = q ? q + 1 : "";
+	int status;
+
+	*respp = NULL;
+	if ((path = strndup(hr->uri, q ? (size_t)(q - hr->uri) :
+	    strlen(hr->uri))) == NULL) {
+		*respp = http_json(500, NULL, statusp);
+		return 0;
+	}
+	if (strncmp(path, "/console", 8) == 0 && strchr("/", path[8]) != NULL)
+		*respp = http_console(hr, path, statusp);
+	else if (http_is_session(path)) {
+		status = relay_http(hr->mc, path, query, hr->method,
+		    hr->headers, hr->nheaders, respp, &body);
+		if (*respp == NULL)
+			*respp = http_json(status, body, statusp);
+		else
+			*statusp = (unsigned int)status;
+	} else if (strncmp(path, "/agent/v1/", 10) == 0) {
+		status = agentd_handle(hr->method, path + 10, query,
+		    hr->headers, hr->nheaders, hr->body ? hr->body : "",
+		    hr->bodylen, &hr->poll, &body);
+		if (status == AGENTD_PARKED) {
+			free(path);		/* hr is longpoll.c's now */
+			return 1;
+		}
+		if (status != AGENTD_GONE)
+			*respp = http_json(status, body, statusp);
+	} else if (strcmp(path, "/") == 0 && (strcmp(hr->method, "GET") == 0 ||
+	    strcmp(hr->method, "POST") == 0)) {
+		memset(&req, 0, sizeof(req));
+		req.method = hr->method;
+		req.raw_query = query;
+		req.body = hr->body ? hr->body : "";
+		req.bodylen = hr->bodylen;
+		req.headers = hr->headers;
+		req.nheaders = hr->nheaders;
+		req.content_type = http_header(hr, "content-type");
+		status = api_handle(&req, &body);
+		api_req_free(&req);
+		*respp = http_json(status, body, statusp);
+	} else
+		*respp = http_json(404, strdup("{\"Code\":\"NotFound\","
+		    "\"Message\":\"No such path.\"}"), statusp);
+	free(path);
+	return 0;
+}
+
+static void
+http_work(void *job)
+{
+	struct http_req *hr = job;
+	struct MHD_Response *resp = NULL;
+	unsigned int status = 500;
+
+	if (hr->poll.why == LONGPOLL_QUIT) {
+		resp = http_busy(" (latchkeyd is stopping)", &status);
+		http_answer(hr, resp, status);
+		return;
+	}
+	if (http_route(hr, &resp, &status) == 1)
+		return;
+	http_answer(hr, resp, status);
+}
+
+/* longpoll.c hands a parked poll back (on its thread or a waker's). */
+static void
+http_poll_back(void *req, int why)
+{
+	struct http_req *hr = (struct http_req *)(void *)((char *)req -
+	    offsetof(struct http_req, poll));
+	struct MHD_Response *resp;
+	unsigned int status = 503;
+
+	hr->poll.why = why;
+	if (why == LONGPOLL_GONE)
+		http_answer(hr, NULL, 0);
+	else if (why == LONGPOLL_QUIT || work_push(hr) != 0) {
+		resp = http_busy(" (latchkeyd is stopping)", &status);
+		http_answer(hr, resp, status);
+	}
+}
+
+/* ---- libmicrohttpd's callbacks, on its thread ---- */
+
+static void
+http_notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *fd, *ad;
+
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		ad = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_context = conn_new(fd ? fd->connect_fd : -1,
+		    ad ? ad->client_addr : NULL);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conn_free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn *
+http_conn(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The request line arrived: keep its raw URI (the signature needs it). */
 static void *
 http_uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct http_req *hr;
+	struct conn *cn = http_conn(c);
 
 	(void)cls;
-	(void)c;
-	if ((hr = calloc(1, sizeof(*hr))) == NULL)
-		return NULL;
-	if ((hr->uri = strdup(uri)) == NULL) {
-		free(hr);
-		return NULL;
+	if (cn != NULL)
+		conn_request_line(cn, uri);
+	return NULL;
+}
+
+static enum MHD_Result
+http_accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	static long long last;
+	static unsigned long cut;
+	long long now;
+
+	(void)cls;
+	(void)addrlen;
+	if (conn_accept_ok(addr))
+		return MHD_YES;
+	cut++;
+	if ((now = lk_now_ms()) - last >= HTTP_LOG_EVERY_MS) {
+		log_info("connections refused=%lu reason=\"over the "
+		    "per-address limit\"", cut);
+		last = now;
+		cut = 0;
 	}
-	return hr;
+	return MHD_NO;
 }
 
 static void
@@ -65,14 +340,18 @@ http_completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
 	size_t i;
 
 	(void)cls;
-	(void)c;
-	(void)toe;
 	if (hr == NULL)
 		return;
+	if (hr->conn != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_request_done(hr->conn);
+	if (hr->status == 101 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		relay_abandoned(c);
 	for (i = 0; i < hr->nheaders; i++) {
 		free((char *)(uintptr_t)hr->headers[i].name);
 		free((char *)(uintptr_t)hr->headers[i].value);
 	}
+	if (hr->resp != NULL)
+		MHD_destroy_response(hr->resp);
 	free(hr->uri);
 	free(hr->body);
 	free(hr);
@@ -84,7 +363,7 @@ http_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
 	struct http_req *hr = cls;
-	char *name;
+	char *name, *val;
 	size_t i;
 
 	(void)kind;
@@ -92,150 +371,64 @@ http_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
 		hr->too_many_headers = 1;
 		return MHD_YES;
 	}
-	if ((name = strdup(key)) == NULL)
+	if ((name = strdup(key)) == NULL ||
+	    (val = strdup(value ? value : "")) == NULL) {
+		free(name);
+		hr->too_many_headers = 1;
 		return MHD_NO;
+	}
 	for (i = 0; name[i] != '\0'; i++)
 		if (name[i] >= 'A' && name[i] <= 'Z')
 			name[i] = (char)(name[i] - 'A' + 'a');
 	hr->headers[hr->nheaders].name = name;
-	hr->headers[hr->nheaders++].value = strdup(value ? value : "");
+	hr->headers[hr->nheaders++].value = val;
 	return MHD_YES;
 }
 
 static enum MHD_Result
-http_send(struct MHD_Connection *c, int status, char *body)
+http_queue(struct MHD_Connection *c, struct MHD_Response *resp,
+    unsigned int status)
 {
+	enum MHD_Result ret;
+
+	if (resp == NULL)
+		return MHD_NO;		/* closes the connection */
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* The first call: the head is in. Admission, then the request's state. */
+static enum MHD_Result
+http_begin(struct MHD_Connection *c, const char *url, const char *method,
+    void **con_cls)
+{
+	struct conn *cn = http_conn(c);
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	static const char fallback[] = "{\"Code\":\"InternalError\"}";
+	struct http_req *hr;
+	unsigned int status = 503;
 
-	if (body == NULL) {
-		status = 500;
-		resp = MHD_create_response_from_buffer(sizeof(fallback) - 1,
-		    (void *)(uintptr_t)fallback, MHD_RESPMEM_PERSISTENT);
-	} else
-		resp = MHD_create_response_from_buffer(strlen(body), body,
-		    MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type",
-	    "application/json;charset=utf-8");
-	ret = MHD_queue_response(c, (unsigned int)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-/* The console's answer, with its own content type and headers. */
-static enum MHD_Result
-http_send_console(struct MHD_Connection *c, struct http_req *hr,
-    const char *method, const char *path)
-{
-	const union MHD_ConnectionInfo *ci;
-	struct console_req req;
-	struct console_resp resp;
-	struct MHD_Response *r;
-	enum MHD_Result ret = MHD_NO;
-	char client[INET6_ADDRSTRLEN] = "-";
-	const struct sockaddr *sa;
-	size_t i;
-
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && (sa = ci->client_addr) != NULL)
-		inet_ntop(sa->sa_family, sa->sa_family == AF_INET6 ?
-		    (const void *)&((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr : (const void *)&((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, client, sizeof(client));
-	memset(&req, 0, sizeof(req));
-	req.method = method;
-	req.path = path + 8;			/* after "/console" */
-	req.headers = hr->headers;
-	req.nheaders = hr->nheaders;
-	req.body = hr->body ? hr->body : "";
-	req.bodylen = hr->bodylen;
-	req.client = client;
-	req.tls = http_cert != NULL;
-	console_handle(&req, &resp);
-	r = MHD_create_response_from_buffer(resp.bodylen, resp.body,
-	    MHD_RESPMEM_MUST_COPY);
-	if (r != NULL) {
-		MHD_add_response_header(r, "Content-Type", resp.content_type);
-		for (i = 0; i < resp.nheaders; i++)
-			MHD_add_response_header(r, resp.headers[i].name,
-			    resp.headers[i].value);
-		ret = MHD_queue_response(c, (unsigned int)resp.status, r);
-		MHD_destroy_response(r);
+	if (cn != NULL && cn->refused != CONN_OK) {
+		resp = http_busy(cn->refused == CONN_PER_IP ?
+		    " from this address" : "", &status);
+		return http_queue(c, resp, status);
 	}
-	console_resp_free(&resp);
-	return ret;
-}
-
-static int
-http_route(struct MHD_Connection *c, struct http_req *hr, const char *method,
-    char **bodyp)
-{
-	struct api_req req;
-	char *q = strchr(hr->uri, '?'), *path;
-	const char *query = q ? q + 1 : "";
-	size_t plen = q ? (size_t)(q - hr->uri) : strlen(hr->uri);
-	int status;
-
-	(void)c;
-	if ((path = strndup(hr->uri, plen)) == NULL)
-		return 500;
-	if (strncmp(path, "/agent/v1/", 10) == 0) {
-		status = agentd_handle(method, path + 10, query, hr->headers,
-		    hr->nheaders, hr->body ? hr->body : "", hr->bodylen, bodyp);
-	} else if (strcmp(path, "/") == 0 && (strcmp(method, "GET") == 0 ||
-	    strcmp(method, "POST") == 0)) {
-		memset(&req, 0, sizeof(req));
-		req.method = method;
-		req.raw_query = query;
-		req.body = hr->body ? hr->body : "";
-		req.bodylen = hr->bodylen;
-		req.headers = hr->headers;
-		req.nheaders = hr->nheaders;
-		req.content_type = MHD_lookup_connection_value(c,
-		    MHD_HEADER_KIND, "Content-Type");
-		status = api_handle(&req, bodyp);
-		api_req_free(&req);
-	} else {
-		status = 404;
-		*bodyp = strdup("{\"Code\":\"NotFound\",\"Message\":"
-		    "\"No such path.\"}");
-	}
-	free(path);
-	return status;
-}
-
-/* The WebSocket paths of the session relay. */
-static int
-http_is_session(const char *uri)
-{
-	size_t n = strcspn(uri, "?");
-
-	return (n == 8 && strncmp(uri, "/session", 8) == 0) ||
-	    (n > 18 && strncmp(uri, "/agent/v1/session/", 18) == 0);
-}
-
-static enum MHD_Result
-http_session(struct MHD_Connection *c, struct http_req *hr, const char *method)
-{
-	struct MHD_Response *resp = NULL;
-	char *q = strchr(hr->uri, '?'), *path, *body = NULL;
-	enum MHD_Result ret;
-	int status;
-
-	if ((path = strndup(hr->uri, q ? (size_t)(q - hr->uri) :
-	    strlen(hr->uri))) == NULL)
+	if ((hr = calloc(1, sizeof(*hr))) == NULL)
 		return MHD_NO;
-	status = relay_http(c, path, q ? q + 1 : "", method, hr->headers,
-	    hr->nheaders, &resp, &body);
-	free(path);
-	if (resp == NULL)
-		return http_send(c, status, body);
-	ret = MHD_queue_response(c, (unsigned int)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	hr->mc = c;
+	hr->conn = cn;
+	hr->method = method;
+	hr->poll.fd = cn != NULL ? cn->fd : -1;
+	if ((cn == NULL || (hr->uri = conn_take_uri(cn)) == NULL) &&
+	    (hr->uri = strdup(url)) == NULL) {
+		free(hr);
+		return MHD_NO;
+	}
+	*con_cls = hr;
+	if (cn != NULL)
+		conn_head_done(cn);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_cb, hr);
+	return MHD_YES;
 }
 
 static enum MHD_Result
@@ -244,20 +437,23 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct http_req *hr = *con_cls;
-	char *body = NULL, *nb;
-	int status;
+	struct MHD_Response *resp;
+	unsigned int status = 500;
+	char *nb;
 
 	(void)cls;
-	(void)url;
 	(void)version;
 	if (hr == NULL)
-		return MHD_NO;
-	if (!hr->started) {
-		hr->started = 1;
-		MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_cb,
-		    hr);
-		return MHD_YES;
+		return http_begin(c, url, method, con_cls);
+	if (hr->state == HTTP_ANSWERED) {
+		resp = hr->resp;
+		hr->resp = NULL;
+		if (hr->status == 101 && hr->conn != NULL)
+			conn_upgraded(hr->conn);
+		return http_queue(c, resp, hr->status);
 	}
+	if (hr->state != HTTP_READING)
+		return MHD_YES;
 	if (*upload_data_size > 0) {
 		if (hr->too_large || hr->bodylen + *upload_data_size >
 		    LKD_BODY_MAX) {
@@ -274,24 +470,47 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (hr->conn != NULL)
+		conn_body_done(hr->conn);
 	if (hr->too_large || hr->too_many_headers) {
-		status = 413;
-		body = strdup("{\"Code\":\"InvalidParameter\",\"Message\":"
-		    "\"The request is too large.\"}");
-	} else if (strncmp(hr->uri, "/console", 8) == 0 &&
-	    strchr("/?", hr->uri[8]) != NULL) {
-		char *path = strndup(hr->uri, strcspn(hr->uri, "?"));
-		enum MHD_Result ret = MHD_NO;
+		resp = http_json(413, strdup("{\"Code\":\"InvalidParameter\","
+		    "\"Message\":\"The request is too large.\"}"), &status);
+		return http_queue(c, resp, status);
+	}
+	/* To a worker; its answer resumes the connection. */
+	hr->state = HTTP_RUNNING;
+	MHD_suspend_connection(c);
+	if (work_push(hr) != 0) {
+		resp = http_busy("", &status);
+		http_answer(hr, resp, status);
+	}
+	return MHD_YES;
+}
 
-		if (path != NULL)
-			ret = http_send_console(c, hr, method, path);
-		free(path);
-		return ret;
-	} else if (http_is_session(hr->uri))
-		return http_session(c, hr, method);
+static void
+http_log_cb(void *cls, const char *fm, va_list ap)
+{
+	static long long last;
+	static unsigned long dropped;
+	char msg[256];
+	long long now = lk_now_ms();
+	size_t n;
+
+	(void)cls;
+	/* libmicrohttpd may repeat itself fast (a full descriptor table). */
+	if (now - last < HTTP_LOG_EVERY_MS) {
+		dropped++;
+		return;
+	}
+	last = now;
+	vsnprintf(msg, sizeof(msg), fm, ap);
+	n = strcspn(msg, "\r\n");
+	msg[n] = '\0';
+	if (dropped > 0)
+		log_warnx("http: %s (and %lu more messages)", msg, dropped);
 	else
-		status = http_route(c, hr, method, &body);
-	return http_send(c, status, body);
+		log_warnx("http: %s", msg);
+	dropped = 0;
 }
 
 static int
@@ -329,13 +548,26 @@ http_parse_addr(const char *listen, struct sockaddr_storage *ss)
 }
 
 int
-http_start(const char *listen, const char *cert, const char *key)
+http_listen_is_loopback(const char *listen)
 {
 	struct sockaddr_storage ss;
-	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
-	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
-	    MHD_ALLOW_UPGRADE;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+	if (http_parse_addr(listen, &ss) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+int
+http_start(const char *listen, const char *cert, const char *key,
+    size_t workers)
+{
+	struct sockaddr_storage ss;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	size_t len;
 	int r;
 
@@ -354,14 +586,22 @@ http_start(const char *listen, const char *cert, const char *key)
 			return r ? r : LK_ERR_INVALID_FORMAT;
 		}
 		flags |= MHD_USE_TLS;
+		http_tls = 1;
 	}
-	http_daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb,
-	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	if ((r = conn_start()) != 0 || (r = longpoll_start(http_poll_back)) !=
+	    0 || (r = work_start(workers, http_work)) != 0) {
+		log_warnx("cannot start the server's threads");
+		return r;
+	}
+	http_daemon = MHD_start_daemon(flags, 0, http_accept_cb, NULL,
+	    http_access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_uri_cb, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, NULL,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_SIZE,
+	    MHD_OPTION_CONNECTION_LIMIT, conn_conf.max,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conn_conf.idle_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, http_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, http_key, MHD_OPTION_END);
 	if (http_daemon == NULL) {
@@ -371,12 +611,34 @@ http_start(const char *listen, const char *cert, const char *key)
 	return 0;
 }
 
+/*
+ * Stops in an order that leaves no connection suspended when
+ * libmicrohttpd stops (it would abort): no new connections; parked polls
+ * answered; the workers finish what is queued and resume each one.
+ */
 void
 http_stop(void)
 {
-	if (http_daemon != NULL)
+	MHD_socket s;
+
+	if (http_daemon != NULL) {
+		s = MHD_quiesce_daemon(http_daemon);
+		longpoll_stop();
+		work_stop();
 		MHD_stop_daemon(http_daemon);
+		if (s != MHD_INVALID_SOCKET)
+			close(s);
+	}
+	conn_stop();
 	http_daemon = NULL;
 	free(http_cert);
 	free(http_key);
+}
+
+void
+http_stats(size_t *conns, size_t *parked, size_t *queued)
+{
+	*conns = conn_count();
+	*parked = longpoll_parked();
+	*queued = work_queued();
 }

@@ -1,8 +1,22 @@
+/*
+ * latchkeyd's HTTP side (docs/threading.md): one event loop for every
+ * connection, a fixed pool of worker threads for the handlers.
+ */
 #ifndef LK_HTTP_H
 #define LK_HTTP_H
 
-/* Starts serving on "ADDR:PORT" ("[v6]:PORT"); TLS when cert and key. */
-int	http_start(const char *listen, const char *cert, const char *key);
+#include <stddef.h>
+
+/*
+ * Starts serving on "ADDR:PORT" ("[v6]:PORT"); TLS when cert and key;
+ * workers threads run the handlers. Limits are in conn_conf (conn.h).
+ */
+int	http_start(const char *listen, const char *cert, const char *key,
+	    size_t workers);
 void	http_stop(void);
+/* 1 if listen names a loopback address, 0 if not, -1 if malformed. */
+int	http_listen_is_loopback(const char *listen);
+/* Connections open, long polls parked, requests waiting for a worker. */
+void	http_stats(size_t *conns, size_t *parked, size_t *queued);
 
 #endif

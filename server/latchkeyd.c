@@ -22,12 +22,14 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "conn.h"
 #include "console.h"
 #include "err.h"
 #include "http.h"
 #include "relay.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "work.h"
 
 static struct lkd_env lkd_env_store;
 struct lkd_env *lkd = &lkd_env_store;
@@ -39,6 +41,9 @@ struct lkd_opts {
 	const char	*key;
 	const char	*master;
 	int		 json;
+	int		 plain_ok;	/* --allow-plain-http */
+	long long	 workers;
+	long long	 max_conns;	/* 0: from the descriptor limit */
 	/* admin */
 	const char	*actions;
 	const char	*instances;
@@ -54,7 +59,10 @@ lkd_usage(FILE *f)
 	fprintf(f,
 "usage: latchkeyd --db PATH --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 "                 [--region ID] [--master-key FILE] [--public-url URL]\n"
-"                 [--session-idle-timeout S] [--session-token-ttl S] [--debug]\n"
+"                 [--session-idle-timeout S] [--session-token-ttl S]\n"
+"                 [--max-connections N] [--max-conns-per-ip N] [--workers N]\n"
+"                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
+"                 [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -72,6 +80,8 @@ lkd_usage(FILE *f)
 "  --db PATH            SQLite database (created and migrated on start)\n"
 "  --listen ADDR:PORT   address to serve on, e.g. 127.0.0.1:8080, [::1]:8443\n"
 "  --tls-cert, --tls-key  PEM files: serve HTTPS (required off loopback)\n"
+"  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a\n"
+"                       TLS-terminating proxy only: secrets cross in clear)\n"
 "  --region ID          the RegionId this control plane answers (default %s)\n"
 "  --master-key FILE    encrypts access-key secrets (default PATH.key, made\n"
 "                       with mode 0600 on first use)\n"
@@ -85,9 +95,20 @@ lkd_usage(FILE *f)
 "  --session-idle-timeout S  close a session after S seconds without a byte\n"
 "                       either way (default %d)\n"
 "  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
+"  --max-connections N  connections held at once (default: what the file\n"
+"                       descriptor limit allows, at most %d); near it, new\n"
+"                       ones get 503 Throttling\n"
+"  --max-conns-per-ip N connections from one address (default %d, 0: no\n"
+"                       limit); past it, 503 Throttling\n"
+"  --workers N          threads that run requests (default %zu here)\n"
+"  --header-timeout S   a request's head must arrive within S (default %d)\n"
+"  --body-timeout S     and its body within S more (default %d)\n"
+"  --idle-timeout S     close keep-alive connections idle for S (default %d)\n"
 "  session-manager      the account switch for sessions (off until enabled;\n"
 "                       also ModifyCloudAssistantSettings)\n",
-	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT);
+	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
+	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT);
 }
 
 static int
@@ -353,16 +374,51 @@ lkd_session_manager(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The connections latchkeyd can hold: the descriptor limit raised to its
+ * hard maximum, less a reserve, or --max-connections if lower.
+ */
+static int
+lkd_limits(const struct lkd_opts *o)
+{
+	long nofile = conn_raise_nofile(), cap = conn_capacity(nofile);
+
+	if (o->max_conns > cap) {
+		log_warnx("--max-connections %lld: the descriptor limit (%ld) "
+		    "allows at most %ld", o->max_conns, nofile, cap);
+		return -1;
+	}
+	if (o->max_conns > 0)
+		cap = (long)o->max_conns;
+	else if (cap > CONN_MAX_DEFAULT)
+		cap = CONN_MAX_DEFAULT;
+	conn_conf.max = (unsigned int)cap;
+	log_info("latchkeyd limits connections=%u per_ip=%u fd_limit=%ld "
+	    "workers=%lld header_timeout=%ld body_timeout=%ld "
+	    "idle_timeout=%ld", conn_conf.max, conn_conf.per_ip, nofile,
+	    o->workers, conn_conf.header_timeout, conn_conf.body_timeout,
+	    conn_conf.idle_timeout);
+	return 0;
+}
+
 static int
 lkd_serve(const struct lkd_opts *o)
 {
 	sigset_t set;
 	int sig, r;
 
-	/*
-	 * A thread per connection: without a cap glibc gives many of them
-	 * an arena of their own, which costs resident memory per agent.
-	 */
+	if (o->cert == NULL && !o->plain_ok &&
+	    http_listen_is_loopback(o->listen) == 0) {
+		log_warnx("refusing to serve plain HTTP on %s: access-key "
+		    "secrets, console passwords and agent credentials would "
+		    "cross the network in clear; give --tls-cert and "
+		    "--tls-key, or --allow-plain-http behind a TLS-terminating "
+		    "proxy", o->listen);
+		return 2;
+	}
+	if (lkd_limits(o) != 0)
+		return 2;
+	/* A few threads only: no need for more arenas than that. */
 	mallopt(M_ARENA_MAX, 4);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -371,7 +427,8 @@ lkd_serve(const struct lkd_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	lkd->tls = o->cert != NULL;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
-	    (r = http_start(o->listen, o->cert, o->key)) != 0)
+	    (r = http_start(o->listen, o->cert, o->key,
+	    (size_t)o->workers)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
 	    LKD_VERSION, o->listen, lkd->region, o->db);
@@ -404,6 +461,13 @@ main(int argc, char **argv)
 		{ "public-url", required_argument, NULL, 'P' },
 		{ "session-idle-timeout", required_argument, NULL, 'S' },
 		{ "session-token-ttl", required_argument, NULL, 'T' },
+		{ "allow-plain-http", no_argument, NULL, 'X' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-conns-per-ip", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'W' },
+		{ "header-timeout", required_argument, NULL, 'H' },
+		{ "body-timeout", required_argument, NULL, 'B' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -415,6 +479,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.count = 10;
 	o.ttl = 86400;
+	o.workers = (long long)work_default_threads();
 	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -477,6 +542,46 @@ main(int argc, char **argv)
 				relay_conf.idle = (long)ll;
 			else
 				relay_conf.token_ttl = (long)ll;
+			break;
+		case 'X': o.plain_ok = 1; break;
+		case 'C':
+			if (lk_parse_ll(optarg, 16, 1 << 24, &o.max_conns) !=
+			    0) {
+				fprintf(stderr, "latchkeyd: --max-connections: "
+				    "16 to 16777216\n");
+				return 2;
+			}
+			break;
+		case 'p':
+			if (lk_parse_ll(optarg, 0, 1 << 24, &ll) != 0) {
+				fprintf(stderr, "latchkeyd: --max-conns-per-ip: "
+				    "0 (no limit) to 16777216\n");
+				return 2;
+			}
+			conn_conf.per_ip = (unsigned int)ll;
+			break;
+		case 'W':
+			if (lk_parse_ll(optarg, 1, 64, &o.workers) != 0) {
+				fprintf(stderr, "latchkeyd: --workers: 1 to "
+				    "64\n");
+				return 2;
+			}
+			break;
+		case 'H':
+		case 'B':
+		case 'i':
+			if (lk_parse_ll(optarg, 1, 3600, &ll) != 0) {
+				fprintf(stderr, "latchkeyd: --%s-timeout: 1 to "
+				    "3600 seconds\n", ch == 'H' ? "header" :
+				    ch == 'B' ? "body" : "idle");
+				return 2;
+			}
+			if (ch == 'H')
+				conn_conf.header_timeout = (long)ll;
+			else if (ch == 'B')
+				conn_conf.body_timeout = (long)ll;
+			else
+				conn_conf.idle_timeout = (long)ll;
 			break;
 		case 'h': lkd_usage(stdout); return 0;
 		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;

@@ -61,5 +61,6 @@ int64_t	 lkd_now(void);
 int	 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
 	    char *out, size_t outsize);
 void	 lkd_request_id(char out[37]);
+int	 lkd_peer_gone(int fd);
 
 #endif

@@ -85,9 +85,23 @@ struct relay_sess {
 
 struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT };
 
+/*
+ * Upgrades answered but not taken yet: libmicrohttpd may close a
+ * connection before it sends the 101 (the client hung up while a worker
+ * checked its token), and then never calls the upgrade callback; http.c
+ * says so (relay_abandoned) and what the answer held is let go.
+ */
+struct relay_pending {
+	struct MHD_Connection	*c;
+	int			 agent;
+	void			*cls;	/* the session, or the agent's id */
+	struct relay_pending	*next;
+};
+
 static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t relay_cond;
 static struct relay_sess *relay_list;
+static struct relay_pending *relay_pendings;
 static int relay_quit, relay_threads;
 
 static int
@@ -515,6 +529,58 @@ relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
 	return 0;
 }
 
+static int
+relay_pending_add(struct MHD_Connection *c, int agent, void *cls)
+{
+	struct relay_pending *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return LK_ERR_ALLOC;
+	p->c = c;
+	p->agent = agent;
+	p->cls = cls;
+	pthread_mutex_lock(&relay_lock);
+	p->next = relay_pendings;
+	relay_pendings = p;
+	pthread_mutex_unlock(&relay_lock);
+	return 0;
+}
+
+/* Takes c's pending upgrade off the list; NULL if there is none. */
+static struct relay_pending *
+relay_pending_take(struct MHD_Connection *c)
+{
+	struct relay_pending *p, **pp;
+
+	pthread_mutex_lock(&relay_lock);
+	for (pp = &relay_pendings; (p = *pp) != NULL; pp = &p->next)
+		if (p->c == c) {
+			*pp = p->next;
+			break;
+		}
+	pthread_mutex_unlock(&relay_lock);
+	return p;
+}
+
+void
+relay_abandoned(struct MHD_Connection *c)
+{
+	struct relay_pending *p = relay_pending_take(c);
+	struct relay_sess *s;
+
+	if (p == NULL)
+		return;
+	if (p->agent)
+		free(p->cls);	/* the session times out waiting for it */
+	else {
+		s = p->cls;
+		relay_record(s, "Failed", "client: gone before the upgrade");
+		close(s->efd);
+		free(s);
+	}
+	free(p);
+}
+
 static void
 relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
     const char *extra, size_t extra_size, MHD_socket sock,
@@ -526,8 +592,8 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	char inst[64];
 	int r;
 
-	(void)c;
 	(void)req_cls;
+	free(relay_pending_take(c));
 	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0 ||
 	    relay_side_init(&s->c) != 0 || relay_side_init(&s->a) != 0) {
 		relay_side_free(&s->c);
@@ -581,8 +647,8 @@ relay_agent_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	char *id = cls;
 	struct relay_sess *s;
 
-	(void)c;
 	(void)req_cls;
+	free(relay_pending_take(c));
 	pthread_mutex_lock(&relay_lock);
 	s = relay_find(id);
 	if (s == NULL || s->agent != AGENT_DIALLING ||
@@ -770,7 +836,11 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 		if ((id = strdup(path + 18)) == NULL)
 			return relay_err(bodyp, 500, "InternalError",
 			    "out of memory");
-		resp = MHD_create_response_for_upgrade(relay_agent_up, id);
+		if ((resp = MHD_create_response_for_upgrade(relay_agent_up,
+		    id)) != NULL && relay_pending_add(c, 1, id) != 0) {
+			MHD_destroy_response(resp);
+			resp = NULL;
+		}
 	} else {
 		if ((s = relay_sess_new()) == NULL)
 			return relay_err(bodyp, 500, "InternalError",
@@ -781,7 +851,11 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 			free(s);
 			return status;
 		}
-		resp = MHD_create_response_for_upgrade(relay_client_up, s);
+		if ((resp = MHD_create_response_for_upgrade(relay_client_up,
+		    s)) != NULL && relay_pending_add(c, 0, s) != 0) {
+			MHD_destroy_response(resp);
+			resp = NULL;
+		}
 	}
 	if (resp == NULL) {
 		if (agent)

@@ -33,6 +33,11 @@ int	relay_http(struct MHD_Connection *c, const char *path,
 	    const char *query, const char *method,
 	    const struct lk_sig_header *h, size_t nh,
 	    struct MHD_Response **respp, char **bodyp);
+/*
+ * For http.c: c's request got relay_http's 101 but the connection closed
+ * before the upgrade (so the upgrade callback never runs).
+ */
+void	relay_abandoned(struct MHD_Connection *c);
 /* For the poll: the sessions waiting for this instance's agent, once. */
 json_t	*relay_take(const char *instance_id);
 /* Ends a live session (EndTerminalSession); 1 if it was live here. */

@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -55,4 +56,24 @@ lkd_request_id(char out[37])
 		out[o++] = hex[b[i] & 0xf];
 	}
 	out[o] = '\0';
+}
+
+/*
+ * Has the peer of socket fd closed its end (or reset it)? A socket whose
+ * peer only sent data is not gone; a closed peer shows as POLLRDHUP even
+ * with unread data before the end, as with TLS's close_notify.
+ */
+int
+lkd_peer_gone(int fd)
+{
+	struct pollfd p;
+
+	if (fd < 0)
+		return 0;
+	p.fd = fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }

@@ -24,6 +24,7 @@ static void
 fuzz_init(void)
 {
 	char *id = NULL, *code = NULL, exp[32], body[512], *out = NULL;
+	struct agentd_poll poll = { .fd = -1 };
 	json_t *v;
 
 	log_init("fuzz", 0, 0);
@@ -35,7 +36,7 @@ fuzz_init(void)
 	    "\"activation_code\":\"%s\",\"hostname\":\"h\",\"os\":\"o\","
 	    "\"version\":\"1\",\"addresses\":[\"127.0.0.1\"]}", id, code);
 	if (agentd_handle("POST", "register", "", NULL, 0, body, strlen(body),
-	    &out) != 200 || (v = json_loads(out, 0, NULL)) == NULL)
+	    &poll, &out) != 200 || (v = json_loads(out, 0, NULL)) == NULL)
 		abort();
 	snprintf(fuzz_auth, sizeof(fuzz_auth), "Bearer %s.%s",
 	    json_string_value(json_object_get(v, "instance_id")),
@@ -52,6 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const paths[] = { "register", "hello", "result",
 	    "poll", "nope" };
 	struct lk_sig_header h = { "authorization", fuzz_auth };
+	struct agentd_poll poll = { .fd = -1 };
 	const char *path;
 	char *out = NULL;
 	json_t *v;
@@ -63,9 +65,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	path = paths[data[0] % 5];
 	if (strcmp(path, "poll") == 0)
-		return 0;	/* waits; covered by the integration tests */
+		return 0;	/* parks; covered by the integration tests */
 	status = agentd_handle("POST", path, "", &h, 1,
-	    (const char *)data + 1, size - 1, &out);
+	    (const char *)data + 1, size - 1, &poll, &out);
 	if (status < 200 || status > 599 || out == NULL ||
 	    (v = json_loads(out, 0, NULL)) == NULL)
 		abort();

@@ -102,7 +102,8 @@ ACT=$("$LKD" --db "$DB" activation create --count 2 --json 2>"$T/last.err")
 ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
 ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
 LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "$HOSTIP:$LKD_PORT" --session-idle-timeout $IDLE \
+"$LKD" --db "$DB" --listen "$HOSTIP:$LKD_PORT" --allow-plain-http \
+    --session-idle-timeout $IDLE \
     >>"$T/latchkeyd.log" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
 lk_wait_port "$LKD_PORT"

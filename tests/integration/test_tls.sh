@@ -81,6 +81,7 @@ while True:
     c.close()
 ' "$ECHO" >/dev/null 2>&1 &
 echo $! >"$T/echo.pid"
+lk_wait_port "$ECHO"
 "$T/bin/latchkey-agent" run --state "$T/agent.json" --log "$T/agent.log" \
     --session-ports "$ECHO" >/dev/null 2>&1 &
 echo $! >"$T/agent.pid"
