@@ -61,5 +61,8 @@ int64_t	 lkd_now(void);
 int	 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
 	    char *out, size_t outsize);
 void	 lkd_request_id(char out[37]);
+/* The error codes' page (server/console/errors.html), as served. */
+#define LKD_ERRORS_PAGE	"/console/static/errors.html"
+const char *lkd_recommend(const char *code);
 
 #endif

@@ -334,11 +334,24 @@ wait "$(cat "$T/latchkeyd.pid")" 2>/dev/null
 check "while the server is down, the finished task's report is spooled" sh -c \
     "for i in \$(seq 1 100); do ls '$T/agent/spool' 2>/dev/null | grep -q '^$INV' && exit 0; sleep 0.05; done; exit 1"
 check "the agent logs that it retries" wait_log " report retry task=$INV" 10
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+# (restarted with --public-url, for the error bodies' Recommend below)
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --public-url "$SERVER/" \
+    >>"$LKD_LOG" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
 check "after the restart, the report is delivered: Success" wait_status "$INV" Success
 check "the agent reconnected and said hello again" wait_log ' conn reconnected ' 40
 check "the spool is empty again" sh -c "[ -z \"\$(ls -A '$T/agent/spool')\" ]"
+
+# An error body's Recommend: with --public-url, the absolute link to the
+# code's entry on the error page, which is served.
+api DeleteCommand CommandId=c-doesnotexist0000000 >"$T/err.json"
+REC=$(json_str Recommend <"$T/err.json")
+is "an error's Recommend is <public URL>/console/static/errors.html#Code" "$REC" \
+    "$SERVER/console/static/errors.html#InvalidCmdId.NotFound"
+check "the page is served as text/html with that anchor" sh -c \
+    "curl -s -D '$T/page.hdr' --max-time 10 '${REC%%#*}' >'$T/page.html' &&
+    grep -qi '^content-type: text/html' '$T/page.hdr' &&
+    grep -q 'id=\"InvalidCmdId.NotFound\"' '$T/page.html'"
 
 # ---------------------------------------------------------------------
 # POST /agent/v1/goodbye, hostile: each refused with its status, and the
