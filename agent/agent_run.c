@@ -17,8 +17,10 @@
  * On SIGTERM or SIGINT the poll in progress is abandoned, running tasks
  * get AGENT_DRAIN_MS to finish (then their process groups are killed and
  * they are reported Failed/ExecutionInterrupted), the reporter gets
- * AGENT_FLUSH_MS to send what is queued, and the agent exits 0. Reports
- * not sent by then stay in the spool for the next start.
+ * AGENT_FLUSH_MS to send what is queued, the server is told goodbye
+ * (within 2 s, best effort, so the instance shows offline at once) and
+ * the agent exits 0. Reports not sent by then stay in the spool for the
+ * next start.
  */
 #include <errno.h>
 #include <limits.h>
@@ -44,6 +46,7 @@
 #define AGENT_RETRY_MAX_MS	30000L
 #define AGENT_REFUSED_MS	60000L	/* after a 401 */
 #define AGENT_HELLO_TIMEOUT_MS	15000L
+#define AGENT_GOODBYE_MS	2000L	/* a clean stop's last request */
 
 /* How a request to the server went. */
 enum agent_outcome {
@@ -309,6 +312,35 @@ agent_loop(struct agent_http *h, const struct agent_state *st)
 }
 
 /*
+ * Tells the server the agent is stopping, so that the instance shows
+ * offline at once rather than for the rest of the online window. Best
+ * effort within AGENT_GOODBYE_MS (not aborted by the quit flag, which is
+ * already set); the outcome is only logged. An older server answers 404.
+ */
+static void
+agent_goodbye(struct agent_http *h)
+{
+	struct agent_resp resp;
+	json_t *body;
+	char why[256];
+	int r;
+
+	if ((body = json_object()) == NULL)
+		return;
+	r = agent_http_post(h, "/agent/v1/goodbye", body, AGENT_GOODBYE_MS,
+	    NULL, &resp);
+	json_decref(body);
+	if (r == 0 && resp.status >= 200 && resp.status <= 299)
+		agent_log(LOG_INFO, "conn", "goodbye", "http=%ld",
+		    resp.status);
+	else
+		agent_log(LOG_WARNING, "conn", "goodbye-failed", "http=%ld "
+		    "error=\"%s\"", r == 0 ? resp.status : 0L,
+		    agent_resp_error(&resp, why, sizeof(why)));
+	agent_resp_free(&resp);
+}
+
+/*
  * Runs the daemon with the state file at statepath and the log file at
  * logpath. Returns an exit status: 0 after a clean shutdown.
  */
@@ -352,6 +384,7 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	agent_sess_stop(AGENT_DRAIN_MS);
 	agent_task_drain(AGENT_DRAIN_MS);
 	agent_report_finish(AGENT_FLUSH_MS);
+	agent_goodbye(h);
 	agent_http_free(h);
 	explicit_bzero(&st, sizeof(st));
 	agent_log(LOG_INFO, "agent", "stopped", "%s", "");

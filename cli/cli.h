@@ -40,6 +40,8 @@
 #define CLI_REQ_PARAMS		(LK_PARAMS_MAX - 16)	/* action params */
 #define CLI_INSTANCES_MAX	100	/* InstanceId.N per call */
 #define CLI_PAGE_SIZE		50	/* the API's largest page */
+#define CLI_ONLINE_WINDOW	60	/* s: an agent heard from since is online */
+#define CLI_ONLINE_CHECK_MS	2000	/* while waiting: is the agent there? */
 
 /* Exit statuses of latchkey's own failures (ssh's pass through). */
 #define CLI_EX_OK	0
@@ -138,6 +140,9 @@ int	 cli_b64_text(const char *b64, char **outp, size_t *lenp);
 void	 cli_write_all(int fd, const void *p, size_t len);
 int	 cli_json_error(struct cli *c, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+void	 cli_waiting(struct cli *c, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 cli_waiting_end(void);
 
 /* cli_inst.c */
 struct cli_inst {
@@ -153,6 +158,8 @@ int	 cli_inst_list(struct cli *c, const char *name, const char *status,
 	    json_t **listp);
 int	 cli_inst_online(struct cli *c, const char *id, int *onlinep,
 	    char *seen, size_t seensize);
+void	 cli_offline_why(const char *seen, char *buf, size_t size);
+void	 cli_say_offline(struct cli *c, const char *id, const char *seen);
 int	 cli_instances_main(struct cli *c, int argc, char **argv);
 
 /* cli_sendkey.c */

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define INST_PAGES_MAX	200	/* pages of 50 read before giving up */
 
@@ -349,4 +351,66 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		inst_print(list);
 	json_decref(list);
 	return 0;
+}
+
+/* "45 s", "12 min", "5 h" or "3 days". */
+static void
+inst_ago(int64_t secs, char *buf, size_t size)
+{
+	if (secs < 120)
+		snprintf(buf, size, "%lld s", (long long)secs);
+	else if (secs < 120 * 60)
+		snprintf(buf, size, "%lld min", (long long)(secs / 60));
+	else if (secs < 48 * 3600)
+		snprintf(buf, size, "%lld h", (long long)(secs / 3600));
+	else
+		snprintf(buf, size, "%lld days", (long long)(secs / 86400));
+}
+
+/*
+ * Why an offline instance is offline, from its last heartbeat (seen, as
+ * cli_inst_online() gives it), in words for "instance i-... is offline:
+ * <why>". An agent is online while it was heard from in the last
+ * CLI_ONLINE_WINDOW seconds (docs/agent-protocol.md), so one that is
+ * offline sooner than that said goodbye (a clean stop); one never heard
+ * from has a heartbeat of 0 (1970).
+ */
+void
+cli_offline_why(const char *seen, char *buf, size_t size)
+{
+	int64_t t, ago;
+	char n[32];
+
+	if (lk_time_parse(seen, &t) != 0) {
+		snprintf(buf, size, "its agent's last heartbeat is unknown");
+		return;
+	}
+	if (t <= 0) {
+		snprintf(buf, size, "its agent has not polled since it "
+		    "last stopped, or never has");
+		return;
+	}
+	ago = (int64_t)time(NULL) - t;
+	inst_ago(ago < 0 ? 0 : ago, n, sizeof(n));
+	if (ago < CLI_ONLINE_WINDOW)
+		snprintf(buf, size, "its agent said goodbye %s ago (at %s)", n,
+		    seen);
+	else
+		snprintf(buf, size, "its agent last polled %s ago (at %s)", n,
+		    seen);
+}
+
+/* "instance i-... is offline: <why>; start latchkey-agent on it", said. */
+void
+cli_say_offline(struct cli *c, const char *id, const char *seen)
+{
+	char why[160];
+
+	cli_offline_why(seen, why, sizeof(why));
+	cli_warn("instance %s is offline: %s; start latchkey-agent on it "
+	    "(systemctl start latchkey-agent)%s%s", id, why,
+	    strstr(why, "goodbye") != NULL ? "" : " and check that it can "
+	    "reach ", strstr(why, "goodbye") != NULL ? "" : c->prof.endpoint);
+	cli_json_error(c, "ClientNotRunning", "instance %s is offline: %s", id,
+	    why);
 }

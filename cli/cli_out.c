@@ -95,6 +95,64 @@ cli_json_error(struct cli *c, const char *code, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * What latchkey is waiting for, on stderr, when stderr is a terminal (one
+ * line redrawn, with the seconds waited, at most once a second or when it
+ * changes) or with --verbose (a line each time it changes); otherwise
+ * nothing, so that scripts' output stays clean. cli_waiting_end() clears
+ * the terminal's line; call it before saying anything else.
+ */
+static struct {
+	int		 active;
+	int		 drawn;
+	int		 tty;
+	struct timespec	 start;
+	long		 secs;
+	char		 last[256];
+} out_wait;
+
+void
+cli_waiting(struct cli *c, const char *fmt, ...)
+{
+	struct timespec now;
+	va_list ap;
+	char line[256];
+	long secs;
+
+	if (!out_wait.active) {
+		memset(&out_wait, 0, sizeof(out_wait));
+		out_wait.active = 1;
+		out_wait.tty = isatty(STDERR_FILENO);
+		clock_gettime(CLOCK_MONOTONIC, &out_wait.start);
+	}
+	if (!out_wait.tty && !c->verbose)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (long)(now.tv_sec - out_wait.start.tv_sec);
+	if (out_wait.tty) {
+		if (out_wait.drawn && secs == out_wait.secs &&
+		    strcmp(line, out_wait.last) == 0)
+			return;
+		fprintf(stderr, "\r\033[Klatchkey: %s, %ld s...", line, secs);
+		fflush(stderr);
+		out_wait.drawn = 1;
+	} else if (strcmp(line, out_wait.last) != 0)
+		fprintf(stderr, "latchkey: %s\n", line);
+	out_wait.secs = secs;
+	snprintf(out_wait.last, sizeof(out_wait.last), "%s", line);
+}
+
+void
+cli_waiting_end(void)
+{
+	if (out_wait.active && out_wait.tty && out_wait.drawn)
+		fputs("\r\033[K", stderr);
+	out_wait.active = 0;
+}
+
 /* A string member, or NULL. */
 const char *
 cli_jstr(json_t *obj, const char *key)

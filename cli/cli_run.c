@@ -35,6 +35,8 @@ struct run_target {
 	int		 done;
 	int		 ok;
 	json_t		*result;	/* the final InvocationResult */
+	char		 status[16];	/* the last one seen, not final */
+	const char	*agent;		/* "online", "offline" or NULL */
 };
 
 struct run {
@@ -46,6 +48,7 @@ struct run {
 	size_t			 nok;
 	int			 tty;		/* stderr is a terminal */
 	char			 last_progress[128];
+	long			 next_check;	/* ms: agents' state next */
 };
 
 /* ------------------------------------------------------------------ */
@@ -67,6 +70,23 @@ run_output(json_t *res, size_t *lenp)
 	return out;
 }
 
+/*
+ * The server's ErrorInfo for the codes that blame the agent is Alibaba's
+ * ("the aliyun service in the instance does not response"): say it in
+ * our words instead. The code stays as the API gives it.
+ */
+static const char *
+run_agent_words(const char *ec)
+{
+	if (strcmp(ec, "ClientNotRunning") == 0)
+		return "the agent was offline; the task never started";
+	if (strcmp(ec, "DeliveryTimeout") == 0)
+		return "the agent did not take the task in time";
+	if (strcmp(ec, "ClientNotResponse") == 0)
+		return "the agent stopped answering while the task ran";
+	return NULL;
+}
+
 /* "Success, exit code 0" or "Failed (ErrorCode: ErrorInfo)". */
 static void
 run_describe(json_t *res, char *buf, size_t size)
@@ -75,6 +95,11 @@ run_describe(json_t *res, char *buf, size_t size)
 	    *ec = cli_jstr(res, "ErrorCode"), *ei = cli_jstr(res, "ErrorInfo");
 	json_t *code = json_object_get(res, "ExitCode");
 	char tmp[512];
+
+	/* Skipped ones carry latchkey's own words already. */
+	if (ec != NULL && run_agent_words(ec) != NULL &&
+	    (st == NULL || strcmp(st, "Skipped") != 0))
+		ei = run_agent_words(ec);
 
 	if (ec != NULL && *ec != '\0' && strcmp(ec, "ExitCodeNonzero") != 0)
 		snprintf(tmp, sizeof(tmp), "%s (%s%s%s)", st ? st : "?", ec,
@@ -189,6 +214,7 @@ run_finish_target(struct cli *c, struct run *rn, struct run_target *t,
 {
 	const char *st = cli_jstr(res, "InvocationStatus");
 
+	cli_waiting_end();
 	t->done = 1;
 	t->ok = st != NULL && strcmp(st, "Success") == 0;
 	t->result = json_incref(res);
@@ -225,15 +251,26 @@ run_poll(struct cli *c, struct run *rn)
 			list = cli_jlist(json_object_get(resp, "Invocation"),
 			    "InvocationResults", "InvocationResult");
 			json_array_foreach(list, i, res) {
-				if (!cli_status_final(cli_jstr(res,
-				    "InvocationStatus")) ||
-				    (id = cli_jstr(res, "InstanceId")) == NULL)
+				if ((id = cli_jstr(res, "InstanceId")) == NULL)
 					continue;
-				for (k = 0; k < rn->n; k++)
-					if (!rn->t[k].done && rn->t[k].batch ==
-					    b && strcmp(rn->t[k].inst.id, id) == 0)
-						run_finish_target(c, rn,
-						    &rn->t[k], res);
+				for (k = 0; k < rn->n; k++) {
+					struct run_target *t = &rn->t[k];
+
+					if (t->done || t->batch != b ||
+					    strcmp(t->inst.id, id) != 0)
+						continue;
+					if (cli_status_final(cli_jstr(res,
+					    "InvocationStatus")))
+						run_finish_target(c, rn, t,
+						    res);
+					else
+						cli_safe(t->status,
+						    sizeof(t->status),
+						    cli_jstr(res,
+						    "InvocationStatus") ?
+						    cli_jstr(res,
+						    "InvocationStatus") : "");
+				}
 			}
 			json_decref(resp);
 			resp = NULL;
@@ -282,6 +319,18 @@ run_send(struct cli *c, struct run *rn, size_t b, size_t from, size_t to,
 	cli_info(c, "invocation %s on %zu instance%s", rn->invoke_ids[b],
 	    to - from, to - from == 1 ? "" : "s");
 	return 0;
+}
+
+/* "instance is offline: <why>; <what>" for a Skipped result's ErrorInfo. */
+static void
+run_offline_info(const char *seen, const char *what, char *buf,
+    size_t size)
+{
+	char why[160];
+
+	cli_offline_why(seen, why, sizeof(why));
+	snprintf(buf, size, "instance is offline: %s; %s (start latchkey-agent "
+	    "on it)", why, what);
 }
 
 /* Marks a target failed without sending it anything. */
@@ -394,8 +443,15 @@ run_start(struct cli *c, struct run *rn, const char *b64, long long timeout,
 	/* Offline agents would only make the invocation wait. */
 	for (i = 0; i < rn->n; i++)
 		if (strcmp(rn->t[i].inst.status, "Stopped") == 0) {
-			run_skip(c, rn, &rn->t[i], "ClientNotRunning",
-			    "the agent is offline; nothing was sent");
+			char seen[64], info[320];
+			int online;
+
+			if ((r = cli_inst_online(c, rn->t[i].inst.id, &online,
+			    seen, sizeof(seen))) != 0)
+				return r;
+			run_offline_info(seen, "nothing was sent", info,
+			    sizeof(info));
+			run_skip(c, rn, &rn->t[i], "ClientNotRunning", info);
 		}
 	for (from = 0; from < rn->n; ) {
 		size_t to, k;
@@ -417,6 +473,69 @@ run_start(struct cli *c, struct run *rn, const char *b64, long long timeout,
 	return 0;
 }
 
+/*
+ * The agents' state (DescribeCloudAssistantStatus, up to 100 at a time)
+ * for the targets still waiting; a task still Pending on an instance
+ * whose agent is offline will not start: it is stopped and counted
+ * failed at once, said in latchkey's words, instead of waiting for the
+ * server to give up on it after the command's timeout.
+ */
+static int
+run_check_agents(struct cli *c, struct run *rn)
+{
+	struct cli_req q;
+	json_t *resp = NULL, *st;
+	const char *id, *v;
+	char seen[64], info[320], pname[32];
+	size_t i, k, from = 0, n;
+	int r;
+
+	while (from < rn->n) {
+		cli_req_init(&q);
+		for (i = from, n = 0; i < rn->n && n < CLI_INSTANCES_MAX; i++)
+			if (!rn->t[i].done) {
+				snprintf(pname, sizeof(pname), "InstanceId.%zu",
+				    ++n);
+				cli_req_add(&q, pname, rn->t[i].inst.id);
+			}
+		from = i;
+		r = n > 0 ? cli_api_do(c, "DescribeCloudAssistantStatus", &q,
+		    &resp) : 0;
+		cli_req_free(&q);
+		if (r != 0)
+			return r;
+		json_array_foreach(cli_jlist(resp,
+		    "InstanceCloudAssistantStatusSet",
+		    "InstanceCloudAssistantStatus"), i, st) {
+			if ((id = cli_jstr(st, "InstanceId")) == NULL ||
+			    (v = cli_jstr(st, "CloudAssistantStatus")) == NULL)
+				continue;
+			for (k = 0; k < rn->n; k++) {
+				struct run_target *t = &rn->t[k];
+
+				if (t->done || strcmp(t->inst.id, id) != 0)
+					continue;
+				t->agent = strcmp(v, "true") == 0 ? "online" :
+				    "offline";
+				if (strcmp(t->agent, "offline") != 0 ||
+				    strcmp(t->status, "Running") == 0 ||
+				    strcmp(t->status, "Stopping") == 0)
+					continue;
+				cli_safe(seen, sizeof(seen), cli_jstr(st,
+				    "LastHeartbeatTime") ? cli_jstr(st,
+				    "LastHeartbeatTime") : "");
+				cli_invoke_stop(c, rn->invoke_ids[t->batch], id);
+				run_offline_info(seen, "the task was stopped "
+				    "before it started", info, sizeof(info));
+				run_skip(c, rn, t, "ClientNotRunning", info);
+			}
+		}
+		json_decref(resp);
+		resp = NULL;
+	}
+	return 0;
+}
+
 /* Polls until every target is done, the deadline, or a signal. */
 static int
 run_wait(struct cli *c, struct run *rn, long long timeout)
@@ -430,16 +549,27 @@ run_wait(struct cli *c, struct run *rn, long long timeout)
 	for (;;) {
 		if ((r = run_poll(c, rn)) != 0)
 			return r;
-		run_progress(rn, rn->ndone == rn->n);
-		if (rn->ndone == rn->n)
-			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		ms = (long)((t.tv_sec - t0.tv_sec) * 1000 +
 		    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms >= rn->next_check && rn->ndone < rn->n) {
+			rn->next_check = ms + CLI_ONLINE_CHECK_MS;
+			if ((r = run_check_agents(c, rn)) != 0)
+				return r;
+		}
+		run_progress(rn, rn->ndone == rn->n);
+		if (rn->ndone == rn->n)
+			return 0;
+		if (rn->n == 1)
+			cli_waiting(c, "waiting for %s (%s%s%s)", rn->t[0].inst.id,
+			    rn->t[0].status[0] ? rn->t[0].status :
+			    "not listed yet", rn->t[0].agent ? ", agent " : "",
+			    rn->t[0].agent ? rn->t[0].agent : "");
 		if (ms > (timeout + RUN_GRACE) * 1000 || cli_sleep_ms(ms >
 		    RUN_SLOW_AFTER_MS ? 1000 : CLI_POLL_MS) != 0)
 			break;
 	}
+	cli_waiting_end();
 	run_progress_clear(rn);
 	for (b = 0; b < rn->nbatches; b++)
 		cli_invoke_stop(c, rn->invoke_ids[b], NULL);
@@ -531,6 +661,7 @@ cli_run_main(struct cli *c, int argc, char **argv)
 	    (r = run_targets(c, &rn, names, nnames, all)) != 0)
 		goto out;
 	rn.tty = isatty(STDERR_FILENO);
+	rn.next_check = CLI_ONLINE_CHECK_MS / 2;
 	if ((r = run_start(c, &rn, b64, timeout, user, wd, name)) != 0 ||
 	    (r = run_wait(c, &rn, timeout)) != 0)
 		goto out;

@@ -31,7 +31,6 @@
 
 #define SK_TIMEOUT_DEFAULT	30	/* seconds to wait for the result */
 #define SK_TIMEOUT_MAX		3600
-#define SK_ONLINE_CHECK_MS	3000	/* Pending this long: ask again */
 #define SK_PLUGIN_TIMEOUT	60	/* RunCommand Timeout (>= 10) */
 #define SK_LINE_MAX		512	/* of a line quoted from Output */
 
@@ -80,13 +79,24 @@ sk_ms_since(const struct timespec *t0)
 	    (t.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
+/* The invocation's status on the instance, or "not listed yet". */
+static const char *
+sk_status(json_t *res)
+{
+	const char *st = cli_jstr(res, "InvocationStatus");
+
+	return st != NULL && *st != '\0' ? st : "not listed yet";
+}
+
 /*
  * Polls DescribeInvocationResults for one instance (after 5 ms, doubling
  * to every 200 ms: a key push usually ends within milliseconds) until the
  * result is final, the deadline passes, the agent is found offline while
- * the task is still Pending, or a signal arrives (*whyp says which).
- * *resultp is the last InvocationResult seen (NULL if none), Output still
- * Base64. Returns 0, or an API error's status after reporting it.
+ * the task is still Pending, or a signal arrives (*whyp says which). The
+ * agent's state is asked every CLI_ONLINE_CHECK_MS, and what is awaited
+ * is shown (cli_waiting). *resultp is the last InvocationResult seen
+ * (NULL if none), Output still Base64. Returns 0, or an API error's
+ * status after reporting it.
  */
 int
 cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
@@ -95,7 +105,8 @@ cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
 	struct cli_req q;
 	struct timespec t0;
 	json_t *resp = NULL, *res;
-	long next_check = SK_ONLINE_CHECK_MS, delay = CLI_POLL_FIRST_MS;
+	long next_check = CLI_ONLINE_CHECK_MS / 2, delay = CLI_POLL_FIRST_MS;
+	const char *agent = NULL;
 	char seen[64];
 	int r, online;
 
@@ -110,7 +121,7 @@ cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
 		r = cli_api_do(c, "DescribeInvocationResults", &q, &resp);
 		cli_req_free(&q);
 		if (r != 0)
-			return r;
+			break;
 		res = json_array_get(cli_jlist(json_object_get(resp,
 		    "Invocation"), "InvocationResults", "InvocationResult"), 0);
 		json_decref(*resultp);
@@ -118,30 +129,33 @@ cli_invoke_wait(struct cli *c, const char *invoke_id, const char *instance,
 		json_decref(resp);
 		if (cli_status_final(cli_jstr(res, "InvocationStatus"))) {
 			*whyp = CLI_WAIT_DONE;
-			return 0;
+			break;
 		}
 		if (sk_ms_since(&t0) >= (long)timeout * 1000)
-			return 0;
-		/* A task nobody picks up: is its agent still there? */
-		if (sk_ms_since(&t0) >= next_check && res != NULL &&
-		    strcmp(cli_jstr(res, "InvocationStatus") ?
-		    cli_jstr(res, "InvocationStatus") : "", "Pending") == 0) {
-			next_check += SK_ONLINE_CHECK_MS;
+			break;
+		/* Is its agent still there? A Pending task waits for it. */
+		if (sk_ms_since(&t0) >= next_check) {
+			next_check += CLI_ONLINE_CHECK_MS;
 			if ((r = cli_inst_online(c, instance, &online, seen,
 			    sizeof(seen))) != 0)
-				return r;
-			if (!online) {
+				break;
+			agent = online ? "online" : "offline";
+			if (!online && strcmp(sk_status(res), "Running") != 0) {
 				*whyp = CLI_WAIT_OFFLINE;
-				return 0;
+				break;
 			}
 		}
+		cli_waiting(c, "waiting for %s (%s%s%s)", instance,
+		    sk_status(res), agent ? ", agent " : "", agent ? agent : "");
 		if (cli_sleep_ms(delay) != 0) {
 			*whyp = CLI_WAIT_INTERRUPTED;
-			return 0;
+			break;
 		}
 		if ((delay *= 2) > CLI_POLL_MS)
 			delay = CLI_POLL_MS;
 	}
+	cli_waiting_end();
+	return r;
 }
 
 /* The last non-empty line of text into buf, made safe to print. */
@@ -161,16 +175,6 @@ sk_last_line(const char *text, char *buf, size_t size)
 }
 
 static void
-sk_say_offline(struct cli *c, const char *id, const char *seen)
-{
-	cli_warn("the Cloud Assistant agent on %s is offline (last heartbeat "
-	    "%s): start it on the server (systemctl start latchkey-agent) or "
-	    "check that it can reach %s", id, seen, c->prof.endpoint);
-	cli_json_error(c, "ClientNotRunning", "the agent on %s is offline",
-	    id);
-}
-
-static void
 sk_say_plugin_missing(struct cli *c, const char *id)
 {
 	cli_warn("the config_ecs_instance_connect plug-in is not installed on "
@@ -181,6 +185,28 @@ sk_say_plugin_missing(struct cli *c, const char *id)
 	cli_json_error(c, "PluginNotInstalled", "config_ecs_instance_connect "
 	    "is not installed on %s; install it with: " CLI_PLUGIN_INSTALL
 	    " (or use --install-plugin)", id);
+}
+
+/*
+ * The server gave up on the task because of its agent (ClientNotRunning,
+ * DeliveryTimeout, ClientNotResponse): said in latchkey's words, not the
+ * API's ErrorInfo, with the agent's state now.
+ */
+static void
+sk_agent_gone(struct cli *c, const char *id, const char *ec)
+{
+	char seen[64];
+	int online = 0;
+
+	if (cli_inst_online(c, id, &online, seen, sizeof(seen)) == 0 &&
+	    !online) {
+		cli_say_offline(c, id, seen);
+		return;
+	}
+	cli_warn("the agent on %s %s (%s); it is online now: try again", id,
+	    strcmp(ec, "ClientNotResponse") == 0 ? "stopped answering while "
+	    "it stored the key" : "did not take the task in time", ec);
+	cli_json_error(c, ec, "the agent on %s did not finish the task", id);
 }
 
 /* Reads "... until <ISO time> (...)" of a successful run. */
@@ -226,7 +252,7 @@ sk_explain(struct cli *c, struct cli_sendkey *sk, json_t *res,
 	if (strcmp(ec, "ClientNotRunning") == 0 ||
 	    strcmp(ec, "DeliveryTimeout") == 0 ||
 	    strcmp(ec, "ClientNotResponse") == 0) {
-		sk_say_offline(c, id, "unknown");
+		sk_agent_gone(c, id, ec);
 		return CLI_EX_FAIL;
 	}
 	if (st != NULL && strcmp(st, "Failed") == 0 &&
@@ -296,7 +322,7 @@ sk_not_final(struct cli *c, const char *what, const char *invoke_id,
 	if (why == CLI_WAIT_OFFLINE ||
 	    (cli_inst_online(c, id, &online, seen, sizeof(seen)) == 0 &&
 	    !online)) {
-		sk_say_offline(c, id, seen);
+		cli_say_offline(c, id, seen);
 		return CLI_EX_FAIL;
 	}
 	cli_warn("%s on %s did not finish within %d s (still %s); the agent "
@@ -467,7 +493,7 @@ cli_sendkey_push(struct cli *c, struct cli_sendkey *sk)
 	    sizeof(seen))) != 0)
 		return r;
 	if (!online) {
-		sk_say_offline(c, sk->instance, seen);
+		cli_say_offline(c, sk->instance, seen);
 		return CLI_EX_FAIL;
 	}
 	if ((sk->install_plugin && (r = sk_install_plugin(c, sk)) != 0) ||

@@ -290,6 +290,30 @@ agentd_hello(const char *id, json_t *in, char **outp)
 	return 200;
 }
 
+/*
+ * A clean stop's last word: the instance is offline at once (last_seen
+ * 0, as if it had never polled) instead of for the rest of the online
+ * window, and the time is kept in goodbye for LastHeartbeatTime. The
+ * next hello or poll brings it back. A poll of the instance still parked
+ * is ended (superseded), so it cannot take a task and bring the instance
+ * back online. The body is an object ({}).
+ */
+static int
+agentd_goodbye(const char *id, json_t *in, char **outp)
+{
+	int64_t now = lkd_now();
+
+	if (!json_is_object(in))
+		return agentd_fail(outp, 400, "malformed goodbye");
+	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = 0, "
+	    "goodbye = ? WHERE id = ?", "is", now, id) != 0)
+		return agentd_fail(outp, 500, "internal error");
+	(void)longpoll_begin(id);
+	log_info("agent goodbye instance=%s", id);
+	*outp = strdup("{}");
+	return 200;
+}
+
 struct agentd_work {
 	json_t	*tasks;
 	json_t	*stops;
@@ -735,6 +759,8 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_poll(id, query, poll, outp);
 	else if (strcmp(path, "result") == 0 && in != NULL)
 		status = agentd_result(id, in, outp);
+	else if (strcmp(path, "goodbye") == 0 && in != NULL)
+		status = agentd_goodbye(id, in, outp);
 	else
 		status = agentd_fail(outp, 404, "no such endpoint");
  out:

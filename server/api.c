@@ -399,7 +399,8 @@ api_result(struct api_req *req, int r, json_t **respp)
 	    req->status);
 	*respp = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId",
 	    req->request_id, "HostId", "latchkey", "Code", req->code,
-	    "Message", req->message ? req->message : "", "Recommend", "");
+	    "Message", req->message ? req->message : "", "Recommend",
+	    lkd_recommend(req->code));
 	return req->status;
 }
 

@@ -162,7 +162,9 @@ inst_status_cb(sqlite3_stmt *st, void *arg)
 	int64_t seen = sqlite3_column_int64(st, 2);
 
 	lk_time_iso(sqlite3_column_int64(st, 5), last_inv, sizeof(last_inv));
-	lk_time_iso(seen, last_hb, sizeof(last_hb));
+	/* After a goodbye (last_seen 0), the agent's last word was that. */
+	lk_time_iso(seen > 0 ? seen : sqlite3_column_int64(st, 6), last_hb,
+	    sizeof(last_hb));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, "
 	    "s:I, s:s, s:s, s:b}",
 	    "InstanceId", inst_col(st, 0),
@@ -194,8 +196,8 @@ inst_describe_ids(json_t *ids, int status, json_t *list)
 			    "('Pending', 'Running', 'Stopping')), (SELECT "
 			    "COUNT(*) FROM tasks t WHERE t.instance_id = i.id), "
 			    "(SELECT MAX(t.created) FROM tasks t WHERE "
-			    "t.instance_id = i.id) FROM instances i WHERE i.id = "
-			    "?", "s", json_string_value(id));
+			    "t.instance_id = i.id), i.goodbye FROM instances i "
+			    "WHERE i.id = ?", "s", json_string_value(id));
 		else
 			r = lkdb_query(lkd->db, inst_row_cb, list, "SELECT id, "
 			    "name, hostname, os, version, addresses, registered, "

@@ -92,6 +92,12 @@ static const char *const db_migrations[] = {
 	"  kind TEXT NOT NULL, principal TEXT NOT NULL, csrf TEXT NOT NULL,"
 	"  created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
 	"CREATE INDEX console_sessions_used ON console_sessions(last_used);",
+	/*
+	 * 4 -> 5: when the agent last said goodbye (a clean stop sets
+	 * last_seen to 0, so the instance is offline at once, and keeps the
+	 * time here for LastHeartbeatTime).
+	 */
+	"ALTER TABLE instances ADD COLUMN goodbye INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

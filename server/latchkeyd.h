@@ -62,5 +62,8 @@ int	 lkd_random_id(const char *prefix, size_t nchars, const char *alphabet,
 	    char *out, size_t outsize);
 void	 lkd_request_id(char out[37]);
 int	 lkd_peer_gone(int fd);
+/* The error codes' page (server/console/errors.html), as served. */
+#define LKD_ERRORS_PAGE	"/console/static/errors.html"
+const char *lkd_recommend(const char *code);
 
 #endif

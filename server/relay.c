@@ -113,7 +113,7 @@ relay_err(char **bodyp, int status, const char *code, const char *msg)
 	lkd_request_id(rid);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RequestId", rid,
 	    "HostId", "latchkey", "Code", code, "Message", msg,
-	    "Recommend", "");
+	    "Recommend", lkd_recommend(code));
 	*bodyp = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	return status;

@@ -77,3 +77,26 @@ lkd_peer_gone(int fd)
 		return 0;
 	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
+
+/*
+ * The Recommend of an error body: the code's entry in the project's error
+ * page, served with the console's assets. Absolute with --public-url,
+ * else a path on this server. A code with characters outside
+ * [A-Za-z0-9._-] (none of ours) gets no fragment. The text lives in a
+ * per-thread buffer, valid until the thread's next call.
+ */
+const char *
+lkd_recommend(const char *code)
+{
+	static __thread char buf[sizeof(lkd->public_url) + 160];
+	size_t n = strlen(lkd->public_url), c = code ? strlen(code) : 0;
+
+	while (n > 0 && lkd->public_url[n - 1] == '/')
+		n--;
+	if (c > 96 || (code != NULL && strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != c))
+		c = 0;
+	snprintf(buf, sizeof(buf), "%.*s%s%s%.*s", (int)n, lkd->public_url,
+	    LKD_ERRORS_PAGE, c > 0 ? "#" : "", (int)c, code ? code : "");
+	return buf;
+}

@@ -334,14 +334,59 @@ wait "$(cat "$T/latchkeyd.pid")" 2>/dev/null
 check "while the server is down, the finished task's report is spooled" sh -c \
     "for i in \$(seq 1 100); do ls '$T/agent/spool' 2>/dev/null | grep -q '^$INV' && exit 0; sleep 0.05; done; exit 1"
 check "the agent logs that it retries" wait_log " report retry task=$INV" 10
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
+# (restarted with --public-url, for the error bodies' Recommend below)
+"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --public-url "$SERVER/" \
+    >>"$LKD_LOG" 2>&1 &
 echo $! >"$T/latchkeyd.pid"
 check "after the restart, the report is delivered: Success" wait_status "$INV" Success
 check "the agent reconnected and said hello again" wait_log ' conn reconnected ' 40
 check "the spool is empty again" sh -c "[ -z \"\$(ls -A '$T/agent/spool')\" ]"
 
+# An error body's Recommend: with --public-url, the absolute link to the
+# code's entry on the error page, which is served.
+api DeleteCommand CommandId=c-doesnotexist0000000 >"$T/err.json"
+REC=$(json_str Recommend <"$T/err.json")
+is "an error's Recommend is <public URL>/console/static/errors.html#Code" "$REC" \
+    "$SERVER/console/static/errors.html#InvalidCmdId.NotFound"
+check "the page is served as text/html with that anchor" sh -c \
+    "curl -s -D '$T/page.hdr' --max-time 10 '${REC%%#*}' >'$T/page.html' &&
+    grep -qi '^content-type: text/html' '$T/page.hdr' &&
+    grep -q 'id=\"InvalidCmdId.NotFound\"' '$T/page.html'"
+
 # ---------------------------------------------------------------------
-# SIGTERM: the agent stops polling, finishes and exits 0.
+# POST /agent/v1/goodbye, hostile: each refused with its status, and the
+# instance still online afterwards.
+CRED=$(json_str credential <"$STATE")
+bye() {		# bye STATUS [curl options]: the answer's HTTP status is STATUS
+	local want=$1 got; shift
+	got=$(curl -s -o "$T/bye.out" -w '%{http_code}' --max-time 10 "$@")
+	[ "$got" = "$want" ] && return 0
+	echo "HTTP $got, wanted $want: $(head -c 200 "$T/bye.out")" >&2
+	return 1
+}
+agent_online() {	# agent_online true|false: CloudAssistantStatus of $IID
+	api DescribeCloudAssistantStatus "InstanceId.1=$IID" >"$T/cas.json"
+	[ "$(json_str CloudAssistantStatus <"$T/cas.json")" = "$1" ] ||
+	    { head -c 400 "$T/cas.json" >&2; return 1; }
+}
+check "goodbye without a credential: 401" bye 401 -X POST -d '{}' \
+    "$SERVER/agent/v1/goodbye"
+check "goodbye with a wrong credential: 401" bye 401 -X POST -d '{}' \
+    -H "Authorization: Bearer $IID.AAAAwrongcredentialAAAAAAAAAAAAAAAAAAAAAAAA" \
+    "$SERVER/agent/v1/goodbye"
+check "goodbye for another instance's id with this credential: 401" bye 401 \
+    -X POST -d '{}' -H "Authorization: Bearer i-00000000000000000000.$CRED" \
+    "$SERVER/agent/v1/goodbye"
+check "goodbye as GET: 404" bye 404 -H "Authorization: Bearer $IID.$CRED" \
+    "$SERVER/agent/v1/goodbye"
+check "goodbye with a body that is not JSON: 400" bye 400 -X POST \
+    -d 'bye{' -H "Authorization: Bearer $IID.$CRED" "$SERVER/agent/v1/goodbye"
+check "goodbye with a JSON array: 400" bye 400 -X POST -d '[]' \
+    -H "Authorization: Bearer $IID.$CRED" "$SERVER/agent/v1/goodbye"
+check "after the refused goodbyes the instance is still online" agent_online true
+
+# SIGTERM: the agent stops polling, finishes, says goodbye and exits 0;
+# the instance is offline at once, its last heartbeat kept.
 apid=$(cat "$T/agent.pid")
 kill -TERM "$apid"
 rc=0
@@ -349,6 +394,17 @@ for i in $(seq 1 300); do kill -0 "$apid" 2>/dev/null || break; sleep 0.05; done
 wait "$apid"; rc=$?
 is "SIGTERM: the agent exits 0" "$rc" 0
 check "SIGTERM: it logged its stop" wait_log ' agent stopped' 1
+check "SIGTERM: it said goodbye (log: conn goodbye http=200)" \
+    wait_log ' conn goodbye http=200' 1
+check "after the goodbye the instance is offline at once" agent_online false
+hb=$(json_str LastHeartbeatTime <"$T/cas.json")
+hbs=$(date -u -d "$hb" +%s 2>/dev/null || echo 0)
+[ $(($(date +%s) - hbs)) -lt 60 ] &&
+    tap_ok "its LastHeartbeatTime is the goodbye ($hb)" ||
+    tap_fail "its LastHeartbeatTime is the goodbye (got '$hb')"
+api DescribeInstances "InstanceIds=[\"$IID\"]" >"$T/di.json"
+check "DescribeInstances shows it Stopped" grep -qE '"Status": *"Stopped"' \
+    "$T/di.json"
 
 lk_keep_logs
 echo "1..$LK_N"

@@ -203,9 +203,12 @@ check "a policy refusal (Forbidden.RAM): exit 4, said plainly" err_is 4 \
 grep -q 'Forbidden.RAM' "$T/err.txt" && tap_ok "the server's code is shown too" ||
     tap_fail "the server's code is shown too ($(head -c 300 "$T/err.txt"))"
 
-# The agent C goes away now; its offline state is checked after the TTL.
+# The agent C goes away now, without a word (a crash: SIGKILL, so no
+# goodbye): the server counts it online for its 60 s window, so tasks sent
+# to it wait; its offline state is checked after the TTL. (A clean stop,
+# with a goodbye, is agent B's at the end.)
 C_STOPPED=$(date +%s)
-kill "$(cat "$T/agent-c.pid")" 2>/dev/null
+kill -KILL "$(cat "$T/agent-c.pid")" 2>/dev/null
 
 # ---------------------------------------------------------------------
 # send-key, then a login with that key.
@@ -358,13 +361,70 @@ is "after the TTL the send-key key no longer logs in" \
 check "after the TTL the server no longer offers the ephemeral key" \
     fails helper_has "$LK_ALICE" "$EFP"
 check "an offline agent: \"is offline\" at once (exit 1)" err_is 1 \
-    "agent on $C is offline" "$LK" send-key --user "$LK_ALICE" \
-    --key "$T/keys/alice.pub" "$C"
-check "run skips an offline agent and fails" out_is 1 "=== $C.*ClientNotRunning" \
+    "instance $C is offline: its agent last polled [0-9]+ (s|min) ago \(at 20" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$C"
+check "run skips an offline agent and fails, in latchkey's words" out_is 1 \
+    "=== $C.*ClientNotRunning: instance is offline: its agent last polled" \
     "$LK" run -i "$A" -i "$C" -- true
+check "and never in Alibaba's (\"the aliyun service\")" fails \
+    grep -q 'aliyun service' "$T/out.txt"
 check "run --all runs on the online agents only" sh -c "'$LK' run --all -- \
     'echo all' >'$T/all.out' 2>&1 && grep -q '^=== $A' '$T/all.out' &&
     grep -q '^=== $B' '$T/all.out' && ! grep -q '$C' '$T/all.out'"
+
+# ---------------------------------------------------------------------
+# What latchkey waits for: said with --verbose (a line when it changes),
+# not at all without it (stderr is not a terminal here).
+check "run --verbose says what it waits for" sh -c "'$LK' --verbose run -i '$A' \
+    -- 'sleep 3' 2>'$T/wait.err' >/dev/null &&
+    grep -q '^latchkey: waiting for $A (Running, agent online)' '$T/wait.err'"
+check "without --verbose, nothing on stderr" sh -c "'$LK' run -i '$A' \
+    -- 'sleep 2; echo done' 2>'$T/quiet.err' >/dev/null && [ ! -s '$T/quiet.err' ]"
+
+# ---------------------------------------------------------------------
+# The agent B stops cleanly (SIGTERM, by PID): it says goodbye, so its
+# instance is offline at once, and send-key, ssh and run say so within
+# seconds in latchkey's words, sending nothing; restarted, a push goes
+# through.
+bpid=$(cat "$T/agent-b.pid")
+kill -TERM "$bpid"
+for i in $(seq 1 300); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.05; done
+check "agent B stopped on SIGTERM" fails kill -0 "$bpid"
+check "agent B said goodbye" grep -q ' conn goodbye http=200' "$T/agent-b.log"
+newest_inv() { "$LK" invocations 2>/dev/null | sed -n 2p; }
+INV_BEFORE=$(newest_inv)
+# within STATUS MS PATTERN CMD...: CMD exits STATUS, within MS, PATTERN on stderr.
+within() {
+	local want=$1 ms=$2 pat=$3 t0 t1; shift 3
+	t0=$(date +%s%N)
+	err_is "$want" "$pat" "$@" || return 1
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt "$ms" ] && return 0
+	echo "took $(((t1 - t0) / 1000000)) ms" >&2
+	return 1
+}
+check "send-key to B: \"is offline: its agent said goodbye\" within 5 s (exit 1)" \
+    within 1 5000 "instance $B is offline: its agent said goodbye [0-9]+ s ago \(at 20.*start latchkey-agent" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$B"
+check "ssh to B: the same within 5 s (exit 1)" within 1 5000 \
+    "instance $B is offline: its agent said goodbye" "$LK" ssh \
+    "$LK_ALICE@$B" --address 127.0.0.1 --port "$sshd2_PORT" "${SSHOPTS[@]}" -- true
+check "run on B: skipped within 5 s, in latchkey's words (exit 1)" within 1 5000 \
+    "$B: Skipped \(ClientNotRunning: instance is offline: its agent said goodbye" \
+    "$LK" run -i "$B" -- true
+is "no invocation was created for them" "$(newest_inv)" "$INV_BEFORE"
+check "instances shows B Stopped" sh -c "'$LK' instances | grep -q '^$B .*Stopped'"
+LATCHKEY_ROOT=$R2 LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd2.pid \
+    "$AGENT" run --state "$T/agent-b.json" --log "$T/agent-b.log" --foreground \
+    >>"$T/agent-b.out" 2>&1 &
+echo $! >"$T/agent-b.pid"
+for i in $(seq 1 200); do
+	[ "$(grep -c ' conn connected' "$T/agent-b.log")" -ge 2 ] && break
+	sleep 0.05
+done
+check "agent B restarted: a push goes through" out_has \
+    "sent key SHA256:[A-Za-z0-9+/]+ to $B .*for user $LK_ALICE" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$B"
 
 lk_keep_logs
 echo "1..$LK_N"

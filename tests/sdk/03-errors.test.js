@@ -285,3 +285,71 @@ describe('request errors', () => {
   });
 });
 
+
+// Recommend: each error body links to the code's entry on latchkeyd's own
+// error page (server/console/errors.html, served with the console's
+// assets). This latchkeyd runs without --public-url, so the link is a
+// path on it; with --public-url it is absolute (test_agent.sh).
+describe('Recommend: the error page', () => {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const PAGE = '/console/static/errors.html';
+  let page;
+  before(async () => {
+    page = await c.rawHttp('GET', PAGE);
+  });
+
+  it('the page is served: 200 text/html, with the console\'s CSP and no inline script', () => {
+    assert.equal(page.status, 200, page.body.slice(0, 200));
+    assert.match(page.headers['content-type'], /^text\/html/);
+    assert.match(page.headers['content-security-policy'] || '', /default-src 'self'/);
+    assert.doesNotMatch(page.body, /<script|\bon[a-z]+=|style=/i);
+  });
+
+  async function recommendOf(code, promise) {
+    const e = await c.popError(promise);
+    assert.equal(e.code, code, JSON.stringify(e.data));
+    assert.equal(e.data.Recommend, `${PAGE}#${code}`, JSON.stringify(e.data));
+    const res = await c.rawHttp('GET', e.data.Recommend.split('#')[0]);
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'], /^text\/html/);
+    assert.ok(res.body.includes(`id="${code}"`), `no anchor for ${code}`);
+  }
+
+  it('API errors: Recommend is PAGE#Code, and the page has the anchor', async () => {
+    const pop = c.popClient();
+    await recommendOf('InvalidCmdId.NotFound', pop.request('DeleteCommand', {
+      RegionId: R(), CommandId: 'c-doesnotexist0000000',
+    }));
+    await recommendOf('InvalidRegionId.NotFound',
+      pop.request('DescribeCommands', { RegionId: 'us-west-1' }));
+    await recommendOf('SignatureDoesNotMatch', c.popClient({ accessKeySecret: 'wrong' })
+      .request('DescribeCommands', { RegionId: R() }));
+  });
+
+  it('a session dial\'s error (relay) carries it too', async () => {
+    const res = await c.rawHttp('GET', '/session?sessionId=s-nosuchsession0000000&token=x');
+    assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.body}`);
+    assert.ok(res.json && res.json.Code, res.body);
+    assert.equal(res.json.Recommend, `${PAGE}#${res.json.Code}`, res.body);
+    assert.ok(page.body.includes(`id="${res.json.Code}"`), `no anchor for ${res.json.Code}`);
+  });
+
+  it('every code latchkeyd\'s sources give api_error/relay_err/console_error has an entry', () => {
+    const dir = path.join(__dirname, '..', '..', 'server');
+    const missing = [];
+    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.c'))) {
+      const src = fs.readFileSync(path.join(dir, f), 'utf8');
+      const re = /\b(?:api_error|relay_err|console_error)\s*\(([^;]*?)\)\s*;/gs;
+      for (const m of src.matchAll(re)) {
+        const lit = /,\s*\d+\s*,\s*((?:"[^"]*"\s*)+)/.exec(m[1]);
+        if (!lit) continue;
+        const code = [...lit[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]).join('');
+        if (!page.body.includes(`id="${code}"`)) missing.push(`${code} (${f})`);
+      }
+      for (const m of src.matchAll(/api_param_req\(req, "([A-Za-z]+)"/g))
+        if (!page.body.includes(`id="Missing${m[1]}"`)) missing.push(`Missing${m[1]} (${f})`);
+    }
+    assert.deepEqual(missing, []);
+  });
+});
