@@ -354,6 +354,99 @@ check "the page is served as text/html with that anchor" sh -c \
     grep -q 'id=\"InvalidCmdId.NotFound\"' '$T/page.html'"
 
 # ---------------------------------------------------------------------
+# Fair shares of the agent's 128 task slots (docs/threading.md): one
+# caller's tasks other than key pushes take at most 64 slots, and 16 are
+# kept for key pushes; a task over its share waits, Pending.
+AK2=$("$LKD" --db "$DB" accesskey create --description share-b --json 2>"$T/last.err")
+AK2_ID=$(printf '%s' "$AK2" | json_str AccessKeyId)
+AK2_SECRET=$(printf '%s' "$AK2" | json_str AccessKeySecret)
+as_b() { AK_ID=$AK2_ID AK_SECRET=$AK2_SECRET "$@"; }
+# count STATUS: the caller's invocations in that InvocationStatus (the
+# InvokeStatus filter's "Running" also matches Pending: subtract them)
+count() {
+	local n p
+	n=$(api DescribeInvocations "InvokeStatus=$1" PageSize=1 | json_num TotalCount)
+	if [ "$1" = Running ]; then
+		p=$(api DescribeInvocations InvokeStatus=Pending PageSize=1 |
+		    json_num TotalCount)
+		n=$((n - p))
+	fi
+	echo "$n"
+}
+# count_is N STATUS: waits up to 30 s until exactly N are in STATUS
+count_is() {
+	local i n
+	for i in $(seq 1 150); do
+		n=$(count "$2")
+		[ "$n" = "$1" ] && return 0
+		sleep 0.2
+	done
+	echo "$n $2, wanted $1" >&2
+	return 1
+}
+long_tasks() {	# long_tasks N FILE: N tasks of 120 s; their ids in FILE
+	local i
+	: >"$2"
+	for i in $(seq 1 "$1"); do
+		api RunCommand Type=RunShellScript "InstanceId.1=$IID" \
+		    Timeout=120 ContentEncoding=PlainText \
+		    "CommandContent=sleep 120" | json_str InvokeId >>"$2"
+	done
+}
+stop_all() {	# stop_all FILE: StopInvocation of each id in FILE
+	local id
+	while read -r id; do
+		api StopInvocation "InvokeId=$id" "InstanceId.1=$IID" >/dev/null
+	done <"$1"
+}
+long_tasks 66 "$T/share-a.ids"
+check "one caller's 66 long tasks: 64 run" count_is 64 Running
+check "one caller's 66 long tasks: 2 wait, Pending" count_is 2 Pending
+as_b long_tasks 48 "$T/share-b.ids"
+check "another caller's tasks still run (48 of 48)" as_b count_is 48 Running
+as_b api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=echo after-the-storm" >"$T/run.json"
+WAITING=$(json_str InvokeId <"$T/run.json")
+sleep 2
+is "with 112 slots taken by other tasks, a third task waits" \
+    "$(as_b api DescribeInvocationResults "InvokeId=$WAITING" "InstanceId=$IID" |
+    json_str InvocationStatus)" Pending
+SENDKEY_ID=$(api DescribeCommands Provider=AlibabaCloud \
+    Name=ACS-ECS-SendSshPublicKey-linux.sh | json_str CommandId)
+as_b api InvokeCommand "CommandId=$SENDKEY_ID" "InstanceId.1=$IID" \
+    "Parameters={\"username\":\"$LK_ALICE\",\"sshPublicKey\":\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"}" \
+    >"$T/push.json"
+PUSH=$(json_str InvokeId <"$T/push.json")
+[ -n "$PUSH" ] && tap_ok "a key push is accepted ($PUSH)" ||
+    tap_fail "a key push is accepted ($(head -c 300 "$T/push.json"))"
+# The plug-in is not installed here: the push is handed out and ends
+# (Failed), which is what matters: it was not left waiting for a slot.
+check "a key push still gets a slot (handed out, not Pending)" as_b \
+    wait_status "$PUSH" Success Failed Error
+stop_all "$T/share-a.ids"
+as_b stop_all "$T/share-b.ids"
+check "once slots free, the waiting task runs" as_b wait_status "$WAITING" Success
+check "the stopped tasks are no longer Running" count_is 0 Running
+
+# An agent that dies without a goodbye (SIGKILL): its long poll's socket
+# closes, and latchkeyd must not hand the next task to that poll (today's
+# poll would have taken it, Running, for an agent that is gone).
+apid=$(cat "$T/agent.pid")
+kill -KILL "$apid"
+wait "$apid" 2>/dev/null
+sleep 0.5
+api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+    ContentEncoding=PlainText "CommandContent=echo after-restart" >"$T/run.json"
+INV=$(json_str InvokeId <"$T/run.json")
+sleep 2
+is "after the agent is killed, a new task stays Pending (no dead poll took it)" \
+    "$(api DescribeInvocationResults "InvokeId=$INV" "InstanceId=$IID" |
+    json_str InvocationStatus)" Pending
+"$AGENT" run --state "$STATE" --log "$AGENT_LOG" >>"$T/agent.out" 2>&1 &
+echo $! >"$T/agent.pid"
+check "the agent restarted: the waiting task runs (Success)" wait_status "$INV" Success
+
+# ---------------------------------------------------------------------
 # POST /agent/v1/goodbye, hostile: each refused with its status, and the
 # instance still online afterwards.
 CRED=$(json_str credential <"$STATE")
