@@ -51,6 +51,8 @@ lk_err(int r)
 		return "not found";
 	case LK_ERR_RECORD:
 		return "corrupt record";
+	case LK_ERR_BUSY:
+		return "busy; try again shortly";
 	default:
 		return "unknown error";
 	}

@@ -28,6 +28,7 @@
 #define LK_ERR_UNSAFE		-19	/* wrong owner, mode, type or a symlink */
 #define LK_ERR_NOT_FOUND	-20	/* no such record */
 #define LK_ERR_RECORD		-21	/* corrupt store record */
+#define LK_ERR_BUSY		-22	/* too much at once: try again shortly */
 
 const char *lk_err(int r);
 
