@@ -33,7 +33,6 @@
 #define CONSOLE_CSP	"default-src 'self'; frame-ancestors 'none'; " \
 			"base-uri 'none'; form-action 'self'"
 #define CONSOLE_JSON	"application/json; charset=utf-8"
-#define CONSOLE_FAIL_DELAY_MS	1000	/* after a failed sign-in */
 
 static void
 console_header(struct console_resp *resp, const char *name, const char *value)
@@ -241,31 +240,22 @@ console_whoami(const struct console_session *s)
 	    "RegionId", lkd->region);
 }
 
-static void
-console_delay(void)
-{
-	struct timespec ts = { CONSOLE_FAIL_DELAY_MS / 1000,
-	    (CONSOLE_FAIL_DELAY_MS % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1)
-		;
-}
-
+/*
+ * A sign-in. console_signin_verify() counts the attempt before checking
+ * it and bounds password hashing (console.h); a failure is answered at
+ * once, with no sleep: the count already bounds guessing, and a sleep
+ * would hold one of latchkeyd's worker threads for nothing.
+ */
 static void
 console_signin(const struct console_req *req, struct console_resp *resp)
 {
 	struct console_signin si;
 	struct console_session s;
+	enum console_limit_which which;
 	char sid[CONSOLE_SID_HEX + 1], vis[3 * CONSOLE_NAME_MAX + 1];
 	const char *field;
 	int r;
 
-	if (console_limit_check(req->client) != 0) {
-		console_error(resp, 429, "Throttling", "",
-		    "Too many failed sign-ins from this address; try again "
-		    "in a few minutes.");
-		return;
-	}
 	if ((r = console_signin_parse(req->body, req->bodylen, &si,
 	    &field)) != 0) {
 		console_error(resp, 400, "InvalidParameter", field, *field ?
@@ -275,15 +265,27 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		return;
 	}
 	lk_vis(vis, sizeof(vis), si.name, strlen(si.name));
-	r = si.kind == CONSOLE_KIND_KEY ?
-	    console_key_verify(si.name, si.secret) :
-	    console_operator_verify(si.name, si.secret);
+	r = console_signin_verify(si.kind, si.name, si.secret, req->client,
+	    &which);
+	if (r == LK_ERR_RANGE) {
+		console_error(resp, 429, "Throttling", "",
+		    which == CONSOLE_LIMIT_ACCOUNT ? "Too many failed sign-ins "
+		    "for this account; try again in a few minutes." : "Too "
+		    "many failed sign-ins from this address; try again in a "
+		    "few minutes.");
+		goto out;
+	}
+	if (r == LK_ERR_BUSY) {
+		/* Not logged: a flood of these must not flood the log. */
+		console_error(resp, 503, "Throttling", "", "The server is busy "
+		    "with other sign-ins; try again in a moment.");
+		console_header(resp, "Retry-After", "1");
+		goto out;
+	}
 	if (r != 0) {
-		console_limit_fail(req->client);
 		log_info("console signin failed kind=%s name=%s client=%s",
 		    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator",
 		    vis, req->client);
-		console_delay();
 		console_error(resp, 401, "InvalidCredentials",
 		    si.kind == CONSOLE_KIND_KEY ? "AccessKeySecret" : "Password",
 		    si.kind == CONSOLE_KIND_KEY ? "The AccessKey ID or secret "
@@ -292,7 +294,6 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		    "disabled.");
 		goto out;
 	}
-	console_limit_ok(req->client);
 	if (console_session_create(si.kind, si.name, sid, &s) != 0) {
 		console_error(resp, 500, "InternalError", "",
 		    "The session could not be stored.");

@@ -129,7 +129,11 @@ int	console_operator_name_ok(const char *name);
 int	console_operator_create(const char *name, const char *password);
 int	console_operator_list(json_t **outp);
 int	console_operator_disable(const char *name);
-/* Checks a password in constant time; 0, LK_ERR_NOT_FOUND (any failure). */
+/*
+ * Checks a password in constant time, in a slot of the hashing gate (see
+ * below); 0, LK_ERR_BUSY (no slot, nothing checked) or LK_ERR_NOT_FOUND
+ * (any failure). It does not count failures: console_signin_verify() does.
+ */
 int	console_operator_verify(const char *name, const char *password);
 /* Password hashing (scrypt), exposed for the unit tests. */
 int	console_pw_hash(const char *password, char **hashp);
@@ -155,10 +159,101 @@ int	console_session_delete(const char *sid);
 int	console_session_identity(const struct console_session *s,
 	    char *key_id, size_t size, struct lkd_policy *pol);
 
-/* Sign-in throttling per client address: a delay and a lockout. */
-int	console_limit_check(const char *client);	/* 0 or LK_ERR_RANGE */
-void	console_limit_fail(const char *client);
-void	console_limit_ok(const char *client);
+/*
+ * Sign-in admission. Two bounds stand between a sign-in and its check:
+ *
+ * 1. The failure limiter. Every attempt reserves one failure, BEFORE its
+ *    secret is checked, both for its client address (an IPv6 address
+ *    counts as its /64) and for the account it names (operator name or
+ *    access key id, known or not, so that a lockout says nothing about
+ *    which names exist). If either already holds CONSOLE_LIMIT_FAILS
+ *    failures in its CONSOLE_LIMIT_WINDOW, the attempt is refused at once
+ *    (429) and checks nothing. A failed check keeps its reservation; a
+ *    successful one gives back only its own, so nobody's success resets
+ *    another's count. The window is fixed: it starts at an entry's first
+ *    failure. Both tables have CONSOLE_LIMIT_SLOTS entries; when a new
+ *    entry needs room, a free or expired entry goes first, else the one
+ *    with the fewest failures (the oldest of those): erasing a count of f
+ *    then takes raising every other entry to f first, i.e. thousands of
+ *    counted attempts, so spraying names or addresses does not reset a
+ *    guesser's own count cheaply, and memory stays fixed.
+ * 2. The hashing gate. An operator password check runs scrypt with 32 MiB
+ *    (unknown and disabled names too, against a dummy hash, so a failure
+ *    takes as long whatever its reason). At most console_hash_slots() run
+ *    at once (online CPUs, clamped to 1..CONSOLE_HASH_MAX); at most
+ *    console_hash_queue() more wait, each at most CONSOLE_HASH_WAIT_MS;
+ *    anything beyond is refused at once (503, Retry-After) without
+ *    hashing. Password hashing thus holds at most console_hash_slots() *
+ *    CONSOLE_HASH_MEM bytes. Access-key secrets are compared as SHA-256
+ *    (cheap) and pass the limiter but not the gate.
+ *
+ * Threads: the handler runs on one of latchkeyd's worker threads and a
+ * sign-in blocks that worker while it hashes or waits in the queue, so at
+ * most console_signin_workers() = slots + queue workers are held by
+ * sign-ins at once (others are refused at once); size the pool above that
+ * so that sign-ins can never take every worker.
+ */
+#define CONSOLE_LIMIT_WINDOW	300		/* seconds */
+#define CONSOLE_LIMIT_FAILS	10		/* per address, per account */
+#define CONSOLE_LIMIT_SLOTS	4096		/* entries in each table */
+#define CONSOLE_HASH_MAX	4		/* most scrypt runs at once */
+#define CONSOLE_HASH_WAIT_MS	2000		/* longest wait for a slot */
+#define CONSOLE_HASH_MEM	(32UL * 1024 * 1024)	/* one scrypt run */
+
+enum console_limit_which {
+	CONSOLE_LIMIT_NONE = 0,
+	CONSOLE_LIMIT_ADDR,		/* the client address's table */
+	CONSOLE_LIMIT_ACCOUNT,		/* the account's table */
+};
+
+/* One reserved failure: the slots and their generations. */
+struct console_limit_ticket {
+	int		addr_slot;
+	int		acct_slot;
+	uint64_t	addr_gen;
+	uint64_t	acct_gen;
+};
+
+/*
+ * Checks a sign-in: reserves a failure, checks the secret (operators
+ * through the hashing gate), gives the reservation back on success or when
+ * nothing was checked. Returns 0; LK_ERR_RANGE (a limit is full: *whichp
+ * says which, nothing checked); LK_ERR_BUSY (the gate is full, nothing
+ * counted); LK_ERR_NOT_FOUND (wrong name or secret, or disabled: counted).
+ */
+int	console_signin_verify(enum console_kind kind, const char *name,
+	    const char *secret, const char *client,
+	    enum console_limit_which *whichp);
+/*
+ * The limiter on its own, at time now: console_limit_reserve() returns 0
+ * and fills t, or LK_ERR_RANGE (and *whichp) changing nothing;
+ * console_limit_giveback() returns t's failure unless its entry has
+ * started a new window or been given to another key since.
+ */
+int	console_limit_reserve(const char *client, enum console_kind kind,
+	    const char *name, int64_t now, struct console_limit_ticket *t,
+	    enum console_limit_which *whichp);
+void	console_limit_giveback(const struct console_limit_ticket *t);
+
+/* The gate's size: H = online CPUs in [1, CONSOLE_HASH_MAX], Q = H. */
+int	console_hash_slots(void);
+int	console_hash_queue(void);
+int	console_signin_workers(void);		/* H + Q */
+/*
+ * A slot of the gate: 0, or LK_ERR_BUSY at once when the queue is full or
+ * after CONSOLE_HASH_WAIT_MS. Each 0 needs one console_hash_leave().
+ */
+int	console_hash_enter(void);
+void	console_hash_leave(void);
+/* What the gate has done since start, for logs and tests. */
+struct console_hash_stats {
+	uint64_t	hashed;		/* password checks run */
+	uint64_t	busy;		/* refused: queue full or waited out */
+	int		running;	/* slots held now */
+	int		running_max;	/* most slots held at once */
+	int		waiting;	/* waiting now */
+};
+void	console_hash_stats(struct console_hash_stats *st);
 
 /* The embedded assets (made by tools/embed.c from server/console/). */
 struct console_asset {

@@ -1,7 +1,7 @@
 /*
  * Who is signed in to the console: operator accounts (scrypt password
- * hashes), access-key sign-in, sessions in the database, and a limiter on
- * failed sign-ins.
+ * hashes), access-key sign-in, sessions in the database, the limiter on
+ * failed sign-ins and the gate that bounds password hashing (console.h).
  *
  * A session id is 256 random bits sent only in the cookie; the database
  * keeps its SHA-256, so a copy of the database signs no one in. A session
@@ -10,10 +10,19 @@
  * disabled. Its CSRF token is a separate 128-bit value the page reads once
  * signed in and sends back in X-CSRF-Token.
  */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -33,10 +42,9 @@
 #define PW_PREFIX	"$scrypt$"
 #define PW_HASH_MAX	256
 
-#define LIMIT_SLOTS	256		/* client addresses remembered */
-#define LIMIT_WINDOW	300		/* seconds */
-#define LIMIT_FAILS	10		/* failures per window, then 429 */
 #define TOUCH_EVERY	60		/* seconds between last_used writes */
+
+static void	console_hash_counted(void);
 
 static void
 console_hex(const unsigned char *b, size_t n, char *out)
@@ -275,20 +283,22 @@ int
 console_operator_verify(const char *name, const char *password)
 {
 	struct console_oprow row;
-	int r;
+	const char *hash;
+	int known, r;
 
 	memset(&row, 0, sizeof(row));
-	pthread_once(&console_dummy_once, console_dummy_make);
-	if (!console_operator_name_ok(name) || (r = lkdb_query(lkd->db,
+	known = console_operator_name_ok(name) && lkdb_query(lkd->db,
 	    console_oprow_cb, &row, "SELECT pw_hash, disabled FROM operators "
-	    "WHERE name = ?", "s", name)) != 0 || row.hash == NULL ||
-	    row.disabled) {
-		if (console_dummy != NULL)
-			(void)console_pw_check(password, console_dummy);
-		r = LK_ERR_NOT_FOUND;
-		goto out;
-	}
-	if ((r = console_pw_check(password, row.hash)) != 0) {
+	    "WHERE name = ?", "s", name) == 0 && row.hash != NULL &&
+	    !row.disabled;
+	if ((r = console_hash_enter()) != 0)
+		goto out;		/* LK_ERR_BUSY: nothing checked */
+	pthread_once(&console_dummy_once, console_dummy_make);
+	hash = known ? row.hash : console_dummy;
+	r = hash != NULL ? console_pw_check(password, hash) : LK_ERR_INTERNAL;
+	console_hash_counted();
+	console_hash_leave();
+	if (!known || r != 0) {
 		r = LK_ERR_NOT_FOUND;
 		goto out;
 	}
@@ -492,74 +502,299 @@ console_session_identity(const struct console_session *s, char *key_id,
 }
 
 /*
- * The sign-in limiter: per client address, at most LIMIT_FAILS failures in
- * LIMIT_WINDOW seconds; then every attempt is refused until the window
- * ends. A fixed table; when it is full the oldest entry goes.
+ * The sign-in limiter (see console.h): two fixed tables under one lock.
+ * Every sign-in scans both whole tables (8,192 short entries, some tens of
+ * microseconds): simple, and no attacker-chosen key can crowd one bucket.
  */
-static struct {
-	char	addr[64];
-	int64_t	first;
-	int	fails;
-} console_limits[LIMIT_SLOTS];
+struct console_limit {
+	char		key[CONSOLE_NAME_MAX + 8];	/* "" when free */
+	int64_t		first;		/* start of the window */
+	int		fails;		/* failures and reservations in it */
+	uint64_t	gen;		/* new at every (re)start */
+};
+static struct console_limit console_limit_addr[CONSOLE_LIMIT_SLOTS];
+static struct console_limit console_limit_acct[CONSOLE_LIMIT_SLOTS];
+static uint64_t console_limit_gen;
 static pthread_mutex_t console_limit_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int
-console_limit_slot(const char *client, int create, int64_t now)
+/*
+ * An address's key: IPv4 as it is, IPv6 as its /64 (what one host or
+ * customer usually gets, so a new address costs an attacker nothing
+ * within it), an IPv4-mapped IPv6 address as IPv4.
+ */
+static void
+console_limit_addr_key(const char *client, char *out, size_t size)
 {
-	size_t i, oldest = 0;
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN];
 
-	for (i = 0; i < LIMIT_SLOTS; i++) {
-		if (console_limits[i].addr[0] != '\0' &&
-		    strcmp(console_limits[i].addr, client) == 0) {
-			if (now - console_limits[i].first >= LIMIT_WINDOW) {
-				console_limits[i].first = now;
-				console_limits[i].fails = 0;
-			}
-			return (int)i;
+	if (inet_pton(AF_INET6, client, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6) && inet_ntop(AF_INET,
+		    &a6.s6_addr[12], buf, sizeof(buf)) != NULL) {
+			snprintf(out, size, "%s", buf);
+			return;
 		}
-		if (console_limits[i].first < console_limits[oldest].first)
-			oldest = i;
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) != NULL) {
+			snprintf(out, size, "%s/64", buf);
+			return;
+		}
 	}
-	if (!create)
-		return -1;
-	snprintf(console_limits[oldest].addr, sizeof(console_limits[0].addr),
-	    "%s", client);
-	console_limits[oldest].first = now;
-	console_limits[oldest].fails = 0;
-	return (int)oldest;
+	snprintf(out, size, "%s", client);
+}
+
+/* Whether e holds no live window (a clock set back ends it too). */
+static int
+console_limit_stale(const struct console_limit *e, int64_t now)
+{
+	return e->key[0] == '\0' || now < e->first ||
+	    now - e->first >= CONSOLE_LIMIT_WINDOW;
+}
+
+static int
+console_limit_count(const struct console_limit *e, int64_t now)
+{
+	return console_limit_stale(e, now) ? 0 : e->fails;
+}
+
+/*
+ * key's entry in t (*foundp = 1), or the one to give it: a free or stale
+ * one, else the one with the fewest failures, the oldest of those.
+ */
+static int
+console_limit_find(const struct console_limit *t, const char *key,
+    int64_t now, int *foundp)
+{
+	int i, best = 0, bc = INT_MAX, c;
+
+	for (i = 0; i < CONSOLE_LIMIT_SLOTS; i++) {
+		if (t[i].key[0] != '\0' && strcmp(t[i].key, key) == 0) {
+			*foundp = 1;
+			return i;
+		}
+		c = console_limit_count(&t[i], now);
+		if (c < bc || (c == bc && t[i].first < t[best].first)) {
+			best = i;
+			bc = c;
+		}
+	}
+	*foundp = 0;
+	return best;
+}
+
+/* One more failure in e for key, in a new window if need be. */
+static uint64_t
+console_limit_take(struct console_limit *e, const char *key, int found,
+    int64_t now)
+{
+	if (!found || console_limit_stale(e, now)) {
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->first = now;
+		e->fails = 0;
+		e->gen = ++console_limit_gen;
+	}
+	e->fails++;
+	return e->gen;
 }
 
 int
-console_limit_check(const char *client)
+console_limit_reserve(const char *client, enum console_kind kind,
+    const char *name, int64_t now, struct console_limit_ticket *t,
+    enum console_limit_which *whichp)
 {
-	int i, r = 0;
+	char akey[sizeof(console_limit_addr[0].key)];
+	char nkey[sizeof(console_limit_acct[0].key)];
+	int ai, ni, afound, nfound, r = 0;
 
+	memset(t, 0, sizeof(*t));
+	t->addr_slot = t->acct_slot = -1;
+	*whichp = CONSOLE_LIMIT_NONE;
+	console_limit_addr_key(client != NULL ? client : "-", akey,
+	    sizeof(akey));
+	/* Operators and keys apart: "o:ops" is not the key id "ops". */
+	snprintf(nkey, sizeof(nkey), "%c:%s",
+	    kind == CONSOLE_KIND_OPERATOR ? 'o' : 'k', name);
 	pthread_mutex_lock(&console_limit_lock);
-	if ((i = console_limit_slot(client, 0, lkd_now())) >= 0 &&
-	    console_limits[i].fails >= LIMIT_FAILS)
+	ai = console_limit_find(console_limit_addr, akey, now, &afound);
+	ni = console_limit_find(console_limit_acct, nkey, now, &nfound);
+	if (afound && console_limit_count(&console_limit_addr[ai], now) >=
+	    CONSOLE_LIMIT_FAILS) {
+		*whichp = CONSOLE_LIMIT_ADDR;
 		r = LK_ERR_RANGE;
+	} else if (nfound && console_limit_count(&console_limit_acct[ni],
+	    now) >= CONSOLE_LIMIT_FAILS) {
+		*whichp = CONSOLE_LIMIT_ACCOUNT;
+		r = LK_ERR_RANGE;
+	} else {
+		t->addr_gen = console_limit_take(&console_limit_addr[ai], akey,
+		    afound, now);
+		t->acct_gen = console_limit_take(&console_limit_acct[ni], nkey,
+		    nfound, now);
+		t->addr_slot = ai;
+		t->acct_slot = ni;
+	}
 	pthread_mutex_unlock(&console_limit_lock);
 	return r;
 }
 
-void
-console_limit_fail(const char *client)
+static void
+console_limit_return(struct console_limit *t, int slot, uint64_t gen)
 {
-	int i;
-
-	pthread_mutex_lock(&console_limit_lock);
-	if ((i = console_limit_slot(client, 1, lkd_now())) >= 0)
-		console_limits[i].fails++;
-	pthread_mutex_unlock(&console_limit_lock);
+	if (slot >= 0 && slot < CONSOLE_LIMIT_SLOTS && t[slot].gen == gen &&
+	    t[slot].fails > 0)
+		t[slot].fails--;
 }
 
 void
-console_limit_ok(const char *client)
+console_limit_giveback(const struct console_limit_ticket *t)
 {
-	int i;
-
 	pthread_mutex_lock(&console_limit_lock);
-	if ((i = console_limit_slot(client, 0, lkd_now())) >= 0)
-		memset(&console_limits[i], 0, sizeof(console_limits[i]));
+	console_limit_return(console_limit_addr, t->addr_slot, t->addr_gen);
+	console_limit_return(console_limit_acct, t->acct_slot, t->acct_gen);
 	pthread_mutex_unlock(&console_limit_lock);
+}
+
+/*
+ * The hashing gate (see console.h): a counter of running checks and one
+ * of waiters under a lock, and a condition on a monotonic clock.
+ */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 slots;
+	int		 queue;
+	int		 running;
+	int		 running_max;
+	int		 waiting;
+	uint64_t	 hashed;
+	uint64_t	 busy;
+} console_gate = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t console_gate_once = PTHREAD_ONCE_INIT;
+
+static void
+console_gate_init(void)
+{
+	pthread_condattr_t ca;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	console_gate.slots = n < 1 ? 1 : n > CONSOLE_HASH_MAX ?
+	    CONSOLE_HASH_MAX : (int)n;
+	console_gate.queue = console_gate.slots;
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&console_gate.cond, &ca) != 0)
+		fatalx("console: cannot make the hashing gate");
+	pthread_condattr_destroy(&ca);
+}
+
+int
+console_hash_slots(void)
+{
+	pthread_once(&console_gate_once, console_gate_init);
+	return console_gate.slots;
+}
+
+int
+console_hash_queue(void)
+{
+	pthread_once(&console_gate_once, console_gate_init);
+	return console_gate.queue;
+}
+
+int
+console_signin_workers(void)
+{
+	return console_hash_slots() + console_hash_queue();
+}
+
+int
+console_hash_enter(void)
+{
+	struct timespec until;
+	int r = 0, w = 0;
+
+	pthread_once(&console_gate_once, console_gate_init);
+	pthread_mutex_lock(&console_gate.lock);
+	/* Waiters go first: a newcomer takes a free slot only if none wait. */
+	if (console_gate.running >= console_gate.slots ||
+	    console_gate.waiting > 0) {
+		if (console_gate.waiting >= console_gate.queue) {
+			r = LK_ERR_BUSY;
+			goto out;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += CONSOLE_HASH_WAIT_MS / 1000;
+		until.tv_nsec += (CONSOLE_HASH_WAIT_MS % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		console_gate.waiting++;
+		while (console_gate.running >= console_gate.slots && w == 0)
+			w = pthread_cond_timedwait(&console_gate.cond,
+			    &console_gate.lock, &until);
+		console_gate.waiting--;
+		if (console_gate.running >= console_gate.slots) {
+			r = LK_ERR_BUSY;
+			goto out;
+		}
+	}
+	if (++console_gate.running > console_gate.running_max)
+		console_gate.running_max = console_gate.running;
+ out:
+	if (r != 0)
+		console_gate.busy++;
+	pthread_mutex_unlock(&console_gate.lock);
+	return r;
+}
+
+void
+console_hash_leave(void)
+{
+	pthread_mutex_lock(&console_gate.lock);
+	if (console_gate.running > 0)
+		console_gate.running--;
+	pthread_cond_signal(&console_gate.cond);
+	pthread_mutex_unlock(&console_gate.lock);
+}
+
+void
+console_hash_stats(struct console_hash_stats *st)
+{
+	pthread_once(&console_gate_once, console_gate_init);
+	pthread_mutex_lock(&console_gate.lock);
+	st->hashed = console_gate.hashed;
+	st->busy = console_gate.busy;
+	st->running = console_gate.running;
+	st->running_max = console_gate.running_max;
+	st->waiting = console_gate.waiting;
+	pthread_mutex_unlock(&console_gate.lock);
+}
+
+static void
+console_hash_counted(void)
+{
+	pthread_mutex_lock(&console_gate.lock);
+	console_gate.hashed++;
+	pthread_mutex_unlock(&console_gate.lock);
+}
+
+int
+console_signin_verify(enum console_kind kind, const char *name,
+    const char *secret, const char *client, enum console_limit_which *whichp)
+{
+	struct console_limit_ticket t;
+	int r;
+
+	if ((r = console_limit_reserve(client, kind, name, lkd_now(), &t,
+	    whichp)) != 0)
+		return r;
+	r = kind == CONSOLE_KIND_KEY ? console_key_verify(name, secret) :
+	    console_operator_verify(name, secret);
+	/* Success, or nothing checked: this attempt's failure goes back. */
+	if (r == 0 || r == LK_ERR_BUSY) {
+		console_limit_giveback(&t);
+		return r;
+	}
+	return LK_ERR_NOT_FOUND;
 }

@@ -2,10 +2,16 @@
  * server/console_parse.c and console_auth.c: the Cookie and Origin
  * headers, the sign-in and action-call bodies with hostile input; password
  * hashes; operators, access-key sign-in, sessions (expiry, sign-out, a
- * disabled key or operator) and the sign-in limiter on an in-memory
- * database.
+ * disabled key or operator), the sign-in limiter (per address and per
+ * account, reserved before the check, bounded tables) and the hashing gate
+ * (sign-ins in parallel threads) on an in-memory database.
  */
 #include "unit.h"
+
+#include <sys/resource.h>
+
+#include <pthread.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -527,31 +533,609 @@ test_operator_sessions(void **state)
 	assert_int_equal(console_session_get(sid, &got), LK_ERR_NOT_FOUND);
 }
 
+/*
+ * The limiter on its own, at chosen times. Each test runs in a time of its
+ * own, far from the others' (an entry from the "future" counts as stale),
+ * so they do not see each other's entries.
+ */
 static void
 test_limiter(void **state)
 {
+	struct console_limit_ticket t;
+	enum console_limit_which w;
+	int64_t now = lkd_now() + 100000;
+	char name[32];
 	int i;
 
 	(void)state;
-	assert_int_equal(console_limit_check("192.0.2.1"), 0);
-	for (i = 0; i < 9; i++)
-		console_limit_fail("192.0.2.1");
-	assert_int_equal(console_limit_check("192.0.2.1"), 0);
-	console_limit_fail("192.0.2.1");
-	assert_int_equal(console_limit_check("192.0.2.1"), LK_ERR_RANGE);
-	assert_int_equal(console_limit_check("192.0.2.2"), 0);
-	console_limit_ok("192.0.2.1");
-	assert_int_equal(console_limit_check("192.0.2.1"), 0);
-	/* A full table drops the oldest entry, never refuses to count. */
-	for (i = 0; i < 1000; i++) {
-		char a[32];
-
-		snprintf(a, sizeof(a), "198.51.100.%d", i);
-		console_limit_fail(a);
+	/* Per address: 10 failures on 10 names, then refused, changing nothing. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(console_limit_reserve("192.0.2.1",
+		    CONSOLE_KIND_KEY, name, now, &t, &w), 0);
+		assert_int_equal(w, CONSOLE_LIMIT_NONE);
 	}
-	for (i = 0; i < 10; i++)
-		console_limit_fail("192.0.2.3");
-	assert_int_equal(console_limit_check("192.0.2.3"), LK_ERR_RANGE);
+	assert_int_equal(console_limit_reserve("192.0.2.1", CONSOLE_KIND_KEY,
+	    "other", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	assert_int_equal(t.addr_slot, -1);
+	console_limit_giveback(&t);		/* a refused ticket: nothing */
+	assert_int_equal(console_limit_reserve("192.0.2.1", CONSOLE_KIND_KEY,
+	    "other", now, &t, &w), LK_ERR_RANGE);
+	/* The refused attempts did not count for the account "other". */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS - 1; i++) {
+		snprintf(name, sizeof(name), "198.51.100.%d", i);
+		assert_int_equal(console_limit_reserve(name, CONSOLE_KIND_KEY,
+		    "other", now, &t, &w), 0);
+	}
+	/* Another address is not limited; a give-back returns one. */
+	assert_int_equal(console_limit_reserve("192.0.2.2", CONSOLE_KIND_KEY,
+	    "n0", now, &t, &w), 0);
+	console_limit_giveback(&t);
+	console_limit_giveback(&t);		/* twice: still one */
+	assert_int_equal(console_limit_reserve("192.0.2.2", CONSOLE_KIND_KEY,
+	    "n1", now, &t, &w), 0);
+	/* The window ends 300 s after its first failure. */
+	assert_int_equal(console_limit_reserve("192.0.2.1", CONSOLE_KIND_KEY,
+	    "x", now + CONSOLE_LIMIT_WINDOW - 1, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(console_limit_reserve("192.0.2.1", CONSOLE_KIND_KEY,
+	    "x", now + CONSOLE_LIMIT_WINDOW, &t, &w), 0);
+	/* A clock set back ends it too. */
+	assert_int_equal(console_limit_reserve("192.0.2.2", CONSOLE_KIND_KEY,
+	    "y", now - 1000, &t, &w), 0);
+}
+
+static void
+test_limiter_account(void **state)
+{
+	struct console_limit_ticket t, old;
+	enum console_limit_which w;
+	int64_t now = lkd_now() + 200000;
+	char addr[32];
+	int i;
+
+	(void)state;
+	/* 10 addresses fail once each on one account: it is full. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++) {
+		snprintf(addr, sizeof(addr), "192.0.2.%d", i);
+		assert_int_equal(console_limit_reserve(addr,
+		    CONSOLE_KIND_OPERATOR, "victim", now, &t, &w), 0);
+		if (i == 0)
+			old = t;
+	}
+	assert_int_equal(console_limit_reserve("203.0.113.1",
+	    CONSOLE_KIND_OPERATOR, "victim", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ACCOUNT);
+	/* Operators and keys are apart: the key id "victim" is free. */
+	assert_int_equal(console_limit_reserve("203.0.113.1",
+	    CONSOLE_KIND_KEY, "victim", now, &t, &w), 0);
+	/* The refused attempt did not count for 203.0.113.1: 9 more. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS - 1; i++)
+		assert_int_equal(console_limit_reserve("203.0.113.1",
+		    CONSOLE_KIND_KEY, "k", now, &t, &w), 0);
+	assert_int_equal(console_limit_reserve("203.0.113.1",
+	    CONSOLE_KIND_KEY, "k", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	/* A ticket from an ended window gives nothing back to the new one. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++)
+		assert_int_equal(console_limit_reserve("192.0.2.200",
+		    CONSOLE_KIND_OPERATOR, "victim", now + CONSOLE_LIMIT_WINDOW,
+		    &t, &w), 0);
+	console_limit_giveback(&old);
+	assert_int_equal(console_limit_reserve("192.0.2.201",
+	    CONSOLE_KIND_OPERATOR, "victim", now + CONSOLE_LIMIT_WINDOW, &t,
+	    &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ACCOUNT);
+}
+
+static void
+test_limiter_ipv6(void **state)
+{
+	struct console_limit_ticket t;
+	enum console_limit_which w;
+	int64_t now = lkd_now() + 300000;
+	char addr[64], name[32];
+	int i;
+
+	(void)state;
+	/* One /64 is one address: ten hosts in it share ten failures. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++) {
+		snprintf(addr, sizeof(addr), "2001:db8:1:2:%x::%x", i, i + 1);
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(console_limit_reserve(addr, CONSOLE_KIND_KEY,
+		    name, now, &t, &w), 0);
+	}
+	assert_int_equal(console_limit_reserve("2001:db8:1:2::ffff",
+	    CONSOLE_KIND_KEY, "z", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	assert_int_equal(console_limit_reserve("2001:db8:1:3::1",
+	    CONSOLE_KIND_KEY, "z", now, &t, &w), 0);
+	/* An IPv4-mapped address is its IPv4 address. */
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++)
+		assert_int_equal(console_limit_reserve("192.0.2.77",
+		    CONSOLE_KIND_KEY, "m", now, &t, &w), 0);
+	assert_int_equal(console_limit_reserve("::ffff:192.0.2.77",
+	    CONSOLE_KIND_KEY, "m2", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	/* Hostile client strings are keys like any other. */
+	assert_int_equal(console_limit_reserve(NULL, CONSOLE_KIND_KEY, "h",
+	    now, &t, &w), 0);
+	assert_int_equal(console_limit_reserve("::::zz%eth0\n",
+	    CONSOLE_KIND_KEY, "h2", now, &t, &w), 0);
+}
+
+/*
+ * Spraying addresses or names fills the tables but does not erase a
+ * guesser's count: eviction takes the entries with the fewest failures.
+ */
+static void
+test_limiter_spray(void **state)
+{
+	struct console_limit_ticket t;
+	enum console_limit_which w;
+	int64_t now = lkd_now() + 400000;
+	char addr[32], name[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < CONSOLE_LIMIT_FAILS - 1; i++)
+		assert_int_equal(console_limit_reserve("192.0.2.9",
+		    CONSOLE_KIND_OPERATOR, "target", now, &t, &w), 0);
+	/*
+	 * Later in the window, two tables' worth of new addresses and names,
+	 * one failure each: the guesser's entries are now the oldest.
+	 */
+	now += 10;
+	for (i = 0; i < 2 * CONSOLE_LIMIT_SLOTS; i++) {
+		snprintf(addr, sizeof(addr), "10.%d.%d.%d", (i >> 16) & 255,
+		    (i >> 8) & 255, i & 255);
+		snprintf(name, sizeof(name), "spray%d", i);
+		assert_int_equal(console_limit_reserve(addr,
+		    CONSOLE_KIND_OPERATOR, name, now, &t, &w), 0);
+	}
+	/* The address and the account both still hold 9: one more, then no. */
+	assert_int_equal(console_limit_reserve("192.0.2.9",
+	    CONSOLE_KIND_OPERATOR, "other", now, &t, &w), 0);
+	assert_int_equal(console_limit_reserve("192.0.2.9",
+	    CONSOLE_KIND_OPERATOR, "other2", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	assert_int_equal(console_limit_reserve("192.0.2.10",
+	    CONSOLE_KIND_OPERATOR, "target", now, &t, &w), 0);
+	assert_int_equal(console_limit_reserve("192.0.2.11",
+	    CONSOLE_KIND_OPERATOR, "target", now, &t, &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ACCOUNT);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sign-ins in parallel: the limiter and the hashing gate */
+
+struct signin_job {
+	enum console_kind		 kind;
+	char				 name[40];
+	const char			*secret;
+	char				 client[48];
+	pthread_barrier_t		*start;
+	int				 r;
+	enum console_limit_which	 which;
+	int64_t				 ms;	/* how long the answer took */
+	int				 retry;	/* try a 503 again */
+	int				 done;
+};
+
+static pthread_mutex_t signin_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t signin_cond = PTHREAD_COND_INITIALIZER;
+static int signin_ndone;
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+signin_thread(void *arg)
+{
+	struct signin_job *j = arg;
+	enum console_limit_which which;
+	int64_t t0;
+	int r;
+
+	pthread_barrier_wait(j->start);
+	t0 = mono_ms();
+	/* With retry set, a 503 is tried again (20 ms later, for 60 s). */
+	while ((r = console_signin_verify(j->kind, j->name, j->secret,
+	    j->client, &which)) == LK_ERR_BUSY && j->retry &&
+	    mono_ms() - t0 < 60000) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	pthread_mutex_lock(&signin_lock);
+	j->r = r;
+	j->which = which;
+	j->ms = mono_ms() - t0;
+	j->done = 1;
+	signin_ndone++;
+	pthread_cond_broadcast(&signin_cond);
+	pthread_mutex_unlock(&signin_lock);
+	return NULL;
+}
+
+/* Starts n sign-ins at once (behind one barrier). */
+static pthread_t *
+signin_start(struct signin_job *jobs, int n, pthread_barrier_t *b)
+{
+	pthread_t *th = calloc((size_t)n, sizeof(*th));
+	int i;
+
+	assert_non_null(th);
+	signin_ndone = 0;
+	assert_int_equal(pthread_barrier_init(b, NULL, (unsigned)n), 0);
+	for (i = 0; i < n; i++) {
+		jobs[i].start = b;
+		assert_int_equal(pthread_create(&th[i], NULL, signin_thread,
+		    &jobs[i]), 0);
+	}
+	return th;
+}
+
+static void
+signin_join(pthread_t *th, int n, pthread_barrier_t *b)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(b);
+	free(th);
+}
+
+/* Waits until at least n sign-ins are done, at most 60 s; how many are. */
+static int
+signin_wait(int n)
+{
+	struct timespec until;
+	int got;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&signin_lock);
+	while (signin_ndone < n && pthread_cond_timedwait(&signin_cond,
+	    &signin_lock, &until) == 0)
+		;
+	got = signin_ndone;
+	pthread_mutex_unlock(&signin_lock);
+	return got;
+}
+
+static int
+signin_count(const struct signin_job *jobs, int n, int r)
+{
+	int i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += jobs[i].done && jobs[i].r == r;
+	return c;
+}
+
+static uint64_t
+hashed_now(void)
+{
+	struct console_hash_stats st;
+
+	console_hash_stats(&st);
+	return st.hashed;
+}
+
+static void
+test_gate_size(void **state)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	int h = n < 1 ? 1 : n > CONSOLE_HASH_MAX ? CONSOLE_HASH_MAX : (int)n;
+
+	(void)state;
+	assert_int_equal(console_hash_slots(), h);
+	assert_int_equal(console_hash_queue(), h);
+	assert_int_equal(console_signin_workers(), 2 * h);
+	assert_true(h >= 1 && h <= 4);
+}
+
+/*
+ * 50 access-key sign-ins with a wrong secret at once from one address:
+ * exactly 10 are checked, 40 refused (429) before any check; then even the
+ * right secret is refused from there, and from elsewhere (the account is
+ * full too). Key secrets are not hashed with scrypt.
+ */
+static void
+test_signin_parallel_key(void **state)
+{
+	struct signin_job jobs[50];
+	enum console_limit_which w;
+	pthread_barrier_t b;
+	pthread_t *th;
+	char *id = NULL, *secret = NULL;
+	uint64_t h0 = hashed_now();
+	int i;
+
+	(void)state;
+	assert_int_equal(keys_create("t", NULL, NULL, NULL, &id, &secret), 0);
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < 50; i++) {
+		jobs[i].kind = CONSOLE_KIND_KEY;
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "%s", id);
+		jobs[i].secret = "not the secret";
+		snprintf(jobs[i].client, sizeof(jobs[i].client),
+		    "192.0.2.150");
+	}
+	th = signin_start(jobs, 50, &b);
+	signin_join(th, 50, &b);
+	assert_int_equal(signin_count(jobs, 50, LK_ERR_NOT_FOUND),
+	    CONSOLE_LIMIT_FAILS);
+	assert_int_equal(signin_count(jobs, 50, LK_ERR_RANGE),
+	    50 - CONSOLE_LIMIT_FAILS);
+	assert_int_equal(hashed_now(), h0);
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_KEY, id, secret,
+	    "192.0.2.150", &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_KEY, id, secret,
+	    "192.0.2.151", &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ACCOUNT);
+	free(id);
+	free(secret);
+}
+
+/*
+ * 50 operator sign-ins with a wrong password at once from one address,
+ * each trying again while the gate answers 503: exactly 10 are hashed
+ * (each a counted failure), the other 40 are refused with 429 before
+ * hashing, however the attempts overlap.
+ */
+static void
+test_signin_parallel_operator(void **state)
+{
+	struct signin_job jobs[50];
+	pthread_barrier_t b;
+	pthread_t *th;
+	uint64_t h0;
+	int i, nf, lim;
+
+	(void)state;
+	assert_int_equal(console_operator_create("alice", "alice's password"),
+	    0);
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < 50; i++) {
+		jobs[i].kind = CONSOLE_KIND_OPERATOR;
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "alice");
+		jobs[i].secret = "a wrong password";
+		snprintf(jobs[i].client, sizeof(jobs[i].client),
+		    "192.0.2.160");
+		jobs[i].retry = 1;
+	}
+	h0 = hashed_now();
+	th = signin_start(jobs, 50, &b);
+	signin_join(th, 50, &b);
+	nf = signin_count(jobs, 50, LK_ERR_NOT_FOUND);
+	lim = signin_count(jobs, 50, LK_ERR_RANGE);
+	print_message("# 50 at once: %d checked, %d 429\n", nf, lim);
+	assert_int_equal(nf, CONSOLE_LIMIT_FAILS);
+	assert_int_equal(lim, 50 - CONSOLE_LIMIT_FAILS);
+	assert_int_equal(hashed_now() - h0, (uint64_t)CONSOLE_LIMIT_FAILS);
+	for (i = 0; i < 50; i++)
+		if (jobs[i].r == LK_ERR_RANGE)
+			assert_int_equal(jobs[i].which, CONSOLE_LIMIT_ADDR);
+}
+
+/*
+ * The gate with its slots held: 100 sign-ins at once from 100 addresses;
+ * the queue takes Q, all others are refused at once (503) and nothing is
+ * hashed while the slots are held; released, the waiters hash.
+ */
+static void
+test_signin_gate_held(void **state)
+{
+	enum { N = 100 };
+	struct signin_job *jobs = calloc(N, sizeof(*jobs));
+	struct console_hash_stats st;
+	pthread_barrier_t b;
+	pthread_t *th;
+	uint64_t h0;
+	int i, h = console_hash_slots(), q = console_hash_queue(), fast = 0;
+	int nf, busy;
+
+	(void)state;
+	assert_non_null(jobs);
+	for (i = 0; i < N; i++) {
+		jobs[i].kind = CONSOLE_KIND_OPERATOR;
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "ghost-g%d", i);
+		jobs[i].secret = "a wrong password";
+		snprintf(jobs[i].client, sizeof(jobs[i].client), "198.18.0.%d",
+		    i);
+	}
+	for (i = 0; i < h; i++)
+		assert_int_equal(console_hash_enter(), 0);
+	h0 = hashed_now();
+	th = signin_start(jobs, N, &b);
+	assert_true(signin_wait(N - q) >= N - q);
+	console_hash_stats(&st);
+	pthread_mutex_lock(&signin_lock);
+	for (i = 0; i < N; i++) {
+		if (!jobs[i].done)
+			continue;
+		assert_int_equal(jobs[i].r, LK_ERR_BUSY);
+		fast += jobs[i].ms < CONSOLE_HASH_WAIT_MS;
+	}
+	pthread_mutex_unlock(&signin_lock);
+	assert_int_equal(st.hashed, h0);
+	assert_int_equal(st.running, h);
+	assert_true(st.waiting <= q);
+	/* Refused at once, not after a wait (a few may have waited it out). */
+	print_message("# slots held: %d of %d refused at once\n", fast, N);
+	assert_true(fast >= N - 2 * q);
+	for (i = 0; i < h; i++)
+		console_hash_leave();
+	signin_join(th, N, &b);
+	nf = signin_count(jobs, N, LK_ERR_NOT_FOUND);
+	busy = signin_count(jobs, N, LK_ERR_BUSY);
+	assert_int_equal(nf + busy, N);
+	assert_true(busy >= N - q);
+	assert_int_equal(hashed_now() - h0, (uint64_t)nf);
+	console_hash_stats(&st);
+	assert_true(st.running_max <= h);
+	assert_int_equal(st.running, 0);
+	assert_int_equal(st.waiting, 0);
+	free(jobs);
+}
+
+/*
+ * 100 sign-ins at once from 100 addresses with real hashing: never more
+ * than H at once, the excess refused (503), memory bounded by H runs.
+ */
+static void
+test_signin_gate_real(void **state)
+{
+	enum { N = 100 };
+	struct signin_job *jobs = calloc(N, sizeof(*jobs));
+	struct console_hash_stats st;
+	struct rusage ru;
+	pthread_barrier_t b;
+	pthread_t *th;
+	uint64_t h0 = hashed_now();
+	int i, h = console_hash_slots(), nf, busy;
+
+	(void)state;
+	assert_non_null(jobs);
+	for (i = 0; i < N; i++) {
+		jobs[i].kind = CONSOLE_KIND_OPERATOR;
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "ghost-r%d", i);
+		jobs[i].secret = "a wrong password";
+		snprintf(jobs[i].client, sizeof(jobs[i].client),
+		    "2001:db8:%x::1", i + 1);
+	}
+	th = signin_start(jobs, N, &b);
+	signin_join(th, N, &b);
+	nf = signin_count(jobs, N, LK_ERR_NOT_FOUND);
+	busy = signin_count(jobs, N, LK_ERR_BUSY);
+	console_hash_stats(&st);
+	print_message("# 100 at once: %d hashed, %d 503, at most %d at once "
+	    "(H=%d)\n", nf, busy, st.running_max, h);
+	assert_int_equal(nf + busy, N);
+	assert_true(nf >= 1);
+	assert_true(busy >= 1);
+	assert_int_equal(st.hashed - h0, (uint64_t)nf);
+	assert_true(st.running_max <= h);
+	for (i = 0; i < N; i++)
+		if (jobs[i].r == LK_ERR_BUSY && jobs[i].ms <
+		    CONSOLE_HASH_WAIT_MS)
+			break;
+	assert_true(i < N);		/* some refused at once */
+#ifndef __SANITIZE_ADDRESS__
+	/* At most H scrypt buffers at once (before: 100 x 32 MiB). */
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	print_message("# peak RSS %ld KiB\n", ru.ru_maxrss);
+	assert_true((uint64_t)ru.ru_maxrss * 1024 <=
+	    (uint64_t)(h + 1) * CONSOLE_HASH_MEM + 64 * 1024 * 1024);
+#else
+	(void)ru;
+#endif
+	free(jobs);
+}
+
+/*
+ * Nobody's success resets a count: not another address's, not the
+ * account's, not the same address's own.
+ */
+static void
+test_signin_no_reset(void **state)
+{
+	enum console_limit_which w;
+	char addr[32], name[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(console_operator_create("bob", "bob's password"), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR,
+		    "bob", "wrong", "192.0.2.170", &w), LK_ERR_NOT_FOUND);
+	/* Another address signs in; then this one does too. */
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR, "bob",
+	    "bob's password", "192.0.2.171", &w), 0);
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR, "bob",
+	    "bob's password", "192.0.2.170", &w), 0);
+	/* 192.0.2.170 still holds its 5: five more, then refused. */
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "ghost-n%d", i);
+		assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR,
+		    name, "wrong", "192.0.2.170", &w), LK_ERR_NOT_FOUND);
+	}
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR, "bob",
+	    "bob's password", "192.0.2.170", &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ADDR);
+	/* bob still holds its 5: five more from elsewhere fill it. */
+	for (i = 0; i < 5; i++) {
+		snprintf(addr, sizeof(addr), "192.0.2.%d", 180 + i);
+		assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR,
+		    "bob", "wrong", addr, &w), LK_ERR_NOT_FOUND);
+	}
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR, "bob",
+	    "bob's password", "192.0.2.190", &w), LK_ERR_RANGE);
+	assert_int_equal(w, CONSOLE_LIMIT_ACCOUNT);
+}
+
+/*
+ * Every operator check hashes once, whatever the name: unknown, malformed
+ * or disabled names are checked against the dummy hash. With no slot free
+ * a check waits CONSOLE_HASH_WAIT_MS, then answers busy, hashing nothing.
+ */
+static void
+test_signin_hashes(void **state)
+{
+	enum console_limit_which w;
+	uint64_t h0 = hashed_now();
+	int64_t t0;
+	int i, h = console_hash_slots();
+
+	(void)state;
+	assert_int_equal(console_operator_create("carol", "carol's password"),
+	    0);
+	assert_int_equal(console_operator_verify("carol", "carol's password"),
+	    0);
+	assert_int_equal(hashed_now(), h0 + 1);
+	assert_int_equal(console_operator_verify("carol", "wrong"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(hashed_now(), h0 + 2);
+	assert_int_equal(console_operator_verify("no-such-operator", "x"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(hashed_now(), h0 + 3);
+	assert_int_equal(console_operator_verify("bad name\n", "x"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(hashed_now(), h0 + 4);
+	assert_int_equal(console_operator_disable("carol"), 0);
+	assert_int_equal(console_operator_verify("carol", "carol's password"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(hashed_now(), h0 + 5);
+	/* Through the limiter too; a malformed name is counted like any. */
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR,
+	    "' OR 1=1 --", "x", "192.0.2.200", &w), LK_ERR_NOT_FOUND);
+	assert_int_equal(hashed_now(), h0 + 6);
+	/* No slot: a wait, then busy; the attempt is not counted. */
+	for (i = 0; i < h; i++)
+		assert_int_equal(console_hash_enter(), 0);
+	t0 = mono_ms();
+	assert_int_equal(console_signin_verify(CONSOLE_KIND_OPERATOR, "carol",
+	    "x", "192.0.2.201", &w), LK_ERR_BUSY);
+	assert_true(mono_ms() - t0 >= CONSOLE_HASH_WAIT_MS - 50);
+	for (i = 0; i < h; i++)
+		console_hash_leave();
+	assert_int_equal(hashed_now(), h0 + 6);
+	for (i = 0; i < CONSOLE_LIMIT_FAILS; i++) {
+		struct console_limit_ticket t;
+
+		assert_int_equal(console_limit_reserve("192.0.2.201",
+		    CONSOLE_KIND_KEY, "k-201", lkd_now(), &t, &w), 0);
+	}
 }
 
 int
@@ -569,12 +1153,22 @@ main(void)
 		cmocka_unit_test(test_call_hostile),
 		cmocka_unit_test(test_password_hash),
 		cmocka_unit_test(test_limiter),
+		cmocka_unit_test(test_limiter_account),
+		cmocka_unit_test(test_limiter_ipv6),
+		cmocka_unit_test(test_limiter_spray),
+		cmocka_unit_test(test_gate_size),
 	};
 	const struct CMUnitTest db[] = {
 		cmocka_unit_test(test_operators),
 		cmocka_unit_test(test_key_verify),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_operator_sessions),
+		cmocka_unit_test(test_signin_parallel_key),
+		cmocka_unit_test(test_signin_parallel_operator),
+		cmocka_unit_test(test_signin_gate_held),
+		cmocka_unit_test(test_signin_gate_real),
+		cmocka_unit_test(test_signin_no_reset),
+		cmocka_unit_test(test_signin_hashes),
 	};
 	int r;
 
