@@ -54,7 +54,8 @@ lkd_usage(FILE *f)
 	fprintf(f,
 "usage: latchkeyd --db PATH --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 "                 [--region ID] [--master-key FILE] [--public-url URL]\n"
-"                 [--session-idle-timeout S] [--session-token-ttl S] [--debug]\n"
+"                 [--session-idle-timeout S] [--session-token-ttl S]\n"
+"                 [--sessions-per-key N] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -85,9 +86,12 @@ lkd_usage(FILE *f)
 "  --session-idle-timeout S  close a session after S seconds without a byte\n"
 "                       either way (default %d)\n"
 "  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
+"  --sessions-per-key N  sessions one access key may hold open on an\n"
+"                       instance, 1 to %d (default %d)\n"
 "  session-manager      the account switch for sessions (off until enabled;\n"
 "                       also ModifyCloudAssistantSettings)\n",
-	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT);
+	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+	    RELAY_PER_INSTANCE, RELAY_PER_KEY_DEFAULT);
 }
 
 static int
@@ -404,6 +408,7 @@ main(int argc, char **argv)
 		{ "public-url", required_argument, NULL, 'P' },
 		{ "session-idle-timeout", required_argument, NULL, 'S' },
 		{ "session-token-ttl", required_argument, NULL, 'T' },
+		{ "sessions-per-key", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -477,6 +482,15 @@ main(int argc, char **argv)
 				relay_conf.idle = (long)ll;
 			else
 				relay_conf.token_ttl = (long)ll;
+			break;
+		case 'Q':
+			if (lk_parse_ll(optarg, 1, RELAY_PER_INSTANCE,
+			    &ll) != 0) {
+				fprintf(stderr, "latchkeyd: --sessions-per-key: "
+				    "1 to %d\n", RELAY_PER_INSTANCE);
+				return 2;
+			}
+			sess_per_key = (long)ll;
 			break;
 		case 'h': lkd_usage(stdout); return 0;
 		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;
