@@ -227,12 +227,28 @@ async function switchState(pop) {
 // Every SecurityToken handed out, to look for in the logs at the end.
 const tokens = new Set();
 
-async function startOn(pop, instanceId, extra = {}) {
+async function startOnce(pop, instanceId, extra = {}) {
   const res = await pop.request('StartTerminalSession', Object.assign({
     RegionId: R(), 'InstanceId.1': instanceId,
   }, extra));
   if (res && res.SecurityToken) tokens.add(res.SecurityToken);
   return res;
+}
+
+// The tests below open sessions with one key faster than dialled ones end
+// (a Connecting session counts against the key's quota, --sessions-per-key,
+// until its agent has dialled back), so startOn waits, bounded, for a slot.
+// The quota tests call startOnce.
+async function startOn(pop, instanceId, extra = {}) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      return await startOnce(pop, instanceId, extra);
+    } catch (e) {
+      if (e.code !== 'SessionCount.ExceedKeyLimit' || Date.now() > deadline) throw e;
+      await c.sleep(250);
+    }
+  }
 }
 
 // The caller's sessions (all of them: the tests make far fewer than 100).
@@ -1214,11 +1230,11 @@ describe('per-access-key session quota', () => {
       for (let attempt = 1; attempt <= 3 && !done; attempt++) {
         const t0 = Date.now();
         const held = [];
-        for (let i = 0; i < q; i++) held.push(await startOn(keyA, A()));
+        for (let i = 0; i < q; i++) held.push(await startOnce(keyA, A()));
         let refused = null;
         let extra = null;
-        try { extra = await startOn(keyA, A()); } catch (e) { refused = e; }
-        const bStart = await startOn(keyB, A()).catch((e) => e);
+        try { extra = await startOnce(keyA, A()); } catch (e) { refused = e; }
+        const bStart = await startOnce(keyB, A()).catch((e) => e);
         const elapsed = Date.now() - t0;
         if (elapsed > (TOKEN_TTL - 1) * 1000) {
           // Some of A's URLs may have expired meanwhile: not a fair check.
@@ -1250,7 +1266,7 @@ describe('per-access-key session quota', () => {
         r.ws.destroy();
         // Ending one of A's sessions frees a slot for A at once.
         await endAll(keyA, [held[0]]);
-        const again = await startOn(keyA, A());
+        const again = await startOnce(keyA, A());
         assert.match(again.SessionId, /^s-/);
         await endAll(keyA, held.slice(1).concat([again]));
       }
@@ -1265,7 +1281,7 @@ describe('per-access-key session quota', () => {
       for (let attempt = 1; attempt <= 3 && !done; attempt++) {
         const pop = freshKey(`sessions-parallel-${attempt}`);
         const t0 = Date.now();
-        const rs = await Promise.allSettled(Array.from({ length: n }, () => startOn(pop, A())));
+        const rs = await Promise.allSettled(Array.from({ length: n }, () => startOnce(pop, A())));
         const elapsed = Date.now() - t0;
         const ok = rs.filter((x) => x.status === 'fulfilled').map((x) => x.value);
         const bad = rs.filter((x) => x.status === 'rejected').map((x) => x.reason);
@@ -1285,6 +1301,43 @@ describe('per-access-key session quota', () => {
         assert.equal(ok.length, q, `${ok.length} of ${n} parallel starts succeeded in ${elapsed} ms, ` +
           `quota ${q}`);
         console.log(`# ${n} parallel starts: ${ok.length} succeeded, ${bad.length} refused, ${elapsed} ms`);
+      }
+      assert.ok(done, 'three attempts each took longer than the token lifetime');
+    });
+
+  it('the instance\'s cap of 20 still holds across keys: SessionCount.ExceedLimit', { timeout: 90000 },
+    async () => {
+      const q = perKeyQuota();
+      const nkeys = Math.ceil(20 / q);
+      const keys = Array.from({ length: nkeys + 1 }, (_, i) => freshKey(`sessions-fill-${i}`));
+      const B = c.env.instanceB;
+      let done = false;
+      for (let attempt = 1; attempt <= 3 && !done; attempt++) {
+        const t0 = Date.now();
+        const held = [];
+        let refused = null;
+        for (let i = 0; i < nkeys && !refused; i++) {
+          for (let j = 0; j < q && !refused; j++) {
+            try { held.push([keys[i], await startOnce(keys[i], B)]); } catch (e) { refused = e; }
+          }
+        }
+        let last = null;
+        if (!refused) {
+          try { last = await startOnce(keys[nkeys], B); held.push([keys[nkeys], last]); } catch (e) { refused = e; }
+        }
+        const elapsed = Date.now() - t0;
+        for (const [pop, s] of held) await endAll(pop, [s]);
+        if (elapsed > (TOKEN_TTL - 1) * 1000) {
+          console.log(`# attempt ${attempt} took ${elapsed} ms (> ${TOKEN_TTL - 1} s); again`);
+          continue;
+        }
+        done = true;
+        assert.ok(refused, `a start beyond 20 on the instance was refused (${held.length} held)`);
+        assert.equal(refused.code, 'SessionCount.ExceedLimit', refused.message);
+        assert.equal(refused.entry.response.statusCode, 403);
+        assert.equal(last, null);
+        // Nothing else was open on B: exactly 20 went in, from full quotas.
+        assert.equal(held.length, 20, `sessions started before the refusal: ${held.length}`);
       }
       assert.ok(done, 'three attempts each took longer than the token lifetime');
     });
