@@ -34,6 +34,7 @@
 #define INV_TIMEOUT_MAX		86400
 #define INV_CONTENT_B64_MAX	(24 * 1024)	/* substituted, Base64 */
 #define INV_USER_DEFAULT	"root"
+#define INV_SENDKEY_USER	"root"	/* the send-key command's run-as user */
 #define INV_SENDKEY_NAME	"ACS-ECS-SendSshPublicKey-linux.sh"
 #define INV_HEX			"0123456789abcdef"
 
@@ -157,6 +158,62 @@ inv_oom(struct api_req *req)
 	return api_error(req, 500, "InternalError", "out of memory");
 }
 
+static int
+inv_is_sendkey(json_t *cmd)
+{
+	return json_is_string(json_object_get(cmd, "provider")) &&
+	    strcmp(inv_str(cmd, "name"), INV_SENDKEY_NAME) == 0;
+}
+
+/*
+ * The run-as user and the WorkingDir against the key's Users policy; wd is
+ * the WorkingDir given, or NULL. Every command runs as its Username
+ * (default root), which must be a user the policy allows: otherwise a key
+ * limited to "deploy" could run send_ssh_public_key for anyone as root
+ * through RunCommand. The agent changes to WorkingDir after it has become
+ * that user, so an allowed user learns nothing about paths it cannot see.
+ *
+ * The one exception is the public send-key command. Its content is fixed:
+ * it runs send_ssh_public_key, which writes the root-owned key store and
+ * refuses to run as anyone else, so the command runs as root and only as
+ * root, and what it may do is bounded by its "username" parameters
+ * (inv_sendkey_policy). A root run the policy does not otherwise grant
+ * takes no WorkingDir: the agent would change to it as root, and the
+ * answer (DirectoryNotExists or not) would tell whether a root-only path
+ * exists. Checked before the WorkingDir's syntax, so that a refused call
+ * learns nothing from the answer either.
+ */
+static int
+inv_runas_policy(struct api_req *req, const struct inv_new *inv,
+    const char *wd)
+{
+	int allowed = keys_policy_user(&req->policy, inv->username);
+
+	if (!inv_is_sendkey(inv->cmd)) {
+		if (allowed)
+			return 0;
+		return api_error(req, 403, "Forbidden.RAM", "User not "
+		    "authorized to operate on the specified resource: this "
+		    "access key may not run commands as %s.", inv->username);
+	}
+	if (strcmp(inv->username, INV_SENDKEY_USER) != 0) {
+		if (!allowed)
+			return api_error(req, 403, "Forbidden.RAM", "User not "
+			    "authorized to operate on the specified resource: "
+			    "this access key may not run commands as %s.",
+			    inv->username);
+		return api_error(req, 400, "InvalidParameter.Username", "The "
+		    "command %s runs as %s only (it writes the key store).",
+		    INV_SENDKEY_NAME, INV_SENDKEY_USER);
+	}
+	if (allowed || wd == NULL)
+		return 0;
+	return api_error(req, 403, "Forbidden.RAM", "User not authorized to "
+	    "operate on the specified resource: this access key may run %s as "
+	    "%s only without a WorkingDir.", INV_SENDKEY_NAME,
+	    INV_SENDKEY_USER);
+}
+
 /* Username, WorkingDir, Timeout, RepeatMode and ClientToken. */
 static int
 inv_options(struct api_req *req, struct inv_new *inv)
@@ -175,6 +232,8 @@ inv_options(struct api_req *req, struct inv_new *inv)
 		return api_error(req, 400, "InvalidParameter.Username", "The "
 		    "specified parameter \"Username\" is not a valid user "
 		    "name.");
+	if (inv_runas_policy(req, inv, inv_nz(req, "WorkingDir")) != 0)
+		return -1;
 	if ((inv->working_dir = inv_nz(req, "WorkingDir")) == NULL)
 		inv->working_dir = inv_str(inv->cmd, "working_dir");
 	else if (cmd_check_workdir(req, inv_str(inv->cmd, "type"),
@@ -352,20 +411,11 @@ inv_patterns(struct api_req *req, const struct inv_new *inv)
 	return 0;
 }
 
-static int
-inv_is_sendkey(json_t *cmd)
-{
-	return json_is_string(json_object_get(cmd, "provider")) &&
-	    strcmp(inv_str(cmd, "name"), INV_SENDKEY_NAME) == 0;
-}
-
 /*
- * The key's login-user policy. The send-key command (fixed content, run as
- * root) may only name login users the policy allows; every spelling of
- * "username" given is checked, not just the first. Any other command runs
- * as its Username (default root), which must itself be an allowed user:
- * otherwise a key limited to "deploy" could run send_ssh_public_key for
- * anyone as root through RunCommand.
+ * The send-key command's login users: every "username" given, in any
+ * spelling of the key, not just the first, else its default, must be a
+ * user the key's policy allows. The run-as user and WorkingDir were
+ * checked before (inv_runas_policy).
  */
 static int
 inv_sendkey_policy(struct api_req *req, const struct inv_new *inv)
@@ -374,14 +424,8 @@ inv_sendkey_policy(struct api_req *req, const struct inv_new *inv)
 	size_t i;
 	int given = 0;
 
-	if (!inv_is_sendkey(inv->cmd)) {
-		user = inv->username ? inv->username : INV_USER_DEFAULT;
-		if (keys_policy_user(&req->policy, user))
-			return 0;
-		return api_error(req, 403, "Forbidden.RAM", "User not "
-		    "authorized to operate on the specified resource: this "
-		    "access key may not run commands as %s.", user);
-	}
+	if (!inv_is_sendkey(inv->cmd))
+		return 0;
 	for (i = 0; i < inv->nvals; i++) {
 		if (strcasecmp(inv->vals[i].name, "username") != 0)
 			continue;

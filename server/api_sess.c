@@ -22,6 +22,8 @@
 				"qrstuvwxyz0123456789-_"
 #define SESS_LIST_MAX		100
 
+long sess_per_key = RELAY_PER_KEY_DEFAULT;
+
 static int
 sess_str_cb(sqlite3_stmt *st, void *arg)
 {
@@ -71,7 +73,6 @@ struct sess_inst {
 	int	 found;
 	int64_t	 last_seen;
 	char	*version, *ports;
-	int64_t	 open;
 };
 
 static int
@@ -83,8 +84,73 @@ sess_inst_cb(sqlite3_stmt *st, void *arg)
 	x->last_seen = sqlite3_column_int64(st, 0);
 	x->version = lkdb_col_str(st, 1);
 	x->ports = lkdb_col_str(st, 2);
-	x->open = sqlite3_column_int64(st, 3);
 	return 1;
+}
+
+/* The open sessions of an instance: all of them, and the caller's. */
+struct sess_open {
+	int64_t	 all;
+	int64_t	 own;
+};
+
+static int
+sess_open_cb(sqlite3_stmt *st, void *arg)
+{
+	struct sess_open *o = arg;
+
+	o->all = sqlite3_column_int64(st, 0);
+	o->own = sqlite3_column_int64(st, 1);
+	return 1;
+}
+
+/*
+ * Counts the instance's open sessions (Connecting, Connected, or Pending
+ * with a token still valid) and inserts the new one in one transaction, so
+ * that concurrent calls cannot together pass either limit: the caller's
+ * own quota (--sessions-per-key), checked first because the caller can do
+ * something about it, then the instance's RELAY_PER_INSTANCE.
+ */
+static int
+sess_insert(struct api_req *req, const char *inst, long long port,
+    const char *user, const char *sid, const char *hash)
+{
+	struct sess_open o = { 0, 0 };
+	int64_t now = lkd_now();
+
+	if (lkdb_begin(lkd->db) != 0)
+		return api_error(req, 500, "InternalError", "database");
+	if (lkdb_query(lkd->db, sess_open_cb, &o, "SELECT count(*), "
+	    "count(*) FILTER (WHERE owner = ?1) FROM sessions WHERE "
+	    "instance_id = ?2 AND (status IN ('Connecting', 'Connected') OR "
+	    "(status = 'Pending' AND token_expires > ?3))", "ssi",
+	    req->key_id, inst, now) != 0)
+		goto db;
+	if (o.own >= sess_per_key) {
+		lkdb_rollback(lkd->db);
+		return api_error(req, 403, "SessionCount.ExceedKeyLimit", "This "
+		    "access key already has %ld sessions open on the instance, "
+		    "its quota (latchkeyd --sessions-per-key); end one with "
+		    "EndTerminalSession or let its WebSocketUrl expire.",
+		    sess_per_key);
+	}
+	if (o.all >= RELAY_PER_INSTANCE) {
+		lkdb_rollback(lkd->db);
+		return api_error(req, 403, "SessionCount.ExceedLimit", "The "
+		    "instance already has %d sessions open.",
+		    RELAY_PER_INSTANCE);
+	}
+	if (lkdb_run(lkd->db, NULL, "INSERT INTO sessions(id, owner, "
+	    "instance_id, port, username, token_hash, token_expires, status, "
+	    "created) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?)", "sssissii",
+	    sid, req->key_id, inst, (int64_t)port, user ? user : "", hash,
+	    now + relay_conf.token_ttl, now) != 0)
+		goto db;
+	if (lkdb_commit(lkd->db) != 0)
+		return api_error(req, 500, "InternalError", "database");
+	return 0;
+ db:
+	lkdb_rollback(lkd->db);
+	return api_error(req, 500, "InternalError", "database");
 }
 
 static int
@@ -190,10 +256,8 @@ api_start_terminal_session(struct api_req *req)
 		goto out;
 	}
 	if (lkdb_query(lkd->db, sess_inst_cb, &x, "SELECT last_seen, version, "
-	    "session_ports, (SELECT count(*) FROM sessions WHERE instance_id ="
-	    " i.id AND (status IN ('Connecting', 'Connected') OR (status = "
-	    "'Pending' AND token_expires > ?))) FROM instances i WHERE id = ?",
-	    "is", lkd_now(), ids[0]) != 0 || !x.found) {
+	    "session_ports FROM instances WHERE id = ?", "s", ids[0]) != 0 ||
+	    !x.found) {
 		api_error(req, 500, "InternalError", "database");
 		goto out;
 	}
@@ -214,11 +278,6 @@ api_start_terminal_session(struct api_req *req)
 		    "(latchkey-agent --session-ports).", port);
 		goto out;
 	}
-	if (x.open >= RELAY_PER_INSTANCE) {
-		api_error(req, 403, "SessionCount.ExceedLimit", "The instance "
-		    "already has %d sessions open.", RELAY_PER_INSTANCE);
-		goto out;
-	}
 	if (sess_ws_base(req, base, sizeof(base)) != 0)
 		goto out;
 	if (lkd_random_id("s-", 20, SESS_ID_CHARS, sid, sizeof(sid)) != 0 ||
@@ -230,14 +289,8 @@ api_start_terminal_session(struct api_req *req)
 		api_error(req, 500, "InternalError", "no session id");
 		goto out;
 	}
-	if (lkdb_run(lkd->db, NULL, "INSERT INTO sessions(id, owner, "
-	    "instance_id, port, username, token_hash, token_expires, status, "
-	    "created) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?)", "sssissii",
-	    sid, req->key_id, ids[0], (int64_t)port, user ? user : "", hash,
-	    lkd_now() + relay_conf.token_ttl, lkd_now()) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if (sess_insert(req, ids[0], port, user, sid, hash) != 0)
 		goto out;
-	}
 	json_object_set_new(req->resp, "SessionId", json_string(sid));
 	json_object_set_new(req->resp, "SecurityToken", json_string(token));
 	json_object_set_new(req->resp, "WebSocketUrl", json_string(url));

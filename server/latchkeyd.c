@@ -62,7 +62,7 @@ lkd_usage(FILE *f)
 "                 [--session-idle-timeout S] [--session-token-ttl S]\n"
 "                 [--max-connections N] [--max-conns-per-ip N] [--workers N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
-"                 [--allow-plain-http] [--debug]\n"
+"                 [--sessions-per-key N] [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -87,7 +87,8 @@ lkd_usage(FILE *f)
 "                       with mode 0600 on first use)\n"
 "  --actions, --instances, --users  comma-separated policy lists (default *):\n"
 "                       API actions; instance ids or name patterns; login\n"
-"                       users the key may send SSH keys for\n"
+"                       users the key may send SSH keys for, and the users\n"
+"                       its other commands may run as\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
 "                       lifetime in seconds (default 86400)\n"
 "  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
@@ -104,11 +105,14 @@ lkd_usage(FILE *f)
 "  --header-timeout S   a request's head must arrive within S (default %d)\n"
 "  --body-timeout S     and its body within S more (default %d)\n"
 "  --idle-timeout S     close keep-alive connections idle for S (default %d)\n"
+"  --sessions-per-key N  sessions one access key may hold open on an\n"
+"                       instance, 1 to %d (default %d)\n"
 "  session-manager      the account switch for sessions (off until enabled;\n"
 "                       also ModifyCloudAssistantSettings)\n",
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
-	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT);
+	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT,
+	    RELAY_PER_INSTANCE, RELAY_PER_KEY_DEFAULT);
 }
 
 static int
@@ -468,6 +472,7 @@ main(int argc, char **argv)
 		{ "header-timeout", required_argument, NULL, 'H' },
 		{ "body-timeout", required_argument, NULL, 'B' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "sessions-per-key", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -582,6 +587,15 @@ main(int argc, char **argv)
 				conn_conf.body_timeout = (long)ll;
 			else
 				conn_conf.idle_timeout = (long)ll;
+			break;
+		case 'Q':
+			if (lk_parse_ll(optarg, 1, RELAY_PER_INSTANCE,
+			    &ll) != 0) {
+				fprintf(stderr, "latchkeyd: --sessions-per-key: "
+				    "1 to %d\n", RELAY_PER_INSTANCE);
+				return 2;
+			}
+			sess_per_key = (long)ll;
 			break;
 		case 'h': lkd_usage(stdout); return 0;
 		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;

@@ -17,6 +17,7 @@
 #define RELAY_IDLE_DEFAULT	600	/* seconds without a byte either way */
 #define RELAY_TOKEN_TTL_DEFAULT	600	/* seconds a WebSocketUrl is valid */
 #define RELAY_PER_INSTANCE	20	/* sessions open at once per instance */
+#define RELAY_PER_KEY_DEFAULT	5	/* of those, per access key */
 
 struct relay_conf {
 	long	idle;		/* seconds */
@@ -48,5 +49,7 @@ void	relay_stop(void);
 /* The account's session manager switch (api_sess.c). */
 int	sess_enabled(void);
 int	sess_set_enabled(int on);
+/* Sessions one access key may hold open per instance (--sessions-per-key). */
+extern long sess_per_key;
 
 #endif

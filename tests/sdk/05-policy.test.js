@@ -182,3 +182,115 @@ describe('policy: --instances A --users lk-bob', () => {
         `${login.status === 0 ? 'LOGGED IN as ' + login.stdout.trim() : 'refused'}`);
     });
 });
+
+// The send-key invocation as a whole (docs/api.md, "Send-key policy"): a
+// key limited to --users lk-alice may send lk-alice's key, and the command
+// then runs as root (it writes the root-owned key store). That root run is
+// all the key gets: another run-as Username, or a WorkingDir (which the
+// agent would enter as root, telling whether a root-only path exists), is
+// 403 Forbidden.RAM whatever its value, and nothing is recorded or run.
+describe('policy: --users lk-alice, the send-key invocation as a whole', () => {
+  let admin;
+  let alice;
+  let aliceV3;
+  let aCountBefore;
+  const ALICE = 'lk-alice';
+
+  const send = (extra, key) => alice.request('InvokeCommand', Object.assign({
+    RegionId: c.env.region, CommandId: SEND, 'InstanceId.1': c.env.instanceA,
+    Parameters: JSON.stringify({ username: ALICE, sshPublicKey: key || c.keygen('policy-whole').pub }),
+  }, extra));
+
+  before(async () => {
+    admin = c.popClient();
+    const k = c.createKey('--users', ALICE);
+    alice = c.popClient({ accessKeyId: k.AccessKeyId, accessKeySecret: k.AccessKeySecret });
+    aliceV3 = c.v3Client({ accessKeyId: k.AccessKeyId, accessKeySecret: k.AccessKeySecret });
+    aCountBefore = await countInvocations(admin, c.env.instanceA);
+  });
+
+  for (const user of ['lk-bob', 'bob', 'daemon', 'Root', 'nobody']) {
+    it(`Username ${user}: 403 Forbidden.RAM`, async () => {
+      await c.popRejects(send({ Username: user }), 'Forbidden.RAM', 403);
+    });
+  }
+
+  it('Username lk-alice (allowed, but the command runs as root only): 400 InvalidParameter.Username',
+    async () => {
+      await c.popRejects(send({ Username: ALICE }), 'InvalidParameter.Username', 400);
+    });
+
+  const dirs = [
+    ['/root', '/root'],
+    ['/', '/'],
+    ['/root/.ssh', '/root/.ssh'],
+    ['a path that does not exist', '/nonexistent-policy-probe'],
+    ['a dot-dot path', '/tmp/../root'],
+    ['a doubled slash', '//root'],
+    ['a trailing slash', '/root/'],
+    ['a dot segment', '/./root'],
+    ['a relative path', 'root'],
+    ['a newline', '/root\n/tmp'],
+    ['a tab', '/root\t'],
+    ['shell syntax', '/tmp;touch /tmp/policy-wd-ran'],
+    ['a command substitution', '/$(id)'],
+    ['right-to-left override', '/root\u202e'],
+    ['invalid UTF-8 (Latin-1 bytes)', Buffer.from([0x2f, 0xe9, 0xff]).toString('latin1')],
+    ['5000 bytes', `/${'a'.repeat(4999)}`],
+  ];
+  for (const [what, wd] of dirs) {
+    it(`WorkingDir ${what}: 403 Forbidden.RAM (root, default Username)`, async () => {
+      await c.popRejects(send({ WorkingDir: wd }), 'Forbidden.RAM', 403);
+    });
+  }
+
+  it('WorkingDir /root with Username root given explicitly: 403 Forbidden.RAM', async () => {
+    await c.popRejects(send({ Username: 'root', WorkingDir: '/root' }), 'Forbidden.RAM', 403);
+  });
+
+  it('WorkingDir /root by command name, and by the V3 client: 403 Forbidden.RAM', async () => {
+    await c.popRejects(send({ CommandId: c.SEND_KEY_NAME, WorkingDir: '/root' }), 'Forbidden.RAM', 403);
+    await c.v3Rejects(aliceV3.invokeCommand(new Ecs.InvokeCommandRequest({
+      regionId: c.env.region, commandId: SEND, instanceId: [c.env.instanceA],
+      workingDir: '/root',
+      parameters: { username: ALICE, sshPublicKey: c.keygen('policy-v3').pub },
+    })), 'Forbidden.RAM', 403);
+    await c.v3Rejects(aliceV3.invokeCommand(new Ecs.InvokeCommandRequest({
+      regionId: c.env.region, commandId: SEND, instanceId: [c.env.instanceA],
+      username: 'lk-bob',
+      parameters: { username: ALICE, sshPublicKey: c.keygen('policy-v3').pub },
+    })), 'Forbidden.RAM', 403);
+  });
+
+  it('a key that may run as root: send-key as lk-bob is 400 InvalidParameter.Username', async () => {
+    await c.popRejects(admin.request('InvokeCommand', {
+      RegionId: c.env.region, CommandId: SEND, 'InstanceId.1': c.env.instanceA,
+      Username: 'lk-bob',
+      Parameters: JSON.stringify({ username: 'lk-bob', sshPublicKey: c.keygen('policy-admin').pub }),
+    }), 'InvalidParameter.Username', 400);
+  });
+
+  it('the refused calls left no trace: no invocation listed, none sent to A', async () => {
+    const own = await alice.request('DescribeInvocations', { RegionId: c.env.region });
+    assert.equal(own.TotalCount, 0, `the key's own invocations: ${JSON.stringify(own)}`);
+    assert.equal(await countInvocations(admin, c.env.instanceA), aCountBefore,
+      'InvocationCount of A (DescribeCloudAssistantStatus, admin)');
+    assert.equal(fs.existsSync('/tmp/policy-wd-ran'), false);
+  });
+
+  for (const [label, extra] of [
+    ['no Username, no WorkingDir', {}],
+    ['Username root, WorkingDir empty', { Username: 'root', WorkingDir: '' }],
+  ]) {
+    it(`the allowed shape (${label}) runs as root; ssh logs in as lk-alice`, { timeout: 45000 },
+      async () => {
+        const key = c.keygen('policy-alice-ok');
+        const inv = await send(extra, key.pub);
+        const r = await c.waitResult(alice, inv.InvokeId, c.env.instanceA);
+        assert.equal(r.InvocationStatus, 'Success', JSON.stringify(r));
+        assert.equal(r.Username, 'root', JSON.stringify(r));
+        const login = c.sshRun(ALICE, key.priv, 'id', '-un');
+        assert.equal(login.stdout.trim(), ALICE, login.stderr);
+      });
+  }
+});

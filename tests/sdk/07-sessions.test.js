@@ -227,12 +227,28 @@ async function switchState(pop) {
 // Every SecurityToken handed out, to look for in the logs at the end.
 const tokens = new Set();
 
-async function startOn(pop, instanceId, extra = {}) {
+async function startOnce(pop, instanceId, extra = {}) {
   const res = await pop.request('StartTerminalSession', Object.assign({
     RegionId: R(), 'InstanceId.1': instanceId,
   }, extra));
   if (res && res.SecurityToken) tokens.add(res.SecurityToken);
   return res;
+}
+
+// The tests below open sessions with one key faster than dialled ones end
+// (a Connecting session counts against the key's quota, --sessions-per-key,
+// until its agent has dialled back), so startOn waits, bounded, for a slot.
+// The quota tests call startOnce.
+async function startOn(pop, instanceId, extra = {}) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      return await startOnce(pop, instanceId, extra);
+    } catch (e) {
+      if (e.code !== 'SessionCount.ExceedKeyLimit' || Date.now() > deadline) throw e;
+      await c.sleep(250);
+    }
+  }
 }
 
 // The caller's sessions (all of them: the tests make far fewer than 100).
@@ -1170,5 +1186,169 @@ describe('a live session (an agent of its own with --session-ports)', () => {
     console.log(`# sent ${sent} bytes of pings; latchkeyd grew ${grown} bytes`);
     assert.ok(grown < 48 * 1024 * 1024,
       `latchkeyd grew ${Math.round(grown / 1048576)} MiB for ${Math.round(sent / 1048576)} MiB of pings`);
+  });
+});
+
+// Fair shares (issue 10): one access key may hold at most --sessions-per-key
+// (default 5) open sessions on an instance, inside the instance's cap of 20,
+// so a key that starts sessions and never dials them cannot lock the others
+// out. The sessions are Pending for --session-token-ttl (3 s here), so each
+// hog is started and checked within that window (and retried, bounded, if
+// the shared machine was too slow for it).
+describe('per-access-key session quota', () => {
+  const PER_KEY_DEFAULT = 5; // RELAY_PER_KEY_DEFAULT in server/relay.h
+  const QUOTA_CODE = 'SessionCount.ExceedKeyLimit';
+  const A = () => c.env.instanceA;
+  let admin;
+
+  function perKeyQuota() {
+    const args = fs.readFileSync(`/proc/${c.lkdPid()}/cmdline`, 'utf8').split('\0');
+    const i = args.indexOf('--sessions-per-key');
+    return i >= 0 ? Number(args[i + 1]) : PER_KEY_DEFAULT;
+  }
+
+  function freshKey(what) {
+    const k = c.createKey('--description', what);
+    return c.popClient({ accessKeyId: k.AccessKeyId, accessKeySecret: k.AccessKeySecret });
+  }
+
+  async function endAll(pop, list) {
+    for (const s of list) await pop.request('EndTerminalSession', { RegionId: R(), SessionId: s.SessionId });
+  }
+
+  before(async () => {
+    admin = c.popClient();
+    await setSwitch(admin, true);
+  });
+
+  it('key A holds its quota undialled: its next start is refused, key B starts and dials through',
+    { timeout: 90000 }, async () => {
+      const q = perKeyQuota();
+      const keyA = freshKey('sessions-hog');
+      const keyB = freshKey('sessions-other');
+      let done = false;
+      for (let attempt = 1; attempt <= 3 && !done; attempt++) {
+        const t0 = Date.now();
+        const held = [];
+        for (let i = 0; i < q; i++) held.push(await startOnce(keyA, A()));
+        let refused = null;
+        let extra = null;
+        try { extra = await startOnce(keyA, A()); } catch (e) { refused = e; }
+        const bStart = await startOnce(keyB, A()).catch((e) => e);
+        const elapsed = Date.now() - t0;
+        if (elapsed > (TOKEN_TTL - 1) * 1000) {
+          // Some of A's URLs may have expired meanwhile: not a fair check.
+          await endAll(keyA, held.concat(extra ? [extra] : []));
+          if (bStart.SessionId) await endAll(keyB, [bStart]);
+          console.log(`# attempt ${attempt} took ${elapsed} ms (> ${TOKEN_TTL - 1} s); again`);
+          continue;
+        }
+        done = true;
+        assert.equal(extra, null, `key A's session ${q + 1} was refused (quota ${q})`);
+        assert.equal(refused.code, QUOTA_CODE, refused.message);
+        assert.equal(refused.entry.response.statusCode, 403);
+        assert.match(refused.data.Message, new RegExp(`${q} sessions`));
+        assert.match(refused.data.Message, /--sessions-per-key/);
+        // Nothing recorded for the refused call.
+        const mine = await sessions(keyA);
+        assert.equal(mine.length, q, JSON.stringify(mine.map((s) => s.SessionId)));
+        // Key B got its session while A held its quota, and dials it.
+        assert.match(String(bStart.SessionId), /^s-/, `key B's start: ${bStart.code} ${bStart.message}`);
+        const r = await wsDial(bStart.WebSocketUrl);
+        assert.equal(r.status, 101, `key B's dial (body ${r.body})`);
+        const reached = await waitFor(async () => {
+          const x = await sessionById(keyB, bStart.SessionId);
+          const st = x.Connections.Connection[0];
+          if (st.Status === 'Connected') return st;
+          return st.Status === 'Closed' && /4002/.test(st.ClosedReason) ? st : null;
+        }, 20000, 'key B\'s session reaches the agent (Connected, or 4002: nothing on port 22)');
+        assert.ok(reached);
+        r.ws.destroy();
+        // Ending one of A's sessions frees a slot for A at once.
+        await endAll(keyA, [held[0]]);
+        const again = await startOnce(keyA, A());
+        assert.match(again.SessionId, /^s-/);
+        await endAll(keyA, held.slice(1).concat([again]));
+      }
+      assert.ok(done, 'three attempts each took longer than the token lifetime');
+    });
+
+  it('parallel StartTerminalSession calls of one key never exceed its quota', { timeout: 90000 },
+    async () => {
+      const q = perKeyQuota();
+      const n = 4 * q;
+      let done = false;
+      for (let attempt = 1; attempt <= 3 && !done; attempt++) {
+        const pop = freshKey(`sessions-parallel-${attempt}`);
+        const t0 = Date.now();
+        const rs = await Promise.allSettled(Array.from({ length: n }, () => startOnce(pop, A())));
+        const elapsed = Date.now() - t0;
+        const ok = rs.filter((x) => x.status === 'fulfilled').map((x) => x.value);
+        const bad = rs.filter((x) => x.status === 'rejected').map((x) => x.reason);
+        for (const e of bad) {
+          assert.equal(e.code, QUOTA_CODE, e.message);
+          assert.equal(e.entry.response.statusCode, 403);
+        }
+        const mine = await sessions(pop);
+        assert.equal(mine.length, ok.length, 'one record per success, none for the refusals');
+        await endAll(pop, ok);
+        if (elapsed > (TOKEN_TTL - 1) * 1000) {
+          // The first URLs may have expired and freed their slots.
+          console.log(`# attempt ${attempt} took ${elapsed} ms (> ${TOKEN_TTL - 1} s); again`);
+          continue;
+        }
+        done = true;
+        assert.equal(ok.length, q, `${ok.length} of ${n} parallel starts succeeded in ${elapsed} ms, ` +
+          `quota ${q}`);
+        console.log(`# ${n} parallel starts: ${ok.length} succeeded, ${bad.length} refused, ${elapsed} ms`);
+      }
+      assert.ok(done, 'three attempts each took longer than the token lifetime');
+    });
+
+  it('the instance\'s cap of 20 still holds across keys: SessionCount.ExceedLimit', { timeout: 90000 },
+    async () => {
+      const q = perKeyQuota();
+      const nkeys = Math.ceil(20 / q);
+      const keys = Array.from({ length: nkeys + 1 }, (_, i) => freshKey(`sessions-fill-${i}`));
+      const B = c.env.instanceB;
+      let done = false;
+      for (let attempt = 1; attempt <= 3 && !done; attempt++) {
+        const t0 = Date.now();
+        const held = [];
+        let refused = null;
+        for (let i = 0; i < nkeys && !refused; i++) {
+          for (let j = 0; j < q && !refused; j++) {
+            try { held.push([keys[i], await startOnce(keys[i], B)]); } catch (e) { refused = e; }
+          }
+        }
+        let last = null;
+        if (!refused) {
+          try { last = await startOnce(keys[nkeys], B); held.push([keys[nkeys], last]); } catch (e) { refused = e; }
+        }
+        const elapsed = Date.now() - t0;
+        for (const [pop, s] of held) await endAll(pop, [s]);
+        if (elapsed > (TOKEN_TTL - 1) * 1000) {
+          console.log(`# attempt ${attempt} took ${elapsed} ms (> ${TOKEN_TTL - 1} s); again`);
+          continue;
+        }
+        done = true;
+        assert.ok(refused, `a start beyond 20 on the instance was refused (${held.length} held)`);
+        assert.equal(refused.code, 'SessionCount.ExceedLimit', refused.message);
+        assert.equal(refused.entry.response.statusCode, 403);
+        assert.equal(last, null);
+        // Nothing else was open on B: exactly 20 went in, from full quotas.
+        assert.equal(held.length, 20, `sessions started before the refusal: ${held.length}`);
+      }
+      assert.ok(done, 'three attempts each took longer than the token lifetime');
+    });
+
+  it('--sessions-per-key out of range or not a number: latchkeyd exits 2 with the range', () => {
+    const { spawnSync } = require('node:child_process');
+    for (const v of ['0', '21', '-1', '5x', '', ' 5', '0x5', '99999999999999999999']) {
+      const r = spawnSync(c.env.latchkeyd, ['--sessions-per-key', v, '--db', '/nonexistent/x.db',
+        '--listen', '127.0.0.1:1'], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(r.status, 2, `--sessions-per-key '${v}': exit ${r.status} (${r.stderr})`);
+      assert.match(r.stderr, /--sessions-per-key: 1 to 20/);
+    }
   });
 });
