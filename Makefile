@@ -133,6 +133,13 @@ $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LI
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 $(LIBS) -lpthread
 
+# The event loop's parts that stand alone: parked polls, workers, admission.
+LONGPOLL_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,longpoll.o work.o conn.o)
+$(BUILD)/tests/test_longpoll: tests/unit/test_longpoll.c $(LONGPOLL_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm

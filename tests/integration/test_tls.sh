@@ -35,6 +35,38 @@ rc=$?
 [ "$rc" -ne 0 ] && tap_ok "plain HTTP to the TLS port gets no answer (curl $rc)" ||
     tap_fail "plain HTTP was answered"
 
+# Plain HTTP is served on loopback only, unless --allow-plain-http says so.
+P2=$(lk_free_port)
+for addr in "0.0.0.0:$P2" "[::]:$P2"; do
+	check_exit "plain HTTP on $addr is refused (exit 2)" 2 timeout 10 \
+	    "$LKD" --db "$T/lkd.db" --listen "$addr"
+	grep -q 'refusing to serve plain HTTP on .*--tls-cert.*--allow-plain-http' \
+	    "$T/last.err" && tap_ok "the refusal of $addr says why and what to do" ||
+	    tap_fail "the refusal of $addr says why ($(head -c 300 "$T/last.err"))"
+done
+ss -Htln "sport = :$P2" | grep -q . && tap_fail "nothing listens on port $P2" ||
+    tap_ok "nothing listens on port $P2 after the refusals"
+"$LKD" --db "$T/lkd.db" --listen "127.0.0.2:$P2" >"$T/plain.log" 2>&1 &
+echo $! >"$T/plain.pid"
+LK_PIDFILES+=("$T/plain.pid")
+lk_wait_port "$P2"
+out=$(curl -s --max-time 5 "http://127.0.0.2:$P2/?Action=DescribeInstances")
+case "$out" in
+*'"Code":"MissingAccessKeyId"'*) tap_ok "plain HTTP on another loopback address (127.0.0.2) is served" ;;
+*) tap_fail "plain HTTP on 127.0.0.2: $out ($(tail -n 2 "$T/plain.log"))" ;;
+esac
+stop_pidfile "$T/plain.pid"
+check_exit "--max-connections below 16 is a usage error" 2 "$LKD" --db "$T/lkd.db" \
+    --listen "127.0.0.1:$P2" --max-connections 3
+check_exit "--max-connections above the descriptor limit is refused" 2 \
+    "$LKD" --db "$T/lkd.db" --listen "127.0.0.1:$P2" --max-connections 16777216
+for bad in "--workers 0" "--workers 65" "--header-timeout 0" "--body-timeout x" \
+    "--idle-timeout 3601" "--max-conns-per-ip -1"; do
+	# shellcheck disable=SC2086
+	check_exit "latchkeyd $bad is a usage error" 2 "$LKD" --db "$T/lkd.db" \
+	    --listen "127.0.0.1:$P2" $bad
+done
+
 "$LKD" --db "$T/lkd.db" activation create --count 1 --json >"$T/act.json"
 "$LKD" --db "$T/lkd.db" accesskey create --json >"$T/ak.json"
 f() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2"; }
