@@ -169,6 +169,7 @@ deps:
 # The whole suite: normal build, sanitizer build, fuzzers; one summary.
 test:
 	@scripts/install-deps --test
+	$(MAKE) lint
 	$(MAKE) all unit
 	$(MAKE) SANITIZE=1 all unit
 	$(MAKE) fuzz

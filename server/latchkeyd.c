@@ -42,6 +42,7 @@ struct lkd_opts {
 	const char	*master;
 	int		 json;
 	int		 plain_ok;	/* --allow-plain-http */
+	int		 logflags;
 	long long	 workers;
 	long long	 max_conns;	/* 0: from the descriptor limit */
 	/* admin */
@@ -361,8 +362,9 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 }
 
 static int
-lkd_session_manager(int argc, char **argv)
+lkd_session_manager(const struct lkd_opts *o, int argc, char **argv)
 {
+	(void)o;
 	if (argc != 1 || (strcmp(argv[0], "enable") != 0 &&
 	    strcmp(argv[0], "disable") != 0 && strcmp(argv[0], "status") != 0)) {
 		log_warnx("usage: session-manager enable|disable|status");
@@ -444,187 +446,177 @@ lkd_serve(const struct lkd_opts *o)
 	return 0;
 }
 
+/* The admin subcommands; without one, latchkeyd serves. */
+static const struct lkd_cmd {
+	const char	*name;
+	int		(*fn)(const struct lkd_opts *, int, char **);
+} lkd_cmds[] = {
+	{ "accesskey", lkd_accesskey },
+	{ "activation", lkd_activation },
+	{ "operator", lkd_operator },
+	{ "session-manager", lkd_session_manager },
+};
+
+static const struct option lkd_longopts[] = {
+	{ "db", required_argument, NULL, 'd' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "tls-cert", required_argument, NULL, 'c' },
+	{ "tls-key", required_argument, NULL, 'k' },
+	{ "region", required_argument, NULL, 'r' },
+	{ "master-key", required_argument, NULL, 'm' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "actions", required_argument, NULL, 'A' },
+	{ "instances", required_argument, NULL, 'I' },
+	{ "users", required_argument, NULL, 'U' },
+	{ "description", required_argument, NULL, 'D' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "ttl", required_argument, NULL, 't' },
+	{ "debug", no_argument, NULL, 'g' },
+	{ "public-url", required_argument, NULL, 'P' },
+	{ "session-idle-timeout", required_argument, NULL, 'S' },
+	{ "session-token-ttl", required_argument, NULL, 'T' },
+	{ "allow-plain-http", no_argument, NULL, 'X' },
+	{ "max-connections", required_argument, NULL, 'C' },
+	{ "max-conns-per-ip", required_argument, NULL, 'p' },
+	{ "workers", required_argument, NULL, 'W' },
+	{ "header-timeout", required_argument, NULL, 'H' },
+	{ "body-timeout", required_argument, NULL, 'B' },
+	{ "idle-timeout", required_argument, NULL, 'i' },
+	{ "sessions-per-key", required_argument, NULL, 'Q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The numeric options: their ranges, and what a bad value is told. */
+static const struct lkd_num {
+	int		 ch;
+	long long	 min, max;
+	const char	*range;
+} lkd_nums[] = {
+	{ 'n', 1, 1000000, "--count: 1 to 1000000" },
+	{ 't', 60, 365LL * 86400, "--ttl: 60 seconds to a year" },
+	{ 'S', 1, 86400, "--session-idle-timeout: 1 to 86400 seconds" },
+	{ 'T', 1, 86400, "--session-token-ttl: 1 to 86400 seconds" },
+	{ 'C', 16, 1 << 24, "--max-connections: 16 to 16777216" },
+	{ 'p', 0, 1 << 24, "--max-conns-per-ip: 0 (no limit) to 16777216" },
+	{ 'W', 1, 64, "--workers: 1 to 64" },
+	{ 'H', 1, 3600, "--header-timeout: 1 to 3600 seconds" },
+	{ 'B', 1, 3600, "--body-timeout: 1 to 3600 seconds" },
+	{ 'i', 1, 3600, "--idle-timeout: 1 to 3600 seconds" },
+	{ 'Q', 1, RELAY_PER_INSTANCE, "--sessions-per-key: 1 to 20" },
+};
+
+static int
+lkd_option_num(int ch, long long v, struct lkd_opts *o)
+{
+	switch (ch) {
+	case 'n': o->count = v; break;
+	case 't': o->ttl = v; break;
+	case 'S': relay_conf.idle = (long)v; break;
+	case 'T': relay_conf.token_ttl = (long)v; break;
+	case 'C': o->max_conns = v; break;
+	case 'p': conn_conf.per_ip = (unsigned int)v; break;
+	case 'W': o->workers = v; break;
+	case 'H': conn_conf.header_timeout = (long)v; break;
+	case 'B': conn_conf.body_timeout = (long)v; break;
+	case 'i': conn_conf.idle_timeout = (long)v; break;
+	case 'Q': sess_per_key = (long)v; break;
+	default: return 2;
+	}
+	return 0;
+}
+
+/* One option; 0 to go on, or the exit status. */
+static int
+lkd_option(int ch, const char *arg, struct lkd_opts *o)
+{
+	long long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(lkd_nums) / sizeof(lkd_nums[0]); i++) {
+		if (lkd_nums[i].ch != ch)
+			continue;
+		if (lk_parse_ll(arg, lkd_nums[i].min, lkd_nums[i].max,
+		    &v) != 0) {
+			fprintf(stderr, "latchkeyd: %s\n", lkd_nums[i].range);
+			return 2;
+		}
+		return lkd_option_num(ch, v, o);
+	}
+	switch (ch) {
+	case 'd': o->db = arg; break;
+	case 'l': o->listen = arg; break;
+	case 'c': o->cert = arg; break;
+	case 'k': o->key = arg; break;
+	case 'm': o->master = arg; break;
+	case 'j': o->json = 1; break;
+	case 'A': o->actions = arg; break;
+	case 'I': o->instances = arg; break;
+	case 'U': o->users = arg; break;
+	case 'D': o->description = arg; break;
+	case 'g': o->logflags |= LK_LOG_DEBUG; break;
+	case 'X': o->plain_ok = 1; break;
+	case 'r':
+		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
+			fprintf(stderr, "latchkeyd: bad --region\n");
+			return 2;
+		}
+		snprintf(lkd->region, sizeof(lkd->region), "%s", arg);
+		break;
+	case 'P':
+		if ((strncmp(arg, "http://", 7) != 0 &&
+		    strncmp(arg, "https://", 8) != 0) ||
+		    strlen(arg) >= sizeof(lkd->public_url) ||
+		    strpbrk(arg, " \t\r\n?#") != NULL) {
+			fprintf(stderr, "latchkeyd: --public-url: an "
+			    "http:// or https:// URL\n");
+			return 2;
+		}
+		snprintf(lkd->public_url, sizeof(lkd->public_url), "%s", arg);
+		break;
+	case 'h': lkd_usage(stdout); return 256;
+	case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 256;
+	default: lkd_usage(stderr); return 2;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "tls-cert", required_argument, NULL, 'c' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "master-key", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "actions", required_argument, NULL, 'A' },
-		{ "instances", required_argument, NULL, 'I' },
-		{ "users", required_argument, NULL, 'U' },
-		{ "description", required_argument, NULL, 'D' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "debug", no_argument, NULL, 'g' },
-		{ "public-url", required_argument, NULL, 'P' },
-		{ "session-idle-timeout", required_argument, NULL, 'S' },
-		{ "session-token-ttl", required_argument, NULL, 'T' },
-		{ "allow-plain-http", no_argument, NULL, 'X' },
-		{ "max-connections", required_argument, NULL, 'C' },
-		{ "max-conns-per-ip", required_argument, NULL, 'p' },
-		{ "workers", required_argument, NULL, 'W' },
-		{ "header-timeout", required_argument, NULL, 'H' },
-		{ "body-timeout", required_argument, NULL, 'B' },
-		{ "idle-timeout", required_argument, NULL, 'i' },
-		{ "sessions-per-key", required_argument, NULL, 'Q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct lkd_cmd *cmd = NULL;
 	struct lkd_opts o;
-	long long ll;
-	int ch, r, logflags = LK_LOG_STDERR;
+	size_t i;
+	int ch, r;
 
 	memset(&o, 0, sizeof(o));
 	o.count = 10;
 	o.ttl = 86400;
 	o.workers = (long long)work_default_threads();
+	o.logflags = LK_LOG_STDERR;
 	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
-	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'd': o.db = optarg; break;
-		case 'l': o.listen = optarg; break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'm': o.master = optarg; break;
-		case 'j': o.json = 1; break;
-		case 'A': o.actions = optarg; break;
-		case 'I': o.instances = optarg; break;
-		case 'U': o.users = optarg; break;
-		case 'D': o.description = optarg; break;
-		case 'g': logflags |= LK_LOG_DEBUG; break;
-		case 'r':
-			if (strlen(optarg) == 0 || strlen(optarg) >=
-			    sizeof(lkd->region)) {
-				fprintf(stderr, "latchkeyd: bad --region\n");
-				return 2;
-			}
-			snprintf(lkd->region, sizeof(lkd->region), "%s",
-			    optarg);
-			break;
-		case 'n':
-			if (lk_parse_ll(optarg, 1, 1000000, &o.count) != 0) {
-				fprintf(stderr, "latchkeyd: --count: 1 to "
-				    "1000000\n");
-				return 2;
-			}
-			break;
-		case 't':
-			if (lk_parse_ll(optarg, 60, 365LL * 86400,
-			    &o.ttl) != 0) {
-				fprintf(stderr, "latchkeyd: --ttl: 60 seconds "
-				    "to a year\n");
-				return 2;
-			}
-			break;
-		case 'P':
-			if ((strncmp(optarg, "http://", 7) != 0 &&
-			    strncmp(optarg, "https://", 8) != 0) ||
-			    strlen(optarg) >= sizeof(lkd->public_url) ||
-			    strpbrk(optarg, " \t\r\n?#") != NULL) {
-				fprintf(stderr, "latchkeyd: --public-url: an "
-				    "http:// or https:// URL\n");
-				return 2;
-			}
-			snprintf(lkd->public_url, sizeof(lkd->public_url),
-			    "%s", optarg);
-			break;
-		case 'S':
-		case 'T':
-			if (lk_parse_ll(optarg, 1, 86400, &ll) != 0) {
-				fprintf(stderr, "latchkeyd: --session-%s: 1 to "
-				    "86400 seconds\n", ch == 'S' ?
-				    "idle-timeout" : "token-ttl");
-				return 2;
-			}
-			if (ch == 'S')
-				relay_conf.idle = (long)ll;
-			else
-				relay_conf.token_ttl = (long)ll;
-			break;
-		case 'X': o.plain_ok = 1; break;
-		case 'C':
-			if (lk_parse_ll(optarg, 16, 1 << 24, &o.max_conns) !=
-			    0) {
-				fprintf(stderr, "latchkeyd: --max-connections: "
-				    "16 to 16777216\n");
-				return 2;
-			}
-			break;
-		case 'p':
-			if (lk_parse_ll(optarg, 0, 1 << 24, &ll) != 0) {
-				fprintf(stderr, "latchkeyd: --max-conns-per-ip: "
-				    "0 (no limit) to 16777216\n");
-				return 2;
-			}
-			conn_conf.per_ip = (unsigned int)ll;
-			break;
-		case 'W':
-			if (lk_parse_ll(optarg, 1, 64, &o.workers) != 0) {
-				fprintf(stderr, "latchkeyd: --workers: 1 to "
-				    "64\n");
-				return 2;
-			}
-			break;
-		case 'H':
-		case 'B':
-		case 'i':
-			if (lk_parse_ll(optarg, 1, 3600, &ll) != 0) {
-				fprintf(stderr, "latchkeyd: --%s-timeout: 1 to "
-				    "3600 seconds\n", ch == 'H' ? "header" :
-				    ch == 'B' ? "body" : "idle");
-				return 2;
-			}
-			if (ch == 'H')
-				conn_conf.header_timeout = (long)ll;
-			else if (ch == 'B')
-				conn_conf.body_timeout = (long)ll;
-			else
-				conn_conf.idle_timeout = (long)ll;
-			break;
-		case 'Q':
-			if (lk_parse_ll(optarg, 1, RELAY_PER_INSTANCE,
-			    &ll) != 0) {
-				fprintf(stderr, "latchkeyd: --sessions-per-key: "
-				    "1 to %d\n", RELAY_PER_INSTANCE);
-				return 2;
-			}
-			sess_per_key = (long)ll;
-			break;
-		case 'h': lkd_usage(stdout); return 0;
-		case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 0;
-		default: lkd_usage(stderr); return 2;
-		}
-	}
-	log_init("latchkeyd", logflags, LOG_DAEMON);
+	while ((ch = getopt_long(argc, argv, "hV", lkd_longopts, NULL)) != -1)
+		if ((r = lkd_option(ch, optarg, &o)) != 0)
+			return r == 256 ? 0 : r;	/* 256: --help, --version */
+	log_init("latchkeyd", o.logflags, LOG_DAEMON);
 	argc -= optind;
 	argv += optind;
 	if (argc == 0 && o.listen == NULL) {
 		lkd_usage(stderr);
 		return 2;
 	}
+	for (i = 0; argc > 0 && i < sizeof(lkd_cmds) / sizeof(lkd_cmds[0]);
+	    i++)
+		if (strcmp(argv[0], lkd_cmds[i].name) == 0)
+			cmd = &lkd_cmds[i];
+	if (argc > 0 && cmd == NULL) {
+		log_warnx("unknown command \"%s\" (see --help)", argv[0]);
+		return 2;
+	}
 	if ((r = lkd_open(&o)) != 0)
 		return r;
-	if (argc > 0 && strcmp(argv[0], "accesskey") == 0)
-		r = lkd_accesskey(&o, argc - 1, argv + 1);
-	else if (argc > 0 && strcmp(argv[0], "activation") == 0)
-		r = lkd_activation(&o, argc - 1, argv + 1);
-	else if (argc > 0 && strcmp(argv[0], "operator") == 0)
-		r = lkd_operator(&o, argc - 1, argv + 1);
-	else if (argc > 0 && strcmp(argv[0], "session-manager") == 0)
-		r = lkd_session_manager(argc - 1, argv + 1);
-	else if (argc == 0)
-		r = lkd_serve(&o);
-	else {
-		log_warnx("unknown command \"%s\" (see --help)", argv[0]);
-		r = 2;
-	}
+	r = cmd != NULL ? cmd->fn(&o, argc - 1, argv + 1) : lkd_serve(&o);
 	lkdb_close(lkd->db);
 	OPENSSL_cleanse(lkd->master, sizeof(lkd->master));
 	return r;

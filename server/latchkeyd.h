@@ -1,7 +1,28 @@
 /*
- * latchkeyd: the control plane. One process; libmicrohttpd runs a thread
- * per connection, so handlers may block (the agents' long polls do); all
- * state is in the database (db.h) except the long-poll waiters (agentd.c).
+ * latchkeyd: the control plane. One process: libmicrohttpd's event loop
+ * holds every connection, a fixed pool of workers runs the handlers (they
+ * may wait on the database, never on a client), and all state is in the
+ * database (db.h) except parked long polls and live sessions
+ * (docs/threading.md).
+ *
+ *	latchkeyd.c	main, options, admin subcommands, start and stop
+ *	http.c		libmicrohttpd: routing, suspend and resume, answers
+ *	conn.c		admission: per-address and total limits, deadlines
+ *	work.c		the worker pool
+ *	longpoll.c	parked long polls: wake-ups, deadlines, closed peers
+ *	agentd.c	the agents' endpoints, task hand-out, the watchdog
+ *	relay.c		the session relay (WebSocket), docs/sessions.md
+ *	api.c		the ECS OpenAPI: signatures, policy, errors, dispatch
+ *	api_cmd.c	commands: Describe/Create/Modify/DeleteCommand
+ *	api_inv.c	invocations: InvokeCommand, RunCommand, results, stop
+ *	api_inst.c	instances and the agents' status
+ *	api_sess.c	sessions and the session manager switch
+ *	console.c	the web console's pages and its API calls
+ *	console_auth.c	operators, console sign-in, its limits
+ *	console_parse.c	the console's parsers (pure functions)
+ *	keys.c		access keys, their secrets and policies, nonces
+ *	db.c		SQLite: schema, migrations, statements
+ *	util.c		time, random ids, request ids, peer checks
  */
 #ifndef LK_LATCHKEYD_H
 #define LK_LATCHKEYD_H
