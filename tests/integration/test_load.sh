@@ -62,6 +62,11 @@ grep -qa '__asan_init' "$LKD" && ASAN=1
 # Operator sign-ins add one scrypt (32 MiB) per core at most
 # (docs/console.md): 33 MB a core on top.
 NCPU=$(nproc)
+# A push must end within PUSH_MAX_MS: the issue's 1 s; the ASan build runs
+# everything (latchkeyd, the agent, the helpers) about three times slower,
+# so there 2.5 s (its p99 was 0.8 s on a loaded 2-core machine).
+PUSH_MAX_MS=1000
+[ "$ASAN" = 1 ] && PUSH_MAX_MS=2500
 if [ "$ASAN" = 1 ]; then
 	RSS_PEAK_MAX=$(((450 + 33 * NCPU) * 1024))
 else
@@ -188,8 +193,8 @@ echo "# pushes during the storm: $NPUSH, ms from InvokeCommand to Success:" \
     tap_fail "a push every 200 ms throughout the storm (only $NPUSH)"
 bad=$(awk '$2 != "Success" || $3 != 1' "$P")
 is "every push ends Success with its key in the store" "$bad" ""
-slow=$(awk '$1 > 1000' "$P")
-is "every push succeeds within 1 s" "$slow" ""
+slow=$(awk -v max="$PUSH_MAX_MS" '$1 > max' "$P")
+is "every push succeeds within $PUSH_MAX_MS ms" "$slow" ""
 LASTFP=$(tail -n 1 "$P" | awk '{ print $5 }')
 check "latchkey-authorized-keys serves a pushed key ($LASTFP)" sh -c \
     "'$T/bin/latchkey-authorized-keys' --store '$STORE' '$LK_ALICE' '$LASTFP' |
