@@ -629,6 +629,13 @@ relay_sess_free(struct relay_sess *s)
 			*pp = s->next;
 			break;
 		}
+	/* Kicked since this round began (EndTerminalSession, say). */
+	for (pp = &relay_kicked; s->kicked && *pp != NULL;
+	    pp = &(*pp)->knext)
+		if (*pp == s) {
+			*pp = s->knext;
+			break;
+		}
 	pthread_mutex_unlock(&relay_lock);
 	if (s->known)
 		relay_heap_del(s);
