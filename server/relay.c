@@ -57,6 +57,7 @@
 #define RELAY_ID_MAX		47
 #define RELAY_EVENTS		64	/* epoll events taken per wait */
 #define RELAY_STOP_WAIT		3	/* seconds relay_stop waits */
+#define RELAY_ABORT_WAIT	2	/* and then for the records */
 
 struct relay_sess;
 
@@ -119,7 +120,7 @@ static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t relay_cond;	/* relay_stop waits for the thread */
 static struct relay_sess *relay_list;	/* every session until it is freed */
 static struct relay_sess *relay_kicked;	/* news for the relay thread */
-static int relay_quit, relay_running;
+static int relay_quit, relay_abort, relay_running;
 static int relay_ep = -1, relay_efd = -1;
 static pthread_t relay_thread;
 
@@ -744,6 +745,38 @@ relay_take_kicked(struct relay_sess **run)
 	pthread_mutex_unlock(&relay_lock);
 }
 
+/*
+ * relay_stop's wait is over: every session left is recorded and freed now,
+ * without waiting for its close, before libmicrohttpd stops and frees the
+ * upgraded connections.
+ */
+static void
+relay_abort_all(void)
+{
+	struct relay_sess *s;
+	char reason[256];
+
+	for (;;) {
+		pthread_mutex_lock(&relay_lock);
+		s = relay_list;
+		pthread_mutex_unlock(&relay_lock);
+		if (s == NULL)
+			return;
+		if (s->pumping) {
+			if (s->closer == NULL && s->own_code == 0)
+				s->own_code = LK_WS_GOING_AWAY;
+			relay_reason(s, reason, sizeof(reason));
+			relay_record(s, "Closed", reason);
+		} else {
+			snprintf(reason, sizeof(reason), "%s (%d)",
+			    lk_ws_code_name(LK_WS_GOING_AWAY),
+			    LK_WS_GOING_AWAY);
+			relay_record(s, "Failed", reason);
+		}
+		relay_sess_free(s);
+	}
+}
+
 static int
 relay_timeout(void)
 {
@@ -769,7 +802,7 @@ relay_main(void *arg)
 	struct relay_sess *run, *s, *next;
 	struct relay_side *x;
 	long long now;
-	int i, n, done;
+	int i, n, done, abort_now;
 
 	(void)arg;
 	for (;;) {
@@ -797,6 +830,11 @@ relay_main(void *arg)
 			s->ready = 0;
 			relay_run(s);
 		}
+		pthread_mutex_lock(&relay_lock);
+		abort_now = relay_abort;
+		pthread_mutex_unlock(&relay_lock);
+		if (abort_now)
+			relay_abort_all();
 		pthread_mutex_lock(&relay_lock);
 		if ((done = relay_quit && relay_list == NULL))
 			relay_running = 0;
@@ -1185,7 +1223,9 @@ relay_start(void)
 
 /*
  * Closes every session with LK_WS_GOING_AWAY and waits up to
- * RELAY_STOP_WAIT seconds for the relay thread to finish them.
+ * RELAY_STOP_WAIT seconds for the relay thread to finish them; then the
+ * relay thread drops the ones left (recorded as closed by 1001) and ends,
+ * so that it never touches an upgraded connection after http_stop.
  */
 void
 relay_stop(void)
@@ -1213,11 +1253,21 @@ relay_stop(void)
 		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
 		    ETIMEDOUT)
 			break;
+	if (relay_running) {
+		log_warnx("relay: sessions still closing after %d s; dropped",
+		    RELAY_STOP_WAIT);
+		relay_abort = 1;
+		(void)write(relay_efd, &one, sizeof(one));
+		dl.tv_sec += RELAY_ABORT_WAIT;
+		while (relay_running)
+			if (pthread_cond_timedwait(&relay_cond, &relay_lock,
+			    &dl) == ETIMEDOUT)
+				break;
+	}
 	done = !relay_running;
 	pthread_mutex_unlock(&relay_lock);
 	if (!done) {
-		log_warnx("relay: sessions still closing after %d s",
-		    RELAY_STOP_WAIT);
+		log_warnx("relay: its thread did not end");
 		return;
 	}
 	pthread_join(relay_thread, NULL);
