@@ -1308,4 +1308,52 @@ describe('50 sessions at once: latchkeyd\'s threads stay flat', () => {
     }, 20000, `all ${N} sessions recorded Closed`);
     assert.ok(lkdAlive(), 'latchkeyd is alive');
   });
+
+  // The relay's timers and kicks before an agent is attached: an agent that
+  // is online but does not dial back (stopped with SIGSTOP) leaves its
+  // client waiting RELAY_AGENT_WAIT (15 s), then 4004; EndTerminalSession
+  // of a waiting session closes it with 4003 at once. Both recorded Failed.
+  it('no dial-back: 4004 after 15 s; EndTerminalSession while waiting: 4003 at once', async () => {
+    const agent = agents[AGENTS - 1];
+    const inst = instances[AGENTS - 1];
+    const pop = pops[0];
+    const dial = async () => {
+      const res = await pop.request('StartTerminalSession', {
+        RegionId: R(), 'InstanceId.1': inst, PortNumber: String(echoPort),
+      }, noKeepAlive());
+      tokens.add(res.SecurityToken);
+      const r = await wsDial(res.WebSocketUrl);
+      assert.equal(r.status, 101, r.body);
+      return { id: res.SessionId, ws: r.ws, t0: Date.now() };
+    };
+    const failed = (id, re) => waitFor(async () => {
+      const x = await sessionById(pop, id);
+      const conn = x.Connections.Connection[0];
+      if (conn.Status !== 'Failed') return null;
+      assert.match(conn.FailedDetail, re, JSON.stringify(x));
+      return x;
+    }, 10000, `session ${id} recorded Failed`);
+    agent.kill('SIGSTOP');
+    try {
+      const late = await dial();
+      const ended = await dial();
+      await pop.request('EndTerminalSession', { RegionId: R(), SessionId: ended.id },
+        noKeepAlive());
+      const f3 = await ended.ws.closeFrame(5000);
+      assert.ok(f3, 'a close frame after EndTerminalSession');
+      assert.equal(f3.code, CLOSE.ended, f3.reason);
+      await failed(ended.id, /4003/);
+      ended.ws.destroy();
+      const f4 = await late.ws.closeFrame(25000);
+      const waited = Date.now() - late.t0;
+      assert.ok(f4, `a close frame after ${waited} ms`);
+      assert.equal(f4.code, 4004, f4.reason);
+      assert.ok(waited >= 14000 && waited < 25000, `4004 after ${waited} ms, RELAY_AGENT_WAIT is 15 s`);
+      await failed(late.id, /4004/);
+      late.ws.destroy();
+    } finally {
+      agent.kill('SIGCONT');
+    }
+    assert.ok(lkdAlive(), 'latchkeyd is alive');
+  });
 });
