@@ -150,7 +150,8 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 
 # agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
-    server/db.c server/util.c server/longpoll.c tests/fuzz/stub_relay.c
+    server/db.c server/util.c server/longpoll.c server/agentauth.c \
+    tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 $(FUZZ_LIBS) \
 	    -lpthread

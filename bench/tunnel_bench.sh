@@ -26,6 +26,9 @@
 # added by the tunnel < 1 ms (p50). A missed aim is printed ("aim
 # missed"); it is not an error.
 #
+# LK_BENCH_PHASES (default "memory rtt scp") runs only the phases it
+# names, e.g. LK_BENCH_PHASES=memory for the idle-session figure alone.
+#
 # Exit status: 0 when every step ran, 1 when the benchmark could not run
 # or a check failed (a copy that differs, a session not opened or not
 # recorded Closed). Needs root; writes under /run/latchkey-bench.XXXXXX
@@ -44,6 +47,7 @@ SCP_RUNS=${LK_BENCH_SCP_RUNS:-3}
 PINGS=${LK_BENCH_PINGS:-2000}
 PING_ROUNDS=${LK_BENCH_PING_ROUNDS:-3}
 SESSIONS=${LK_BENCH_SESSIONS:-100}
+PHASES=" ${LK_BENCH_PHASES:-memory rtt scp} "
 SCRATCH_PARENT=${LK_BENCH_SCRATCH:-/dev/shm}
 USER_T=lk-bench-tun
 PER_INSTANCE=20		# RELAY_PER_INSTANCE in server/relay.h
@@ -536,6 +540,10 @@ command -v jq >/dev/null || die "jq missing"
 # DescribeTerminalSessions returns at most 100: the check needs them all.
 [ "$SESSIONS" -ge 1 ] && [ "$SESSIONS" -le 100 ] ||
     die "LK_BENCH_SESSIONS: 1 to 100"
+for p in $PHASES; do
+	case $p in memory|rtt|scp) ;; *) die "LK_BENCH_PHASES: $p is not" \
+	    "memory, rtt or scp" ;; esac
+done
 T=$(mktemp -d /run/latchkey-bench.XXXXXX) || die "no scratch directory"
 S=$(mktemp -d "$SCRATCH_PARENT/latchkey-bench.XXXXXX") ||
     die "no scratch directory in $SCRATCH_PARENT"
@@ -554,11 +562,12 @@ echo "latchkeyd 127.0.0.1:$LKD_PORT, instance $IID (and $((AGENTS - 1)) more)," 
     "sshd 127.0.0.1:$SSHD_PORT," \
     "echo 127.0.0.1:$ECHO_PORT"
 
+# want PHASE: is PHASE among LK_BENCH_PHASES?
+want() { [[ $PHASES == *" $1 "* ]]; }
 rc=0
-phase_memory || rc=1
-echo
-[ "$rc" -eq 0 ] && { phase_rtt || rc=1; echo; }
-[ "$rc" -eq 0 ] && { phase_scp || rc=1; }
+want memory && { phase_memory || rc=1; echo; }
+[ "$rc" -eq 0 ] && want rtt && { phase_rtt || rc=1; echo; }
+[ "$rc" -eq 0 ] && want scp && { phase_scp || rc=1; }
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$rc" -ne 0 ]; then
 	echo "tunnel_bench: logs:" >&2

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "agentauth.h"
 #include "agentd.h"
 #include "b64.h"
 #include "err.h"
@@ -203,43 +204,6 @@ agentd_register(json_t *in, char **outp)
 	    "credential", cred));
 	OPENSSL_cleanse(cred, sizeof(cred));
 	return 200;
-}
-
-static int
-agentd_hash_cb(sqlite3_stmt *st, void *arg)
-{
-	*(char **)arg = lkdb_col_str(st, 0);
-	return 1;
-}
-
-/* "Bearer <instance>.<credential>" → the instance id in id. */
-int
-agentd_authenticate(const struct lk_sig_header *h, size_t nh, char *id,
-    size_t idsize)
-{
-	const char *auth = NULL, *dot;
-	char hash[LK_SIG_V3_SIZE], *want = NULL;
-	size_t i;
-	int ok;
-
-	for (i = 0; i < nh; i++)
-		if (strcmp(h[i].name, "authorization") == 0)
-			auth = h[i].value;
-	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
-	    (dot = strchr(auth + 7, '.')) == NULL ||
-	    (size_t)(dot - auth - 7) >= idsize)
-		return 0;
-	memcpy(id, auth + 7, (size_t)(dot - auth - 7));
-	id[dot - auth - 7] = '\0';
-	if (lk_sig_sha256_hex(dot + 1, strlen(dot + 1), hash) != 0 ||
-	    lkdb_query(lkd->db, agentd_hash_cb, &want, "SELECT cred_hash FROM "
-	    "instances WHERE id = ?", "s", id) != 0 || want == NULL) {
-		free(want);
-		return 0;
-	}
-	ok = lk_sig_equal(hash, want);
-	free(want);
-	return ok;
 }
 
 /* "session_ports": the ports the agent lets sessions reach ([] if none). */
@@ -749,7 +713,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_register(in, outp);
 		goto out;
 	}
-	if (!agentd_authenticate(h, nh, id, sizeof(id))) {
+	if (!agentauth_check(h, nh, id, sizeof(id))) {
 		status = agentd_fail(outp, 401, "unknown instance or credential");
 		goto out;
 	}

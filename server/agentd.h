@@ -36,9 +36,6 @@ struct agentd_poll {
 int	agentd_handle(const char *method, const char *path, const char *query,
 	    const struct lk_sig_header *h, size_t nh, const char *body,
 	    size_t bodylen, struct agentd_poll *poll, char **outp);
-/* Checks "Authorization: Bearer <id>.<credential>"; 1 with id filled. */
-int	agentd_authenticate(const struct lk_sig_header *h, size_t nh, char *id,
-	    size_t idsize);
 /* Ends a waiting long poll of this instance at once. */
 void	agentd_wake(const char *instance_id);
 int	agentd_start(void);

@@ -11,6 +11,7 @@
  *	work.c		the worker pool
  *	longpoll.c	parked long polls: wake-ups, deadlines, closed peers
  *	agentd.c	the agents' endpoints, task hand-out, the watchdog
+ *	agentauth.c	agents' credentials (agentd.c and the relay)
  *	relay.c		the session relay (WebSocket), docs/sessions.md
  *	api.c		the ECS OpenAPI: signatures, policy, errors, dispatch
  *	api_cmd.c	commands: Describe/Create/Modify/DeleteCommand

@@ -7,8 +7,16 @@
  * one connection), the connection is upgraded, and the session waits in
  * relay_list for its agent: the agent's long poll is woken and hands out
  * {"session_id","port"} once (relay_take), and the agent dials back to
- * /agent/v1/session/<id> with its own credential. One thread per session
- * then moves WebSocket messages between the two sockets, wslay framing both.
+ * /agent/v1/session/<id> with its own credential. One relay thread, an
+ * epoll loop, then moves WebSocket messages between the two sockets of
+ * every session, wslay framing both.
+ *
+ * Threads. libmicrohttpd calls relay_http on whichever thread serves the
+ * request and the upgrade callbacks on its own thread; they only take
+ * relay_lock for a moment, put the session on relay_kicked and write the
+ * eventfd relay_efd. Everything else of a session (its wslay contexts, its
+ * sockets once attached, its timer) belongs to the relay thread, which
+ * alone frees sessions, after taking them off relay_list under the lock.
  *
  * Back-pressure: a side is read only while the messages queued towards the
  * other side are below LK_WS_HIGH_WATER, so a slow end slows the fast one
@@ -17,15 +25,16 @@
  * reason; a side that drops without a close frame becomes
  * LK_WS_AGENT_LOST or LK_WS_CLIENT_LOST for the other.
  */
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +45,20 @@
 
 #include <wslay/wslay.h>
 
-#include "agentd.h"
+#include "agentauth.h"
 #include "err.h"
 #include "util.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "longpoll.h"
 #include "relay.h"
 #include "ws.h"
 
 #define RELAY_CLOSE_GRACE_MS	5000
 #define RELAY_ID_MAX		47
+#define RELAY_EVENTS		64	/* epoll events taken per wait */
+#define RELAY_STOP_WAIT		3	/* seconds relay_stop waits */
+#define RELAY_ABORT_WAIT	2	/* and then for the records */
 
 struct relay_sess;
 
@@ -65,10 +78,17 @@ struct relay_side {
 	int				 close_code;
 	char				 reason[124];
 	uint64_t			 bytes;	/* payload received */
+	uint32_t			 evs;	/* watched for; 0: not in epoll */
 };
 
 enum { AGENT_WAITING, AGENT_HANDED, AGENT_DIALLING, AGENT_ATTACHED };
 
+/*
+ * id, instance and port are set before the session is listed and never
+ * change. agent, end_code, kicked, next and knext are under relay_lock; so
+ * is the agent side until agent says AGENT_ATTACHED. The rest is the
+ * relay thread's.
+ */
 struct relay_sess {
 	char			 id[RELAY_ID_MAX + 1];
 	char			 instance[64];
@@ -76,11 +96,23 @@ struct relay_sess {
 	struct relay_side	 c, a;
 	int			 agent;		/* AGENT_* */
 	int			 end_code;	/* asked to end with this code */
+	int			 kicked;	/* on relay_kicked */
+	struct relay_sess	*next;		/* relay_list */
+	struct relay_sess	*knext;		/* relay_kicked */
+
+	int			 known;		/* the relay thread has it */
+	int			 pumping;	/* the agent is attached */
+	int			 end_req;	/* end_code, as last seen */
 	struct relay_side	*closer;	/* whose close (or loss) came first */
 	int			 own_code;	/* or the relay's: idle, ended */
-	int			 efd;		/* eventfd: wakes the thread */
+	long long		 wait_until;	/* for the agent's dial-back, ms */
 	long long		 last;		/* last byte moved, ms */
-	struct relay_sess	*next;
+	long long		 grace;		/* the close's time is up, ms */
+	long long		 due;		/* its timer (relay_heap), ms */
+	size_t			 hidx;		/* its place in relay_heap */
+	int			 ready;		/* on this round's run list */
+	int			 rerun;		/* run again at once */
+	struct relay_sess	*rnext;
 };
 
 struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT };
@@ -99,10 +131,21 @@ struct relay_pending {
 };
 
 static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t relay_cond;
-static struct relay_sess *relay_list;
+static pthread_cond_t relay_cond;	/* relay_stop waits for the thread */
+static struct relay_sess *relay_list;	/* every session until it is freed */
+static struct relay_sess *relay_kicked;	/* news for the relay thread */
 static struct relay_pending *relay_pendings;
-static int relay_quit, relay_threads;
+static int relay_quit, relay_abort, relay_running;
+static int relay_ep = -1, relay_efd = -1;
+static pthread_t relay_thread;
+
+/*
+ * The relay thread's timers: a binary min-heap of every known session by
+ * due time, so that finding the next deadline and moving one cost
+ * O(log n) with thousands of sessions.
+ */
+static struct relay_sess **relay_heap;
+static size_t relay_nheap, relay_heapcap;
 
 static int
 relay_err(char **bodyp, int status, const char *code, const char *msg)
@@ -148,7 +191,108 @@ relay_hdr_has(const char *v, const char *token)
 	return 0;
 }
 
-/* ---- the thread of one session ---- */
+
+/* ---- timers ---- */
+
+static void
+relay_heap_swap(size_t i, size_t j)
+{
+	struct relay_sess *t = relay_heap[i];
+
+	relay_heap[i] = relay_heap[j];
+	relay_heap[j] = t;
+	relay_heap[i]->hidx = i;
+	relay_heap[j]->hidx = j;
+}
+
+static void
+relay_heap_up(size_t i)
+{
+	while (i > 0 && relay_heap[(i - 1) / 2]->due > relay_heap[i]->due) {
+		relay_heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+relay_heap_down(size_t i)
+{
+	size_t l, m;
+
+	for (;;) {
+		m = i;
+		l = 2 * i + 1;
+		if (l < relay_nheap && relay_heap[l]->due < relay_heap[m]->due)
+			m = l;
+		if (l + 1 < relay_nheap &&
+		    relay_heap[l + 1]->due < relay_heap[m]->due)
+			m = l + 1;
+		if (m == i)
+			return;
+		relay_heap_swap(i, m);
+		i = m;
+	}
+}
+
+static void
+relay_heap_add(struct relay_sess *s, long long due)
+{
+	struct relay_sess **h;
+	size_t cap;
+
+	if (relay_nheap == relay_heapcap) {
+		cap = relay_heapcap ? relay_heapcap * 2 : 64;
+		if ((h = reallocarray(relay_heap, cap, sizeof(*h))) == NULL)
+			fatalx("relay: out of memory");
+		relay_heap = h;
+		relay_heapcap = cap;
+	}
+	s->due = due;
+	s->hidx = relay_nheap;
+	relay_heap[relay_nheap++] = s;
+	relay_heap_up(s->hidx);
+}
+
+/* Moves s's timer to due. */
+static void
+relay_heap_set(struct relay_sess *s, long long due)
+{
+	long long old = s->due;
+
+	s->due = due;
+	if (due < old)
+		relay_heap_up(s->hidx);
+	else if (due > old)
+		relay_heap_down(s->hidx);
+}
+
+static void
+relay_heap_del(struct relay_sess *s)
+{
+	size_t i = s->hidx;
+
+	if (--relay_nheap == i)
+		return;
+	relay_heap[i] = relay_heap[relay_nheap];
+	relay_heap[i]->hidx = i;
+	relay_heap_down(i);
+	relay_heap_up(i);
+}
+
+/* ---- moving messages (the relay thread) ---- */
+
+/*
+ * Back-pressure: nothing more from x while the other side is behind, or
+ * while x itself does not read what it is sent (pongs to its pings queue
+ * up on its own side).
+ */
+static int
+relay_may_read(const struct relay_side *x)
+{
+	return (x->peer->broken || wslay_event_get_queued_msg_length(
+	    x->peer->ctx) < LK_WS_HIGH_WATER) &&
+	    wslay_event_get_queued_msg_length(x->ctx) < LK_WS_HIGH_WATER;
+}
 
 static ssize_t
 relay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -165,14 +309,7 @@ relay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		x->preoff += (size_t)n;
 		return n;
 	}
-	/*
-	 * Back-pressure: nothing more from x while the other side is behind,
-	 * or while x itself does not read what it is sent (pongs to its
-	 * pings queue up on its own side).
-	 */
-	if ((!x->peer->broken && wslay_event_get_queued_msg_length(
-	    x->peer->ctx) >= LK_WS_HIGH_WATER) ||
-	    wslay_event_get_queued_msg_length(ctx) >= LK_WS_HIGH_WATER) {
+	if (!relay_may_read(x)) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -300,36 +437,114 @@ relay_side_done(struct relay_side *x)
 	    !wslay_event_want_write(x->ctx));
 }
 
-/* Moves messages until both sides are closed or the grace time is over. */
+/*
+ * Watches x for what wslay wants of it now. Level-triggered: the interest
+ * follows wslay's state after every round (readable only while
+ * relay_may_read, writable only while something is queued), as the poll()
+ * set of the thread per session did. Edge-triggered would save these
+ * epoll_ctl calls but leave a trap: a socket left unread because of
+ * back-pressure gives no new edge when the other side drains, so every
+ * such place would have to remember to read again by hand, and a
+ * forgotten one hangs a session. The interest changes only when a queue
+ * crosses the high-water mark or fills and empties, so the cost is small.
+ * A side wanting nothing is taken out of epoll: a hung-up socket would
+ * otherwise report EPOLLHUP on every wait.
+ */
 static void
+relay_side_watch(struct relay_side *x)
+{
+	struct epoll_event ev;
+	uint32_t want = 0;
+	int op;
+
+	if (!x->broken && x->fd >= 0) {
+		if (wslay_event_want_read(x->ctx) && relay_may_read(x))
+			want |= EPOLLIN;
+		if (wslay_event_want_write(x->ctx))
+			want |= EPOLLOUT;
+	}
+	if (want == x->evs)
+		return;
+	op = x->evs == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL :
+	    EPOLL_CTL_MOD;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = x;
+	if (epoll_ctl(relay_ep, op, x->fd, &ev) != 0) {
+		/* Out of kernel memory: the side is lost, said at once. */
+		log_warn("session %s: epoll_ctl %s", x->s->id, x->name);
+		if (x->evs != 0)
+			(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->fd, &ev);
+		x->broken = 1;
+		want = 0;
+		x->s->rerun = 1;
+	}
+	x->evs = want;
+}
+
+/* A close wslay sent by itself (1002, 1009), or a side that dropped. */
+static void
+relay_side_lost(struct relay_sess *s, struct relay_side *x)
+{
+	if (!x->broken && wslay_event_get_close_sent(x->ctx) &&
+	    !wslay_event_get_close_received(x->ctx) &&
+	    x->pend_code == 0 && !x->lost_told) {
+		x->lost_told = 1;
+		x->close_code = wslay_event_get_status_code_sent(x->ctx);
+		if (s->closer == NULL && s->own_code == 0)
+			s->closer = x;
+		relay_close_on(x->peer, x->close_code,
+		    lk_ws_code_name(x->close_code));
+	}
+}
+
+static void
+relay_side_broke(struct relay_sess *s, struct relay_side *x)
+{
+	if (!x->broken || x->lost_told)
+		return;
+	x->lost_told = 1;
+	if (!wslay_event_get_close_received(x->ctx))
+		x->close_code = x == &s->a ? LK_WS_AGENT_LOST :
+		    LK_WS_CLIENT_LOST;
+	if (s->closer == NULL && s->own_code == 0)
+		s->closer = x;
+	relay_close_on(x->peer, x->close_code, lk_ws_code_name(x->close_code));
+}
+
+/* Both sides closed with the code of the relay's own (idle, ended, 1001). */
+static void
+relay_close_both(struct relay_sess *s, int code, const char *why)
+{
+	relay_close_on(&s->c, code, why);
+	relay_close_on(&s->a, code, why);
+	if (s->closer == NULL && s->own_code == 0)
+		s->own_code = code;
+}
+
+/*
+ * One round for an attached session: read what there is, write what waits,
+ * pass closes and losses on, then watch the sockets and set the timer (the
+ * close's grace or the idle timeout). Returns 1 when the session is over:
+ * both sides closed, or the grace time is up.
+ */
+static int
 relay_pump(struct relay_sess *s)
 {
 	struct relay_side *side[2] = { &s->c, &s->a }, *x;
-	struct pollfd p[3];
-	long long now, grace = 0, idle_ms = relay_conf.idle * 1000LL, left;
-	uint64_t ev;
-	int i, timeout;
+	long long now, idle_ms = relay_conf.idle * 1000LL;
 	char why[64];
+	int i;
 
-	s->last = lk_now_ms();
+	if (s->end_req != 0)
+		relay_close_both(s, s->end_req, lk_ws_code_name(s->end_req));
 	for (;;) {
 		for (i = 0; i < 2; i++) {
 			x = side[i];
 			if (!x->broken && wslay_event_want_read(x->ctx) &&
 			    wslay_event_recv(x->ctx) != 0)
 				x->broken = 1;	/* dropped (RFC 6455 7.1.7) */
-			/* A close wslay sent by itself (1002, 1009). */
-			if (!x->broken && wslay_event_get_close_sent(x->ctx) &&
-			    !wslay_event_get_close_received(x->ctx) &&
-			    x->pend_code == 0 && !x->lost_told) {
-				x->lost_told = 1;
-				x->close_code = wslay_event_get_status_code_sent(
-				    x->ctx);
-				if (s->closer == NULL && s->own_code == 0)
-					s->closer = x;
-				relay_close_on(x->peer, x->close_code,
-				    lk_ws_code_name(x->close_code));
-			}
+			relay_side_lost(s, x);
 		}
 		for (i = 0; i < 2; i++) {
 			x = side[i];
@@ -342,71 +557,33 @@ relay_pump(struct relay_sess *s)
 			    wslay_event_send(x->ctx) != 0)
 				x->broken = 1;
 		}
-		for (i = 0; i < 2; i++) {
-			x = side[i];
-			if (x->broken && !x->lost_told) {
-				x->lost_told = 1;
-				if (!wslay_event_get_close_received(x->ctx))
-					x->close_code = x == &s->a ?
-					    LK_WS_AGENT_LOST :
-					    LK_WS_CLIENT_LOST;
-				if (s->closer == NULL && s->own_code == 0)
-					s->closer = x;
-				relay_close_on(x->peer, x->close_code,
-				    lk_ws_code_name(x->close_code));
-			}
-		}
+		relay_side_broke(s, &s->c);
+		relay_side_broke(s, &s->a);
 		if (relay_side_done(&s->c) && relay_side_done(&s->a))
-			break;
+			return 1;
 		now = lk_now_ms();
-		if (grace == 0 && (s->c.broken || s->a.broken ||
+		if (s->grace == 0 && (s->c.broken || s->a.broken ||
 		    s->c.pend_code || s->a.pend_code ||
 		    wslay_event_get_close_sent(s->c.ctx) ||
 		    wslay_event_get_close_sent(s->a.ctx)))
-			grace = now + RELAY_CLOSE_GRACE_MS;
-		if (grace != 0 && now >= grace)
-			break;
-		if (grace == 0 && now - s->last >= idle_ms) {
+			s->grace = now + RELAY_CLOSE_GRACE_MS;
+		if (s->grace != 0 && now >= s->grace)
+			return 1;
+		if (s->grace == 0 && now - s->last >= idle_ms) {
 			snprintf(why, sizeof(why), "no data for %ld s",
 			    relay_conf.idle);
-			relay_close_on(&s->c, LK_WS_IDLE, why);
-			relay_close_on(&s->a, LK_WS_IDLE, why);
-			if (s->closer == NULL && s->own_code == 0)
-				s->own_code = LK_WS_IDLE;
+			relay_close_both(s, LK_WS_IDLE, why);
 			continue;
 		}
-		left = grace != 0 ? grace - now : idle_ms - (now - s->last);
-		timeout = left > 60000 ? 60000 : (int)left;
-		for (i = 0; i < 2; i++) {
-			x = side[i];
-			p[i].fd = x->broken ? -1 : x->fd;
-			p[i].events = 0;
-			if (wslay_event_want_read(x->ctx) && (x->peer->broken ||
-			    wslay_event_get_queued_msg_length(x->peer->ctx) <
-			    LK_WS_HIGH_WATER) &&
-			    wslay_event_get_queued_msg_length(x->ctx) <
-			    LK_WS_HIGH_WATER)
-				p[i].events |= POLLIN;
-			if (wslay_event_want_write(x->ctx))
-				p[i].events |= POLLOUT;
-			p[i].revents = 0;
-		}
-		p[2] = (struct pollfd){ .fd = s->efd, .events = POLLIN };
-		if (poll(p, 3, timeout) < 0 && errno != EINTR)
-			break;
-		if (p[2].revents & POLLIN) {
-			(void)read(s->efd, &ev, sizeof(ev));
-			pthread_mutex_lock(&relay_lock);
-			i = s->end_code;
-			pthread_mutex_unlock(&relay_lock);
-			if (i != 0) {
-				relay_close_on(&s->c, i, lk_ws_code_name(i));
-				relay_close_on(&s->a, i, lk_ws_code_name(i));
-				if (s->closer == NULL && s->own_code == 0)
-					s->own_code = i;
-			}
-		}
+		break;
 	}
+	relay_side_watch(&s->c);
+	relay_side_watch(&s->a);
+	/* After a failed epoll_ctl, at once: the loss is to be passed on. */
+	relay_heap_set(s, s->rerun ? 0 : s->grace != 0 ? s->grace :
+	    s->last + idle_ms);
+	s->rerun = 0;
+	return 0;
 }
 
 static void
@@ -429,6 +606,12 @@ relay_record(struct relay_sess *s, const char *status, const char *reason)
 static void
 relay_side_free(struct relay_side *x)
 {
+	struct epoll_event ev;
+
+	if (x->evs != 0) {
+		memset(&ev, 0, sizeof(ev));
+		(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->fd, &ev);
+	}
 	if (x->ctx != NULL)
 		wslay_event_context_free(x->ctx);
 	if (x->urh != NULL)
@@ -450,25 +633,50 @@ relay_reason(struct relay_sess *s, char *buf, size_t size)
 	    x && *x->reason ? ": " : "", x && *x->reason ? x->reason : "");
 }
 
-static void *
-relay_main(void *arg)
+/* Takes s off relay_list and frees it; the relay thread only. */
+static void
+relay_sess_free(struct relay_sess *s)
 {
-	struct relay_sess *s = arg, **pp;
-	struct timespec dl;
-	char reason[256];
+	struct relay_sess **pp;
+
+	pthread_mutex_lock(&relay_lock);
+	for (pp = &relay_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	/* Kicked since this round began (EndTerminalSession, say). */
+	for (pp = &relay_kicked; s->kicked && *pp != NULL;
+	    pp = &(*pp)->knext)
+		if (*pp == s) {
+			*pp = s->knext;
+			break;
+		}
+	pthread_mutex_unlock(&relay_lock);
+	if (s->known)
+		relay_heap_del(s);
+	relay_side_free(&s->c);
+	relay_side_free(&s->a);
+	free(s);
+}
+
+/*
+ * Before the agent has dialled back: 1 once it is attached, 0 while it may
+ * still come, -1 when the session failed (recorded; the client was sent
+ * the close): EndTerminalSession, latchkeyd stopping, or RELAY_AGENT_WAIT
+ * over. A dial-back that comes later finds the session no longer waiting.
+ */
+static int
+relay_wait(struct relay_sess *s, long long now)
+{
+	char reason[64];
 	int code, attached;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += RELAY_AGENT_WAIT;
 	pthread_mutex_lock(&relay_lock);
-	while (s->agent != AGENT_ATTACHED && s->end_code == 0 && !relay_quit)
-		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
-		    ETIMEDOUT)
-			break;
 	attached = s->agent == AGENT_ATTACHED;
 	code = s->end_code ? s->end_code : relay_quit ? LK_WS_GOING_AWAY :
-	    LK_WS_NO_AGENT;
-	if (!attached)	/* a late dial-back finds no session */
+	    now >= s->wait_until ? LK_WS_NO_AGENT : 0;
+	if (!attached && code != 0)
 		s->agent = AGENT_WAITING, s->end_code = code;
 	pthread_mutex_unlock(&relay_lock);
 	if (attached) {
@@ -476,38 +684,197 @@ relay_main(void *arg)
 		    "'Connected' WHERE id = ?", "s", s->id);
 		log_info("session %s connected instance=%s port=%d", s->id,
 		    s->instance, s->port);
-		relay_pump(s);
-		relay_reason(s, reason, sizeof(reason));
-		relay_record(s, "Closed", reason);
-	} else {
-		relay_close_on(&s->c, code, lk_ws_code_name(code));
-		relay_close_flush(&s->c);
-		while (!s->c.broken && wslay_event_want_write(s->c.ctx) &&
-		    wslay_event_send(s->c.ctx) == 0)
-			;
-		snprintf(reason, sizeof(reason), "%s (%d)",
-		    lk_ws_code_name(code), code);
-		relay_record(s, "Failed", reason);
+		s->pumping = 1;
+		s->last = now;
+		return 1;
 	}
-	pthread_mutex_lock(&relay_lock);
-	for (pp = &relay_list; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	pthread_mutex_unlock(&relay_lock);
-	relay_side_free(&s->c);
-	relay_side_free(&s->a);
-	close(s->efd);
-	free(s);
-	pthread_mutex_lock(&relay_lock);
-	relay_threads--;
-	pthread_cond_broadcast(&relay_cond);
-	pthread_mutex_unlock(&relay_lock);
-	return NULL;
+	if (code == 0)
+		return 0;
+	relay_close_on(&s->c, code, lk_ws_code_name(code));
+	relay_close_flush(&s->c);
+	/* A fresh socket takes a close frame at once; no waiting for it. */
+	if (!s->c.broken && wslay_event_want_write(s->c.ctx))
+		(void)wslay_event_send(s->c.ctx);
+	snprintf(reason, sizeof(reason), "%s (%d)", lk_ws_code_name(code),
+	    code);
+	relay_record(s, "Failed", reason);
+	return -1;
 }
 
-/* ---- the upgrades ---- */
+/* Whatever woke s: its sockets, its timer or another thread. */
+static void
+relay_run(struct relay_sess *s)
+{
+	char reason[256];
+	int r;
+
+	if (!s->pumping) {
+		if ((r = relay_wait(s, lk_now_ms())) < 0) {
+			relay_sess_free(s);
+			return;
+		}
+		if (r == 0) {
+			relay_heap_set(s, s->wait_until);
+			return;
+		}
+	}
+	if (relay_pump(s)) {
+		relay_reason(s, reason, sizeof(reason));
+		relay_record(s, "Closed", reason);
+		relay_sess_free(s);
+	}
+}
+
+static void
+relay_ready(struct relay_sess *s, struct relay_sess **run)
+{
+	if (s->ready)
+		return;
+	s->ready = 1;
+	s->rnext = *run;
+	*run = s;
+}
+
+/*
+ * The sessions other threads kicked go on the run list; new ones get their
+ * timer (the agent's dial-back wait).
+ */
+static void
+relay_take_kicked(struct relay_sess **run)
+{
+	struct relay_sess *s;
+	uint64_t n;
+
+	(void)read(relay_efd, &n, sizeof(n));
+	pthread_mutex_lock(&relay_lock);
+	for (s = relay_kicked; s != NULL; s = s->knext) {
+		s->kicked = 0;
+		s->end_req = s->end_code;
+		if (!s->known) {
+			s->known = 1;
+			relay_heap_add(s, s->wait_until);
+		}
+		relay_ready(s, run);
+	}
+	relay_kicked = NULL;
+	pthread_mutex_unlock(&relay_lock);
+}
+
+/*
+ * relay_stop's wait is over: every session left is recorded and freed now,
+ * without waiting for its close, before libmicrohttpd stops and frees the
+ * upgraded connections.
+ */
+static void
+relay_abort_all(void)
+{
+	struct relay_sess *s;
+	char reason[256];
+
+	for (;;) {
+		pthread_mutex_lock(&relay_lock);
+		s = relay_list;
+		pthread_mutex_unlock(&relay_lock);
+		if (s == NULL)
+			return;
+		if (s->pumping) {
+			if (s->closer == NULL && s->own_code == 0)
+				s->own_code = LK_WS_GOING_AWAY;
+			relay_reason(s, reason, sizeof(reason));
+			relay_record(s, "Closed", reason);
+		} else {
+			snprintf(reason, sizeof(reason), "%s (%d)",
+			    lk_ws_code_name(LK_WS_GOING_AWAY),
+			    LK_WS_GOING_AWAY);
+			relay_record(s, "Failed", reason);
+		}
+		relay_sess_free(s);
+	}
+}
+
+static int
+relay_timeout(void)
+{
+	long long left;
+
+	if (relay_nheap == 0)
+		return -1;
+	left = relay_heap[0]->due - lk_now_ms();
+	return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+/*
+ * The relay thread: one epoll loop for every session. Each round collects
+ * the sessions that have something to do (a socket event, a kick, a timer
+ * that is due) on a run list, each once, and runs them; a session is freed
+ * only while it is run, so no event of the round points at freed memory.
+ * It ends when relay_stop has asked and no session is left.
+ */
+static void *
+relay_main(void *arg)
+{
+	struct epoll_event ev[RELAY_EVENTS];
+	struct relay_sess *run, *s, *next;
+	struct relay_side *x;
+	long long now;
+	int i, n, done, abort_now;
+
+	(void)arg;
+	for (;;) {
+		if ((n = epoll_wait(relay_ep, ev, RELAY_EVENTS,
+		    relay_timeout())) < 0) {
+			if (errno != EINTR)
+				fatal("relay: epoll_wait");
+			n = 0;
+		}
+		run = NULL;
+		for (i = 0; i < n; i++) {
+			if ((x = ev[i].data.ptr) == NULL)
+				relay_take_kicked(&run);
+			else
+				relay_ready(x->s, &run);
+		}
+		now = lk_now_ms();
+		while (relay_nheap > 0 && relay_heap[0]->due <= now) {
+			/* Out of the way until its run sets it again. */
+			relay_ready(relay_heap[0], &run);
+			relay_heap_set(relay_heap[0], LLONG_MAX);
+		}
+		for (s = run; s != NULL; s = next) {
+			next = s->rnext;
+			s->ready = 0;
+			relay_run(s);
+		}
+		pthread_mutex_lock(&relay_lock);
+		abort_now = relay_abort;
+		pthread_mutex_unlock(&relay_lock);
+		if (abort_now)
+			relay_abort_all();
+		pthread_mutex_lock(&relay_lock);
+		if ((done = relay_quit && relay_list == NULL))
+			relay_running = 0;
+		pthread_cond_broadcast(&relay_cond);
+		pthread_mutex_unlock(&relay_lock);
+		if (done)
+			return NULL;
+	}
+}
+
+/* Under relay_lock: has the relay thread look at s soon. */
+static void
+relay_kick(struct relay_sess *s)
+{
+	uint64_t one = 1;
+
+	if (!s->kicked) {
+		s->kicked = 1;
+		s->knext = relay_kicked;
+		relay_kicked = s;
+	}
+	(void)write(relay_efd, &one, sizeof(one));
+}
+
+/* ---- the upgrades (libmicrohttpd's thread: never block) ---- */
 
 static int
 relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
@@ -515,17 +882,18 @@ relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
 {
 	int fl, one = 1;
 
-	x->fd = sock;
-	x->urh = urh;
-	if ((fl = fcntl(sock, F_GETFL)) >= 0)
-		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
-	(void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Nothing of x is set on failure: the caller still owns urh. */
 	if (extra_size > 0) {
 		if ((x->pre = malloc(extra_size)) == NULL)
 			return LK_ERR_ALLOC;
 		memcpy(x->pre, extra, extra_size);
 		x->prelen = extra_size;
 	}
+	x->fd = sock;
+	x->urh = urh;
+	if ((fl = fcntl(sock, F_GETFL)) >= 0)
+		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+	(void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
 }
 
@@ -575,8 +943,7 @@ relay_abandoned(struct MHD_Connection *c)
 	else {
 		s = p->cls;
 		relay_record(s, "Failed", "client: gone before the upgrade");
-		close(s->efd);
-		free(s);
+		free(s);	/* as relay_sess_new made it: nothing more */
 	}
 	free(p);
 }
@@ -587,45 +954,37 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
     struct MHD_UpgradeResponseHandle *urh)
 {
 	struct relay_sess *s = cls;
-	pthread_attr_t attr;
-	pthread_t t;
 	char inst[64];
-	int r;
 
 	(void)req_cls;
 	free(relay_pending_take(c));
-	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0 ||
-	    relay_side_init(&s->c) != 0 || relay_side_init(&s->a) != 0) {
-		relay_side_free(&s->c);
-		relay_side_free(&s->a);
-		close(s->efd);
-		free(s);
-		return;
+	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0)
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	if (s->c.urh == NULL || relay_side_init(&s->c) != 0 ||
+	    relay_side_init(&s->a) != 0) {
+		log_warnx("session %s: out of memory", s->id);
+		goto drop;
 	}
+	s->wait_until = lk_now_ms() + RELAY_AGENT_WAIT * 1000LL;
 	pthread_mutex_lock(&relay_lock);
+	if (!relay_running || relay_quit) {
+		/* Its row says Connecting until relay_start's next run. */
+		pthread_mutex_unlock(&relay_lock);
+		log_warnx("session %s: latchkeyd is stopping", s->id);
+		goto drop;
+	}
 	s->next = relay_list;
 	relay_list = s;
-	relay_threads++;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	r = pthread_create(&t, &attr, relay_main, s);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
-		relay_list = s->next;
-		relay_threads--;
-		pthread_mutex_unlock(&relay_lock);
-		log_warnx("session %s: cannot start its thread", s->id);
-		relay_side_free(&s->c);
-		relay_side_free(&s->a);
-		close(s->efd);
-		free(s);
-		return;
-	}
+	relay_kick(s);
 	/* s may be gone as soon as the lock is released. */
 	snprintf(inst, sizeof(inst), "%s", s->instance);
 	pthread_mutex_unlock(&relay_lock);
-	agentd_wake(inst);
+	longpoll_wake(inst);
+	return;
+ drop:
+	relay_side_free(&s->c);
+	relay_side_free(&s->a);
+	free(s);
 }
 
 static struct relay_sess *
@@ -659,7 +1018,7 @@ relay_agent_up(void *cls, struct MHD_Connection *c, void *req_cls,
 		return;
 	}
 	s->agent = AGENT_ATTACHED;
-	pthread_cond_broadcast(&relay_cond);
+	relay_kick(s);
 	pthread_mutex_unlock(&relay_lock);
 	free(id);
 }
@@ -781,10 +1140,6 @@ relay_sess_new(void)
 
 	if (s == NULL)
 		return NULL;
-	if ((s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		free(s);
-		return NULL;
-	}
 	s->c.s = s->a.s = s;
 	s->c.peer = &s->a;
 	s->a.peer = &s->c;
@@ -819,7 +1174,7 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 		return relay_err(bodyp, 400, "InvalidParameter.WebSocket",
 		    "Not a WebSocket (version 13) opening handshake.");
 	if (agent) {
-		if (!agentd_authenticate(h, nh, inst, sizeof(inst)))
+		if (!agentauth_check(h, nh, inst, sizeof(inst)))
 			return relay_err(bodyp, 401, "InvalidCredential",
 			    "unknown instance or credential");
 		pthread_mutex_lock(&relay_lock);
@@ -847,7 +1202,6 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 			    "out of memory");
 		relay_client_ip(c, ip, sizeof(ip));
 		if ((status = relay_admit(query, ip, s, bodyp)) != 0) {
-			close(s->efd);
 			free(s);
 			return status;
 		}
@@ -860,10 +1214,8 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 	if (resp == NULL) {
 		if (agent)
 			free(id);
-		else {
-			close(s->efd);
+		else
 			free(s);
-		}
 		return relay_err(bodyp, 500, "InternalError", "out of memory");
 	}
 	MHD_add_response_header(resp, "Upgrade", "websocket");
@@ -897,15 +1249,13 @@ int
 relay_end(const char *session_id)
 {
 	struct relay_sess *s;
-	uint64_t one = 1;
 	int found = 0;
 
 	pthread_mutex_lock(&relay_lock);
 	if ((s = relay_find(session_id)) != NULL) {
 		found = 1;
 		s->end_code = LK_WS_ENDED;
-		(void)write(s->efd, &one, sizeof(one));
-		pthread_cond_broadcast(&relay_cond);
+		relay_kick(s);
 	}
 	pthread_mutex_unlock(&relay_lock);
 	return found;
@@ -915,6 +1265,7 @@ int
 relay_start(void)
 {
 	pthread_condattr_t ca;
+	struct epoll_event ev;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -925,29 +1276,79 @@ relay_start(void)
 	    "ended = ?, closed_reason = 'latchkeyd restarted' WHERE status IN "
 	    "('Connecting', 'Connected')", "i", lkd_now()) != 0)
 		return LK_ERR_SYSTEM;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;	/* the eventfd; sessions' sides are non-NULL */
+	if ((relay_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (relay_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    epoll_ctl(relay_ep, EPOLL_CTL_ADD, relay_efd, &ev) != 0) {
+		log_warn("relay: epoll");
+		return LK_ERR_SYSTEM;
+	}
+	relay_quit = 0;
+	relay_running = 1;
+	if (pthread_create(&relay_thread, NULL, relay_main, NULL) != 0) {
+		relay_running = 0;
+		log_warnx("relay: cannot start its thread");
+		return LK_ERR_SYSTEM;
+	}
 	return 0;
 }
 
+/*
+ * Closes every session with LK_WS_GOING_AWAY and waits up to
+ * RELAY_STOP_WAIT seconds for the relay thread to finish them; then the
+ * relay thread drops the ones left (recorded as closed by 1001) and ends,
+ * so that it never touches an upgraded connection after http_stop.
+ */
 void
 relay_stop(void)
 {
 	struct relay_sess *s;
 	struct timespec dl;
 	uint64_t one = 1;
+	int done;
 
 	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += 3;
+	dl.tv_sec += RELAY_STOP_WAIT;
 	pthread_mutex_lock(&relay_lock);
+	if (!relay_running) {
+		pthread_mutex_unlock(&relay_lock);
+		return;
+	}
 	relay_quit = 1;
 	for (s = relay_list; s != NULL; s = s->next) {
 		if (s->end_code == 0)
 			s->end_code = LK_WS_GOING_AWAY;
-		(void)write(s->efd, &one, sizeof(one));
+		relay_kick(s);
 	}
-	pthread_cond_broadcast(&relay_cond);
-	while (relay_threads > 0)
+	(void)write(relay_efd, &one, sizeof(one));	/* when there is none */
+	while (relay_running)
 		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
 		    ETIMEDOUT)
 			break;
+	if (relay_running) {
+		log_warnx("relay: sessions still closing after %d s; dropped",
+		    RELAY_STOP_WAIT);
+		relay_abort = 1;
+		(void)write(relay_efd, &one, sizeof(one));
+		dl.tv_sec += RELAY_ABORT_WAIT;
+		while (relay_running)
+			if (pthread_cond_timedwait(&relay_cond, &relay_lock,
+			    &dl) == ETIMEDOUT)
+				break;
+	}
+	done = !relay_running;
 	pthread_mutex_unlock(&relay_lock);
+	if (!done) {
+		log_warnx("relay: its thread did not end");
+		return;
+	}
+	pthread_join(relay_thread, NULL);
+	close(relay_ep);
+	close(relay_efd);
+	relay_ep = relay_efd = -1;
+	free(relay_heap);
+	relay_heap = NULL;
+	relay_nheap = relay_heapcap = 0;
 }

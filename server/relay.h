@@ -1,7 +1,8 @@
 /*
  * The session relay (docs/sessions.md): a client's WebSocket at /session,
- * the agent's WebSocket at /agent/v1/session/<id>, and one thread per
- * session that moves messages between them with bounded buffers.
+ * the agent's WebSocket at /agent/v1/session/<id>, and one relay thread (an
+ * epoll loop) that moves messages between them for every session, with
+ * bounded buffers.
  */
 #ifndef LK_RELAY_H
 #define LK_RELAY_H
@@ -28,7 +29,9 @@ extern struct relay_conf relay_conf;
 /*
  * For http.c: answers a WebSocket request for path ("/session" or
  * "/agent/v1/session/<id>"). Returns the HTTP status; on 101 *respp is the
- * upgrade response to queue, otherwise *bodyp a JSON error body.
+ * upgrade response to queue, otherwise *bodyp a JSON error body. Any
+ * thread may call it; the upgrade callbacks hand the socket to the relay
+ * thread without blocking.
  */
 int	relay_http(struct MHD_Connection *c, const char *path,
 	    const char *query, const char *method,
@@ -43,8 +46,9 @@ void	relay_abandoned(struct MHD_Connection *c);
 json_t	*relay_take(const char *instance_id);
 /* Ends a live session (EndTerminalSession); 1 if it was live here. */
 int	relay_end(const char *session_id);
+/* Starts the relay thread. */
 int	relay_start(void);
-/* Closes every session (LK_WS_GOING_AWAY) and waits for their threads. */
+/* Closes every session (LK_WS_GOING_AWAY) and waits for the relay thread. */
 void	relay_stop(void);
 /* The account's session manager switch (api_sess.c). */
 int	sess_enabled(void);

@@ -1352,3 +1352,188 @@ describe('per-access-key session quota', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------
+// Many sessions at once (issue 10): latchkeyd relays every session on one
+// thread, so its thread count does not follow the number of sessions.
+// Three agents of their own (RELAY_PER_INSTANCE is 20), and the sessions
+// spread over several access keys so that a per-key quota does not refuse
+// them. The API calls go without keep-alive: with a thread per HTTP
+// connection, kept-alive sockets would hold threads of their own.
+describe('50 sessions at once: latchkeyd\'s threads stay flat', () => {
+  const N = 50;
+  const AGENTS = 3;
+  const KEYS = 25;
+  const noKeepAlive = () => ({ agent: new http.Agent({ keepAlive: false }) });
+  const agents = [];
+  const instances = [];
+  const pops = [];
+  let echo;
+  let echoPort;
+
+  const threads = () => Number(fs.readFileSync(`/proc/${c.lkdPid()}/status`, 'utf8')
+    .match(/Threads:\s+(\d+)/)[1]);
+
+  function startAgent(name, act) {
+    const bin = path.join(path.dirname(c.env.latchkeyd), 'latchkey-agent');
+    const state = path.join(c.env.scratch, `agent-${name}.json`);
+    const reg = require('node:child_process').spawnSync(bin, ['register', '--server',
+      c.env.endpoint, '--activation-id', act.ActivationId, '--activation-code',
+      act.ActivationCode, '--state', state], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(reg.status, 0, `agent ${name} register: ${reg.stderr}`);
+    instances.push(JSON.parse(fs.readFileSync(state, 'utf8')).instance_id);
+    const out = fs.openSync(path.join(c.env.scratch, `agent-${name}.out`), 'a');
+    agents.push(spawn(bin, ['run', '--state', state, '--log',
+      path.join(c.env.scratch, `agent-${name}.log`), '--foreground',
+      '--session-ports', String(echoPort)],
+    { env: Object.assign({}, process.env, { LATCHKEY_ROOT: c.env.root }), stdio: ['ignore', out, out] }));
+    fs.closeSync(out);
+  }
+
+  before(async () => {
+    const pop = c.popClient();
+    await setSwitch(pop, true);
+    echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); });
+    await new Promise((r) => echo.listen(0, '127.0.0.1', r));
+    echoPort = echo.address().port;
+    const act = JSON.parse(c.admin('activation', 'create', '--count', String(AGENTS), '--json'));
+    for (let i = 0; i < AGENTS; i++) startAgent(`many${i}`, act);
+    for (let i = 0; i < KEYS; i++) {
+      const k = c.createKey('--description', `many-${i}`);
+      pops.push(c.popClient({ accessKeyId: k.AccessKeyId, accessKeySecret: k.AccessKeySecret }));
+    }
+    // Each agent is running and allows the echo port once it said hello.
+    for (const inst of instances) {
+      await waitFor(async () => {
+        try {
+          const x = await startOn(pop, inst, { PortNumber: String(echoPort) });
+          await pop.request('EndTerminalSession', { RegionId: R(), SessionId: x.SessionId },
+            noKeepAlive());
+          return true;
+        } catch (e) {
+          if (e.code !== 'InvalidPortNumber.NotAllowed' && e.code !== 'ClientNotRunning') throw e;
+          return false;
+        }
+      }, 30000, `agent ${inst} allows port ${echoPort}`);
+    }
+  });
+
+  after(async () => {
+    await Promise.all(agents.filter((a) => a.exitCode === null).map((a) => new Promise((r) => {
+      const t = setTimeout(r, 10000);
+      a.once('exit', () => { clearTimeout(t); r(); });
+      a.kill('SIGTERM');
+    })));
+    if (echo) echo.close();
+  });
+
+  it(`${N} sessions open at once: threads flat, all carry data, all recorded Closed`, async () => {
+    // The threads of latchkeyd when it is idle, every agent polling.
+    await c.sleep(1000);
+    const t0 = threads();
+    // Start and dial in batches of 10 (the tokens live 3 s), until all
+    // N are open at the same time.
+    const open = [];
+    for (let b = 0; b < N; b += 10) {
+      open.push(...await Promise.all(Array.from({ length: Math.min(10, N - b) }, async (_, j) => {
+        const i = b + j;
+        const pop = pops[i % KEYS];
+        const res = await pop.request('StartTerminalSession', {
+          RegionId: R(), 'InstanceId.1': instances[i % AGENTS], PortNumber: String(echoPort),
+        }, noKeepAlive());
+        tokens.add(res.SecurityToken);
+        const r = await wsDial(res.WebSocketUrl);
+        assert.equal(r.status, 101, `session ${i}: ${r.body}`);
+        return { i, pop, id: res.SessionId, ws: r.ws };
+      })));
+    }
+    // Each carries its own bytes through the relay and back.
+    const sent = open.map(() => crypto.randomBytes(64 * 1024));
+    for (const o of open) o.ws.socket.write(frame(2, sent[o.i]));
+    await Promise.all(open.map(async (o) => {
+      const got = () => Buffer.concat(o.ws.frames.filter((f) => f.opcode === 2)
+        .map((f) => f.payload));
+      await o.ws.until(() => got().length >= sent[o.i].length || o.ws.ended, 30000);
+      assert.ok(got().equals(sent[o.i]), `session ${o.i} (${o.id}): echoed ${got().length} bytes,` +
+        ` ended ${o.ws.ended}, frames ${JSON.stringify(o.ws.frames.filter((f) => f.opcode === 8))}`);
+    }));
+    // All N are open now. Request threads of the API calls end with their
+    // connections; give them a few seconds.
+    let t1 = threads();
+    for (let k = 0; k < 50 && t1 > t0 + 4; k++) {
+      await c.sleep(100);
+      t1 = threads();
+    }
+    console.log(`# latchkeyd threads: ${t0} idle, ${t1} with ${N} open sessions`);
+    assert.ok(t1 <= t0 + 4, `latchkeyd has ${t1} threads with ${N} sessions open, ${t0} before`);
+    assert.ok(open.every((o) => !o.ws.ended), 'every session is still open');
+    // Closed normally by the client; the close answered; recorded Closed.
+    await Promise.all(open.map(async (o) => {
+      await o.ws.send(frame(8, closePayload(CLOSE.normal, `bye ${o.i}`)));
+      const f = await o.ws.closeFrame(15000);
+      assert.ok(f, `session ${o.i}: a close answer`);
+      assert.equal(f.code, CLOSE.normal, `session ${o.i}: ${f.reason}`);
+      o.ws.destroy();
+    }));
+    await waitFor(async () => {
+      for (const o of open) {
+        const x = await sessionById(o.pop, o.id);
+        const conn = x.Connections.Connection[0];
+        if (conn.Status !== 'Closed') return false;
+        assert.equal(x.BytesFromClient, sent[o.i].length, JSON.stringify(x));
+        assert.equal(x.BytesToClient, sent[o.i].length, JSON.stringify(x));
+        assert.match(conn.ClosedReason, /closed normally \(1000\)/, JSON.stringify(x));
+      }
+      return true;
+    }, 20000, `all ${N} sessions recorded Closed`);
+    assert.ok(lkdAlive(), 'latchkeyd is alive');
+  });
+
+  // The relay's timers and kicks before an agent is attached: an agent that
+  // is online but does not dial back (stopped with SIGSTOP) leaves its
+  // client waiting RELAY_AGENT_WAIT (15 s), then 4004; EndTerminalSession
+  // of a waiting session closes it with 4003 at once. Both recorded Failed.
+  it('no dial-back: 4004 after 15 s; EndTerminalSession while waiting: 4003 at once', async () => {
+    const agent = agents[AGENTS - 1];
+    const inst = instances[AGENTS - 1];
+    const pop = pops[0];
+    const dial = async () => {
+      const res = await pop.request('StartTerminalSession', {
+        RegionId: R(), 'InstanceId.1': inst, PortNumber: String(echoPort),
+      }, noKeepAlive());
+      tokens.add(res.SecurityToken);
+      const r = await wsDial(res.WebSocketUrl);
+      assert.equal(r.status, 101, r.body);
+      return { id: res.SessionId, ws: r.ws, t0: Date.now() };
+    };
+    const failed = (id, re) => waitFor(async () => {
+      const x = await sessionById(pop, id);
+      const conn = x.Connections.Connection[0];
+      if (conn.Status !== 'Failed') return null;
+      assert.match(conn.FailedDetail, re, JSON.stringify(x));
+      return x;
+    }, 10000, `session ${id} recorded Failed`);
+    agent.kill('SIGSTOP');
+    try {
+      const late = await dial();
+      const ended = await dial();
+      await pop.request('EndTerminalSession', { RegionId: R(), SessionId: ended.id },
+        noKeepAlive());
+      const f3 = await ended.ws.closeFrame(5000);
+      assert.ok(f3, 'a close frame after EndTerminalSession');
+      assert.equal(f3.code, CLOSE.ended, f3.reason);
+      await failed(ended.id, /4003/);
+      ended.ws.destroy();
+      const f4 = await late.ws.closeFrame(25000);
+      const waited = Date.now() - late.t0;
+      assert.ok(f4, `a close frame after ${waited} ms`);
+      assert.equal(f4.code, 4004, f4.reason);
+      assert.ok(waited >= 14000 && waited < 25000, `4004 after ${waited} ms, RELAY_AGENT_WAIT is 15 s`);
+      await failed(late.id, /4004/);
+      late.ws.destroy();
+    } finally {
+      agent.kill('SIGCONT');
+    }
+    assert.ok(lkdAlive(), 'latchkeyd is alive');
+  });
+});
