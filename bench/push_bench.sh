@@ -657,7 +657,7 @@ fd_limits() {
 }
 
 main() {
-	local r1 r2 r3 r4 r5 res asked conn rss crss thr
+	local r1 r2 r3 r4 r5 res asked conn rss crss thr FAILED=0
 	[ "$(id -u)" -eq 0 ] || die "must run as root"
 	for b in latchkeyd latchkey-agent acs-plugin-manager $PLUGIN \
 	    send_ssh_public_key latchkey-authorized-keys; do
@@ -713,14 +713,17 @@ main() {
 	    "simulated agents connected"
 	phase_push load "$PUSHES" || die "push latency FAILED"
 	echo
-	phase_fanout || die "fan-out FAILED"
+	# A failed fan-out (results missing) still lets the memory figures
+	# be measured; the exit status says it failed.
+	phase_fanout || { echo "push_bench: fan-out FAILED" >&2; FAILED=1; }
 	stop_run
 	echo
 	phase_idle || die "idle memory FAILED"
 	echo
 	r1=$(aim "$PUSH_P50" "$AIM_P50_MS")
 	r2=$(aim "$PUSH_P99" "$AIM_P99_MS")
-	r3=$(aim "$FANOUT_MS" "$AIM_FANOUT_MS")
+	r3="FAILED"
+	[ "$FANOUT_MS" = - ] || r3=$(aim "$FANOUT_MS" "$AIM_FANOUT_MS")
 	r5=$(aim "$PER_AGENT_KB" "$AIM_PER_AGENT_KB")
 	echo "== push_bench summary (load average now" \
 	    "$(cut -d' ' -f1-3 /proc/loadavg))"
@@ -754,6 +757,7 @@ main() {
 	printf '%-48s %-20s %-10s %s\n' \
 	    "VmRSS per idle agent (slope)" "$PER_AGENT_KB KiB" \
 	    "<= $AIM_PER_AGENT_KB KB" "$r5"
+	[ "$FAILED" -eq 0 ] || die "a check FAILED (above)"
 	return 0
 }
 
