@@ -5,7 +5,14 @@
  *	agent_load --server 127.0.0.1:PORT --activation-id ID
  *	    --activation-code CODE --agents N [--wait S] [--parallel K]
  *	    [--events FILE] [--ids FILE] [--duration S] [--ready-timeout S]
- *	    [--no-spread]
+ *	    [--no-spread] [--sources M]
+ *
+ * --sources M spreads the agents' connections over M loopback source
+ * addresses, 127.1.0.1, 127.1.0.2, ... (agent i connects from address
+ * i mod M), as a fleet's come from many addresses: latchkeyd limits the
+ * connections of one address (--max-conns-per-ip, 1024 by default). Without
+ * it every connection comes from the address the kernel picks (127.0.0.1
+ * for a server on loopback).
  *
  * Each agent speaks HTTP/1.1 (keep-alive, bodies with Content-Length,
  * written by hand: the server is libmicrohttpd and answers every request
@@ -87,6 +94,11 @@
 #define AL_REQUEST_MS		15000	/* any request but a poll */
 #define AL_SCAN_MS		50	/* timers are checked this often */
 #define AL_EVENTS		256
+#define AL_SOURCES_MAX		65000
+#define AL_SOURCE_BASE		0x7f010001u	/* 127.1.0.1 */
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT	24
+#endif
 
 enum al_state {
 	AL_NEW,			/* not started yet */
@@ -134,6 +146,7 @@ struct al_opts {
 	long			 wait;
 	long			 duration;
 	long			 ready_timeout;
+	long			 sources;	/* 0: no bind() */
 	int			 spread;	/* spread the first polls */
 };
 
@@ -210,7 +223,8 @@ al_usage(void)
 	    "--activation-id ID --activation-code CODE --agents N\n"
 	    "           [--wait S] [--parallel K] [--events FILE] "
 	    "[--ids FILE]\n"
-	    "           [--duration S] [--ready-timeout S] [--no-spread]\n");
+	    "           [--duration S] [--ready-timeout S] [--no-spread]\n"
+	    "           [--sources M]\n");
 	exit(1);
 }
 
@@ -250,6 +264,7 @@ al_options(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "ready-timeout", required_argument, NULL, 'r' },
 		{ "no-spread", no_argument, NULL, 'S' },
+		{ "sources", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -275,6 +290,8 @@ al_options(int argc, char **argv)
 		case 'r': o.ready_timeout = al_number(optarg, 1,
 		    AL_DURATION_MAX, "--ready-timeout"); break;
 		case 'S': o.spread = 0; break;
+		case 'A': o.sources = al_number(optarg, 1, AL_SOURCES_MAX,
+		    "--sources"); break;
 		default: al_usage();
 		}
 	}
@@ -423,6 +440,31 @@ al_set_events(struct al_agent *a, uint32_t ev)
 
 static void al_send(struct al_agent *);
 
+/*
+ * Binds the agent's socket to its loopback source address (--sources);
+ * the port is chosen at connect() (IP_BIND_ADDRESS_NO_PORT), so that each
+ * address has the whole ephemeral range towards the server.
+ */
+static int
+al_bind_source(struct al_agent *a)
+{
+	struct sockaddr_in sin;
+	int one = 1;
+
+	(void)setsockopt(a->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(AL_SOURCE_BASE +
+	    (uint32_t)((a - agents) % o.sources));
+	if (bind(a->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		fprintf(stderr, "agent_load: bind to a source address: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 al_connect(struct al_agent *a)
 {
@@ -438,6 +480,13 @@ al_connect(struct al_agent *a)
 		return;
 	}
 	setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o.sources > 0 && al_bind_source(a) != 0) {
+		al_close(a);
+		a->state = AL_BACKOFF;
+		a->deadline_ms = al_now_ms() + AL_BACKOFF_MS;
+		n.errors++;
+		return;
+	}
 	memset(&e, 0, sizeof(e));
 	e.events = EPOLLOUT;
 	e.data.u32 = (uint32_t)(a - agents);
