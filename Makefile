@@ -140,6 +140,13 @@ $(BUILD)/tests/test_longpoll: tests/unit/test_longpoll.c $(LONGPOLL_TEST_OBJS) $
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka $(LIBS) -lpthread
 
+# Heartbeats on an in-memory database.
+HEARTBEAT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,heartbeat.o db.o)
+$(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
@@ -151,7 +158,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 # agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/util.c server/longpoll.c server/agentauth.c \
-    tests/fuzz/stub_relay.c
+    server/heartbeat.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 $(FUZZ_LIBS) \
 	    -lpthread

@@ -48,6 +48,7 @@ SERIES=${LK_BENCH_SERIES:-"1000 2500 5000"}
 PER_SOURCE=500				# agents per loopback source address
 CYCLE_S=27				# one poll cycle (wait=25) and a margin
 DB_PARENT=${LK_BENCH_DB_PARENT:-}	# databases elsewhere, e.g. /dev/shm
+LKD_OPTS=${LK_BENCH_LKD_OPTS:-}		# e.g. "--conn-memory 12"
 FANOUT_BATCH=100			# InstanceId.N of one call, at most
 USER_A=lk-alice
 HELPER_USER=latchkey-authkeys
@@ -208,8 +209,9 @@ start_lkd() {
 	port=$(free_port) || return 1
 	ENDPOINT=http://127.0.0.1:$port
 	LKD_LOG=$dir/log
+	# shellcheck disable=SC2086	# LKD_OPTS: options, split on purpose
 	"$T/bin/latchkeyd" --db "$dir/db" --listen "127.0.0.1:$port" \
-	    >>"$dir/log" 2>&1 &
+	    $LKD_OPTS >>"$dir/log" 2>&1 &
 	LKD_PID=$!
 	echo "$LKD_PID" >"$T/lkd.pid"
 	PIDS+=("$T/lkd.pid")

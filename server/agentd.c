@@ -26,6 +26,7 @@
 #include "agentd.h"
 #include "b64.h"
 #include "err.h"
+#include "heartbeat.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "longpoll.h"
@@ -39,7 +40,7 @@
 #define AGENTD_ADDRS_MAX	32
 #define AGENTD_PORTS_MAX	64
 #define AGENTD_DEAD_AFTER	90	/* a Running task's agent is gone */
-#define AGENTD_WATCH_EVERY	5
+#define AGENTD_WATCH_EVERY	5	/* seconds, in ticks of the flush */
 #define AGENTD_HEX		"0123456789abcdef"
 /* Tasks per poll: scripts are at most ~25 KiB, so a batch stays small. */
 #define AGENTD_BATCH		16
@@ -269,6 +270,7 @@ agentd_goodbye(const char *id, json_t *in, char **outp)
 
 	if (!json_is_object(in))
 		return agentd_fail(outp, 400, "malformed goodbye");
+	heartbeat_forget(id);
 	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = 0, "
 	    "goodbye = ? WHERE id = ?", "is", now, id) != 0)
 		return agentd_fail(outp, 500, "internal error");
@@ -414,6 +416,13 @@ agentd_share_ok(struct agentd_shares *sh, size_t c)
 	return 1;
 }
 
+static int
+agentd_work_cb(sqlite3_stmt *st, void *arg)
+{
+	*(int *)arg = sqlite3_column_int(st, 0);
+	return 1;
+}
+
 /* "Is this invocation a key push?", as SQL on invocations i. */
 #define AGENTD_IS_PUSH	"(i.command_name = '" AGENTD_SENDKEY "' AND " \
 	"EXISTS (SELECT 1 FROM commands c WHERE c.id = i.command_id AND " \
@@ -429,8 +438,21 @@ agentd_take(const char *id, struct agentd_work *w)
 	struct agentd_shares *sh;
 	int64_t now = lkd_now();
 	size_t i, handed = 0;
-	int r;
+	int r, work = 0;
 
+	/*
+	 * Most turns find nothing: a read, and the heartbeat noted in memory
+	 * (heartbeat.c), with no write and so no fsync.
+	 */
+	if ((r = lkdb_query(lkd->db, agentd_work_cb, &work, "SELECT EXISTS "
+	    "(SELECT 1 FROM tasks WHERE instance_id = ? AND (status = 'Pending'"
+	    " OR (status = 'Stopping' AND stop_requested = 1)))", "s", id)) !=
+	    0)
+		return r;
+	if (!work) {
+		heartbeat_seen(id, now);
+		return 0;
+	}
 	if ((sh = calloc(1, sizeof(*sh))) == NULL)
 		return LK_ERR_ALLOC;
 	if ((r = lkdb_begin(lkd->db)) != 0) {
@@ -647,19 +669,24 @@ static void *
 agentd_watch(void *arg)
 {
 	struct timespec ts;
+	unsigned long ticks = 0;
 	int r = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&agentd_lock);
 	while (!agentd_quit) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += AGENTD_WATCH_EVERY;
+		ts.tv_nsec += HEARTBEAT_FLUSH_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
 		r = pthread_cond_timedwait(&agentd_cond, &agentd_lock, &ts);
 		if (agentd_quit)
 			break;
 		if (r == ETIMEDOUT) {
 			pthread_mutex_unlock(&agentd_lock);
-			agentd_watch_once();
+			(void)heartbeat_flush();
+			if (++ticks % AGENTD_WATCH_EVERY == 0)
+				agentd_watch_once();
 			pthread_mutex_lock(&agentd_lock);
 		}
 	}
@@ -694,6 +721,8 @@ agentd_stop(void)
 	if (agentd_watching)
 		pthread_join(agentd_watch_thread, NULL);
 	agentd_watching = 0;
+	(void)heartbeat_flush();	/* call after http_stop: no more polls */
+	heartbeat_free();
 }
 
 int

@@ -38,7 +38,8 @@ struct conn_ip {
 };
 
 struct conn_conf conn_conf = { CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT,
-    CONN_IDLE_TIMEOUT, CONN_PER_IP_DEFAULT, CONN_MAX_DEFAULT };
+    CONN_IDLE_TIMEOUT, CONN_PER_IP_DEFAULT, CONN_MAX_DEFAULT,
+    CONN_MEMORY_DEFAULT };
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conn_cond = PTHREAD_COND_INITIALIZER;

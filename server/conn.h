@@ -25,6 +25,7 @@
 #define CONN_IDLE_TIMEOUT	60	/* seconds between keep-alive requests */
 #define CONN_PER_IP_DEFAULT	1024
 #define CONN_MAX_DEFAULT	65536
+#define CONN_MEMORY_DEFAULT	16	/* KiB per connection, libmicrohttpd's */
 
 struct conn_conf {
 	long		 header_timeout;
@@ -32,6 +33,7 @@ struct conn_conf {
 	long		 idle_timeout;
 	unsigned int	 per_ip;	/* 0: no limit */
 	unsigned int	 max;		/* all connections */
+	unsigned int	 memory_kib;	/* per connection: head and buffers */
 };
 extern struct conn_conf conn_conf;
 

@@ -38,8 +38,6 @@
 #include "work.h"
 
 #define HTTP_MAX_HEADERS	LK_SIG_V3_MAX_HEADERS
-/* libmicrohttpd's memory per connection: the request head and buffers. */
-#define HTTP_CONN_MEMORY	(16 * 1024)
 #define HTTP_LOG_EVERY_MS	1000	/* libmicrohttpd's own messages */
 
 enum { HTTP_READING, HTTP_RUNNING, HTTP_ANSWERED };
@@ -601,7 +599,8 @@ http_start(const char *listen, const char *cert, const char *key,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, conn_conf.max,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conn_conf.idle_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)conn_conf.memory_kib * 1024,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, http_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, http_key, MHD_OPTION_END);
 	if (http_daemon == NULL) {

@@ -63,7 +63,8 @@ lkd_usage(FILE *f)
 "                 [--session-idle-timeout S] [--session-token-ttl S]\n"
 "                 [--max-connections N] [--max-conns-per-ip N] [--workers N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
-"                 [--sessions-per-key N] [--allow-plain-http] [--debug]\n"
+"                 [--conn-memory KIB] [--sessions-per-key N]\n"
+"                 [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -106,6 +107,9 @@ lkd_usage(FILE *f)
 "  --header-timeout S   a request's head must arrive within S (default %d)\n"
 "  --body-timeout S     and its body within S more (default %d)\n"
 "  --idle-timeout S     close keep-alive connections idle for S (default %d)\n"
+"  --conn-memory KIB    memory of each connection for a request's head and\n"
+"                       buffers (default %d: heads up to about %d KB; an\n"
+"                       idle agent costs about this much plus 2.5 KiB)\n"
 "  --sessions-per-key N  sessions one access key may hold open on an\n"
 "                       instance, 1 to %d (default %d)\n"
 "  session-manager      the account switch for sessions (off until enabled;\n"
@@ -113,7 +117,8 @@ lkd_usage(FILE *f)
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
 	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT,
-	    RELAY_PER_INSTANCE, RELAY_PER_KEY_DEFAULT);
+	    CONN_MEMORY_DEFAULT, CONN_MEMORY_DEFAULT - 1, RELAY_PER_INSTANCE,
+	    RELAY_PER_KEY_DEFAULT);
 }
 
 static int
@@ -401,9 +406,10 @@ lkd_limits(const struct lkd_opts *o)
 	conn_conf.max = (unsigned int)cap;
 	log_info("latchkeyd limits connections=%u per_ip=%u fd_limit=%ld "
 	    "workers=%lld header_timeout=%ld body_timeout=%ld "
-	    "idle_timeout=%ld", conn_conf.max, conn_conf.per_ip, nofile,
-	    o->workers, conn_conf.header_timeout, conn_conf.body_timeout,
-	    conn_conf.idle_timeout);
+	    "idle_timeout=%ld conn_memory=%uKiB", conn_conf.max,
+	    conn_conf.per_ip, nofile, o->workers, conn_conf.header_timeout,
+	    conn_conf.body_timeout, conn_conf.idle_timeout,
+	    conn_conf.memory_kib);
 	return 0;
 }
 
@@ -441,8 +447,8 @@ lkd_serve(const struct lkd_opts *o)
 	sigwait(&set, &sig);
 	log_info("latchkeyd stopping signal=%d", sig);
 	relay_stop();
-	agentd_stop();
 	http_stop();
+	agentd_stop();		/* after the last poll: flushes heartbeats */
 	return 0;
 }
 
@@ -483,6 +489,7 @@ static const struct option lkd_longopts[] = {
 	{ "body-timeout", required_argument, NULL, 'B' },
 	{ "idle-timeout", required_argument, NULL, 'i' },
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
+	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -505,6 +512,7 @@ static const struct lkd_num {
 	{ 'B', 1, 3600, "--body-timeout: 1 to 3600 seconds" },
 	{ 'i', 1, 3600, "--idle-timeout: 1 to 3600 seconds" },
 	{ 'Q', 1, RELAY_PER_INSTANCE, "--sessions-per-key: 1 to 20" },
+	{ 'M', 8, 256, "--conn-memory: 8 to 256 KiB" },
 };
 
 static int
@@ -522,6 +530,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'B': conn_conf.body_timeout = (long)v; break;
 	case 'i': conn_conf.idle_timeout = (long)v; break;
 	case 'Q': sess_per_key = (long)v; break;
+	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
 	default: return 2;
 	}
 	return 0;

@@ -12,6 +12,7 @@
  *	longpoll.c	parked long polls: wake-ups, deadlines, closed peers
  *	agentd.c	the agents' endpoints, task hand-out, the watchdog
  *	agentauth.c	agents' credentials (agentd.c and the relay)
+ *	heartbeat.c	agents' last_seen, noted in memory, written in batches
  *	relay.c		the session relay (WebSocket), docs/sessions.md
  *	api.c		the ECS OpenAPI: signatures, policy, errors, dispatch
  *	api_cmd.c	commands: Describe/Create/Modify/DeleteCommand
