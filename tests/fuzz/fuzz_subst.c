@@ -78,6 +78,13 @@ sk_namechar(int c)
 	    (c >= '0' && c <= '9') || c == '_';
 }
 
+/* After a $: a special parameter, which is the whole name ("$$" is one). */
+static int
+sk_special(int c)
+{
+	return c > 0 && strchr("$#?!@*-0123456789", c) != NULL;
+}
+
 static void	sk_plain(struct sk *, int);
 
 /* $ outside single quotes: $(...) recurses; ${ $(( $[ $' give up. */
@@ -101,8 +108,7 @@ sk_dollar(struct sk *k)
 		k->bad = 1;
 	sk_out(k, '$');
 	k->i++;
-	if (c == '$' || c == '#' || c == '?' || c == '!' || c == '@' ||
-	    c == '*' || c == '-' || (c >= '0' && c <= '9'))
+	if (sk_special(c))
 		k->i++;			/* $$, $#, $1...: one parameter */
 }
 
@@ -190,11 +196,17 @@ sk_heredoc(struct sk *k)
 	k->nhd++;
 }
 
-/* One unquoted body line [i, eol): only $ is live; $( ` \<nl> give up. */
+/*
+ * One unquoted body line [i, eol): only $ is live; $( ${ $[ ` \<nl> give
+ * up. As in dash and bash, a $ and the special parameter after it are one
+ * expansion, paired left to right: "$$(" is the pid and a literal "(",
+ * "$$$(" the pid and a command substitution. $' and $" are literal here.
+ */
 static void
 sk_body_line(struct sk *k, size_t eol)
 {
 	size_t j;
+	int c;
 
 	for (j = k->i; j < eol; j++) {
 		if (k->s[j] == '`')
@@ -203,9 +215,11 @@ sk_body_line(struct sk *k, size_t eol)
 			if (++j >= eol)
 				k->bad = 1;
 		} else if (k->s[j] == '$') {
-			if (j + 1 < eol && (k->s[j + 1] == '(' ||
-			    k->s[j + 1] == '{' || k->s[j + 1] == '['))
+			c = j + 1 < eol ? (unsigned char)k->s[j + 1] : -1;
+			if (c == '(' || c == '{' || c == '[')
 				k->bad = 1;
+			else if (sk_special(c))
+				j++;	/* $$, $#, $1...: one parameter */
 			sk_out(k, '$');
 		}
 	}
