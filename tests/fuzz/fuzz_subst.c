@@ -10,10 +10,11 @@
  * skeleton: blanks, newlines, operators, expansions, comments, the start
  * and end of here-documents; all literal text (quoted, escaped, or in a
  * here-document body) vanishes. It reads as dash and bash do (both were
- * asked): a backslash-newline outside quotes, comments and bodies joins
- * what is around it ("<\<nl><E" is "<<E"), and "$$" is one expansion in
- * a here-document body too ("$${" is the pid and a "{"). The skeleton with the hostile values must
- * equal the skeleton with every value "x". Constructs the re-lexer does
+ * asked): a backslash-newline outside single quotes, comments and bodies
+ * joins what is around it ("<\<nl><E" is "<<E"), and "$$" is one
+ * expansion in a here-document body too ("$${" is the pid and a "{").
+ * The skeleton with the hostile values must equal the skeleton with
+ * every value "x". Constructs the re-lexer does
  * not model (backquotes, ${...}, arithmetic, case inside $(...), ...)
  * make it give up on a script; if it gives up on the hostile script but
  * not on the harmless one, a value changed how the script reads, which
