@@ -65,7 +65,7 @@ BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
 DEMO_TTL	?= 15
 KEEP		?= 0
 
-.PHONY: all deps test check unit fuzz bench demo install uninstall clean lint
+.PHONY: all deps test check unit fuzz fuzz-long bench demo install uninstall clean lint
 
 all: $(PROGS)
 
@@ -170,6 +170,12 @@ build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
 
 unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
+
+# Every fuzz target for FUZZ_LONG_RUNS executions (10 million) or
+# FUZZ_LONG_SECONDS (1200) each, keeping the grown corpus in
+# tests/fuzz/grown/; not part of "make test". See docs/fuzzing.md.
+fuzz-long: fuzz
+	tests/fuzz/run-long
 
 deps:
 	@scripts/install-deps

@@ -9,8 +9,12 @@
  * (below; it shares no code with lib/subst.c) reduces a script to its
  * skeleton: blanks, newlines, operators, expansions, comments, the start
  * and end of here-documents; all literal text (quoted, escaped, or in a
- * here-document body) vanishes. The skeleton with the hostile values must
- * equal the skeleton with every value "x". Constructs the re-lexer does
+ * here-document body) vanishes. It reads as dash and bash do (both were
+ * asked): a backslash-newline outside single quotes, comments and bodies
+ * joins what is around it ("<\<nl><E" is "<<E"), and "$$" is one
+ * expansion in a here-document body too ("$${" is the pid and a "{").
+ * The skeleton with the hostile values must equal the skeleton with
+ * every value "x". Constructs the re-lexer does
  * not model (backquotes, ${...}, arithmetic, case inside $(...), ...)
  * make it give up on a script; if it gives up on the hostile script but
  * not on the harmless one, a value changed how the script reads, which
@@ -57,10 +61,46 @@ sk_out(struct sk *k, char c)
 	k->o[k->olen++] = c;
 }
 
+/* The byte j after i as written, or -1 past the end. */
+static int
+sk_raw(const struct sk *k, size_t j)
+{
+	return k->i + j < k->n ? (unsigned char)k->s[k->i + j] : -1;
+}
+
+/*
+ * Outside single quotes, comments and here-document bodies a backslash-
+ * newline is a line continuation, removed before the shell reads tokens:
+ * dash and bash read "<\<newline><E" as "<<E" and "$\<newline>(" as "$(".
+ * sk_skip() steps over continuations at p; sk_at() looks j characters
+ * ahead as the shell reads them; sk_adv() consumes j of them.
+ */
+static size_t
+sk_skip(const struct sk *k, size_t p)
+{
+	while (p + 1 < k->n && k->s[p] == '\\' && k->s[p + 1] == '\n')
+		p += 2;
+	return p;
+}
+
 static int
 sk_at(const struct sk *k, size_t j)
 {
-	return k->i + j < k->n ? (unsigned char)k->s[k->i + j] : -1;
+	size_t p = sk_skip(k, k->i);
+
+	while (j-- > 0 && p < k->n)
+		p = sk_skip(k, p + 1);
+	return p < k->n ? (unsigned char)k->s[p] : -1;
+}
+
+static void
+sk_adv(struct sk *k, size_t j)
+{
+	while (j-- > 0) {
+		k->i = sk_skip(k, k->i);
+		if (k->i < k->n)
+			k->i++;
+	}
 }
 
 static int
@@ -78,6 +118,13 @@ sk_namechar(int c)
 	    (c >= '0' && c <= '9') || c == '_';
 }
 
+/* After a $: a special parameter, which is the whole name ("$$" is one). */
+static int
+sk_special(int c)
+{
+	return c > 0 && strchr("$#?!@*-0123456789", c) != NULL;
+}
+
 static void	sk_plain(struct sk *, int);
 
 /* $ outside single quotes: $(...) recurses; ${ $(( $[ $' give up. */
@@ -88,7 +135,7 @@ sk_dollar(struct sk *k)
 
 	if (c == '(' && sk_at(k, 2) != '(') {
 		sk_out(k, 'S');
-		k->i += 2;
+		sk_adv(k, 2);
 		if (++k->depth > SK_DEPTH)
 			k->bad = 1;
 		else
@@ -100,10 +147,9 @@ sk_dollar(struct sk *k)
 	if (c == '(' || c == '{' || c == '[' || c == '\'' || c == -1)
 		k->bad = 1;
 	sk_out(k, '$');
-	k->i++;
-	if (c == '$' || c == '#' || c == '?' || c == '!' || c == '@' ||
-	    c == '*' || c == '-' || (c >= '0' && c <= '9'))
-		k->i++;			/* $$, $#, $1...: one parameter */
+	sk_adv(k, 1);
+	if (sk_special(c))
+		sk_adv(k, 1);			/* $$, $#, $1...: one parameter */
 }
 
 static void
@@ -113,6 +159,7 @@ sk_dq(struct sk *k)
 
 	k->i++;
 	while (!k->bad && (c = sk_at(k, 0)) != -1) {
+		k->i = sk_skip(k, k->i);
 		if (c == '"') {
 			k->i++;
 			return;
@@ -140,15 +187,16 @@ sk_heredoc(struct sk *k)
 		return;
 	}
 	memset(&k->hd[k->nhd], 0, sizeof(k->hd[0]));
-	k->i += 2;
+	sk_adv(k, 2);
 	if (sk_at(k, 0) == '-') {
 		k->hd[k->nhd].strip = 1;
-		k->i++;
+		sk_adv(k, 1);
 	}
 	sk_out(k, 'H');
 	while (sk_at(k, 0) == ' ' || sk_at(k, 0) == '\t')
-		k->i++;
+		sk_adv(k, 1);
 	while (!k->bad && !sk_delimiter(c = sk_at(k, 0))) {
+		k->i = sk_skip(k, k->i);
 		if (c == '$' || c == '`' || c == '#') {
 			k->bad = 1;
 			break;
@@ -157,11 +205,11 @@ sk_heredoc(struct sk *k)
 			k->hd[k->nhd].quoted = 1;
 			k->i++;
 			if (c == '\\') {
-				q = sk_at(k, 0);
+				q = sk_raw(k, 0);
 				if (q == -1 || q == '\n')
 					k->bad = 1;
 			} else {
-				while ((q = sk_at(k, 0)) != c && q != -1 &&
+				while ((q = sk_raw(k, 0)) != c && q != -1 &&
 				    q != '\n' && !k->bad) {
 					if (c == '"' && (q == '$' || q == '`' ||
 					    q == '\\'))
@@ -182,7 +230,7 @@ sk_heredoc(struct sk *k)
 		if (k->hd[k->nhd].dl == SK_DELIM)
 			k->bad = 1;
 		else
-			k->hd[k->nhd].d[k->hd[k->nhd].dl++] = (char)sk_at(k, 0);
+			k->hd[k->nhd].d[k->hd[k->nhd].dl++] = (char)sk_raw(k, 0);
 		k->i++;
 	}
 	if (k->hd[k->nhd].dl == 0 && !k->hd[k->nhd].quoted)
@@ -190,11 +238,17 @@ sk_heredoc(struct sk *k)
 	k->nhd++;
 }
 
-/* One unquoted body line [i, eol): only $ is live; $( ` \<nl> give up. */
+/*
+ * One unquoted body line [i, eol): only $ is live; $( ${ $[ ` \<nl> give
+ * up. As in dash and bash, a $ and the special parameter after it are one
+ * expansion, paired left to right: "$$(" is the pid and a literal "(",
+ * "$$$(" the pid and a command substitution. $' and $" are literal here.
+ */
 static void
 sk_body_line(struct sk *k, size_t eol)
 {
 	size_t j;
+	int c;
 
 	for (j = k->i; j < eol; j++) {
 		if (k->s[j] == '`')
@@ -203,9 +257,11 @@ sk_body_line(struct sk *k, size_t eol)
 			if (++j >= eol)
 				k->bad = 1;
 		} else if (k->s[j] == '$') {
-			if (j + 1 < eol && (k->s[j + 1] == '(' ||
-			    k->s[j + 1] == '{' || k->s[j + 1] == '['))
+			c = j + 1 < eol ? (unsigned char)k->s[j + 1] : -1;
+			if (c == '(' || c == '{' || c == '[')
 				k->bad = 1;
+			else if (sk_special(c))
+				j++;	/* $$, $#, $1...: one parameter */
 			sk_out(k, '$');
 		}
 	}
@@ -267,6 +323,7 @@ sk_plain(struct sk *k, int nested)
 	int c, ws = 1, paren = 0, prev = 0;
 
 	while (!k->bad && (c = sk_at(k, 0)) != -1) {
+		k->i = sk_skip(k, k->i);	/* now s[i] is c */
 		if (ws && !sk_delimiter(c) && c != '#')
 			sk_word_start(k, nested);
 		switch (c) {
@@ -320,14 +377,14 @@ sk_plain(struct sk *k, int nested)
 		case '#':
 			if (ws) {
 				sk_out(k, 'C');
-				while ((c = sk_at(k, 0)) != -1 && c != '\n')
+				while ((c = sk_raw(k, 0)) != -1 && c != '\n')
 					k->i++;
 				continue;
 			}
 			break;
 		case '\'':
 			k->i++;
-			while ((c = sk_at(k, 0)) != '\'' && c != -1) {
+			while ((c = sk_raw(k, 0)) != '\'' && c != -1) {
 				if (c == '\n' && k->nhd > 0)
 					k->bad = 1;
 				k->i++;
@@ -342,10 +399,10 @@ sk_plain(struct sk *k, int nested)
 			ws = 0;
 			continue;
 		case '\\':
-			if (sk_at(k, 1) == -1)
+			/* An escape: a continuation was skipped above. */
+			if (sk_raw(k, 1) == -1)
 				k->bad = 1;
-			if (sk_at(k, 1) != '\n')
-				ws = 0;
+			ws = 0;
 			k->i += 2;
 			continue;
 		case '$':

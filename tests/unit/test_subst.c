@@ -400,6 +400,18 @@ static const struct hctx bodies[] = {
 	    { "ok" }, 0 },
 	{ "body, then a word", "cat > out.txt <<LK_END\n{{v}}\nLK_END\n"
 	    "lk-argdump {{v}}", "@\n", { "@" }, 0 },
+	/*
+	 * Where fuzz_subst's checker once read the script otherwise than
+	 * the shells: "$$$$" is two pids (sed takes them off), so the value
+	 * follows an expansion, not a "$"; a backslash-newline inside "<<"
+	 * or before the delimiter is a line continuation, not a quote.
+	 */
+	{ "$$ before the value", "cat <<LK_END | sed \"1s/^$$$$//\" "
+	    ">out.txt\n$$$${{v}}\nLK_END\nlk-argdump ok", "@\n", { "ok" }, 0 },
+	{ "<\\<newline><END", "cat > out.txt <\\\n<LK_END\n{{v}}\nLK_END\n"
+	    "lk-argdump ok", "@\n", { "ok" }, 0 },
+	{ "<<\\<newline>END", "cat > out.txt <<\\\nLK_END\n{{v}}\nLK_END\n"
+	    "lk-argdump ok", "@\n", { "ok" }, 0 },
 };
 #define NBODIES	(sizeof(bodies) / sizeof(bodies[0]))
 
