@@ -43,7 +43,12 @@ struct conn_conf conn_conf = { CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT,
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conn_cond = PTHREAD_COND_INITIALIZER;
-static struct conn *conn_list;
+/*
+ * The connections with a deadline, for the sweeper: a parked poll or a
+ * request on a worker has none, so 10,000 idle agents cost the sweeper
+ * nothing.
+ */
+static struct conn *conn_timed;
 static struct conn_ip *conn_ips[CONN_BUCKETS];
 static size_t conn_n;
 static pthread_t conn_thread;
@@ -106,6 +111,26 @@ conn_ip_drop(const unsigned char key[17])
 		}
 }
 
+/* On or off the sweeper's list; with the lock held. */
+static void
+conn_time(struct conn *c, int on)
+{
+	if (on && !c->timed) {
+		c->tprev = NULL;
+		if ((c->tnext = conn_timed) != NULL)
+			conn_timed->tprev = c;
+		conn_timed = c;
+	} else if (!on && c->timed) {
+		if (c->tprev != NULL)
+			c->tprev->tnext = c->tnext;
+		else
+			conn_timed = c->tnext;
+		if (c->tnext != NULL)
+			c->tnext->tprev = c->tprev;
+	}
+	c->timed = on;
+}
+
 int
 conn_accept_ok(const struct sockaddr *sa)
 {
@@ -155,10 +180,8 @@ conn_new(int fd, const struct sockaddr *sa)
 		c->refused = CONN_PER_IP;
 	else if (conn_n >= soft)
 		c->refused = CONN_FULL;
-	if ((c->next = conn_list) != NULL)
-		conn_list->prev = c;
-	conn_list = c;
 	conn_n++;
+	conn_time(c, 1);
 	pthread_mutex_unlock(&conn_lock);
 	return c;
 }
@@ -169,12 +192,7 @@ conn_free(struct conn *c)
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&conn_lock);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		conn_list = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	conn_time(c, 0);
 	conn_n--;
 	conn_ip_drop(c->key);
 	pthread_mutex_unlock(&conn_lock);
@@ -189,6 +207,7 @@ conn_set(struct conn *c, long long head, long long body)
 	pthread_mutex_lock(&conn_lock);
 	c->head_deadline = head;
 	c->body_deadline = body;
+	conn_time(c, head != 0 || body != 0);
 	pthread_mutex_unlock(&conn_lock);
 }
 
@@ -259,7 +278,7 @@ static void *
 conn_sweep(void *arg)
 {
 	struct timespec ts;
-	struct conn *c;
+	struct conn *c, *next;
 	long long now;
 	size_t cut, peak = 0;
 
@@ -277,13 +296,15 @@ conn_sweep(void *arg)
 			break;
 		now = lk_now_ms();
 		cut = 0;
-		for (c = conn_list; c != NULL; c = c->next) {
+		for (c = conn_timed; c != NULL; c = next) {
+			next = c->tnext;
 			if ((c->head_deadline == 0 || c->head_deadline > now) &&
 			    (c->body_deadline == 0 || c->body_deadline > now))
 				continue;
 			/* libmicrohttpd sees the end, closes and frees. */
 			(void)shutdown(c->fd, SHUT_RDWR);
 			c->head_deadline = c->body_deadline = 0;
+			conn_time(c, 0);
 			cut++;
 		}
 		if (cut > 0)

@@ -49,7 +49,8 @@ struct conn {
 	int		 refused;	/* CONN_* */
 	int		 upgraded;
 	unsigned char	 key[17];	/* family + address, for the counts */
-	struct conn	*next, *prev;
+	int		 timed;		/* on the sweeper's list */
+	struct conn	*tnext, *tprev;	/* those with a deadline */
 };
 
 int		 conn_start(void);

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,26 @@
 #include "err.h"
 #include "log.h"
 
+/*
+ * Prepared statements are kept and reused (sqlite3_reset) rather than
+ * prepared for each call: preparing costs more than running most of our
+ * statements. Slots are chosen by the SQL text's address (our statements
+ * are string literals) and checked by the text itself, so SQL built at
+ * run time only costs a miss. A statement in use (a row callback running
+ * the same SQL again) is not shared: the inner call prepares its own.
+ */
+#define DB_CACHE_SLOTS	256
+
+struct db_cached {
+	char		*sql;
+	sqlite3_stmt	*st;
+	int		 busy;
+};
+
 struct lkdb {
 	sqlite3		*conn;
 	pthread_mutex_t	 lock;
+	struct db_cached cache[DB_CACHE_SLOTS];
 };
 
 /* The database whose transaction this thread holds, if any. */
@@ -199,8 +217,14 @@ lkdb_open(const char *path, struct lkdb **dbp)
 void
 lkdb_close(struct lkdb *db)
 {
+	size_t i;
+
 	if (db == NULL)
 		return;
+	for (i = 0; i < DB_CACHE_SLOTS; i++) {
+		sqlite3_finalize(db->cache[i].st);
+		free(db->cache[i].sql);
+	}
 	sqlite3_close(db->conn);
 	pthread_mutex_destroy(&db->lock);
 	free(db);
@@ -248,18 +272,51 @@ db_lock(struct lkdb *db)
 	return 1;
 }
 
+/*
+ * The statement for sql, from the cache or prepared; *cp is its cache
+ * slot (NULL: finalize it after use). With the lock held.
+ */
+static int
+db_prepare(struct lkdb *db, const char *sql, sqlite3_stmt **stp,
+    struct db_cached **cp)
+{
+	struct db_cached *c = &db->cache[((uintptr_t)sql >> 3) %
+	    DB_CACHE_SLOTS];
+	sqlite3_stmt *st = NULL;
+	char *copy;
+
+	*cp = NULL;
+	if (c->st != NULL && !c->busy && strcmp(c->sql, sql) == 0) {
+		c->busy = 1;
+		*stp = c->st;
+		*cp = c;
+		return 0;
+	}
+	if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "prepare");
+	*stp = st;
+	if (c->busy || (copy = strdup(sql)) == NULL)
+		return 0;		/* used once, then finalized */
+	sqlite3_finalize(c->st);
+	free(c->sql);
+	c->sql = copy;
+	c->st = st;
+	c->busy = 1;
+	*cp = c;
+	return 0;
+}
+
 static int
 db_vquery(struct lkdb *db, int *changesp, lkdb_row_cb cb, void *arg,
     const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
+	struct db_cached *c = NULL;
 	int locked, rc, r = 0;
 
 	locked = db_lock(db);
-	if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(db, "prepare");
+	if ((r = db_prepare(db, sql, &st, &c)) != 0)
 		goto out;
-	}
 	if ((r = db_bind(db, st, types, ap)) != 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -276,7 +333,12 @@ db_vquery(struct lkdb *db, int *changesp, lkdb_row_cb cb, void *arg,
 	if (r == 0 && changesp != NULL)
 		*changesp = sqlite3_changes(db->conn);
  out:
-	sqlite3_finalize(st);
+	if (c != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		c->busy = 0;
+	} else
+		sqlite3_finalize(st);
 	if (locked)
 		pthread_mutex_unlock(&db->lock);
 	return r;

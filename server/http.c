@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,6 +64,8 @@ struct http_req {
 static struct MHD_Daemon *http_daemon;
 static char *http_cert, *http_key;
 static int http_tls;
+/* The rate limits of two log lines; libmicrohttpd's threads share them. */
+static pthread_mutex_t http_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char http_busy_body[] = "{\"Code\":\"Throttling\",\"Message\":"
     "\"latchkeyd is busy: too many connections%s; retry in a moment.\"}";
@@ -320,6 +323,7 @@ http_accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 	(void)addrlen;
 	if (conn_accept_ok(addr))
 		return MHD_YES;
+	pthread_mutex_lock(&http_log_lock);
 	cut++;
 	if ((now = lk_now_ms()) - last >= HTTP_LOG_EVERY_MS) {
 		log_info("connections refused=%lu reason=\"over the "
@@ -327,6 +331,7 @@ http_accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 		last = now;
 		cut = 0;
 	}
+	pthread_mutex_unlock(&http_log_lock);
 	return MHD_NO;
 }
 
@@ -495,9 +500,11 @@ http_log_cb(void *cls, const char *fm, va_list ap)
 	size_t n;
 
 	(void)cls;
+	pthread_mutex_lock(&http_log_lock);
 	/* libmicrohttpd may repeat itself fast (a full descriptor table). */
 	if (now - last < HTTP_LOG_EVERY_MS) {
 		dropped++;
+		pthread_mutex_unlock(&http_log_lock);
 		return;
 	}
 	last = now;
@@ -509,6 +516,7 @@ http_log_cb(void *cls, const char *fm, va_list ap)
 	else
 		log_warnx("http: %s", msg);
 	dropped = 0;
+	pthread_mutex_unlock(&http_log_lock);
 }
 
 static int
@@ -561,7 +569,7 @@ http_listen_is_loopback(const char *listen)
 
 int
 http_start(const char *listen, const char *cert, const char *key,
-    size_t workers)
+    size_t workers, size_t io_threads)
 {
 	struct sockaddr_storage ss;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -601,6 +609,7 @@ http_start(const char *listen, const char *cert, const char *key,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conn_conf.idle_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)conn_conf.memory_kib * 1024,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)io_threads,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, http_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, http_key, MHD_OPTION_END);
 	if (http_daemon == NULL) {

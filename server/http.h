@@ -9,10 +9,11 @@
 
 /*
  * Starts serving on "ADDR:PORT" ("[v6]:PORT"); TLS when cert and key;
- * workers threads run the handlers. Limits are in conn_conf (conn.h).
+ * io_threads event loops hold the connections (each its share), workers
+ * threads run the handlers. Limits are in conn_conf (conn.h).
  */
 int	http_start(const char *listen, const char *cert, const char *key,
-	    size_t workers);
+	    size_t workers, size_t io_threads);
 void	http_stop(void);
 /* 1 if listen names a loopback address, 0 if not, -1 if malformed. */
 int	http_listen_is_loopback(const char *listen);

@@ -44,6 +44,7 @@ struct lkd_opts {
 	int		 plain_ok;	/* --allow-plain-http */
 	int		 logflags;
 	long long	 workers;
+	long long	 io_threads;
 	long long	 max_conns;	/* 0: from the descriptor limit */
 	/* admin */
 	const char	*actions;
@@ -54,6 +55,19 @@ struct lkd_opts {
 	long long	 ttl;
 };
 
+/*
+ * Event loops: one per core, at most 4. libmicrohttpd 0.9.75 walks all of
+ * a loop's suspended connections (every parked poll) whenever one is
+ * resumed, so sharing them between loops shortens each walk.
+ */
+static long long
+lkd_io_threads_default(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 4 ? 4 : n;
+}
+
 static void
 lkd_usage(FILE *f)
 {
@@ -62,6 +76,7 @@ lkd_usage(FILE *f)
 "                 [--region ID] [--master-key FILE] [--public-url URL]\n"
 "                 [--session-idle-timeout S] [--session-token-ttl S]\n"
 "                 [--max-connections N] [--max-conns-per-ip N] [--workers N]\n"
+"                 [--io-threads N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--allow-plain-http] [--debug]\n"
@@ -104,6 +119,7 @@ lkd_usage(FILE *f)
 "  --max-conns-per-ip N connections from one address (default %d, 0: no\n"
 "                       limit); past it, 503 Throttling\n"
 "  --workers N          threads that run requests (default %zu here)\n"
+"  --io-threads N       event loops holding the connections (default %lld)\n"
 "  --header-timeout S   a request's head must arrive within S (default %d)\n"
 "  --body-timeout S     and its body within S more (default %d)\n"
 "  --idle-timeout S     close keep-alive connections idle for S (default %d)\n"
@@ -116,6 +132,7 @@ lkd_usage(FILE *f)
 "                       also ModifyCloudAssistantSettings)\n",
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
+	    lkd_io_threads_default(),
 	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT,
 	    CONN_MEMORY_DEFAULT, CONN_MEMORY_DEFAULT - 1, RELAY_PER_INSTANCE,
 	    RELAY_PER_KEY_DEFAULT);
@@ -405,9 +422,10 @@ lkd_limits(const struct lkd_opts *o)
 		cap = CONN_MAX_DEFAULT;
 	conn_conf.max = (unsigned int)cap;
 	log_info("latchkeyd limits connections=%u per_ip=%u fd_limit=%ld "
-	    "workers=%lld header_timeout=%ld body_timeout=%ld "
+	    "workers=%lld io_threads=%lld header_timeout=%ld body_timeout=%ld "
 	    "idle_timeout=%ld conn_memory=%uKiB", conn_conf.max,
-	    conn_conf.per_ip, nofile, o->workers, conn_conf.header_timeout,
+	    conn_conf.per_ip, nofile, o->workers, o->io_threads,
+	    conn_conf.header_timeout,
 	    conn_conf.body_timeout, conn_conf.idle_timeout,
 	    conn_conf.memory_kib);
 	return 0;
@@ -440,7 +458,7 @@ lkd_serve(const struct lkd_opts *o)
 	lkd->tls = o->cert != NULL;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
-	    (size_t)o->workers)) != 0)
+	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
 	    LKD_VERSION, o->listen, lkd->region, o->db);
@@ -490,6 +508,7 @@ static const struct option lkd_longopts[] = {
 	{ "idle-timeout", required_argument, NULL, 'i' },
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
 	{ "conn-memory", required_argument, NULL, 'M' },
+	{ "io-threads", required_argument, NULL, 'O' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -513,6 +532,7 @@ static const struct lkd_num {
 	{ 'i', 1, 3600, "--idle-timeout: 1 to 3600 seconds" },
 	{ 'Q', 1, RELAY_PER_INSTANCE, "--sessions-per-key: 1 to 20" },
 	{ 'M', 8, 256, "--conn-memory: 8 to 256 KiB" },
+	{ 'O', 1, 16, "--io-threads: 1 to 16" },
 };
 
 static int
@@ -531,6 +551,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'i': conn_conf.idle_timeout = (long)v; break;
 	case 'Q': sess_per_key = (long)v; break;
 	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
+	case 'O': o->io_threads = v; break;
 	default: return 2;
 	}
 	return 0;
@@ -603,6 +624,7 @@ main(int argc, char **argv)
 	o.count = 10;
 	o.ttl = 86400;
 	o.workers = (long long)work_default_threads();
+	o.io_threads = lkd_io_threads_default();
 	o.logflags = LK_LOG_STDERR;
 	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
 	while ((ch = getopt_long(argc, argv, "hV", lkd_longopts, NULL)) != -1)

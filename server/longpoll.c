@@ -53,7 +53,13 @@ struct longpoll_slot {
 
 static pthread_mutex_t longpoll_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct longpoll_slot longpoll_slots[LONGPOLL_SLOTS];
-static struct longpoll_waiter *longpoll_all, *longpoll_zombies;
+/*
+ * Every parked poll, in the order of its deadline: most polls wait the
+ * same time, so a new one goes at (or near) the tail, and the expiry
+ * check stops at the first poll whose deadline is ahead.
+ */
+static struct longpoll_waiter *longpoll_all, *longpoll_tail;
+static struct longpoll_waiter *longpoll_zombies;
 static size_t longpoll_n;
 static unsigned long longpoll_turn;
 static longpoll_cb longpoll_fire;
@@ -92,6 +98,8 @@ longpoll_unlink(struct longpoll_waiter *w, int why,
 		longpoll_all = w->next;
 	if (w->next != NULL)
 		w->next->prev = w->prev;
+	else
+		longpoll_tail = w->prev;
 	if (w->fd >= 0)
 		(void)epoll_ctl(longpoll_epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	longpoll_n--;
@@ -170,10 +178,9 @@ longpoll_main(void *arg)
 				longpoll_unlink(w, LONGPOLL_GONE, &tail);
 		}
 		now = lk_now_ms();
-		for (w = longpoll_all; w != NULL; w = nw) {
+		for (w = longpoll_all; w != NULL && w->deadline <= now; w = nw) {
 			nw = w->next;
-			if (w->deadline <= now)
-				longpoll_unlink(w, LONGPOLL_EXPIRED, &tail);
+			longpoll_unlink(w, LONGPOLL_EXPIRED, &tail);
 		}
 		longpoll_bury(0);
 		pthread_mutex_unlock(&longpoll_lock);
@@ -287,7 +294,7 @@ longpoll_park(const char *id, unsigned long gen, unsigned long seq,
     long long deadline_ms, int fd, void *req)
 {
 	struct longpoll_slot *s;
-	struct longpoll_waiter *w;
+	struct longpoll_waiter *w, *at;
 	struct epoll_event ev;
 	size_t slot = longpoll_slot_of(id);
 
@@ -321,9 +328,18 @@ longpoll_park(const char *id, unsigned long gen, unsigned long seq,
 	if ((w->snext = s->head) != NULL)
 		s->head->sprev = w;
 	s->head = w;
-	if ((w->next = longpoll_all) != NULL)
-		longpoll_all->prev = w;
-	longpoll_all = w;
+	for (at = longpoll_tail; at != NULL && at->deadline > deadline_ms;
+	    at = at->prev)
+		;
+	w->prev = at;			/* after at, or first */
+	if ((w->next = at != NULL ? at->next : longpoll_all) != NULL)
+		w->next->prev = w;
+	else
+		longpoll_tail = w;
+	if (at != NULL)
+		at->next = w;
+	else
+		longpoll_all = w;
 	longpoll_n++;
 	pthread_mutex_unlock(&longpoll_lock);
 	return 0;
