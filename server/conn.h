@@ -25,7 +25,7 @@
 #define CONN_IDLE_TIMEOUT	60	/* seconds between keep-alive requests */
 #define CONN_PER_IP_DEFAULT	1024
 #define CONN_MAX_DEFAULT	65536
-#define CONN_MEMORY_DEFAULT	16	/* KiB per connection, libmicrohttpd's */
+#define CONN_MEMORY_DEFAULT	32	/* KiB per connection, libmicrohttpd's */
 
 struct conn_conf {
 	long		 header_timeout;

@@ -104,3 +104,38 @@ for (const mode of ['v3', 'v2']) {
     });
   });
 }
+
+// The generated client puts every parameter, CommandContent included, in
+// the query string, so a large script makes a long request line:
+// latchkeyd's per-connection memory (--conn-memory, docs/threading.md)
+// must hold it. A 16 KiB shell script (about 22 KB of Base64, 23 KB once
+// URL-encoded) runs; a request line past what the memory holds is refused
+// by libmicrohttpd (414), never half-read.
+describe('ecs20140526: a large CommandContent in the query string', () => {
+  const line = 'printf "%s\\n" "latchkey: a long script, line by line" >/dev/null\n';
+  const script = `${line.repeat(Math.floor(16384 / line.length))}echo big-script-done\n`;
+
+  it('runCommand with a 16 KiB script through the V3 client runs it', { timeout: 45000 },
+    async () => {
+      const client = c.v3Client();
+      const content = Buffer.from(script).toString('base64');
+      assert.ok(content.length > 21000, `Base64 of ${content.length} bytes`);
+      const inv = await client.runCommand(new Ecs.RunCommandRequest({
+        regionId: c.env.region, type: 'RunShellScript', commandContent: content,
+        contentEncoding: 'Base64', instanceId: [c.env.instanceA], timeout: 30,
+      }));
+      assert.equal(inv.statusCode, 200);
+      const r = await waitV3(client, inv.body.invokeId, c.env.instanceA);
+      assert.equal(r.invocationStatus, 'Success', JSON.stringify(r));
+      assert.equal(r.output.trim(), 'big-script-done');
+    });
+
+  it('a request line far past the connection memory gets 414, and latchkeyd goes on',
+    async () => {
+      const u = new URL(c.env.endpoint);
+      const res = await fetch(`${u.origin}/?Action=DescribeRegions&x=${'a'.repeat(300000)}`);
+      assert.ok([414, 431].includes(res.status), `HTTP ${res.status}`);
+      const again = await fetch(`${u.origin}/?Action=DescribeRegions`);
+      assert.equal(again.status, 400);
+    });
+});
