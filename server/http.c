@@ -1,6 +1,8 @@
 /*
- * HTTP for latchkeyd (docs/threading.md): libmicrohttpd's epoll loop on
- * one thread holds every connection; a request whose head and body have
+ * HTTP for latchkeyd (docs/threading.md): libmicrohttpd's event loops
+ * (internal threads, poll(): suspended connections are not in the set, so
+ * it holds only the connections doing I/O) hold every connection; a
+ * request whose head and body have
  * arrived is suspended and handed to the worker pool (work.c), whose
  * answer resumes it; an agent's long poll that finds no work is parked
  * (longpoll.c) and holds no thread at all. So the number of threads is
@@ -572,7 +574,12 @@ http_start(const char *listen, const char *cert, const char *key,
     size_t workers, size_t io_threads)
 {
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/*
+	 * poll(), not epoll: parked polls are suspended and so not polled,
+	 * and 0.9.75's epoll mode left a connection hanging, unanswered,
+	 * when a request's arguments filled its memory (the storm test).
+	 */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	size_t len;
 	int r;
