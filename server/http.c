@@ -649,11 +649,3 @@ http_stop(void)
 	free(http_cert);
 	free(http_key);
 }
-
-void
-http_stats(size_t *conns, size_t *parked, size_t *queued)
-{
-	*conns = conn_count();
-	*parked = longpoll_parked();
-	*queued = work_queued();
-}

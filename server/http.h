@@ -17,7 +17,5 @@ int	http_start(const char *listen, const char *cert, const char *key,
 void	http_stop(void);
 /* 1 if listen names a loopback address, 0 if not, -1 if malformed. */
 int	http_listen_is_loopback(const char *listen);
-/* Connections open, long polls parked, requests waiting for a worker. */
-void	http_stats(size_t *conns, size_t *parked, size_t *queued);
 
 #endif

@@ -128,17 +128,6 @@ work_push(void *job)
 	return 0;
 }
 
-size_t
-work_queued(void)
-{
-	size_t n;
-
-	pthread_mutex_lock(&work_lock);
-	n = work_nqueued;
-	pthread_mutex_unlock(&work_lock);
-	return n;
-}
-
 void
 work_stop(void)
 {

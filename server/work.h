@@ -21,8 +21,6 @@ int	work_start(size_t n, work_fn fn);
 int	work_push(void *job);
 /* Runs what is queued, then joins the threads. */
 void	work_stop(void);
-/* Jobs waiting now (for the busy check and the log). */
-size_t	work_queued(void);
 /* The default number of threads for this machine. */
 size_t	work_default_threads(void);
 

@@ -44,6 +44,17 @@ is() {
 	else tap_fail "$1 (got '$2', wanted '$3')"; fi
 }
 
+# lk_need_built PROG...: each must be an executable of the build; a test
+# that lacks one fails once, says which, and ends.
+lk_need_built() {
+	local prog
+	for prog in "$@"; do
+		[ -x "$prog" ] && continue
+		tap_fail "$(basename "$prog") is built ($LK_BUILD/bin)"
+		echo "1..$LK_N"; exit 1
+	done
+}
+
 lk_ensure_user() {
 	local u=$1
 	if ! getent passwd "$u" >/dev/null; then

@@ -404,13 +404,20 @@ check "one caller's 66 long tasks: 64 run" count_is 64 Running
 check "one caller's 66 long tasks: 2 wait, Pending" count_is 2 Pending
 as_b long_tasks 48 "$T/share-b.ids"
 check "another caller's tasks still run (48 of 48)" as_b count_is 48 Running
-as_b api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
-    ContentEncoding=PlainText "CommandContent=echo after-the-storm" >"$T/run.json"
-WAITING=$(json_str InvokeId <"$T/run.json")
-sleep 2
+# quick_task TEXT: runs "echo TEXT" on the instance; its invoke id
+quick_task() {
+	api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+	    ContentEncoding=PlainText "CommandContent=echo $1" | json_str InvokeId
+}
+# status_after ID: its InvocationStatus 2 s later (time for a poll to take it)
+status_after() {
+	sleep 2
+	api DescribeInvocationResults "InvokeId=$1" "InstanceId=$IID" |
+	    json_str InvocationStatus
+}
+WAITING=$(as_b quick_task after-the-storm)
 is "with 112 slots taken by other tasks, a third task waits" \
-    "$(as_b api DescribeInvocationResults "InvokeId=$WAITING" "InstanceId=$IID" |
-    json_str InvocationStatus)" Pending
+    "$(as_b status_after "$WAITING")" Pending
 SENDKEY_ID=$(api DescribeCommands Provider=AlibabaCloud \
     Name=ACS-ECS-SendSshPublicKey-linux.sh | json_str CommandId)
 as_b api InvokeCommand "CommandId=$SENDKEY_ID" "InstanceId.1=$IID" \
@@ -435,13 +442,9 @@ apid=$(cat "$T/agent.pid")
 kill -KILL "$apid"
 wait "$apid" 2>/dev/null
 sleep 0.5
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
-    ContentEncoding=PlainText "CommandContent=echo after-restart" >"$T/run.json"
-INV=$(json_str InvokeId <"$T/run.json")
-sleep 2
+INV=$(quick_task after-restart)
 is "after the agent is killed, a new task stays Pending (no dead poll took it)" \
-    "$(api DescribeInvocationResults "InvokeId=$INV" "InstanceId=$IID" |
-    json_str InvocationStatus)" Pending
+    "$(status_after "$INV")" Pending
 "$AGENT" run --state "$STATE" --log "$AGENT_LOG" >>"$T/agent.out" 2>&1 &
 echo $! >"$T/agent.pid"
 check "the agent restarted: the waiting task runs (Success)" wait_status "$INV" Success

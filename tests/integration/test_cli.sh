@@ -23,12 +23,7 @@ LKD=$T/bin/latchkeyd
 AGENT=$T/bin/latchkey-agent
 TTL=60
 
-for prog in "$LK" "$LKD" "$AGENT"; do
-	if [ ! -x "$prog" ]; then
-		tap_fail "$(basename "$prog") is built ($LK_BUILD/bin)"
-		echo "1..$LK_N"; exit 1
-	fi
-done
+lk_need_built "$LK" "$LKD" "$AGENT"
 
 # out_is STATUS ERE CMD...: CMD exits STATUS with ERE on stdout or stderr.
 out_is() {

@@ -41,12 +41,7 @@ HEADER_TIMEOUT=3
 MAX_CONNS=4000
 WORKERS=10
 
-for prog in "$LKD" "$AGENT" "$T/bin/latchkey-authorized-keys"; do
-	if [ ! -x "$prog" ]; then
-		tap_fail "$(basename "$prog") is built ($LK_BUILD/bin)"
-		echo "1..$LK_N"; exit 1
-	fi
-done
+lk_need_built "$LKD" "$AGENT" "$T/bin/latchkey-authorized-keys"
 command -v python3 >/dev/null ||
     { tap_fail "python3 is installed"; echo "1..$LK_N"; exit 1; }
 

@@ -61,7 +61,8 @@ check_exit "--max-connections below 16 is a usage error" 2 "$LKD" --db "$T/lkd.d
 check_exit "--max-connections above the descriptor limit is refused" 2 \
     "$LKD" --db "$T/lkd.db" --listen "127.0.0.1:$P2" --max-connections 16777216
 for bad in "--workers 0" "--workers 65" "--header-timeout 0" "--body-timeout x" \
-    "--idle-timeout 3601" "--max-conns-per-ip -1"; do
+    "--idle-timeout 3601" "--max-conns-per-ip -1" "--conn-memory 7" \
+    "--conn-memory 257" "--io-threads 0" "--io-threads 17" "--workers 1x"; do
 	# shellcheck disable=SC2086
 	check_exit "latchkeyd $bad is a usage error" 2 "$LKD" --db "$T/lkd.db" \
 	    --listen "127.0.0.1:$P2" $bad
