@@ -83,11 +83,14 @@ $(BUILD)/bin/acs-plugin-manager: $(BUILD)/obj/agent/acs-plugin-manager.o $(LIB_A
 $(BUILD)/bin/config_ecs_instance_connect: $(BUILD)/obj/plugins/config_ecs_instance_connect/plugin.o $(LIB_A)
 
 SERVER_SRCS	 = $(wildcard server/*.c)
+# Only the PostgreSQL backend sees libpq's header.
+PQ_CFLAGS	:= $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+$(BUILD)/obj/server/db_pg.o: ALL_CFLAGS += $(PQ_CFLAGS)
 SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -lwslay -ljansson \
-	    -lsqlite3 $(LIBS) -lpthread
+	    -lsqlite3 -lpq $(LIBS) -lpthread
 
 # The web console's assets, embedded in latchkeyd as C arrays.
 CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*))
@@ -127,11 +130,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 
 # The console's parsers and sessions on an in-memory database.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
-		   console_auth.o keys.o db.o util.o)
+		   console_auth.o keys.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
-	    -o $@ $^ -lcmocka -ljansson -lsqlite3 $(LIBS) -lpthread
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
 # The event loop's parts that stand alone: parked polls, workers, admission.
 LONGPOLL_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,longpoll.o work.o conn.o)
@@ -141,11 +144,11 @@ $(BUILD)/tests/test_longpoll: tests/unit/test_longpoll.c $(LONGPOLL_TEST_OBJS) $
 	    -o $@ $^ -lcmocka $(LIBS) -lpthread
 
 # Heartbeats on an in-memory database.
-HEARTBEAT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,heartbeat.o db.o)
+HEARTBEAT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,heartbeat.o db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
-	    -o $@ $^ -lcmocka -ljansson -lsqlite3 $(LIBS) -lpthread
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -157,10 +160,10 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 
 # agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
-    server/db.c server/util.c server/longpoll.c server/agentauth.c \
+    server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 $(FUZZ_LIBS) \
+	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
 
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \

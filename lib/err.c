@@ -53,6 +53,8 @@ lk_err(int r)
 		return "corrupt record";
 	case LK_ERR_BUSY:
 		return "busy, try again later";
+	case LK_ERR_UNAVAILABLE:
+		return "the database is unavailable, try again later";
 	default:
 		return "unknown error";
 	}

@@ -29,6 +29,7 @@
 #define LK_ERR_NOT_FOUND	-20	/* no such record */
 #define LK_ERR_RECORD		-21	/* corrupt store record */
 #define LK_ERR_BUSY		-22	/* at a limit: try again later */
+#define LK_ERR_UNAVAILABLE	-23	/* the database cannot be reached */
 
 const char *lk_err(int r);
 

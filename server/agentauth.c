@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "agentauth.h"
 #include "latchkeyd.h"
 #include "sig.h"
 
 static int
-agentauth_hash_cb(sqlite3_stmt *st, void *arg)
+agentauth_hash_cb(const struct lkdb_row *st, void *arg)
 {
 	*(char **)arg = lkdb_col_str(st, 0);
 	return 1;

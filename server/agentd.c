@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "db.h"
 #include "agentauth.h"
 #include "agentd.h"
 #include "b64.h"
@@ -127,14 +128,14 @@ struct agentd_act {
 };
 
 static int
-agentd_act_cb(sqlite3_stmt *st, void *arg)
+agentd_act_cb(const struct lkdb_row *st, void *arg)
 {
 	struct agentd_act *a = arg;
 
 	a->hash = lkdb_col_str(st, 0);
-	a->uses_left = sqlite3_column_int64(st, 1);
-	a->expires = sqlite3_column_int64(st, 2);
-	a->disabled = sqlite3_column_int(st, 3);
+	a->uses_left = lkdb_int(st, 1);
+	a->expires = lkdb_int(st, 2);
+	a->disabled = (int)lkdb_int(st, 3);
 	a->found = 1;
 	return 1;
 }
@@ -286,28 +287,28 @@ struct agentd_work {
 };
 
 static int
-agentd_task_cb(sqlite3_stmt *st, void *arg)
+agentd_task_cb(const struct lkdb_row *st, void *arg)
 {
 	struct agentd_work *w = arg;
 
 	json_array_append_new(w->tasks, json_pack("{s:s, s:s, s:s, s:s, s:s,"
-	    " s:s, s:I}", "task_id", (const char *)sqlite3_column_text(st, 0),
-	    "invoke_id", (const char *)sqlite3_column_text(st, 1),
-	    "command_type", (const char *)sqlite3_column_text(st, 2),
-	    "content", (const char *)sqlite3_column_text(st, 3),
-	    "username", (const char *)sqlite3_column_text(st, 4),
-	    "working_dir", (const char *)sqlite3_column_text(st, 5),
-	    "timeout", (json_int_t)sqlite3_column_int64(st, 6)));
+	    " s:s, s:I}", "task_id", lkdb_text(st, 0),
+	    "invoke_id", lkdb_text(st, 1),
+	    "command_type", lkdb_text(st, 2),
+	    "content", lkdb_text(st, 3),
+	    "username", lkdb_text(st, 4),
+	    "working_dir", lkdb_text(st, 5),
+	    "timeout", (json_int_t)lkdb_int(st, 6)));
 	return 0;
 }
 
 static int
-agentd_stop_cb(sqlite3_stmt *st, void *arg)
+agentd_stop_cb(const struct lkdb_row *st, void *arg)
 {
 	struct agentd_work *w = arg;
 
 	json_array_append_new(w->stops,
-	    json_string((const char *)sqlite3_column_text(st, 0)));
+	    json_string(lkdb_text(st, 0)));
 	return 0;
 }
 
@@ -344,11 +345,11 @@ agentd_owner_count(struct agentd_shares *sh, const char *owner)
 }
 
 static int
-agentd_running_cb(sqlite3_stmt *st, void *arg)
+agentd_running_cb(const struct lkdb_row *st, void *arg)
 {
 	struct agentd_shares *sh = arg;
-	const char *owner = (const char *)sqlite3_column_text(st, 0);
-	int push = sqlite3_column_int(st, 1), n = sqlite3_column_int(st, 2);
+	const char *owner = lkdb_text(st, 0);
+	int push = (int)lkdb_int(st, 1), n = (int)lkdb_int(st, 2);
 	int *cnt;
 
 	sh->total += n;
@@ -363,7 +364,7 @@ agentd_running_cb(sqlite3_stmt *st, void *arg)
 }
 
 static int
-agentd_cand_cb(sqlite3_stmt *st, void *arg)
+agentd_cand_cb(const struct lkdb_row *st, void *arg)
 {
 	struct agentd_shares *sh = arg;
 	size_t i = sh->ncand;
@@ -375,7 +376,7 @@ agentd_cand_cb(sqlite3_stmt *st, void *arg)
 		free(sh->cand[i].id);
 		return LK_ERR_ALLOC;
 	}
-	sh->cand[i].push = sqlite3_column_int(st, 2);
+	sh->cand[i].push = (int)lkdb_int(st, 2);
 	sh->ncand++;
 	return 0;
 }
@@ -417,9 +418,9 @@ agentd_share_ok(struct agentd_shares *sh, size_t c)
 }
 
 static int
-agentd_work_cb(sqlite3_stmt *st, void *arg)
+agentd_work_cb(const struct lkdb_row *st, void *arg)
 {
-	*(int *)arg = sqlite3_column_int(st, 0);
+	*(int *)arg = (int)lkdb_int(st, 0);
 	return 1;
 }
 
@@ -685,8 +686,10 @@ agentd_watch(void *arg)
 		if (r == ETIMEDOUT) {
 			pthread_mutex_unlock(&agentd_lock);
 			(void)heartbeat_flush();
-			if (++ticks % AGENTD_WATCH_EVERY == 0)
+			if (++ticks % AGENTD_WATCH_EVERY == 0) {
+				(void)lkdb_clock_sync(lkd->db);
 				agentd_watch_once();
+			}
 			pthread_mutex_lock(&agentd_lock);
 		}
 	}

@@ -51,6 +51,24 @@ api_error(struct api_req *req, int status, const char *code, const char *fmt,
 	return -1;
 }
 
+int
+api_store_error(struct api_req *req, int r, const char *what)
+{
+	switch (r) {
+	case LK_ERR_UNAVAILABLE:
+		return api_error(req, 503, "ServiceUnavailable", "The "
+		    "database is unavailable (%s); nothing was changed. "
+		    "Please try again later.", what);
+	case LK_ERR_ALLOC:
+		return api_error(req, 500, "InternalError", "out of memory "
+		    "(%s)", what);
+	default:
+		return api_error(req, 500, "InternalError",
+		    "The request processing has failed due to some unknown "
+		    "error (%s).", what);
+	}
+}
+
 const char *
 api_param(struct api_req *req, const char *name)
 {

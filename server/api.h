@@ -53,6 +53,12 @@ int		 api_call_internal(const char *action, struct lk_params *params,
 /* For actions. Each returns -1 after api_error(), so "return api_error()". */
 int		 api_error(struct api_req *req, int status, const char *code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * The API's answer to a failed store operation r (store.h): 503
+ * ServiceUnavailable when the database cannot be reached, else 500
+ * InternalError; what names the operation. Returns -1.
+ */
+int		 api_store_error(struct api_req *req, int r, const char *what);
 const char	*api_param(struct api_req *req, const char *name);
 /* A required parameter; on absence the documented MissingParameter error. */
 int		 api_param_req(struct api_req *req, const char *name,

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "db.h"
 #include "api.h"
 #include "api_int.h"
 #include "b64.h"
@@ -540,9 +541,9 @@ cmd_str(json_t *rec, const char *key)
 }
 
 static int
-cmd_count_cb(sqlite3_stmt *st, void *arg)
+cmd_count_cb(const struct lkdb_row *st, void *arg)
 {
-	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+	*(int64_t *)arg = lkdb_int(st, 0);
 	return 1;
 }
 
@@ -587,9 +588,9 @@ cmd_insert(struct api_req *req, json_t *cmd)
 
 /* A commands row (CMD_COLUMNS) as a record; NULL when out of memory. */
 static json_t *
-cmd_row_record(sqlite3_stmt *st)
+cmd_row_record(const struct lkdb_row *st)
 {
-	const char *params = (const char *)sqlite3_column_text(st, 8);
+	const char *params = lkdb_text(st, 8);
 	json_t *defs, *rec;
 
 	if ((defs = json_loads(params ? params : "[]", 0, NULL)) == NULL ||
@@ -599,22 +600,22 @@ cmd_row_record(sqlite3_stmt *st)
 	}
 	rec = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:b, s:o, "
 	    "s:s?, s:s?}",
-	    "id", (const char *)sqlite3_column_text(st, 0),
-	    "name", (const char *)sqlite3_column_text(st, 1),
-	    "type", (const char *)sqlite3_column_text(st, 2),
-	    "description", (const char *)sqlite3_column_text(st, 3),
-	    "content", (const char *)sqlite3_column_text(st, 4),
-	    "working_dir", (const char *)sqlite3_column_text(st, 5),
-	    "timeout", (json_int_t)sqlite3_column_int64(st, 6),
-	    "enable_parameter", sqlite3_column_int(st, 7) != 0,
+	    "id", lkdb_text(st, 0),
+	    "name", lkdb_text(st, 1),
+	    "type", lkdb_text(st, 2),
+	    "description", lkdb_text(st, 3),
+	    "content", lkdb_text(st, 4),
+	    "working_dir", lkdb_text(st, 5),
+	    "timeout", (json_int_t)lkdb_int(st, 6),
+	    "enable_parameter", (int)lkdb_int(st, 7) != 0,
 	    "params", defs,
-	    "provider", (const char *)sqlite3_column_text(st, 9),
-	    "owner", (const char *)sqlite3_column_text(st, 10));
+	    "provider", lkdb_text(st, 9),
+	    "owner", lkdb_text(st, 10));
 	return rec;
 }
 
 static int
-cmd_record_cb(sqlite3_stmt *st, void *arg)
+cmd_record_cb(const struct lkdb_row *st, void *arg)
 {
 	json_t **recp = arg;
 
@@ -713,11 +714,11 @@ cmd_params_json(json_t *defs, json_t **namesp, json_t **outp)
 
 /* A commands row (CMD_COLUMNS) as a DescribeCommands Command object. */
 static json_t *
-cmd_row_json(sqlite3_stmt *st, int b64)
+cmd_row_json(const struct lkdb_row *st, int b64)
 {
 	json_t *rec, *names = NULL, *defs = NULL, *content, *v = NULL;
-	const char *provider = (const char *)sqlite3_column_text(st, 9);
-	const char *category = (const char *)sqlite3_column_text(st, 11);
+	const char *provider = lkdb_text(st, 9);
+	const char *category = lkdb_text(st, 11);
 	char when[32];
 
 	if ((rec = cmd_row_record(st)) == NULL)
@@ -729,7 +730,7 @@ cmd_row_json(sqlite3_stmt *st, int b64)
 		json_decref(defs);
 		goto out;
 	}
-	lk_time_iso(sqlite3_column_int64(st, 14), when, sizeof(when));
+	lk_time_iso(lkdb_int(st, 14), when, sizeof(when));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:{s:o}, "
 	    "s:{s:o}, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s, s:{s:[]}}",
 	    "CommandId", cmd_str(rec, "id"), "Name", cmd_str(rec, "name"),
@@ -743,11 +744,11 @@ cmd_row_json(sqlite3_stmt *st, int b64)
 	    "ParameterNames", "ParameterName", names,
 	    "ParameterDefinitions", "ParameterDefinition", defs,
 	    "CreationTime", when,
-	    "InvokeTimes", (json_int_t)sqlite3_column_int64(st, 15),
+	    "InvokeTimes", (json_int_t)lkdb_int(st, 15),
 	    "Provider", provider ? provider : "",
 	    "Category", category ? category : "",
-	    "Version", (json_int_t)sqlite3_column_int64(st, 12),
-	    "Latest", sqlite3_column_int(st, 13) != 0,
+	    "Version", (json_int_t)lkdb_int(st, 12),
+	    "Latest", (int)lkdb_int(st, 13) != 0,
 	    "Launcher", "", "ResourceGroupId", "", "Tags", "Tag");
  out:
 	json_decref(rec);
@@ -760,7 +761,7 @@ struct cmd_list {
 };
 
 static int
-cmd_list_cb(sqlite3_stmt *st, void *arg)
+cmd_list_cb(const struct lkdb_row *st, void *arg)
 {
 	struct cmd_list *l = arg;
 

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "db.h"
 #include "api.h"
 #include "api_int.h"
 #include "err.h"
@@ -28,7 +29,7 @@ struct inst_name {
 };
 
 static int
-inst_name_cb(sqlite3_stmt *st, void *arg)
+inst_name_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inst_name *x = arg;
 
@@ -81,9 +82,9 @@ inst_online(int64_t last_seen, int64_t now)
 }
 
 static const char *
-inst_col(sqlite3_stmt *st, int i)
+inst_col(const struct lkdb_row *st, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
+	const char *s = lkdb_text(st, i);
 
 	return s != NULL ? s : "";
 }
@@ -98,7 +99,7 @@ struct inst_scan {
 };
 
 static int
-inst_scan_cb(sqlite3_stmt *st, void *arg)
+inst_scan_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inst_scan *x = arg;
 	long long k;
@@ -129,7 +130,7 @@ inst_addresses(const char *text)
 
 /* An instances row as a DescribeInstances Instance. */
 static int
-inst_row_cb(sqlite3_stmt *st, void *arg)
+inst_row_cb(const struct lkdb_row *st, void *arg)
 {
 	json_t *list = arg, *addrs;
 	char created[32];
@@ -137,12 +138,12 @@ inst_row_cb(sqlite3_stmt *st, void *arg)
 
 	if ((addrs = inst_addresses(inst_col(st, 5))) == NULL)
 		return LK_ERR_ALLOC;
-	lk_time_iso(sqlite3_column_int64(st, 6), created, sizeof(created));
+	lk_time_iso(lkdb_int(st, 6), created, sizeof(created));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}}",
 	    "InstanceId", inst_col(st, 0), "InstanceName", inst_col(st, 1),
 	    "HostName", inst_col(st, 2), "Description", "",
-	    "Status", inst_online(sqlite3_column_int64(st, 7), now) ?
+	    "Status", inst_online(lkdb_int(st, 7), now) ?
 	    "Running" : "Stopped",
 	    "OSName", inst_col(st, 3), "OSNameEn", inst_col(st, 3),
 	    "OSType", "linux", "RegionId", lkd->region,
@@ -155,15 +156,15 @@ inst_row_cb(sqlite3_stmt *st, void *arg)
 
 /* An instances row as an InstanceCloudAssistantStatus. */
 static int
-inst_status_cb(sqlite3_stmt *st, void *arg)
+inst_status_cb(const struct lkdb_row *st, void *arg)
 {
 	json_t *list = arg;
 	char last_inv[32], last_hb[32];
-	int64_t seen = sqlite3_column_int64(st, 2);
+	int64_t seen = lkdb_int(st, 2);
 
-	lk_time_iso(sqlite3_column_int64(st, 5), last_inv, sizeof(last_inv));
+	lk_time_iso(lkdb_int(st, 5), last_inv, sizeof(last_inv));
 	/* After a goodbye (last_seen 0), the agent's last word was that. */
-	lk_time_iso(seen > 0 ? seen : sqlite3_column_int64(st, 6), last_hb,
+	lk_time_iso(seen > 0 ? seen : lkdb_int(st, 6), last_hb,
 	    sizeof(last_hb));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, "
 	    "s:I, s:s, s:s, s:b}",
@@ -171,8 +172,8 @@ inst_status_cb(sqlite3_stmt *st, void *arg)
 	    "CloudAssistantStatus", inst_online(seen, lkd_now()) ? "true" :
 	    "false",
 	    "CloudAssistantVersion", inst_col(st, 1), "OSType", "Linux",
-	    "ActiveTaskCount", (json_int_t)sqlite3_column_int64(st, 3),
-	    "InvocationCount", (json_int_t)sqlite3_column_int64(st, 4),
+	    "ActiveTaskCount", (json_int_t)lkdb_int(st, 3),
+	    "InvocationCount", (json_int_t)lkdb_int(st, 4),
 	    "LastInvokedTime", last_inv, "LastHeartbeatTime", last_hb,
 	    "SupportSessionManager",
 	    sess_version_supported(inst_col(st, 1)))) != 0)

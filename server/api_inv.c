@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "db.h"
 #include "agentd.h"
 #include "api.h"
 #include "api_int.h"
@@ -566,7 +567,7 @@ struct inv_prior {
 };
 
 static int
-inv_prior_cb(sqlite3_stmt *st, void *arg)
+inv_prior_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_prior *p = arg;
 
@@ -580,12 +581,12 @@ inv_prior_cb(sqlite3_stmt *st, void *arg)
 }
 
 static int
-inv_prior_task_cb(sqlite3_stmt *st, void *arg)
+inv_prior_task_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_prior *p = arg;
 
 	if (json_array_append_new(p->instances, json_string((const char *)
-	    sqlite3_column_text(st, 0))) != 0)
+	    lkdb_text(st, 0))) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -899,9 +900,9 @@ inv_view(enum inv_status s, const char *ecode, int started,
 	" LEFT JOIN instances n ON n.id = t.instance_id"
 
 static const char *
-inv_col(sqlite3_stmt *st, int i)
+inv_col(const struct lkdb_row *st, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
+	const char *s = lkdb_text(st, i);
 
 	return s != NULL ? s : "";
 }
@@ -913,10 +914,10 @@ inv_allowed(struct api_req *req, const char *id, const char *name)
 }
 
 static void
-inv_task_view(sqlite3_stmt *st, struct inv_view *v)
+inv_task_view(const struct lkdb_row *st, struct inv_view *v)
 {
 	inv_view(inv_status_parse(inv_col(st, 3)), inv_col(st, 4),
-	    sqlite3_column_type(st, 9) != SQLITE_NULL, v);
+	    !lkdb_isnull(st, 9), v);
 }
 
 /*
@@ -924,24 +925,24 @@ inv_task_view(sqlite3_stmt *st, struct inv_view *v)
  * InvokeInstance; Output only when output is set.
  */
 static json_t *
-inv_task_json(sqlite3_stmt *st, int result, int b64, int output)
+inv_task_json(const struct lkdb_row *st, int result, int b64, int output)
 {
 	struct inv_view v;
 	char t[5][32];
 	json_t *out = NULL;
 	const void *blob;
-	json_int_t exitc = sqlite3_column_int64(st, 5);
-	json_int_t dropped = sqlite3_column_int64(st, 7);
+	size_t bloblen;
+	json_int_t exitc = lkdb_int(st, 5);
+	json_int_t dropped = lkdb_int(st, 7);
 	int i;
 
 	inv_task_view(st, &v);
 	for (i = 0; i < 5; i++)
-		lk_time_iso(sqlite3_column_int64(st, 8 + i), t[i],
+		lk_time_iso(lkdb_int(st, 8 + i), t[i],
 		    sizeof(t[i]));
 	if (output) {
-		blob = sqlite3_column_blob(st, 6);
-		if ((out = cmd_text(blob ? blob : "", (size_t)
-		    sqlite3_column_bytes(st, 6), b64)) == NULL)
+		blob = lkdb_blob(st, 6, &bloblen);
+		if ((out = cmd_text(blob ? blob : "", bloblen, b64)) == NULL)
 			return NULL;
 	}
 	if (result)
@@ -977,7 +978,7 @@ struct inv_results {
 };
 
 static int
-inv_results_cb(sqlite3_stmt *st, void *arg)
+inv_results_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_results *x = arg;
 	struct inv_view v;
@@ -1082,7 +1083,7 @@ inv_scan_flush(struct inv_scan *x)
 
 /* Rows come grouped by invocation; a task counts if the policy allows. */
 static int
-inv_scan_cb(sqlite3_stmt *st, void *arg)
+inv_scan_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_scan *x = arg;
 	const char *id = inv_col(st, 0);
@@ -1109,7 +1110,7 @@ struct inv_one {
 };
 
 static int
-inv_one_task_cb(sqlite3_stmt *st, void *arg)
+inv_one_task_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_one *x = arg;
 
@@ -1124,7 +1125,7 @@ inv_one_task_cb(sqlite3_stmt *st, void *arg)
 
 /* An invocations row as an Invocation, with the tasks gathered before. */
 static int
-inv_one_cb(sqlite3_stmt *st, void *arg)
+inv_one_cb(const struct lkdb_row *st, void *arg)
 {
 	struct inv_one *x = arg;
 	const char *level = inv_task_level(x->counts);
@@ -1134,7 +1135,7 @@ inv_one_cb(sqlite3_stmt *st, void *arg)
 	if ((content = cmd_text(inv_col(st, 5), strlen(inv_col(st, 5)),
 	    x->b64)) == NULL)
 		return LK_ERR_ALLOC;
-	lk_time_iso(sqlite3_column_int64(st, 10), when, sizeof(when));
+	lk_time_iso(lkdb_int(st, 10), when, sizeof(when));
 	if (json_array_append_new(x->out, json_pack("{s:s, s:s, s:s, s:s, "
 	    "s:o, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:{s:[]}, s:{s:O}}",
@@ -1143,7 +1144,7 @@ inv_one_cb(sqlite3_stmt *st, void *arg)
 	    "CommandContent", content, "CommandDescription", inv_col(st, 4),
 	    "Parameters", inv_col(st, 6), "RepeatMode", "Once",
 	    "Frequency", "", "Timed", 0,
-	    "Timeout", (json_int_t)sqlite3_column_int64(st, 9),
+	    "Timeout", (json_int_t)lkdb_int(st, 9),
 	    "Username", inv_col(st, 7), "WorkingDir", inv_col(st, 8),
 	    "CreationTime", when, "InvocationStatus", level,
 	    "InvokeStatus", inv_invoke_status(level), "Launcher", "",
@@ -1239,7 +1240,7 @@ api_describe_invocations(struct api_req *req)
 /* Stopping                                                            */
 
 static int
-inv_stop_cb(sqlite3_stmt *st, void *arg)
+inv_stop_cb(const struct lkdb_row *st, void *arg)
 {
 	if (json_object_set_new(arg, inv_col(st, 0), json_string(inv_col(st,
 	    1))) != 0)

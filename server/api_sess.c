@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
@@ -25,7 +26,7 @@
 long sess_per_key = RELAY_PER_KEY_DEFAULT;
 
 static int
-sess_str_cb(sqlite3_stmt *st, void *arg)
+sess_str_cb(const struct lkdb_row *st, void *arg)
 {
 	*(char **)arg = lkdb_col_str(st, 0);
 	return 1;
@@ -76,12 +77,12 @@ struct sess_inst {
 };
 
 static int
-sess_inst_cb(sqlite3_stmt *st, void *arg)
+sess_inst_cb(const struct lkdb_row *st, void *arg)
 {
 	struct sess_inst *x = arg;
 
 	x->found = 1;
-	x->last_seen = sqlite3_column_int64(st, 0);
+	x->last_seen = lkdb_int(st, 0);
 	x->version = lkdb_col_str(st, 1);
 	x->ports = lkdb_col_str(st, 2);
 	return 1;
@@ -94,12 +95,12 @@ struct sess_open {
 };
 
 static int
-sess_open_cb(sqlite3_stmt *st, void *arg)
+sess_open_cb(const struct lkdb_row *st, void *arg)
 {
 	struct sess_open *o = arg;
 
-	o->all = sqlite3_column_int64(st, 0);
-	o->own = sqlite3_column_int64(st, 1);
+	o->all = lkdb_int(st, 0);
+	o->own = lkdb_int(st, 1);
 	return 1;
 }
 
@@ -306,7 +307,7 @@ api_start_terminal_session(struct api_req *req)
 }
 
 static int
-sess_owner_cb(sqlite3_stmt *st, void *arg)
+sess_owner_cb(const struct lkdb_row *st, void *arg)
 {
 	*(char **)arg = lkdb_col_str(st, 0);
 	return 1;
@@ -341,26 +342,26 @@ api_end_terminal_session(struct api_req *req)
 }
 
 static json_t *
-sess_time(sqlite3_stmt *st, int i)
+sess_time(const struct lkdb_row *st, int i)
 {
 	char t[32];
 
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+	if (lkdb_isnull(st, i))
 		return json_string("");
-	lk_time_iso(sqlite3_column_int64(st, i), t, sizeof(t));
+	lk_time_iso(lkdb_int(st, i), t, sizeof(t));
 	return json_string(t);
 }
 
 static const char *
-sess_col(sqlite3_stmt *st, int i)
+sess_col(const struct lkdb_row *st, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
+	const char *s = lkdb_text(st, i);
 
 	return s != NULL ? s : "";
 }
 
 static int
-sess_row_cb(sqlite3_stmt *st, void *arg)
+sess_row_cb(const struct lkdb_row *st, void *arg)
 {
 	json_t *list = arg, *conn;
 	const char *status = sess_col(st, 5);
@@ -377,11 +378,11 @@ sess_row_cb(sqlite3_stmt *st, void *arg)
 	    " s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:I, s:{s:[o]}}",
 	    "SessionId", sess_col(st, 0), "Username", sess_col(st, 3),
 	    "ClientIP", sess_col(st, 4), "CreationTime", sess_time(st, 6),
-	    "PortNumber", (json_int_t)sqlite3_column_int64(st, 2),
+	    "PortNumber", (json_int_t)lkdb_int(st, 2),
 	    "TargetServer", "127.0.0.1", "IdentityType", "AccessKey",
 	    "PrincipalId", sess_col(st, 12),
-	    "BytesFromClient", (json_int_t)sqlite3_column_int64(st, 9),
-	    "BytesToClient", (json_int_t)sqlite3_column_int64(st, 10),
+	    "BytesFromClient", (json_int_t)lkdb_int(st, 9),
+	    "BytesToClient", (json_int_t)lkdb_int(st, 10),
 	    "Connections", "Connection", conn)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;

@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "db.h"
 #include "b64.h"
 #include "console.h"
 #include "err.h"
@@ -201,15 +202,15 @@ console_operator_create(const char *name, const char *password)
 }
 
 static int
-console_operator_list_cb(sqlite3_stmt *st, void *arg)
+console_operator_list_cb(const struct lkdb_row *st, void *arg)
 {
 	char created[32], last[32];
 
-	lk_time_iso(sqlite3_column_int64(st, 2), created, sizeof(created));
-	lk_time_iso(sqlite3_column_int64(st, 3), last, sizeof(last));
+	lk_time_iso(lkdb_int(st, 2), created, sizeof(created));
+	lk_time_iso(lkdb_int(st, 3), last, sizeof(last));
 	json_array_append_new(arg, json_pack("{s:s, s:b, s:s, s:s}", "Name",
-	    (const char *)sqlite3_column_text(st, 0), "Disabled",
-	    sqlite3_column_int(st, 1), "CreationTime", created,
+	    lkdb_text(st, 0), "Disabled",
+	    (int)lkdb_int(st, 1), "CreationTime", created,
 	    "LastSignInTime", last));
 	return 0;
 }
@@ -252,12 +253,12 @@ struct console_oprow {
 };
 
 static int
-console_oprow_cb(sqlite3_stmt *st, void *arg)
+console_oprow_cb(const struct lkdb_row *st, void *arg)
 {
 	struct console_oprow *row = arg;
 
 	row->hash = lkdb_col_str(st, 0);
-	row->disabled = sqlite3_column_int(st, 1);
+	row->disabled = (int)lkdb_int(st, 1);
 	return row->hash == NULL ? LK_ERR_ALLOC : 1;
 }
 
@@ -380,12 +381,12 @@ struct console_srow {
 };
 
 static int
-console_srow_cb(sqlite3_stmt *st, void *arg)
+console_srow_cb(const struct lkdb_row *st, void *arg)
 {
 	struct console_srow *row = arg;
-	const char *kind = (const char *)sqlite3_column_text(st, 0);
-	const char *principal = (const char *)sqlite3_column_text(st, 1);
-	const char *csrf = (const char *)sqlite3_column_text(st, 2);
+	const char *kind = lkdb_text(st, 0);
+	const char *principal = lkdb_text(st, 1);
+	const char *csrf = lkdb_text(st, 2);
 
 	if (kind == NULL || principal == NULL || csrf == NULL ||
 	    strlen(principal) > CONSOLE_NAME_MAX ||
@@ -396,8 +397,8 @@ console_srow_cb(sqlite3_stmt *st, void *arg)
 	snprintf(row->s->principal, sizeof(row->s->principal), "%s",
 	    principal);
 	snprintf(row->s->csrf, sizeof(row->s->csrf), "%s", csrf);
-	row->s->created = sqlite3_column_int64(st, 3);
-	row->last_used = sqlite3_column_int64(st, 4);
+	row->s->created = lkdb_int(st, 3);
+	row->last_used = lkdb_int(st, 4);
 	row->found = 1;
 	return 1;
 }

@@ -1,4 +1,3 @@
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,206 +9,49 @@
 #include "log.h"
 
 /*
- * Prepared statements are kept and reused (sqlite3_reset) rather than
- * prepared for each call: preparing costs more than running most of our
- * statements. Slots are chosen by the SQL text's address (our statements
- * are string literals) and checked by the text itself, so SQL built at
- * run time only costs a miss. A statement in use (a row callback running
- * the same SQL again) is not shared: the inner call prepares its own.
+ * The backend chosen by --db, and the connection it opened. The clock
+ * offset is written by lkdb_clock_sync (the watchdog, every few seconds)
+ * and read by every request: a relaxed atomic is enough.
  */
-#define DB_CACHE_SLOTS	256
-
-struct db_cached {
-	char		*sql;
-	sqlite3_stmt	*st;
-	int		 busy;
-};
-
 struct lkdb {
-	sqlite3		*conn;
-	pthread_mutex_t	 lock;
-	struct db_cached cache[DB_CACHE_SLOTS];
+	const struct lkdb_backend *be;
+	void		*impl;
+	int64_t		 offset;
 };
 
-/* The database whose transaction this thread holds, if any. */
-static __thread struct lkdb *db_tx_held;
-
-/* Each migration takes the schema from version i to i + 1. */
-static const char *const db_migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE access_keys(id TEXT PRIMARY KEY, secret BLOB NOT NULL,"
-	"  policy TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,"
-	"  description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);"
-	"CREATE TABLE nonces(key_id TEXT NOT NULL, nonce TEXT NOT NULL,"
-	"  seen INTEGER NOT NULL, PRIMARY KEY(key_id, nonce));"
-	"CREATE INDEX nonces_seen ON nonces(seen);"
-	"CREATE TABLE activations(id TEXT PRIMARY KEY, code_hash TEXT NOT NULL,"
-	"  count INTEGER NOT NULL, uses_left INTEGER NOT NULL,"
-	"  expires INTEGER NOT NULL, created INTEGER NOT NULL,"
-	"  disabled INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE instances(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-	"  hostname TEXT NOT NULL DEFAULT '', os TEXT NOT NULL DEFAULT '',"
-	"  version TEXT NOT NULL DEFAULT '', addresses TEXT NOT NULL DEFAULT '[]',"
-	"  cred_hash TEXT NOT NULL, activation_id TEXT NOT NULL,"
-	"  registered INTEGER NOT NULL, last_seen INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE commands(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-	"  type TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
-	"  content TEXT NOT NULL, working_dir TEXT NOT NULL DEFAULT '',"
-	"  timeout INTEGER NOT NULL, enable_parameter INTEGER NOT NULL,"
-	"  params TEXT NOT NULL DEFAULT '[]', provider TEXT,"
-	"  category TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 1,"
-	"  latest INTEGER NOT NULL DEFAULT 1, owner TEXT,"
-	"  created INTEGER NOT NULL, invoke_times INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX commands_name ON commands(name);"
-	"CREATE TABLE invocations(id TEXT PRIMARY KEY, command_id TEXT NOT NULL,"
-	"  command_name TEXT NOT NULL, command_type TEXT NOT NULL,"
-	"  command_description TEXT NOT NULL DEFAULT '',"
-	"  content TEXT NOT NULL, parameters TEXT NOT NULL DEFAULT '{}',"
-	"  username TEXT NOT NULL, working_dir TEXT NOT NULL,"
-	"  timeout INTEGER NOT NULL, owner TEXT NOT NULL,"
-	"  client_token TEXT, created INTEGER NOT NULL);"
-	"CREATE UNIQUE INDEX invocations_token ON invocations(owner, client_token)"
-	"  WHERE client_token IS NOT NULL;"
-	"CREATE TABLE tasks(id TEXT PRIMARY KEY, invoke_id TEXT NOT NULL,"
-	"  instance_id TEXT NOT NULL, content TEXT NOT NULL,"
-	"  status TEXT NOT NULL, exit_code INTEGER,"
-	"  output BLOB NOT NULL DEFAULT x'', dropped INTEGER NOT NULL DEFAULT 0,"
-	"  error_code TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
-	"  start_time INTEGER, finish_time INTEGER, stop_time INTEGER,"
-	"  updated INTEGER NOT NULL, stop_requested INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX tasks_instance ON tasks(instance_id, status);"
-	"CREATE INDEX tasks_invoke ON tasks(invoke_id);",
-	/* 1 -> 2: the invocation lists are per owner, newest first. */
-	"CREATE INDEX invocations_owner ON invocations(owner, created);",
-	/*
-	 * 2 -> 3: account settings (the session manager switch), the ports
-	 * each agent lets sessions reach, and the session records.
-	 */
-	"CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"ALTER TABLE instances ADD COLUMN session_ports TEXT NOT NULL"
-	"  DEFAULT '[]';"
-	"CREATE TABLE sessions(id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
-	"  instance_id TEXT NOT NULL, port INTEGER NOT NULL,"
-	"  username TEXT NOT NULL DEFAULT '', client_ip TEXT NOT NULL DEFAULT '',"
-	"  token_hash TEXT NOT NULL, token_expires INTEGER NOT NULL,"
-	"  status TEXT NOT NULL, created INTEGER NOT NULL,"
-	"  started INTEGER, ended INTEGER,"
-	"  bytes_in INTEGER NOT NULL DEFAULT 0,"
-	"  bytes_out INTEGER NOT NULL DEFAULT 0,"
-	"  closed_reason TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX sessions_instance ON sessions(instance_id, created);"
-	"CREATE INDEX sessions_owner ON sessions(owner, created);",
-	/*
-	 * 3 -> 4: the web console's operator accounts and sign-in sessions
-	 * (the SHA-256 of the cookie's id, never the id).
-	 */
-	"CREATE TABLE operators(name TEXT PRIMARY KEY, pw_hash TEXT NOT NULL,"
-	"  disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
-	"  last_signin INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE console_sessions(id_hash TEXT PRIMARY KEY,"
-	"  kind TEXT NOT NULL, principal TEXT NOT NULL, csrf TEXT NOT NULL,"
-	"  created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
-	"CREATE INDEX console_sessions_used ON console_sessions(last_used);",
-	/*
-	 * 4 -> 5: when the agent last said goodbye (a clean stop sets
-	 * last_seen to 0, so the instance is offline at once, and keeps the
-	 * time here for LastHeartbeatTime).
-	 */
-	"ALTER TABLE instances ADD COLUMN goodbye INTEGER NOT NULL DEFAULT 0;",
-};
-
-#define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))
-
 static int
-db_fail(struct lkdb *db, const char *what)
+db_is_pg(const char *spec)
 {
-	log_warnx("db %s error=\"%s\"", what, sqlite3_errmsg(db->conn));
-	return LK_ERR_INTERNAL;
-}
-
-static int
-db_exec_locked(struct lkdb *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("db exec error=\"%s\"", err ? err : "?");
-		sqlite3_free(err);
-		return LK_ERR_INTERNAL;
-	}
-	return 0;
-}
-
-static int
-db_user_version(struct lkdb *db, int *vp)
-{
-	sqlite3_stmt *st = NULL;
-	int r = LK_ERR_INTERNAL;
-
-	if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &st,
-	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-		*vp = sqlite3_column_int(st, 0);
-		r = 0;
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* Brings the schema to LKDB_SCHEMA_VERSION, one transaction per step. */
-static int
-db_migrate(struct lkdb *db)
-{
-	char pragma[64];
-	int v, r;
-
-	if ((r = db_user_version(db, &v)) != 0)
-		return db_fail(db, "user_version");
-	if (v > (int)DB_NMIGRATIONS) {
-		log_warnx("db schema version %d is newer than this latchkeyd "
-		    "(%d)", v, (int)DB_NMIGRATIONS);
-		return LK_ERR_INVALID_FORMAT;
-	}
-	for (; v < (int)DB_NMIGRATIONS; v++) {
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d;",
-		    v + 1);
-		if ((r = db_exec_locked(db, "BEGIN IMMEDIATE;")) != 0)
-			return r;
-		if ((r = db_exec_locked(db, db_migrations[v])) != 0 ||
-		    (r = db_exec_locked(db, pragma)) != 0) {
-			db_exec_locked(db, "ROLLBACK;");
-			return r;
-		}
-		if ((r = db_exec_locked(db, "COMMIT;")) != 0)
-			return r;
-		log_info("db migrated version=%d", v + 1);
-	}
-	return 0;
+	return strncmp(spec, "postgresql://", 13) == 0 ||
+	    strncmp(spec, "postgres://", 11) == 0;
 }
 
 int
-lkdb_open(const char *path, struct lkdb **dbp)
+lkdb_open(const char *spec, struct lkdb **dbp)
 {
 	struct lkdb *db;
+	const char *target = spec;
 	int r;
 
 	*dbp = NULL;
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return LK_ERR_ALLOC;
-	pthread_mutex_init(&db->lock, NULL);
-	if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		log_warnx("db open %s: %s", path, db->conn ?
-		    sqlite3_errmsg(db->conn) : "out of memory");
-		lkdb_close(db);
-		return LK_ERR_SYSTEM;
+	if (db_is_pg(spec))
+		db->be = &lkdb_pg;
+	else {
+		db->be = &lkdb_sqlite;
+		if (strncmp(spec, "sqlite:", 7) == 0)
+			target = spec + 7;
 	}
-	sqlite3_busy_timeout(db->conn, 5000);
-	if ((r = db_exec_locked(db, "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")) != 0 ||
-	    (r = db_migrate(db)) != 0) {
-		lkdb_close(db);
+	if (*target == '\0') {
+		free(db);
+		return LK_ERR_INVALID_FORMAT;
+	}
+	if ((r = db->be->open(target, &db->impl)) != 0) {
+		free(db);
 		return r;
 	}
+	(void)lkdb_clock_sync(db);
 	*dbp = db;
 	return 0;
 }
@@ -217,131 +59,49 @@ lkdb_open(const char *path, struct lkdb **dbp)
 void
 lkdb_close(struct lkdb *db)
 {
-	size_t i;
-
 	if (db == NULL)
 		return;
-	for (i = 0; i < DB_CACHE_SLOTS; i++) {
-		sqlite3_finalize(db->cache[i].st);
-		free(db->cache[i].sql);
-	}
-	sqlite3_close(db->conn);
-	pthread_mutex_destroy(&db->lock);
+	db->be->close(db->impl);
 	free(db);
 }
 
-static int
-db_bind(struct lkdb *db, sqlite3_stmt *st, const char *types, va_list ap)
+const char *
+lkdb_kind(const struct lkdb *db)
 {
-	const char *s;
-	const void *b;
-	size_t blen;
-	int i, rc = SQLITE_OK;
-
-	for (i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
-		switch (types[i]) {
-		case 's':
-			s = va_arg(ap, const char *);
-			rc = s == NULL ? sqlite3_bind_null(st, i + 1) :
-			    sqlite3_bind_text(st, i + 1, s, -1,
-			    SQLITE_TRANSIENT);
-			break;
-		case 'i':
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-			break;
-		case 'b':
-			b = va_arg(ap, const void *);
-			blen = va_arg(ap, size_t);
-			rc = sqlite3_bind_blob64(st, i + 1, b, blen,
-			    SQLITE_TRANSIENT);
-			break;
-		default:
-			return LK_ERR_INTERNAL;
-		}
-	}
-	return rc == SQLITE_OK ? 0 : db_fail(db, "bind");
-}
-
-/* Takes the lock unless this thread holds it in a transaction. */
-static int
-db_lock(struct lkdb *db)
-{
-	if (db_tx_held == db)
-		return 0;
-	pthread_mutex_lock(&db->lock);
-	return 1;
+	return db->be->name;
 }
 
 /*
- * The statement for sql, from the cache or prepared; *cp is its cache
- * slot (NULL: finalize it after use). With the lock held.
+ * Copies spec without the password of a URI's user information
+ * ("postgresql://user:secret@host/db" becomes "postgresql://user@host/db")
+ * and without a password=... query parameter.
  */
-static int
-db_prepare(struct lkdb *db, const char *sql, sqlite3_stmt **stp,
-    struct db_cached **cp)
+void
+lkdb_describe(const char *spec, char *out, size_t outsize)
 {
-	struct db_cached *c = &db->cache[((uintptr_t)sql >> 3) %
-	    DB_CACHE_SLOTS];
-	sqlite3_stmt *st = NULL;
-	char *copy;
+	const char *p, *at, *colon, *q;
+	size_t n = 0;
 
-	*cp = NULL;
-	if (c->st != NULL && !c->busy && strcmp(c->sql, sql) == 0) {
-		c->busy = 1;
-		*stp = c->st;
-		*cp = c;
-		return 0;
+	if (outsize == 0)
+		return;
+	out[0] = '\0';
+	if (!db_is_pg(spec)) {
+		snprintf(out, outsize, "%s", spec);
+		return;
 	}
-	if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "prepare");
-	*stp = st;
-	if (c->busy || (copy = strdup(sql)) == NULL)
-		return 0;		/* used once, then finalized */
-	sqlite3_finalize(c->st);
-	free(c->sql);
-	c->sql = copy;
-	c->st = st;
-	c->busy = 1;
-	*cp = c;
-	return 0;
-}
-
-static int
-db_vquery(struct lkdb *db, int *changesp, lkdb_row_cb cb, void *arg,
-    const char *sql, const char *types, va_list ap)
-{
-	sqlite3_stmt *st = NULL;
-	struct db_cached *c = NULL;
-	int locked, rc, r = 0;
-
-	locked = db_lock(db);
-	if ((r = db_prepare(db, sql, &st, &c)) != 0)
-		goto out;
-	if ((r = db_bind(db, st, types, ap)) != 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cb == NULL)
-			continue;
-		if ((r = cb(st, arg)) != 0)
-			break;
-	}
-	if (r == 1)
-		r = 0;
-	else if (r == 0 && rc != SQLITE_DONE)
-		r = rc == SQLITE_CONSTRAINT ? LK_ERR_INVALID_FORMAT :
-		    db_fail(db, "step");
-	if (r == 0 && changesp != NULL)
-		*changesp = sqlite3_changes(db->conn);
- out:
-	if (c != NULL) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		c->busy = 0;
-	} else
-		sqlite3_finalize(st);
-	if (locked)
-		pthread_mutex_unlock(&db->lock);
-	return r;
+	p = strstr(spec, "://") + 3;
+	at = strchr(p, '@');
+	colon = strchr(p, ':');
+	if (at != NULL && colon != NULL && colon < at)
+		n = (size_t)snprintf(out, outsize, "%.*s%s", (int)(colon - spec),
+		    spec, at);
+	else
+		n = (size_t)snprintf(out, outsize, "%s", spec);
+	if (n >= outsize)
+		return;
+	/* Cut a password=... parameter (and everything after it). */
+	if ((q = strstr(out, "password=")) != NULL)
+		out[q - out] = '\0';
 }
 
 int
@@ -352,7 +112,7 @@ lkdb_run(struct lkdb *db, int *changesp, const char *sql, const char *types,
 	int r;
 
 	va_start(ap, types);
-	r = db_vquery(db, changesp, NULL, NULL, sql, types, ap);
+	r = db->be->query(db->impl, changesp, NULL, NULL, sql, types, ap);
 	va_end(ap);
 	return r;
 }
@@ -365,7 +125,7 @@ lkdb_query(struct lkdb *db, lkdb_row_cb cb, void *arg, const char *sql,
 	int r;
 
 	va_start(ap, types);
-	r = db_vquery(db, NULL, cb, arg, sql, types, ap);
+	r = db->be->query(db->impl, NULL, cb, arg, sql, types, ap);
 	va_end(ap);
 	return r;
 }
@@ -373,39 +133,87 @@ lkdb_query(struct lkdb *db, lkdb_row_cb cb, void *arg, const char *sql,
 int
 lkdb_begin(struct lkdb *db)
 {
-	pthread_mutex_lock(&db->lock);
-	if (db_exec_locked(db, "BEGIN IMMEDIATE;") != 0) {
-		pthread_mutex_unlock(&db->lock);
-		return LK_ERR_INTERNAL;
-	}
-	db_tx_held = db;
-	return 0;
+	return db->be->begin(db->impl);
 }
 
 int
 lkdb_commit(struct lkdb *db)
 {
-	int r = db_exec_locked(db, "COMMIT;");
-
-	if (r != 0)
-		db_exec_locked(db, "ROLLBACK;");
-	db_tx_held = NULL;
-	pthread_mutex_unlock(&db->lock);
-	return r;
+	return db->be->commit(db->impl);
 }
 
 void
 lkdb_rollback(struct lkdb *db)
 {
-	db_exec_locked(db, "ROLLBACK;");
-	db_tx_held = NULL;
-	pthread_mutex_unlock(&db->lock);
+	db->be->rollback(db->impl);
+}
+
+int
+lkdb_lock(struct lkdb *db, const char *key)
+{
+	return db->be->lock(db->impl, key);
+}
+
+int64_t
+lkdb_clock_offset(const struct lkdb *db)
+{
+	return __atomic_load_n(&db->offset, __ATOMIC_RELAXED);
+}
+
+int
+lkdb_clock_sync(struct lkdb *db)
+{
+	int64_t off = 0;
+	int r;
+
+	if ((r = db->be->clock_sync(db->impl, &off)) != 0)
+		return r;
+	__atomic_store_n(&db->offset, off, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+lkdb_backup(struct lkdb *db, const char *dest)
+{
+	if (db->be->backup == NULL)
+		return LK_ERR_INVALID_FORMAT;
+	return db->be->backup(db->impl, dest);
+}
+
+int
+lkdb_schema_version(struct lkdb *db, int *vp, int *wantp)
+{
+	return db->be->schema_version(db->impl, vp, wantp);
+}
+
+int64_t
+lkdb_int(const struct lkdb_row *row, int i)
+{
+	return row->be->col_int(row, i);
+}
+
+const char *
+lkdb_text(const struct lkdb_row *row, int i)
+{
+	return row->be->col_text(row, i);
+}
+
+const void *
+lkdb_blob(const struct lkdb_row *row, int i, size_t *lenp)
+{
+	return row->be->col_blob(row, i, lenp);
+}
+
+int
+lkdb_isnull(const struct lkdb_row *row, int i)
+{
+	return row->be->col_null(row, i);
 }
 
 char *
-lkdb_col_str(sqlite3_stmt *st, int i)
+lkdb_col_str(const struct lkdb_row *row, int i)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
+	const char *s = lkdb_text(row, i);
 
-	return strdup(s == NULL ? "" : (const char *)s);
+	return strdup(s == NULL ? "" : s);
 }

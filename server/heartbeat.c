@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "err.h"
 #include "heartbeat.h"
 #include "latchkeyd.h"

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "db.h"
 #include "err.h"
 #include "fsutil.h"
 #include "latchkeyd.h"
@@ -237,18 +238,17 @@ struct keys_row {
 };
 
 static int
-keys_row_cb(sqlite3_stmt *st, void *arg)
+keys_row_cb(const struct lkdb_row *st, void *arg)
 {
 	struct keys_row *row = arg;
-	const void *b = sqlite3_column_blob(st, 0);
+	const void *b = lkdb_blob(st, 0, &row->sealedlen);
 
-	row->sealedlen = (size_t)sqlite3_column_bytes(st, 0);
 	if ((row->sealed = malloc(row->sealedlen + 1)) == NULL)
 		return LK_ERR_ALLOC;
 	if (b != NULL)
 		memcpy(row->sealed, b, row->sealedlen);
 	row->policy = lkdb_col_str(st, 1);
-	row->disabled = sqlite3_column_int(st, 2);
+	row->disabled = (int)lkdb_int(st, 2);
 	row->found = 1;
 	return 1;
 }
@@ -351,18 +351,18 @@ keys_policy_user(const struct lkd_policy *pol, const char *user)
 }
 
 static int
-keys_list_cb(sqlite3_stmt *st, void *arg)
+keys_list_cb(const struct lkdb_row *st, void *arg)
 {
 	json_t *arr = arg, *pol;
 	char when[32];
 
-	pol = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-	lk_time_iso(sqlite3_column_int64(st, 3), when, sizeof(when));
+	pol = json_loads(lkdb_text(st, 1), 0, NULL);
+	lk_time_iso(lkdb_int(st, 3), when, sizeof(when));
 	json_array_append_new(arr, json_pack("{s:s, s:o?, s:b, s:s, s:s}",
-	    "AccessKeyId", (const char *)sqlite3_column_text(st, 0),
-	    "Policy", pol, "Disabled", sqlite3_column_int(st, 2),
+	    "AccessKeyId", lkdb_text(st, 0),
+	    "Policy", pol, "Disabled", (int)lkdb_int(st, 2),
 	    "CreationTime", when,
-	    "Description", (const char *)sqlite3_column_text(st, 4)));
+	    "Description", lkdb_text(st, 4)));
 	return 0;
 }
 

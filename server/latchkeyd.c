@@ -5,9 +5,11 @@
  *	latchkeyd --db PATH accesskey create|list|disable ...
  *	latchkeyd --db PATH activation create ...
  *	latchkeyd --db PATH operator create|list|disable ...
+ *	latchkeyd --db PATH|URI migrate | backup DEST
  *
  * See latchkeyd(8).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 
 #include <openssl/crypto.h>
 
+#include "db.h"
 #include "agentd.h"
 #include "api.h"
 #include "conn.h"
@@ -32,6 +35,8 @@
 #include "work.h"
 
 static struct lkd_env lkd_env_store;
+/* --db as it may be logged: without a password. */
+static char lkd_dbname[1024];
 struct lkd_env *lkd = &lkd_env_store;
 
 struct lkd_opts {
@@ -89,19 +94,26 @@ lkd_usage(FILE *f)
 "       latchkeyd --db PATH operator list [--json]\n"
 "       latchkeyd --db PATH operator disable NAME\n"
 "       latchkeyd --db PATH session-manager enable|disable|status\n"
+"       latchkeyd --db PATH migrate\n"
+"       latchkeyd --db PATH backup DEST\n"
 "\n"
 "The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
 "actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
 "web console at /console/ (sign in with an access key or an operator).\n"
 "\n"
-"  --db PATH            SQLite database (created and migrated on start)\n"
+"  --db PATH            SQLite database (created and migrated on start);\n"
+"                       also sqlite:PATH\n"
+"  --db postgresql://USER@HOST[:PORT]/DB[?host=/SOCKET/DIR]\n"
+"                       a PostgreSQL database (libpq URI; the password from\n"
+"                       PGPASSFILE or ~/.pgpass; needs --master-key)\n"
 "  --listen ADDR:PORT   address to serve on, e.g. 127.0.0.1:8080, [::1]:8443\n"
 "  --tls-cert, --tls-key  PEM files: serve HTTPS (required off loopback)\n"
 "  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a\n"
 "                       TLS-terminating proxy only: secrets cross in clear)\n"
 "  --region ID          the RegionId this control plane answers (default %s)\n"
-"  --master-key FILE    encrypts access-key secrets (default PATH.key, made\n"
-"                       with mode 0600 on first use)\n"
+"  --master-key FILE    encrypts access-key secrets (default: the variable\n"
+"                       LATCHKEYD_MASTER_KEY, else PATH.key; made with mode\n"
+"                       0600 on first use; required for PostgreSQL)\n"
 "  --actions, --instances, --users  comma-separated policy lists (default *):\n"
 "                       API actions; instance ids or name patterns; login\n"
 "                       users the key may send SSH keys for, and the users\n"
@@ -130,7 +142,10 @@ lkd_usage(FILE *f)
 "  --sessions-per-key N  sessions one access key may hold open on an\n"
 "                       instance, 1 to %d (default %d)\n"
 "  session-manager      the account switch for sessions (off until enabled;\n"
-"                       also ModifyCloudAssistantSettings)\n",
+"                       also ModifyCloudAssistantSettings)\n"
+"  migrate              create or migrate the schema, print its version\n"
+"  backup DEST          a consistent copy of an SQLite database while it\n"
+"                       serves (PostgreSQL: pg_dump)\n",
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
 	    lkd_io_threads_default(),
@@ -142,6 +157,7 @@ lkd_usage(FILE *f)
 static int
 lkd_open(const struct lkd_opts *o)
 {
+	const char *env;
 	char master[4096];
 	int r;
 
@@ -149,12 +165,22 @@ lkd_open(const struct lkd_opts *o)
 		log_warnx("--db PATH is required (see --help)");
 		return 2;
 	}
-	if (o->master == NULL)
-		snprintf(master, sizeof(master), "%s.key", o->db);
-	else
+	lkdb_describe(o->db, lkd_dbname, sizeof(lkd_dbname));
+	if (o->master != NULL)
 		snprintf(master, sizeof(master), "%s", o->master);
+	else if ((env = getenv("LATCHKEYD_MASTER_KEY")) != NULL && *env != '\0')
+		snprintf(master, sizeof(master), "%s", env);
+	else if (strstr(o->db, "://") == NULL)
+		snprintf(master, sizeof(master), "%s.key", strncmp(o->db,
+		    "sqlite:", 7) == 0 ? o->db + 7 : o->db);
+	else {
+		log_warnx("with a PostgreSQL --db, give --master-key FILE or "
+		    "LATCHKEYD_MASTER_KEY (every latchkeyd on the database "
+		    "needs the same key)");
+		return 2;
+	}
 	if ((r = lkdb_open(o->db, &lkd->db)) != 0) {
-		log_warnx("cannot open database %s: %s", o->db, lk_err(r));
+		log_warnx("cannot open database %s: %s", lkd_dbname, lk_err(r));
 		return 1;
 	}
 	if ((r = keys_master_load(master, 1)) != 0) {
@@ -403,6 +429,52 @@ lkd_session_manager(const struct lkd_opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* Opening the database migrated it: say where it stands. */
+static int
+lkd_migrate(const struct lkd_opts *o, int argc, char **argv)
+{
+	int v, want;
+
+	(void)o;
+	(void)argv;
+	if (argc != 0) {
+		log_warnx("usage: migrate");
+		return 2;
+	}
+	if (lkdb_schema_version(lkd->db, &v, &want) != 0) {
+		log_warnx("cannot read the schema version");
+		return 1;
+	}
+	printf("%s database %s: schema version %d (current)\n",
+	    lkdb_kind(lkd->db), lkd_dbname, v);
+	return v == want ? 0 : 1;
+}
+
+static int
+lkd_backup(const struct lkd_opts *o, int argc, char **argv)
+{
+	int r;
+
+	(void)o;
+	if (argc != 1) {
+		log_warnx("usage: backup DEST");
+		return 2;
+	}
+	if (strcmp(lkdb_kind(lkd->db), "sqlite") != 0) {
+		log_warnx("backup copies SQLite databases; for PostgreSQL use "
+		    "pg_dump (see latchkeyd(8), BACKUP)");
+		return 2;
+	}
+	if ((r = lkdb_backup(lkd->db, argv[0])) != 0) {
+		log_warnx("backup %s: %s", argv[0], r == LK_ERR_SYSTEM &&
+		    errno == EEXIST ? "already exists (a backup never "
+		    "overwrites)" : lk_err(r));
+		return 1;
+	}
+	printf("backup of %s written to %s\n", lkd_dbname, argv[0]);
+	return 0;
+}
+
 /*
  * The connections latchkeyd can hold: the descriptor limit raised to its
  * hard maximum, less a reserve, or --max-connections if lower.
@@ -462,7 +534,7 @@ lkd_serve(const struct lkd_opts *o)
 	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
-	    LKD_VERSION, o->listen, lkd->region, o->db);
+	    LKD_VERSION, o->listen, lkd->region, lkd_dbname);
 	sigwait(&set, &sig);
 	log_info("latchkeyd stopping signal=%d", sig);
 	relay_stop();
@@ -480,6 +552,8 @@ static const struct lkd_cmd {
 	{ "activation", lkd_activation },
 	{ "operator", lkd_operator },
 	{ "session-manager", lkd_session_manager },
+	{ "migrate", lkd_migrate },
+	{ "backup", lkd_backup },
 };
 
 static const struct option lkd_longopts[] = {

@@ -2,7 +2,7 @@
  * latchkeyd: the control plane. One process: libmicrohttpd's event loop
  * holds every connection, a fixed pool of workers runs the handlers (they
  * may wait on the database, never on a client), and all state is in the
- * database (db.h) except parked long polls and live sessions
+ * database (store.h) except parked long polls and live sessions
  * (docs/threading.md).
  *
  *	latchkeyd.c	main, options, admin subcommands, start and stop
@@ -23,7 +23,10 @@
  *	console_auth.c	operators, console sign-in, its limits
  *	console_parse.c	the console's parsers (pure functions)
  *	keys.c		access keys, their secrets and policies, nonces
- *	db.c		SQLite: schema, migrations, statements
+ *	store.h		the storage interface: typed operations (store_*.c)
+ *	db.c		the SQL layer under the store: backend table, clock
+ *	db_sqlite.c	the SQLite backend: schema, migrations, statements
+ *	db_pg.c		the PostgreSQL backend: pool, schema, statements
  *	util.c		time, random ids, request ids, peer checks
  */
 #ifndef LK_LATCHKEYD_H
@@ -34,7 +37,6 @@
 
 #include <jansson.h>
 
-#include "db.h"
 #include "params.h"
 #include "util.h"
 
@@ -45,6 +47,8 @@
 #define LKD_TIME_WINDOW		(15 * 60)	/* signature timestamps */
 #define LKD_ONLINE_WINDOW	60		/* seconds since last poll */
 #define LKD_MASTER_KEY_LEN	32
+
+struct lkdb;
 
 struct lkd_env {
 	struct lkdb	*db;

@@ -45,6 +45,7 @@
 
 #include <wslay/wslay.h>
 
+#include "db.h"
 #include "agentauth.h"
 #include "err.h"
 #include "util.h"
@@ -1032,15 +1033,15 @@ struct relay_row {
 };
 
 static int
-relay_row_cb(sqlite3_stmt *st, void *arg)
+relay_row_cb(const struct lkdb_row *st, void *arg)
 {
 	struct relay_row *r = arg;
 
 	r->found = 1;
 	r->instance = lkdb_col_str(st, 0);
-	r->port = sqlite3_column_int64(st, 1);
+	r->port = lkdb_int(st, 1);
 	r->hash = lkdb_col_str(st, 2);
-	r->expires = sqlite3_column_int64(st, 3);
+	r->expires = lkdb_int(st, 3);
 	r->status = lkdb_col_str(st, 4);
 	return 1;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "agentd.h"
 #include "err.h"
 #include "latchkeyd.h"

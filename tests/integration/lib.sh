@@ -88,6 +88,7 @@ lk_cleanup() {
 		[ -f "$pf" ] && pid=$(cat "$pf") && [ -n "$pid" ] &&
 		    kill "$pid" 2>/dev/null
 	done
+	[ -n "${LK_OWN_PG:-}" ] && "$LK_SRC/tests/tools/pg-cluster" stop "$LK_OWN_PG"
 	if [ "$LK_FAILED" -ne 0 ] && [ -d "$T/sshd" ]; then
 		for f in "$T"/sshd/*.log; do
 			[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
@@ -96,6 +97,36 @@ lk_cleanup() {
 	rm -rf "$T"
 	[ "$LK_FAILED" -eq 0 ]
 	exit $?
+}
+
+# The storage backend the tests run latchkeyd on: LK_TEST_DB=sqlite (the
+# default) or postgresql. PostgreSQL databases live in the cluster at
+# LK_TEST_PG_DIR (tests/run starts one for the whole run), or in one this
+# test starts in its scratch root.
+LK_TEST_DB=${LK_TEST_DB:-sqlite}
+lk_pg_ensure() {
+	if [ -z "${LK_TEST_PG_DIR:-}" ]; then
+		LK_TEST_PG_DIR=$T/pg
+		LK_OWN_PG=$T/pg
+		"$LK_SRC/tests/tools/pg-cluster" start "$LK_TEST_PG_DIR" || return 1
+	fi
+}
+# lk_new_db NAME: sets DB to a new, empty database for latchkeyd's --db: the
+# file $T/NAME.db, or a new PostgreSQL database (its URI) whose master key
+# is $T/NAME.master.key (LATCHKEYD_MASTER_KEY, exported).
+lk_new_db() {
+	case "$LK_TEST_DB" in
+	sqlite)
+		DB=$T/$1.db ;;
+	postgresql)
+		lk_pg_ensure || return 1
+		DB=$("$LK_SRC/tests/tools/pg-cluster" createdb "$LK_TEST_PG_DIR" \
+		    "lk_${LK_TESTNAME}_${1}_$$_$RANDOM") || return 1
+		export LATCHKEYD_MASTER_KEY=$T/$1.master.key ;;
+	*)
+		echo "LK_TEST_DB: sqlite or postgresql, not $LK_TEST_DB" >&2
+		return 1 ;;
+	esac
 }
 
 # out_has ERE CMD...: CMD succeeds and prints (stdout or stderr) ERE.

@@ -149,7 +149,7 @@ if ! command -v curl >/dev/null || ! command -v openssl >/dev/null; then
 	tap_fail "curl and openssl are installed (the API calls are signed with them)"
 	echo "1..$LK_N"; exit 1
 fi
-DB=$T/lkd.db
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 LKD_LOG=$T/latchkeyd.log
 LKD_PORT=$(lk_free_port) || { tap_fail "a free port"; echo "1..$LK_N"; exit 1; }
 SERVER=http://127.0.0.1:$LKD_PORT

@@ -52,7 +52,7 @@ SSHD_PORT=$sshd1_PORT	# lk_ssh's default
 
 # ---------------------------------------------------------------------
 # latchkeyd, an admin access key, three agents.
-DB=$T/lkd.db
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 LKD_PORT=$(lk_free_port)
 ENDPOINT=http://127.0.0.1:$LKD_PORT
 AK=$("$LKD" --db "$DB" accesskey create --description cli-admin --json 2>"$T/last.err")

@@ -60,7 +60,7 @@ SSHD_PORT=${sshd1_PORT:-0}
 
 # ---------------------------------------------------------------------
 # latchkeyd, an access key for the console, an operator, one agent.
-DB=$T/lkd.db
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 LKD_PORT=$(lk_free_port)
 URL=http://127.0.0.1:$LKD_PORT/console/
 AK=$("$LKD" --db "$DB" accesskey create --description console --json 2>"$T/last.err")

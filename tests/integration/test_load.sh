@@ -81,7 +81,7 @@ check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
     LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
 
-DB=$T/lkd.db
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 LKD_LOG=$T/latchkeyd.log
 LKD_PORT=$(lk_free_port)
 SERVER=http://127.0.0.1:$LKD_PORT

@@ -74,7 +74,7 @@ done
 # latchkeyd on a loopback port, a fresh database, an admin access key.
 LKD=$T/bin/latchkeyd
 mkdir -p "$T/lkd" "$T/work"
-DB=$T/lkd/latchkey.db
+lk_new_db latchkey || { echo "not ok - a database"; exit 1; }
 LKD_PIDFILE=$T/lkd/latchkeyd.pid
 LKD_LOG=$T/lkd/latchkeyd.log
 LK_PIDFILES+=("$LKD_PIDFILE")

@@ -92,7 +92,7 @@ echo $! >"$T/echo.pid"
 
 # ---------------------------------------------------------------------
 # latchkeyd on the veth address; the agent inside the namespace.
-DB=$T/lkd.db
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 LKD_PORT=$(lk_free_port)
 ENDPOINT=http://$HOSTIP:$LKD_PORT
 AK=$("$LKD" --db "$DB" accesskey create --description sess --json 2>"$T/last.err")

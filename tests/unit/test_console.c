@@ -6,6 +6,7 @@
  * account, reserved before the check, bounded tables) and the hashing gate
  * (sign-ins in parallel threads) on an in-memory database.
  */
+#include "db.h"
 #include "unit.h"
 
 #include <sys/resource.h>
@@ -370,7 +371,7 @@ db_teardown(void **state)
 }
 
 static int
-db_count_cb(sqlite3_stmt *st, void *arg)
+db_count_cb(const struct lkdb_row *st, void *arg)
 {
 	(void)st;
 	(*(int *)arg)++;

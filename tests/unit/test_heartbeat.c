@@ -22,9 +22,9 @@ static struct lkd_env test_env;
 struct lkd_env *lkd = &test_env;
 
 static int
-seen_cb(sqlite3_stmt *st, void *arg)
+seen_cb(const struct lkdb_row *st, void *arg)
 {
-	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+	*(int64_t *)arg = lkdb_int(st, 0);
 	return 1;
 }
 

@@ -1,0 +1,93 @@
+/*
+ * The storage backends for unit tests of store operations: each test runs
+ * once on a new in-memory SQLite database and once on a new PostgreSQL
+ * database, in the cluster named by LK_TEST_PG_DIR (tests/run starts one)
+ * or in one started here for this program (tests/tools/pg-cluster; run
+ * from the top of the tree). Include once per test program.
+ */
+#ifndef LK_DBTEST_H
+#define LK_DBTEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+
+#define DBTEST_SQLITE	0
+#define DBTEST_PG	1
+
+static char dbtest_own_cluster[64];
+
+static void
+dbtest_stop_own(void)
+{
+	char cmd[256];
+
+	if (dbtest_own_cluster[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "tests/tools/pg-cluster stop %s && "
+	    "rm -rf %s", dbtest_own_cluster, dbtest_own_cluster);
+	if (system(cmd) != 0)
+		fprintf(stderr, "dbtest: cannot stop %s\n", dbtest_own_cluster);
+}
+
+/* The cluster's directory, started on first use when none is given. */
+static const char *
+dbtest_cluster(void)
+{
+	const char *dir = getenv("LK_TEST_PG_DIR");
+	char cmd[256];
+
+	if (dir != NULL && *dir != '\0')
+		return dir;
+	if (dbtest_own_cluster[0] != '\0')
+		return dbtest_own_cluster;
+	snprintf(dbtest_own_cluster, sizeof(dbtest_own_cluster),
+	    "/run/latchkey-unitpg.%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd), "tests/tools/pg-cluster start %s",
+	    dbtest_own_cluster);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "dbtest: cannot start a PostgreSQL cluster "
+		    "(run from the top of the tree, as root)\n");
+		dbtest_own_cluster[0] = '\0';
+		return NULL;
+	}
+	atexit(dbtest_stop_own);
+	return dbtest_own_cluster;
+}
+
+/* A new, migrated, empty database of the backend; 0 or an error. */
+static int
+dbtest_open(int backend, struct lkdb **dbp)
+{
+	static unsigned int seq;
+	const char *dir;
+	char cmd[512], uri[512];
+	FILE *f;
+	int ok;
+
+	*dbp = NULL;
+	if (backend == DBTEST_SQLITE)
+		return lkdb_open(":memory:", dbp);
+	if ((dir = dbtest_cluster()) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "tests/tools/pg-cluster createdb %s "
+	    "unit_%ld_%u", dir, (long)getpid(), seq++);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	ok = fgets(uri, sizeof(uri), f) != NULL;
+	if (pclose(f) != 0 || !ok)
+		return -1;
+	uri[strcspn(uri, "\n")] = '\0';
+	return lkdb_open(uri, dbp);
+}
+
+static const char *
+dbtest_name(int backend)
+{
+	return backend == DBTEST_SQLITE ? "sqlite" : "postgresql";
+}
+
+#endif
