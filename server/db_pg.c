@@ -227,6 +227,7 @@ dbp_connect(struct dbp *db, struct dbp_conn *c)
 	    "connect_timeout", NULL };
 	const char *vals[] = { db->uri, "latchkeyd", "5", NULL };
 	char line[300];
+	int again = c->pg != NULL;
 
 	if (c->pg != NULL)
 		PQfinish(c->pg);
@@ -242,6 +243,9 @@ dbp_connect(struct dbp *db, struct dbp_conn *c)
 		return LK_ERR_UNAVAILABLE;
 	}
 	PQsetNoticeProcessor(c->pg, dbp_notice, NULL);
+	if (again)
+		log_info("db reconnected connection=%d", (int)(c -
+		    db->conns));
 	c->broken = 0;
 	return 0;
 }
@@ -285,6 +289,14 @@ dbp_get(struct dbp *db, struct dbp_conn **cp)
 	}
 	c->in_use = 1;
 	pthread_mutex_unlock(&db->lock);
+	/*
+	 * A server that restarted while the connection sat in the pool has
+	 * sent it a FATAL message and closed it: reading what is there (libpq
+	 * never blocks here) finds that out before a statement is lost on it.
+	 */
+	if (c->pg != NULL && !c->broken && (PQconsumeInput(c->pg) == 0 ||
+	    PQstatus(c->pg) != CONNECTION_OK))
+		c->broken = 1;
 	if ((c->pg == NULL || c->broken || PQstatus(c->pg) != CONNECTION_OK) &&
 	    (r = dbp_connect(db, c)) != 0) {
 		pthread_mutex_lock(&db->lock);
