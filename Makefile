@@ -150,6 +150,15 @@ $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# Commands and invocations in the store, on SQLite and PostgreSQL
+# (-Iserver first: "store.h" is server/store.h here, not lib/store.h).
+STORAGE_INV_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inv.o \
+		   store_cmd.o db.o db_sqlite.o db_pg.o util.o)
+$(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm

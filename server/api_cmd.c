@@ -19,12 +19,12 @@
 
 #include <jansson.h>
 
-#include "db.h"
 #include "api.h"
 #include "api_int.h"
 #include "b64.h"
 #include "err.h"
 #include "log.h"
+#include "store.h"
 #include "subst.h"
 #include "util.h"
 
@@ -35,7 +35,6 @@
 #define CMD_TIMEOUT_DEFAULT	60
 #define CMD_TIMEOUT_MIN		10
 #define CMD_TIMEOUT_MAX		86400
-#define CMD_QUOTA		1000		/* private commands per key */
 #define CMD_PAGE_SIZE		10		/* PageSize, MaxResults */
 #define CMD_PAGE_SIZE_MAX	50
 #define CMD_PAGE_MAX		1000000		/* PageNumber */
@@ -45,11 +44,6 @@
 #define CMD_PUBLIC_CATEGORY	"Linux"
 #define CMD_PUBLIC_CREATED	1735689600	/* 2025-01-01T00:00:00Z */
 #define CMD_ALNUM		"abcdefghijklmnopqrstuvwxyz0123456789"
-
-#define CMD_COLUMNS \
-	"id, name, type, description, content, working_dir, timeout, " \
-	"enable_parameter, params, provider, owner, category, version, " \
-	"latest, created, invoke_times"
 
 
 struct cmd_seed {
@@ -283,7 +277,10 @@ cmd_text(const void *p, size_t len, int b64)
 	return v;
 }
 
-/* A pattern where only '*' is a wildcard, as an SQLite GLOB pattern. */
+/*
+ * A pattern where only '*' is a wildcard, as an SQLite GLOB pattern; only
+ * api_inst.c uses it still (commands match in store_cmd.c, portably).
+ */
 char *
 cmd_glob(const char *pattern)
 {
@@ -540,88 +537,75 @@ cmd_str(json_t *rec, const char *key)
 	return s != NULL ? s : "";
 }
 
-static int
-cmd_count_cb(const struct lkdb_row *st, void *arg)
-{
-	*(int64_t *)arg = lkdb_int(st, 0);
-	return 1;
-}
-
 /*
- * Stores a record from cmd_from_request() as the caller's private command,
- * within the quota. Call it inside a transaction so that the count and
- * the insert agree.
+ * A record from cmd_from_request() as a store_cmd, its strings copied
+ * (store_cmd_free frees them). 0 or LK_ERR_ALLOC.
  */
 int
-cmd_insert(struct api_req *req, json_t *cmd)
+cmd_to_store(json_t *rec, struct store_cmd *cmd)
 {
-	char *params = NULL;
-	int64_t n = 0;
-	int r;
+	const char *keys[] = { "id", "name", "type", "description", "content",
+	    "working_dir" };
+	char **strs[] = { &cmd->id, &cmd->name, &cmd->type, &cmd->description,
+	    &cmd->content, &cmd->working_dir };
+	const char *provider = json_string_value(json_object_get(rec,
+	    "provider"));
+	const char *owner = json_string_value(json_object_get(rec, "owner"));
+	size_t i;
 
-	if (lkdb_query(lkd->db, cmd_count_cb, &n, "SELECT COUNT(*) FROM "
-	    "commands WHERE owner = ? AND provider IS NULL", "s",
-	    req->key_id) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (n >= CMD_QUOTA)
+	memset(cmd, 0, sizeof(*cmd));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((*strs[i] = strdup(cmd_str(rec, keys[i]))) == NULL)
+			goto fail;
+	cmd->timeout = json_integer_value(json_object_get(rec, "timeout"));
+	cmd->enable_parameter = json_is_true(json_object_get(rec,
+	    "enable_parameter"));
+	if ((cmd->params = json_dumps(json_object_get(rec, "params"),
+	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL ||
+	    (provider != NULL && (cmd->provider = strdup(provider)) == NULL) ||
+	    (owner != NULL && (cmd->owner = strdup(owner)) == NULL))
+		goto fail;
+	return 0;
+ fail:
+	store_cmd_free(cmd);
+	return LK_ERR_ALLOC;
+}
+
+/* The answer to a failed store operation that stores a command. */
+int
+cmd_store_error(struct api_req *req, int r, const char *what)
+{
+	if (r == LK_ERR_RANGE)
 		return api_error(req, 403, "CmdCount.ExceedQuota", "The number "
 		    "of commands of this access key reached the quota (%d).",
 		    CMD_QUOTA);
-	if ((params = json_dumps(json_object_get(cmd, "params"),
-	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-		return api_error(req, 500, "InternalError", "out of memory");
-	r = lkdb_run(lkd->db, NULL, "INSERT INTO commands(id, name, type, "
-	    "description, content, working_dir, timeout, enable_parameter, "
-	    "params, provider, owner, created) VALUES(?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, NULL, ?, ?)", "ssssssiissi", cmd_str(cmd, "id"),
-	    cmd_str(cmd, "name"), cmd_str(cmd, "type"),
-	    cmd_str(cmd, "description"), cmd_str(cmd, "content"),
-	    cmd_str(cmd, "working_dir"),
-	    (int64_t)json_integer_value(json_object_get(cmd, "timeout")),
-	    (int64_t)json_is_true(json_object_get(cmd, "enable_parameter")),
-	    params, req->key_id, lkd_now());
-	free(params);
-	if (r != 0)
-		return api_error(req, 500, "InternalError", "database");
-	return 0;
+	return api_store_error(req, r, what);
 }
 
-/* A commands row (CMD_COLUMNS) as a record; NULL when out of memory. */
+/* A stored command as a record; NULL when out of memory. */
 static json_t *
-cmd_row_record(const struct lkdb_row *st)
+cmd_record(const struct store_cmd *c)
 {
-	const char *params = lkdb_text(st, 8);
-	json_t *defs, *rec;
+	json_t *defs;
 
-	if ((defs = json_loads(params ? params : "[]", 0, NULL)) == NULL ||
-	    !json_is_array(defs)) {
+	if ((defs = json_loads(c->params ? c->params : "[]", 0, NULL)) ==
+	    NULL || !json_is_array(defs)) {
 		json_decref(defs);
 		defs = json_array();
 	}
-	rec = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:b, s:o, "
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:b, s:o, "
 	    "s:s?, s:s?}",
-	    "id", lkdb_text(st, 0),
-	    "name", lkdb_text(st, 1),
-	    "type", lkdb_text(st, 2),
-	    "description", lkdb_text(st, 3),
-	    "content", lkdb_text(st, 4),
-	    "working_dir", lkdb_text(st, 5),
-	    "timeout", (json_int_t)lkdb_int(st, 6),
-	    "enable_parameter", (int)lkdb_int(st, 7) != 0,
+	    "id", c->id,
+	    "name", c->name,
+	    "type", c->type,
+	    "description", c->description,
+	    "content", c->content,
+	    "working_dir", c->working_dir,
+	    "timeout", (json_int_t)c->timeout,
+	    "enable_parameter", c->enable_parameter != 0,
 	    "params", defs,
-	    "provider", lkdb_text(st, 9),
-	    "owner", lkdb_text(st, 10));
-	return rec;
-}
-
-static int
-cmd_record_cb(const struct lkdb_row *st, void *arg)
-{
-	json_t **recp = arg;
-
-	if ((*recp = cmd_row_record(st)) == NULL)
-		return LK_ERR_ALLOC;
-	return 1;
+	    "provider", c->provider,
+	    "owner", c->owner);
 }
 
 /*
@@ -632,22 +616,21 @@ cmd_record_cb(const struct lkdb_row *st, void *arg)
 int
 cmd_lookup(struct api_req *req, const char *id, json_t **cmdp)
 {
+	struct store_cmd c;
 	int r;
 
 	*cmdp = NULL;
-	r = lkdb_query(lkd->db, cmd_record_cb, cmdp, "SELECT " CMD_COLUMNS
-	    " FROM commands WHERE id = ?1 AND (provider IS NOT NULL OR owner "
-	    "= ?2)", "ss", id, req->key_id);
-	if (r == 0 && *cmdp == NULL)
-		r = lkdb_query(lkd->db, cmd_record_cb, cmdp, "SELECT "
-		    CMD_COLUMNS " FROM commands WHERE name = ? AND provider IS "
-		    "NOT NULL ORDER BY latest DESC, version DESC LIMIT 1", "s",
-		    id);
-	if (r != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (*cmdp == NULL)
+	if ((r = store_cmd_get(id, req->key_id, &c)) == LK_ERR_NOT_FOUND)
+		r = store_cmd_get_public(id, &c);
+	if (r == LK_ERR_NOT_FOUND)
 		return api_error(req, 404, "InvalidCmdId.NotFound",
 		    "The specified command ID does not exist.");
+	if (r != 0)
+		return api_store_error(req, r, "command");
+	*cmdp = cmd_record(&c);
+	store_cmd_free(&c);
+	if (*cmdp == NULL)
+		return api_error(req, 500, "InternalError", "out of memory");
 	return 0;
 }
 
@@ -655,24 +638,27 @@ cmd_lookup(struct api_req *req, const char *id, json_t **cmdp)
 static int
 cmd_lookup_own(struct api_req *req, json_t **cmdp)
 {
+	struct store_cmd c;
 	const char *id;
+	int r;
 
 	*cmdp = NULL;
 	if (api_param_req(req, "CommandId", &id) != 0)
 		return -1;
-	if (lkdb_query(lkd->db, cmd_record_cb, cmdp, "SELECT " CMD_COLUMNS
-	    " FROM commands WHERE id = ?1 AND (provider IS NOT NULL OR owner "
-	    "= ?2)", "ss", id, req->key_id) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (*cmdp == NULL)
+	if ((r = store_cmd_get(id, req->key_id, &c)) == LK_ERR_NOT_FOUND)
 		return api_error(req, 404, "InvalidCmdId.NotFound",
 		    "The specified command ID does not exist.");
-	if (json_is_string(json_object_get(*cmdp, "provider"))) {
-		json_decref(*cmdp);
-		*cmdp = NULL;
+	if (r != 0)
+		return api_store_error(req, r, "command");
+	if (c.provider != NULL) {
+		store_cmd_free(&c);
 		return api_error(req, 403, "Operation.Forbidden", "Public "
 		    "commands cannot be modified or deleted.");
 	}
+	*cmdp = cmd_record(&c);
+	store_cmd_free(&c);
+	if (*cmdp == NULL)
+		return api_error(req, 500, "InternalError", "out of memory");
 	return 0;
 }
 
@@ -712,16 +698,14 @@ cmd_params_json(json_t *defs, json_t **namesp, json_t **outp)
 	return -1;
 }
 
-/* A commands row (CMD_COLUMNS) as a DescribeCommands Command object. */
+/* A stored command as a DescribeCommands Command object. */
 static json_t *
-cmd_row_json(const struct lkdb_row *st, int b64)
+cmd_json(const struct store_cmd *c, int b64)
 {
 	json_t *rec, *names = NULL, *defs = NULL, *content, *v = NULL;
-	const char *provider = lkdb_text(st, 9);
-	const char *category = lkdb_text(st, 11);
 	char when[32];
 
-	if ((rec = cmd_row_record(st)) == NULL)
+	if ((rec = cmd_record(c)) == NULL)
 		return NULL;
 	if (cmd_params_json(json_object_get(rec, "params"), &names,
 	    &defs) != 0 || (content = cmd_text(cmd_str(rec, "content"),
@@ -730,7 +714,7 @@ cmd_row_json(const struct lkdb_row *st, int b64)
 		json_decref(defs);
 		goto out;
 	}
-	lk_time_iso(lkdb_int(st, 14), when, sizeof(when));
+	lk_time_iso(c->created, when, sizeof(when));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:{s:o}, "
 	    "s:{s:o}, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s, s:{s:[]}}",
 	    "CommandId", cmd_str(rec, "id"), "Name", cmd_str(rec, "name"),
@@ -744,30 +728,15 @@ cmd_row_json(const struct lkdb_row *st, int b64)
 	    "ParameterNames", "ParameterName", names,
 	    "ParameterDefinitions", "ParameterDefinition", defs,
 	    "CreationTime", when,
-	    "InvokeTimes", (json_int_t)lkdb_int(st, 15),
-	    "Provider", provider ? provider : "",
-	    "Category", category ? category : "",
-	    "Version", (json_int_t)lkdb_int(st, 12),
-	    "Latest", (int)lkdb_int(st, 13) != 0,
+	    "InvokeTimes", (json_int_t)c->invoke_times,
+	    "Provider", c->provider ? c->provider : "",
+	    "Category", c->category ? c->category : "",
+	    "Version", (json_int_t)c->version,
+	    "Latest", c->latest != 0,
 	    "Launcher", "", "ResourceGroupId", "", "Tags", "Tag");
  out:
 	json_decref(rec);
 	return v;
-}
-
-struct cmd_list {
-	json_t	*list;
-	int	 b64;
-};
-
-static int
-cmd_list_cb(const struct lkdb_row *st, void *arg)
-{
-	struct cmd_list *l = arg;
-
-	if (json_array_append_new(l->list, cmd_row_json(st, l->b64)) != 0)
-		return LK_ERR_ALLOC;
-	return 0;
 }
 
 /* An absent or empty parameter as NULL. */
@@ -779,84 +748,75 @@ cmd_param_nz(struct api_req *req, const char *name)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/*
- * ?1 CommandId, ?2 Provider (NULL: the caller's own commands), ?3 the
- * caller, ?4 Name (exact for own commands), ?5 Name as a GLOB pattern
- * (public commands), ?6 Latest, ?7 Type.
- */
-#define CMD_WHERE \
-	" WHERE (?1 IS NULL OR id = ?1) AND (CASE WHEN ?2 IS NULL THEN" \
-	" provider IS NULL AND owner = ?3 ELSE (provider = ?2 OR" \
-	" substr(provider, 1, length(?2) + 1) = ?2 || '.') END)" \
-	" AND (?4 IS NULL OR (CASE WHEN ?2 IS NULL THEN name = ?4 ELSE" \
-	" name GLOB ?5 END)) AND (?6 = 0 OR latest = 1)" \
-	" AND (?7 IS NULL OR type = ?7)"
-
 int
 api_describe_commands(struct api_req *req)
 {
-	const char *id = cmd_param_nz(req, "CommandId");
-	const char *provider = cmd_param_nz(req, "Provider");
-	const char *name = cmd_param_nz(req, "Name");
-	const char *type = cmd_param_nz(req, "Type");
-	struct cmd_list l = { NULL, 1 };
+	struct store_cmd_query q;
+	struct store_cmd_list l = { NULL, 0 };
+	json_t *list = NULL;
 	long long off, size;
 	int64_t total = 0;
-	char *glob = NULL;
-	int latest, r = -1;
+	size_t i;
+	int b64, latest, r = -1;
 
-	if (cmd_encoding(req, 1, &l.b64) != 0 ||
+	if (cmd_encoding(req, 1, &b64) != 0 ||
 	    api_param_bool(req, "Latest", 0, &latest) != 0 ||
 	    cmd_pager_get(req, &off, &size) != 0)
 		return -1;
-	if ((name != NULL && (glob = cmd_glob(name)) == NULL) ||
-	    (l.list = json_array()) == NULL) {
+	memset(&q, 0, sizeof(q));
+	q.id = cmd_param_nz(req, "CommandId");
+	q.provider = cmd_param_nz(req, "Provider");
+	q.owner = req->key_id;
+	q.name = cmd_param_nz(req, "Name");
+	q.type = cmd_param_nz(req, "Type");
+	q.latest = latest;
+	q.offset = off;
+	q.limit = size;
+	if ((r = store_cmd_describe(&q, &l, &total)) != 0) {
+		r = api_store_error(req, r, "commands");
+		goto out;
+	}
+	r = -1;
+	if ((list = json_array()) == NULL) {
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (lkdb_query(lkd->db, cmd_count_cb, &total, "SELECT COUNT(*) FROM "
-	    "commands" CMD_WHERE, "sssssis", id, provider, req->key_id, name,
-	    glob, (int64_t)latest, type) != 0 ||
-	    lkdb_query(lkd->db, cmd_list_cb, &l, "SELECT " CMD_COLUMNS
-	    " FROM commands" CMD_WHERE " ORDER BY created DESC, name, id "
-	    "LIMIT ?8 OFFSET ?9", "sssssisii", id, provider, req->key_id, name,
-	    glob, (int64_t)latest, type, (int64_t)size, (int64_t)off) != 0) {
-		api_error(req, 500, "InternalError", "database");
-		goto out;
-	}
+	for (i = 0; i < l.n; i++)
+		if (json_array_append_new(list, cmd_json(&l.v[i], b64)) != 0) {
+			api_error(req, 500, "InternalError", "out of memory");
+			goto out;
+		}
 	cmd_pager_put(req->resp, off, size, total);
 	json_object_set_new(req->resp, "Commands", json_pack("{s:O}",
-	    "Command", l.list));
+	    "Command", list));
 	r = 0;
  out:
-	json_decref(l.list);
-	free(glob);
+	json_decref(list);
+	store_cmd_list_free(&l);
 	return r;
 }
 
 int
 api_create_command(struct api_req *req)
 {
+	struct store_cmd c;
 	json_t *cmd = NULL;
 	int r = -1;
 
 	if (cmd_from_request(req, 0, &cmd) != 0)
 		return -1;
-	if (lkdb_begin(lkd->db) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if (cmd_to_store(cmd, &c) != 0) {
+		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (cmd_insert(req, cmd) != 0) {
-		lkdb_rollback(lkd->db);
-		goto out;
-	}
-	if (lkdb_commit(lkd->db) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	r = store_cmd_create(&c, CMD_QUOTA);
+	store_cmd_free(&c);
+	if (r != 0) {
+		r = cmd_store_error(req, r, "command");
 		goto out;
 	}
 	json_object_set_new(req->resp, "CommandId",
 	    json_string(cmd_str(cmd, "id")));
-	r = 0;
  out:
 	json_decref(cmd);
 	return r;
@@ -920,30 +880,29 @@ cmd_modify_fields(struct api_req *req, json_t *cmd)
 int
 api_modify_command(struct api_req *req)
 {
+	struct store_cmd c;
 	json_t *cmd = NULL;
-	char *params = NULL;
 	int r = -1;
 
+	memset(&c, 0, sizeof(c));
 	if (cmd_lookup_own(req, &cmd) != 0 || cmd_modify_fields(req, cmd) != 0)
 		goto out;
-	if ((params = json_dumps(json_object_get(cmd, "params"),
-	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+	if (cmd_to_store(cmd, &c) != 0) {
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (lkdb_run(lkd->db, NULL, "UPDATE commands SET name = ?, "
-	    "description = ?, content = ?, working_dir = ?, timeout = ?, "
-	    "params = ? WHERE id = ? AND owner = ? AND provider IS NULL",
-	    "ssssisss", cmd_str(cmd, "name"), cmd_str(cmd, "description"),
-	    cmd_str(cmd, "content"), cmd_str(cmd, "working_dir"),
-	    (int64_t)json_integer_value(json_object_get(cmd, "timeout")),
-	    params, cmd_str(cmd, "id"), req->key_id) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	free(c.owner);
+	if ((c.owner = strdup(req->key_id)) == NULL) {
+		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	r = 0;
+	if ((r = store_cmd_modify(&c)) == LK_ERR_NOT_FOUND)
+		r = api_error(req, 404, "InvalidCmdId.NotFound",
+		    "The specified command ID does not exist.");
+	else if (r != 0)
+		r = api_store_error(req, r, "command");
  out:
-	free(params);
+	store_cmd_free(&c);
 	json_decref(cmd);
 	return r;
 }
@@ -956,13 +915,12 @@ api_delete_command(struct api_req *req)
 
 	if (cmd_lookup_own(req, &cmd) != 0)
 		goto out;
-	if (lkdb_run(lkd->db, NULL, "DELETE FROM commands WHERE id = ? AND "
-	    "owner = ? AND provider IS NULL", "ss", cmd_str(cmd, "id"),
-	    req->key_id) != 0) {
-		api_error(req, 500, "InternalError", "database");
-		goto out;
-	}
-	r = 0;
+	if ((r = store_cmd_delete(cmd_str(cmd, "id"), req->key_id)) ==
+	    LK_ERR_NOT_FOUND)
+		r = api_error(req, 404, "InvalidCmdId.NotFound",
+		    "The specified command ID does not exist.");
+	else if (r != 0)
+		r = api_store_error(req, r, "command");
  out:
 	json_decref(cmd);
 	return r;
@@ -1002,6 +960,32 @@ cmd_seed_check(const struct cmd_seed *s, json_t *defs)
 	return r;
 }
 
+/* One public command, its strings copied into a store_cmd. */
+static int
+cmd_seed_one(const struct cmd_seed *s, const char *id)
+{
+	struct store_cmd c;
+	int r = LK_ERR_ALLOC;
+
+	memset(&c, 0, sizeof(c));
+	if ((c.id = strdup(id)) == NULL || (c.name = strdup(s->name)) ==
+	    NULL || (c.type = strdup("RunShellScript")) == NULL ||
+	    (c.description = strdup(s->description)) == NULL ||
+	    (c.content = strdup(s->content)) == NULL ||
+	    (c.working_dir = strdup("")) == NULL ||
+	    (c.params = strdup(s->params)) == NULL ||
+	    (c.provider = strdup(CMD_PUBLIC_PROVIDER)) == NULL ||
+	    (c.category = strdup(CMD_PUBLIC_CATEGORY)) == NULL)
+		goto out;
+	c.timeout = s->timeout;
+	c.enable_parameter = strcmp(s->params, "[]") != 0;
+	c.created = CMD_PUBLIC_CREATED;
+	r = store_cmd_seed(&c);
+ out:
+	store_cmd_free(&c);
+	return r;
+}
+
 /*
  * Installs the public commands; run once at start-up. An existing row is
  * updated in place, so its creation time and invocation count survive.
@@ -1024,22 +1008,7 @@ api_cmd_seed_public(void)
 			return LK_ERR_INTERNAL;
 		}
 		json_decref(defs);
-		if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO commands(id, name,"
-		    " type, description, content, working_dir, timeout, "
-		    "enable_parameter, params, provider, owner, category, "
-		    "version, latest, created) VALUES(?, ?, 'RunShellScript', "
-		    "?, ?, '', ?, ?, ?, ?, NULL, ?, 1, 1, ?) ON CONFLICT(id) DO "
-		    "UPDATE SET name = excluded.name, type = excluded.type, "
-		    "description = excluded.description, content = "
-		    "excluded.content, working_dir = excluded.working_dir, "
-		    "timeout = excluded.timeout, enable_parameter = "
-		    "excluded.enable_parameter, params = excluded.params, "
-		    "provider = excluded.provider, owner = NULL, category = "
-		    "excluded.category, version = 1, latest = 1", "ssssiisssi",
-		    id, s->name, s->description, s->content,
-		    (int64_t)s->timeout, (int64_t)(strcmp(s->params, "[]") != 0),
-		    s->params, CMD_PUBLIC_PROVIDER, CMD_PUBLIC_CATEGORY,
-		    (int64_t)CMD_PUBLIC_CREATED)) != 0)
+		if ((r = cmd_seed_one(s, id)) != 0)
 			return r;
 	}
 	log_debug("api seed public_commands=%zu", i);

@@ -10,7 +10,10 @@
 
 #include "api.h"
 
+struct store_cmd;
+
 /* api_cmd.c */
+#define CMD_QUOTA	1000		/* private commands per key */
 int	 cmd_pager_get(struct api_req *, long long *, long long *);
 void	 cmd_pager_put(json_t *, long long, long long, long long);
 int	 cmd_encoding(struct api_req *, int, int *);
@@ -19,7 +22,8 @@ int	 cmd_utf8_valid(const void *, size_t);
 char	*cmd_glob(const char *);
 int	 cmd_check_workdir(struct api_req *, const char *, const char *);
 int	 cmd_from_request(struct api_req *, int, json_t **);
-int	 cmd_insert(struct api_req *, json_t *);
+int	 cmd_to_store(json_t *, struct store_cmd *);
+int	 cmd_store_error(struct api_req *, int, const char *);
 int	 cmd_lookup(struct api_req *, const char *, json_t **);
 
 /* api_sess.c */

@@ -18,12 +18,12 @@
 
 #include <jansson.h>
 
-#include "db.h"
 #include "agentd.h"
 #include "api.h"
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
+#include "store.h"
 #include "subst.h"
 #include "util.h"
 
@@ -557,64 +557,29 @@ inv_scripts(struct api_req *req, struct inv_new *inv)
 	return 0;
 }
 
-struct inv_prior {
-	char	*id;
-	char	*command_id;
-	char	*content;
-	char	*type;
-	char	*parameters;
-	json_t	*instances;
-};
-
-static int
-inv_prior_cb(const struct lkdb_row *st, void *arg)
-{
-	struct inv_prior *p = arg;
-
-	if ((p->id = lkdb_col_str(st, 0)) == NULL ||
-	    (p->command_id = lkdb_col_str(st, 1)) == NULL ||
-	    (p->content = lkdb_col_str(st, 2)) == NULL ||
-	    (p->type = lkdb_col_str(st, 3)) == NULL ||
-	    (p->parameters = lkdb_col_str(st, 4)) == NULL)
-		return LK_ERR_ALLOC;
-	return 1;
-}
-
-static int
-inv_prior_task_cb(const struct lkdb_row *st, void *arg)
-{
-	struct inv_prior *p = arg;
-
-	if (json_array_append_new(p->instances, json_string((const char *)
-	    lkdb_text(st, 0))) != 0)
-		return LK_ERR_ALLOC;
-	return 0;
-}
-
 /*
  * Whether the earlier invocation with this token was the same request: the
  * same command (for RunCommand the same type and content), the same
  * Parameters and the same instances.
  */
 static int
-inv_prior_same(const struct inv_new *inv, const struct inv_prior *p)
+inv_prior_same(const struct inv_new *inv, const struct store_inv_prior *p)
 {
-	json_t *v;
 	size_t i, j;
 
 	if (inv->run ? strcmp(p->content, inv_str(inv->cmd, "content")) != 0 ||
-	    strcmp(p->type, inv_str(inv->cmd, "type")) != 0 :
+	    strcmp(p->command_type, inv_str(inv->cmd, "type")) != 0 :
 	    strcmp(p->command_id, inv_str(inv->cmd, "id")) != 0)
 		return 0;
 	if (strcmp(p->parameters, inv->params_text) != 0)
 		return 0;
-	if (json_array_size(p->instances) != inv->n)
+	if (p->n != inv->n)
 		return 0;
 	for (i = 0; i < inv->n; i++) {
-		json_array_foreach(p->instances, j, v)
-			if (strcmp(json_string_value(v), inv->ids[i]) == 0)
+		for (j = 0; j < p->n; j++)
+			if (strcmp(p->instance_ids[j], inv->ids[i]) == 0)
 				break;
-		if (j == json_array_size(p->instances))
+		if (j == p->n)
 			return 0;
 	}
 	return 1;
@@ -622,95 +587,65 @@ inv_prior_same(const struct inv_new *inv, const struct inv_prior *p)
 
 /*
  * A ClientToken this key used before: the same request again is answered
- * with the first one's ids (1), a different one is refused (-1). 0 when
- * the token is new. Runs inside the creating transaction.
+ * with the first one's ids, a different one is refused.
  */
 static int
-inv_token_replay(struct api_req *req, const struct inv_new *inv)
+inv_token_replay(struct api_req *req, const struct inv_new *inv,
+    const struct store_inv_prior *p)
 {
-	struct inv_prior p;
-	int r = -1;
-
-	memset(&p, 0, sizeof(p));
-	if ((p.instances = json_array()) == NULL)
-		return inv_oom(req);
-	if (lkdb_query(lkd->db, inv_prior_cb, &p, "SELECT id, command_id, "
-	    "content, command_type, parameters FROM invocations WHERE owner = ? AND "
-	    "client_token = ?", "ss", req->key_id, inv->token) != 0 ||
-	    (p.id != NULL && lkdb_query(lkd->db, inv_prior_task_cb, &p,
-	    "SELECT instance_id FROM tasks WHERE invoke_id = ?", "s",
-	    p.id) != 0)) {
-		api_error(req, 500, "InternalError", "database");
-		goto out;
-	}
-	if (p.id == NULL) {
-		r = 0;
-		goto out;
-	}
-	if (!inv_prior_same(inv, &p)) {
-		api_error(req, 403, "IdempotentParameterMismatch", "The "
+	if (!inv_prior_same(inv, p))
+		return api_error(req, 403, "IdempotentParameterMismatch", "The "
 		    "ClientToken was used before with different parameters.");
-		goto out;
-	}
 	if (inv->run)
 		json_object_set_new(req->resp, "CommandId",
-		    json_string(p.command_id));
-	json_object_set_new(req->resp, "InvokeId", json_string(p.id));
-	r = 1;
- out:
-	free(p.id);
-	free(p.command_id);
-	free(p.content);
-	free(p.type);
-	free(p.parameters);
-	json_decref(p.instances);
-	return r;
+		    json_string(p->command_id));
+	json_object_set_new(req->resp, "InvokeId", json_string(p->id));
+	return 0;
 }
 
-/* The rows of a new invocation; inside the creating transaction. */
+/* The rows of a new invocation, in one transaction (store_inv_create). */
 static int
-inv_store(struct api_req *req, struct inv_new *inv)
+inv_store(struct api_req *req, struct inv_new *inv,
+    struct store_inv_prior *prior)
 {
-	int64_t now = lkd_now();
-	char task[160];
-	size_t i;
-	int n;
+	struct store_inv_new sn;
+	struct store_cmd keep;
+	int r;
 
-	if (inv->keep && cmd_insert(req, inv->cmd) != 0)
-		return -1;
-	if (lkdb_run(lkd->db, NULL, "INSERT INTO invocations(id, command_id, "
-	    "command_name, command_type, command_description, content, "
-	    "parameters, username, working_dir, timeout, owner, client_token, "
-	    "created) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "sssssssssissi", inv->invoke_id, inv_str(inv->cmd, "id"),
-	    inv_str(inv->cmd, "name"), inv_str(inv->cmd, "type"),
-	    inv_str(inv->cmd, "description"), inv_str(inv->cmd, "content"),
-	    inv->params_text, inv->username, inv->working_dir,
-	    (int64_t)inv->timeout, req->key_id, inv->token, now) != 0)
-		goto db;
-	for (i = 0; i < inv->n; i++) {
-		n = snprintf(task, sizeof(task), "%s:%s", inv->invoke_id,
-		    inv->ids[i]);
-		if (n < 0 || (size_t)n >= sizeof(task) ||
-		    lkdb_run(lkd->db, NULL, "INSERT INTO tasks(id, invoke_id, "
-		    "instance_id, content, status, created, updated) VALUES(?, "
-		    "?, ?, ?, 'Pending', ?, ?)", "ssssii", task, inv->invoke_id,
-		    inv->ids[i], inv->scripts[i], now, now) != 0)
-			goto db;
-	}
-	if (inv->stored && lkdb_run(lkd->db, NULL, "UPDATE commands SET "
-	    "invoke_times = invoke_times + 1 WHERE id = ?", "s",
-	    inv_str(inv->cmd, "id")) != 0)
-		goto db;
+	memset(&sn, 0, sizeof(sn));
+	memset(&keep, 0, sizeof(keep));
+	if (inv->keep && cmd_to_store(inv->cmd, &keep) != 0)
+		return inv_oom(req);
+	sn.id = inv->invoke_id;
+	sn.owner = req->key_id;
+	sn.client_token = inv->token;
+	sn.command_id = inv_str(inv->cmd, "id");
+	sn.command_name = inv_str(inv->cmd, "name");
+	sn.command_type = inv_str(inv->cmd, "type");
+	sn.command_description = inv_str(inv->cmd, "description");
+	sn.content = inv_str(inv->cmd, "content");
+	sn.parameters = inv->params_text;
+	sn.username = inv->username;
+	sn.working_dir = inv->working_dir;
+	sn.timeout = inv->timeout;
+	sn.instance_ids = inv->ids;
+	sn.scripts = inv->scripts;
+	sn.n = inv->n;
+	sn.keep = inv->keep ? &keep : NULL;
+	sn.quota = CMD_QUOTA;
+	sn.count = inv->stored;
+	r = store_inv_create(&sn, lkd_now(), prior);
+	store_cmd_free(&keep);
+	if (r != 0)
+		return cmd_store_error(req, r, "invocation");
 	return 0;
- db:
-	return api_error(req, 500, "InternalError", "database");
 }
 
 /* Validates everything, then writes one transaction and wakes the agents. */
 static int
 inv_create(struct api_req *req, struct inv_new *inv)
 {
+	struct store_inv_prior prior;
 	size_t i;
 	int r;
 
@@ -726,15 +661,13 @@ inv_create(struct api_req *req, struct inv_new *inv)
 	if ((inv->params_text = inv->params != NULL ? json_dumps(inv->params,
 	    JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}")) == NULL)
 		return inv_oom(req);
-	if (lkdb_begin(lkd->db) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if ((r = inv->token != NULL ? inv_token_replay(req, inv) : 0) != 0 ||
-	    (r = inv_store(req, inv)) != 0) {
-		lkdb_rollback(lkd->db);
-		return r < 0 ? -1 : 0;
+	if (inv_store(req, inv, &prior) != 0)
+		return -1;
+	if (prior.id != NULL) {
+		r = inv_token_replay(req, inv, &prior);
+		store_inv_prior_free(&prior);
+		return r;
 	}
-	if (lkdb_commit(lkd->db) != 0)
-		return api_error(req, 500, "InternalError", "database");
 	for (i = 0; i < inv->n; i++)
 		agentd_wake(inv->ids[i]);
 	log_info("%s api invoke invoke_id=%s command=%s instances=%zu",
@@ -890,23 +823,6 @@ inv_view(enum inv_status s, const char *ecode, int started,
 /* ------------------------------------------------------------------ */
 /* Describing invocations and results                                  */
 
-#define INV_TASK_COLUMNS \
-	"t.invoke_id, t.instance_id, COALESCE(n.name, ''), t.status, " \
-	"t.error_code, t.exit_code, t.output, t.dropped, t.created, " \
-	"t.start_time, t.finish_time, t.stop_time, t.updated, v.command_id, " \
-	"v.username"
-#define INV_TASK_FROM \
-	" FROM tasks t JOIN invocations v ON v.id = t.invoke_id" \
-	" LEFT JOIN instances n ON n.id = t.instance_id"
-
-static const char *
-inv_col(const struct lkdb_row *st, int i)
-{
-	const char *s = lkdb_text(st, i);
-
-	return s != NULL ? s : "";
-}
-
 static int
 inv_allowed(struct api_req *req, const char *id, const char *name)
 {
@@ -914,52 +830,47 @@ inv_allowed(struct api_req *req, const char *id, const char *name)
 }
 
 static void
-inv_task_view(const struct lkdb_row *st, struct inv_view *v)
+inv_task_view(const struct store_task *t, struct inv_view *v)
 {
-	inv_view(inv_status_parse(inv_col(st, 3)), inv_col(st, 4),
-	    !lkdb_isnull(st, 9), v);
+	inv_view(inv_status_parse(t->status), t->error_code, t->started, v);
 }
 
 /*
- * A task row (INV_TASK_COLUMNS) as an InvocationResult (result) or an
- * InvokeInstance; Output only when output is set.
+ * A task as an InvocationResult (result) or an InvokeInstance; Output only
+ * when output is set.
  */
 static json_t *
-inv_task_json(const struct lkdb_row *st, int result, int b64, int output)
+inv_task_json(const struct store_task *st, int result, int b64, int output)
 {
 	struct inv_view v;
 	char t[5][32];
 	json_t *out = NULL;
-	const void *blob;
-	size_t bloblen;
-	json_int_t exitc = lkdb_int(st, 5);
-	json_int_t dropped = lkdb_int(st, 7);
+	const int64_t times[5] = { st->created, st->start_time,
+	    st->finish_time, st->stop_time, st->updated };
+	json_int_t exitc = st->exit_code;
+	json_int_t dropped = st->dropped;
 	int i;
 
 	inv_task_view(st, &v);
 	for (i = 0; i < 5; i++)
-		lk_time_iso(lkdb_int(st, 8 + i), t[i],
-		    sizeof(t[i]));
-	if (output) {
-		blob = lkdb_blob(st, 6, &bloblen);
-		if ((out = cmd_text(blob ? blob : "", bloblen, b64)) == NULL)
-			return NULL;
-	}
+		lk_time_iso(times[i], t[i], sizeof(t[i]));
+	if (output && (out = cmd_text(st->output, st->output_len, b64)) == NULL)
+		return NULL;
 	if (result)
 		return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:s, "
 		    "s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-		    "InvokeId", inv_col(st, 0), "CommandId", inv_col(st, 13),
-		    "InstanceId", inv_col(st, 1), "InvocationStatus", v.status,
+		    "InvokeId", st->invoke_id, "CommandId", st->command_id,
+		    "InstanceId", st->instance_id, "InvocationStatus", v.status,
 		    "InvokeRecordStatus", v.record, "ExitCode", exitc,
 		    "Output", out, "Dropped", dropped,
 		    "ErrorCode", v.error_code, "ErrorInfo", v.error_info,
 		    "Repeats", v.repeats, "StartTime", t[1],
 		    "FinishedTime", t[2], "StopTime", t[3],
-		    "Username", inv_col(st, 14), "ContainerId", "",
+		    "Username", st->username, "ContainerId", "",
 		    "ContainerName", "", "TerminationMode", "", "Launcher", "");
 	return json_pack("{s:s, s:s, s:s, s:I, s:o*, s:I, s:s, s:s, s:i, s:s, "
 	    "s:s, s:s, s:s, s:s, s:b}",
-	    "InstanceId", inv_col(st, 1), "InvocationStatus", v.status,
+	    "InstanceId", st->instance_id, "InvocationStatus", v.status,
 	    "InstanceInvokeStatus", v.record, "ExitCode", exitc,
 	    "Output", out, "Dropped", dropped, "ErrorCode", v.error_code,
 	    "ErrorInfo", v.error_info, "Repeats", v.repeats,
@@ -978,13 +889,13 @@ struct inv_results {
 };
 
 static int
-inv_results_cb(const struct lkdb_row *st, void *arg)
+inv_results_cb(const struct store_task *st, void *arg)
 {
 	struct inv_results *x = arg;
 	struct inv_view v;
 	long long i;
 
-	if (!inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
+	if (!inv_allowed(x->req, st->instance_id, st->instance_name))
 		return 0;
 	inv_task_view(st, &v);
 	if (x->record != NULL && strcmp(x->record, v.record) != 0 &&
@@ -1007,6 +918,7 @@ int
 api_describe_invocation_results(struct api_req *req)
 {
 	struct inv_results x;
+	struct store_inv_query q;
 	const char *inst = inv_nz(req, "InstanceId");
 	json_t *inv = NULL;
 	int r = -1;
@@ -1022,13 +934,13 @@ api_describe_invocation_results(struct api_req *req)
 		inv_oom(req);
 		goto out;
 	}
-	if (lkdb_query(lkd->db, inv_results_cb, &x, "SELECT " INV_TASK_COLUMNS
-	    INV_TASK_FROM " WHERE v.owner = ?1 AND (?2 IS NULL OR t.invoke_id "
-	    "= ?2) AND (?3 IS NULL OR t.instance_id = ?3) AND (?4 IS NULL OR "
-	    "v.command_id = ?4) ORDER BY v.created DESC, t.invoke_id DESC, "
-	    "t.instance_id", "ssss", req->key_id, inv_nz(req, "InvokeId"),
-	    inst, inv_nz(req, "CommandId")) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	memset(&q, 0, sizeof(q));
+	q.owner = req->key_id;
+	q.invoke_id = inv_nz(req, "InvokeId");
+	q.instance_id = inst;
+	q.command_id = inv_nz(req, "CommandId");
+	if ((r = store_inv_results(&q, inv_results_cb, &x)) != 0) {
+		r = api_store_error(req, r, "invocation results");
 		goto out;
 	}
 	cmd_pager_put(inv, x.offset, x.size, x.total);
@@ -1036,7 +948,6 @@ api_describe_invocation_results(struct api_req *req)
 	    "InvocationResult", x.list));
 	json_object_set_new(req->resp, "Invocation", inv);
 	inv = NULL;
-	r = 0;
  out:
 	json_decref(x.list);
 	json_decref(inv);
@@ -1081,21 +992,20 @@ inv_scan_flush(struct inv_scan *x)
 	return r;
 }
 
-/* Rows come grouped by invocation; a task counts if the policy allows. */
+/* Tasks come grouped by invocation; a task counts if the policy allows. */
 static int
-inv_scan_cb(const struct lkdb_row *st, void *arg)
+inv_scan_cb(const struct store_task *st, void *arg)
 {
 	struct inv_scan *x = arg;
-	const char *id = inv_col(st, 0);
 	int r;
 
-	if (strcmp(id, x->cur) != 0) {
+	if (strcmp(st->invoke_id, x->cur) != 0) {
 		if ((r = inv_scan_flush(x)) != 0)
 			return r;
-		snprintf(x->cur, sizeof(x->cur), "%s", id);
+		snprintf(x->cur, sizeof(x->cur), "%s", st->invoke_id);
 	}
-	if (inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
-		x->counts[inv_status_parse(inv_col(st, 3))]++;
+	if (inv_allowed(x->req, st->instance_id, st->instance_name))
+		x->counts[inv_status_parse(st->status)]++;
 	return 0;
 }
 
@@ -1110,69 +1020,70 @@ struct inv_one {
 };
 
 static int
-inv_one_task_cb(const struct lkdb_row *st, void *arg)
+inv_one_task_cb(const struct store_task *st, void *arg)
 {
 	struct inv_one *x = arg;
 
-	if (!inv_allowed(x->req, inv_col(st, 1), inv_col(st, 2)))
+	if (!inv_allowed(x->req, st->instance_id, st->instance_name))
 		return 0;
-	x->counts[inv_status_parse(inv_col(st, 3))]++;
+	x->counts[inv_status_parse(st->status)]++;
 	if (json_array_append_new(x->tasks, inv_task_json(st, 0, x->b64,
 	    x->output)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
 
-/* An invocations row as an Invocation, with the tasks gathered before. */
+/* An invocation as an Invocation, with the tasks gathered before. */
 static int
-inv_one_cb(const struct lkdb_row *st, void *arg)
+inv_one_json(struct inv_one *x, const struct store_inv *v)
 {
-	struct inv_one *x = arg;
 	const char *level = inv_task_level(x->counts);
 	json_t *content;
 	char when[32];
 
-	if ((content = cmd_text(inv_col(st, 5), strlen(inv_col(st, 5)),
-	    x->b64)) == NULL)
+	if ((content = cmd_text(v->content, strlen(v->content), x->b64)) ==
+	    NULL)
 		return LK_ERR_ALLOC;
-	lk_time_iso(lkdb_int(st, 10), when, sizeof(when));
+	lk_time_iso(v->created, when, sizeof(when));
 	if (json_array_append_new(x->out, json_pack("{s:s, s:s, s:s, s:s, "
 	    "s:o, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:{s:[]}, s:{s:O}}",
-	    "InvokeId", inv_col(st, 0), "CommandId", inv_col(st, 1),
-	    "CommandName", inv_col(st, 2), "CommandType", inv_col(st, 3),
-	    "CommandContent", content, "CommandDescription", inv_col(st, 4),
-	    "Parameters", inv_col(st, 6), "RepeatMode", "Once",
+	    "InvokeId", v->id, "CommandId", v->command_id,
+	    "CommandName", v->command_name, "CommandType", v->command_type,
+	    "CommandContent", content,
+	    "CommandDescription", v->command_description,
+	    "Parameters", v->parameters, "RepeatMode", "Once",
 	    "Frequency", "", "Timed", 0,
-	    "Timeout", (json_int_t)lkdb_int(st, 9),
-	    "Username", inv_col(st, 7), "WorkingDir", inv_col(st, 8),
+	    "Timeout", (json_int_t)v->timeout,
+	    "Username", v->username, "WorkingDir", v->working_dir,
 	    "CreationTime", when, "InvocationStatus", level,
 	    "InvokeStatus", inv_invoke_status(level), "Launcher", "",
 	    "TerminationMode", "", "ContainerId", "", "ContainerName", "",
 	    "Tags", "Tag", "InvokeInstances", "InvokeInstance",
 	    x->tasks)) != 0)
 		return LK_ERR_ALLOC;
-	return 1;
+	return 0;
 }
 
+/* One of the caller's invocations; one gone meanwhile is left out. */
 static int
 inv_describe_one(struct inv_one *x, const char *id)
 {
+	struct store_inv v;
 	int r;
 
 	memset(x->counts, 0, sizeof(x->counts));
+	if ((r = store_inv_get(id, x->req->key_id, &v)) == LK_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
 	if ((x->tasks = json_array()) == NULL)
-		return LK_ERR_ALLOC;
-	if ((r = lkdb_query(lkd->db, inv_one_task_cb, x, "SELECT "
-	    INV_TASK_COLUMNS INV_TASK_FROM " WHERE t.invoke_id = ? ORDER BY "
-	    "t.instance_id", "s", id)) == 0)
-		r = lkdb_query(lkd->db, inv_one_cb, x, "SELECT id, command_id, "
-		    "command_name, command_type, command_description, content, "
-		    "parameters, username, working_dir, timeout, created FROM "
-		    "invocations WHERE id = ? AND owner = ?", "ss", id,
-		    x->req->key_id);
+		r = LK_ERR_ALLOC;
+	else if ((r = store_inv_tasks(id, inv_one_task_cb, x)) == 0)
+		r = inv_one_json(x, &v);
 	json_decref(x->tasks);
 	x->tasks = NULL;
+	store_inv_free(&v);
 	return r;
 }
 
@@ -1180,27 +1091,27 @@ inv_describe_one(struct inv_one *x, const char *id)
 static int
 inv_describe(struct api_req *req, struct inv_scan *s, struct inv_one *one)
 {
+	struct store_inv_query q;
 	const char *inst = inv_nz(req, "InstanceId");
 	json_t *id;
 	size_t i;
+	int r;
 
 	if (inst != NULL && inst_check(req, inst, 0, NULL) != 0)
 		return -1;
-	if (lkdb_query(lkd->db, inv_scan_cb, s, "SELECT v.id, t.instance_id, "
-	    "COALESCE(n.name, ''), t.status FROM invocations v JOIN tasks t "
-	    "ON t.invoke_id = v.id LEFT JOIN instances n ON n.id = "
-	    "t.instance_id WHERE v.owner = ?1 AND (?2 IS NULL OR v.id = ?2) "
-	    "AND (?3 IS NULL OR v.command_id = ?3) AND (?4 IS NULL OR "
-	    "v.command_name = ?4) AND (?5 IS NULL OR v.command_type = ?5) AND "
-	    "(?6 IS NULL OR v.id IN (SELECT invoke_id FROM tasks WHERE "
-	    "instance_id = ?6)) ORDER BY v.created DESC, v.id DESC", "ssssss",
-	    req->key_id, inv_nz(req, "InvokeId"), inv_nz(req, "CommandId"),
-	    inv_nz(req, "CommandName"), inv_nz(req, "CommandType"),
-	    inst) != 0 || inv_scan_flush(s) != 0)
-		return api_error(req, 500, "InternalError", "database");
+	memset(&q, 0, sizeof(q));
+	q.owner = req->key_id;
+	q.invoke_id = inv_nz(req, "InvokeId");
+	q.command_id = inv_nz(req, "CommandId");
+	q.command_name = inv_nz(req, "CommandName");
+	q.command_type = inv_nz(req, "CommandType");
+	q.instance_id = inst;
+	if ((r = store_inv_scan(&q, inv_scan_cb, s)) != 0 ||
+	    (r = inv_scan_flush(s)) != 0)
+		return api_store_error(req, r, "invocations");
 	json_array_foreach(s->ids, i, id)
-		if (inv_describe_one(one, json_string_value(id)) != 0)
-			return api_error(req, 500, "InternalError", "database");
+		if ((r = inv_describe_one(one, json_string_value(id))) != 0)
+			return api_store_error(req, r, "invocations");
 	return 0;
 }
 
@@ -1240,10 +1151,10 @@ api_describe_invocations(struct api_req *req)
 /* Stopping                                                            */
 
 static int
-inv_stop_cb(const struct lkdb_row *st, void *arg)
+inv_stop_cb(const struct store_task *st, void *arg)
 {
-	if (json_object_set_new(arg, inv_col(st, 0), json_string(inv_col(st,
-	    1))) != 0)
+	if (json_object_set_new(arg, st->instance_id,
+	    json_string(st->instance_name)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -1256,20 +1167,23 @@ static int
 inv_stop_targets(struct api_req *req, const char *id, json_t *all,
     json_t *sel)
 {
+	struct store_inv v;
 	const char **ids = NULL, *key;
 	json_t *name;
 	size_t n, i;
-	int r = -1;
+	int r;
 
 	if (api_param_list(req, "InstanceId", INV_STOP_MAX, &ids, &n) != 0)
 		return -1;
-	if (lkdb_query(lkd->db, inv_stop_cb, all, "SELECT t.instance_id, "
-	    "COALESCE(n.name, '') FROM tasks t JOIN invocations v ON v.id = "
-	    "t.invoke_id LEFT JOIN instances n ON n.id = t.instance_id WHERE "
-	    "t.invoke_id = ? AND v.owner = ?", "ss", id, req->key_id) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if ((r = store_inv_get(id, req->key_id, &v)) == 0) {
+		store_inv_free(&v);
+		r = store_inv_tasks(id, inv_stop_cb, all);
+	}
+	if (r != 0 && r != LK_ERR_NOT_FOUND) {
+		r = api_store_error(req, r, "invocation");
 		goto out;
 	}
+	r = -1;
 	if (json_object_size(all) == 0) {
 		api_error(req, 404, "InvalidInvokeId.NotFound", "The specified "
 		    "invoke ID does not exist.");
@@ -1303,9 +1217,9 @@ inv_stop_targets(struct api_req *req, const char *id, json_t *all,
 int
 api_stop_invocation(struct api_req *req)
 {
-	const char *id, *key;
+	const char *id, *key, **keys = NULL;
 	json_t *all = json_object(), *sel = json_object(), *name;
-	int64_t now = lkd_now();
+	size_t n = 0;
 	int r = -1;
 
 	if (all == NULL || sel == NULL) {
@@ -1315,33 +1229,23 @@ api_stop_invocation(struct api_req *req)
 	if (api_param_req(req, "InvokeId", &id) != 0 ||
 	    inv_stop_targets(req, id, all, sel) != 0)
 		goto out;
-	if (lkdb_begin(lkd->db) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if ((keys = calloc(json_object_size(sel) + 1, sizeof(*keys))) ==
+	    NULL) {
+		inv_oom(req);
 		goto out;
 	}
-	json_object_foreach(sel, key, name) {
-		if (lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = "
-		    "'Stopped', stop_time = ?1, updated = ?1 WHERE invoke_id = "
-		    "?2 AND instance_id = ?3 AND status = 'Pending'", "iss", now,
-		    id, key) != 0 || lkdb_run(lkd->db, NULL, "UPDATE tasks SET "
-		    "status = 'Stopping', stop_requested = 1, stop_time = ?1, "
-		    "updated = ?1 WHERE invoke_id = ?2 AND instance_id = ?3 AND "
-		    "status = 'Running'", "iss", now, id, key) != 0) {
-			lkdb_rollback(lkd->db);
-			api_error(req, 500, "InternalError", "database");
-			goto out;
-		}
-	}
-	if (lkdb_commit(lkd->db) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	json_object_foreach(sel, key, name)
+		keys[n++] = key;
+	if ((r = store_inv_stop(id, keys, n, lkd_now())) != 0) {
+		r = api_store_error(req, r, "invocation");
 		goto out;
 	}
 	json_object_foreach(sel, key, name)
 		agentd_wake(key);
 	log_info("%s api stop invoke_id=%s instances=%zu", req->request_id,
 	    id, json_object_size(sel));
-	r = 0;
  out:
+	free(keys);
 	json_decref(all);
 	json_decref(sel);
 	return r;
