@@ -567,7 +567,7 @@ dbp_query(void *impl, int *changesp, lkdb_row_cb cb, void *arg,
 	if (r != 0)
 		return r;
 	if (changesp != NULL)
-		*changesp = atoi(PQcmdTuples(res));
+		*changesp = (int)strtol(PQcmdTuples(res), NULL, 10);
 	memset(&q, 0, sizeof(q));
 	q.res = res;
 	nrows = cb != NULL ? PQntuples(res) : 0;
