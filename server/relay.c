@@ -1049,7 +1049,7 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		r = store_sess_token_get(lkd->db, sid, &row);
 	if (r == LK_ERR_UNAVAILABLE) {
 		status = relay_err(bodyp, 503, "ServiceUnavailable",
-		    "The database is unavailable; try again later.");
+		    "The database is unavailable, try again later.");
 		goto out;
 	}
 	if (r != 0 && r != LK_ERR_NOT_FOUND) {
@@ -1084,7 +1084,7 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd_now())) ==
 	    LK_ERR_UNAVAILABLE) {
 		status = relay_err(bodyp, 503, "ServiceUnavailable",
-		    "The database is unavailable; try again later.");
+		    "The database is unavailable, try again later.");
 		goto out;
 	}
 	if (r != 0) {

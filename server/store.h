@@ -69,8 +69,10 @@ int	store_inst_get(struct lkdb *db, const char *id, struct store_inst *inst);
 /*
  * What DescribeInstances filters on; NULL or 0 fields do not filter.
  * ids: the instances named (nids of them; ids non-NULL and nids 0 matches
- * none). pattern: the instance's name, where '*' matches any run of bytes
- * and every other byte only itself, case counting. status: "Running" (seen
+ * none). pattern: the instance's name, where '*' matches any run of
+ * characters and every other character only itself, case counting (UTF-8
+ * read as SQLite's GLOB reads it, invalid bytes included). status:
+ * "Running" (seen
  * at or after online_since) or "Stopped"; any other non-empty value
  * matches none.
  */

@@ -72,27 +72,71 @@ store_inst_get(struct lkdb *db, const char *id, struct store_inst *inst)
 }
 
 /*
- * '*' matches any run of bytes, every other byte itself. Greedy with one
- * backtrack point (the last '*'), so linear in practice and never
- * exponential, whatever the pattern.
+ * One character of s as SQLite's GLOB reads it (sqlite3Utf8Read): a lead
+ * byte and the continuation bytes after it; an overlong, surrogate or
+ * non-character value reads as U+FFFD, a stray continuation byte as
+ * itself. Matching on these keeps DescribeInstances' answers what they
+ * were with GLOB, invalid UTF-8 included.
+ */
+static uint32_t
+inst_utf8(const unsigned char **sp)
+{
+	static const unsigned char lead[64] = {
+		0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+		0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+		0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+		0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+		0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+		0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+		0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+		0x00, 0x01, 0x02, 0x03, 0x00, 0x01, 0x00, 0x00,
+	};
+	uint32_t c = *(*sp)++;
+
+	if (c < 0xc0)
+		return c;
+	c = lead[c - 0xc0];
+	while ((**sp & 0xc0) == 0x80)
+		c = (c << 6) + (0x3f & *(*sp)++);
+	if (c < 0x80 || (c & 0xfffff800) == 0xd800 ||
+	    (c & 0xfffffffe) == 0xfffe)
+		c = 0xfffd;
+	return c;
+}
+
+/*
+ * '*' matches any run of characters, every other character itself, case
+ * counting: GLOB with '?' and '[' taken literally. Greedy with one
+ * backtrack point (the last '*'), so never exponential, whatever the
+ * pattern.
  */
 int
 store_inst_match(const char *pattern, const char *name)
 {
-	const char *p = pattern, *n = name, *star = NULL, *resume = NULL;
+	const unsigned char *p = (const unsigned char *)pattern;
+	const unsigned char *n = (const unsigned char *)name;
+	const unsigned char *star = NULL, *resume = NULL, *pp, *nn;
 
 	while (*n != '\0') {
 		if (*p == '*') {
 			star = ++p;
 			resume = n;
-		} else if (*p != '\0' && *p == *n) {
-			p++;
-			n++;
-		} else if (star != NULL) {
-			p = star;
-			n = ++resume;
-		} else
+			continue;
+		}
+		if (*p != '\0') {
+			pp = p;
+			nn = n;
+			if (inst_utf8(&pp) == inst_utf8(&nn)) {
+				p = pp;
+				n = nn;
+				continue;
+			}
+		}
+		if (star == NULL)
 			return 0;
+		p = star;
+		(void)inst_utf8(&resume);
+		n = resume;
 	}
 	while (*p == '*')
 		p++;
