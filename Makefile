@@ -159,6 +159,15 @@ $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TES
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# Instances and sessions in storage, on both backends. -Iserver first:
+# server/store.h, not lib/store.h.
+SESS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inst.o store_sess.o \
+		   db.o db_sqlite.o db_pg.o)
+$(BUILD)/tests/test_storage_sess: tests/unit/test_storage_sess.c $(SESS_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm

@@ -5,8 +5,8 @@
  * parameter names.
  *
  * Both actions work in two passes: the first walks the matching ids in a
- * stable order, keeps those the key's policy allows, counts them and
- * remembers the page's; the second describes only those.
+ * stable order (store_inst_list), keeps those the key's policy allows,
+ * counts them and remembers the page's; the second describes only those.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,28 +15,13 @@
 
 #include <jansson.h>
 
-#include "db.h"
 #include "api.h"
 #include "api_int.h"
 #include "err.h"
+#include "store.h"
 
 #define INST_IDS_MAX	100	/* InstanceIds / InstanceId.N */
 
-
-struct inst_name {
-	int	 found;
-	char	*name;
-};
-
-static int
-inst_name_cb(const struct lkdb_row *st, void *arg)
-{
-	struct inst_name *x = arg;
-
-	x->found = 1;
-	x->name = lkdb_col_str(st, 0);
-	return 1;
-}
 
 /*
  * An instance a parameter names: the key's policy must allow it (else 403
@@ -48,19 +33,19 @@ inst_name_cb(const struct lkdb_row *st, void *arg)
 int
 inst_check(struct api_req *req, const char *id, int must_exist, char **namep)
 {
-	struct inst_name x = { 0, NULL };
-	int r = -1;
+	struct store_inst x;
+	int found, r;
 
 	if (namep != NULL)
 		*namep = NULL;
-	if (lkdb_query(lkd->db, inst_name_cb, &x, "SELECT name FROM instances "
-	    "WHERE id = ?", "s", id) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (x.found && x.name == NULL)
-		return api_error(req, 500, "InternalError", "out of memory");
+	if ((r = store_inst_get(lkd->db, id, &x)) != 0 &&
+	    r != LK_ERR_NOT_FOUND)
+		return api_store_error(req, r, "instance lookup");
+	found = r == 0;
+	r = -1;
 	if (!api_allowed_instance(req, id, x.name))
 		goto out;
-	if (!x.found && must_exist) {
+	if (!found && must_exist) {
 		api_error(req, 404, "InvalidInstance.NotFound", "The specified "
 		    "instance does not exist.");
 		goto out;
@@ -71,7 +56,7 @@ inst_check(struct api_req *req, const char *id, int must_exist, char **namep)
 	}
 	r = 0;
  out:
-	free(x.name);
+	store_inst_free(&x);
 	return r;
 }
 
@@ -79,14 +64,6 @@ static int
 inst_online(int64_t last_seen, int64_t now)
 {
 	return last_seen > 0 && last_seen >= now - LKD_ONLINE_WINDOW;
-}
-
-static const char *
-inst_col(const struct lkdb_row *st, int i)
-{
-	const char *s = lkdb_text(st, i);
-
-	return s != NULL ? s : "";
 }
 
 /* First pass: the ids the policy allows, counted; the page's kept. */
@@ -99,17 +76,16 @@ struct inst_scan {
 };
 
 static int
-inst_scan_cb(const struct lkdb_row *st, void *arg)
+inst_scan_cb(const char *id, const char *name, void *arg)
 {
 	struct inst_scan *x = arg;
 	long long k;
 
-	if (!keys_policy_instance(&x->req->policy, inst_col(st, 0),
-	    inst_col(st, 1)))
+	if (!keys_policy_instance(&x->req->policy, id, name))
 		return 0;
 	k = x->total++;
 	if (k >= x->offset && k < x->offset + x->size &&
-	    json_array_append_new(x->ids, json_string(inst_col(st, 0))) != 0)
+	    json_array_append_new(x->ids, json_string(id)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -128,98 +104,106 @@ inst_addresses(const char *text)
 	return out;
 }
 
-/* An instances row as a DescribeInstances Instance. */
+/* An instance as a DescribeInstances Instance. */
 static int
-inst_row_cb(const struct lkdb_row *st, void *arg)
+inst_describe(const struct store_inst *in, json_t *list)
 {
-	json_t *list = arg, *addrs;
+	json_t *addrs;
 	char created[32];
 	int64_t now = lkd_now();
 
-	if ((addrs = inst_addresses(inst_col(st, 5))) == NULL)
+	if ((addrs = inst_addresses(in->addresses)) == NULL)
 		return LK_ERR_ALLOC;
-	lk_time_iso(lkdb_int(st, 6), created, sizeof(created));
+	lk_time_iso(in->registered, created, sizeof(created));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}}",
-	    "InstanceId", inst_col(st, 0), "InstanceName", inst_col(st, 1),
-	    "HostName", inst_col(st, 2), "Description", "",
-	    "Status", inst_online(lkdb_int(st, 7), now) ?
+	    "InstanceId", in->id, "InstanceName", in->name,
+	    "HostName", in->hostname, "Description", "",
+	    "Status", inst_online(in->last_seen, now) ?
 	    "Running" : "Stopped",
-	    "OSName", inst_col(st, 3), "OSNameEn", inst_col(st, 3),
+	    "OSName", in->os, "OSNameEn", in->os,
 	    "OSType", "linux", "RegionId", lkd->region,
 	    "InstanceNetworkType", "vpc", "CreationTime", created,
 	    "VpcAttributes", "PrivateIpAddress", "IpAddress", addrs,
 	    "PublicIpAddress", "IpAddress")) != 0)
 		return LK_ERR_ALLOC;
-	return 1;
+	return 0;
 }
 
-/* An instances row as an InstanceCloudAssistantStatus. */
+/* An instance's agent as an InstanceCloudAssistantStatus. */
 static int
-inst_status_cb(const struct lkdb_row *st, void *arg)
+inst_describe_status(const char *id, const struct store_inst_status *st,
+    json_t *list)
 {
-	json_t *list = arg;
 	char last_inv[32], last_hb[32];
-	int64_t seen = lkdb_int(st, 2);
+	int64_t seen = st->last_seen;
 
-	lk_time_iso(lkdb_int(st, 5), last_inv, sizeof(last_inv));
+	lk_time_iso(st->last_task, last_inv, sizeof(last_inv));
 	/* After a goodbye (last_seen 0), the agent's last word was that. */
-	lk_time_iso(seen > 0 ? seen : lkdb_int(st, 6), last_hb,
-	    sizeof(last_hb));
+	lk_time_iso(seen > 0 ? seen : st->goodbye, last_hb, sizeof(last_hb));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, "
 	    "s:I, s:s, s:s, s:b}",
-	    "InstanceId", inst_col(st, 0),
+	    "InstanceId", id,
 	    "CloudAssistantStatus", inst_online(seen, lkd_now()) ? "true" :
 	    "false",
-	    "CloudAssistantVersion", inst_col(st, 1), "OSType", "Linux",
-	    "ActiveTaskCount", (json_int_t)lkdb_int(st, 3),
-	    "InvocationCount", (json_int_t)lkdb_int(st, 4),
+	    "CloudAssistantVersion", st->version, "OSType", "Linux",
+	    "ActiveTaskCount", (json_int_t)st->active_tasks,
+	    "InvocationCount", (json_int_t)st->tasks,
 	    "LastInvokedTime", last_inv, "LastHeartbeatTime", last_hb,
 	    "SupportSessionManager",
-	    sess_version_supported(inst_col(st, 1)))) != 0)
+	    sess_version_supported(st->version))) != 0)
 		return LK_ERR_ALLOC;
-	return 1;
+	return 0;
 }
 
-/* Second pass: describes each id of the page into list. */
+/*
+ * Second pass: describes each id of the page into list; an instance gone
+ * since the first pass is left out.
+ */
 static int
 inst_describe_ids(json_t *ids, int status, json_t *list)
 {
-	json_t *id;
+	struct store_inst in;
+	struct store_inst_status st;
+	const char *id;
+	json_t *v;
 	size_t i;
 	int r;
 
-	json_array_foreach(ids, i, id) {
-		if (status)
-			r = lkdb_query(lkd->db, inst_status_cb, list, "SELECT "
-			    "i.id, i.version, i.last_seen, (SELECT COUNT(*) FROM "
-			    "tasks t WHERE t.instance_id = i.id AND t.status IN "
-			    "('Pending', 'Running', 'Stopping')), (SELECT "
-			    "COUNT(*) FROM tasks t WHERE t.instance_id = i.id), "
-			    "(SELECT MAX(t.created) FROM tasks t WHERE "
-			    "t.instance_id = i.id), i.goodbye FROM instances i "
-			    "WHERE i.id = ?", "s", json_string_value(id));
-		else
-			r = lkdb_query(lkd->db, inst_row_cb, list, "SELECT id, "
-			    "name, hostname, os, version, addresses, registered, "
-			    "last_seen FROM instances WHERE id = ?", "s",
-			    json_string_value(id));
-		if (r != 0)
+	json_array_foreach(ids, i, v) {
+		id = json_string_value(v);
+		if (status) {
+			if ((r = store_inst_status(lkd->db, id, &st)) == 0)
+				r = inst_describe_status(id, &st, list);
+			store_inst_status_free(&st);
+		} else {
+			if ((r = store_inst_get(lkd->db, id, &in)) == 0)
+				r = inst_describe(&in, list);
+			store_inst_free(&in);
+		}
+		if (r != 0 && r != LK_ERR_NOT_FOUND)
 			return r;
 	}
 	return 0;
 }
 
-/* InstanceIds: a JSON array of at most 100 strings, as compact text. */
+/*
+ * InstanceIds: a JSON array of at most 100 strings, as *idsp (a new array
+ * of strings borrowed from *ap, which the caller releases) and *np; both
+ * NULL/0 when the parameter is absent or empty.
+ */
 static int
-inst_ids_param(struct api_req *req, char **textp)
+inst_ids_param(struct api_req *req, json_t **ap, const char ***idsp,
+    size_t *np)
 {
 	const char *v = api_param(req, "InstanceIds");
 	json_t *a = NULL, *e;
 	size_t i;
 	int r = -1;
 
-	*textp = NULL;
+	*ap = NULL;
+	*idsp = NULL;
+	*np = 0;
 	if (v == NULL || *v == '\0')
 		return 0;
 	if ((a = json_loads(v, 0, NULL)) == NULL || !json_is_array(a))
@@ -232,10 +216,17 @@ inst_ids_param(struct api_req *req, char **textp)
 	json_array_foreach(a, i, e)
 		if (!json_is_string(e))
 			goto bad;
-	if ((*textp = json_dumps(a, JSON_COMPACT)) == NULL) {
+	/* One more than needed, so that an empty list is not NULL. */
+	if ((*idsp = calloc(json_array_size(a) + 1, sizeof(**idsp))) ==
+	    NULL) {
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
+	json_array_foreach(a, i, e)
+		(*idsp)[i] = json_string_value(e);
+	*np = json_array_size(a);
+	*ap = a;
+	a = NULL;
 	r = 0;
 	goto out;
  bad:
@@ -250,32 +241,30 @@ inst_ids_param(struct api_req *req, char **textp)
 int
 api_describe_instances(struct api_req *req)
 {
+	struct store_inst_filter f;
 	struct inst_scan x;
 	const char *name = api_param(req, "InstanceName");
-	const char *status = api_param(req, "Status");
-	char *ids = NULL, *glob = NULL;
-	json_t *list = NULL;
-	int r = -1;
+	const char **ids = NULL;
+	json_t *idsj = NULL, *list = NULL;
+	int r = -1, e;
 
 	memset(&x, 0, sizeof(x));
+	memset(&f, 0, sizeof(f));
 	x.req = req;
 	if (cmd_pager_get(req, &x.offset, &x.size) != 0 ||
-	    inst_ids_param(req, &ids) != 0)
+	    inst_ids_param(req, &idsj, &ids, &f.nids) != 0)
 		goto out;
-	if ((name != NULL && *name != '\0' && (glob = cmd_glob(name)) ==
-	    NULL) || (x.ids = json_array()) == NULL ||
-	    (list = json_array()) == NULL) {
+	f.ids = ids;
+	f.pattern = name != NULL && *name != '\0' ? name : NULL;
+	f.status = api_param(req, "Status");
+	f.online_since = lkd_now() - LKD_ONLINE_WINDOW;
+	if ((x.ids = json_array()) == NULL || (list = json_array()) == NULL) {
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (lkdb_query(lkd->db, inst_scan_cb, &x, "SELECT id, name FROM "
-	    "instances WHERE (?1 IS NULL OR id IN (SELECT value FROM "
-	    "json_each(?1))) AND (?2 IS NULL OR name GLOB ?2) AND (?3 IS NULL "
-	    "OR ?3 = '' OR (CASE WHEN last_seen > 0 AND last_seen >= ?4 THEN "
-	    "'Running' ELSE 'Stopped' END) = ?3) ORDER BY registered, id",
-	    "sssi", ids, glob, status, lkd_now() - LKD_ONLINE_WINDOW) != 0 ||
-	    inst_describe_ids(x.ids, 0, list) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if ((e = store_inst_list(lkd->db, &f, inst_scan_cb, &x)) != 0 ||
+	    (e = inst_describe_ids(x.ids, 0, list)) != 0) {
+		api_store_error(req, e, "instances");
 		goto out;
 	}
 	cmd_pager_put(req->resp, x.offset, x.size, x.total);
@@ -284,7 +273,7 @@ api_describe_instances(struct api_req *req)
 	r = 0;
  out:
 	free(ids);
-	free(glob);
+	json_decref(idsj);
 	json_decref(x.ids);
 	json_decref(list);
 	return r;
@@ -327,11 +316,13 @@ int
 api_describe_cloud_assistant_status(struct api_req *req)
 {
 	struct inst_scan x;
+	struct store_inst_filter all;
 	const char *os = api_param(req, "OSType");
 	json_t *list = NULL;
-	int given = 0, r = -1;
+	int given = 0, r = -1, e;
 
 	memset(&x, 0, sizeof(x));
+	memset(&all, 0, sizeof(all));
 	x.req = req;
 	if (os != NULL && *os != '\0' && strcasecmp(os, "Linux") != 0 &&
 	    strcasecmp(os, "Windows") != 0)
@@ -349,13 +340,13 @@ api_describe_cloud_assistant_status(struct api_req *req)
 	if (os != NULL && strcasecmp(os, "Windows") == 0) {
 		json_array_clear(x.ids);	/* every instance runs Linux */
 		x.total = 0;
-	} else if (!given && lkdb_query(lkd->db, inst_scan_cb, &x, "SELECT id, "
-	    "name FROM instances ORDER BY registered, id", "") != 0) {
-		api_error(req, 500, "InternalError", "database");
+	} else if (!given && (e = store_inst_list(lkd->db, &all, inst_scan_cb,
+	    &x)) != 0) {
+		api_store_error(req, e, "instances");
 		goto out;
 	}
-	if (inst_describe_ids(x.ids, 1, list) != 0) {
-		api_error(req, 500, "InternalError", "database");
+	if ((e = inst_describe_ids(x.ids, 1, list)) != 0) {
+		api_store_error(req, e, "instances");
 		goto out;
 	}
 	cmd_pager_put(req->resp, x.offset, x.size, x.total);

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
 #include "relay.h"
+#include "store.h"
 
 #define SESS_SETTING		"session_manager_enabled"
 #define SESS_ID_CHARS		"0123456789abcdefghijklmnopqrstuvwxyz"
@@ -25,33 +25,37 @@
 
 long sess_per_key = RELAY_PER_KEY_DEFAULT;
 
+/* The account's switch into *onp; 0 or the store's error. */
 static int
-sess_str_cb(const struct lkdb_row *st, void *arg)
+sess_enabled_get(int *onp)
 {
-	*(char **)arg = lkdb_col_str(st, 0);
-	return 1;
+	char *v = NULL;
+	int r;
+
+	*onp = 0;
+	if ((r = store_setting_get(lkd->db, SESS_SETTING, &v)) ==
+	    LK_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	*onp = strcmp(v, "true") == 0;
+	free(v);
+	return 0;
 }
 
+/* Off, also when the database cannot say. */
 int
 sess_enabled(void)
 {
-	char *v = NULL;
 	int on;
 
-	if (lkdb_query(lkd->db, sess_str_cb, &v, "SELECT value FROM settings "
-	    "WHERE name = ?", "s", SESS_SETTING) != 0)
-		return 0;
-	on = v != NULL && strcmp(v, "true") == 0;
-	free(v);
-	return on;
+	return sess_enabled_get(&on) == 0 && on;
 }
 
 int
 sess_set_enabled(int on)
 {
-	return lkdb_run(lkd->db, NULL, "INSERT INTO settings(name, value) "
-	    "VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = "
-	    "excluded.value", "ss", SESS_SETTING, on ? "true" : "false");
+	return store_setting_set(lkd->db, SESS_SETTING, on ? "true" : "false");
 }
 
 /* Sessions need an agent of version 1.1.0 or later. */
@@ -70,44 +74,9 @@ sess_version_supported(const char *v)
 	return a > 1 || (a == 1 && b >= 1);
 }
 
-struct sess_inst {
-	int	 found;
-	int64_t	 last_seen;
-	char	*version, *ports;
-};
-
-static int
-sess_inst_cb(const struct lkdb_row *st, void *arg)
-{
-	struct sess_inst *x = arg;
-
-	x->found = 1;
-	x->last_seen = lkdb_int(st, 0);
-	x->version = lkdb_col_str(st, 1);
-	x->ports = lkdb_col_str(st, 2);
-	return 1;
-}
-
-/* The open sessions of an instance: all of them, and the caller's. */
-struct sess_open {
-	int64_t	 all;
-	int64_t	 own;
-};
-
-static int
-sess_open_cb(const struct lkdb_row *st, void *arg)
-{
-	struct sess_open *o = arg;
-
-	o->all = lkdb_int(st, 0);
-	o->own = lkdb_int(st, 1);
-	return 1;
-}
-
 /*
- * Counts the instance's open sessions (Connecting, Connected, or Pending
- * with a token still valid) and inserts the new one in one transaction, so
- * that concurrent calls cannot together pass either limit: the caller's
+ * Admits and inserts the session (store_sess_start: one transaction, so
+ * that concurrent calls cannot together pass either limit): the caller's
  * own quota (--sessions-per-key), checked first because the caller can do
  * something about it, then the instance's RELAY_PER_INSTANCE.
  */
@@ -115,43 +84,33 @@ static int
 sess_insert(struct api_req *req, const char *inst, long long port,
     const char *user, const char *sid, const char *hash)
 {
-	struct sess_open o = { 0, 0 };
-	int64_t now = lkd_now();
+	struct store_sess_new s;
+	int limit = 0, r;
 
-	if (lkdb_begin(lkd->db) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (lkdb_query(lkd->db, sess_open_cb, &o, "SELECT count(*), "
-	    "count(*) FILTER (WHERE owner = ?1) FROM sessions WHERE "
-	    "instance_id = ?2 AND (status IN ('Connecting', 'Connected') OR "
-	    "(status = 'Pending' AND token_expires > ?3))", "ssi",
-	    req->key_id, inst, now) != 0)
-		goto db;
-	if (o.own >= sess_per_key) {
-		lkdb_rollback(lkd->db);
+	memset(&s, 0, sizeof(s));
+	s.id = sid;
+	s.owner = req->key_id;
+	s.instance_id = inst;
+	s.username = user;
+	s.token_hash = hash;
+	s.port = port;
+	s.now = lkd_now();
+	s.token_expires = s.now + relay_conf.token_ttl;
+	r = store_sess_start(lkd->db, &s, sess_per_key, RELAY_PER_INSTANCE,
+	    &limit);
+	if (r == LK_ERR_BUSY && limit == STORE_SESS_LIMIT_KEY)
 		return api_error(req, 403, "SessionCount.ExceedKeyLimit", "This "
 		    "access key already has %ld sessions open on the instance, "
 		    "its quota (latchkeyd --sessions-per-key); end one with "
 		    "EndTerminalSession or let its WebSocketUrl expire.",
 		    sess_per_key);
-	}
-	if (o.all >= RELAY_PER_INSTANCE) {
-		lkdb_rollback(lkd->db);
+	if (r == LK_ERR_BUSY && limit == STORE_SESS_LIMIT_INSTANCE)
 		return api_error(req, 403, "SessionCount.ExceedLimit", "The "
 		    "instance already has %d sessions open.",
 		    RELAY_PER_INSTANCE);
-	}
-	if (lkdb_run(lkd->db, NULL, "INSERT INTO sessions(id, owner, "
-	    "instance_id, port, username, token_hash, token_expires, status, "
-	    "created) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?)", "sssissii",
-	    sid, req->key_id, inst, (int64_t)port, user ? user : "", hash,
-	    now + relay_conf.token_ttl, now) != 0)
-		goto db;
-	if (lkdb_commit(lkd->db) != 0)
-		return api_error(req, 500, "InternalError", "database");
+	if (r != 0)
+		return api_store_error(req, r, "session");
 	return 0;
- db:
-	lkdb_rollback(lkd->db);
-	return api_error(req, 500, "InternalError", "database");
 }
 
 static int
@@ -203,12 +162,14 @@ sess_ws_base(struct api_req *req, char *out, size_t size)
 int
 api_start_terminal_session(struct api_req *req)
 {
-	struct sess_inst x = { 0 };
+	struct store_inst x;
 	const char **ids = NULL, *user;
 	size_t nids = 0;
 	long long port;
 	char sid[24], token[48], hash[LK_SIG_V3_SIZE], base[300], *url = NULL;
-	int r = -1;
+	int on, r = -1, e;
+
+	memset(&x, 0, sizeof(x));
 
 	if (api_param_list(req, "InstanceId", 1, &ids, &nids) != 0)
 		return -1;
@@ -249,17 +210,19 @@ api_start_terminal_session(struct api_req *req)
 	}
 	if (inst_check(req, ids[0], 1, NULL) != 0)
 		goto out;
-	if (!sess_enabled()) {
+	if ((e = sess_enabled_get(&on)) != 0) {
+		api_store_error(req, e, "settings");
+		goto out;
+	}
+	if (!on) {
 		api_error(req, 403, "InvalidOperation.SessionManagerDisabled",
 		    "The session manager is disabled for this account. Enable "
 		    "it with ModifyCloudAssistantSettings (SettingType "
 		    "SessionManagerConfig).");
 		goto out;
 	}
-	if (lkdb_query(lkd->db, sess_inst_cb, &x, "SELECT last_seen, version, "
-	    "session_ports FROM instances WHERE id = ?", "s", ids[0]) != 0 ||
-	    !x.found) {
-		api_error(req, 500, "InternalError", "database");
+	if ((e = store_inst_get(lkd->db, ids[0], &x)) != 0) {
+		api_store_error(req, e, "instance lookup");
 		goto out;
 	}
 	if (x.last_seen < lkd_now() - LKD_ONLINE_WINDOW) {
@@ -273,7 +236,7 @@ api_start_terminal_session(struct api_req *req)
 		    "later does.", *x.version ? x.version : "unknown");
 		goto out;
 	}
-	if (!sess_port_allowed(x.ports, port)) {
+	if (!sess_port_allowed(x.session_ports, port)) {
 		api_error(req, 403, "InvalidPortNumber.NotAllowed", "The agent "
 		    "of the instance does not allow sessions to port %lld "
 		    "(latchkey-agent --session-ports).", port);
@@ -301,88 +264,62 @@ api_start_terminal_session(struct api_req *req)
  out:
 	free(ids);
 	free(url);
-	free(x.version);
-	free(x.ports);
+	store_inst_free(&x);
 	return r;
-}
-
-static int
-sess_owner_cb(const struct lkdb_row *st, void *arg)
-{
-	*(char **)arg = lkdb_col_str(st, 0);
-	return 1;
 }
 
 int
 api_end_terminal_session(struct api_req *req)
 {
 	const char *sid;
-	char *status = NULL;
+	int r;
 
 	if (api_param_req(req, "SessionId", &sid) != 0)
 		return -1;
-	if (lkdb_query(lkd->db, sess_owner_cb, &status, "SELECT status FROM "
-	    "sessions WHERE id = ? AND owner = ?", "ss", sid,
-	    req->key_id) != 0)
-		return api_error(req, 500, "InternalError", "database");
-	if (status == NULL)
+	/* A URL not yet used can no longer be; a live session is kicked. */
+	r = store_sess_end(lkd->db, sid, req->key_id, lkd_now());
+	if (r == LK_ERR_NOT_FOUND)
 		return api_error(req, 404, "InvalidSessionId.NotFound", "The "
 		    "specified session does not exist.");
-	/* A URL not yet used can no longer be. */
-	if (strcmp(status, "Pending") == 0 && lkdb_run(lkd->db, NULL, "UPDATE "
-	    "sessions SET status = 'Closed', ended = ?, closed_reason = "
-	    "'ended before it connected' WHERE id = ? AND status = 'Pending'",
-	    "is", lkd_now(), sid) != 0) {
-		free(status);
-		return api_error(req, 500, "InternalError", "database");
-	}
-	free(status);
+	if (r != 0)
+		return api_store_error(req, r, "session");
 	(void)relay_end(sid);
 	return 0;
 }
 
+/* A time as ISO 8601; "" for 0 (not yet). */
 static json_t *
-sess_time(const struct lkdb_row *st, int i)
+sess_time(int64_t t)
 {
-	char t[32];
+	char s[32];
 
-	if (lkdb_isnull(st, i))
+	if (t == 0)
 		return json_string("");
-	lk_time_iso(lkdb_int(st, i), t, sizeof(t));
-	return json_string(t);
-}
-
-static const char *
-sess_col(const struct lkdb_row *st, int i)
-{
-	const char *s = lkdb_text(st, i);
-
-	return s != NULL ? s : "";
+	lk_time_iso(t, s, sizeof(s));
+	return json_string(s);
 }
 
 static int
-sess_row_cb(const struct lkdb_row *st, void *arg)
+sess_describe(const struct store_sess *s, json_t *list)
 {
-	json_t *list = arg, *conn;
-	const char *status = sess_col(st, 5);
+	json_t *conn;
+	int failed = strcmp(s->status, "Failed") == 0;
 
 	conn = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}",
-	    "InstanceId", sess_col(st, 1),
-	    "Status", status,
-	    "StartTime", sess_time(st, 7), "EndTime", sess_time(st, 8),
-	    "ClosedReason", strcmp(status, "Failed") == 0 ? "" :
-	    sess_col(st, 11),
-	    "FailedDetail", strcmp(status, "Failed") == 0 ? sess_col(st, 11) :
-	    "");
+	    "InstanceId", s->instance_id,
+	    "Status", s->status,
+	    "StartTime", sess_time(s->started), "EndTime", sess_time(s->ended),
+	    "ClosedReason", failed ? "" : s->closed_reason,
+	    "FailedDetail", failed ? s->closed_reason : "");
 	if (conn == NULL || json_array_append_new(list, json_pack("{s:s, s:s,"
 	    " s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:I, s:{s:[o]}}",
-	    "SessionId", sess_col(st, 0), "Username", sess_col(st, 3),
-	    "ClientIP", sess_col(st, 4), "CreationTime", sess_time(st, 6),
-	    "PortNumber", (json_int_t)lkdb_int(st, 2),
+	    "SessionId", s->id, "Username", s->username,
+	    "ClientIP", s->client_ip, "CreationTime", sess_time(s->created),
+	    "PortNumber", (json_int_t)s->port,
 	    "TargetServer", "127.0.0.1", "IdentityType", "AccessKey",
-	    "PrincipalId", sess_col(st, 12),
-	    "BytesFromClient", (json_int_t)lkdb_int(st, 9),
-	    "BytesToClient", (json_int_t)lkdb_int(st, 10),
+	    "PrincipalId", s->owner,
+	    "BytesFromClient", (json_int_t)s->bytes_in,
+	    "BytesToClient", (json_int_t)s->bytes_out,
 	    "Connections", "Connection", conn)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
@@ -391,12 +328,14 @@ sess_row_cb(const struct lkdb_row *st, void *arg)
 int
 api_describe_terminal_sessions(struct api_req *req)
 {
-	const char *inst = api_param(req, "InstanceId");
-	const char *sid = api_param(req, "SessionId");
+	struct store_sess_query q;
+	struct store_sess *ss = NULL;
 	const char *tok = api_param(req, "NextToken");
 	long long max, off = 0;
 	json_t *list;
 	char next[32];
+	size_t n = 0, i;
+	int r;
 
 	if (api_param_int(req, "MaxResults", 10, 1, SESS_LIST_MAX, &max) != 0)
 		return -1;
@@ -404,18 +343,26 @@ api_describe_terminal_sessions(struct api_req *req)
 	    &off) != 0)
 		return api_error(req, 400, "InvalidParameter.NextToken", "The "
 		    "specified NextToken is not valid.");
-	if ((list = json_array()) == NULL)
+	memset(&q, 0, sizeof(q));
+	q.owner = req->key_id;
+	q.instance_id = api_param(req, "InstanceId");
+	q.id = api_param(req, "SessionId");
+	q.limit = max + 1;
+	q.offset = off;
+	if ((r = store_sess_list(lkd->db, &q, &ss, &n)) != 0)
+		return api_store_error(req, r, "sessions");
+	if ((list = json_array()) == NULL) {
+		store_sess_list_free(ss, n);
 		return api_error(req, 500, "InternalError", "out of memory");
-	if (lkdb_query(lkd->db, sess_row_cb, list, "SELECT id, instance_id, "
-	    "port, username, client_ip, status, created, started, ended, "
-	    "bytes_in, bytes_out, closed_reason, owner FROM sessions WHERE "
-	    "owner = ? AND (? IS NULL OR instance_id = ?) AND (? IS NULL OR "
-	    "id = ?) ORDER BY created DESC, id LIMIT ? OFFSET ?", "sssssii",
-	    req->key_id, inst, inst, sid, sid, (int64_t)max + 1,
-	    (int64_t)off) != 0) {
-		json_decref(list);
-		return api_error(req, 500, "InternalError", "database");
 	}
+	for (i = 0; i < n; i++)
+		if (sess_describe(&ss[i], list) != 0) {
+			store_sess_list_free(ss, n);
+			json_decref(list);
+			return api_error(req, 500, "InternalError", "out of "
+			    "memory");
+		}
+	store_sess_list_free(ss, n);
 	next[0] = '\0';
 	if ((long long)json_array_size(list) > max) {
 		json_array_remove(list, json_array_size(list) - 1);
@@ -433,7 +380,7 @@ api_modify_cloud_assistant_settings(struct api_req *req)
 	const char *type, *cfg;
 	json_t *j, *v;
 	json_error_t e;
-	int on;
+	int on, r;
 
 	/* The switch is the account's: not for keys limited to instances. */
 	if (req->policy.instances != NULL)
@@ -458,8 +405,8 @@ api_modify_cloud_assistant_settings(struct api_req *req)
 	}
 	on = json_is_true(v);
 	json_decref(j);
-	if (sess_set_enabled(on) != 0)
-		return api_error(req, 500, "InternalError", "database");
+	if ((r = sess_set_enabled(on)) != 0)
+		return api_store_error(req, r, "settings");
 	log_info("%s session manager %s by %s", req->request_id,
 	    on ? "enabled" : "disabled", req->key_id);
 	return 0;
@@ -470,6 +417,7 @@ api_describe_cloud_assistant_settings(struct api_req *req)
 {
 	const char **types = NULL;
 	size_t n = 0, i;
+	int on, r;
 
 	if (api_param_list(req, "SettingType", 16, &types, &n) != 0)
 		return -1;
@@ -487,7 +435,9 @@ api_describe_cloud_assistant_settings(struct api_req *req)
 		}
 	}
 	free(types);
+	if ((r = sess_enabled_get(&on)) != 0)
+		return api_store_error(req, r, "settings");
 	json_object_set_new(req->resp, "SessionManagerConfig",
-	    json_pack("{s:b}", "SessionManagerEnabled", sess_enabled()));
+	    json_pack("{s:b}", "SessionManagerEnabled", on));
 	return 0;
 }

@@ -45,7 +45,6 @@
 
 #include <wslay/wslay.h>
 
-#include "db.h"
 #include "agentauth.h"
 #include "err.h"
 #include "util.h"
@@ -53,6 +52,7 @@
 #include "log.h"
 #include "longpoll.h"
 #include "relay.h"
+#include "store.h"
 #include "ws.h"
 
 #define RELAY_CLOSE_GRACE_MS	5000
@@ -592,10 +592,8 @@ relay_record(struct relay_sess *s, const char *status, const char *reason)
 {
 	char vis[160];
 
-	if (lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = ?, ended = ?,"
-	    " bytes_in = ?, bytes_out = ?, closed_reason = ? WHERE id = ?",
-	    "siiiss", status, lkd_now(), (int64_t)s->c.bytes,
-	    (int64_t)s->a.bytes, reason, s->id) != 0)
+	if (store_sess_finish(lkd->db, s->id, status, lkd_now(),
+	    (int64_t)s->c.bytes, (int64_t)s->a.bytes, reason) != 0)
 		log_warnx("session %s: cannot record its end", s->id);
 	lk_vis(vis, sizeof(vis), reason, strlen(reason));
 	log_info("session %s %s instance=%s port=%d bytes_in=%llu "
@@ -681,8 +679,7 @@ relay_wait(struct relay_sess *s, long long now)
 		s->agent = AGENT_WAITING, s->end_code = code;
 	pthread_mutex_unlock(&relay_lock);
 	if (attached) {
-		(void)lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = "
-		    "'Connected' WHERE id = ?", "s", s->id);
+		(void)store_sess_connected(lkd->db, s->id);
 		log_info("session %s connected instance=%s port=%d", s->id,
 		    s->instance, s->port);
 		s->pumping = 1;
@@ -1026,36 +1023,16 @@ relay_agent_up(void *cls, struct MHD_Connection *c, void *req_cls,
 
 /* ---- admission ---- */
 
-struct relay_row {
-	int	 found;
-	char	*instance, *hash, *status;
-	int64_t	 port, expires;
-};
-
-static int
-relay_row_cb(const struct lkdb_row *st, void *arg)
-{
-	struct relay_row *r = arg;
-
-	r->found = 1;
-	r->instance = lkdb_col_str(st, 0);
-	r->port = lkdb_int(st, 1);
-	r->hash = lkdb_col_str(st, 2);
-	r->expires = lkdb_int(st, 3);
-	r->status = lkdb_col_str(st, 4);
-	return 1;
-}
-
 /* Checks and spends a client's token; fills s. */
 static int
 relay_admit(const char *query, const char *ip, struct relay_sess *s,
     char **bodyp)
 {
 	struct lk_params qp = { 0 };
-	struct relay_row row = { 0 };
+	struct store_sess_token row = { 0 };
 	const char *sid, *token;
 	char hash[LK_SIG_V3_SIZE];
-	int status = 0, changes = 0;
+	int status = 0, r;
 
 	if (lk_params_parse(&qp, query, strlen(query)) != 0 ||
 	    (sid = lk_params_get(&qp, "sessionId")) == NULL ||
@@ -1066,15 +1043,21 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		    "StartTerminalSession returned them.");
 		goto out;
 	}
-	if (lk_sig_sha256_hex(token, strlen(token), hash) != 0 ||
-	    lkdb_query(lkd->db, relay_row_cb, &row, "SELECT instance_id, port,"
-	    " token_hash, token_expires, status FROM sessions WHERE id = ?",
-	    "s", sid) != 0) {
+	if (lk_sig_sha256_hex(token, strlen(token), hash) != 0)
+		r = LK_ERR_INTERNAL;
+	else
+		r = store_sess_token_get(lkd->db, sid, &row);
+	if (r == LK_ERR_UNAVAILABLE) {
+		status = relay_err(bodyp, 503, "ServiceUnavailable",
+		    "The database is unavailable, try again later.");
+		goto out;
+	}
+	if (r != 0 && r != LK_ERR_NOT_FOUND) {
 		status = relay_err(bodyp, 500, "InternalError",
 		    "The session could not be looked up.");
 		goto out;
 	}
-	if (!row.found || !lk_sig_equal(hash, row.hash)) {
+	if (r != 0 || !lk_sig_equal(hash, row.token_hash)) {
 		status = relay_err(bodyp, 401, "InvalidSecurityToken",
 		    "The session id or token is not valid.");
 		goto out;
@@ -1085,7 +1068,7 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		    "session was ended; start a new session.");
 		goto out;
 	}
-	if (row.expires <= lkd_now()) {
+	if (row.token_expires <= lkd_now()) {
 		status = relay_err(bodyp, 401, "InvalidSecurityToken.Expired",
 		    "This session's WebSocketUrl has expired; start a new "
 		    "session.");
@@ -1097,22 +1080,25 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		    "disabled for this account.");
 		goto out;
 	}
-	if (lkdb_run(lkd->db, &changes, "UPDATE sessions SET status = "
-	    "'Connecting', client_ip = ?, started = ? WHERE id = ? AND status ="
-	    " 'Pending'", "sis", ip, lkd_now(), sid) != 0 || changes != 1) {
+	/* Of clients presenting the token at once, one wins. */
+	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd_now())) ==
+	    LK_ERR_UNAVAILABLE) {
+		status = relay_err(bodyp, 503, "ServiceUnavailable",
+		    "The database is unavailable, try again later.");
+		goto out;
+	}
+	if (r != 0) {
 		status = relay_err(bodyp, 401, "InvalidSecurityToken.Used",
 		    "This session's WebSocketUrl was already used; start a "
 		    "new session.");
 		goto out;
 	}
 	snprintf(s->id, sizeof(s->id), "%s", sid);
-	snprintf(s->instance, sizeof(s->instance), "%s", row.instance);
+	snprintf(s->instance, sizeof(s->instance), "%s", row.instance_id);
 	s->port = (int)row.port;
  out:
 	lk_params_free(&qp);
-	free(row.instance);
-	free(row.hash);
-	free(row.status);
+	store_sess_token_free(&row);
 	return status;
 }
 
@@ -1273,9 +1259,7 @@ relay_start(void)
 	pthread_cond_init(&relay_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	/* Sessions that were open when latchkeyd stopped are over. */
-	if (lkdb_run(lkd->db, NULL, "UPDATE sessions SET status = 'Closed', "
-	    "ended = ?, closed_reason = 'latchkeyd restarted' WHERE status IN "
-	    "('Connecting', 'Connected')", "i", lkd_now()) != 0)
+	if (store_sess_close_stale(lkd->db, lkd_now()) != 0)
 		return LK_ERR_SYSTEM;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;

@@ -1,0 +1,308 @@
+/*
+ * Sessions, their single-use tokens and records, and account settings
+ * (store.h). The two operations that must hold under concurrent callers
+ * are the admission (a lock on the instance, then the counts and the
+ * insert, in one transaction) and the token's redemption (one conditional
+ * update whose changed-rows count says who won).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "store.h"
+
+#define SESS_LOCK_MAX	200	/* "sessions:" and an instance id */
+
+static int
+sess_str_cb(const struct lkdb_row *row, void *arg)
+{
+	char **sp = arg;
+
+	if ((*sp = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	return 1;
+}
+
+int
+store_setting_get(struct lkdb *db, const char *name, char **valuep)
+{
+	int r;
+
+	*valuep = NULL;
+	if ((r = lkdb_query(db, sess_str_cb, valuep, "SELECT value FROM "
+	    "settings WHERE name = ?", "s", name)) != 0) {
+		free(*valuep);
+		*valuep = NULL;
+		return r;
+	}
+	return *valuep != NULL ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+store_setting_set(struct lkdb *db, const char *name, const char *value)
+{
+	return lkdb_run(db, NULL, "INSERT INTO settings(name, value) VALUES "
+	    "(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+	    "ss", name, value);
+}
+
+/* The open sessions of an instance: all of them, and the owner's. */
+struct sess_open {
+	int64_t	 all;
+	int64_t	 own;
+};
+
+static int
+sess_open_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_open *o = arg;
+
+	o->all = lkdb_int(row, 0);
+	o->own = lkdb_int(row, 1);
+	return 1;
+}
+
+int
+store_sess_start(struct lkdb *db, const struct store_sess_new *s,
+    long per_key, long per_instance, int *limitp)
+{
+	struct sess_open o = { 0, 0 };
+	char key[SESS_LOCK_MAX];
+	int r;
+
+	*limitp = 0;
+	if ((size_t)snprintf(key, sizeof(key), "sessions:%s",
+	    s->instance_id) >= sizeof(key))
+		return LK_ERR_TOO_LONG;
+	if ((r = lkdb_begin(db)) != 0)
+		return r;
+	if ((r = lkdb_lock(db, key)) != 0 ||
+	    (r = lkdb_query(db, sess_open_cb, &o, "SELECT COUNT(*), "
+	    "COUNT(CASE WHEN owner = ?1 THEN 1 END) FROM sessions WHERE "
+	    "instance_id = ?2 AND (status IN ('Connecting', 'Connected') OR "
+	    "(status = 'Pending' AND token_expires > ?3))", "ssi", s->owner,
+	    s->instance_id, s->now)) != 0)
+		goto fail;
+	if (o.own >= per_key || o.all >= per_instance) {
+		*limitp = o.own >= per_key ? STORE_SESS_LIMIT_KEY :
+		    STORE_SESS_LIMIT_INSTANCE;
+		r = LK_ERR_BUSY;
+		goto fail;
+	}
+	if ((r = lkdb_run(db, NULL, "INSERT INTO sessions(id, owner, "
+	    "instance_id, port, username, token_hash, token_expires, status, "
+	    "created) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?)", "sssissii",
+	    s->id, s->owner, s->instance_id, s->port,
+	    s->username != NULL ? s->username : "", s->token_hash,
+	    s->token_expires, s->now)) != 0)
+		goto fail;
+	return lkdb_commit(db);
+ fail:
+	lkdb_rollback(db);
+	return r;
+}
+
+static int
+sess_found_cb(const struct lkdb_row *row, void *arg)
+{
+	(void)row;
+	*(int *)arg = 1;
+	return 1;
+}
+
+int
+store_sess_end(struct lkdb *db, const char *sid, const char *owner,
+    int64_t now)
+{
+	int changes = 0, found = 0, r;
+
+	/* A URL not yet used can no longer be. */
+	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
+	    "'Closed', ended = ?, closed_reason = 'ended before it connected' "
+	    "WHERE id = ? AND owner = ? AND status = 'Pending'", "iss", now,
+	    sid, owner)) != 0)
+		return r;
+	if (changes > 0)
+		return 0;
+	if ((r = lkdb_query(db, sess_found_cb, &found, "SELECT 1 FROM sessions "
+	    "WHERE id = ? AND owner = ?", "ss", sid, owner)) != 0)
+		return r;
+	return found ? 0 : LK_ERR_NOT_FOUND;
+}
+
+static void
+sess_free_one(struct store_sess *s)
+{
+	free(s->id);
+	free(s->owner);
+	free(s->instance_id);
+	free(s->username);
+	free(s->client_ip);
+	free(s->status);
+	free(s->closed_reason);
+}
+
+void
+store_sess_list_free(struct store_sess *list, size_t n)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		sess_free_one(&list[i]);
+	free(list);
+}
+
+struct sess_list {
+	struct store_sess	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+
+static int
+sess_list_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_list *l = arg;
+	struct store_sess *s, *nv;
+	size_t cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 16;
+		if ((nv = reallocarray(l->v, cap, sizeof(*nv))) == NULL)
+			return LK_ERR_ALLOC;
+		l->v = nv;
+		l->cap = cap;
+	}
+	s = &l->v[l->n];
+	memset(s, 0, sizeof(*s));
+	l->n++;
+	if ((s->id = lkdb_col_str(row, 0)) == NULL ||
+	    (s->instance_id = lkdb_col_str(row, 1)) == NULL ||
+	    (s->username = lkdb_col_str(row, 3)) == NULL ||
+	    (s->client_ip = lkdb_col_str(row, 4)) == NULL ||
+	    (s->status = lkdb_col_str(row, 5)) == NULL ||
+	    (s->closed_reason = lkdb_col_str(row, 11)) == NULL ||
+	    (s->owner = lkdb_col_str(row, 12)) == NULL)
+		return LK_ERR_ALLOC;
+	s->port = lkdb_int(row, 2);
+	s->created = lkdb_int(row, 6);
+	s->started = lkdb_isnull(row, 7) ? 0 : lkdb_int(row, 7);
+	s->ended = lkdb_isnull(row, 8) ? 0 : lkdb_int(row, 8);
+	s->bytes_in = lkdb_int(row, 9);
+	s->bytes_out = lkdb_int(row, 10);
+	return 0;
+}
+
+int
+store_sess_list(struct lkdb *db, const struct store_sess_query *q,
+    struct store_sess **listp, size_t *np)
+{
+	struct sess_list l = { NULL, 0, 0 };
+	int r;
+
+	*listp = NULL;
+	*np = 0;
+	if ((r = lkdb_query(db, sess_list_cb, &l, "SELECT id, instance_id, "
+	    "port, username, client_ip, status, created, started, ended, "
+	    "bytes_in, bytes_out, closed_reason, owner FROM sessions WHERE "
+	    "owner = ?1 AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
+	    "OR id = ?3) ORDER BY created DESC, id LIMIT ?4 OFFSET ?5",
+	    "sssii", q->owner, q->instance_id, q->id, q->limit,
+	    q->offset)) != 0) {
+		store_sess_list_free(l.v, l.n);
+		return r;
+	}
+	*listp = l.v;
+	*np = l.n;
+	return 0;
+}
+
+void
+store_sess_token_free(struct store_sess_token *t)
+{
+	if (t == NULL)
+		return;
+	free(t->instance_id);
+	free(t->token_hash);
+	free(t->status);
+	memset(t, 0, sizeof(*t));
+}
+
+struct sess_token {
+	int			 found;
+	struct store_sess_token	*t;
+};
+
+static int
+sess_token_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_token *x = arg;
+
+	x->found = 1;
+	if ((x->t->instance_id = lkdb_col_str(row, 0)) == NULL ||
+	    (x->t->token_hash = lkdb_col_str(row, 2)) == NULL ||
+	    (x->t->status = lkdb_col_str(row, 4)) == NULL)
+		return LK_ERR_ALLOC;
+	x->t->port = lkdb_int(row, 1);
+	x->t->token_expires = lkdb_int(row, 3);
+	return 1;
+}
+
+int
+store_sess_token_get(struct lkdb *db, const char *sid,
+    struct store_sess_token *t)
+{
+	struct sess_token x = { 0, t };
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if ((r = lkdb_query(db, sess_token_cb, &x, "SELECT instance_id, port, "
+	    "token_hash, token_expires, status FROM sessions WHERE id = ?",
+	    "s", sid)) != 0) {
+		store_sess_token_free(t);
+		return r;
+	}
+	return x.found ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+store_sess_redeem(struct lkdb *db, const char *sid, const char *token_hash,
+    const char *client_ip, int64_t now)
+{
+	int changes = 0, r;
+
+	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
+	    "'Connecting', client_ip = ?1, started = ?2 WHERE id = ?3 AND "
+	    "token_hash = ?4 AND status = 'Pending' AND token_expires > ?2",
+	    "siss", client_ip, now, sid, token_hash)) != 0)
+		return r;
+	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+store_sess_connected(struct lkdb *db, const char *sid)
+{
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Connected' "
+	    "WHERE id = ?", "s", sid);
+}
+
+int
+store_sess_finish(struct lkdb *db, const char *sid, const char *status,
+    int64_t now, int64_t bytes_in, int64_t bytes_out, const char *reason)
+{
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = ?, ended = ?, "
+	    "bytes_in = ?, bytes_out = ?, closed_reason = ? WHERE id = ?",
+	    "siiiss", status, now, bytes_in, bytes_out, reason, sid);
+}
+
+int
+store_sess_close_stale(struct lkdb *db, int64_t now)
+{
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
+	    "ended = ?, closed_reason = 'latchkeyd restarted' WHERE status IN "
+	    "('Connecting', 'Connected')", "i", now);
+}

@@ -1,0 +1,719 @@
+/*
+ * server/store_inst.c and server/store_sess.c on both backends: session
+ * admission under concurrent callers never passes either cap, a token is
+ * spent once however many connections present it at once, an expired
+ * token is refused, and the instance listing filters ids and name
+ * patterns (hostile characters included) as DescribeInstances did with
+ * SQLite's json_each and GLOB. Every case runs on SQLite and PostgreSQL.
+ */
+#include "unit.h"
+
+#include <pthread.h>
+
+#include "err.h"
+#include "store.h"	/* server/store.h: -Iserver comes first */
+
+#include "dbtest.h"
+
+#define NOW		1700000000LL
+#define TTL		600
+#define HASH		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+struct tctx {
+	int		 backend;
+	struct lkdb	*db;
+};
+
+static int
+setup_backend(void **state, int backend)
+{
+	struct tctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -1;
+	c->backend = backend;
+	if (dbtest_open(backend, &c->db) != 0) {
+		fprintf(stderr, "cannot open a %s database\n",
+		    dbtest_name(backend));
+		free(c);
+		return -1;
+	}
+	*state = c;
+	return 0;
+}
+
+static int
+setup_sqlite(void **state)
+{
+	return setup_backend(state, DBTEST_SQLITE);
+}
+
+static int
+setup_pg(void **state)
+{
+	return setup_backend(state, DBTEST_PG);
+}
+
+static int
+teardown(void **state)
+{
+	struct tctx *c = *state;
+
+	lkdb_close(c->db);
+	free(c);
+	return 0;
+}
+
+static void
+add_instance(struct lkdb *db, const char *id, const char *name,
+    int64_t registered, int64_t last_seen)
+{
+	assert_int_equal(lkdb_run(db, NULL, "INSERT INTO instances(id, name, "
+	    "cred_hash, activation_id, registered, last_seen) VALUES "
+	    "(?, ?, 'h', 'a', ?, ?)", "ssii", id, name, registered,
+	    last_seen), 0);
+}
+
+static int64_t
+count_open(struct lkdb *db, const char *owner)
+{
+	struct store_sess *list = NULL;
+	struct store_sess_query q = { owner, "i-1", NULL, 1000, 0 };
+	size_t n = 0, i;
+	int64_t k = 0;
+
+	assert_int_equal(store_sess_list(db, &q, &list, &n), 0);
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i].status, "Pending") == 0)
+			k++;
+	store_sess_list_free(list, n);
+	return k;
+}
+
+/* ---- admission ---- */
+
+#define NTHREADS	16
+
+struct starter {
+	struct lkdb		*db;
+	pthread_barrier_t	*go;
+	int			 round;
+	int			 n;
+	char			 owner[16];
+	long			 per_key;
+	long			 per_instance;
+	int			 r;
+	int			 limit;
+};
+
+static void *
+starter_main(void *arg)
+{
+	struct starter *s = arg;
+	struct store_sess_new n;
+	char id[32];
+
+	snprintf(id, sizeof(id), "s-%d-%02d", s->round, s->n);
+	memset(&n, 0, sizeof(n));
+	n.id = id;
+	n.owner = s->owner;
+	n.instance_id = "i-1";
+	n.username = "root";
+	n.token_hash = HASH;
+	n.port = 22;
+	n.now = NOW;
+	n.token_expires = NOW + TTL;
+	pthread_barrier_wait(s->go);
+	s->r = store_sess_start(s->db, &n, s->per_key, s->per_instance,
+	    &s->limit);
+	return NULL;
+}
+
+/* NTHREADS starts at once; owners[i] is thread i's key. */
+static void
+start_many(struct lkdb *db, int round, const char *const *owners,
+    long per_key, long per_instance, struct starter *s)
+{
+	pthread_barrier_t go;
+	pthread_t t[NTHREADS];
+	int i;
+
+	assert_int_equal(pthread_barrier_init(&go, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		s[i].db = db;
+		s[i].go = &go;
+		s[i].round = round;
+		s[i].n = i;
+		snprintf(s[i].owner, sizeof(s[i].owner), "%s", owners[i]);
+		s[i].per_key = per_key;
+		s[i].per_instance = per_instance;
+		assert_int_equal(pthread_create(&t[i], NULL, starter_main,
+		    &s[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
+}
+
+/* One key, 16 callers at once: its quota of 5, never more. */
+static void
+test_admission_per_key(void **state)
+{
+	struct tctx *c = *state;
+	struct starter s[NTHREADS];
+	const char *owners[NTHREADS];
+	int i, ok = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	for (i = 0; i < NTHREADS; i++)
+		owners[i] = "k-one";
+	memset(s, 0, sizeof(s));
+	start_many(c->db, 1, owners, 5, 20, s);
+	for (i = 0; i < NTHREADS; i++) {
+		if (s[i].r == 0) {
+			ok++;
+			continue;
+		}
+		assert_int_equal(s[i].r, LK_ERR_BUSY);
+		assert_int_equal(s[i].limit, STORE_SESS_LIMIT_KEY);
+	}
+	assert_int_equal(ok, 5);
+	assert_int_equal(count_open(c->db, "k-one"), 5);
+}
+
+/*
+ * Four keys of four callers each, quota 3 per key, cap 10 per instance:
+ * exactly 10 admitted (the quotas would allow 12), none over its quota.
+ */
+static void
+test_admission_per_instance(void **state)
+{
+	struct tctx *c = *state;
+	struct starter s[NTHREADS];
+	const char *owners[NTHREADS];
+	static const char *keys[4] = { "k-a", "k-b", "k-c", "k-d" };
+	int i, k, ok = 0, byinst = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	for (i = 0; i < NTHREADS; i++)
+		owners[i] = keys[i % 4];
+	memset(s, 0, sizeof(s));
+	start_many(c->db, 2, owners, 3, 10, s);
+	for (i = 0; i < NTHREADS; i++) {
+		if (s[i].r == 0) {
+			ok++;
+			continue;
+		}
+		assert_int_equal(s[i].r, LK_ERR_BUSY);
+		if (s[i].limit == STORE_SESS_LIMIT_INSTANCE)
+			byinst++;
+		else
+			assert_int_equal(s[i].limit, STORE_SESS_LIMIT_KEY);
+	}
+	assert_int_equal(ok, 10);
+	assert_true(byinst >= 2);
+	for (k = 0; k < 4; k++)
+		assert_true(count_open(c->db, keys[k]) <= 3);
+	assert_int_equal(count_open(c->db, "k-a") + count_open(c->db, "k-b") +
+	    count_open(c->db, "k-c") + count_open(c->db, "k-d"), 10);
+}
+
+/* An expired Pending session holds no place; an ended one neither. */
+static void
+test_admission_expired_frees(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess_new n;
+	int limit = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	memset(&n, 0, sizeof(n));
+	n.id = "s-a";
+	n.owner = "k";
+	n.instance_id = "i-1";
+	n.token_hash = HASH;
+	n.port = 22;
+	n.now = NOW;
+	n.token_expires = NOW + 10;
+	assert_int_equal(store_sess_start(c->db, &n, 1, 20, &limit), 0);
+	n.id = "s-b";
+	assert_int_equal(store_sess_start(c->db, &n, 1, 20, &limit),
+	    LK_ERR_BUSY);
+	assert_int_equal(limit, STORE_SESS_LIMIT_KEY);
+	n.now = NOW + 10;		/* s-a's token is over */
+	n.token_expires = NOW + 10 + TTL;
+	assert_int_equal(store_sess_start(c->db, &n, 1, 20, &limit), 0);
+	assert_int_equal(limit, 0);
+	n.id = "s-c";
+	assert_int_equal(store_sess_start(c->db, &n, 1, 20, &limit),
+	    LK_ERR_BUSY);
+	assert_int_equal(store_sess_end(c->db, "s-b", "k", NOW + 11), 0);
+	assert_int_equal(store_sess_start(c->db, &n, 1, 20, &limit), 0);
+	/* Another key's session is not found, nor is an unknown one. */
+	assert_int_equal(store_sess_end(c->db, "s-c", "other", NOW + 12),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_end(c->db, "s-nope", "k", NOW + 12),
+	    LK_ERR_NOT_FOUND);
+}
+
+/* ---- tokens ---- */
+
+#define NREDEEM		8
+
+struct redeemer {
+	struct lkdb		*db;
+	pthread_barrier_t	*go;
+	char			 ip[32];
+	int			 r;
+};
+
+static void *
+redeemer_main(void *arg)
+{
+	struct redeemer *x = arg;
+
+	pthread_barrier_wait(x->go);
+	x->r = store_sess_redeem(x->db, "s-tok", HASH, x->ip, NOW + 1);
+	return NULL;
+}
+
+static void
+one_session(struct lkdb *db, const char *id, int64_t expires)
+{
+	struct store_sess_new n;
+	int limit;
+
+	memset(&n, 0, sizeof(n));
+	n.id = id;
+	n.owner = "k";
+	n.instance_id = "i-1";
+	n.username = "admin";
+	n.token_hash = HASH;
+	n.port = 2222;
+	n.now = NOW;
+	n.token_expires = expires;
+	assert_int_equal(store_sess_start(db, &n, 5, 20, &limit), 0);
+}
+
+static void
+test_token_once(void **state)
+{
+	struct tctx *c = *state;
+	struct redeemer x[NREDEEM];
+	struct store_sess_token t;
+	pthread_barrier_t go;
+	pthread_t th[NREDEEM];
+	int i, ok = 0, winner = -1;
+	char ip[32];
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-tok", NOW + TTL);
+	/* A wrong hash spends nothing. */
+	assert_int_equal(store_sess_redeem(c->db, "s-tok", "00", "10.0.0.1",
+	    NOW + 1), LK_ERR_NOT_FOUND);
+	assert_int_equal(pthread_barrier_init(&go, NULL, NREDEEM), 0);
+	for (i = 0; i < NREDEEM; i++) {
+		x[i].db = c->db;
+		x[i].go = &go;
+		snprintf(x[i].ip, sizeof(x[i].ip), "10.0.0.%d", i + 1);
+		assert_int_equal(pthread_create(&th[i], NULL, redeemer_main,
+		    &x[i]), 0);
+	}
+	for (i = 0; i < NREDEEM; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < NREDEEM; i++) {
+		if (x[i].r == 0) {
+			ok++;
+			winner = i;
+		} else
+			assert_int_equal(x[i].r, LK_ERR_NOT_FOUND);
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(store_sess_token_get(c->db, "s-tok", &t), 0);
+	assert_string_equal(t.status, "Connecting");
+	assert_string_equal(t.instance_id, "i-1");
+	assert_string_equal(t.token_hash, HASH);
+	assert_int_equal(t.port, 2222);
+	store_sess_token_free(&t);
+	/* The winner's address is the one recorded. */
+	{
+		struct store_sess *list = NULL;
+		struct store_sess_query q = { "k", NULL, "s-tok", 10, 0 };
+		size_t n = 0;
+
+		assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+		assert_int_equal(n, 1);
+		snprintf(ip, sizeof(ip), "10.0.0.%d", winner + 1);
+		assert_string_equal(list[0].client_ip, ip);
+		assert_int_equal(list[0].started, NOW + 1);
+		assert_int_equal(list[0].ended, 0);
+		store_sess_list_free(list, n);
+	}
+	/* Spent: a later try is refused too. */
+	assert_int_equal(store_sess_redeem(c->db, "s-tok", HASH, "10.0.0.9",
+	    NOW + 2), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_token_get(c->db, "s-nope", &t),
+	    LK_ERR_NOT_FOUND);
+}
+
+static void
+test_token_expired(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess_token t;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-old", NOW + 10);
+	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
+	    NOW + 10), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
+	    NOW + 3600), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_token_get(c->db, "s-old", &t), 0);
+	assert_string_equal(t.status, "Pending");
+	assert_int_equal(t.token_expires, NOW + 10);
+	store_sess_token_free(&t);
+	/* The same token a second earlier was good: expiry refused it. */
+	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
+	    NOW + 9), 0);
+}
+
+/* A session's life as the relay records it, and the listing's order. */
+static void
+test_session_records(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess *list = NULL;
+	struct store_sess_query q = { "k", NULL, NULL, 10, 0 };
+	size_t n = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-1", NOW + TTL);
+	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", NOW),
+	    0);
+	assert_int_equal(store_sess_connected(c->db, "s-1"), 0);
+	assert_int_equal(store_sess_finish(c->db, "s-1", "Closed", NOW + 5,
+	    5000000000LL, 7, "client: normal closure (1000)"), 0);
+	assert_int_equal(lkdb_run(c->db, NULL, "UPDATE sessions SET created = "
+	    "? WHERE id = 's-1'", "i", (int64_t)(NOW - 1)), 0);
+	one_session(c->db, "s-2", NOW + TTL);
+	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", NOW),
+	    0);
+	assert_int_equal(store_sess_close_stale(c->db, NOW + 9), 0);
+	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "s-2");		/* newest first */
+	assert_string_equal(list[0].status, "Closed");
+	assert_string_equal(list[0].closed_reason, "latchkeyd restarted");
+	assert_int_equal(list[0].ended, NOW + 9);
+	assert_string_equal(list[1].id, "s-1");
+	assert_string_equal(list[1].status, "Closed");
+	assert_string_equal(list[1].owner, "k");
+	assert_string_equal(list[1].username, "admin");
+	assert_int_equal(list[1].bytes_in, 5000000000LL);
+	assert_int_equal(list[1].bytes_out, 7);
+	assert_int_equal(list[1].ended, NOW + 5);
+	store_sess_list_free(list, n);
+	q.limit = 1;
+	q.offset = 1;
+	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "s-1");
+	store_sess_list_free(list, n);
+	q.offset = 0;
+	q.limit = 10;
+	q.owner = "someone-else";
+	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+	assert_int_equal(n, 0);
+	store_sess_list_free(list, n);
+}
+
+static void
+test_settings(void **state)
+{
+	struct tctx *c = *state;
+	char *v = NULL;
+
+	assert_int_equal(store_setting_get(c->db, "x", &v), LK_ERR_NOT_FOUND);
+	assert_null(v);
+	assert_int_equal(store_setting_set(c->db, "x", "true"), 0);
+	assert_int_equal(store_setting_get(c->db, "x", &v), 0);
+	assert_string_equal(v, "true");
+	free(v);
+	assert_int_equal(store_setting_set(c->db, "x", "false"), 0);
+	assert_int_equal(store_setting_get(c->db, "x", &v), 0);
+	assert_string_equal(v, "false");
+	free(v);
+}
+
+/* ---- instances ---- */
+
+/* Names with every character SQL patterns or quoting could trip on. */
+static const char *inst_names[] = {
+	"a%b", "a_b", "a*b", "aXb", "ab", "x'y", "back\\slash", "[br]", "b",
+	"q?", "qz", "Upper", "upper", "\xe6\x97\xa5\xe6\x9c\xac", "a\"b;--",
+};
+#define NINST	(sizeof(inst_names) / sizeof(inst_names[0]))
+
+static void
+add_instances(struct lkdb *db)
+{
+	char id[16];
+	size_t i;
+
+	/* Registered in reverse of the ids' order; two share a time. */
+	for (i = 0; i < NINST; i++) {
+		snprintf(id, sizeof(id), "i-%02zu", i);
+		add_instance(db, id, inst_names[i],
+		    NOW - 1000 + (int64_t)(NINST - i) * 10 - (i == 1 ? 10 : 0),
+		    i % 2 == 0 ? NOW - 5 : 0);
+	}
+}
+
+struct got {
+	char	 s[1024];
+	int	 n;
+};
+
+static int
+got_cb(const char *id, const char *name, void *arg)
+{
+	struct got *g = arg;
+	size_t len = strlen(g->s);
+
+	(void)name;
+	snprintf(g->s + len, sizeof(g->s) - len, "%s%s", len ? "," : "", id);
+	g->n++;
+	return 0;
+}
+
+static const char *
+list_ids(struct lkdb *db, const struct store_inst_filter *f,
+    struct got *g)
+{
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(store_inst_list(db, f, got_cb, g), 0);
+	return g->s;
+}
+
+static const char *
+list_pattern(struct lkdb *db, const char *pattern, struct got *g)
+{
+	struct store_inst_filter f;
+
+	memset(&f, 0, sizeof(f));
+	f.pattern = pattern;
+	return list_ids(db, &f, g);
+}
+
+static void
+test_instances_ids(void **state)
+{
+	struct tctx *c = *state;
+	struct store_inst_filter f;
+	struct got g;
+	const char *ids[] = { "i-03", "i-00", "nope", "i-00", "i-14",
+	    "'; DROP TABLE instances; --", "i-0%", "i-*" };
+	const char *none[1] = { NULL };
+
+	add_instances(c->db);
+	memset(&f, 0, sizeof(f));
+	/* All, by registration (i-01 and i-02 tie: by id), then id. */
+	assert_string_equal(list_ids(c->db, &f, &g), "i-14,i-13,i-12,i-11,"
+	    "i-10,i-09,i-08,i-07,i-06,i-05,i-04,i-03,i-01,i-02,i-00");
+	f.ids = ids;
+	f.nids = sizeof(ids) / sizeof(ids[0]);
+	assert_string_equal(list_ids(c->db, &f, &g), "i-14,i-03,i-00");
+	f.nids = 2;
+	assert_string_equal(list_ids(c->db, &f, &g), "i-03,i-00");
+	/* An empty list matches none. */
+	f.ids = none;
+	f.nids = 0;
+	assert_string_equal(list_ids(c->db, &f, &g), "");
+	/* With a status: the even ones were seen at NOW - 5. */
+	f.ids = ids;
+	f.nids = 5;
+	f.status = "Running";
+	f.online_since = NOW - 60;
+	assert_string_equal(list_ids(c->db, &f, &g), "i-14,i-00");
+	f.status = "Stopped";
+	assert_string_equal(list_ids(c->db, &f, &g), "i-03");
+	f.status = "running";
+	assert_string_equal(list_ids(c->db, &f, &g), "");
+	f.status = "";
+	assert_string_equal(list_ids(c->db, &f, &g), "i-14,i-03,i-00");
+	/* Seen, but before the window: Stopped. */
+	f.status = "Running";
+	f.online_since = NOW;
+	assert_string_equal(list_ids(c->db, &f, &g), "");
+}
+
+static void
+test_instances_patterns(void **state)
+{
+	struct tctx *c = *state;
+	struct got g;
+
+	add_instances(c->db);
+	assert_string_equal(list_pattern(c->db, "a%b", &g), "i-00");
+	assert_string_equal(list_pattern(c->db, "a_b", &g), "i-01");
+	assert_string_equal(list_pattern(c->db, "a*b", &g),
+	    "i-04,i-03,i-01,i-02,i-00");
+	assert_string_equal(list_pattern(c->db, "x'y", &g), "i-05");
+	assert_string_equal(list_pattern(c->db, "back\\slash", &g), "i-06");
+	assert_string_equal(list_pattern(c->db, "back\\*", &g), "i-06");
+	assert_string_equal(list_pattern(c->db, "[br]", &g), "i-07");
+	assert_string_equal(list_pattern(c->db, "[b]", &g), "");
+	assert_string_equal(list_pattern(c->db, "q?", &g), "i-09");
+	assert_string_equal(list_pattern(c->db, "upper", &g), "i-12");
+	assert_string_equal(list_pattern(c->db, "*pper", &g), "i-12,i-11");
+	assert_string_equal(list_pattern(c->db, "\xe6\x97\xa5*", &g), "i-13");
+	assert_string_equal(list_pattern(c->db, "a\"b;--", &g), "i-14");
+	assert_string_equal(list_pattern(c->db, "%", &g), "");
+	assert_string_equal(list_pattern(c->db, "_", &g), "");
+	assert_int_equal(list_pattern(c->db, "*", &g) != NULL && g.n ==
+	    (int)NINST, 1);
+	assert_string_equal(list_pattern(c->db, "**b", &g),
+	    "i-08,i-04,i-03,i-01,i-02,i-00");
+}
+
+static int
+glob_cb(const struct lkdb_row *row, void *arg)
+{
+	return got_cb(lkdb_text(row, 0), NULL, arg);
+}
+
+/*
+ * The patterns agree with the GLOB DescribeInstances used on SQLite
+ * (api_cmd.c's cmd_glob: '?' and '[' bracketed, '*' the wildcard). An
+ * SQLite-only case: GLOB is what PostgreSQL lacks.
+ */
+static void
+test_instances_glob_agrees(void **state)
+{
+	struct tctx *c = *state;
+	static const char *pats[] = { "*", "a*", "*b", "a*b", "a%b", "?",
+	    "q?", "[br]", "[*", "*]", "*\\*", "**", "*a*b*", "A*", "]",
+	    "x'*", "*;--", "\xe6*", "*\xac", "a_*", "*%*", "upper", "z*",
+	    "z\xe6", "z\xac*", "z\xef\xbf\xbd", "z?", "z\xc0\x80", "*\xbd" };
+	char glob[64], *o;
+	const char *p;
+	struct got g, want;
+	size_t i;
+
+	add_instances(c->db);
+	/* Invalid UTF-8, which PostgreSQL would refuse: truncated, stray, overlong. */
+	add_instance(c->db, "i-90", "z\xe6", NOW, 0);
+	add_instance(c->db, "i-91", "z\xac", NOW, 0);
+	add_instance(c->db, "i-92", "z\xc0\x80", NOW, 0);
+	add_instance(c->db, "i-93", "z\xef\xbf\xbd", NOW, 0);
+	for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		for (o = glob, p = pats[i]; *p != '\0'; p++) {
+			if (*p == '?' || *p == '[') {
+				*o++ = '[';
+				*o++ = *p;
+				*o++ = ']';
+			} else
+				*o++ = *p;
+		}
+		*o = '\0';
+		memset(&want, 0, sizeof(want));
+		assert_int_equal(lkdb_query(c->db, glob_cb, &want, "SELECT id "
+		    "FROM instances WHERE name GLOB ? ORDER BY registered, id",
+		    "s", glob), 0);
+		list_pattern(c->db, pats[i], &g);
+		assert_string_equal(g.s, want.s);
+	}
+}
+
+/* A pattern built to backtrack: answered at once, and right. */
+static void
+test_match_pathological(void **state)
+{
+	char name[4097], pat[64];
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(pat, sizeof(pat), "%s", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b");
+	assert_int_equal(store_inst_match(pat, name), 0);
+	name[sizeof(name) - 2] = 'b';
+	assert_int_equal(store_inst_match(pat, name), 1);
+	assert_int_equal(store_inst_match("", ""), 1);
+	assert_int_equal(store_inst_match("", "a"), 0);
+	assert_int_equal(store_inst_match("*", ""), 1);
+	assert_int_equal(store_inst_match("a*", "a"), 1);
+	assert_int_equal(store_inst_match("*a", "ba"), 1);
+	assert_int_equal(store_inst_match("*a", "ab"), 0);
+	assert_int_equal(store_inst_match("a*c*e", "abcdcxe"), 1);
+	assert_int_equal(store_inst_match("a*c*e", "abcdcxef"), 0);
+}
+
+static void
+test_instance_status(void **state)
+{
+	struct tctx *c = *state;
+	struct store_inst in;
+	struct store_inst_status st;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, 0);
+	assert_int_equal(lkdb_run(c->db, NULL, "UPDATE instances SET version "
+	    "= '1.1.0', goodbye = ?, session_ports = '[22]', addresses = "
+	    "'[\"10.0.0.1\"]', hostname = 'h', os = 'Debian' WHERE id = 'i-1'",
+	    "i", (int64_t)(NOW - 7)), 0);
+	assert_int_equal(store_inst_status(c->db, "i-1", &st), 0);
+	assert_string_equal(st.version, "1.1.0");
+	assert_int_equal(st.tasks, 0);
+	assert_int_equal(st.active_tasks, 0);
+	assert_int_equal(st.last_task, 0);
+	assert_int_equal(st.goodbye, NOW - 7);
+	store_inst_status_free(&st);
+	assert_int_equal(lkdb_run(c->db, NULL, "INSERT INTO tasks(id, "
+	    "invoke_id, instance_id, content, status, created, updated) VALUES "
+	    "('t-1', 'v', 'i-1', '', 'Running', ?1, ?1), ('t-2', 'v', 'i-1', "
+	    "'', 'Success', ?2, ?2), ('t-3', 'v', 'i-2', '', 'Pending', ?3, "
+	    "?3)", "iii", (int64_t)(NOW - 50), (int64_t)(NOW - 40),
+	    (int64_t)NOW), 0);
+	assert_int_equal(store_inst_status(c->db, "i-1", &st), 0);
+	assert_int_equal(st.tasks, 2);
+	assert_int_equal(st.active_tasks, 1);
+	assert_int_equal(st.last_task, NOW - 40);
+	store_inst_status_free(&st);
+	assert_int_equal(store_inst_status(c->db, "i-2", &st),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(store_inst_get(c->db, "i-1", &in), 0);
+	assert_string_equal(in.name, "web");
+	assert_string_equal(in.session_ports, "[22]");
+	assert_string_equal(in.addresses, "[\"10.0.0.1\"]");
+	assert_int_equal(in.registered, NOW - 100);
+	store_inst_free(&in);
+	assert_int_equal(store_inst_get(c->db, "i-2", &in), LK_ERR_NOT_FOUND);
+	assert_null(in.name);
+}
+
+/* Each case on both backends, named for the backend. */
+#define BOTH(f)	\
+	{ #f " sqlite", f, setup_sqlite, teardown, NULL }, \
+	{ #f " postgresql", f, setup_pg, teardown, NULL }
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_admission_per_key),
+		BOTH(test_admission_per_instance),
+		BOTH(test_admission_expired_frees),
+		BOTH(test_token_once),
+		BOTH(test_token_expired),
+		BOTH(test_session_records),
+		BOTH(test_settings),
+		BOTH(test_instances_ids),
+		BOTH(test_instances_patterns),
+		BOTH(test_instance_status),
+		cmocka_unit_test_setup_teardown(test_instances_glob_agrees,
+		    setup_sqlite, teardown),
+		cmocka_unit_test(test_match_pathological),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
