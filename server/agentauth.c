@@ -6,27 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "agentauth.h"
-#include "latchkeyd.h"
+#include "err.h"
 #include "sig.h"
+#include "store.h"
 
-static int
-agentauth_hash_cb(const struct lkdb_row *st, void *arg)
-{
-	*(char **)arg = lkdb_col_str(st, 0);
-	return 1;
-}
-
-/* "Bearer <instance>.<credential>" → the instance id in id. */
+/*
+ * "Bearer <instance>.<credential>" → the instance id in id. 0 when the
+ * credential is the instance's, LK_ERR_NOT_FOUND when it is not (or the
+ * header is missing or malformed), LK_ERR_UNAVAILABLE when the database
+ * cannot say.
+ */
 int
-agentauth_check(const struct lk_sig_header *h, size_t nh, char *id,
+agentauth_verify(const struct lk_sig_header *h, size_t nh, char *id,
     size_t idsize)
 {
 	const char *auth = NULL, *dot;
 	char hash[LK_SIG_V3_SIZE], *want = NULL;
 	size_t i;
-	int ok;
+	int r;
 
 	for (i = 0; i < nh; i++)
 		if (strcmp(h[i].name, "authorization") == 0)
@@ -34,16 +32,20 @@ agentauth_check(const struct lk_sig_header *h, size_t nh, char *id,
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
 	    (dot = strchr(auth + 7, '.')) == NULL ||
 	    (size_t)(dot - auth - 7) >= idsize)
-		return 0;
+		return LK_ERR_NOT_FOUND;
 	memcpy(id, auth + 7, (size_t)(dot - auth - 7));
 	id[dot - auth - 7] = '\0';
-	if (lk_sig_sha256_hex(dot + 1, strlen(dot + 1), hash) != 0 ||
-	    lkdb_query(lkd->db, agentauth_hash_cb, &want, "SELECT cred_hash FROM "
-	    "instances WHERE id = ?", "s", id) != 0 || want == NULL) {
-		free(want);
-		return 0;
-	}
-	ok = lk_sig_equal(hash, want);
+	if ((r = lk_sig_sha256_hex(dot + 1, strlen(dot + 1), hash)) != 0 ||
+	    (r = store_agent_cred(id, &want)) != 0)
+		return r == LK_ERR_UNAVAILABLE ? r : LK_ERR_NOT_FOUND;
+	r = lk_sig_equal(hash, want) ? 0 : LK_ERR_NOT_FOUND;
 	free(want);
-	return ok;
+	return r;
+}
+
+int
+agentauth_check(const struct lk_sig_header *h, size_t nh, char *id,
+    size_t idsize)
+{
+	return agentauth_verify(h, nh, id, idsize) == 0;
 }

@@ -8,6 +8,13 @@
 
 #include "sig.h"
 
+/*
+ * 0 with the instance id in id when the credential is the instance's;
+ * LK_ERR_NOT_FOUND when it is not, LK_ERR_UNAVAILABLE when the database
+ * cannot be reached.
+ */
+int	agentauth_verify(const struct lk_sig_header *h, size_t nh, char *id,
+	    size_t idsize);
 /* 1 with the instance id in id when the credential is the instance's. */
 int	agentauth_check(const struct lk_sig_header *h, size_t nh, char *id,
 	    size_t idsize);

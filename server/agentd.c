@@ -22,7 +22,6 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "db.h"
 #include "agentauth.h"
 #include "agentd.h"
 #include "b64.h"
@@ -33,6 +32,7 @@
 #include "longpoll.h"
 #include "relay.h"
 #include "sig.h"
+#include "store.h"
 
 #define AGENTD_WAIT_DEFAULT	25
 #define AGENTD_WAIT_MAX		30
@@ -49,9 +49,6 @@
 #define AGENTD_TASK_SLOTS	128
 #define AGENTD_PUSH_RESERVED	16
 #define AGENTD_PER_OWNER	64
-/* Pending tasks looked at per caller when handing out. */
-#define AGENTD_CANDIDATES	"16"
-#define AGENTD_SENDKEY		"ACS-ECS-SendSshPublicKey-linux.sh"
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
@@ -78,6 +75,18 @@ agentd_fail(char **outp, int status, const char *msg)
 {
 	*outp = agentd_json(json_pack("{s:s}", "error", msg));
 	return status;
+}
+
+/*
+ * A store error as an answer: 503 when the database cannot be reached
+ * (nothing changed; the agent tries again), else 500.
+ */
+static int
+agentd_store_fail(char **outp, int r)
+{
+	if (r == LK_ERR_UNAVAILABLE)
+		return agentd_fail(outp, 503, "database unavailable");
+	return agentd_fail(outp, 500, "internal error");
 }
 
 /* A bounded printable string field of a JSON object, or NULL. */
@@ -119,57 +128,14 @@ agentd_facts(json_t *o, const char **host, const char **os,
 	return *addrs ? 0 : LK_ERR_ALLOC;
 }
 
-struct agentd_act {
-	char	*hash;
-	int64_t	 uses_left;
-	int64_t	 expires;
-	int	 disabled;
-	int	 found;
-};
-
-static int
-agentd_act_cb(const struct lkdb_row *st, void *arg)
-{
-	struct agentd_act *a = arg;
-
-	a->hash = lkdb_col_str(st, 0);
-	a->uses_left = lkdb_int(st, 1);
-	a->expires = lkdb_int(st, 2);
-	a->disabled = (int)lkdb_int(st, 3);
-	a->found = 1;
-	return 1;
-}
-
-/* Uses one registration of the activation; inside a transaction. */
-static int
-agentd_activation_use(const char *id, const char *code, int64_t now)
-{
-	struct agentd_act a;
-	char hash[LK_SIG_V3_SIZE];
-	int r;
-
-	memset(&a, 0, sizeof(a));
-	if ((r = lkdb_query(lkd->db, agentd_act_cb, &a, "SELECT code_hash, "
-	    "uses_left, expires, disabled FROM activations WHERE id = ?", "s",
-	    id)) != 0)
-		return r;
-	r = LK_ERR_UNSAFE;
-	if (a.found && lk_sig_sha256_hex(code, strlen(code), hash) == 0 &&
-	    lk_sig_equal(hash, a.hash) && !a.disabled && a.uses_left > 0 &&
-	    a.expires > now)
-		r = lkdb_run(lkd->db, NULL, "UPDATE activations SET uses_left "
-		    "= uses_left - 1 WHERE id = ?", "s", id);
-	free(a.hash);
-	return r;
-}
-
 static int
 agentd_register(json_t *in, char **outp)
 {
+	struct store_agent_reg reg;
 	const char *act, *code, *host, *os, *ver;
-	char id[2 + 20 + 1], cred[44], hash[LK_SIG_V3_SIZE], *addrs = NULL;
-	int64_t now = lkd_now();
-	int r, status;
+	char id[2 + 20 + 1], cred[44], hash[LK_SIG_V3_SIZE];
+	char codehash[LK_SIG_V3_SIZE], *addrs = NULL;
+	int r;
 
 	if ((act = agentd_str(in, "activation_id", 128)) == NULL ||
 	    (code = agentd_str(in, "activation_code", 128)) == NULL ||
@@ -181,26 +147,30 @@ agentd_register(json_t *in, char **outp)
 	    lkd_random_id("", 43, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 	    "qrstuvwxyz0123456789-_", cred, sizeof(cred)) != 0 ||
 	    lk_sig_sha256_hex(cred, strlen(cred), hash) != 0 ||
-	    lkdb_begin(lkd->db) != 0) {
+	    lk_sig_sha256_hex(code, strlen(code), codehash) != 0) {
 		free(addrs);
 		return agentd_fail(outp, 500, "internal error");
 	}
-	if ((r = agentd_activation_use(act, code, now)) == 0)
-		r = lkdb_run(lkd->db, NULL, "INSERT INTO instances(id, name, "
-		    "hostname, os, version, addresses, cred_hash, activation_id,"
-		    " registered, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)",
-		    "ssssssssii", id, host, host, os, ver, addrs, hash, act,
-		    now, now);
-	if (r != 0 || lkdb_commit(lkd->db) != 0) {
-		if (r != 0)
-			lkdb_rollback(lkd->db);
-		free(addrs);
-		status = r == LK_ERR_UNSAFE ? 403 : 500;
-		log_info("agent register refused activation=%.64s", act);
-		return agentd_fail(outp, status, status == 403 ?
-		    "activation refused" : "internal error");
-	}
+	memset(&reg, 0, sizeof(reg));
+	reg.activation_id = act;
+	reg.code_hash = codehash;
+	reg.id = id;
+	reg.cred_hash = hash;
+	reg.hostname = host;
+	reg.os = os;
+	reg.version = ver;
+	reg.addresses = addrs;
+	reg.now = lkd_now();
+	r = store_agent_register(&reg);
 	free(addrs);
+	if (r != 0) {
+		log_info("agent register refused activation=%.64s error=\"%s\"",
+		    act, lk_err(r));
+		OPENSSL_cleanse(cred, sizeof(cred));
+		if (r == LK_ERR_NOT_FOUND)
+			return agentd_fail(outp, 403, "activation refused");
+		return agentd_store_fail(outp, r);
+	}
 	log_info("agent registered instance=%s host=%s", id, host);
 	*outp = agentd_json(json_pack("{s:s, s:s}", "instance_id", id,
 	    "credential", cred));
@@ -233,8 +203,10 @@ agentd_ports(json_t *o, char **portsp)
 static int
 agentd_hello(const char *id, json_t *in, char **outp)
 {
+	struct store_agent_hello hl;
 	const char *host, *os, *ver;
 	char *addrs = NULL, *ports = NULL;
+	int r;
 
 	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0 ||
 	    agentd_ports(in, &ports) != 0) {
@@ -242,16 +214,19 @@ agentd_hello(const char *id, json_t *in, char **outp)
 		free(ports);
 		return agentd_fail(outp, 400, "malformed hello");
 	}
-	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
-	    "os = ?, version = ?, addresses = ?, session_ports = ?, "
-	    "last_seen = ? WHERE id = ?",
-	    "sssssis", host, os, ver, addrs, ports, lkd_now(), id) != 0) {
-		free(addrs);
-		free(ports);
-		return agentd_fail(outp, 500, "internal error");
-	}
+	memset(&hl, 0, sizeof(hl));
+	hl.id = id;
+	hl.hostname = host;
+	hl.os = os;
+	hl.version = ver;
+	hl.addresses = addrs;
+	hl.ports = ports;
+	hl.now = lkd_now();
+	r = store_agent_hello(&hl);
 	free(addrs);
 	free(ports);
+	if (r != 0)
+		return agentd_store_fail(outp, r);
 	*outp = strdup("{}");
 	return 200;
 }
@@ -267,14 +242,13 @@ agentd_hello(const char *id, json_t *in, char **outp)
 static int
 agentd_goodbye(const char *id, json_t *in, char **outp)
 {
-	int64_t now = lkd_now();
+	int r;
 
 	if (!json_is_object(in))
 		return agentd_fail(outp, 400, "malformed goodbye");
 	heartbeat_forget(id);
-	if (lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = 0, "
-	    "goodbye = ? WHERE id = ?", "is", now, id) != 0)
-		return agentd_fail(outp, 500, "internal error");
+	if ((r = store_agent_goodbye(id, lkd_now())) != 0)
+		return agentd_store_fail(outp, r);
 	(void)longpoll_begin(id);
 	log_info("agent goodbye instance=%s", id);
 	*outp = strdup("{}");
@@ -286,46 +260,14 @@ struct agentd_work {
 	json_t	*stops;
 };
 
-static int
-agentd_task_cb(const struct lkdb_row *st, void *arg)
-{
-	struct agentd_work *w = arg;
-
-	json_array_append_new(w->tasks, json_pack("{s:s, s:s, s:s, s:s, s:s,"
-	    " s:s, s:I}", "task_id", lkdb_text(st, 0),
-	    "invoke_id", lkdb_text(st, 1),
-	    "command_type", lkdb_text(st, 2),
-	    "content", lkdb_text(st, 3),
-	    "username", lkdb_text(st, 4),
-	    "working_dir", lkdb_text(st, 5),
-	    "timeout", (json_int_t)lkdb_int(st, 6)));
-	return 0;
-}
-
-static int
-agentd_stop_cb(const struct lkdb_row *st, void *arg)
-{
-	struct agentd_work *w = arg;
-
-	json_array_append_new(w->stops,
-	    json_string(lkdb_text(st, 0)));
-	return 0;
-}
-
-/* The slots an instance's running tasks hold, by caller (agentd_take). */
+/* The slots an instance's running tasks hold, by caller (agentd_choose). */
 struct agentd_shares {
 	int	 total, pushes;
-	size_t	 nowners;
+	size_t	 nowners, cap;
 	struct {
-		char	*owner;
-		int	 n;		/* tasks other than key pushes */
-	} owners[AGENTD_TASK_SLOTS + AGENTD_BATCH];
-	/* Pending tasks, oldest first, at most AGENTD_CANDIDATES a caller. */
-	size_t	 ncand;
-	struct {
-		char	*id, *owner;
-		int	 push;
-	} cand[512];
+		const char	*owner;
+		int		 n;	/* tasks other than key pushes */
+	} *owners;
 };
 
 static int *
@@ -336,80 +278,29 @@ agentd_owner_count(struct agentd_shares *sh, const char *owner)
 	for (i = 0; i < sh->nowners; i++)
 		if (strcmp(sh->owners[i].owner, owner) == 0)
 			return &sh->owners[i].n;
-	if (sh->nowners == sizeof(sh->owners) / sizeof(sh->owners[0]) ||
-	    (sh->owners[i].owner = strdup(owner)) == NULL)
+	if (sh->nowners == sh->cap)
 		return NULL;
+	sh->owners[i].owner = owner;
 	sh->owners[i].n = 0;
 	sh->nowners++;
 	return &sh->owners[i].n;
 }
 
-static int
-agentd_running_cb(const struct lkdb_row *st, void *arg)
-{
-	struct agentd_shares *sh = arg;
-	const char *owner = lkdb_text(st, 0);
-	int push = (int)lkdb_int(st, 1), n = (int)lkdb_int(st, 2);
-	int *cnt;
-
-	sh->total += n;
-	if (push) {
-		sh->pushes += n;
-		return 0;
-	}
-	if ((cnt = agentd_owner_count(sh, owner ? owner : "")) == NULL)
-		return LK_ERR_ALLOC;
-	*cnt += n;
-	return 0;
-}
-
-static int
-agentd_cand_cb(const struct lkdb_row *st, void *arg)
-{
-	struct agentd_shares *sh = arg;
-	size_t i = sh->ncand;
-
-	if (i == sizeof(sh->cand) / sizeof(sh->cand[0]))
-		return 1;
-	if ((sh->cand[i].id = lkdb_col_str(st, 0)) == NULL ||
-	    (sh->cand[i].owner = lkdb_col_str(st, 1)) == NULL) {
-		free(sh->cand[i].id);
-		return LK_ERR_ALLOC;
-	}
-	sh->cand[i].push = (int)lkdb_int(st, 2);
-	sh->ncand++;
-	return 0;
-}
-
-static void
-agentd_shares_free(struct agentd_shares *sh)
-{
-	size_t i;
-
-	for (i = 0; i < sh->nowners; i++)
-		free(sh->owners[i].owner);
-	for (i = 0; i < sh->ncand; i++) {
-		free(sh->cand[i].id);
-		free(sh->cand[i].owner);
-	}
-	free(sh);
-}
-
 /* Is the pending task c within its caller's share? Counts it if so. */
 static int
-agentd_share_ok(struct agentd_shares *sh, size_t c)
+agentd_share_ok(struct agentd_shares *sh, const struct store_agent_cand *c)
 {
 	int *cnt;
 
 	if (sh->total >= AGENTD_TASK_SLOTS)
 		return 0;
-	if (sh->cand[c].push) {
+	if (c->push) {
 		sh->total++;
 		sh->pushes++;
 		return 1;
 	}
 	if (sh->total - sh->pushes >= AGENTD_TASK_SLOTS - AGENTD_PUSH_RESERVED ||
-	    (cnt = agentd_owner_count(sh, sh->cand[c].owner)) == NULL ||
+	    (cnt = agentd_owner_count(sh, c->owner)) == NULL ||
 	    *cnt >= AGENTD_PER_OWNER)
 		return 0;
 	(*cnt)++;
@@ -417,90 +308,73 @@ agentd_share_ok(struct agentd_shares *sh, size_t c)
 	return 1;
 }
 
+/*
+ * store_agent_take's chooser: the pending tasks, oldest first, that fit
+ * their shares, at most AGENTD_BATCH. Runs inside the hand-out's
+ * transaction.
+ */
 static int
-agentd_work_cb(const struct lkdb_row *st, void *arg)
+agentd_choose(void *arg, const struct store_agent_load *load, size_t nload,
+    const struct store_agent_cand *cand, size_t ncand, int *take)
 {
-	*(int *)arg = (int)lkdb_int(st, 0);
-	return 1;
-}
+	struct agentd_shares sh;
+	size_t i, handed = 0;
+	int *cnt;
 
-/* "Is this invocation a key push?", as SQL on invocations i. */
-#define AGENTD_IS_PUSH	"(i.command_name = '" AGENTD_SENDKEY "' AND " \
-	"EXISTS (SELECT 1 FROM commands c WHERE c.id = i.command_id AND " \
-	"c.provider IS NOT NULL))"
+	(void)arg;
+	memset(&sh, 0, sizeof(sh));
+	sh.cap = nload + ncand;		/* owners: never more than this */
+	if ((sh.owners = calloc(sh.cap + 1, sizeof(*sh.owners))) == NULL)
+		return LK_ERR_ALLOC;
+	for (i = 0; i < nload; i++) {
+		sh.total += (int)load[i].n;
+		if (load[i].push)
+			sh.pushes += (int)load[i].n;
+		else if ((cnt = agentd_owner_count(&sh, load[i].owner)) != NULL)
+			*cnt += (int)load[i].n;
+	}
+	for (i = 0; i < ncand && handed < AGENTD_BATCH; i++)
+		if (agentd_share_ok(&sh, &cand[i])) {
+			take[i] = 1;
+			handed++;
+		}
+	free(sh.owners);
+	return 0;
+}
 
 /*
  * Hands out the instance's pending tasks within their shares, and its
- * stop requests, once; in one transaction.
+ * stop requests, once (store_agent_take); a turn that finds nothing only
+ * notes the heartbeat in memory (heartbeat.c).
  */
 static int
 agentd_take(const char *id, struct agentd_work *w)
 {
-	struct agentd_shares *sh;
+	struct store_agent_work sw;
+	const struct store_agent_task *t;
 	int64_t now = lkd_now();
-	size_t i, handed = 0;
-	int r, work = 0;
+	size_t i;
+	int r;
 
-	/*
-	 * Most turns find nothing: a read, and the heartbeat noted in memory
-	 * (heartbeat.c), with no write and so no fsync.
-	 */
-	if ((r = lkdb_query(lkd->db, agentd_work_cb, &work, "SELECT EXISTS "
-	    "(SELECT 1 FROM tasks WHERE instance_id = ? AND (status = 'Pending'"
-	    " OR (status = 'Stopping' AND stop_requested = 1)))", "s", id)) !=
-	    0)
-		return r;
-	if (!work) {
+	if ((r = store_agent_take(id, now, agentd_choose, NULL, &sw)) != 0)
+		goto out;
+	if (sw.idle)
 		heartbeat_seen(id, now);
-		return 0;
+	for (i = 0; i < sw.ntasks; i++) {
+		t = &sw.tasks[i];
+		json_array_append_new(w->tasks, json_pack("{s:s, s:s, s:s, "
+		    "s:s, s:s, s:s, s:I}", "task_id", t->task_id,
+		    "invoke_id", t->invoke_id,
+		    "command_type", t->command_type,
+		    "content", t->content,
+		    "username", t->username,
+		    "working_dir", t->working_dir,
+		    "timeout", (json_int_t)t->timeout));
 	}
-	if ((sh = calloc(1, sizeof(*sh))) == NULL)
-		return LK_ERR_ALLOC;
-	if ((r = lkdb_begin(lkd->db)) != 0) {
-		free(sh);
-		return r;
-	}
-	if ((r = lkdb_query(lkd->db, agentd_running_cb, sh, "SELECT i.owner, "
-	    AGENTD_IS_PUSH ", COUNT(*) FROM tasks t JOIN invocations i ON "
-	    "i.id = t.invoke_id WHERE t.instance_id = ? AND t.status IN "
-	    "('Running', 'Stopping') GROUP BY 1, 2", "s", id)) != 0 ||
-	    (r = lkdb_query(lkd->db, agentd_cand_cb, sh, "SELECT id, owner, "
-	    "push FROM (SELECT t.id AS id, i.owner AS owner, " AGENTD_IS_PUSH
-	    " AS push, t.created AS created, t.rowid AS seq, ROW_NUMBER() "
-	    "OVER (PARTITION BY i.owner ORDER BY t.created, t.rowid) AS rn "
-	    "FROM tasks t JOIN invocations i ON i.id = t.invoke_id WHERE "
-	    "t.instance_id = ? AND t.status = 'Pending') WHERE rn <= "
-	    AGENTD_CANDIDATES " OR push ORDER BY created, seq LIMIT 512", "s",
-	    id)) != 0)
-		goto fail;
-	for (i = 0; i < sh->ncand && handed < AGENTD_BATCH; i++) {
-		if (!agentd_share_ok(sh, i))
-			continue;
-		if ((r = lkdb_query(lkd->db, agentd_task_cb, w, "SELECT t.id, "
-		    "t.invoke_id, i.command_type, t.content, i.username, "
-		    "i.working_dir, i.timeout FROM tasks t JOIN invocations i "
-		    "ON i.id = t.invoke_id WHERE t.id = ?", "s",
-		    sh->cand[i].id)) != 0 ||
-		    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = "
-		    "'Running', updated = ? WHERE id = ? AND status = 'Pending'",
-		    "is", now, sh->cand[i].id)) != 0)
-			goto fail;
-		handed++;
-	}
-	if ((r = lkdb_query(lkd->db, agentd_stop_cb, w, "SELECT id FROM tasks "
-	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
-	    "= 1", "s", id)) != 0 ||
-	    (r = lkdb_run(lkd->db, NULL, "UPDATE tasks SET stop_requested = 2 "
-	    "WHERE instance_id = ? AND status = 'Stopping' AND stop_requested "
-	    "= 1", "s", id)) != 0 ||
-	    (r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = ? "
-	    "WHERE id = ?", "is", now, id)) != 0)
-		goto fail;
-	agentd_shares_free(sh);
-	return lkdb_commit(lkd->db);
- fail:
-	lkdb_rollback(lkd->db);
-	agentd_shares_free(sh);
+	for (i = 0; i < sw.nstops; i++)
+		json_array_append_new(w->stops, json_string(sw.stops[i]));
+ out:
+	store_agent_work_free(&sw);
 	return r;
 }
 
@@ -561,7 +435,7 @@ agentd_poll(const char *id, const char *query, struct agentd_poll *p,
 		if ((r = agentd_take(id, &w)) != 0) {
 			json_decref(w.tasks);
 			json_decref(w.stops);
-			return agentd_fail(outp, 500, "internal error");
+			return agentd_store_fail(outp, r);
 		}
 		if (json_array_size(w.tasks) > 0 ||
 		    json_array_size(w.stops) > 0 ||
@@ -604,7 +478,8 @@ agentd_result(const char *id, json_t *in, char **outp)
 	size_t outlen = 0;
 	int64_t start = 0, finish = 0;
 	json_int_t exitc, dropped;
-	int changes = 0;
+	struct store_agent_result res;
+	int changes = 0, r;
 
 	task = agentd_str(in, "task_id", 128);
 	status = agentd_status(json_string_value(json_object_get(in,
@@ -625,18 +500,22 @@ agentd_result(const char *id, json_t *in, char **outp)
 	if (json_is_string(json_object_get(in, "finish_time")))
 		lk_time_parse(json_string_value(json_object_get(in,
 		    "finish_time")), &finish);
-	if (lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = ?, "
-	    "exit_code = ?, output = ?, dropped = ?, error_code = ?, "
-	    "start_time = ?, finish_time = ?, updated = ? WHERE id = ? AND "
-	    "instance_id = ? AND status IN ('Running', 'Stopping')",
-	    "sibisiiiss", status, (int64_t)exitc, out ? (const void *)out :
-	    (const void *)"", outlen, (int64_t)dropped, ecode ? ecode : "",
-	    start ? start : lkd_now(), finish ? finish : lkd_now(), lkd_now(),
-	    task, id) != 0) {
-		free(out);
-		return agentd_fail(outp, 500, "internal error");
-	}
+	memset(&res, 0, sizeof(res));
+	res.instance_id = id;
+	res.task_id = task;
+	res.status = status;
+	res.error_code = ecode ? ecode : "";
+	res.exit_code = (int64_t)exitc;
+	res.dropped = (int64_t)dropped;
+	res.output = out ? (const void *)out : (const void *)"";
+	res.outlen = outlen;
+	res.now = lkd_now();
+	res.start = start ? start : res.now;
+	res.finish = finish ? finish : res.now;
+	r = store_agent_result(&res, &changes);
 	free(out);
+	if (r != 0)
+		return agentd_store_fail(outp, r);
 	log_info("agent result instance=%s task=%.80s status=%s applied=%d",
 	    id, task, status, changes);
 	*outp = strdup("{}");
@@ -652,18 +531,13 @@ static void
 agentd_watch_once(void)
 {
 	int64_t now = lkd_now();
+	int failed = 0, r;
 
-	lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Failed', "
-	    "error_code = 'ClientNotResponse', finish_time = ?, updated = ? "
-	    "WHERE status IN ('Running', 'Stopping') AND instance_id IN "
-	    "(SELECT id FROM instances WHERE last_seen < ?)", "iii", now, now,
-	    now - AGENTD_DEAD_AFTER);
-	lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = 'Failed', "
-	    "error_code = 'ClientNotRunning', finish_time = ?, updated = ? "
-	    "WHERE status = 'Pending' AND instance_id IN (SELECT id FROM "
-	    "instances WHERE last_seen < ?) AND created < ? - (SELECT timeout "
-	    "FROM invocations WHERE invocations.id = tasks.invoke_id)", "iiii",
-	    now, now, now - LKD_ONLINE_WINDOW, now);
+	if ((r = store_agent_sweep(now, now - AGENTD_DEAD_AFTER,
+	    now - LKD_ONLINE_WINDOW, &failed)) != 0)
+		log_warnx("agent watchdog error=\"%s\"", lk_err(r));
+	else if (failed > 0)
+		log_info("agent watchdog failed=%d", failed);
 }
 
 static void *
@@ -687,7 +561,7 @@ agentd_watch(void *arg)
 			pthread_mutex_unlock(&agentd_lock);
 			(void)heartbeat_flush();
 			if (++ticks % AGENTD_WATCH_EVERY == 0) {
-				(void)lkdb_clock_sync(lkd->db);
+				(void)store_agent_clock_sync();
 				agentd_watch_once();
 			}
 			pthread_mutex_lock(&agentd_lock);
@@ -735,7 +609,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 {
 	json_t *in = NULL;
 	char id[64];
-	int status;
+	int r, status;
 
 	*outp = NULL;
 	if (strcmp(method, "POST") == 0 && (in = json_loadb(body, bodylen, 0,
@@ -745,8 +619,9 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_register(in, outp);
 		goto out;
 	}
-	if (!agentauth_check(h, nh, id, sizeof(id))) {
-		status = agentd_fail(outp, 401, "unknown instance or credential");
+	if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
+		status = r == LK_ERR_UNAVAILABLE ? agentd_store_fail(outp, r) :
+		    agentd_fail(outp, 401, "unknown instance or credential");
 		goto out;
 	}
 	if (strcmp(path, "hello") == 0 && in != NULL)
@@ -778,9 +653,7 @@ agentd_activation_create(long long count, long long ttl, char **idp,
 	    "qrstuvwxyz23456789", code, sizeof(code))) != 0 ||
 	    (r = lk_sig_sha256_hex(code, strlen(code), hash)) != 0)
 		return r;
-	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO activations(id, "
-	    "code_hash, count, uses_left, expires, created) VALUES(?,?,?,?,?,?)",
-	    "ssiiii", id, hash, (int64_t)count, (int64_t)count,
+	if ((r = store_agent_activation_add(id, hash, (int64_t)count,
 	    (int64_t)(now + ttl), now)) != 0)
 		return r;
 	lk_time_iso(now + ttl, expires, expsize);

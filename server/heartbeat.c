@@ -9,14 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "err.h"
 #include "heartbeat.h"
-#include "latchkeyd.h"
 #include "log.h"
+#include "store.h"
 
 #define HEARTBEAT_BUCKETS	16384
-#define HEARTBEAT_ID_MAX	64
+#define HEARTBEAT_ID_MAX	STORE_AGENT_ID_MAX
 
 struct heartbeat {
 	char			 id[HEARTBEAT_ID_MAX];
@@ -80,17 +79,30 @@ heartbeat_forget(const char *id)
 	pthread_mutex_unlock(&heartbeat_lock);
 }
 
-struct heartbeat_row {
-	char	 id[HEARTBEAT_ID_MAX];
-	int64_t	 seen;
-};
+/* Notes again what a failed flush could not write (unless forgotten). */
+static void
+heartbeat_requeue(const struct store_agent_seen *rows, size_t n)
+{
+	struct heartbeat *h;
+	size_t i;
+
+	pthread_mutex_lock(&heartbeat_lock);
+	for (i = 0; i < n; i++)
+		if ((h = heartbeat_find(rows[i].id, 0)) != NULL &&
+		    h->seen != 0 && !h->dirty) {
+			h->dirty = 1;
+			h->dnext = heartbeat_dirty;
+			heartbeat_dirty = h;
+		}
+	pthread_mutex_unlock(&heartbeat_lock);
+}
 
 int
 heartbeat_flush(void)
 {
-	struct heartbeat_row *rows = NULL;
+	struct store_agent_seen *rows = NULL;
 	struct heartbeat *h;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&heartbeat_lock);
@@ -109,25 +121,10 @@ heartbeat_flush(void)
 		rows[n++].seen = h->seen;
 	}
 	pthread_mutex_unlock(&heartbeat_lock);
-	if (n == 0)
-		goto out;
-	/*
-	 * Never back in time, and never past a goodbye said at or after the
-	 * poll (a flush that raced with agentd_goodbye).
-	 */
-	if ((r = lkdb_begin(lkd->db)) != 0)
-		goto out;
-	for (i = 0; i < n && r == 0; i++)
-		r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = "
-		    "?1 WHERE id = ?2 AND last_seen < ?1 AND goodbye < ?1", "is",
-		    rows[i].seen, rows[i].id);
-	if (r == 0)
-		r = lkdb_commit(lkd->db);
-	else
-		lkdb_rollback(lkd->db);
-	if (r != 0)
+	if (n > 0 && (r = store_agent_seen(rows, n)) != 0) {
 		log_warnx("heartbeats: cannot record %zu: %s", n, lk_err(r));
- out:
+		heartbeat_requeue(rows, n);
+	}
 	free(rows);
 	return r;
 }

@@ -1,5 +1,5 @@
 /*
- * server/heartbeat.c on an in-memory database: heartbeats noted in memory
+ * server/heartbeat.c on each backend (dbtest.h): heartbeats noted in memory
  * reach instances.last_seen at the next flush, in one transaction, never
  * back in time, never for an instance that said goodbye after the poll,
  * and a forgotten heartbeat is not written at all.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "db.h"
+#include "dbtest.h"
 #include "heartbeat.h"
 #include "latchkeyd.h"
 
@@ -48,16 +48,32 @@ add_instance(const char *id, int64_t seen, int64_t goodbye)
 }
 
 static int
-setup(void **state)
+setup(int backend)
 {
-	(void)state;
-	if (lkdb_open(":memory:", &lkd->db) != 0)
+	if (dbtest_open(backend, &lkd->db) != 0) {
+		fprintf(stderr, "cannot open a %s database\n",
+		    dbtest_name(backend));
 		return -1;
+	}
 	add_instance("i-1", 100, 0);
 	add_instance("i-2", 100, 0);
 	add_instance("i-3", 100, 0);
 	add_instance("i-4", 500, 0);
 	return 0;
+}
+
+static int
+setup_sqlite(void **state)
+{
+	(void)state;
+	return setup(DBTEST_SQLITE);
+}
+
+static int
+setup_pg(void **state)
+{
+	(void)state;
+	return setup(DBTEST_PG);
 }
 
 static int
@@ -141,6 +157,11 @@ main(void)
 		cmocka_unit_test(test_unknown_and_long),
 	};
 
-	return cmocka_run_group_tests_name("heartbeats", tests, setup,
-	    teardown);
+	int fails;
+
+	fails = cmocka_run_group_tests_name("heartbeats sqlite", tests,
+	    setup_sqlite, teardown);
+	fails += cmocka_run_group_tests_name("heartbeats postgresql", tests,
+	    setup_pg, teardown);
+	return fails;
 }

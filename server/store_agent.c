@@ -1,0 +1,454 @@
+/*
+ * The agents' side of the store (store.h): registration with activation
+ * codes, credentials, hellos and goodbyes, the poll's task hand-out, task
+ * results, batched heartbeats and the watchdog's sweep.
+ *
+ * What must not be done twice is a conditional UPDATE whose changed-row
+ * count says whether this caller did it: an activation's use
+ * (uses_left > 0), a task's claim (status = 'Pending'), a stop request's
+ * hand-out (stop_requested = 1). Under PostgreSQL's READ COMMITTED a
+ * concurrent writer of the same row makes the second UPDATE wait, then
+ * re-check its condition on the new row and change nothing, so two
+ * latchkeyd on one database never both win. The hand-out also takes an
+ * instance lock first, so that the shares counted by the chooser are not
+ * changed by another latchkeyd's hand-out meanwhile.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "latchkeyd.h"
+#include "log.h"
+#include "sig.h"
+#include "store.h"
+
+/* "Is this invocation a key push?", as a 0/1 column on invocations i. */
+#define STORE_AGENT_IS_PUSH	"CASE WHEN i.command_name = " \
+	"'ACS-ECS-SendSshPublicKey-linux.sh' AND EXISTS (SELECT 1 FROM " \
+	"commands c WHERE c.id = i.command_id AND c.provider IS NOT NULL) " \
+	"THEN 1 ELSE 0 END"
+
+/*
+ * Pending tasks, oldest first, at most STORE_AGENT_CANDIDATES a caller
+ * (key pushes all). Tasks created in one second keep their insertion
+ * order: SQLite's rowid, PostgreSQL's seq column.
+ */
+#define STORE_AGENT_CAND_SQL(SEQ) "SELECT id, owner, push FROM (SELECT " \
+	"t.id AS id, i.owner AS owner, " STORE_AGENT_IS_PUSH " AS push, " \
+	"t.created AS created, " SEQ " AS seq, ROW_NUMBER() OVER (PARTITION " \
+	"BY i.owner ORDER BY t.created, " SEQ ") AS rn FROM tasks t JOIN " \
+	"invocations i ON i.id = t.invoke_id WHERE t.instance_id = ? AND " \
+	"t.status = 'Pending') AS cand WHERE rn <= ? OR push <> 0 ORDER BY " \
+	"created, seq LIMIT ?"
+
+static const char store_agent_cand_sqlite[] = STORE_AGENT_CAND_SQL("t.rowid");
+static const char store_agent_cand_pg[] = STORE_AGENT_CAND_SQL("t.seq");
+
+/* A row's first column as a new string in *(char **)arg. */
+static int
+store_agent_str_cb(const struct lkdb_row *row, void *arg)
+{
+	char **sp = arg;
+
+	free(*sp);
+	if ((*sp = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	return 1;
+}
+
+static int
+store_agent_int_cb(const struct lkdb_row *row, void *arg)
+{
+	*(int64_t *)arg = lkdb_int(row, 0);
+	return 1;
+}
+
+int
+store_agent_activation_add(const char *id, const char *code_hash,
+    int64_t count, int64_t expires, int64_t now)
+{
+	return lkdb_run(lkd->db, NULL, "INSERT INTO activations(id, code_hash, "
+	    "count, uses_left, expires, created) VALUES(?,?,?,?,?,?)", "ssiiii",
+	    id, code_hash, count, count, expires, now);
+}
+
+int
+store_agent_register(const struct store_agent_reg *reg)
+{
+	char *want = NULL;
+	int changes = 0, r;
+
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	if ((r = lkdb_query(lkd->db, store_agent_str_cb, &want, "SELECT "
+	    "code_hash FROM activations WHERE id = ?", "s",
+	    reg->activation_id)) != 0)
+		goto fail;
+	if (want == NULL || !lk_sig_equal(want, reg->code_hash)) {
+		r = LK_ERR_NOT_FOUND;
+		goto fail;
+	}
+	/* The use itself: at most uses_left of these change a row. */
+	if ((r = lkdb_run(lkd->db, &changes, "UPDATE activations SET "
+	    "uses_left = uses_left - 1 WHERE id = ? AND disabled = 0 AND "
+	    "uses_left > 0 AND expires > ?", "si", reg->activation_id,
+	    reg->now)) != 0)
+		goto fail;
+	if (changes != 1) {
+		r = LK_ERR_NOT_FOUND;
+		goto fail;
+	}
+	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO instances(id, name, "
+	    "hostname, os, version, addresses, cred_hash, activation_id, "
+	    "registered, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)",
+	    "ssssssssii", reg->id, reg->hostname, reg->hostname, reg->os,
+	    reg->version, reg->addresses, reg->cred_hash, reg->activation_id,
+	    reg->now, reg->now)) != 0)
+		goto fail;
+	free(want);
+	return lkdb_commit(lkd->db);
+ fail:
+	lkdb_rollback(lkd->db);
+	free(want);
+	return r;
+}
+
+int
+store_agent_cred(const char *id, char **hashp)
+{
+	char *hash = NULL;
+	int r;
+
+	*hashp = NULL;
+	if ((r = lkdb_query(lkd->db, store_agent_str_cb, &hash, "SELECT "
+	    "cred_hash FROM instances WHERE id = ?", "s", id)) != 0) {
+		free(hash);
+		return r;
+	}
+	if (hash == NULL)
+		return LK_ERR_NOT_FOUND;
+	*hashp = hash;
+	return 0;
+}
+
+int
+store_agent_hello(const struct store_agent_hello *h)
+{
+	return lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
+	    "os = ?, version = ?, addresses = ?, session_ports = ?, "
+	    "last_seen = ? WHERE id = ?", "sssssis", h->hostname, h->os,
+	    h->version, h->addresses, h->ports, h->now, h->id);
+}
+
+int
+store_agent_goodbye(const char *id, int64_t now)
+{
+	return lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = 0, "
+	    "goodbye = ? WHERE id = ?", "is", now, id);
+}
+
+/* What the hand-out read, before the chooser sees it. */
+struct store_agent_found {
+	struct store_agent_load	*load;
+	size_t			 nload, loadcap;
+	struct store_agent_cand	*cand;
+	size_t			 ncand;
+};
+
+static int
+store_agent_load_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_found *s = arg;
+	struct store_agent_load *l;
+	size_t cap;
+
+	if (s->nload == s->loadcap) {
+		cap = s->loadcap ? s->loadcap * 2 : 16;
+		if ((l = reallocarray(s->load, cap, sizeof(*l))) == NULL)
+			return LK_ERR_ALLOC;
+		s->load = l;
+		s->loadcap = cap;
+	}
+	l = &s->load[s->nload];
+	if ((l->owner = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	l->push = lkdb_int(row, 1) != 0;
+	l->n = lkdb_int(row, 2);
+	s->nload++;
+	return 0;
+}
+
+static int
+store_agent_cand_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_found *s = arg;
+	struct store_agent_cand *c = &s->cand[s->ncand];
+
+	if (s->ncand == STORE_AGENT_CAND_MAX)
+		return 1;
+	if ((c->id = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	if ((c->owner = lkdb_col_str(row, 1)) == NULL) {
+		free(c->id);
+		return LK_ERR_ALLOC;
+	}
+	c->push = lkdb_int(row, 2) != 0;
+	s->ncand++;
+	return 0;
+}
+
+static void
+store_agent_found_free(struct store_agent_found *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nload; i++)
+		free(s->load[i].owner);
+	for (i = 0; s->cand != NULL && i < s->ncand; i++) {
+		free(s->cand[i].id);
+		free(s->cand[i].owner);
+	}
+	free(s->load);
+	free(s->cand);
+}
+
+static int
+store_agent_task_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_task *t = arg;
+
+	if ((t->task_id = lkdb_col_str(row, 0)) == NULL ||
+	    (t->invoke_id = lkdb_col_str(row, 1)) == NULL ||
+	    (t->command_type = lkdb_col_str(row, 2)) == NULL ||
+	    (t->content = lkdb_col_str(row, 3)) == NULL ||
+	    (t->username = lkdb_col_str(row, 4)) == NULL ||
+	    (t->working_dir = lkdb_col_str(row, 5)) == NULL)
+		return LK_ERR_ALLOC;
+	t->timeout = lkdb_int(row, 6);
+	return 1;
+}
+
+static int
+store_agent_stop_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_work *w = arg;
+	char **s;
+
+	if ((s = reallocarray(w->stops, w->nstops + 1, sizeof(*s))) == NULL)
+		return LK_ERR_ALLOC;
+	w->stops = s;
+	if ((s[w->nstops] = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	w->nstops++;
+	return 0;
+}
+
+/* Claims candidate id for this poll, unless it went meanwhile. */
+static int
+store_agent_claim(const char *id, int64_t now, struct store_agent_work *w)
+{
+	struct store_agent_task *t = &w->tasks[w->ntasks];
+	int changes = 0, r;
+
+	if ((r = lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = "
+	    "'Running', updated = ? WHERE id = ? AND status = 'Pending'", "is",
+	    now, id)) != 0 || changes != 1)
+		return r;
+	memset(t, 0, sizeof(*t));
+	w->ntasks++;		/* freed with w, even when half filled */
+	if ((r = lkdb_query(lkd->db, store_agent_task_cb, t, "SELECT t.id, "
+	    "t.invoke_id, i.command_type, t.content, i.username, "
+	    "i.working_dir, i.timeout FROM tasks t JOIN invocations i ON "
+	    "i.id = t.invoke_id WHERE t.id = ?", "s", id)) != 0)
+		return r;
+	return t->task_id != NULL ? 0 : LK_ERR_INTERNAL;
+}
+
+/* The chooser's turn and the claims; inside the transaction. */
+static int
+store_agent_take_locked(const char *id, int64_t now,
+    store_agent_choose_fn choose, void *arg, struct store_agent_work *w)
+{
+	struct store_agent_found s;
+	const char *cand_sql = strcmp(lkdb_kind(lkd->db), "postgresql") == 0 ?
+	    store_agent_cand_pg : store_agent_cand_sqlite;
+	char key[16 + STORE_AGENT_ID_MAX];
+	int *take = NULL, r;
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(key, sizeof(key), "agent-take:%s", id);
+	if ((r = lkdb_lock(lkd->db, key)) != 0)
+		return r;
+	if ((s.cand = calloc(STORE_AGENT_CAND_MAX, sizeof(*s.cand))) == NULL)
+		return LK_ERR_ALLOC;
+	if ((r = lkdb_query(lkd->db, store_agent_load_cb, &s, "SELECT "
+	    "i.owner, " STORE_AGENT_IS_PUSH ", COUNT(*) FROM tasks t JOIN "
+	    "invocations i ON i.id = t.invoke_id WHERE t.instance_id = ? AND "
+	    "t.status IN ('Running', 'Stopping') GROUP BY 1, 2", "s", id)) != 0 ||
+	    (r = lkdb_query(lkd->db, store_agent_cand_cb, &s, cand_sql, "sii",
+	    id, (int64_t)STORE_AGENT_CANDIDATES,
+	    (int64_t)STORE_AGENT_CAND_MAX)) != 0)
+		goto out;
+	if (s.ncand > 0) {
+		if ((take = calloc(s.ncand, sizeof(*take))) == NULL ||
+		    (w->tasks = calloc(s.ncand, sizeof(*w->tasks))) == NULL) {
+			r = LK_ERR_ALLOC;
+			goto out;
+		}
+		if ((r = choose(arg, s.load, s.nload, s.cand, s.ncand,
+		    take)) != 0)
+			goto out;
+	}
+	for (i = 0; i < s.ncand; i++)
+		if (take[i] && (r = store_agent_claim(s.cand[i].id, now,
+		    w)) != 0)
+			goto out;
+	if ((r = lkdb_query(lkd->db, store_agent_stop_cb, w, "UPDATE tasks "
+	    "SET stop_requested = 2 WHERE instance_id = ? AND status = "
+	    "'Stopping' AND stop_requested = 1 RETURNING id", "s", id)) != 0)
+		goto out;
+	r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = ?1 "
+	    "WHERE id = ?2 AND last_seen < ?1", "is", now, id);
+ out:
+	free(take);
+	store_agent_found_free(&s);
+	return r;
+}
+
+int
+store_agent_take(const char *id, int64_t now, store_agent_choose_fn choose,
+    void *arg, struct store_agent_work *w)
+{
+	int64_t work = 0;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	/*
+	 * Most turns find nothing: a read, with no write and so no fsync
+	 * (the caller notes the heartbeat in memory).
+	 */
+	if ((r = lkdb_query(lkd->db, store_agent_int_cb, &work, "SELECT "
+	    "CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE instance_id = ? AND "
+	    "(status = 'Pending' OR (status = 'Stopping' AND stop_requested = "
+	    "1))) THEN 1 ELSE 0 END", "s", id)) != 0)
+		return r;
+	if (!work) {
+		w->idle = 1;
+		return 0;
+	}
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	if ((r = store_agent_take_locked(id, now, choose, arg, w)) != 0) {
+		lkdb_rollback(lkd->db);
+		return r;
+	}
+	return lkdb_commit(lkd->db);
+}
+
+void
+store_agent_work_free(struct store_agent_work *w)
+{
+	struct store_agent_task *t;
+	size_t i;
+
+	for (i = 0; i < w->ntasks; i++) {
+		t = &w->tasks[i];
+		free(t->task_id);
+		free(t->invoke_id);
+		free(t->command_type);
+		free(t->content);
+		free(t->username);
+		free(t->working_dir);
+	}
+	for (i = 0; i < w->nstops; i++)
+		free(w->stops[i]);
+	free(w->tasks);
+	free(w->stops);
+	memset(w, 0, sizeof(*w));
+}
+
+int
+store_agent_result(const struct store_agent_result *res, int *appliedp)
+{
+	int changes = 0, r;
+
+	*appliedp = 0;
+	if ((r = lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = ?, "
+	    "exit_code = ?, output = ?, dropped = ?, error_code = ?, "
+	    "start_time = ?, finish_time = ?, updated = ? WHERE id = ? AND "
+	    "instance_id = ? AND status IN ('Running', 'Stopping')",
+	    "sibisiiiss", res->status, res->exit_code, res->output, res->outlen,
+	    res->dropped, res->error_code, res->start, res->finish, res->now,
+	    res->task_id, res->instance_id)) != 0)
+		return r;
+	*appliedp = changes;
+	return 0;
+}
+
+static int
+store_agent_seen_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_agent_seen *)a)->id,
+	    ((const struct store_agent_seen *)b)->id);
+}
+
+int
+store_agent_seen(struct store_agent_seen *rows, size_t n)
+{
+	size_t i;
+	int r;
+
+	if (n == 0)
+		return 0;
+	qsort(rows, n, sizeof(*rows), store_agent_seen_cmp);
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	/*
+	 * Never back in time, and never past a goodbye said at or after the
+	 * poll (a flush that raced with a goodbye).
+	 */
+	for (i = 0; i < n && r == 0; i++)
+		r = lkdb_run(lkd->db, NULL, "UPDATE instances SET last_seen = "
+		    "?1 WHERE id = ?2 AND last_seen < ?1 AND goodbye < ?1", "is",
+		    rows[i].seen, rows[i].id);
+	if (r != 0) {
+		lkdb_rollback(lkd->db);
+		return r;
+	}
+	return lkdb_commit(lkd->db);
+}
+
+int
+store_agent_sweep(int64_t now, int64_t dead_before, int64_t offline_before,
+    int *failedp)
+{
+	int gone = 0, offline = 0, r;
+
+	if (failedp != NULL)
+		*failedp = 0;
+	if ((r = lkdb_run(lkd->db, &gone, "UPDATE tasks SET status = "
+	    "'Failed', error_code = 'ClientNotResponse', finish_time = ?, "
+	    "updated = ? WHERE status IN ('Running', 'Stopping') AND "
+	    "instance_id IN (SELECT id FROM instances WHERE last_seen < ?)",
+	    "iii", now, now, dead_before)) != 0)
+		return r;
+	if ((r = lkdb_run(lkd->db, &offline, "UPDATE tasks SET status = "
+	    "'Failed', error_code = 'ClientNotRunning', finish_time = ?, "
+	    "updated = ? WHERE status = 'Pending' AND instance_id IN (SELECT "
+	    "id FROM instances WHERE last_seen < ?) AND created < ? - (SELECT "
+	    "timeout FROM invocations WHERE invocations.id = tasks.invoke_id)",
+	    "iiii", now, now, offline_before, now)) != 0)
+		return r;
+	if (failedp != NULL)
+		*failedp = gone + offline;
+	return 0;
+}
+
+int
+store_agent_clock_sync(void)
+{
+	return lkdb_clock_sync(lkd->db);
+}

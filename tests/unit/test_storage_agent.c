@@ -1,0 +1,570 @@
+/*
+ * server/store_agent.c on both backends (dbtest.h): an activation is used
+ * at most its count of times by concurrent registrations; concurrent polls
+ * hand every Pending task and every stop request out exactly once, oldest
+ * first; heartbeats never move last_seen back; the watchdog's sweep fails
+ * exactly the tasks whose agent went away.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dbtest.h"
+#include "err.h"
+#include "latchkeyd.h"
+#include "sig.h"
+#include "store.h"
+
+#define NTHREADS	8
+#define NTASKS		200
+#define NSTOPS		5
+#define NOW		1000000
+
+static struct lkd_env test_env;
+struct lkd_env *lkd = &test_env;
+
+static int backend_sqlite = DBTEST_SQLITE;
+static int backend_pg = DBTEST_PG;
+
+static int
+setup(void **state)
+{
+	int backend = *(int *)*state;
+
+	if (dbtest_open(backend, &lkd->db) != 0) {
+		fprintf(stderr, "cannot open a %s database\n",
+		    dbtest_name(backend));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	lkdb_close(lkd->db);
+	lkd->db = NULL;
+	return 0;
+}
+
+static int
+int_cb(const struct lkdb_row *row, void *arg)
+{
+	*(int64_t *)arg = lkdb_int(row, 0);
+	return 1;
+}
+
+static int64_t
+count_of(const char *sql, const char *arg)
+{
+	int64_t v = -1;
+
+	assert_int_equal(lkdb_query(lkd->db, int_cb, &v, sql, arg ? "s" : "",
+	    arg), 0);
+	return v;
+}
+
+static void
+add_instance(const char *id, int64_t seen, int64_t goodbye)
+{
+	assert_int_equal(lkdb_run(lkd->db, NULL, "INSERT INTO instances(id, "
+	    "name, cred_hash, activation_id, registered, last_seen, goodbye) "
+	    "VALUES(?, ?, 'h', 'act', 1, ?, ?)", "ssii", id, id, seen, goodbye),
+	    0);
+}
+
+static void
+add_invocation(const char *id, const char *owner, int64_t timeout)
+{
+	assert_int_equal(lkdb_run(lkd->db, NULL, "INSERT INTO invocations(id, "
+	    "command_id, command_name, command_type, content, username, "
+	    "working_dir, timeout, owner, created) VALUES(?, 'c-1', 'x', "
+	    "'RunShellScript', 'echo', 'root', '/', ?, ?, ?)", "sisi", id,
+	    timeout, owner, (int64_t)NOW), 0);
+}
+
+static void
+add_task(const char *id, const char *inv, const char *inst,
+    const char *status, int64_t created, int64_t stop_requested)
+{
+	assert_int_equal(lkdb_run(lkd->db, NULL, "INSERT INTO tasks(id, "
+	    "invoke_id, instance_id, content, status, created, updated, "
+	    "stop_requested) VALUES(?, ?, ?, 'echo', ?, ?, ?, ?)", "ssssiii",
+	    id, inv, inst, status, created, created, stop_requested), 0);
+}
+
+static int
+text_cb(const struct lkdb_row *row, void *arg)
+{
+	snprintf(arg, 64, "%s|%s", lkdb_text(row, 0), lkdb_text(row, 1));
+	return 1;
+}
+
+/* "status|error_code" of a task. */
+static const char *
+task_state(const char *id, char out[64])
+{
+	out[0] = '\0';
+	assert_int_equal(lkdb_query(lkd->db, text_cb, out, "SELECT status, "
+	    "error_code FROM tasks WHERE id = ?", "s", id), 0);
+	return out;
+}
+
+/* ---- registration --------------------------------------------------- */
+
+static pthread_barrier_t start_line;
+static char code_hash[LK_SIG_V3_SIZE];
+
+struct reg_arg {
+	int	 n;
+	int	 r;
+};
+
+static void *
+register_one(void *arg)
+{
+	struct reg_arg *a = arg;
+	struct store_agent_reg reg;
+	char id[32];
+
+	snprintf(id, sizeof(id), "i-%d", a->n);
+	memset(&reg, 0, sizeof(reg));
+	reg.activation_id = "act-1";
+	reg.code_hash = code_hash;
+	reg.id = id;
+	reg.cred_hash = "credhash";
+	reg.hostname = reg.os = reg.version = "x";
+	reg.addresses = "[]";
+	reg.now = NOW;
+	pthread_barrier_wait(&start_line);
+	a->r = store_agent_register(&reg);
+	return NULL;
+}
+
+static void
+test_register_count(void **state)
+{
+	struct store_agent_reg reg;
+	struct reg_arg a[NTHREADS];
+	char bad[LK_SIG_V3_SIZE], *hash = NULL;
+	pthread_t th[NTHREADS];
+	int i, ok = 0;
+
+	(void)state;
+	assert_int_equal(lk_sig_sha256_hex("code", 4, code_hash), 0);
+	assert_int_equal(lk_sig_sha256_hex("nope", 4, bad), 0);
+	assert_int_equal(store_agent_activation_add("act-1", code_hash, 3,
+	    NOW + 60, NOW), 0);
+	assert_int_equal(store_agent_activation_add("act-old", code_hash, 3,
+	    NOW - 1, NOW - 60), 0);
+
+	/* A wrong code, an expired or unknown activation: refused. */
+	memset(&reg, 0, sizeof(reg));
+	reg.activation_id = "act-1";
+	reg.code_hash = bad;
+	reg.id = "i-wrong";
+	reg.cred_hash = "c";
+	reg.hostname = reg.os = reg.version = "x";
+	reg.addresses = "[]";
+	reg.now = NOW;
+	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	reg.activation_id = "act-old";
+	reg.code_hash = code_hash;
+	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	reg.activation_id = "act-nosuch";
+	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	assert_int_equal(count_of("SELECT uses_left FROM activations WHERE "
+	    "id = ?", "act-1"), 3);
+
+	/* NTHREADS at once on a count of 3: exactly 3 get in. */
+	assert_int_equal(pthread_barrier_init(&start_line, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		a[i].n = i;
+		a[i].r = 1;
+		assert_int_equal(pthread_create(&th[i], NULL, register_one,
+		    &a[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start_line);
+	for (i = 0; i < NTHREADS; i++) {
+		if (a[i].r == 0)
+			ok++;
+		else
+			assert_int_equal(a[i].r, LK_ERR_NOT_FOUND);
+	}
+	assert_int_equal(ok, 3);
+	assert_int_equal(count_of("SELECT uses_left FROM activations WHERE "
+	    "id = ?", "act-1"), 0);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM instances WHERE "
+	    "activation_id = ?", "act-1"), 3);
+
+	/* The credential of a registered instance, and of none. */
+	for (i = 0; a[i].r != 0; i++)
+		;
+	{
+		char id[32];
+
+		snprintf(id, sizeof(id), "i-%d", i);
+		assert_int_equal(store_agent_cred(id, &hash), 0);
+		assert_string_equal(hash, "credhash");
+		free(hash);
+	}
+	assert_int_equal(store_agent_cred("i-wrong", &hash), LK_ERR_NOT_FOUND);
+	assert_null(hash);
+}
+
+/* ---- the poll's hand-out ---------------------------------------------- */
+
+/* Takes every candidate offered, at most 16 a turn (a poll's batch). */
+static int
+choose_all(void *arg, const struct store_agent_load *load, size_t nload,
+    const struct store_agent_cand *cand, size_t ncand, int *take)
+{
+	size_t i;
+
+	(void)arg;
+	(void)load;
+	(void)nload;
+	(void)cand;
+	for (i = 0; i < ncand && i < 16; i++)
+		take[i] = 1;
+	return 0;
+}
+
+static pthread_mutex_t handed_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handed[NTASKS], stopped[NSTOPS];
+
+static void
+note(int *counts, int n, const char *id, const char *prefix)
+{
+	long k;
+	char *end;
+
+	assert_true(strncmp(id, prefix, strlen(prefix)) == 0);
+	k = strtol(id + strlen(prefix), &end, 10);
+	assert_true(*end == '\0' && k >= 0 && k < n);
+	counts[k]++;
+}
+
+static void *
+poll_until_idle(void *arg)
+{
+	struct store_agent_work w;
+	size_t i;
+	int *rp = arg, turns;
+
+	pthread_barrier_wait(&start_line);
+	for (turns = 0; turns < 1000; turns++) {
+		if ((*rp = store_agent_take("i-1", NOW, choose_all, NULL,
+		    &w)) != 0) {
+			store_agent_work_free(&w);
+			return NULL;
+		}
+		pthread_mutex_lock(&handed_lock);
+		for (i = 0; i < w.ntasks; i++)
+			note(handed, NTASKS, w.tasks[i].task_id, "t-");
+		for (i = 0; i < w.nstops; i++)
+			note(stopped, NSTOPS, w.stops[i], "s-");
+		pthread_mutex_unlock(&handed_lock);
+		if (w.idle) {
+			store_agent_work_free(&w);
+			return NULL;
+		}
+		store_agent_work_free(&w);
+	}
+	*rp = LK_ERR_BUSY;	/* never went idle */
+	return NULL;
+}
+
+static void
+test_take_once(void **state)
+{
+	pthread_t th[NTHREADS];
+	char id[32], inv[32];
+	int r[NTHREADS], i;
+
+	(void)state;
+	add_instance("i-1", 0, 0);
+	for (i = 0; i < 4; i++) {
+		snprintf(inv, sizeof(inv), "inv-%d", i);
+		snprintf(id, sizeof(id), "owner-%d", i);
+		add_invocation(inv, id, 600);
+	}
+	for (i = 0; i < NTASKS; i++) {
+		snprintf(id, sizeof(id), "t-%d", i);
+		snprintf(inv, sizeof(inv), "inv-%d", i % 4);
+		add_task(id, inv, "i-1", "Pending", NOW - 10, 0);
+	}
+	for (i = 0; i < NSTOPS; i++) {
+		snprintf(id, sizeof(id), "s-%d", i);
+		add_task(id, "inv-0", "i-1", "Stopping", NOW - 10, 1);
+	}
+	memset(handed, 0, sizeof(handed));
+	memset(stopped, 0, sizeof(stopped));
+	assert_int_equal(pthread_barrier_init(&start_line, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, poll_until_idle,
+		    &r[i]), 0);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start_line);
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(r[i], 0);
+	for (i = 0; i < NTASKS; i++)
+		assert_int_equal(handed[i], 1);
+	for (i = 0; i < NSTOPS; i++)
+		assert_int_equal(stopped[i], 1);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM tasks WHERE status = "
+	    "'Running'", NULL), NTASKS);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM tasks WHERE "
+	    "stop_requested = 2", NULL), NSTOPS);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), NOW);
+}
+
+/* Offers only the first candidate, and records what it was offered. */
+static int
+choose_first(void *arg, const struct store_agent_load *load, size_t nload,
+    const struct store_agent_cand *cand, size_t ncand, int *take)
+{
+	char *seen = arg;
+	size_t i, n = 0;
+
+	assert_int_equal(nload, 1);
+	assert_string_equal(load[0].owner, "owner-0");
+	assert_false(load[0].push);
+	assert_int_equal(load[0].n, 1);
+	seen[0] = '\0';
+	for (i = 0; i < ncand && n < 255; i++)
+		n += (size_t)snprintf(seen + n, 256 - n, "%s ", cand[i].id);
+	take[0] = 1;
+	return 0;
+}
+
+static void
+test_take_fifo(void **state)
+{
+	struct store_agent_work w;
+	char seen[256];
+
+	(void)state;
+	add_instance("i-1", 0, 0);
+	add_invocation("inv-0", "owner-0", 600);
+	/* One second, inserted in an order that is not the ids'. */
+	add_task("t-c", "inv-0", "i-1", "Pending", NOW - 5, 0);
+	add_task("t-a", "inv-0", "i-1", "Pending", NOW - 5, 0);
+	add_task("t-b", "inv-0", "i-1", "Pending", NOW - 5, 0);
+	add_task("t-0", "inv-0", "i-1", "Pending", NOW - 6, 0);
+	add_task("t-run", "inv-0", "i-1", "Running", NOW - 9, 0);
+	add_task("t-x", "inv-0", "i-2", "Pending", NOW - 9, 0);
+	assert_int_equal(store_agent_take("i-1", NOW, choose_first, seen, &w),
+	    0);
+	assert_false(w.idle);
+	assert_string_equal(seen, "t-0 t-c t-a t-b ");
+	assert_int_equal(w.ntasks, 1);
+	assert_string_equal(w.tasks[0].task_id, "t-0");
+	assert_string_equal(w.tasks[0].invoke_id, "inv-0");
+	assert_string_equal(w.tasks[0].command_type, "RunShellScript");
+	assert_string_equal(w.tasks[0].username, "root");
+	assert_int_equal(w.tasks[0].timeout, 600);
+	assert_int_equal(w.nstops, 0);
+	store_agent_work_free(&w);
+}
+
+/* Nothing pending: idle, and nothing written. */
+static void
+test_take_idle(void **state)
+{
+	struct store_agent_work w;
+
+	(void)state;
+	add_instance("i-1", 5, 0);
+	assert_int_equal(store_agent_take("i-1", NOW, choose_all, NULL, &w), 0);
+	assert_true(w.idle);
+	assert_int_equal(w.ntasks, 0);
+	store_agent_work_free(&w);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), 5);
+}
+
+/* ---- heartbeats -------------------------------------------------------- */
+
+static void *
+seen_many(void *arg)
+{
+	struct store_agent_seen row;
+	int k = *(int *)arg, j;
+
+	pthread_barrier_wait(&start_line);
+	for (j = 9; j >= 0; j--) {	/* newest first: later ones are older */
+		snprintf(row.id, sizeof(row.id), "i-1");
+		row.seen = 1000 + k * 10 + j;
+		if (store_agent_seen(&row, 1) != 0)
+			*(int *)arg = -1;
+	}
+	return NULL;
+}
+
+static void
+test_seen_never_back(void **state)
+{
+	struct store_agent_seen rows[4];
+	pthread_t th[NTHREADS];
+	int k[NTHREADS], i;
+
+	(void)state;
+	add_instance("i-1", 100, 0);
+	add_instance("i-2", 500, 0);
+	add_instance("i-3", 0, 400);		/* said goodbye at 400 */
+	memset(rows, 0, sizeof(rows));
+	snprintf(rows[0].id, sizeof(rows[0].id), "i-2");
+	rows[0].seen = 300;			/* older than what is there */
+	snprintf(rows[1].id, sizeof(rows[1].id), "i-1");
+	rows[1].seen = 200;
+	snprintf(rows[2].id, sizeof(rows[2].id), "i-3");
+	rows[2].seen = 400;			/* same second as the goodbye */
+	snprintf(rows[3].id, sizeof(rows[3].id), "i-nosuch");
+	rows[3].seen = 700;
+	assert_int_equal(store_agent_seen(rows, 4), 0);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), 200);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-2"), 500);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-3"), 0);
+
+	/* Concurrent flushes, each going back in time: the newest stays. */
+	assert_int_equal(pthread_barrier_init(&start_line, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		k[i] = i;
+		assert_int_equal(pthread_create(&th[i], NULL, seen_many, &k[i]),
+		    0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start_line);
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(k[i], i);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), 1000 + (NTHREADS - 1) * 10 + 9);
+}
+
+/* ---- the watchdog ------------------------------------------------------ */
+
+static void
+test_sweep(void **state)
+{
+	char st[64];
+	int failed = -1;
+
+	(void)state;
+	add_instance("i-dead", NOW - 91, 0);	/* no poll for 91 s */
+	add_instance("i-quiet", NOW - 89, 0);	/* offline, not yet dead */
+	add_instance("i-on", NOW, 0);
+	add_invocation("inv-1", "owner-1", 100);
+	add_task("r-dead", "inv-1", "i-dead", "Running", NOW - 300, 0);
+	add_task("s-dead", "inv-1", "i-dead", "Stopping", NOW - 300, 2);
+	add_task("ok-dead", "inv-1", "i-dead", "Success", NOW - 300, 0);
+	add_task("r-quiet", "inv-1", "i-quiet", "Running", NOW - 300, 0);
+	add_task("p-quiet-old", "inv-1", "i-quiet", "Pending", NOW - 101, 0);
+	add_task("p-quiet-new", "inv-1", "i-quiet", "Pending", NOW - 99, 0);
+	add_task("p-on-old", "inv-1", "i-on", "Pending", NOW - 300, 0);
+	add_task("r-on", "inv-1", "i-on", "Running", NOW - 300, 0);
+	assert_int_equal(store_agent_sweep(NOW, NOW - 90, NOW - 60, &failed),
+	    0);
+	assert_int_equal(failed, 3);
+	assert_string_equal(task_state("r-dead", st),
+	    "Failed|ClientNotResponse");
+	assert_string_equal(task_state("s-dead", st),
+	    "Failed|ClientNotResponse");
+	assert_string_equal(task_state("ok-dead", st), "Success|");
+	assert_string_equal(task_state("r-quiet", st), "Running|");
+	assert_string_equal(task_state("p-quiet-old", st),
+	    "Failed|ClientNotRunning");
+	assert_string_equal(task_state("p-quiet-new", st), "Pending|");
+	assert_string_equal(task_state("p-on-old", st), "Pending|");
+	assert_string_equal(task_state("r-on", st), "Running|");
+	assert_int_equal(count_of("SELECT finish_time FROM tasks WHERE "
+	    "id = ?", "r-dead"), NOW);
+	/* A second sweep finds nothing more. */
+	assert_int_equal(store_agent_sweep(NOW, NOW - 90, NOW - 60, &failed),
+	    0);
+	assert_int_equal(failed, 0);
+}
+
+/* ---- results, hello, goodbye ------------------------------------------ */
+
+static void
+test_result_once(void **state)
+{
+	struct store_agent_result res;
+	char st[64];
+	int applied = -1;
+
+	(void)state;
+	add_instance("i-1", NOW, 0);
+	add_invocation("inv-1", "owner-1", 100);
+	add_task("t-1", "inv-1", "i-1", "Running", NOW - 5, 0);
+	memset(&res, 0, sizeof(res));
+	res.instance_id = "i-2";		/* not this instance's task */
+	res.task_id = "t-1";
+	res.status = "Success";
+	res.error_code = "";
+	res.output = "hi\0there";
+	res.outlen = 8;
+	res.start = res.finish = res.now = NOW;
+	assert_int_equal(store_agent_result(&res, &applied), 0);
+	assert_int_equal(applied, 0);
+	res.instance_id = "i-1";
+	assert_int_equal(store_agent_result(&res, &applied), 0);
+	assert_int_equal(applied, 1);
+	res.status = "Failed";
+	assert_int_equal(store_agent_result(&res, &applied), 0);
+	assert_int_equal(applied, 0);
+	assert_string_equal(task_state("t-1", st), "Success|");
+
+	/* Goodbye: offline at once; a hello brings it back. */
+	assert_int_equal(store_agent_goodbye("i-1", NOW + 1), 0);
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), 0);
+	{
+		struct store_agent_hello h = { "i-1", "host", "linux", "1.0",
+		    "[\"10.0.0.1\"]", "[22]", NOW + 2 };
+
+		assert_int_equal(store_agent_hello(&h), 0);
+	}
+	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
+	    "id = ?", "i-1"), NOW + 2);
+	assert_int_equal(count_of("SELECT goodbye FROM instances WHERE "
+	    "id = ?", "i-1"), NOW + 1);
+}
+
+/* Each case once per backend, named after both. */
+#define BOTH(f)	\
+	{ #f " sqlite", f, setup, teardown, &backend_sqlite }, \
+	{ #f " postgresql", f, setup, teardown, &backend_pg }
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_register_count),
+		BOTH(test_take_once),
+		BOTH(test_take_fifo),
+		BOTH(test_take_idle),
+		BOTH(test_seen_never_back),
+		BOTH(test_sweep),
+		BOTH(test_result_once),
+	};
+
+	return cmocka_run_group_tests_name("storage_agent", tests, NULL, NULL);
+}
