@@ -130,7 +130,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 
 # The console's parsers and sessions on an in-memory database.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
-		   console_auth.o keys.o db.o db_sqlite.o db_pg.o util.o)
+		   console_auth.o keys.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
@@ -154,7 +154,7 @@ $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS
 # Commands and invocations in the store, on SQLite and PostgreSQL
 # (-Iserver first: "store.h" is server/store.h here, not lib/store.h).
 STORAGE_INV_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inv.o \
-		   store_cmd.o db.o db_sqlite.o db_pg.o util.o)
+		   store_cmd.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
@@ -189,7 +189,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 # agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
-    server/heartbeat.c server/store_agent.c tests/fuzz/stub_relay.c
+    server/heartbeat.c server/store_agent.c server/store.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

@@ -22,7 +22,6 @@
 
 #include <openssl/crypto.h>
 
-#include "db.h"
 #include "agentd.h"
 #include "api.h"
 #include "conn.h"
@@ -30,6 +29,7 @@
 #include "err.h"
 #include "http.h"
 #include "relay.h"
+#include "store.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "work.h"
@@ -165,7 +165,7 @@ lkd_open(const struct lkd_opts *o)
 		log_warnx("--db PATH is required (see --help)");
 		return 2;
 	}
-	lkdb_describe(o->db, lkd_dbname, sizeof(lkd_dbname));
+	store_describe(o->db, lkd_dbname, sizeof(lkd_dbname));
 	if (o->master != NULL)
 		snprintf(master, sizeof(master), "%s", o->master);
 	else if ((env = getenv("LATCHKEYD_MASTER_KEY")) != NULL && *env != '\0')
@@ -179,7 +179,7 @@ lkd_open(const struct lkd_opts *o)
 		    "needs the same key)");
 		return 2;
 	}
-	if ((r = lkdb_open(o->db, &lkd->db)) != 0) {
+	if ((r = store_open(o->db)) != 0) {
 		log_warnx("cannot open database %s: %s", lkd_dbname, lk_err(r));
 		return 1;
 	}
@@ -441,12 +441,12 @@ lkd_migrate(const struct lkd_opts *o, int argc, char **argv)
 		log_warnx("usage: migrate");
 		return 2;
 	}
-	if (lkdb_schema_version(lkd->db, &v, &want) != 0) {
+	if (store_schema_version(&v, &want) != 0) {
 		log_warnx("cannot read the schema version");
 		return 1;
 	}
 	printf("%s database %s: schema version %d (current)\n",
-	    lkdb_kind(lkd->db), lkd_dbname, v);
+	    store_kind(), lkd_dbname, v);
 	return v == want ? 0 : 1;
 }
 
@@ -460,12 +460,12 @@ lkd_backup(const struct lkd_opts *o, int argc, char **argv)
 		log_warnx("usage: backup DEST");
 		return 2;
 	}
-	if (strcmp(lkdb_kind(lkd->db), "sqlite") != 0) {
+	if (strcmp(store_kind(), "sqlite") != 0) {
 		log_warnx("backup copies SQLite databases; for PostgreSQL use "
 		    "pg_dump (see latchkeyd(8), BACKUP)");
 		return 2;
 	}
-	if ((r = lkdb_backup(lkd->db, argv[0])) != 0) {
+	if ((r = store_backup(argv[0])) != 0) {
 		log_warnx("backup %s: %s", argv[0], r == LK_ERR_SYSTEM &&
 		    errno == EEXIST ? "already exists (a backup never "
 		    "overwrites)" : lk_err(r));
@@ -723,7 +723,7 @@ main(int argc, char **argv)
 	if ((r = lkd_open(&o)) != 0)
 		return r;
 	r = cmd != NULL ? cmd->fn(&o, argc - 1, argv + 1) : lkd_serve(&o);
-	lkdb_close(lkd->db);
+	store_close();
 	OPENSSL_cleanse(lkd->master, sizeof(lkd->master));
 	return r;
 }

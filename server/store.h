@@ -35,6 +35,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- store.c: the database as a whole ---------------------------- */
+
+/*
+ * Opens the database spec names (db.h: a path, sqlite:PATH or a
+ * postgresql:// URI) as lkd->db, creating or migrating its schema.
+ */
+int	store_open(const char *spec);
+void	store_close(void);
+/* "sqlite", "postgresql" (or "none" before store_open). */
+const char *store_kind(void);
+/* spec without a password, to log. */
+void	store_describe(const char *spec, char *out, size_t outsize);
+int	store_schema_version(int *vp, int *wantp);
+/* SQLite's online backup to dest (never overwritten); PostgreSQL: no. */
+int	store_backup(const char *dest);
+/* The database's clock minus this machine's, in seconds (lkd_now). */
+int64_t	store_clock_offset(void);
+
 /* ---- store_agent.c ------------------------------------------------ */
 
 /*

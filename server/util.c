@@ -5,20 +5,19 @@
 
 #include <openssl/rand.h>
 
-#include "db.h"
 #include "err.h"
 #include "latchkeyd.h"
+#include "store.h"
 
 /*
  * Seconds since the epoch by the database's clock: this machine's plus
- * the offset last measured (lkdb_clock_sync), so that replicas on one
+ * the offset last measured (store_agent_clock_sync), so that replicas on one
  * PostgreSQL agree on expiry and time windows. 0 offset for SQLite.
  */
 int64_t
 lkd_now(void)
 {
-	return (int64_t)time(NULL) + (lkd->db != NULL ?
-	    lkdb_clock_offset(lkd->db) : 0);
+	return (int64_t)time(NULL) + store_clock_offset();
 }
 
 /* prefix + nchars characters drawn uniformly from alphabet. */
