@@ -152,8 +152,10 @@ int	store_csession_get(struct lkdb *db, const char *id_hash,
 int	store_csession_touch(struct lkdb *db, const char *id_hash, int64_t now);
 /* Deletes the session id_hash (0 also when there was none). */
 int	store_csession_delete(struct lkdb *db, const char *id_hash);
-/* Deletes the sessions last used before idle_before or made before
- * created_before. */
+/*
+ * Deletes the sessions last used before idle_before or made before
+ * created_before.
+ */
 int	store_csession_expire(struct lkdb *db, int64_t idle_before,
 	    int64_t created_before);
 void	store_csession_free(struct store_csession *s);

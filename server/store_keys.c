@@ -152,10 +152,7 @@ store_key_free(struct store_key *k)
 	if (k == NULL)
 		return;
 	free(k->id);
-	if (k->sealed != NULL) {
-		memset(k->sealed, 0, k->sealedlen);
-		free(k->sealed);
-	}
+	free(k->sealed);		/* ciphertext: nothing to wipe */
 	free(k->policy);
 	free(k->description);
 	memset(k, 0, sizeof(*k));
