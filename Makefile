@@ -128,10 +128,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
-# The console's parsers and sessions on an in-memory database.
+# The console's parsers, and its sessions on both storage backends.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
-		   console_auth.o keys.o store.o db.o db_sqlite.o db_pg.o util.o)
+		   console_auth.o keys.o store.o store_keys.o store_console.o db.o \
+		   db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
+# The store operations of keys, nonces, operators and console sessions on
+# both storage backends.
+STORAGE_KEYS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_keys.o \
+		   store_console.o db.o db_sqlite.o db_pg.o)
+$(BUILD)/tests/test_storage_keys: tests/unit/test_storage_keys.c $(STORAGE_KEYS_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread

@@ -210,6 +210,8 @@ api_key(struct api_req *req, const char *id, const char *when, char **secretp)
 			return api_error(req, 404,
 			    "InvalidAccessKeyId.NotFound",
 			    "Specified access key is not found.");
+		if (r == LK_ERR_UNAVAILABLE)
+			return api_store_error(req, r, "access key");
 		return api_error(req, 500, "InternalError",
 		    "The access key could not be read.");
 	}
@@ -229,6 +231,8 @@ api_nonce(struct api_req *req, const char *nonce)
 	if (r == LK_ERR_RANGE)
 		return api_error(req, 400, "SignatureNonceUsed",
 		    "Specified signature nonce was used already.");
+	if (r == LK_ERR_UNAVAILABLE)
+		return api_store_error(req, r, "signature nonce");
 	if (r != 0)
 		return api_error(req, 500, "InternalError", "nonce store");
 	return 0;

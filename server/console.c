@@ -97,6 +97,23 @@ console_error(struct console_resp *resp, int status, const char *code,
 	    "Message", message, "Field", field ? field : ""));
 }
 
+/*
+ * A storage error: 503 when the database cannot be reached (as the API
+ * answers it), else 500 with message.
+ */
+static void
+console_store_error(struct console_resp *resp, int r, const char *message)
+{
+	if (r == LK_ERR_UNAVAILABLE) {
+		console_error(resp, 503, "ServiceUnavailable", "", "The "
+		    "database is unavailable; nothing was changed. Please try "
+		    "again later.");
+		console_header(resp, "Retry-After", "1");
+		return;
+	}
+	console_error(resp, 500, "InternalError", "", message);
+}
+
 static void
 console_cookie_set(struct console_resp *resp, const struct console_req *req,
     const char *sid)
@@ -205,8 +222,7 @@ console_auth(const struct console_req *req, struct console_resp *resp,
 		return 0;
 	if (r != LK_ERR_NOT_FOUND && r != LK_ERR_INVALID_FORMAT &&
 	    r != LK_ERR_TOO_LONG) {
-		console_error(resp, 500, "InternalError", "",
-		    "The session could not be read.");
+		console_store_error(resp, r, "The session could not be read.");
 		return -1;
 	}
 	console_error(resp, 401, "NotSignedIn", "",
@@ -282,6 +298,10 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		console_header(resp, "Retry-After", "1");
 		goto out;
 	}
+	if (r == LK_ERR_UNAVAILABLE) {
+		console_store_error(resp, r, "");
+		goto out;
+	}
 	if (r != 0) {
 		log_info("console signin failed kind=%s name=%s client=%s",
 		    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator",
@@ -294,8 +314,8 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		    "disabled.");
 		goto out;
 	}
-	if (console_session_create(si.kind, si.name, sid, &s) != 0) {
-		console_error(resp, 500, "InternalError", "",
+	if ((r = console_session_create(si.kind, si.name, sid, &s)) != 0) {
+		console_store_error(resp, r,
 		    "The session could not be stored.");
 		goto out;
 	}
@@ -352,7 +372,11 @@ console_call(const struct console_req *req, struct console_resp *resp,
 		goto out;
 	}
 	if ((r = console_session_identity(s, key_id, sizeof(key_id),
-	    &pol)) != 0) {
+	    &pol)) == LK_ERR_UNAVAILABLE) {
+		console_store_error(resp, r, "");
+		goto out;
+	}
+	if (r != 0) {
 		console_error(resp, 401, "NotSignedIn", "",
 		    "The access key of this session is gone or disabled.");
 		goto out;
@@ -375,7 +399,7 @@ console_api(const struct console_req *req, struct console_resp *resp,
 {
 	struct console_session s;
 	char sid[CONSOLE_SID_HEX + 1];
-	int post = strcmp(req->method, "POST") == 0;
+	int post = strcmp(req->method, "POST") == 0, r;
 
 	if (strcmp(what, "session") == 0 && !post) {
 		const char *site = console_hdr(req, "sec-fetch-site");
@@ -408,8 +432,8 @@ console_api(const struct console_req *req, struct console_resp *resp,
 	    console_csrf(req, resp, &s) != 0)
 		return;
 	if (strcmp(what, "signout") == 0) {
-		if (console_session_delete(sid) != 0) {
-			console_error(resp, 500, "InternalError", "",
+		if ((r = console_session_delete(sid)) != 0) {
+			console_store_error(resp, r,
 			    "The session could not be deleted.");
 			return;
 		}

@@ -131,15 +131,19 @@ int	console_operator_list(json_t **outp);
 int	console_operator_disable(const char *name);
 /*
  * Checks a password in constant time, in a slot of the hashing gate (see
- * below); 0, LK_ERR_BUSY (no slot, nothing checked) or LK_ERR_NOT_FOUND
- * (any failure). It does not count failures: console_signin_verify() does.
+ * below); 0, LK_ERR_BUSY (no slot, nothing checked), LK_ERR_UNAVAILABLE
+ * (no database, nothing checked) or LK_ERR_NOT_FOUND (any other failure).
+ * It does not count failures: console_signin_verify() does.
  */
 int	console_operator_verify(const char *name, const char *password);
 /* Password hashing (scrypt), exposed for the unit tests. */
 int	console_pw_hash(const char *password, char **hashp);
 int	console_pw_check(const char *password, const char *hash);
 
-/* Checks an access key's secret in constant time; 0 or LK_ERR_NOT_FOUND. */
+/*
+ * Checks an access key's secret in constant time; 0, LK_ERR_NOT_FOUND or
+ * LK_ERR_UNAVAILABLE (no database).
+ */
 int	console_key_verify(const char *id, const char *secret);
 
 /*
@@ -152,6 +156,7 @@ int	console_session_create(enum console_kind kind, const char *principal,
  * The live session whose cookie value is sid (touching its idle clock),
  * or LK_ERR_NOT_FOUND: unknown, idle too long, too old, or its key or
  * operator disabled since (the session is then deleted).
+ * LK_ERR_UNAVAILABLE: the database cannot be reached (nothing deleted).
  */
 int	console_session_get(const char *sid, struct console_session *s);
 int	console_session_delete(const char *sid);
@@ -219,7 +224,8 @@ struct console_limit_ticket {
  * through the hashing gate), gives the reservation back on success or when
  * nothing was checked. Returns 0; LK_ERR_RANGE (a limit is full: *whichp
  * says which, nothing checked); LK_ERR_BUSY (the gate is full, nothing
- * counted); LK_ERR_NOT_FOUND (wrong name or secret, or disabled: counted).
+ * counted); LK_ERR_UNAVAILABLE (no database: nothing counted);
+ * LK_ERR_NOT_FOUND (wrong name or secret, or disabled: counted).
  */
 int	console_signin_verify(enum console_kind kind, const char *name,
 	    const char *secret, const char *client,
@@ -234,6 +240,11 @@ int	console_limit_reserve(const char *client, enum console_kind kind,
 	    const char *name, int64_t now, struct console_limit_ticket *t,
 	    enum console_limit_which *whichp);
 void	console_limit_giveback(const struct console_limit_ticket *t);
+/*
+ * Forgets every count in both tables (the unit tests run their sign-in
+ * cases once per storage backend, each time from empty tables).
+ */
+void	console_limit_clear(void);
 
 /* The gate's size: H = online CPUs in [1, CONSOLE_HASH_MAX], Q = H. */
 int	console_hash_slots(void);

@@ -28,11 +28,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "db.h"
 #include "b64.h"
 #include "console.h"
 #include "err.h"
 #include "log.h"
+#include "store.h"
 
 #define PW_LOG_N	15		/* scrypt N = 2^15: 32 MiB, ~0.1 s */
 #define PW_R		8
@@ -195,71 +195,44 @@ console_operator_create(const char *name, const char *password)
 		return LK_ERR_TOO_LONG;
 	if ((r = console_pw_hash(password, &hash)) != 0)
 		return r;
-	r = lkdb_run(lkd->db, NULL, "INSERT INTO operators(name, pw_hash, "
-	    "created) VALUES(?,?,?)", "ssi", name, hash, lkd_now());
+	r = store_operator_create(lkd->db, name, hash, lkd_now());
 	free(hash);
 	return r;		/* LK_ERR_INVALID_FORMAT: the name is taken */
-}
-
-static int
-console_operator_list_cb(const struct lkdb_row *st, void *arg)
-{
-	char created[32], last[32];
-
-	lk_time_iso(lkdb_int(st, 2), created, sizeof(created));
-	lk_time_iso(lkdb_int(st, 3), last, sizeof(last));
-	json_array_append_new(arg, json_pack("{s:s, s:b, s:s, s:s}", "Name",
-	    lkdb_text(st, 0), "Disabled",
-	    (int)lkdb_int(st, 1), "CreationTime", created,
-	    "LastSignInTime", last));
-	return 0;
 }
 
 int
 console_operator_list(json_t **outp)
 {
-	json_t *arr = json_array();
+	struct store_operator *ops = NULL;
+	json_t *arr = NULL;
+	char created[32], last[32];
+	size_t i, n = 0;
 	int r;
 
-	if (arr == NULL)
-		return LK_ERR_ALLOC;
-	if ((r = lkdb_query(lkd->db, console_operator_list_cb, arr,
-	    "SELECT name, disabled, created, last_signin FROM operators "
-	    "ORDER BY name", "")) != 0) {
-		json_decref(arr);
+	*outp = NULL;
+	if ((r = store_operator_list(lkd->db, &ops, &n)) != 0)
 		return r;
+	if ((arr = json_array()) == NULL) {
+		r = LK_ERR_ALLOC;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		lk_time_iso(ops[i].created, created, sizeof(created));
+		lk_time_iso(ops[i].last_signin, last, sizeof(last));
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}",
+		    "Name", ops[i].name, "Disabled", ops[i].disabled,
+		    "CreationTime", created, "LastSignInTime", last));
 	}
 	*outp = arr;
-	return 0;
+ out:
+	store_operator_list_free(ops, n);
+	return r;
 }
 
 int
 console_operator_disable(const char *name)
 {
-	int changes = 0, r;
-
-	if ((r = lkdb_run(lkd->db, &changes, "UPDATE operators SET "
-	    "disabled = 1 WHERE name = ?", "s", name)) != 0)
-		return r;
-	if (changes != 1)
-		return LK_ERR_NOT_FOUND;
-	return lkdb_run(lkd->db, NULL, "DELETE FROM console_sessions WHERE "
-	    "kind = 'operator' AND principal = ?", "s", name);
-}
-
-struct console_oprow {
-	char	*hash;
-	int	 disabled;
-};
-
-static int
-console_oprow_cb(const struct lkdb_row *st, void *arg)
-{
-	struct console_oprow *row = arg;
-
-	row->hash = lkdb_col_str(st, 0);
-	row->disabled = (int)lkdb_int(st, 1);
-	return row->hash == NULL ? LK_ERR_ALLOC : 1;
+	return store_operator_disable(lkd->db, name);
 }
 
 /*
@@ -283,19 +256,22 @@ console_dummy_make(void)
 int
 console_operator_verify(const char *name, const char *password)
 {
-	struct console_oprow row;
+	struct store_operator op;
 	const char *hash;
-	int known, r;
+	int known = 0, r;
 
-	memset(&row, 0, sizeof(row));
-	known = console_operator_name_ok(name) && lkdb_query(lkd->db,
-	    console_oprow_cb, &row, "SELECT pw_hash, disabled FROM operators "
-	    "WHERE name = ?", "s", name) == 0 && row.hash != NULL &&
-	    !row.disabled;
+	memset(&op, 0, sizeof(op));
+	if (console_operator_name_ok(name)) {
+		r = store_operator_get(lkd->db, name, &op);
+		/* No database, no answer: neither yes nor no, nothing hashed. */
+		if (r == LK_ERR_UNAVAILABLE)
+			goto out;
+		known = r == 0 && !op.disabled;
+	}
 	if ((r = console_hash_enter()) != 0)
 		goto out;		/* LK_ERR_BUSY: nothing checked */
 	pthread_once(&console_dummy_once, console_dummy_make);
-	hash = known ? row.hash : console_dummy;
+	hash = known ? op.pw_hash : console_dummy;
 	r = hash != NULL ? console_pw_check(password, hash) : LK_ERR_INTERNAL;
 	console_hash_counted();
 	console_hash_leave();
@@ -303,10 +279,9 @@ console_operator_verify(const char *name, const char *password)
 		r = LK_ERR_NOT_FOUND;
 		goto out;
 	}
-	(void)lkdb_run(lkd->db, NULL, "UPDATE operators SET last_signin = ? "
-	    "WHERE name = ?", "is", lkd_now(), name);
+	(void)store_operator_signed_in(lkd->db, name, lkd_now());
  out:
-	free(row.hash);
+	store_operator_free(&op);
 	return r;
 }
 
@@ -338,6 +313,8 @@ console_key_verify(const char *id, const char *secret)
 		OPENSSL_cleanse(real, strlen(real));
 		free(real);
 	}
+	if (r == LK_ERR_UNAVAILABLE)
+		return r;
 	return r == 0 && ok && !disabled ? 0 : LK_ERR_NOT_FOUND;
 }
 
@@ -358,8 +335,7 @@ console_session_create(enum console_kind kind, const char *principal,
 	memset(s, 0, sizeof(*s));
 	if (strlen(principal) > CONSOLE_NAME_MAX)
 		return LK_ERR_TOO_LONG;
-	(void)lkdb_run(lkd->db, NULL, "DELETE FROM console_sessions WHERE "
-	    "last_used < ? OR created < ?", "ii", now - CONSOLE_IDLE,
+	(void)store_csession_expire(lkd->db, now - CONSOLE_IDLE,
 	    now - CONSOLE_MAX_AGE);
 	if ((r = console_random_hex(CONSOLE_SID_BYTES, sid)) != 0 ||
 	    (r = console_random_hex(CONSOLE_CSRF_BYTES, s->csrf)) != 0 ||
@@ -368,46 +344,18 @@ console_session_create(enum console_kind kind, const char *principal,
 	s->kind = kind;
 	snprintf(s->principal, sizeof(s->principal), "%s", principal);
 	s->created = now;
-	return lkdb_run(lkd->db, NULL, "INSERT INTO console_sessions(id_hash, "
-	    "kind, principal, csrf, created, last_used) VALUES(?,?,?,?,?,?)",
-	    "ssssii", hash, console_kind_name(kind), principal, s->csrf, now,
-	    now);
+	return store_csession_create(lkd->db, hash, console_kind_name(kind),
+	    principal, s->csrf, now);
 }
 
-struct console_srow {
-	struct console_session	*s;
-	int64_t			 last_used;
-	int			 found;
-};
-
-static int
-console_srow_cb(const struct lkdb_row *st, void *arg)
-{
-	struct console_srow *row = arg;
-	const char *kind = lkdb_text(st, 0);
-	const char *principal = lkdb_text(st, 1);
-	const char *csrf = lkdb_text(st, 2);
-
-	if (kind == NULL || principal == NULL || csrf == NULL ||
-	    strlen(principal) > CONSOLE_NAME_MAX ||
-	    !console_hex_ok(csrf, CONSOLE_CSRF_HEX))
-		return 1;		/* not found */
-	row->s->kind = strcmp(kind, "operator") == 0 ?
-	    CONSOLE_KIND_OPERATOR : CONSOLE_KIND_KEY;
-	snprintf(row->s->principal, sizeof(row->s->principal), "%s",
-	    principal);
-	snprintf(row->s->csrf, sizeof(row->s->csrf), "%s", csrf);
-	row->s->created = lkdb_int(st, 3);
-	row->last_used = lkdb_int(st, 4);
-	row->found = 1;
-	return 1;
-}
-
-/* Whether the session's key or operator may still sign in. */
+/*
+ * Whether the session's key or operator may still sign in: 1, 0, or
+ * LK_ERR_UNAVAILABLE when the database cannot tell.
+ */
 static int
 console_principal_live(const struct console_session *s)
 {
-	struct console_oprow row;
+	struct store_operator op;
 	struct lkd_policy pol;
 	char *secret = NULL;
 	int disabled = 1, r;
@@ -419,46 +367,68 @@ console_principal_live(const struct console_session *s)
 			OPENSSL_cleanse(secret, strlen(secret));
 			free(secret);
 		}
+		if (r == LK_ERR_UNAVAILABLE)
+			return r;
 		return r == 0 && !disabled;
 	}
-	memset(&row, 0, sizeof(row));
-	r = lkdb_query(lkd->db, console_oprow_cb, &row, "SELECT pw_hash, "
-	    "disabled FROM operators WHERE name = ?", "s", s->principal);
-	free(row.hash);
-	return r == 0 && row.hash != NULL && !row.disabled;
+	r = store_operator_get(lkd->db, s->principal, &op);
+	disabled = op.disabled;
+	store_operator_free(&op);
+	if (r == LK_ERR_UNAVAILABLE)
+		return r;
+	return r == 0 && !disabled;
+}
+
+/* The stored session as console.h has it; 0 or LK_ERR_NOT_FOUND. */
+static int
+console_session_from(const struct store_csession *row,
+    struct console_session *s)
+{
+	if (strlen(row->principal) > CONSOLE_NAME_MAX ||
+	    !console_hex_ok(row->csrf, CONSOLE_CSRF_HEX))
+		return LK_ERR_NOT_FOUND;
+	s->kind = strcmp(row->kind, "operator") == 0 ?
+	    CONSOLE_KIND_OPERATOR : CONSOLE_KIND_KEY;
+	snprintf(s->principal, sizeof(s->principal), "%s", row->principal);
+	snprintf(s->csrf, sizeof(s->csrf), "%s", row->csrf);
+	s->created = row->created;
+	return 0;
 }
 
 int
 console_session_get(const char *sid, struct console_session *s)
 {
-	struct console_srow row;
+	struct store_csession row;
 	char hash[LK_SIG_V3_SIZE];
 	int64_t now = lkd_now();
-	int r;
+	int live = 1, r;
 
 	memset(s, 0, sizeof(*s));
 	memset(&row, 0, sizeof(row));
-	row.s = s;
 	if (!console_hex_ok(sid, CONSOLE_SID_HEX))
 		return LK_ERR_NOT_FOUND;
 	if ((r = lk_sig_sha256_hex(sid, CONSOLE_SID_HEX, hash)) != 0 ||
-	    (r = lkdb_query(lkd->db, console_srow_cb, &row, "SELECT kind, "
-	    "principal, csrf, created, last_used FROM console_sessions "
-	    "WHERE id_hash = ?", "s", hash)) != 0)
-		return r;
-	if (!row.found)
-		return LK_ERR_NOT_FOUND;
+	    (r = store_csession_get(lkd->db, hash, &row)) != 0 ||
+	    (r = console_session_from(&row, s)) != 0)
+		goto out;
 	if (row.last_used < now - CONSOLE_IDLE ||
-	    s->created < now - CONSOLE_MAX_AGE || !console_principal_live(s)) {
-		(void)lkdb_run(lkd->db, NULL, "DELETE FROM console_sessions "
-		    "WHERE id_hash = ?", "s", hash);
-		memset(s, 0, sizeof(*s));
-		return LK_ERR_NOT_FOUND;
+	    s->created < now - CONSOLE_MAX_AGE ||
+	    (live = console_principal_live(s)) == 0) {
+		(void)store_csession_delete(lkd->db, hash);
+		r = LK_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (live < 0) {
+		r = live;	/* LK_ERR_UNAVAILABLE: the session stays */
+		goto out;
 	}
 	if (now - row.last_used >= TOUCH_EVERY)
-		(void)lkdb_run(lkd->db, NULL, "UPDATE console_sessions SET "
-		    "last_used = ? WHERE id_hash = ?", "is", now, hash);
-	return 0;
+		(void)store_csession_touch(lkd->db, hash, now);
+ out:
+	if (r != 0)
+		memset(s, 0, sizeof(*s));
+	store_csession_free(&row);
+	return r;
 }
 
 int
@@ -471,8 +441,7 @@ console_session_delete(const char *sid)
 		return LK_ERR_NOT_FOUND;
 	if ((r = lk_sig_sha256_hex(sid, CONSOLE_SID_HEX, hash)) != 0)
 		return r;
-	return lkdb_run(lkd->db, NULL, "DELETE FROM console_sessions WHERE "
-	    "id_hash = ?", "s", hash);
+	return store_csession_delete(lkd->db, hash);
 }
 
 int
@@ -655,6 +624,15 @@ console_limit_giveback(const struct console_limit_ticket *t)
 	pthread_mutex_unlock(&console_limit_lock);
 }
 
+void
+console_limit_clear(void)
+{
+	pthread_mutex_lock(&console_limit_lock);
+	memset(console_limit_addr, 0, sizeof(console_limit_addr));
+	memset(console_limit_acct, 0, sizeof(console_limit_acct));
+	pthread_mutex_unlock(&console_limit_lock);
+}
+
 /*
  * The hashing gate (see console.h): a counter of running checks and one
  * of waiters under a lock, and a condition on a monotonic clock.
@@ -792,8 +770,11 @@ console_signin_verify(enum console_kind kind, const char *name,
 		return r;
 	r = kind == CONSOLE_KIND_KEY ? console_key_verify(name, secret) :
 	    console_operator_verify(name, secret);
-	/* Success, or nothing checked: this attempt's failure goes back. */
-	if (r == 0 || r == LK_ERR_BUSY) {
+	/*
+	 * Success, or nothing checked (no hashing slot, no database): this
+	 * attempt's reservation goes back.
+	 */
+	if (r == 0 || r == LK_ERR_BUSY || r == LK_ERR_UNAVAILABLE) {
 		console_limit_giveback(&t);
 		return r;
 	}

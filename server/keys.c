@@ -20,11 +20,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "db.h"
 #include "err.h"
 #include "fsutil.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "store.h"
 
 #define KEYS_ID_CHARS		20
 #define KEYS_SECRET_CHARS	30
@@ -194,10 +194,8 @@ keys_create(const char *description, const char *actions,
 	}
 	if ((r = keys_seal(id, secret, &sealed, &slen)) != 0)
 		goto out;
-	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO access_keys(id, secret,"
-	    " policy, description, created) VALUES(?,?,?,?,?)", "sbssi", id,
-	    sealed, slen, poltext, description ? description : "",
-	    lkd_now())) != 0)
+	if ((r = store_key_create(lkd->db, id, sealed, slen, poltext,
+	    description, lkd_now())) != 0)
 		goto out;
 	if ((*idp = strdup(id)) == NULL || (*secretp = strdup(secret)) == NULL)
 		r = LK_ERR_ALLOC;
@@ -228,53 +226,22 @@ keys_policy_list(json_t *v)
 	return list;
 }
 
-struct keys_row {
-	char		*id;
-	unsigned char	*sealed;
-	size_t		 sealedlen;
-	char		*policy;
-	int		 disabled;
-	int		 found;
-};
-
-static int
-keys_row_cb(const struct lkdb_row *st, void *arg)
-{
-	struct keys_row *row = arg;
-	const void *b = lkdb_blob(st, 0, &row->sealedlen);
-
-	if ((row->sealed = malloc(row->sealedlen + 1)) == NULL)
-		return LK_ERR_ALLOC;
-	if (b != NULL)
-		memcpy(row->sealed, b, row->sealedlen);
-	row->policy = lkdb_col_str(st, 1);
-	row->disabled = (int)lkdb_int(st, 2);
-	row->found = 1;
-	return 1;
-}
-
 int
 keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
     int *disabledp)
 {
-	struct keys_row row;
+	struct store_key k;
 	json_t *p = NULL;
 	int r;
 
-	memset(&row, 0, sizeof(row));
 	memset(pol, 0, sizeof(*pol));
 	*secretp = NULL;
-	if ((r = lkdb_query(lkd->db, keys_row_cb, &row, "SELECT secret, "
-	    "policy, disabled FROM access_keys WHERE id = ?", "s", id)) != 0)
+	if ((r = store_key_get(lkd->db, id, &k)) != 0)
+		return r;
+	*disabledp = k.disabled;
+	if ((r = keys_open(id, k.sealed, k.sealedlen, secretp)) != 0)
 		goto out;
-	if (!row.found) {
-		r = LK_ERR_NOT_FOUND;
-		goto out;
-	}
-	*disabledp = row.disabled;
-	if ((r = keys_open(id, row.sealed, row.sealedlen, secretp)) != 0)
-		goto out;
-	if ((p = json_loads(row.policy ? row.policy : "{}", 0, NULL)) == NULL) {
+	if ((p = json_loads(k.policy, 0, NULL)) == NULL) {
 		r = LK_ERR_INVALID_FORMAT;
 		goto out;
 	}
@@ -283,8 +250,7 @@ keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
 	pol->users = keys_policy_list(json_object_get(p, "Users"));
  out:
 	json_decref(p);
-	free(row.sealed);
-	free(row.policy);
+	store_key_free(&k);
 	return r;
 }
 
@@ -350,60 +316,54 @@ keys_policy_user(const struct lkd_policy *pol, const char *user)
 	return 0;
 }
 
-static int
-keys_list_cb(const struct lkdb_row *st, void *arg)
-{
-	json_t *arr = arg, *pol;
-	char when[32];
-
-	pol = json_loads(lkdb_text(st, 1), 0, NULL);
-	lk_time_iso(lkdb_int(st, 3), when, sizeof(when));
-	json_array_append_new(arr, json_pack("{s:s, s:o?, s:b, s:s, s:s}",
-	    "AccessKeyId", lkdb_text(st, 0),
-	    "Policy", pol, "Disabled", (int)lkdb_int(st, 2),
-	    "CreationTime", when,
-	    "Description", lkdb_text(st, 4)));
-	return 0;
-}
-
 int
 keys_list(json_t **outp)
 {
-	json_t *arr = json_array();
+	struct store_key *keys = NULL;
+	json_t *arr = NULL, *pol;
+	char when[32];
+	size_t i, n = 0;
 	int r;
 
-	if (arr == NULL)
-		return LK_ERR_ALLOC;
-	if ((r = lkdb_query(lkd->db, keys_list_cb, arr, "SELECT id, policy, "
-	    "disabled, created, description FROM access_keys ORDER BY created",
-	    "")) != 0) {
-		json_decref(arr);
+	*outp = NULL;
+	if ((r = store_key_list(lkd->db, &keys, &n)) != 0)
 		return r;
+	if ((arr = json_array()) == NULL) {
+		r = LK_ERR_ALLOC;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		pol = json_loads(keys[i].policy, 0, NULL);
+		lk_time_iso(keys[i].created, when, sizeof(when));
+		json_array_append_new(arr, json_pack("{s:s, s:o?, s:b, s:s, "
+		    "s:s}", "AccessKeyId", keys[i].id, "Policy", pol,
+		    "Disabled", keys[i].disabled, "CreationTime", when,
+		    "Description", keys[i].description));
 	}
 	*outp = arr;
-	return 0;
+ out:
+	store_key_list_free(keys, n);
+	return r;
 }
 
 int
 keys_disable(const char *id)
 {
-	int changes = 0, r;
-
-	if ((r = lkdb_run(lkd->db, &changes, "UPDATE access_keys SET "
-	    "disabled = 1 WHERE id = ?", "s", id)) != 0)
-		return r;
-	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
+	return store_key_disable(lkd->db, id);
 }
 
+/*
+ * A signature's nonce, at most once per key: nonces older than twice the
+ * timestamp window go first (a request that old is refused by its
+ * timestamp), then the nonce is noted. LK_ERR_RANGE: used already.
+ */
 int
 keys_nonce_use(const char *id, const char *nonce, int64_t now)
 {
 	int r;
 
-	if ((r = lkdb_run(lkd->db, NULL, "DELETE FROM nonces WHERE seen < ?",
-	    "i", now - 2 * LKD_TIME_WINDOW)) != 0)
+	if ((r = store_nonce_sweep(lkd->db, now - 2 * LKD_TIME_WINDOW)) != 0)
 		return r;
-	r = lkdb_run(lkd->db, NULL, "INSERT INTO nonces(key_id, nonce, seen) "
-	    "VALUES(?,?,?)", "ssi", id, nonce, now);
+	r = store_nonce_use(lkd->db, id, nonce, now);
 	return r == LK_ERR_INVALID_FORMAT ? LK_ERR_RANGE : r;
 }

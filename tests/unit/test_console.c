@@ -4,9 +4,10 @@
  * hashes; operators, access-key sign-in, sessions (expiry, sign-out, a
  * disabled key or operator), the sign-in limiter (per address and per
  * account, reserved before the check, bounded tables) and the hashing gate
- * (sign-ins in parallel threads) on an in-memory database.
+ * (sign-ins in parallel threads), once on each storage backend (SQLite
+ * in memory, PostgreSQL: tests/unit/dbtest.h; run from the top of the
+ * tree, as root).
  */
-#include "db.h"
 #include "unit.h"
 
 #include <sys/resource.h>
@@ -17,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "console.h"
+#include "dbtest.h"
 #include "err.h"
 #include "log.h"
 
@@ -349,16 +351,37 @@ test_password_hash(void **state)
 /* ------------------------------------------------------------------ */
 /* Database-backed: operators, keys, sessions, the limiter */
 
+/*
+ * A new database of the backend for the group; the sign-in limiter starts
+ * empty, as the group's cases expect (they run once per backend).
+ */
 static int
-db_setup(void **state)
+db_setup(int backend)
 {
-	(void)state;
 	log_init("test_console", 0, 0);
 	if (RAND_bytes(lkd->master, sizeof(lkd->master)) != 1 ||
-	    lkdb_open(":memory:", &lkd->db) != 0)
+	    dbtest_open(backend, &lkd->db) != 0) {
+		fprintf(stderr, "test_console: no %s database\n",
+		    dbtest_name(backend));
 		return -1;
+	}
 	snprintf(lkd->region, sizeof(lkd->region), "cn-hangzhou");
+	console_limit_clear();
 	return 0;
+}
+
+static int
+db_setup_sqlite(void **state)
+{
+	(void)state;
+	return db_setup(DBTEST_SQLITE);
+}
+
+static int
+db_setup_pg(void **state)
+{
+	(void)state;
+	return db_setup(DBTEST_PG);
 }
 
 static int
@@ -1174,7 +1197,9 @@ main(void)
 	int r;
 
 	r = cmocka_run_group_tests_name("console parsers", pure, NULL, NULL);
-	r += cmocka_run_group_tests_name("console sessions", db, db_setup,
-	    db_teardown);
+	r += cmocka_run_group_tests_name("console sessions, sqlite", db,
+	    db_setup_sqlite, db_teardown);
+	r += cmocka_run_group_tests_name("console sessions, postgresql", db,
+	    db_setup_pg, db_teardown);
 	return r;
 }
