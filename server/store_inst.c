@@ -72,7 +72,7 @@ store_inst_get(struct lkdb *db, const char *id, struct store_inst *inst)
 }
 
 /*
- * One character of s as SQLite's GLOB reads it (sqlite3Utf8Read): a lead
+ * One character of s as SQLite's GLOB reads it (its UTF-8 reader): a lead
  * byte and the continuation bytes after it; an overlong, surrogate or
  * non-character value reads as U+FFFD, a stray continuation byte as
  * itself. Matching on these keeps DescribeInstances' answers what they
