@@ -523,6 +523,8 @@ main(int argc, char **argv)
 	}
 	if (!failed && (all = malloc((n ? n : 1) * sizeof(*all))) != NULL) {
 		for (i = 0, k = 0; i < started; i++) {
+			if (cl[i].n == 0)
+				continue;
 			memcpy(all + k, cl[i].us, cl[i].n * sizeof(*all));
 			k += cl[i].n;
 		}

@@ -101,11 +101,17 @@ start_pg() {
 }
 
 # phase_api: api_rate against the current latchkeyd; sets API_RATE,
-# API_P50, API_P99.
+# API_P50, API_P99. It describes the first push's result on the real
+# agent's instance, or when no push got that far, the fan-out's first
+# invocation on its first instance.
 phase_api() {
-	local inv line rc
+	local inv iid=$IID line rc
 	API_RATE=-; API_P50=-; API_P99=-
-	inv=$(head -n 1 "$T/invokes")
+	inv=$(head -n 1 "$T/invokes" 2>/dev/null)
+	if [ -z "$inv" ]; then
+		inv=$(head -n 1 "$T/fanout.invokes" 2>/dev/null)
+		iid=$(head -n 1 "$LOAD_IDS")
+	fi
 	[ -n "$inv" ] || { echo "store_bench: no invocation to describe" >&2
 	    return 1; }
 	echo "-- DescribeInvocationResults (InvokeId, InstanceId: one result)" \
@@ -114,7 +120,7 @@ phase_api() {
 	line=$(LK_AK_SECRET=$AK_SECRET "$BUILD/bench/api_rate" \
 	    --port "$LKD_PORT" --access-key-id "$AK_ID" \
 	    --action DescribeInvocationResults --param "InvokeId=$inv" \
-	    --param "InstanceId=$IID" --expect "\"$inv\"" \
+	    --param "InstanceId=$iid" --expect "\"$inv\"" \
 	    --clients "$API_CLIENTS" --warmup "$API_WARMUP" \
 	    --duration "$API_SECONDS" 2>"$T/api_rate.err")
 	rc=$?
@@ -141,7 +147,7 @@ run_backend() {
 	else
 		unset LATCHKEYD_MASTER_KEY
 	fi
-	rm -rf "$T/agent"
+	rm -rf "$T/agent" "$T/invokes" "$T/fanout.invokes"
 	start_lkd "$b" "$AGENTS" || { echo "store_bench: latchkeyd did not" \
 	    "start on $b:" >&2; tail -n 5 "$DBT/lkd-$b/log" >&2; return 1; }
 	echo "latchkeyd --db $LKD_DB"
@@ -173,8 +179,10 @@ run_backend() {
 		echo "store_bench: API calls FAILED on $b" >&2
 		bad=1
 	fi
-	[ "$bad" -eq 0 ] || { echo "latchkeyd's log (last lines):"
-	    tail -n 5 "$LKD_LOG"; } >&2
+	[ "$bad" -eq 0 ] || { echo "latchkeyd's database errors (count):"
+	    grep -o ' db .*error=.*' "$LKD_LOG" | sort | uniq -c |
+	    sort -rn | head -n 10; echo "latchkeyd's log (last lines):"
+	    tail -n 3 "$LKD_LOG"; } >&2
 	stop_run
 	return "$bad"
 }
