@@ -61,7 +61,7 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 FUZZ_LIBS	 = -lcurl -lwslay -ljansson $(LIBS)
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
-		   $(BUILD)/bench/echo_rtt
+		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate
 DEMO_TTL	?= 15
 KEEP		?= 0
 

@@ -192,17 +192,22 @@ http_get() {
 }
 
 # ---------------------------------------------------------------------
-# latchkeyd with a fresh database in $DBT/lkd-NAME; sets LKD_PID, ENDPOINT,
-# AK_ID, AK_SECRET (if missing), ACT_ID, ACT_CODE (an activation for
-# COUNT registrations).
+# lkd_db NAME: the --db of latchkeyd NAME, a fresh SQLite file. A script
+# that sources this one may redefine it (store_bench.sh: PostgreSQL).
+lkd_db() { echo "$DBT/lkd-$1/db"; }
+
+# latchkeyd with a fresh database (lkd_db NAME; logs in $DBT/lkd-NAME);
+# sets LKD_DB, LKD_PID, ENDPOINT, AK_ID, AK_SECRET (if missing), ACT_ID,
+# ACT_CODE (an activation for COUNT registrations).
 start_lkd() {
 	local name=$1 count=$2 dir=$DBT/lkd-$1 ak act port
 	mkdir -p "$dir"
-	ak=$("$T/bin/latchkeyd" --db "$dir/db" accesskey create \
+	LKD_DB=$(lkd_db "$name") || return 1
+	ak=$("$T/bin/latchkeyd" --db "$LKD_DB" accesskey create \
 	    --description push-bench --json 2>>"$dir/log") || return 1
 	AK_ID=$(printf '%s' "$ak" | json_str AccessKeyId)
 	AK_SECRET=$(printf '%s' "$ak" | json_str AccessKeySecret)
-	act=$("$T/bin/latchkeyd" --db "$dir/db" activation create \
+	act=$("$T/bin/latchkeyd" --db "$LKD_DB" activation create \
 	    --count "$count" --ttl 7200 --json 2>>"$dir/log") || return 1
 	ACT_ID=$(printf '%s' "$act" | json_str ActivationId)
 	ACT_CODE=$(printf '%s' "$act" | json_str ActivationCode)
@@ -210,7 +215,7 @@ start_lkd() {
 	ENDPOINT=http://127.0.0.1:$port
 	LKD_LOG=$dir/log
 	# shellcheck disable=SC2086	# LKD_OPTS: options, split on purpose
-	"$T/bin/latchkeyd" --db "$dir/db" --listen "127.0.0.1:$port" \
+	"$T/bin/latchkeyd" --db "$LKD_DB" --listen "127.0.0.1:$port" \
 	    $LKD_OPTS >>"$dir/log" 2>&1 &
 	LKD_PID=$!
 	echo "$LKD_PID" >"$T/lkd.pid"
@@ -342,7 +347,7 @@ setup_root() {
 # LATCHKEY_ROOT=$R so that send_ssh_public_key writes the store sshd reads.
 start_agent() {
 	local act id code i
-	act=$("$T/bin/latchkeyd" --db "$DBT/lkd-push/db" activation create \
+	act=$("$T/bin/latchkeyd" --db "$LKD_DB" activation create \
 	    --count 1 --json 2>>"$LKD_LOG") || return 1
 	id=$(printf '%s' "$act" | json_str ActivationId)
 	code=$(printf '%s' "$act" | json_str ActivationCode)
@@ -763,4 +768,5 @@ main() {
 	return 0
 }
 
-main "$@"
+# Sourced (store_bench.sh), it only defines; run, it benchmarks.
+[ "${BASH_SOURCE[0]}" != "$0" ] || main "$@"
