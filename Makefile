@@ -233,7 +233,8 @@ test:
 check: all unit
 	tests/run $(BUILD)
 
-bench: deps all $(BENCH_BINS)
+bench: all $(BENCH_BINS)
+	@scripts/install-deps --bench
 	bench/run $(BUILD)
 
 demo: deps all
