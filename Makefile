@@ -65,7 +65,7 @@ BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
 DEMO_TTL	?= 15
 KEEP		?= 0
 
-.PHONY: all deps test check unit fuzz fuzz-long bench demo install uninstall clean lint
+.PHONY: all deps deps-bench test check unit fuzz fuzz-long bench demo install uninstall clean lint
 
 all: $(PROGS)
 
@@ -220,6 +220,8 @@ fuzz-long: fuzz
 
 deps:
 	@scripts/install-deps
+deps-bench:
+	@scripts/install-deps --bench
 
 # The whole suite: normal build, sanitizer build, fuzzers; one summary.
 test:
@@ -233,8 +235,8 @@ test:
 check: all unit
 	tests/run $(BUILD)
 
-bench: all $(BENCH_BINS)
-	@scripts/install-deps --bench
+bench: deps-bench
+	$(MAKE) all $(BENCH_BINS)
 	bench/run $(BUILD)
 
 demo: deps all
