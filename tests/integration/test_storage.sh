@@ -153,7 +153,7 @@ const c = new RPCClient({ accessKeyId: process.env.KEY_ID,
   apiVersion: "2014-05-26" });
 c.request(action, params, { method: "POST", timeout: 20000 }).then(
   (r) => console.log("ok " + JSON.stringify(r)),
-  (e) => console.log("error " + e.code + " " + (e.data && e.data.httpStatusCode || e.statusCode)));
+  (e) => console.log("error " + e.code + " " + (e.entry && e.entry.response.statusCode)));
 ' "$@")
 }
 check "a key on PostgreSQL" newkey "$URI" pg-test
