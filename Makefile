@@ -36,7 +36,7 @@ ALL_LDFLAGS	 = -Wl,--as-needed $(LDFLAGS) $(SANFLAGS)
 LIBS		 = -lcrypto
 
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
-		   lib/record.c lib/store.c lib/store_write.c lib/fsutil.c \
+		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -162,7 +162,6 @@ $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
 # Commands and invocations in the store, on SQLite and PostgreSQL
-# (-Iserver first: "store.h" is server/store.h here, not lib/store.h).
 STORAGE_INV_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inv.o \
 		   store_cmd.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TEST_OBJS) $(LIB_A)
@@ -170,8 +169,7 @@ $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TES
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
-# Instances and sessions in storage, on both backends. -Iserver first:
-# server/store.h, not lib/store.h.
+# Instances and sessions in storage, on both backends.
 SESS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inst.o store_sess.o \
 		   db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_storage_sess: tests/unit/test_storage_sess.c $(SESS_TEST_OBJS) $(LIB_A)
@@ -179,8 +177,7 @@ $(BUILD)/tests/test_storage_sess: tests/unit/test_storage_sess.c $(SESS_TEST_OBJ
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
-# The agents' store operations on both backends (server/ first on the
-# include path: its store.h, not lib/'s).
+# The agents' store operations on both backends.
 STORAGE_AGENT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_agent.o \
 		   db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_storage_agent: tests/unit/test_storage_agent.c $(STORAGE_AGENT_TEST_OBJS) $(LIB_A)

@@ -22,7 +22,7 @@
 #include "err.h"
 #include "log.h"
 #include "sshkey.h"
-#include "store.h"
+#include "keystore.h"
 #include "util.h"
 
 #define AUTHKEYS_VERSION	"1.0.0"

@@ -42,7 +42,7 @@
 
 #include "err.h"
 #include "sshkey.h"
-#include "store.h"
+#include "keystore.h"
 
 #define BENCH_N			1000	/* timed calls per scenario */
 #define BENCH_WARMUP		100	/* discarded calls per scenario */

@@ -29,8 +29,8 @@
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
  */
-#ifndef LK_STORE_H
-#define LK_STORE_H
+#ifndef LK_SERVER_STORE_H
+#define LK_SERVER_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

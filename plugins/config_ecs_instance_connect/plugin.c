@@ -40,7 +40,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
-#include "store.h"
+#include "keystore.h"
 #include "util.h"
 
 #define PLUGIN_NAME		"config_ecs_instance_connect"

@@ -17,7 +17,7 @@
 #include "err.h"
 #include "log.h"
 #include "sshkey.h"
-#include "store.h"
+#include "keystore.h"
 #include "util.h"
 
 #define SEND_TTL_DEFAULT	60

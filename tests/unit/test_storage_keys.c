@@ -13,8 +13,7 @@
 #include "dbtest.h"
 #include "err.h"
 #include "log.h"
-/* By its path: lib/ has a store.h of its own (the key store). */
-#include "../../server/store.h"
+#include "store.h"
 
 static const int backend_sqlite = DBTEST_SQLITE;
 static const int backend_pg = DBTEST_PG;

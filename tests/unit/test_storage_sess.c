@@ -11,7 +11,7 @@
 #include <pthread.h>
 
 #include "err.h"
-#include "store.h"	/* server/store.h: -Iserver comes first */
+#include "store.h"
 
 #include "dbtest.h"
 

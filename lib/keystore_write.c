@@ -18,8 +18,8 @@
 
 #include "err.h"
 #include "log.h"
-#include "store.h"
-#include "store_int.h"
+#include "keystore.h"
+#include "keystore_int.h"
 
 /* One live record found while scanning a user's directory. */
 #define LK__STORE_NAME_MAX	128

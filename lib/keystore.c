@@ -13,8 +13,8 @@
 
 #include "err.h"
 #include "log.h"
-#include "store.h"
-#include "store_int.h"
+#include "keystore.h"
+#include "keystore_int.h"
 
 #define STORE_PARENT_MODE	0755
 

@@ -1,6 +1,6 @@
 /*
- * Internal to lib/store*.c: the store handle and the checked primitives
- * that the reader (store.c) and the writer (store_write.c) share.
+ * Internal to lib/keystore*.c: the store handle and the checked primitives
+ * that the reader (keystore.c) and the writer (keystore_write.c) share.
  */
 #ifndef LK_STORE_INT_H
 #define LK_STORE_INT_H

@@ -1,5 +1,5 @@
 /*
- * lib/store: the on-disk key store. Every case gets a fresh store under
+ * lib/keystore: the on-disk key store. Every case gets a fresh store under
  * a root-owned 0755 scratch directory in /run (the tests run as root), so
  * ownership, modes and symlinks can be checked for real.
  */
@@ -10,7 +10,7 @@
 #include "err.h"
 #include "record.h"
 #include "sshkey.h"
-#include "store.h"
+#include "keystore.h"
 
 #include "keys.h"
 

@@ -12,8 +12,8 @@
  * renamed into place under an exclusive lock on the user's directory.
  * See docs/keystore.md.
  */
-#ifndef LK_STORE_H
-#define LK_STORE_H
+#ifndef LK_KEYSTORE_H
+#define LK_KEYSTORE_H
 
 #include <stddef.h>
 #include <stdint.h>
