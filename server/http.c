@@ -37,6 +37,7 @@
 #include "log.h"
 #include "longpoll.h"
 #include "relay.h"
+#include "store.h"
 #include "util.h"
 #include "work.h"
 
@@ -170,6 +171,23 @@ http_console(struct http_req *hr, const char *path, unsigned int *statusp)
 }
 
 /* The WebSocket paths of the session relay. */
+/*
+ * GET /healthz, for load balancers: 200 while the database answers, else
+ * 503. No authentication; the database is asked at most once a second.
+ */
+static struct MHD_Response *
+http_healthz(unsigned int *statusp)
+{
+	int ok = store_ping() == 0;
+	char *body = NULL;
+
+	if (asprintf(&body, "{\"status\":\"%s\",\"replica\":\"%s\","
+	    "\"database\":\"%s\"}", ok ? "ok" : "unavailable",
+	    lkd->replica_id, ok ? "ok" : "unavailable") == -1)
+		body = NULL;
+	return http_json(ok ? 200 : 503, body, statusp);
+}
+
 static int
 http_is_session(const char *path)
 {
@@ -216,6 +234,8 @@ http_route(struct http_req *hr, struct MHD_Response **respp,
 		}
 		if (status != AGENTD_GONE)
 			*respp = http_json(status, body, statusp);
+	} else if (strcmp(path, "/healthz") == 0) {
+		*respp = http_healthz(statusp);
 	} else if (strcmp(path, "/") == 0 && (strcmp(hr->method, "GET") == 0 ||
 	    strcmp(hr->method, "POST") == 0)) {
 		memset(&req, 0, sizeof(req));
@@ -398,6 +418,8 @@ http_queue(struct MHD_Connection *c, struct MHD_Response *resp,
 
 	if (resp == NULL)
 		return MHD_NO;		/* closes the connection */
+	/* Which replica answered: agents log it, operators grep for it. */
+	MHD_add_response_header(resp, "Latchkey-Replica", lkd->replica_id);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -84,6 +84,7 @@ lkd_usage(FILE *f)
 "                 [--io-threads N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
+"                 [--replica-id ID] [--advertise-url URL]\n"
 "                 [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
@@ -122,6 +123,10 @@ lkd_usage(FILE *f)
 "                       lifetime in seconds (default 86400)\n"
 "  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
 "                       WebSocketUrl (default: the request's Host header)\n"
+"  --replica-id ID      this latchkeyd among replicas on one PostgreSQL\n"
+"                       (default <hostname>-<port>; A-Z a-z 0-9 _ -)\n"
+"  --advertise-url URL  this replica's own URL, reachable by agents and the\n"
+"                       other replicas (default http(s)://<--listen>)\n"
 "  --session-idle-timeout S  close a session after S seconds without a byte\n"
 "                       either way (default %d)\n"
 "  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
@@ -505,6 +510,44 @@ lkd_limits(const struct lkd_opts *o)
 }
 
 static int
+lkd_replica_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return -1;
+	return 0;
+}
+
+/*
+ * The replica's defaults, from --listen: "<hostname>-<port>" and
+ * "http(s)://<listen>".
+ */
+static void
+lkd_replica_defaults(const char *listen)
+{
+	const char *port = strrchr(listen, ':');
+	char host[64];
+	size_t i;
+
+	if (lkd->replica_id[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "latchkeyd");
+		host[sizeof(host) - 1] = '\0';
+		for (i = 0; host[i] != '\0'; i++)
+			if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+			    "qrstuvwxyz0123456789_-", host[i]) == NULL)
+				host[i] = '-';
+		snprintf(lkd->replica_id, sizeof(lkd->replica_id), "%.40s-%s",
+		    host, port != NULL ? port + 1 : "0");
+	}
+	if (lkd->advertise_url[0] == '\0')
+		snprintf(lkd->advertise_url, sizeof(lkd->advertise_url),
+		    "%s://%s", lkd->tls ? "https" : "http", listen);
+}
+
+static int
 lkd_serve(const struct lkd_opts *o)
 {
 	sigset_t set;
@@ -529,12 +572,14 @@ lkd_serve(const struct lkd_opts *o)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* threads inherit it */
 	signal(SIGPIPE, SIG_IGN);
 	lkd->tls = o->cert != NULL;
+	lkd_replica_defaults(o->listen);
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
 	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
 		return 1;
-	log_info("latchkeyd %s serving listen=%s region=%s db=%s",
-	    LKD_VERSION, o->listen, lkd->region, lkd_dbname);
+	log_info("latchkeyd %s serving listen=%s region=%s db=%s replica=%s "
+	    "advertise=%s", LKD_VERSION, o->listen, lkd->region, lkd_dbname,
+	    lkd->replica_id, lkd->advertise_url);
 	sigwait(&set, &sig);
 	log_info("latchkeyd stopping signal=%d", sig);
 	relay_stop();
@@ -572,6 +617,8 @@ static const struct option lkd_longopts[] = {
 	{ "ttl", required_argument, NULL, 't' },
 	{ "debug", no_argument, NULL, 'g' },
 	{ "public-url", required_argument, NULL, 'P' },
+	{ "replica-id", required_argument, NULL, 'R' },
+	{ "advertise-url", required_argument, NULL, 'a' },
 	{ "session-idle-timeout", required_argument, NULL, 'S' },
 	{ "session-token-ttl", required_argument, NULL, 'T' },
 	{ "allow-plain-http", no_argument, NULL, 'X' },
@@ -679,6 +726,26 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 			return 2;
 		}
 		snprintf(lkd->public_url, sizeof(lkd->public_url), "%s", arg);
+		break;
+	case 'R':
+		if (lkd_replica_id_ok(arg) != 0) {
+			fprintf(stderr, "latchkeyd: --replica-id: 1 to 63 of "
+			    "A-Z a-z 0-9 _ -\n");
+			return 2;
+		}
+		snprintf(lkd->replica_id, sizeof(lkd->replica_id), "%s", arg);
+		break;
+	case 'a':
+		if ((strncmp(arg, "http://", 7) != 0 &&
+		    strncmp(arg, "https://", 8) != 0) ||
+		    strlen(arg) >= sizeof(lkd->advertise_url) ||
+		    strpbrk(arg, " \t\r\n?#") != NULL) {
+			fprintf(stderr, "latchkeyd: --advertise-url: an "
+			    "http:// or https:// URL\n");
+			return 2;
+		}
+		snprintf(lkd->advertise_url, sizeof(lkd->advertise_url), "%s",
+		    arg);
 		break;
 	case 'h': lkd_usage(stdout); return 256;
 	case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 256;

@@ -55,6 +55,8 @@ struct lkd_env {
 	unsigned char	 master[LKD_MASTER_KEY_LEN];
 	char		 region[64];
 	char		 public_url[256];	/* base URL agents and SDKs use */
+	char		 replica_id[64];	/* --replica-id: this process */
+	char		 advertise_url[256];	/* --advertise-url: its own URL */
 	int		 tls;			/* serving HTTPS */
 };
 

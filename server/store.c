@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "err.h"
@@ -47,6 +48,25 @@ int
 store_backup(const char *dest)
 {
 	return lkdb_backup(lkd->db, dest);
+}
+
+/*
+ * Whether the database answers, asked at most once a second (the last
+ * answer is kept): health checks from a load balancer cost it nothing.
+ */
+int
+store_ping(void)
+{
+	static int64_t asked;
+	static int last = LK_ERR_UNAVAILABLE;
+	int64_t now = (int64_t)time(NULL);
+
+	if (__atomic_load_n(&asked, __ATOMIC_RELAXED) == now)
+		return __atomic_load_n(&last, __ATOMIC_RELAXED);
+	__atomic_store_n(&asked, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&last, lkdb_run(lkd->db, NULL, "SELECT 1", ""),
+	    __ATOMIC_RELAXED);
+	return __atomic_load_n(&last, __ATOMIC_RELAXED);
 }
 
 int64_t

@@ -50,6 +50,8 @@ void	store_describe(const char *spec, char *out, size_t outsize);
 int	store_schema_version(int *vp, int *wantp);
 /* SQLite's online backup to dest (never overwritten); PostgreSQL: no. */
 int	store_backup(const char *dest);
+/* 0 when the database answers (asked at most once a second). */
+int	store_ping(void);
 /* The database's clock minus this machine's, in seconds (lkd_now). */
 int64_t	store_clock_offset(void);
 
