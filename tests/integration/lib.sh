@@ -302,6 +302,12 @@ lk_agent_run() {
 	      lk__tail "$AGENT_LOG"; lk__tail "$T/$name.out" 3; return 1; }
 }
 
+# lk_agent_stop NAME: SIGTERM to the agent NAME, then up to 10 s for it
+# to go (stop_pidfile).
+lk_agent_stop() {
+	stop_pidfile "$T/$1.pid"
+}
+
 # lk_agent_start NAME [OPTION...]: lk_agent_register NAME, then
 # lk_agent_run NAME OPTION...
 lk_agent_start() {
