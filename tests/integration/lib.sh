@@ -242,7 +242,8 @@ lk_accesskey() {
 	    "$(printf '%s' "$j" | json_str AccessKeySecret)"
 	local id=${var}_ID secret=${var}_SECRET
 	[ -n "${!id}" ] && [ -n "${!secret}" ] ||
-	    { echo "accesskey create printed no key: $j" >&2; return 1; }
+	    { echo "accesskey create printed no AccessKeyId or AccessKeySecret" >&2
+	      return 1; }
 }
 
 # lk_activation VAR [OPTION...]: latchkeyd activation create OPTION...
