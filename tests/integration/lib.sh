@@ -341,10 +341,10 @@ lk_wait_listen() {
 # lk_wait_log FILE ERE [N]: up to LK_START_SECONDS until FILE has N (1)
 # lines matching ERE.
 lk_wait_log() {
-	local i
+	local i n
 	for i in $(seq 1 $((LK_START_SECONDS * 20))); do
-		[ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] &&
-		    return 0
+		n=$(grep -cE -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "${3:-1}" ] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -368,6 +368,9 @@ lk_enc() {
 # lk_signed_url ACTION [NAME=VALUE...]: the signed GET URL of ACTION on the
 # current latchkeyd, signed with the access key AK_ID / AK_SECRET (set
 # them for the call to sign with another: AK_ID=... AK_SECRET=... lk_api).
+# Parameters are sorted by name alone (sort -t= -k1,1): sorting whole
+# lines puts InstanceId.10=... before InstanceId.1=..., and the server's
+# canonical order does not.
 lk_signed_url() {
 	local p=("Action=$1" "Version=2014-05-26" "Format=JSON"
 	    "RegionId=cn-hangzhou" "AccessKeyId=$AK_ID"
@@ -377,7 +380,8 @@ lk_signed_url() {
 	shift
 	p+=("$@")
 	q=$(for kv in "${p[@]}"; do printf '%s=%s\n' "$(lk_enc "${kv%%=*}")" \
-	    "$(lk_enc "${kv#*=}")"; done | LC_ALL=C sort | paste -sd '&')
+	    "$(lk_enc "${kv#*=}")"; done | LC_ALL=C sort -t= -k1,1 |
+	    paste -sd '&')
 	sig=$(printf 'GET&%%2F&%s' "$(lk_enc "$q")" |
 	    openssl dgst -sha1 -hmac "$AK_SECRET&" -binary | base64)
 	printf '%s/?%s&Signature=%s' "$LKD_URL" "$q" "$(lk_enc "$sig")"
