@@ -40,6 +40,10 @@ set -u
 export LC_ALL=C
 
 BUILD=${1:?usage: push_bench.sh BUILD_DIR}
+# The tests' harness starts latchkeyd and the agent (docs/testing.md).
+LK_BUILD=$BUILD
+. "$(dirname "$0")/../tests/integration/lib.sh"
+LK_API_SECONDS=20
 PUSHES=${LK_BENCH_PUSHES:-50}
 BASELINE=${LK_BENCH_BASELINE:-20}	# pushes before the simulated agents
 AGENTS=${LK_BENCH_AGENTS:-10000}
@@ -89,7 +93,7 @@ stop_pid() {
 
 cleanup() {
 	local pf
-	for pf in "${PIDS[@]}"; do
+	for pf in "${PIDS[@]}" "${LK_PIDFILES[@]}"; do
 		stop_pid "$pf"
 	done
 	[ -n "$DBT" ] && [ "$DBT" != "$T" ] && rm -rf "$DBT"
@@ -140,34 +144,8 @@ aim() {
 }
 
 # ---------------------------------------------------------------------
-# Signature 1.0 (HMAC-SHA1) by hand, as tests/integration/test_agent.sh.
-enc() {		# RFC 3986 percent-encoding of ASCII text
-	local LC_ALL=C s=$1 i c out=''
-	for ((i = 0; i < ${#s}; i++)); do
-		c=${s:i:1}
-		case $c in
-		[A-Za-z0-9._~-]) out+=$c ;;
-		*) printf -v c '%%%02X' "'$c"; out+=$c ;;
-		esac
-	done
-	printf '%s' "$out"
-}
-# signed_url Action [Name=Value...]: the signed GET URL.
-signed_url() {
-	local p=("Action=$1" "Version=2014-05-26" "Format=JSON"
-	    "RegionId=cn-hangzhou" "AccessKeyId=$AK_ID"
-	    "SignatureMethod=HMAC-SHA1" "SignatureVersion=1.0"
-	    "SignatureNonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-	    "Timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)") kv q sig
-	shift
-	p+=("$@")
-	q=$(for kv in "${p[@]}"; do printf '%s=%s\n' "$(enc "${kv%%=*}")" \
-	    "$(enc "${kv#*=}")"; done | LC_ALL=C sort -t= -k1,1 | paste -sd '&')
-	sig=$(printf 'GET&%%2F&%s' "$(enc "$q")" |
-	    openssl dgst -sha1 -hmac "$AK_SECRET&" -binary | base64)
-	printf '%s/?%s&Signature=%s' "$ENDPOINT" "$q" "$(enc "$sig")"
-}
-api() { curl -s --max-time 20 "$(signed_url "$@")"; }
+# Signature 1.0 (HMAC-SHA1): lk_signed_url and lk_api of the tests' harness
+# (AK_ID, AK_SECRET; the current latchkeyd's LKD_URL, also ENDPOINT).
 
 # http_get URL: the GET through bash's /dev/tcp, so that no process start
 # or exit lies between the answer and the clock: sets RESP_BODY, and
@@ -196,32 +174,21 @@ http_get() {
 # that sources this one may redefine it (store_bench.sh: PostgreSQL).
 lkd_db() { echo "$DBT/lkd-$1/db"; }
 
-# latchkeyd with a fresh database (lkd_db NAME; logs in $DBT/lkd-NAME);
-# sets LKD_DB, LKD_PID, ENDPOINT, AK_ID, AK_SECRET (if missing), ACT_ID,
-# ACT_CODE (an activation for COUNT registrations).
+# latchkeyd (lk_lkd_start lkd-NAME, log $T/lkd-NAME.log) with a fresh
+# database (lkd_db NAME); sets LKD_DB, LKD_PID, LKD_PORT, LKD_PIDFILE, LKD_LOG,
+# ENDPOINT, AK_ID, AK_SECRET, ACT_ID, ACT_CODE (an activation for COUNT
+# registrations).
 start_lkd() {
-	local name=$1 count=$2 dir=$DBT/lkd-$1 ak act port
-	mkdir -p "$dir"
-	LKD_DB=$(lkd_db "$name") || return 1
-	ak=$("$T/bin/latchkeyd" --db "$LKD_DB" accesskey create \
-	    --description push-bench --json 2>>"$dir/log") || return 1
-	AK_ID=$(printf '%s' "$ak" | json_str AccessKeyId)
-	AK_SECRET=$(printf '%s' "$ak" | json_str AccessKeySecret)
-	act=$("$T/bin/latchkeyd" --db "$LKD_DB" activation create \
-	    --count "$count" --ttl 7200 --json 2>>"$dir/log") || return 1
-	ACT_ID=$(printf '%s' "$act" | json_str ActivationId)
-	ACT_CODE=$(printf '%s' "$act" | json_str ActivationCode)
-	port=$(free_port) || return 1
-	ENDPOINT=http://127.0.0.1:$port
-	LKD_LOG=$dir/log
+	local name=$1 count=$2
+	mkdir -p "$DBT/lkd-$name"
+	DB=$(lkd_db "$name") || return 1
+	LKD_DB=$DB
+	lk_accesskey AK --description push-bench 2>>"$T/lkd-$name.log" &&
+	    lk_activation ACT --count "$count" --ttl 7200 \
+	    2>>"$T/lkd-$name.log" || return 1
 	# shellcheck disable=SC2086	# LKD_OPTS: options, split on purpose
-	"$T/bin/latchkeyd" --db "$LKD_DB" --listen "127.0.0.1:$port" \
-	    $LKD_OPTS >>"$dir/log" 2>&1 &
-	LKD_PID=$!
-	echo "$LKD_PID" >"$T/lkd.pid"
-	PIDS+=("$T/lkd.pid")
-	LKD_PORT=$port
-	listening "$port" 10
+	lk_lkd_start "lkd-$name" $LKD_OPTS || return 1
+	ENDPOINT=$LKD_URL
 }
 
 # start_load NAME N READY_TIMEOUT: agent_load with N agents; waits for its
@@ -345,28 +312,12 @@ setup_root() {
 
 # The real agent, registered with its own activation, running with
 # LATCHKEY_ROOT=$R so that send_ssh_public_key writes the store sshd reads.
+# (lk_agent_start agent: log $T/agent.log, PID $T/agent.pid)
 start_agent() {
-	local act id code i
-	act=$("$T/bin/latchkeyd" --db "$LKD_DB" activation create \
-	    --count 1 --json 2>>"$LKD_LOG") || return 1
-	id=$(printf '%s' "$act" | json_str ActivationId)
-	code=$(printf '%s' "$act" | json_str ActivationCode)
-	mkdir -p "$T/agent"
-	IID=$("$T/bin/latchkey-agent" register --server "$ENDPOINT" \
-	    --activation-id "$id" --activation-code "$code" \
-	    --state "$T/agent/agent.json" 2>"$T/agent/register.err") ||
-	    { cat "$T/agent/register.err" >&2; return 1; }
-	AGENT_LOG=$T/agent/agent.log
-	LATCHKEY_ROOT=$R "$T/bin/latchkey-agent" run \
-	    --state "$T/agent/agent.json" --log "$AGENT_LOG" --foreground \
-	    >>"$T/agent/agent.out" 2>&1 &
-	echo $! >"$T/agent.pid"
-	PIDS+=("$T/agent.pid")
-	for i in $(seq 1 200); do
-		grep -q ' conn connected ' "$AGENT_LOG" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
+	lk_activation AGENT_ACT --count 1 2>>"$LKD_LOG" &&
+	    lk_agent_register agent || return 1
+	IID=$AGENT_IID
+	LATCHKEY_ROOT=$R lk_agent_run agent
 }
 
 ssh_login() {	# ssh_login KEY: one login as $USER_A running true
@@ -387,7 +338,7 @@ push() {
 	    cut -d' ' -f1)
 	rec=$STORE/$USER_A/$hash
 	[ ! -e "$rec" ] || return 1
-	url=$(signed_url InvokeCommand "CommandId=$SEND_KEY" \
+	url=$(lk_signed_url InvokeCommand "CommandId=$SEND_KEY" \
 	    "InstanceId.1=$IID" \
 	    "Parameters={\"username\":\"$USER_A\",\"sshPublicKey\":\"$(cat "$k.pub")\"}")
 	http_get "$url" || { echo "push_bench: InvokeCommand: no answer" >&2;
@@ -421,7 +372,7 @@ push() {
 check_pushes() {
 	local inv bad=0
 	while read -r inv; do
-		api DescribeInvocationResults "InvokeId=$inv" \
+		lk_api DescribeInvocationResults "InvokeId=$inv" \
 		    "InstanceId=$IID" >"$T/res.json"
 		[ "$(json_str InvocationStatus <"$T/res.json")" = Success ] ||
 		    { bad=$((bad + 1)); head -c 300 "$T/res.json" >&2; }
@@ -484,7 +435,7 @@ phase_fanout() {
 		for ((j = 0; j < FANOUT_BATCH && i + j < AGENTS; j++)); do
 			args+=("InstanceId.$((j + 1))=${ids[i + j]}")
 		done
-		urls+=("$(signed_url RunCommand Type=RunShellScript \
+		urls+=("$(lk_signed_url RunCommand Type=RunShellScript \
 		    CommandContent=true ContentEncoding=PlainText Timeout=60 \
 		    "${args[@]}")")
 	done
@@ -527,7 +478,7 @@ phase_fanout() {
 	# The server's view: every instance of every invocation Finished.
 	n=0
 	while read -r i; do
-		api DescribeInvocations "InvokeId=$i" >"$T/desc.json"
+		lk_api DescribeInvocations "InvokeId=$i" >"$T/desc.json"
 		n=$((n + $(grep -o '"InstanceInvokeStatus": *"Finished"' \
 		    "$T/desc.json" | wc -l)))
 	done <"$T/fanout.invokes"
@@ -556,7 +507,7 @@ idle() {
 stop_run() {
 	stop_pid "$T/load.pid"
 	stop_pid "$T/agent.pid"
-	stop_pid "$T/lkd.pid"
+	stop_pid "$LKD_PIDFILE"
 }
 
 idle_row() {	# idle_row LABEL "rss hwm thr fds" READY REG SETUP REJECTED

@@ -149,7 +149,7 @@ run_backend() {
 	fi
 	rm -rf "$T/agent" "$T/invokes" "$T/fanout.invokes"
 	start_lkd "$b" "$AGENTS" || { echo "store_bench: latchkeyd did not" \
-	    "start on $b:" >&2; tail -n 5 "$DBT/lkd-$b/log" >&2; return 1; }
+	    "start on $b:" >&2; tail -n 5 "$T/lkd-$b.log" >&2; return 1; }
 	echo "latchkeyd --db $LKD_DB"
 	start_agent || { echo "store_bench: the real agent did not connect" \
 	    >&2; tail -n 5 "$LKD_LOG" >&2; return 1; }

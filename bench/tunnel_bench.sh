@@ -42,6 +42,9 @@ export LC_ALL=C
 
 BUILD=${1:?usage: tunnel_bench.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
+# The tests' harness starts latchkeyd and the agents (docs/testing.md).
+LK_BUILD=$BUILD LK_BIN=$BUILD/bin
+. "$(dirname "$0")/../tests/integration/lib.sh"
 SCP_MB=${LK_BENCH_SCP_MB:-1024}		# file size, MiB
 SCP_RUNS=${LK_BENCH_SCP_RUNS:-3}
 PINGS=${LK_BENCH_PINGS:-2000}
@@ -93,6 +96,7 @@ stop_pids() {
 
 cleanup() {
 	[ -n "${HOLD_FD:-}" ] && exec {HOLD_FD}>&-
+	PIDS+=("${LK_PIDFILES[@]}")
 	[ "${#PIDS[@]}" -gt 0 ] && stop_pids "${PIDS[@]}"
 	[ -n "$S" ] && rm -rf "$S"
 	[ -n "$T" ] && rm -rf "$T"
@@ -211,53 +215,36 @@ setup_echo() {
 	return 1
 }
 
+# latchkeyd (lk_lkd_start lkd: log $T/lkd.log, PID LKD_PID) on a fresh
+# database with the session manager enabled; the latchkey command's
+# environment for it.
 setup_lkd() {
-	local ak act
 	DB=$T/lkd.db
-	ak=$("$BIN/latchkeyd" --db "$DB" accesskey create \
-	    --description tunnel-bench --json 2>>"$T/lkd.log") || return 1
-	act=$("$BIN/latchkeyd" --db "$DB" activation create --count "$AGENTS" \
-	    --json 2>>"$T/lkd.log") || return 1
-	"$BIN/latchkeyd" --db "$DB" session-manager enable \
-	    >>"$T/lkd.log" 2>&1 || return 1
-	LKD_PORT=$(free_port) || return 1
-	export LATCHKEY_ENDPOINT=http://127.0.0.1:$LKD_PORT
-	ALIBABA_CLOUD_ACCESS_KEY_ID=$(json_str AccessKeyId <<<"$ak")
-	ALIBABA_CLOUD_ACCESS_KEY_SECRET=$(json_str AccessKeySecret <<<"$ak")
-	export ALIBABA_CLOUD_ACCESS_KEY_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET
+	lk_accesskey AK --description tunnel-bench 2>>"$T/lkd.log" &&
+	    lk_activation ACT --count "$AGENTS" 2>>"$T/lkd.log" &&
+	    lk_lkd_admin session-manager enable >>"$T/lkd.log" 2>&1 &&
+	    lk_lkd_start lkd || return 1
+	export LATCHKEY_ENDPOINT=$LKD_URL
+	export ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID \
+	    ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET
 	export LATCHKEY_CONFIG=$T/cli-config.json HOME=$T/home
 	unset LATCHKEY_PROFILE
 	mkdir -p "$HOME"
-	ACT_ID=$(json_str ActivationId <<<"$act")
-	ACT_CODE=$(json_str ActivationCode <<<"$act")
-	bg lkd "$BIN/latchkeyd" --db "$DB" --listen "127.0.0.1:$LKD_PORT"
-	LKD_PID=$(cat "$T/lkd.pid")
-	listening "$LKD_PORT" 10
 }
 
-# setup_agent K: the K-th agent, registered as its own instance
-# (IIDS[K-1]); agent 1 (IID, AGENT_PID) is the one of the copies and
-# the echo.
+# setup_agent K: the K-th agent (lk_agent_start agent-K: log
+# $T/agent-K.log), registered as its own instance (IIDS[K-1]); agent 1
+# (IID, AGENT1_PID) is the one of the copies and the echo.
 setup_agent() {
-	local k=$1 i id
-	id=$("$BIN/latchkey-agent" register --server "$LATCHKEY_ENDPOINT" \
-	    --activation-id "$ACT_ID" --activation-code "$ACT_CODE" \
-	    --state "$T/agent-$k.json" 2>"$T/agent-register.err") ||
-	    { cat "$T/agent-register.err" >&2; return 1; }
-	IIDS+=("$id")
-	bg "agent-$k" "$BIN/latchkey-agent" run --state "$T/agent-$k.json" \
-	    --log "$T/agent-$k-run.log" --foreground \
-	    --session-ports "$SSHD_PORT,$ECHO_PORT"
+	local k=$1
+	lk_agent_register "agent-$k" || return 1
+	IIDS+=("$AGENT_IID")
+	lk_agent_run "agent-$k" --session-ports "$SSHD_PORT,$ECHO_PORT" ||
+	    return 1
 	if [ "$k" -eq 1 ]; then
-		IID=$id
-		AGENT_PID=$(cat "$T/agent-1.pid")
+		IID=$AGENT_IID
+		AGENT1_PID=$AGENT_PID
 	fi
-	for i in $(seq 1 200); do
-		grep -q ' conn connected' "$T/agent-$k-run.log" 2>/dev/null &&
-		    return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # ---------------------------------------------------------------------
@@ -273,7 +260,7 @@ phase_memory() {
 	    2>>"$T/proxy.err" || { echo "tunnel_bench: a first session" \
 	    "failed: $(tail -n 3 "$T/proxy.err")" >&2; return 1; }
 	sleep 1
-	before=$(mem "$LKD_PID"); abefore=$(mem "$AGENT_PID")
+	before=$(mem "$LKD_PID"); abefore=$(mem "$AGENT1_PID")
 	mark=$(($(wc -l <"$T/lkd.log") + 1))
 	mkfifo "$T/hold"
 	exec {HOLD_FD}<>"$T/hold"
@@ -300,7 +287,7 @@ phase_memory() {
 	    "$(((${EPOCHREALTIME/./} - t0) / 1000)) ms (started at once)"
 	sleep 2
 	lkd_alive "with the sessions open" || return 1
-	with=$(mem "$LKD_PID"); awith=$(mem "$AGENT_PID")
+	with=$(mem "$LKD_PID"); awith=$(mem "$AGENT1_PID")
 	ids=$(tail -n +"$mark" "$T/lkd.log" |
 	    sed -nE 's/.* session (s-[a-z0-9]+) connected .*/\1/p' | sort -u)
 	# EOF on every proxy's stdin: each closes its session normally.
@@ -327,7 +314,7 @@ phase_memory() {
 	done
 	sleep 1
 	lkd_alive "while the sessions closed" || return 1
-	after=$(mem "$LKD_PID"); aafter=$(mem "$AGENT_PID")
+	after=$(mem "$LKD_PID"); aafter=$(mem "$AGENT1_PID")
 	printf '%-36s %10s %8s %6s   %s\n' "latchkeyd" "VmRSS_kB" threads fds \
 	    "(agent 1: VmRSS_kB threads fds)"
 	printf '%-36s %10s %8s %6s   %s\n' "before (1 session opened, closed)" \
@@ -438,13 +425,13 @@ xfer() {
 		src=$USER_T@$dest:$S/src/file dst=$S/down/file
 		rm -f "$S/down/file"
 	fi
-	c0=$(cpu_ms "$LKD_PID"); a0=$(cpu_ms "$AGENT_PID")
+	c0=$(cpu_ms "$LKD_PID"); a0=$(cpu_ms "$AGENT1_PID")
 	t0=${EPOCHREALTIME/./}
 	timeout 600 scp -q -P "$SSHD_PORT" "${SSH_OPTS[@]}" "${proxy[@]}" "$src" "$dst" \
 	    </dev/null 2>>"$T/scp.err" || { echo "tunnel_bench: scp $1" \
 	    "$2 failed: $(tail -n 3 "$T/scp.err")" >&2; return 1; }
 	t1=${EPOCHREALTIME/./}
-	c1=$(cpu_ms "$LKD_PID"); a1=$(cpu_ms "$AGENT_PID")
+	c1=$(cpu_ms "$LKD_PID"); a1=$(cpu_ms "$AGENT1_PID")
 	# The copy must be the file.
 	if [ "$2" = up ]; then
 		cmp -s "$S/src/file" "$S/up/file" || { echo "tunnel_bench:" \
@@ -556,7 +543,7 @@ setup_lkd || die "latchkeyd did not start: $(tail -n 5 "$T/lkd.log")"
 IIDS=()
 for k in $(seq 1 "$AGENTS"); do
 	setup_agent "$k" || die "agent $k did not start:" \
-	    "$(tail -n 5 "$T/agent-$k-run.log")"
+	    "$(tail -n 5 "$T/agent-$k.log")"
 done
 echo "latchkeyd 127.0.0.1:$LKD_PORT, instance $IID (and $((AGENTS - 1)) more)," \
     "sshd 127.0.0.1:$SSHD_PORT," \
@@ -571,6 +558,6 @@ want memory && { phase_memory || rc=1; echo; }
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$rc" -ne 0 ]; then
 	echo "tunnel_bench: logs:" >&2
-	tail -n 20 "$T/lkd.log" "$T/agent-1-run.log" >&2 2>/dev/null
+	tail -n 20 "$T/lkd.log" "$T/agent-1.log" >&2 2>/dev/null
 fi
 exit "$rc"

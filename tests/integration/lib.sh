@@ -44,6 +44,16 @@ is() {
 	else tap_fail "$1 (got '$2', wanted '$3')"; fi
 }
 
+# lk_must NAME CMD...: CMD must succeed, or the test fails once (NAME,
+# with CMD's stderr, e.g. the end of a daemon's log) and ends. Prints no
+# TAP line when CMD succeeds.
+lk_must() {
+	local name=$1; shift
+	"$@" 2>"$T/must.err" && return 0
+	tap_fail "$name ($(tr '\n' ' ' <"$T/must.err" | head -c 600))"
+	echo "1..$LK_N"; exit 1
+}
+
 # lk_need_built PROG...: each must be an executable of the build; a test
 # that lacks one fails once, says which, and ends.
 lk_need_built() {
@@ -82,6 +92,8 @@ lk_setup() {
 	mkdir -p /run/sshd
 }
 
+# The EXIT trap: SIGTERM to every process in LK_PIDFILES, the logs kept
+# when a case failed (lk_keep_logs), the scratch root removed.
 lk_cleanup() {
 	local pf pid
 	for pf in "${LK_PIDFILES[@]}"; do
@@ -89,11 +101,7 @@ lk_cleanup() {
 		    kill "$pid" 2>/dev/null
 	done
 	[ -n "${LK_OWN_PG:-}" ] && "$LK_SRC/tests/tools/pg-cluster" stop "$LK_OWN_PG"
-	if [ "$LK_FAILED" -ne 0 ] && [ -d "$T/sshd" ]; then
-		for f in "$T"/sshd/*.log; do
-			[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-		done
-	fi
+	lk_keep_logs
 	rm -rf "$T"
 	[ "$LK_FAILED" -eq 0 ]
 	exit $?
@@ -129,6 +137,258 @@ lk_new_db() {
 	esac
 }
 
+# ---------------------------------------------------------------------
+# The daemons. One set of functions starts, waits for, stops and logs
+# latchkeyd and latchkey-agent for every test and benchmark (OpenSSH's
+# regress/test-exec.sh is the model): each daemon writes its log to
+# $T/NAME.log, its PID to $T/NAME.pid (in LK_PIDFILES, so lk_cleanup stops
+# it), and a start that does not come up returns 1 with the end of the
+# log on stderr. See docs/testing.md.
+
+LK_START_SECONDS=${LK_START_SECONDS:-20}
+
+# lk_bin PROG: the program of the build under test ($LK_BIN, default $T/bin).
+lk_bin() { echo "${LK_BIN:-$T/bin}/$1"; }
+
+# lk__tail FILE: the last lines of FILE on stderr, indented.
+lk__tail() {
+	echo "last lines of $1:" >&2
+	tail -n "${2:-5}" "$1" 2>/dev/null | sed 's/^/  /' >&2
+}
+
+# lk_lkd_start [-a ADDR] [-p PORT] NAME [OPTION...]: latchkeyd --db "$DB"
+# (lk_new_db) --listen ADDR:PORT OPTION... in the background; ADDR is
+# 127.0.0.1 unless -a says otherwise, PORT a free one unless -p gives it
+# (a restart on the same port). Waits until it listens. Sets LKD_NAME,
+# LKD_PORT, LKD_ADDR, LKD_URL (https:// with --tls-cert), LKD_PID,
+# LKD_PIDFILE ($T/NAME.pid) and LKD_LOG ($T/NAME.log, appended to) for
+# the latchkeyd started last; lk_lkd_use NAME makes another one current.
+lk_lkd_start() {
+	local addr=127.0.0.1 port='' name opt o scheme=http OPTIND=1
+	while getopts a:p: opt; do
+		case $opt in
+		a) addr=$OPTARG ;;
+		p) port=$OPTARG ;;
+		*) echo "usage: lk_lkd_start [-a ADDR] [-p PORT] NAME [OPTION...]" >&2
+		   return 2 ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	name=${1:?lk_lkd_start NAME}; shift
+	if [ -z "${DB:-}" ]; then
+		echo "lk_lkd_start $name: no database (lk_new_db first)" >&2
+		return 1
+	fi
+	if [ -z "$port" ]; then
+		port=$(lk_free_port) ||
+		    { echo "lk_lkd_start $name: no free port" >&2; return 1; }
+	fi
+	for o in "$@"; do [ "$o" = --tls-cert ] && scheme=https; done
+	LK_LKD_DB[$name]=$DB
+	LK_LKD_KEY[$name]=${LATCHKEYD_MASTER_KEY:-}
+	LK_LKD_ADDR[$name]=$addr
+	LK_LKD_PORT[$name]=$port
+	LK_LKD_SCHEME[$name]=$scheme
+	lk_lkd_use "$name"
+	lk_pidfile "$LKD_PIDFILE"
+	"$(lk_bin latchkeyd)" --db "$DB" --listen "$addr:$port" "$@" \
+	    >>"$LKD_LOG" 2>&1 </dev/null &
+	LKD_PID=$!
+	echo "$LKD_PID" >"$LKD_PIDFILE"
+	lk_wait_listen "$LKD_PID" "$port" "$LKD_LOG" "latchkeyd $name"
+}
+
+# lk_lkd_use NAME: makes the latchkeyd NAME current (LKD_*, and DB and
+# LATCHKEYD_MASTER_KEY as it was started with).
+declare -gA LK_LKD_DB=() LK_LKD_KEY=() LK_LKD_ADDR=() LK_LKD_PORT=() \
+    LK_LKD_SCHEME=()
+lk_lkd_use() {
+	local name=$1
+	[ -n "${LK_LKD_PORT[$name]:-}" ] ||
+	    { echo "lk_lkd_use: no latchkeyd $name" >&2; return 1; }
+	LKD_NAME=$name
+	DB=${LK_LKD_DB[$name]}
+	if [ -n "${LK_LKD_KEY[$name]}" ]; then
+		export LATCHKEYD_MASTER_KEY=${LK_LKD_KEY[$name]}
+	fi
+	LKD_ADDR=${LK_LKD_ADDR[$name]}
+	LKD_PORT=${LK_LKD_PORT[$name]}
+	LKD_URL=${LK_LKD_SCHEME[$name]}://$LKD_ADDR:$LKD_PORT
+	LKD_PIDFILE=$T/$name.pid
+	LKD_LOG=$T/$name.log
+	LKD_PID=$(cat "$LKD_PIDFILE" 2>/dev/null)
+}
+
+# lk_lkd_stop [NAME]: SIGTERM to the latchkeyd NAME (default: the current
+# one), then up to 10 s for it to go (stop_pidfile).
+lk_lkd_stop() {
+	stop_pidfile "$T/${1:-$LKD_NAME}.pid"
+}
+
+# lk_lkd_admin ARG...: the latchkeyd command line on the current database
+# (latchkeyd --db "$DB" ARG...).
+lk_lkd_admin() {
+	"$(lk_bin latchkeyd)" --db "$DB" "$@"
+}
+
+# lk_accesskey VAR [OPTION...]: latchkeyd accesskey create OPTION... on
+# the current database; sets VAR_ID and VAR_SECRET. Returns 1, with
+# latchkeyd's error on stderr, when either is missing.
+lk_accesskey() {
+	local var=$1 j; shift
+	j=$(lk_lkd_admin accesskey create "$@" --json) || return 1
+	printf -v "${var}_ID" '%s' "$(printf '%s' "$j" | json_str AccessKeyId)"
+	printf -v "${var}_SECRET" '%s' \
+	    "$(printf '%s' "$j" | json_str AccessKeySecret)"
+	local id=${var}_ID secret=${var}_SECRET
+	[ -n "${!id}" ] && [ -n "${!secret}" ] ||
+	    { echo "accesskey create printed no AccessKeyId or AccessKeySecret" >&2
+	      return 1; }
+}
+
+# lk_activation VAR [OPTION...]: latchkeyd activation create OPTION...
+# (e.g. --count 3); sets VAR_ID and VAR_CODE, and LK_ACT_ID and
+# LK_ACT_CODE, which lk_agent_register uses.
+lk_activation() {
+	local var=$1 j; shift
+	j=$(lk_lkd_admin activation create "$@" --json) || return 1
+	LK_ACT_ID=$(printf '%s' "$j" | json_str ActivationId)
+	LK_ACT_CODE=$(printf '%s' "$j" | json_str ActivationCode)
+	printf -v "${var}_ID" '%s' "$LK_ACT_ID"
+	printf -v "${var}_CODE" '%s' "$LK_ACT_CODE"
+	[ -n "$LK_ACT_ID" ] && [ -n "$LK_ACT_CODE" ] ||
+	    { echo "activation create printed no activation: $j" >&2; return 1; }
+}
+
+# lk_agent_register NAME [OPTION...]: latchkey-agent register with the
+# last lk_activation against the current latchkeyd, state in
+# $T/NAME/agent.json (its spool beside it), output in $T/NAME.register.
+# Sets AGENT_IID (the instance id); returns register's exit status. With
+# LK_NETNS set, in that network namespace.
+lk_agent_register() {
+	local name=$1 ns=() rc; shift
+	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
+	AGENT_IID=
+	"${ns[@]}" "$(lk_bin latchkey-agent)" register --server "$LKD_URL" \
+	    --activation-id "${LK_ACT_ID:-}" \
+	    --activation-code "${LK_ACT_CODE:-}" \
+	    --state "$T/$name/agent.json" "$@" >"$T/$name.register" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		lk__tail "$T/$name.register" 3
+		return "$rc"
+	fi
+	AGENT_IID=$(json_str instance_id <"$T/$name/agent.json")
+}
+
+# lk_agent_run NAME [OPTION...]: latchkey-agent run --foreground with the
+# state of lk_agent_register NAME, its log in $T/NAME.log (appended to),
+# output in $T/NAME.out, PID in $T/NAME.pid; waits until it has said
+# hello once more (log: conn connected). Sets AGENT_PID, AGENT_PIDFILE,
+# AGENT_LOG. Variables set before the call (LATCHKEY_ROOT=...
+# lk_agent_run a) reach the agent. With LK_NETNS set, in that namespace.
+lk_agent_run() {
+	local name=$1 ns=() n0; shift
+	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
+	AGENT_LOG=$T/$name.log
+	AGENT_PIDFILE=$T/$name.pid
+	n0=$(grep -c ' conn connected' "$AGENT_LOG" 2>/dev/null)
+	lk_pidfile "$AGENT_PIDFILE"
+	"${ns[@]}" "$(lk_bin latchkey-agent)" run --state "$T/$name/agent.json" \
+	    --log "$AGENT_LOG" --foreground "$@" >>"$T/$name.out" 2>&1 </dev/null &
+	AGENT_PID=$!
+	echo "$AGENT_PID" >"$AGENT_PIDFILE"
+	lk_wait_log "$AGENT_LOG" ' conn connected' $((${n0:-0} + 1)) ||
+	    { echo "agent $name did not connect to $LKD_URL" >&2
+	      lk__tail "$AGENT_LOG"; lk__tail "$T/$name.out" 3; return 1; }
+}
+
+# lk_agent_stop NAME: SIGTERM to the agent NAME, then up to 10 s for it
+# to go (stop_pidfile).
+lk_agent_stop() {
+	stop_pidfile "$T/$1.pid"
+}
+
+# lk_agent_start NAME [OPTION...]: lk_agent_register NAME, then
+# lk_agent_run NAME OPTION...
+lk_agent_start() {
+	lk_agent_register "$1" && lk_agent_run "$@"
+}
+
+# lk_pidfile FILE: FILE is stopped by lk_cleanup (listed once).
+lk_pidfile() {
+	local pf
+	for pf in "${LK_PIDFILES[@]}"; do [ "$pf" = "$1" ] && return 0; done
+	LK_PIDFILES+=("$1")
+}
+
+# lk_wait_listen PID PORT LOG WHAT: up to LK_START_SECONDS for PID to
+# listen on PORT; fails at once if PID exits, with the end of LOG.
+lk_wait_listen() {
+	local pid=$1 port=$2 log=$3 what=$4 i
+	for i in $(seq 1 $((LK_START_SECONDS * 20))); do
+		ss -Htln "sport = :$port" | grep -q . && return 0
+		kill -0 "$pid" 2>/dev/null || {
+			echo "$what exited before it listened on port $port" >&2
+			lk__tail "$log"; return 1; }
+		sleep 0.05
+	done
+	echo "$what did not listen on port $port in $LK_START_SECONDS s" >&2
+	lk__tail "$log"
+	return 1
+}
+
+# lk_wait_log FILE ERE [N]: up to LK_START_SECONDS until FILE has N (1)
+# lines matching ERE.
+lk_wait_log() {
+	local i n
+	for i in $(seq 1 $((LK_START_SECONDS * 20))); do
+		n=$(grep -cE -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "${3:-1}" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------
+# The public API, signature 1.0 (HMAC-SHA1), signed here with openssl.
+
+# lk_enc TEXT: RFC 3986 percent-encoding of ASCII text.
+lk_enc() {
+	local LC_ALL=C s=$1 i c out=''
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		[A-Za-z0-9._~-]) out+=$c ;;
+		*) printf -v c '%%%02X' "'$c"; out+=$c ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+# lk_signed_url ACTION [NAME=VALUE...]: the signed GET URL of ACTION on the
+# current latchkeyd, signed with the access key AK_ID / AK_SECRET (set
+# them for the call to sign with another: AK_ID=... AK_SECRET=... lk_api).
+# Parameters are sorted by name alone (sort -t= -k1,1): sorting whole
+# lines puts InstanceId.10=... before InstanceId.1=..., and the server's
+# canonical order does not.
+lk_signed_url() {
+	local p=("Action=$1" "Version=2014-05-26" "Format=JSON"
+	    "RegionId=cn-hangzhou" "AccessKeyId=$AK_ID"
+	    "SignatureMethod=HMAC-SHA1" "SignatureVersion=1.0"
+	    "SignatureNonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+	    "Timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)") kv q sig
+	shift
+	p+=("$@")
+	q=$(for kv in "${p[@]}"; do printf '%s=%s\n' "$(lk_enc "${kv%%=*}")" \
+	    "$(lk_enc "${kv#*=}")"; done | LC_ALL=C sort -t= -k1,1 |
+	    paste -sd '&')
+	sig=$(printf 'GET&%%2F&%s' "$(lk_enc "$q")" |
+	    openssl dgst -sha1 -hmac "$AK_SECRET&" -binary | base64)
+	printf '%s/?%s&Signature=%s' "$LKD_URL" "$q" "$(lk_enc "$sig")"
+}
+# lk_api ACTION [NAME=VALUE...]: prints latchkeyd's JSON answer.
+lk_api() { curl -s --max-time "${LK_API_SECONDS:-10}" "$(lk_signed_url "$@")"; }
+
 # out_has ERE CMD...: CMD succeeds and prints (stdout or stderr) ERE.
 out_has() {
 	local pat=$1; shift
@@ -160,12 +420,16 @@ stop_pidfile() {
 }
 
 # lk_keep_logs: after a failed case, copies the scratch root's logs to
-# $LK_LOGDIR (tests call it before they end).
+# $LK_LOGDIR (tests call it before they end; lk_cleanup calls it too).
+# On PostgreSQL the copies are named TEST-pg-FILE, and the test's own
+# cluster's log is kept as well.
 lk_keep_logs() {
-	local f
+	local f pre=$LK_TESTNAME
 	[ "$LK_FAILED" -ne 0 ] || return 0
-	for f in "$T"/*.log "$T"/*.out "$T"/*.err "$T"/sshd/*.log; do
-		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
+	[ "$LK_TEST_DB" = postgresql ] && pre=$pre-pg
+	for f in "$T"/*.log "$T"/*.out "$T"/*.err "$T"/sshd/*.log \
+	    "$T"/pg/server.log; do
+		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$pre-$(basename "$f")"
 	done
 }
 # lk_wait_port PORT: up to 10 s for something to listen on 127.0.0.1:PORT.

@@ -150,34 +150,16 @@ if ! command -v curl >/dev/null || ! command -v openssl >/dev/null; then
 	echo "1..$LK_N"; exit 1
 fi
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
-LKD_LOG=$T/latchkeyd.log
-LKD_PORT=$(lk_free_port) || { tap_fail "a free port"; echo "1..$LK_N"; exit 1; }
-SERVER=http://127.0.0.1:$LKD_PORT
 
 # json_str KEY: a string member of the JSON on stdin (flat enough here).
 json_num() { grep -o "\"$1\": *-\{0,1\}[0-9]*" | head -n 1 | sed -E 's/.*: *//'; }
 
-AK=$("$LKD" --db "$DB" accesskey create --description agent-test --json 2>"$T/last.err")
-AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
-AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
-[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
-    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
-ACT=$("$LKD" --db "$DB" activation create --count 1 --json 2>"$T/last.err")
-ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
-ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
-[ -n "$ACT_ID" ] && [ -n "$ACT_CODE" ] && tap_ok "latchkeyd activation create --count 1" ||
-    tap_fail "latchkeyd activation create ($(head -c 300 "$T/last.err"))"
+check "latchkeyd accesskey create" lk_accesskey AK --description agent-test
+check "latchkeyd activation create --count 1" lk_activation ACT --count 1
 
-LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$LKD_LOG" 2>&1 &
-echo $! >"$T/latchkeyd.pid"
-up=0
-for i in $(seq 1 200); do
-	ss -Htln "sport = :$LKD_PORT" | grep -q . && { up=1; break; }
-	sleep 0.05
-done
-[ "$up" = 1 ] && tap_ok "latchkeyd listens on $SERVER" ||
-    tap_fail "latchkeyd listens ($(tail -n 3 "$LKD_LOG" | tr '\n' ' '))"
+lk_lkd_start latchkeyd 2>"$T/last.err" && tap_ok "latchkeyd listens on $LKD_URL" ||
+    tap_fail "latchkeyd listens ($(tr '\n' ' ' <"$T/last.err"))"
+SERVER=$LKD_URL
 
 STATE=$T/agent/agent.json
 check_exit "register: a bad URL is a usage error (64)" 64 "$AGENT" register \
@@ -215,10 +197,7 @@ check_exit "register: the used-up activation is refused (77)" 77 "$AGENT" \
     register --server "$SERVER" --activation-id "$ACT_ID" \
     --activation-code "$ACT_CODE" --state "$T/agent2/agent.json"
 
-AGENT_LOG=$T/agent.log
-LK_PIDFILES+=("$T/agent.pid")
-"$AGENT" run --state "$STATE" --log "$AGENT_LOG" >"$T/agent.out" 2>&1 &
-echo $! >"$T/agent.pid"
+check "run: the agent says hello (log: conn connected)" lk_agent_run agent
 wait_log() {	# wait_log REGEX SECONDS
 	local i
 	for i in $(seq 1 $(($2 * 20))); do
@@ -227,41 +206,17 @@ wait_log() {	# wait_log REGEX SECONDS
 	done
 	return 1
 }
-check "run: the agent says hello (log: conn connected)" wait_log ' conn connected ' 10
 check "run: one event a line, <time> <subsystem> <event>" sh -c \
     "grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z agent start version=1.1.0 ' '$AGENT_LOG'"
 
 # ---------------------------------------------------------------------
-# The public API, signature 1.0 (HMAC-SHA1), by hand.
-enc() {		# RFC 3986 percent-encoding of ASCII text
-	local LC_ALL=C s=$1 i c out=''
-	for ((i = 0; i < ${#s}; i++)); do
-		c=${s:i:1}
-		case $c in
-		[A-Za-z0-9._~-]) out+=$c ;;
-		*) printf -v c '%%%02X' "'$c"; out+=$c ;;
-		esac
-	done
-	printf '%s' "$out"
-}
-api() {		# api Action [Name=Value...]: prints the JSON answer
-	local p=("Action=$1" "Version=2014-05-26" "Format=JSON" "RegionId=cn-hangzhou"
-	    "AccessKeyId=$AK_ID" "SignatureMethod=HMAC-SHA1" "SignatureVersion=1.0"
-	    "SignatureNonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-	    "Timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)") kv q sig
-	shift
-	p+=("$@")
-	q=$(for kv in "${p[@]}"; do printf '%s=%s\n' "$(enc "${kv%%=*}")" \
-	    "$(enc "${kv#*=}")"; done | LC_ALL=C sort | paste -sd '&')
-	sig=$(printf 'GET&%%2F&%s' "$(enc "$q")" |
-	    openssl dgst -sha1 -hmac "$AK_SECRET&" -binary | base64)
-	curl -s --max-time 10 "$SERVER/?$q&Signature=$(enc "$sig")"
-}
+# The public API, signature 1.0 (HMAC-SHA1), signed by lk_api (lib.sh)
+# with AK_ID / AK_SECRET.
 # wait_status INVOKE_ID STATUS... : waits up to 30 s for one of them.
 wait_status() {
 	local id=$1 i s; shift
 	for i in $(seq 1 150); do
-		api DescribeInvocationResults "InvokeId=$id" "InstanceId=$IID" \
+		lk_api DescribeInvocationResults "InvokeId=$id" "InstanceId=$IID" \
 		    >"$T/result.json"
 		s=$(json_str InvocationStatus <"$T/result.json")
 		for want in "$@"; do [ "$s" = "$want" ] && return 0; done
@@ -271,7 +226,7 @@ wait_status() {
 	return 1
 }
 
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
     ContentEncoding=PlainText "CommandContent=id -un; echo from-agent" >"$T/run.json"
 INV=$(json_str InvokeId <"$T/run.json")
 [ -n "$INV" ] && tap_ok "RunCommand on the agent's instance ($INV)" ||
@@ -284,7 +239,7 @@ got=$(json_str Output <"$T/result.json")
 check "the agent logged the task's start and end" sh -c \
     "grep -q ' task start task=$INV' '$AGENT_LOG' && grep -q ' task end task=$INV.* status=Success' '$AGENT_LOG'"
 
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
     ContentEncoding=PlainText "Username=$LK_ALICE" "WorkingDir=/nonexistent" \
     "CommandContent=pwd" >"$T/run.json"
 INV=$(json_str InvokeId <"$T/run.json")
@@ -294,9 +249,9 @@ is "with ErrorCode DirectoryNotExists" "$(json_str ErrorCode <"$T/result.json")"
 
 # Two tasks run in parallel: both take 2 s, together well under 4 s.
 start=$(date +%s)
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
     ContentEncoding=PlainText "CommandContent=sleep 2" >"$T/run1.json"
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
     ContentEncoding=PlainText "CommandContent=sleep 2" >"$T/run2.json"
 wait_status "$(json_str InvokeId <"$T/run1.json")" Success &&
     wait_status "$(json_str InvokeId <"$T/run2.json")" Success
@@ -306,16 +261,16 @@ elapsed=$(($(date +%s) - start))
     tap_ok "two tasks run in parallel ($elapsed s)" ||
     tap_fail "two tasks run in parallel (rc $rc, $elapsed s)"
 
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=60 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=60 \
     ContentEncoding=PlainText \
     "CommandContent=sleep 60 & echo \$! >$T/api-stop.pid; sleep 60" >"$T/run.json"
 INV=$(json_str InvokeId <"$T/run.json")
 check "a long task is Running on the agent" wait_status "$INV" Running
-api StopInvocation "InvokeId=$INV" "InstanceId.1=$IID" >"$T/stop.json"
+lk_api StopInvocation "InvokeId=$INV" "InstanceId.1=$IID" >"$T/stop.json"
 check "StopInvocation stops it (Terminated)" wait_status "$INV" Terminated Stopped
 check "the stop killed the task's process group" gone "$(cat "$T/api-stop.pid")"
 
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=10 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=10 \
     ContentEncoding=PlainText "CommandContent=sleep 30" >"$T/run.json"
 INV=$(json_str InvokeId <"$T/run.json")
 check "a task past its Timeout ends Timeout" wait_status "$INV" Timeout Failed
@@ -325,26 +280,23 @@ is "with ErrorCode ExecutionTimeout" "$(json_str ErrorCode <"$T/result.json")" \
 # ---------------------------------------------------------------------
 # The server goes away while a task runs: the report is spooled, retried,
 # and delivered once the server is back; the agent reconnects.
-api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
     ContentEncoding=PlainText "CommandContent=sleep 2; echo late" >"$T/run.json"
 INV=$(json_str InvokeId <"$T/run.json")
 wait_status "$INV" Running >/dev/null 2>&1
-kill "$(cat "$T/latchkeyd.pid")"
-wait "$(cat "$T/latchkeyd.pid")" 2>/dev/null
+lk_lkd_stop
 check "while the server is down, the finished task's report is spooled" sh -c \
     "for i in \$(seq 1 100); do ls '$T/agent/spool' 2>/dev/null | grep -q '^$INV' && exit 0; sleep 0.05; done; exit 1"
 check "the agent logs that it retries" wait_log " report retry task=$INV" 10
 # (restarted with --public-url, for the error bodies' Recommend below)
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --public-url "$SERVER/" \
-    >>"$LKD_LOG" 2>&1 &
-echo $! >"$T/latchkeyd.pid"
+lk_lkd_start -p "$LKD_PORT" latchkeyd --public-url "$SERVER/" 2>>"$T/agent-test.err"
 check "after the restart, the report is delivered: Success" wait_status "$INV" Success
 check "the agent reconnected and said hello again" wait_log ' conn reconnected ' 40
 check "the spool is empty again" sh -c "[ -z \"\$(ls -A '$T/agent/spool')\" ]"
 
 # An error body's Recommend: with --public-url, the absolute link to the
 # code's entry on the error page, which is served.
-api DeleteCommand CommandId=c-doesnotexist0000000 >"$T/err.json"
+lk_api DeleteCommand CommandId=c-doesnotexist0000000 >"$T/err.json"
 REC=$(json_str Recommend <"$T/err.json")
 is "an error's Recommend is <public URL>/console/static/errors.html#Code" "$REC" \
     "$SERVER/console/static/errors.html#InvalidCmdId.NotFound"
@@ -357,17 +309,15 @@ check "the page is served as text/html with that anchor" sh -c \
 # Fair shares of the agent's 128 task slots (docs/threading.md): one
 # caller's tasks other than key pushes take at most 64 slots, and 16 are
 # kept for key pushes; a task over its share waits, Pending.
-AK2=$("$LKD" --db "$DB" accesskey create --description share-b --json 2>"$T/last.err")
-AK2_ID=$(printf '%s' "$AK2" | json_str AccessKeyId)
-AK2_SECRET=$(printf '%s' "$AK2" | json_str AccessKeySecret)
+lk_accesskey AK2 --description share-b 2>"$T/last.err"
 as_b() { AK_ID=$AK2_ID AK_SECRET=$AK2_SECRET "$@"; }
 # count STATUS: the caller's invocations in that InvocationStatus (the
 # InvokeStatus filter's "Running" also matches Pending: subtract them)
 count() {
 	local n p
-	n=$(api DescribeInvocations "InvokeStatus=$1" PageSize=1 | json_num TotalCount)
+	n=$(lk_api DescribeInvocations "InvokeStatus=$1" PageSize=1 | json_num TotalCount)
 	if [ "$1" = Running ]; then
-		p=$(api DescribeInvocations InvokeStatus=Pending PageSize=1 |
+		p=$(lk_api DescribeInvocations InvokeStatus=Pending PageSize=1 |
 		    json_num TotalCount)
 		n=$((n - p))
 	fi
@@ -388,7 +338,7 @@ long_tasks() {	# long_tasks N FILE: N tasks of 120 s; their ids in FILE
 	local i
 	: >"$2"
 	for i in $(seq 1 "$1"); do
-		api RunCommand Type=RunShellScript "InstanceId.1=$IID" \
+		lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" \
 		    Timeout=120 ContentEncoding=PlainText \
 		    "CommandContent=sleep 120" | json_str InvokeId >>"$2"
 	done
@@ -396,7 +346,7 @@ long_tasks() {	# long_tasks N FILE: N tasks of 120 s; their ids in FILE
 stop_all() {	# stop_all FILE: StopInvocation of each id in FILE
 	local id
 	while read -r id; do
-		api StopInvocation "InvokeId=$id" "InstanceId.1=$IID" >/dev/null
+		lk_api StopInvocation "InvokeId=$id" "InstanceId.1=$IID" >/dev/null
 	done <"$1"
 }
 long_tasks 66 "$T/share-a.ids"
@@ -406,21 +356,21 @@ as_b long_tasks 48 "$T/share-b.ids"
 check "another caller's tasks still run (48 of 48)" as_b count_is 48 Running
 # quick_task TEXT: runs "echo TEXT" on the instance; its invoke id
 quick_task() {
-	api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
+	lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID" Timeout=30 \
 	    ContentEncoding=PlainText "CommandContent=echo $1" | json_str InvokeId
 }
 # status_after ID: its InvocationStatus 2 s later (time for a poll to take it)
 status_after() {
 	sleep 2
-	api DescribeInvocationResults "InvokeId=$1" "InstanceId=$IID" |
+	lk_api DescribeInvocationResults "InvokeId=$1" "InstanceId=$IID" |
 	    json_str InvocationStatus
 }
 WAITING=$(as_b quick_task after-the-storm)
 is "with 112 slots taken by other tasks, a third task waits" \
     "$(as_b status_after "$WAITING")" Pending
-SENDKEY_ID=$(api DescribeCommands Provider=AlibabaCloud \
+SENDKEY_ID=$(lk_api DescribeCommands Provider=AlibabaCloud \
     Name=ACS-ECS-SendSshPublicKey-linux.sh | json_str CommandId)
-as_b api InvokeCommand "CommandId=$SENDKEY_ID" "InstanceId.1=$IID" \
+as_b lk_api InvokeCommand "CommandId=$SENDKEY_ID" "InstanceId.1=$IID" \
     "Parameters={\"username\":\"$LK_ALICE\",\"sshPublicKey\":\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"}" \
     >"$T/push.json"
 PUSH=$(json_str InvokeId <"$T/push.json")
@@ -445,8 +395,7 @@ sleep 0.5
 INV=$(quick_task after-restart)
 is "after the agent is killed, a new task stays Pending (no dead poll took it)" \
     "$(status_after "$INV")" Pending
-"$AGENT" run --state "$STATE" --log "$AGENT_LOG" >>"$T/agent.out" 2>&1 &
-echo $! >"$T/agent.pid"
+lk_agent_run agent 2>>"$T/agent-test.err"
 check "the agent restarted: the waiting task runs (Success)" wait_status "$INV" Success
 
 # ---------------------------------------------------------------------
@@ -461,7 +410,7 @@ bye() {		# bye STATUS [curl options]: the answer's HTTP status is STATUS
 	return 1
 }
 agent_online() {	# agent_online true|false: CloudAssistantStatus of $IID
-	api DescribeCloudAssistantStatus "InstanceId.1=$IID" >"$T/cas.json"
+	lk_api DescribeCloudAssistantStatus "InstanceId.1=$IID" >"$T/cas.json"
 	[ "$(json_str CloudAssistantStatus <"$T/cas.json")" = "$1" ] ||
 	    { head -c 400 "$T/cas.json" >&2; return 1; }
 }
@@ -498,7 +447,7 @@ hbs=$(date -u -d "$hb" +%s 2>/dev/null || echo 0)
 [ $(($(date +%s) - hbs)) -lt 60 ] &&
     tap_ok "its LastHeartbeatTime is the goodbye ($hb)" ||
     tap_fail "its LastHeartbeatTime is the goodbye (got '$hb')"
-api DescribeInstances "InstanceIds=[\"$IID\"]" >"$T/di.json"
+lk_api DescribeInstances "InstanceIds=[\"$IID\"]" >"$T/di.json"
 check "DescribeInstances shows it Stopped" grep -qE '"Status": *"Stopped"' \
     "$T/di.json"
 

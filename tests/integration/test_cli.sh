@@ -53,46 +53,23 @@ SSHD_PORT=$sshd1_PORT	# lk_ssh's default
 # ---------------------------------------------------------------------
 # latchkeyd, an admin access key, three agents.
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
-LKD_PORT=$(lk_free_port)
-ENDPOINT=http://127.0.0.1:$LKD_PORT
-AK=$("$LKD" --db "$DB" accesskey create --description cli-admin --json 2>"$T/last.err")
-AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
-AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
-[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
-    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
-ACT=$("$LKD" --db "$DB" activation create --count 3 --json 2>"$T/last.err")
-ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
-ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
-
-LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
-echo $! >"$T/latchkeyd.pid"
-check "latchkeyd listens" lk_wait_port "$LKD_PORT"
+check "latchkeyd accesskey create" lk_accesskey AK --description cli-admin
+lk_activation ACT --count 3 2>"$T/last.err"
+check "latchkeyd listens" lk_lkd_start latchkeyd
+ENDPOINT=$LKD_URL
 
 declare -A INST=()
-# agent NAME ROOT SSHD: registers and starts one agent.
+# agent NAME ROOT SSHD: registers and starts one agent (agent-NAME), which
+# has connected when this returns.
 agent() {
-	local a=$1 root=$2 sshd=$3 state=$T/agent-$1.json
-	"$AGENT" register --server "$ENDPOINT" --activation-id "$ACT_ID" \
-	    --activation-code "$ACT_CODE" --state "$state" \
-	    >"$T/agent-$a.register" 2>&1 || return 1
-	INST[$a]=$(json_str instance_id <"$state")
-	LK_PIDFILES+=("$T/agent-$a.pid")
-	LATCHKEY_ROOT=$root LATCHKEY_SSHD_PIDFILE=$T/sshd/$sshd.pid \
-	    "$AGENT" run --state "$state" --log "$T/agent-$a.log" --foreground \
-	    >>"$T/agent-$a.out" 2>&1 &
-	echo $! >"$T/agent-$a.pid"
+	lk_agent_register "agent-$1" || return 1
+	INST[$1]=$AGENT_IID
+	LATCHKEY_ROOT=$2 LATCHKEY_SSHD_PIDFILE=$T/sshd/$3.pid lk_agent_run "agent-$1"
 }
 check "agent A registers and runs (root 1)" agent a "$R" sshd1
 check "agent B registers and runs (root 2, no plug-in)" agent b "$R2" sshd2
 check "agent C registers and runs (root 1)" agent c "$R" sshd1
 A=${INST[a]:-none} B=${INST[b]:-none} C=${INST[c]:-none}
-for i in $(seq 1 100); do
-	grep -q ' conn connected' "$T/agent-a.log" "$T/agent-b.log" \
-	    "$T/agent-c.log" 2>/dev/null &&
-	    [ "$(grep -l ' conn connected' "$T"/agent-?.log | wc -l)" -eq 3 ] && break
-	sleep 0.1
-done
 
 # latchkey runs with its own HOME and no profile from the environment.
 export HOME=$T/home TMPDIR=$T/tmp
@@ -189,11 +166,11 @@ check "a missing plug-in: the install command is printed (exit 1)" err_is 1 \
 grep -q -- '--install-plugin' "$T/err.txt" &&
     tap_ok "a missing plug-in: --install-plugin is suggested" ||
     tap_fail "a missing plug-in: --install-plugin is suggested"
-LIM=$("$LKD" --db "$DB" accesskey create --users "$LK_BOB" --json 2>/dev/null)
+lk_accesskey LIM --users "$LK_BOB" 2>/dev/null
 check "a policy refusal (Forbidden.RAM): exit 4, said plainly" err_is 4 \
     "policy does not allow" env \
-    ALIBABA_CLOUD_ACCESS_KEY_ID="$(printf '%s' "$LIM" | json_str AccessKeyId)" \
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET="$(printf '%s' "$LIM" | json_str AccessKeySecret)" \
+    ALIBABA_CLOUD_ACCESS_KEY_ID="${LIM_ID:-}" \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET="${LIM_SECRET:-}" \
     "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A"
 grep -q 'Forbidden.RAM' "$T/err.txt" && tap_ok "the server's code is shown too" ||
     tap_fail "the server's code is shown too ($(head -c 300 "$T/err.txt"))"
@@ -410,13 +387,7 @@ check "run on B: skipped within 5 s, in latchkey's words (exit 1)" within 1 5000
 is "no invocation was created for them" "$(newest_inv)" "$INV_BEFORE"
 check "instances shows B Stopped" sh -c "'$LK' instances | grep -q '^$B .*Stopped'"
 LATCHKEY_ROOT=$R2 LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd2.pid \
-    "$AGENT" run --state "$T/agent-b.json" --log "$T/agent-b.log" --foreground \
-    >>"$T/agent-b.out" 2>&1 &
-echo $! >"$T/agent-b.pid"
-for i in $(seq 1 200); do
-	[ "$(grep -c ' conn connected' "$T/agent-b.log")" -ge 2 ] && break
-	sleep 0.05
-done
+    lk_agent_run agent-b 2>>"$T/agent-b.err"
 check "agent B restarted: a push goes through" out_has \
     "sent key SHA256:[A-Za-z0-9+/]+ to $B .*for user $LK_ALICE" \
     "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$B"

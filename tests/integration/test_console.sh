@@ -61,13 +61,7 @@ SSHD_PORT=${sshd1_PORT:-0}
 # ---------------------------------------------------------------------
 # latchkeyd, an access key for the console, an operator, one agent.
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
-LKD_PORT=$(lk_free_port)
-URL=http://127.0.0.1:$LKD_PORT/console/
-AK=$("$LKD" --db "$DB" accesskey create --description console --json 2>"$T/last.err")
-AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
-AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
-[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] && tap_ok "latchkeyd accesskey create" ||
-    tap_fail "latchkeyd accesskey create ($(head -c 300 "$T/last.err"))"
+check "latchkeyd accesskey create" lk_accesskey AK --description console
 OP_NAME=ops-$RANDOM
 OP_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 check "operator create reads the password from stdin" sh -c \
@@ -79,34 +73,20 @@ check_exit "operator create refuses a taken name" 1 sh -c \
 check "operator list shows it, and no hash" sh -c \
     "'$LKD' --db '$DB' operator list --json | grep -q '\"Name\": \"$OP_NAME\"' &&
     ! '$LKD' --db '$DB' operator list --json | grep -q scrypt"
-ACT=$("$LKD" --db "$DB" activation create --count 1 --json 2>"$T/last.err")
-ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
-ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
+lk_activation ACT --count 1 2>"$T/last.err"
 
-LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" >>"$T/latchkeyd.log" 2>&1 &
-echo $! >"$T/latchkeyd.pid"
-check "latchkeyd listens" lk_wait_port "$LKD_PORT"
+check "latchkeyd listens" lk_lkd_start latchkeyd
+URL=$LKD_URL/console/
 
-STATE=$T/agent.json
-if "$AGENT" register --server "http://127.0.0.1:$LKD_PORT" \
-    --activation-id "$ACT_ID" --activation-code "$ACT_CODE" --state "$STATE" \
-    >"$T/agent.register" 2>&1; then
-	INSTANCE=$(json_str instance_id <"$STATE")
+if lk_agent_register agent 2>/dev/null; then
+	INSTANCE=$AGENT_IID
 	tap_ok "the agent registers ($INSTANCE)"
 else
 	INSTANCE=none
 	tap_fail "the agent registers ($(tail -n 3 "$T/agent.register" | tr '\n' ' '))"
 fi
-LK_PIDFILES+=("$T/agent.pid")
 LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
-    "$AGENT" run --state "$STATE" --log "$T/agent.log" --foreground \
-    >>"$T/agent.out" 2>&1 &
-echo $! >"$T/agent.pid"
-for i in $(seq 1 100); do
-	grep -q ' conn connected' "$T/agent.log" 2>/dev/null && break
-	sleep 0.1
-done
+    lk_agent_run agent 2>>"$T/agent.err"
 
 lk_keygen console
 rm -rf "$SHOTS"
@@ -178,15 +158,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -days 2 \
     -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 chmod 0600 "$T/tls/key.pem"
-TAK=$("$LKD" --db "$T/tls.db" accesskey create --json 2>/dev/null)
-TLS_PORT=$(lk_free_port)
-LK_PIDFILES+=("$T/latchkeyd-tls.pid")
-"$LKD" --db "$T/tls.db" --listen "127.0.0.1:$TLS_PORT" \
-    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
-    >>"$T/latchkeyd-tls.log" 2>&1 &
-echo $! >"$T/latchkeyd-tls.pid"
-lk_wait_port "$TLS_PORT"
-TLS_BODY="{\"AccessKeyId\":\"$(printf '%s' "$TAK" | json_str AccessKeyId)\",\"AccessKeySecret\":\"$(printf '%s' "$TAK" | json_str AccessKeySecret)\"}"
+lk_new_db tls || tap_fail "a database for the TLS latchkeyd"
+lk_accesskey TAK 2>/dev/null
+lk_lkd_start latchkeyd-tls --tls-cert "$T/tls/cert.pem" \
+    --tls-key "$T/tls/key.pem" 2>>"$T/latchkeyd-tls.err"
+TLS_PORT=$LKD_PORT
+lk_lkd_use latchkeyd
+TLS_BODY="{\"AccessKeyId\":\"${TAK_ID:-}\",\"AccessKeySecret\":\"${TAK_SECRET:-}\"}"
 tls_signin() {
 	curl -s --cacert "$T/tls/cert.pem" -D "$T/tls/headers" -o /dev/null \
 	    -w '%{http_code}' -H 'Content-Type: application/json' "$@" \
@@ -201,9 +179,9 @@ is "over TLS, the http:// origin of the same host is refused" \
     "$(tls_signin -H "Origin: http://127.0.0.1:$TLS_PORT")" 403
 
 # ---------------------------------------------------------------------
-check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
-check "the TLS latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd-tls.pid"
-check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
+check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
+check "the TLS latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd-tls
+check "the agent stops on SIGTERM" lk_agent_stop agent
 check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
     "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/latchkeyd-tls.log' '$T/agent.out'"
 check "latchkeyd's log has no secret or session id" sh -c \

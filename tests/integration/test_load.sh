@@ -82,54 +82,25 @@ check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
 
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
-LKD_LOG=$T/latchkeyd.log
-LKD_PORT=$(lk_free_port)
-SERVER=http://127.0.0.1:$LKD_PORT
-newkey() {	# newkey VAR DESCRIPTION: an access key in VAR_ID, VAR_SECRET
-	local j
-	j=$("$LKD" --db "$DB" accesskey create --description "$2" --json) ||
-	    return 1
-	printf -v "$1_ID" '%s' "$(printf '%s' "$j" | json_str AccessKeyId)"
-	printf -v "$1_SECRET" '%s' "$(printf '%s' "$j" | json_str AccessKeySecret)"
-}
-newkey AK pusher && newkey HOG hog && newkey OTHER other
+lk_accesskey AK --description pusher && lk_accesskey HOG --description hog &&
+    lk_accesskey OTHER --description other
 is "access keys for the pusher, the hog and a second caller" \
-    "$([ -n "$AK_SECRET" ] && [ -n "$HOG_SECRET" ] && [ -n "$OTHER_SECRET" ] && echo yes)" yes
-ACT=$("$LKD" --db "$DB" activation create --count 1 --json)
-check "session-manager enable" "$LKD" --db "$DB" session-manager enable
+    "$([ -n "${AK_SECRET:-}" ] && [ -n "${HOG_SECRET:-}" ] && [ -n "${OTHER_SECRET:-}" ] && echo yes)" yes
+lk_activation ACT --count 1
+check "session-manager enable" lk_lkd_admin session-manager enable
 
-LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --max-conns-per-ip "$PER_IP" \
-    --header-timeout "$HEADER_TIMEOUT" --max-connections "$MAX_CONNS" \
-    --workers "$WORKERS" >>"$LKD_LOG" 2>&1 &
-LKD_PID=$!
-echo "$LKD_PID" >"$T/latchkeyd.pid"
-check "latchkeyd listens with the test's limits" lk_wait_port "$LKD_PORT"
+check "latchkeyd listens with the test's limits" lk_lkd_start latchkeyd \
+    --max-conns-per-ip "$PER_IP" --header-timeout "$HEADER_TIMEOUT" \
+    --max-connections "$MAX_CONNS" --workers "$WORKERS"
+SERVER=$LKD_URL
 check "latchkeyd logs its limits" grep -qE \
     "limits connections=$MAX_CONNS per_ip=$PER_IP .*header_timeout=$HEADER_TIMEOUT" \
     "$LKD_LOG"
 
-STATE=$T/agent.json
-LK_PIDFILES+=("$T/agent.pid")
-if "$AGENT" register --server "$SERVER" \
-    --activation-id "$(printf '%s' "$ACT" | json_str ActivationId)" \
-    --activation-code "$(printf '%s' "$ACT" | json_str ActivationCode)" \
-    --state "$STATE" >"$T/register.out" 2>&1; then
-	IID=$(json_str instance_id <"$STATE")
-	LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
-	    "$AGENT" run --state "$STATE" --log "$T/agent.log" --foreground \
-	    >>"$T/agent.out" 2>&1 &
-	echo $! >"$T/agent.pid"
-fi
-wait_agent() {
-	local i
-	for i in $(seq 1 200); do
-		grep -q ' conn connected ' "$T/agent.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-check "the agent registers and connects (${IID:-none})" wait_agent
+lk_agent_register agent 2>/dev/null
+IID=$AGENT_IID
+LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+    check "the agent registers and connects (${IID:-none})" lk_agent_run agent
 
 # Keys to push: one a push, made before the storm.
 NKEYS=$((SECONDS_STORM * 5 + 10))
@@ -302,13 +273,13 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 check "another access key still starts a session beside the hog" out_has \
     '^200 .*"SessionId"' api "$OTHER_ID" "$OTHER_SECRET" StartTerminalSession \
     "InstanceId.1=$IID"
-check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
+check "latchkeyd stops on SIGTERM" lk_lkd_stop
 wait "$LKD_PID"; rc=$?
 is "latchkeyd exits 0" "$rc" 0
 check "no sanitizer report in latchkeyd's output" sh -c \
     "! grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$LKD_LOG'"
 check "latchkeyd logged its stop" grep -q 'latchkeyd stopping signal=15' "$LKD_LOG"
 
-stop_pidfile "$T/agent.pid"
+lk_agent_stop agent
 lk_keep_logs
 echo "1..$LK_N"

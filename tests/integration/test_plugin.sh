@@ -7,18 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 
 lk_setup
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
 APM=$T/bin/acs-plugin-manager
 PLUGIN=config_ecs_instance_connect
 BEGIN='# BEGIN latchkey config_ecs_instance_connect'
 
-# The plug-in package, as make install lays it out.
+# The plug-in package, as make install lays it out (lk_plugin_pkg).
+lk_plugin_pkg
 PKG=$T/plugins/$PLUGIN
-mkdir -p "$PKG"
-install -m 0755 -o root -g root "$T/bin/$PLUGIN" "$T/bin/send_ssh_public_key" \
-    "$T/bin/latchkey-authorized-keys" "$PKG/"
-install -m 0644 -o root -g root "$SRC/plugins/$PLUGIN/VERSION" "$PKG/"
-export LATCHKEY_PLUGIN_DIR=$T/plugins
 unset LATCHKEY_SSHD
 
 # An sshd -t stand-in that refuses every configuration.

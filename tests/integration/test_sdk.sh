@@ -5,12 +5,13 @@
 # This script builds the world the SDK tests in tests/sdk/ run in: a
 # scratch root $R with a Debian-like sshd_config, its own sshd on a loopback
 # port and the config_ecs_instance_connect plug-in installed by the seed
-# command; latchkeyd on a loopback port with a fresh SQLite database; three
-# agents registered with one activation (instances A, B and C) and running
-# with LATCHKEY_ROOT=$R, so that send_ssh_public_key writes to the store
-# that sshd reads. Then it runs the node tests with a reporter that prints
+# command; latchkeyd on a loopback port with a fresh database (lk_new_db:
+# SQLite, or PostgreSQL with LK_TEST_DB=postgresql); three agents
+# registered with one activation (instances A, B and C) and running with
+# LATCHKEY_ROOT=$R, so that send_ssh_public_key writes to the store that
+# sshd reads. Then it runs the node tests with a reporter that prints
 # one TAP line per test (tests/sdk/tap-reporter.js), numbered after this
-# script's own lines. See tests/sdk/README.md.
+# script's own lines. See tests/sdk/README.md and docs/testing.md.
 . "$(dirname "$0")/lib.sh"
 
 lk_setup
@@ -73,13 +74,8 @@ done
 # ---------------------------------------------------------------------
 # latchkeyd on a loopback port, a fresh database, an admin access key.
 LKD=$T/bin/latchkeyd
-mkdir -p "$T/lkd" "$T/work"
+mkdir -p "$T/work"
 lk_new_db latchkey || { echo "not ok - a database"; exit 1; }
-LKD_PIDFILE=$T/lkd/latchkeyd.pid
-LKD_LOG=$T/lkd/latchkeyd.log
-LK_PIDFILES+=("$LKD_PIDFILE")
-LKD_PORT=$(lk_free_port) || { tap_fail "a free port for latchkeyd"; exit 1; }
-ENDPOINT=http://127.0.0.1:$LKD_PORT
 
 json_field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));
     const v=o[process.argv[1]]; if (v === undefined) process.exit(1);
@@ -89,30 +85,19 @@ if [ ! -x "$LKD" ]; then
 	tap_fail "latchkeyd is built ($LK_BUILD/bin/latchkeyd)"
 	echo "1..$LK_N"; exit 1
 fi
-ADMIN_JSON=$("$LKD" --db "$DB" accesskey create --description sdk-admin \
-    --json 2>"$T/last.err")
-AK_ID=$(printf '%s' "$ADMIN_JSON" | json_field AccessKeyId)
-AK_SECRET=$(printf '%s' "$ADMIN_JSON" | json_field AccessKeySecret)
-[ -n "$AK_ID" ] && [ -n "$AK_SECRET" ] &&
-    tap_ok "latchkeyd accesskey create --json" ||
-    tap_fail "latchkeyd accesskey create --json ($(head -c 300 "$T/last.err"))"
+check "latchkeyd accesskey create --json" lk_accesskey AK --description sdk-admin
 
 # Jobs are disowned: the tests kill -9 some of them, and bash would report
 # it. The cleanup still stops each one by the PID in its file.
 # --session-token-ttl 3: 07-sessions.test.js waits for a WebSocketUrl to
 # expire (and restarts latchkeyd with it if 06's restart dropped it).
-"$LKD" --db "$DB" --listen "127.0.0.1:$LKD_PORT" --session-token-ttl 3 \
-    >>"$LKD_LOG" 2>&1 &
-echo $! >"$LKD_PIDFILE"
-disown
-lkd_up=0
-for i in $(seq 1 200); do
-	ss -Htln "sport = :$LKD_PORT" | grep -q . && { lkd_up=1; break; }
-	kill -0 "$(cat "$LKD_PIDFILE")" 2>/dev/null || break
-	sleep 0.05
-done
-[ "$lkd_up" = 1 ] && tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT" ||
-    tap_fail "latchkeyd listens ($(tail -n 3 "$LKD_LOG" | tr '\n' ' '))"
+if lk_lkd_start latchkeyd --session-token-ttl 3 2>"$T/last.err"; then
+	tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT"
+else
+	tap_fail "latchkeyd listens ($(tr '\n' ' ' <"$T/last.err"))"
+fi
+disown "$LKD_PID" 2>/dev/null
+ENDPOINT=$LKD_URL
 
 # ---------------------------------------------------------------------
 # Three agents, one activation: instances A, B (policy tests) and C (the
@@ -121,29 +106,19 @@ done
 AGENT=$T/bin/latchkey-agent
 declare -A INST=()
 if [ -x "$AGENT" ]; then
-	ACT_JSON=$("$LKD" --db "$DB" activation create --count 3 --json \
-	    2>"$T/last.err")
-	ACT_ID=$(printf '%s' "$ACT_JSON" | json_field ActivationId)
-	ACT_CODE=$(printf '%s' "$ACT_JSON" | json_field ActivationCode)
-	[ -n "$ACT_ID" ] && tap_ok "latchkeyd activation create --count 3 --json" ||
-	    tap_fail "activation create ($(head -c 300 "$T/last.err"))"
+	check "latchkeyd activation create --count 3 --json" \
+	    lk_activation ACT --count 3
 	for a in a b c; do
-		state=$T/agent-$a.json
-		if "$AGENT" register --server "$ENDPOINT" --activation-id "$ACT_ID" \
-		    --activation-code "$ACT_CODE" --state "$state" \
-		    >"$T/agent-$a.register" 2>&1 &&
-		    INST[$a]=$(json_field instance_id <"$state"); then
+		if lk_agent_register "agent-$a" 2>/dev/null &&
+		    [ -n "$AGENT_IID" ]; then
+			INST[$a]=$AGENT_IID
 			tap_ok "agent $a registers (${INST[$a]})"
 		else
 			tap_fail "agent $a registers ($(tail -n 3 "$T/agent-$a.register" | tr '\n' ' '))"
 			continue
 		fi
-		LK_PIDFILES+=("$T/agent-$a.pid")
-		LATCHKEY_ROOT=$R "$AGENT" run --state "$state" \
-		    --log "$T/agent-$a.log" --foreground \
-		    >>"$T/agent-$a.out" 2>&1 &
-		echo $! >"$T/agent-$a.pid"
-		disown
+		LATCHKEY_ROOT=$R lk_agent_run "agent-$a" 2>>"$T/agent-$a.err"
+		disown "$AGENT_PID" 2>/dev/null
 	done
 else
 	tap_fail "latchkey-agent is built ($LK_BUILD/bin/latchkey-agent)"
@@ -180,10 +155,10 @@ fi
 
 # Stop latchkeyd and the agents now (SIGTERM, as the cleanup would), so
 # that a sanitizer build's report at exit lands in their logs in time.
-check "latchkeyd stops on SIGTERM" stop_pidfile "$LKD_PIDFILE"
+check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
 for a in a b; do
 	[ -f "$T/agent-$a.pid" ] &&
-	    check "agent $a stops on SIGTERM" stop_pidfile "$T/agent-$a.pid"
+	    check "agent $a stops on SIGTERM" lk_agent_stop "agent-$a"
 done
 no_sanitizer_report() {
 	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@" >&2
@@ -191,9 +166,5 @@ no_sanitizer_report() {
 check "no sanitizer report in latchkeyd's or the agents' output" \
     no_sanitizer_report "$LKD_LOG" "$T"/agent-*.out
 
-if [ "$LK_FAILED" -ne 0 ]; then
-	for f in "$LKD_LOG" "$T"/agent-*.log "$T"/agent-*.out; do
-		[ -f "$f" ] && cp "$f" "$LK_LOGDIR/$LK_TESTNAME-$(basename "$f")"
-	done
-fi
+lk_keep_logs
 echo "1..$LK_N"

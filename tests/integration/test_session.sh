@@ -93,43 +93,21 @@ echo $! >"$T/echo.pid"
 # ---------------------------------------------------------------------
 # latchkeyd on the veth address; the agent inside the namespace.
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
-LKD_PORT=$(lk_free_port)
-ENDPOINT=http://$HOSTIP:$LKD_PORT
-AK=$("$LKD" --db "$DB" accesskey create --description sess --json 2>"$T/last.err")
-AK_ID=$(printf '%s' "$AK" | json_str AccessKeyId)
-AK_SECRET=$(printf '%s' "$AK" | json_str AccessKeySecret)
-ACT=$("$LKD" --db "$DB" activation create --count 2 --json 2>"$T/last.err")
-ACT_ID=$(printf '%s' "$ACT" | json_str ActivationId)
-ACT_CODE=$(printf '%s' "$ACT" | json_str ActivationCode)
-LK_PIDFILES+=("$T/latchkeyd.pid")
-"$LKD" --db "$DB" --listen "$HOSTIP:$LKD_PORT" --allow-plain-http \
-    --session-idle-timeout $IDLE \
-    >>"$T/latchkeyd.log" 2>&1 &
-echo $! >"$T/latchkeyd.pid"
-lk_wait_port "$LKD_PORT"
-STATE=$T/agent.json
-check "the agent registers from the namespace" ip netns exec "$NS" "$AGENT" \
-    register --server "$ENDPOINT" --activation-id "$ACT_ID" \
-    --activation-code "$ACT_CODE" --state "$STATE"
-INST=$(json_str instance_id <"$STATE" 2>/dev/null)
-INST=${INST:-none}
+lk_accesskey AK --description sess 2>"$T/last.err"
+lk_activation ACT --count 2 2>"$T/last.err"
+lk_must "latchkeyd listens on $HOSTIP" lk_lkd_start -a "$HOSTIP" latchkeyd \
+    --allow-plain-http --session-idle-timeout $IDLE
+ENDPOINT=$LKD_URL
+LK_NETNS=$NS check "the agent registers from the namespace" \
+    lk_agent_register agent
+STATE=$T/agent/agent.json
+INST=${AGENT_IID:-none}
+# start_agent: the agent in the namespace; it has connected (once more)
+# when this returns.
 start_agent() {
-	LK_PIDFILES+=("$T/agent.pid")
-	LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
-	    ip netns exec "$NS" "$AGENT" run --state "$STATE" \
-	    --log "$T/agent.log" --foreground \
-	    --session-ports "$SSHD,$ECHO,$DEAD" >>"$T/agent.out" 2>&1 &
-	echo $! >"$T/agent.pid"
-	local n0 i
-	n0=$(grep -c ' conn connected' "$T/agent.log" 2>/dev/null)
-	for i in $(seq 1 100); do
-		[ "$(grep -c ' conn connected' "$T/agent.log" 2>/dev/null)" \
-		    -gt "${n0:-0}" ] && return 0
-		sleep 0.1
-	done
-	return 1
+	LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid LK_NETNS=$NS \
+	    lk_agent_run agent --session-ports "$SSHD,$ECHO,$DEAD"
 }
-: >"$T/agent.log"
 check "the agent runs in the namespace" start_agent
 
 export HOME=$T/home TMPDIR=$T/tmp LATCHKEY_CONFIG=$T/home/lk.json
@@ -159,7 +137,7 @@ tscp() { scp -F "$T/ssh_config" -i "$KEY" "$@"; }
 check "the switch is off: proxy exits 4 with InvalidOperation.SessionManagerDisabled" \
     err_is 4 'SessionManagerDisabled' "$LK" proxy "$INST" "$SSHD"
 check "latchkeyd session-manager enable" out_has 'enabled' \
-    "$LKD" --db "$DB" session-manager enable
+    lk_lkd_admin session-manager enable
 check "proxy --help" sh -c "'$LK' proxy --help | grep -q '^usage: latchkey proxy'"
 check "forward --help" sh -c "'$LK' forward --help | grep -q '^usage: latchkey forward'"
 check "sessions --help" sh -c "'$LK' sessions --help | grep -q '^usage: latchkey sessions'"
@@ -342,8 +320,8 @@ assert all(x["PrincipalId"] == sys.argv[2] for x in s)
 ' "$T/sessions.json" "$AK_ID"
 check "latchkeyd still answers" "$LK" instances
 
-check "latchkeyd stops on SIGTERM" stop_pidfile "$T/latchkeyd.pid"
-check "the agent stops on SIGTERM" stop_pidfile "$T/agent.pid"
+check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
+check "the agent stops on SIGTERM" lk_agent_stop agent
 check "no sanitizer report from latchkeyd, the agent or latchkey proxy" sh -c \
     "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
     '$T/latchkeyd.log' '$T/agent.out' '$T'/*.err >&2"

@@ -11,17 +11,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -days 2 \
     -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 chmod 0600 "$T/tls/key.pem"
-PORT=$(lk_free_port)
-"$LKD" --db "$T/lkd.db" --listen "127.0.0.1:$PORT" \
-    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" \
-    >"$T/sshd/latchkeyd.log" 2>&1 &
-LKD_PID=$!
-echo "$LKD_PID" >"$T/lkd.pid"
-LK_PIDFILES+=("$T/lkd.pid")
-for _ in $(seq 1 100); do
-	ss -Htln "sport = :$PORT" | grep -q . && break; sleep 0.05
-done
-URL="https://127.0.0.1:$PORT"
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
+lk_must "latchkeyd listens over TLS" lk_lkd_start latchkeyd \
+    --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem"
+PORT=$LKD_PORT
+URL=$LKD_URL
 
 out=$(curl -s --max-time 5 --cacert "$T/tls/cert.pem" "$URL/?Action=DescribeInstances")
 case "$out" in
@@ -39,54 +33,43 @@ rc=$?
 P2=$(lk_free_port)
 for addr in "0.0.0.0:$P2" "[::]:$P2"; do
 	check_exit "plain HTTP on $addr is refused (exit 2)" 2 timeout 10 \
-	    "$LKD" --db "$T/lkd.db" --listen "$addr"
+	    "$LKD" --db "$DB" --listen "$addr"
 	grep -q 'refusing to serve plain HTTP on .*--tls-cert.*--allow-plain-http' \
 	    "$T/last.err" && tap_ok "the refusal of $addr says why and what to do" ||
 	    tap_fail "the refusal of $addr says why ($(head -c 300 "$T/last.err"))"
 done
 ss -Htln "sport = :$P2" | grep -q . && tap_fail "nothing listens on port $P2" ||
     tap_ok "nothing listens on port $P2 after the refusals"
-"$LKD" --db "$T/lkd.db" --listen "127.0.0.2:$P2" >"$T/plain.log" 2>&1 &
-echo $! >"$T/plain.pid"
-LK_PIDFILES+=("$T/plain.pid")
-lk_wait_port "$P2"
+lk_lkd_start -a 127.0.0.2 -p "$P2" plain 2>"$T/plain.err"
 out=$(curl -s --max-time 5 "http://127.0.0.2:$P2/?Action=DescribeInstances")
 case "$out" in
 *'"Code":"MissingAccessKeyId"'*) tap_ok "plain HTTP on another loopback address (127.0.0.2) is served" ;;
 *) tap_fail "plain HTTP on 127.0.0.2: $out ($(tail -n 2 "$T/plain.log"))" ;;
 esac
-stop_pidfile "$T/plain.pid"
-check_exit "--max-connections below 16 is a usage error" 2 "$LKD" --db "$T/lkd.db" \
+lk_lkd_stop plain
+lk_lkd_use latchkeyd
+check_exit "--max-connections below 16 is a usage error" 2 lk_lkd_admin \
     --listen "127.0.0.1:$P2" --max-connections 3
 check_exit "--max-connections above the descriptor limit is refused" 2 \
-    "$LKD" --db "$T/lkd.db" --listen "127.0.0.1:$P2" --max-connections 16777216
+    lk_lkd_admin --listen "127.0.0.1:$P2" --max-connections 16777216
 for bad in "--workers 0" "--workers 65" "--header-timeout 0" "--body-timeout x" \
     "--idle-timeout 3601" "--max-conns-per-ip -1" "--conn-memory 7" \
     "--conn-memory 257" "--io-threads 0" "--io-threads 17" "--workers 1x"; do
 	# shellcheck disable=SC2086
-	check_exit "latchkeyd $bad is a usage error" 2 "$LKD" --db "$T/lkd.db" \
+	check_exit "latchkeyd $bad is a usage error" 2 lk_lkd_admin \
 	    --listen "127.0.0.1:$P2" $bad
 done
 
-"$LKD" --db "$T/lkd.db" activation create --count 1 --json >"$T/act.json"
-"$LKD" --db "$T/lkd.db" accesskey create --json >"$T/ak.json"
-f() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2"; }
+lk_must "latchkeyd activation create" lk_activation ACT
+lk_must "latchkeyd accesskey create" lk_accesskey AK
 check_exit "the agent refuses the server without --cacert" 69 \
-    "$T/bin/latchkey-agent" register --server "$URL" \
-    --activation-id "$(f ActivationId "$T/act.json")" \
-    --activation-code "$(f ActivationCode "$T/act.json")" \
-    --state "$T/agent.json"
+    lk_agent_register agent
 check "the agent registers over HTTPS with --cacert" \
-    "$T/bin/latchkey-agent" register --server "$URL" \
-    --cacert "$T/tls/cert.pem" \
-    --activation-id "$(f ActivationId "$T/act.json")" \
-    --activation-code "$(f ActivationCode "$T/act.json")" \
-    --state "$T/agent.json"
-INSTANCE=$(grep -o 'i-[0-9a-f]*' "$T/last.out" | head -n 1)
+    lk_agent_register agent --cacert "$T/tls/cert.pem"
+INSTANCE=$AGENT_IID
 
 export HOME=$T/home LATCHKEY_ENDPOINT=$URL ALIBABA_CLOUD_REGION_ID=cn-hangzhou \
-    ALIBABA_CLOUD_ACCESS_KEY_ID=$(f AccessKeyId "$T/ak.json") \
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET=$(f AccessKeySecret "$T/ak.json")
+    ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET
 if [ -x "$T/bin/latchkey" ]; then
 	check_exit "latchkey refuses an untrusted certificate" 5 \
 	    "$T/bin/latchkey" instances
@@ -100,7 +83,7 @@ else
 fi
 # A session over TLS: wss:// to latchkeyd from both ends.
 ECHO=$(lk_free_port)
-LK_PIDFILES+=("$T/echo.pid" "$T/agent.pid")
+LK_PIDFILES+=("$T/echo.pid")
 python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -115,13 +98,8 @@ while True:
 ' "$ECHO" >/dev/null 2>&1 &
 echo $! >"$T/echo.pid"
 lk_wait_port "$ECHO"
-"$T/bin/latchkey-agent" run --state "$T/agent.json" --log "$T/agent.log" \
-    --session-ports "$ECHO" >/dev/null 2>&1 &
-echo $! >"$T/agent.pid"
-"$LKD" --db "$T/lkd.db" session-manager enable >/dev/null
-for _ in $(seq 1 100); do
-	grep -q ' conn connected' "$T/agent.log" 2>/dev/null && break; sleep 0.1
-done
+lk_agent_run agent --session-ports "$ECHO" 2>"$T/agent.err"
+lk_lkd_admin session-manager enable >/dev/null
 tunnel() { (echo over-wss; sleep 1) | "$T/bin/latchkey" proxy "$INSTANCE" "$ECHO"; }
 check_exit "latchkey proxy refuses an untrusted certificate" 5 tunnel
 export LATCHKEY_CACERT=$T/tls/cert.pem
@@ -130,5 +108,4 @@ check "latchkey proxy carries bytes over wss:// both ways (agent with --cacert)"
     tunnel_ok
 unset LATCHKEY_CACERT
 
-kill "$LKD_PID"
-wait "$LKD_PID" 2>/dev/null
+lk_lkd_stop latchkeyd

@@ -313,8 +313,22 @@ function sshRun(user, keyFile, ...cmd) {
 }
 
 // ---------------------------------------------------------------------
-// latchkeyd administration and restarts
+// latchkeyd administration and restarts: the same database, PID file and
+// log as the harness's lk_lkd_start in test_sdk.sh (docs/testing.md). On
+// PostgreSQL (LK_TEST_DB=postgresql) env.db is the database's URI and the
+// master key comes from LATCHKEYD_MASTER_KEY, which the harness exports.
 
+// The last lines of latchkeyd's log, for a failure's message.
+function lkdLogTail(lines = 5) {
+  try {
+    return fs.readFileSync(env.lkdLog, 'utf8').trimEnd().split('\n')
+      .slice(-lines).join('\n');
+  } catch (e) {
+    return `(no log: ${e.message})`;
+  }
+}
+
+// latchkeyd --db DB ARGS...: its stdout; fails the test on a non-zero exit.
 function admin(...args) {
   const r = spawnSync(env.latchkeyd, ['--db', env.db, ...args],
     { encoding: 'utf8', timeout: 20000 });
@@ -353,8 +367,10 @@ async function waitPortClosed(port, timeoutMs = 5000) {
   }
 }
 
-// Starts latchkeyd again on the same database and port, records its PID
-// where test_sdk.sh's cleanup finds it, and waits until it listens.
+// Starts latchkeyd again on the same database and port, appending to its
+// log, records its PID where the harness's cleanup finds it, and waits
+// until it listens (20 s, as lk_lkd_start); a failure says what the log
+// ended with.
 async function startLkd() {
   const log = fs.openSync(env.lkdLog, 'a');
   const child = spawn(env.latchkeyd, ['--db', env.db, '--listen',
@@ -363,10 +379,16 @@ async function startLkd() {
   fs.closeSync(log);
   fs.writeFileSync(env.lkdPidfile, `${child.pid}\n`);
   child.unref();
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 20000;
   while (!(await portOpen(env.port))) {
-    if (child.exitCode !== null) assert.fail(`latchkeyd exited ${child.exitCode}`);
-    if (Date.now() > deadline) assert.fail('latchkeyd did not listen again');
+    if (child.exitCode !== null) {
+      assert.fail(`latchkeyd exited ${child.exitCode} before it listened; ` +
+        `last lines of ${env.lkdLog}:\n${lkdLogTail()}`);
+    }
+    if (Date.now() > deadline) {
+      assert.fail(`latchkeyd did not listen again in 20 s; last lines of ` +
+        `${env.lkdLog}:\n${lkdLogTail()}`);
+    }
     await sleep(50);
   }
   return child.pid;
@@ -376,5 +398,5 @@ module.exports = {
   API_VERSION, SEND_KEY_NAME, UNFINISHED, env, popClient, v3Client, runtime,
   popRejects, popError, v3Rejects, pctEncode, isoNow, canonical, signV1, sendV1, signV3, sendV3, rawHttp,
   resultsOf, waitResult, waitStatus, sleep, keygen, sshRun, admin, createKey,
-  lkdPid, killLkd9, startLkd, waitPortClosed, portOpen, Ecs,
+  lkdPid, lkdLogTail, killLkd9, startLkd, waitPortClosed, portOpen, Ecs,
 };
