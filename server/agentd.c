@@ -61,6 +61,15 @@ agentd_wake(const char *instance_id)
 	longpoll_wake(instance_id);
 }
 
+void
+agentd_wake_many(const char *const *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		longpoll_wake(ids[i]);
+}
+
 static char *
 agentd_json(json_t *v)
 {

@@ -38,6 +38,8 @@ int	agentd_handle(const char *method, const char *path, const char *query,
 	    size_t bodylen, struct agentd_poll *poll, char **outp);
 /* Ends a waiting long poll of this instance at once. */
 void	agentd_wake(const char *instance_id);
+/* agentd_wake for n instances (one fan-out's). */
+void	agentd_wake_many(const char *const *ids, size_t n);
 int	agentd_start(void);
 void	agentd_stop(void);
 
