@@ -717,7 +717,7 @@ int	store_climit_take(struct lkdb *db, struct store_climit *e, size_t n,
 	    int64_t now, int64_t window, int64_t skew, int max, size_t *fullp);
 /*
  * Gives back one failure of each entry, only to the window it was taken
- * in (window_start) and never below 0.
+ * in (window_start) and never below 0, in one transaction.
  */
 int	store_climit_give(struct lkdb *db, const struct store_climit *e,
 	    size_t n);

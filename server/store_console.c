@@ -369,19 +369,29 @@ store_climit_take(struct lkdb *db, struct store_climit *e, size_t n,
 	return lkdb_commit(db);
 }
 
+/*
+ * One transaction, in the entries' order as the take: a take running at
+ * the same time sees all of a give-back or none of it (the address given
+ * back but not yet the account would refuse it for the account).
+ */
 int
 store_climit_give(struct lkdb *db, const struct store_climit *e, size_t n)
 {
 	size_t i;
-	int r, first = 0;
+	int r;
 
-	for (i = 0; i < n; i++)
+	if ((r = lkdb_begin(db)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
 		if ((r = lkdb_run(db, NULL, "UPDATE console_signin_fails SET "
 		    "fails = fails - 1 WHERE kind = ? AND name = ? AND "
 		    "window_start = ? AND fails > 0", "ssi", e[i].kind,
-		    e[i].name, e[i].window_start)) != 0 && first == 0)
-			first = r;
-	return first;
+		    e[i].name, e[i].window_start)) != 0) {
+			lkdb_rollback(db);
+			return r;
+		}
+	}
+	return lkdb_commit(db);
 }
 
 int
