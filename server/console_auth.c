@@ -16,7 +16,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,20 +482,28 @@ static int64_t console_limit_swept;	/* when this process last swept */
 /*
  * Makes sure the counts' table exists (once per process, and again after
  * console_limit_clear); 0 or the database's error, to be tried again.
+ * The lock is not held across the database: store_console_init() is safe
+ * to run from several threads and replicas at once.
  */
 static int
 console_limit_init(void)
 {
-	int r = 0;
+	int ready, r;
 
 	pthread_mutex_lock(&console_limit_lock);
-	if (!console_limit_ready && (r = store_console_init(lkd->db)) == 0)
-		console_limit_ready = 1;
+	ready = console_limit_ready;
 	pthread_mutex_unlock(&console_limit_lock);
-	if (r != 0)
+	if (ready)
+		return 0;
+	if ((r = store_console_init(lkd->db)) != 0) {
 		log_warnx("console limiter cannot create its table: %s",
 		    lk_err(r));
-	return r;
+		return r;
+	}
+	pthread_mutex_lock(&console_limit_lock);
+	console_limit_ready = 1;
+	pthread_mutex_unlock(&console_limit_lock);
+	return 0;
 }
 
 /*
