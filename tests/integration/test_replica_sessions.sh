@@ -206,4 +206,7 @@ done
 check "replica a stops on SIGTERM" lk_lkd_stop a
 check "replica b stops on SIGTERM" lk_lkd_stop b
 check "the agent stops on SIGTERM" lk_agent_stop agent
+check "no sanitizer report from the replicas or the agent" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+    '$T/a.log' '$T/b.log' '$T/agent.log' '$T/agent.out' >&2"
 echo "1..$LK_N"
