@@ -3,6 +3,9 @@
  * to connect to 127.0.0.1:<port> and dial latchkeyd back at
  * /agent/v1/session/<id> with its credential; lk_ws_bridge() then moves
  * the bytes until either end closes. One detached thread per session.
+ * With several latchkeyd replicas the entry's "url" names the replica that
+ * holds the client (sess_url_ok says which URLs are followed); without one
+ * the agent dials its server URL.
  *
  * Only the ports of --session-ports (default 22) are reached; any other
  * request is answered with a close frame LK_WS_PORT_REFUSED, as is a port
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -42,7 +46,68 @@ static int sess_active;
 struct sess_job {
 	char	id[SESS_ID_MAX + 1];
 	int	port;
+	char	url[AGENT_URL_MAX + SESS_ID_MAX + 32];	/* "": the server's */
 };
+
+/* Is the host of http(s) URL u (after "://") a loopback or "any" address? */
+static int
+sess_host_local(const char *u)
+{
+	const char *h = strstr(u, "://");
+	size_t n;
+
+	if (h == NULL)
+		return 0;
+	h += 3;
+	n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
+	return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+	    strncmp(h, "127.", 4) == 0 || (n == 7 &&
+	    strncmp(h, "0.0.0.0", 7) == 0) || (n == 5 &&
+	    strncmp(h, "[::1]", 5) == 0) || (n == 4 &&
+	    strncmp(h, "[::]", 4) == 0);
+}
+
+/*
+ * Whether the agent follows url, a poll's "url" for session id, with its
+ * credential. The URL came in the answer to the agent's own authenticated
+ * poll (over TLS verified with its --cacert when the server URL is
+ * https), so it is the control plane's word, which the agent already
+ * trusts with the commands it runs; these checks keep a mistake (a
+ * replica's --advertise-url left at a loopback or wildcard address, or
+ * http behind an https server) from sending the credential anywhere else:
+ * only http(s), https when the server is, no user, query or fragment,
+ * a path ending in /agent/v1/session/<id>, and a loopback or wildcard
+ * host only for an agent whose own server is on loopback.
+ */
+static int
+sess_url_ok(const char *url, const char *id, const char *server)
+{
+	char tail[SESS_ID_MAX + 32];
+	size_t n = strlen(url), i, hl, tl;
+	int https = strncmp(url, "https://", 8) == 0;
+
+	if (n == 0 || n >= sizeof(((struct sess_job *)0)->url))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 ||
+		    (unsigned char)url[i] >= 0x7f)
+			return 0;
+	if (!https && strncmp(url, "http://", 7) != 0)
+		return 0;
+	if (!https && strncmp(server, "https://", 8) == 0)
+		return 0;
+	if (strpbrk(url, "?#@") != NULL)
+		return 0;
+	/* A host, then the replica's path (if any) and the session's. */
+	hl = strcspn(url + (https ? 8 : 7), "/");
+	tl = (size_t)snprintf(tail, sizeof(tail), "/agent/v1/session/%s", id);
+	if (hl == 0 || n < (https ? 8 : 7) + hl + tl ||
+	    strcmp(url + n - tl, tail) != 0)
+		return 0;
+	if (sess_host_local(url) && !sess_host_local(server))
+		return 0;
+	return 1;
+}
 
 int
 agent_sess_config(const char *list)
@@ -135,8 +200,11 @@ sess_main(void *arg)
 		    "--session-ports", j->port);
 	else
 		fd = sess_connect(j->port, why, sizeof(why));
-	snprintf(url, sizeof(url), "%s/agent/v1/session/%s", sess_st.server,
-	    j->id);
+	if (j->url[0] != '\0')
+		snprintf(url, sizeof(url), "%s", j->url);
+	else
+		snprintf(url, sizeof(url), "%s/agent/v1/session/%s",
+		    sess_st.server, j->id);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s.%s",
 	    sess_st.instance_id, sess_st.credential);
 	hdrs[0] = auth;
@@ -154,8 +222,9 @@ sess_main(void *arg)
 		    agent_vis(vis, sizeof(vis), why));
 		lk_ws_close(ws, LK_WS_PORT_REFUSED, why);
 	} else {
-		agent_log(LOG_INFO, "session", "open", "session=%s port=%d",
-		    j->id, j->port);
+		agent_log(LOG_INFO, "session", "open", "session=%s port=%d "
+		    "via=\"%s\"", j->id, j->port, agent_vis(vis, sizeof(vis),
+		    url));
 		(void)lk_ws_bridge(ws, fd, fd, sess_stopfd, &end);
 		agent_log(LOG_INFO, "session", "closed", "session=%s port=%d "
 		    "code=%d bytes_to_port=%llu bytes_from_port=%llu", j->id,
@@ -188,7 +257,10 @@ int
 agent_sess_start(const json_t *v)
 {
 	const char *id = json_string_value(json_object_get(v, "session_id"));
-	json_t *port = json_object_get(v, "port");
+	json_t *port = json_object_get(v, "port"), *uv = json_object_get(v,
+	    "url");
+	const char *url = json_string_value(uv);
+	char vis[160];
 	struct sess_job *j;
 	pthread_attr_t attr;
 	pthread_t t;
@@ -206,6 +278,14 @@ agent_sess_start(const json_t *v)
 		return LK_ERR_ALLOC;
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	j->port = (int)json_integer_value(port);
+	/* A URL not followed: the server URL, where the dial may find it. */
+	if (uv != NULL && (url == NULL ||
+	    !sess_url_ok(url, id, sess_st.server)))
+		agent_log(LOG_WARNING, "session", "url-refused", "session=%s "
+		    "url=\"%s\"", id, agent_vis(vis, sizeof(vis),
+		    url != NULL ? url : "(not a string)"));
+	else if (url != NULL)
+		snprintf(j->url, sizeof(j->url), "%s", url);
 	pthread_mutex_lock(&sess_lock);
 	sess_active++;
 	pthread_mutex_unlock(&sess_lock);

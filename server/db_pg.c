@@ -153,6 +153,14 @@ static const char *const dbp_migrations[] = {
 	"  kind TEXT NOT NULL, principal TEXT NOT NULL, csrf TEXT NOT NULL,"
 	"  created BIGINT NOT NULL, last_used BIGINT NOT NULL);"
 	"CREATE INDEX console_sessions_used ON console_sessions(last_used);",
+	/* 1 -> 2: sessions across replicas (SQLite's 5 -> 6). */
+	"ALTER TABLE sessions ADD COLUMN client_replica TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE sessions ADD COLUMN handout BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN handed BIGINT NOT NULL DEFAULT 0;"
+	"CREATE INDEX sessions_handout ON sessions(instance_id)"
+	"  WHERE handout = 1;",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

@@ -129,6 +129,19 @@ static const char *const db_migrations[] = {
 	 * time here for LastHeartbeatTime).
 	 */
 	"ALTER TABLE instances ADD COLUMN goodbye INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 5 -> 6: sessions across replicas (docs/sessions.md): the replica
+	 * holding the client and its advertise URL, and the hand-out to the
+	 * agent's poll (0 none yet, 1 waiting for a poll, 2 handed out at
+	 * handed).
+	 */
+	"ALTER TABLE sessions ADD COLUMN client_replica TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE sessions ADD COLUMN handout INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN handed INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX sessions_handout ON sessions(instance_id)"
+	"  WHERE handout = 1;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -46,11 +46,11 @@
 #include <wslay/wslay.h>
 
 #include "agentauth.h"
+#include "agentd.h"
 #include "err.h"
 #include "util.h"
 #include "latchkeyd.h"
 #include "log.h"
-#include "longpoll.h"
 #include "relay.h"
 #include "store.h"
 #include "ws.h"
@@ -60,6 +60,7 @@
 #define RELAY_EVENTS		64	/* epoll events taken per wait */
 #define RELAY_STOP_WAIT		3	/* seconds relay_stop waits */
 #define RELAY_ABORT_WAIT	2	/* and then for the records */
+#define RELAY_RECHECK_MS	1000	/* a hand-out not yet seen: look again */
 
 struct relay_sess;
 
@@ -82,6 +83,11 @@ struct relay_side {
 	uint32_t			 evs;	/* watched for; 0: not in epoll */
 };
 
+/*
+ * AGENT_WAITING: the client is connected and the session waits for its
+ * agent's poll, on whichever replica (AGENT_HANDED when this replica's
+ * poll handed it out); then the agent dials this replica.
+ */
 enum { AGENT_WAITING, AGENT_HANDED, AGENT_DIALLING, AGENT_ATTACHED };
 
 /*
@@ -102,6 +108,9 @@ struct relay_sess {
 	struct relay_sess	*knext;		/* relay_kicked */
 
 	int			 known;		/* the relay thread has it */
+	int			 announced;	/* its hand-out is recorded */
+	long long		 since;		/* the client came, ms */
+	long long		 handed_ms;	/* this replica handed it out */
 	int			 pumping;	/* the agent is attached */
 	int			 end_req;	/* end_code, as last seen */
 	struct relay_side	*closer;	/* whose close (or loss) came first */
@@ -161,6 +170,31 @@ relay_err(char **bodyp, int status, const char *code, const char *msg)
 	*bodyp = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	return status;
+}
+
+/*
+ * An agent's dial-back reached a replica that does not hold the client:
+ * 409, naming the replica that does (the agent was given its URL).
+ */
+static int
+relay_err_elsewhere(char **bodyp, const char *sid,
+    const struct store_sess_route *rt)
+{
+	char rid[37], msg[256];
+	json_t *j;
+
+	lkd_request_id(rid);
+	snprintf(msg, sizeof(msg), "Session %s's client is held by replica %s "
+	    "(%s), not this one (%s); dial that replica.", sid, rt->replica,
+	    rt->url, lkd->replica_id);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "RequestId", rid,
+	    "HostId", "latchkey", "Code", "InvalidSessionId.OtherReplica",
+	    "Message", msg, "Recommend",
+	    lkd_recommend("InvalidSessionId.OtherReplica"), "Replica",
+	    rt->replica, "ReplicaUrl", rt->url);
+	*bodyp = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return 409;
 }
 
 static const char *
@@ -660,21 +694,88 @@ relay_sess_free(struct relay_sess *s)
 }
 
 /*
+ * The client is connected: the session is recorded as waiting for its
+ * agent's poll, on whichever replica the poll is, and that poll is woken
+ * (agentd_wake reaches the replica where it is parked). A failed write is
+ * logged; the session then fails when its wait is over.
+ */
+static void
+relay_announce(struct relay_sess *s)
+{
+	int r;
+
+	s->announced = 1;
+	if ((r = store_sess_client_held(lkd->db, s->id)) != 0 &&
+	    r != LK_ERR_NOT_FOUND)
+		log_warnx("session %s: cannot record its client: %s", s->id,
+		    lk_err(r));
+	agentd_wake(s->instance);
+}
+
+/*
+ * s's wait for its agent is over at s->wait_until, RELAY_AGENT_WAIT after
+ * its client came. Does it get longer? The agent is given RELAY_AGENT_WAIT
+ * from the hand-out, which may have happened later, on another replica
+ * (the database says when), and the hand-out itself up to
+ * RELAY_HANDOUT_WAIT after the client came (a poll that was not woken
+ * finds the session when it next begins). Returns 1 with a new
+ * s->wait_until, 0 when the wait is over.
+ */
+static int
+relay_wait_more(struct relay_sess *s, long long handed_ms, long long now)
+{
+	struct store_sess_route rt;
+	long long left;
+	int r = 0;
+
+	if (handed_ms != 0) {	/* handed out here: no need to ask */
+		if (now >= handed_ms + RELAY_AGENT_WAIT * 1000LL)
+			return 0;
+		s->wait_until = handed_ms + RELAY_AGENT_WAIT * 1000LL;
+		return 1;
+	}
+	if (store_sess_route_get(lkd->db, s->id, &rt) == 0 &&
+	    rt.handout == 2) {
+		left = (rt.handed + RELAY_AGENT_WAIT - lkd_now()) * 1000LL;
+		if (left > 0) {
+			s->wait_until = now + left;
+			r = 1;
+		}
+	} else if (now < s->since + RELAY_HANDOUT_WAIT * 1000LL) {
+		s->wait_until = now + RELAY_RECHECK_MS;
+		r = 1;
+	}
+	store_sess_route_free(&rt);
+	return r;
+}
+
+/*
  * Before the agent has dialled back: 1 once it is attached, 0 while it may
  * still come, -1 when the session failed (recorded; the client was sent
- * the close): EndTerminalSession, latchkeyd stopping, or RELAY_AGENT_WAIT
- * over. A dial-back that comes later finds the session no longer waiting.
+ * the close): EndTerminalSession, latchkeyd stopping, or the wait for the
+ * agent over (relay_wait_more). A dial-back that comes later finds the
+ * session no longer waiting.
  */
 static int
 relay_wait(struct relay_sess *s, long long now)
 {
 	char reason[64];
-	int code, attached;
+	long long handed_ms;
+	int code, attached, dialling, over = 0;
 
+	if (!s->announced)
+		relay_announce(s);
+	pthread_mutex_lock(&relay_lock);
+	dialling = s->agent >= AGENT_DIALLING;
+	handed_ms = s->handed_ms;
+	pthread_mutex_unlock(&relay_lock);
+	/* No lock over the database: a dial-back may attach meanwhile. */
+	if (now >= s->wait_until)
+		over = dialling || !relay_wait_more(s, handed_ms, now);
 	pthread_mutex_lock(&relay_lock);
 	attached = s->agent == AGENT_ATTACHED;
 	code = s->end_code ? s->end_code : relay_quit ? LK_WS_GOING_AWAY :
-	    now >= s->wait_until ? LK_WS_NO_AGENT : 0;
+	    over ? LK_WS_NO_AGENT : 0;
 	if (!attached && code != 0)
 		s->agent = AGENT_WAITING, s->end_code = code;
 	pthread_mutex_unlock(&relay_lock);
@@ -952,7 +1053,6 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
     struct MHD_UpgradeResponseHandle *urh)
 {
 	struct relay_sess *s = cls;
-	char inst[64];
 
 	(void)req_cls;
 	free(relay_pending_take(c));
@@ -963,7 +1063,8 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 		log_warnx("session %s: out of memory", s->id);
 		goto drop;
 	}
-	s->wait_until = lk_now_ms() + RELAY_AGENT_WAIT * 1000LL;
+	s->since = lk_now_ms();
+	s->wait_until = s->since + RELAY_AGENT_WAIT * 1000LL;
 	pthread_mutex_lock(&relay_lock);
 	if (!relay_running || relay_quit) {
 		/* Its row says Connecting until relay_start's next run. */
@@ -973,11 +1074,9 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	}
 	s->next = relay_list;
 	relay_list = s;
+	/* The relay thread announces it to the agent's poll (relay_wait). */
 	relay_kick(s);
-	/* s may be gone as soon as the lock is released. */
-	snprintf(inst, sizeof(inst), "%s", s->instance);
 	pthread_mutex_unlock(&relay_lock);
-	longpoll_wake(inst);
 	return;
  drop:
 	relay_side_free(&s->c);
@@ -1081,7 +1180,8 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		goto out;
 	}
 	/* Of clients presenting the token at once, one wins. */
-	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd_now())) ==
+	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd->replica_id,
+	    lkd->advertise_url, lkd_now())) ==
 	    LK_ERR_UNAVAILABLE) {
 		status = relay_err(bodyp, 503, "ServiceUnavailable",
 		    "The database is unavailable, try again later.");
@@ -1136,6 +1236,35 @@ relay_sess_new(void)
 	return s;
 }
 
+/*
+ * An agent's dial-back for session sid that waits for no agent here: 409
+ * naming the replica that holds its client, when that is another replica
+ * (elsewhere: sid is not in this replica's memory) and the session is
+ * this agent's instance's and still open; else 404.
+ */
+static int
+relay_agent_refuse(const char *sid, int elsewhere, const char *inst,
+    char **bodyp)
+{
+	struct store_sess_route rt;
+	int status = 0;
+
+	if (elsewhere && strlen(sid) <= RELAY_ID_MAX &&
+	    store_sess_route_get(lkd->db, sid, &rt) == 0) {
+		if (strcmp(rt.instance_id, inst) == 0 &&
+		    (strcmp(rt.status, "Connecting") == 0 ||
+		    strcmp(rt.status, "Connected") == 0) &&
+		    rt.replica[0] != '\0' &&
+		    strcmp(rt.replica, lkd->replica_id) != 0)
+			status = relay_err_elsewhere(bodyp, sid, &rt);
+		store_sess_route_free(&rt);
+	}
+	if (status != 0)
+		return status;
+	return relay_err(bodyp, 404, "InvalidSessionId.NotFound", "No session "
+	    "of this instance waits for its agent under this id.");
+}
+
 int
 relay_http(struct MHD_Connection *c, const char *path, const char *query,
     const char *method, const struct lk_sig_header *h, size_t nh,
@@ -1166,12 +1295,13 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 			    "unknown instance or credential");
 		pthread_mutex_lock(&relay_lock);
 		s = relay_find(path + 18);
+		/* Handed out here (HANDED) or by another replica (WAITING). */
 		if (s == NULL || strcmp(s->instance, inst) != 0 ||
-		    s->agent != AGENT_HANDED) {
+		    s->end_code != 0 || (s->agent != AGENT_WAITING &&
+		    s->agent != AGENT_HANDED)) {
 			pthread_mutex_unlock(&relay_lock);
-			return relay_err(bodyp, 404, "InvalidSessionId.NotFound",
-			    "No session of this instance waits for its "
-			    "agent under this id.");
+			return relay_agent_refuse(path + 18, s == NULL, inst,
+			    bodyp);
 		}
 		s->agent = AGENT_DIALLING;
 		pthread_mutex_unlock(&relay_lock);
@@ -1211,24 +1341,75 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 	return 101;
 }
 
+/*
+ * The URL the agent dials for session sid, whose client replica holds:
+ * that replica's advertise URL. Given whenever the database is shared
+ * (PostgreSQL: the agent's server URL may lead to any replica) or the
+ * client is on another replica; never with SQLite, where the one process
+ * is the one the agent's server URL reaches, as before replicas. Not when
+ * the advertise URL names no host an agent could reach (0.0.0.0, [::]).
+ */
+static json_t *
+relay_take_url(const struct store_sess_handout *h)
+{
+	char *u = NULL;
+	json_t *j;
+
+	if (h->url[0] == '\0' || strstr(h->url, "://0.0.0.0") != NULL ||
+	    strstr(h->url, "://[::]") != NULL ||
+	    (strcmp(store_kind(), "postgresql") != 0 &&
+	    strcmp(h->replica, lkd->replica_id) == 0))
+		return NULL;
+	if (asprintf(&u, "%s/agent/v1/session/%s", h->url, h->id) < 0)
+		return NULL;
+	j = json_string(u);
+	free(u);
+	return j;
+}
+
+/*
+ * For the poll of instance_id, on any replica: the sessions whose client
+ * is connected (on any replica) and that no poll has taken yet, taken
+ * now (store_sess_handout: of two polls, one gets each), as
+ * {"session_id","port"[,"url"]}; NULL when there is none. Those whose
+ * client is on this replica start their agent's wait from now.
+ */
 json_t *
 relay_take(const char *instance_id)
 {
+	struct store_sess_handout *v = NULL;
 	struct relay_sess *s;
-	json_t *a = NULL;
+	json_t *a = NULL, *e, *u;
+	size_t i, n = 0;
+	int r;
 
-	pthread_mutex_lock(&relay_lock);
-	for (s = relay_list; s != NULL; s = s->next) {
-		if (s->agent != AGENT_WAITING || s->end_code != 0 ||
-		    strcmp(s->instance, instance_id) != 0)
-			continue;
-		if (a == NULL && (a = json_array()) == NULL)
-			break;
-		if (json_array_append_new(a, json_pack("{s:s, s:i}",
-		    "session_id", s->id, "port", s->port)) == 0)
-			s->agent = AGENT_HANDED;
+	if ((r = store_sess_handout(lkd->db, instance_id, lkd_now(), &v,
+	    &n)) != 0) {
+		log_warnx("relay: sessions of %s: %s", instance_id, lk_err(r));
+		return NULL;
 	}
+	if (n == 0)
+		return NULL;
+	pthread_mutex_lock(&relay_lock);
+	for (i = 0; i < n; i++)
+		if ((s = relay_find(v[i].id)) != NULL &&
+		    s->agent == AGENT_WAITING) {
+			s->agent = AGENT_HANDED;
+			s->handed_ms = lk_now_ms();
+		}
 	pthread_mutex_unlock(&relay_lock);
+	if ((a = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		e = json_pack("{s:s, s:I}", "session_id", v[i].id, "port",
+		    (json_int_t)v[i].port);
+		if (e != NULL && (u = relay_take_url(&v[i])) != NULL)
+			json_object_set_new(e, "url", u);
+		if (e == NULL || json_array_append_new(a, e) != 0)
+			log_warnx("session %s: out of memory", v[i].id);
+	}
+ out:
+	store_sess_handout_free(v, n);
 	return a;
 }
 
@@ -1259,7 +1440,7 @@ relay_start(void)
 	pthread_cond_init(&relay_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	/* Sessions that were open when latchkeyd stopped are over. */
-	if (store_sess_close_stale(lkd->db, lkd_now()) != 0)
+	if (store_sess_close_stale(lkd->db, lkd->replica_id, lkd_now()) != 0)
 		return LK_ERR_SYSTEM;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;

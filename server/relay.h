@@ -14,7 +14,10 @@
 
 #include "sig.h"
 
-#define RELAY_AGENT_WAIT	15	/* seconds for the agent to dial back */
+#define RELAY_AGENT_WAIT	15	/* seconds for the agent to dial back,
+					   from the hand-out to its poll */
+#define RELAY_HANDOUT_WAIT	35	/* seconds for a poll to take it: an
+					   agent polls at least every 30 s */
 #define RELAY_IDLE_DEFAULT	600	/* seconds without a byte either way */
 #define RELAY_TOKEN_TTL_DEFAULT	600	/* seconds a WebSocketUrl is valid */
 #define RELAY_PER_INSTANCE	20	/* sessions open at once per instance */
@@ -42,7 +45,12 @@ int	relay_http(struct MHD_Connection *c, const char *path,
  * before the upgrade (so the upgrade callback never runs).
  */
 void	relay_abandoned(struct MHD_Connection *c);
-/* For the poll: the sessions waiting for this instance's agent, once. */
+/*
+ * For the poll, on any replica: the sessions waiting for this instance's
+ * agent, once (the database says which, and marks them taken), each with
+ * the URL of the replica holding its client when the agent must dial
+ * there; NULL when there is none.
+ */
 json_t	*relay_take(const char *instance_id);
 /* Ends a live session (EndTerminalSession); 1 if it was live here. */
 int	relay_end(const char *session_id);

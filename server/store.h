@@ -560,19 +560,62 @@ int	store_sess_token_get(struct lkdb *db, const char *sid,
 /*
  * Spends session sid's single-use token: one conditional update, from
  * Pending with token_hash and a token still valid at now to Connecting
- * (client_ip, started = now). Of concurrent callers, one gets 0 and the
- * rest LK_ERR_NOT_FOUND, as do a wrong hash, a used or expired token.
+ * (client_ip, started = now, held by replica whose advertise URL is url).
+ * Of concurrent callers, one gets 0 and the rest LK_ERR_NOT_FOUND, as do
+ * a wrong hash, a used or expired token.
  */
 int	store_sess_redeem(struct lkdb *db, const char *sid,
-	    const char *token_hash, const char *client_ip, int64_t now);
+	    const char *token_hash, const char *client_ip,
+	    const char *replica, const char *url, int64_t now);
+/*
+ * Session sid's client is connected (its WebSocket upgraded): the session
+ * now waits for its agent's poll (store_sess_handout). LK_ERR_NOT_FOUND
+ * when it is no longer Connecting or was already announced.
+ */
+int	store_sess_client_held(struct lkdb *db, const char *sid);
+/* A session handed out to its agent's poll. */
+struct store_sess_handout {
+	char	*id;
+	char	*replica;	/* the replica holding the client */
+	char	*url;		/* its advertise URL */
+	int64_t	 port;
+};
+/*
+ * The poll's part: instance_id's sessions whose client is held and not
+ * yet handed out, marked handed out at now in one conditional update, so
+ * that of the polls of several replicas one gets each session. *listp:
+ * a new array of *np (none: NULL and 0; most calls, one read and no
+ * write), freed by store_sess_handout_free.
+ */
+int	store_sess_handout(struct lkdb *db, const char *instance_id,
+	    int64_t now, struct store_sess_handout **listp, size_t *np);
+void	store_sess_handout_free(struct store_sess_handout *list, size_t n);
+/* Where session sid stands between its client and its agent. */
+struct store_sess_route {
+	char	*instance_id;
+	char	*status;
+	char	*replica;	/* holding the client; "" before */
+	char	*url;
+	int64_t	 handout;	/* 0 not yet, 1 waiting for a poll, 2 handed */
+	int64_t	 handed;	/* when it was handed out */
+};
+/* Session sid's route into *r (store_sess_route_free); LK_ERR_NOT_FOUND. */
+int	store_sess_route_get(struct lkdb *db, const char *sid,
+	    struct store_sess_route *r);
+void	store_sess_route_free(struct store_sess_route *r);
 /* The agent dialled back: session sid is Connected. */
 int	store_sess_connected(struct lkdb *db, const char *sid);
 /* Session sid's end: its status, time, byte counts and reason. */
 int	store_sess_finish(struct lkdb *db, const char *sid, const char *status,
 	    int64_t now, int64_t bytes_in, int64_t bytes_out,
 	    const char *reason);
-/* At start: sessions open when latchkeyd stopped are Closed at now. */
-int	store_sess_close_stale(struct lkdb *db, int64_t now);
+/*
+ * At start: sessions this replica held when it stopped (and those of
+ * before replicas were recorded) are Closed at now; other replicas' are
+ * theirs.
+ */
+int	store_sess_close_stale(struct lkdb *db, const char *replica,
+	    int64_t now);
 
 /* ---- end store_inst.c and store_sess.c ---------------------------- */
 

@@ -3,7 +3,9 @@
  * (store.h). The two operations that must hold under concurrent callers
  * are the admission (a lock on the instance, then the counts and the
  * insert, in one transaction) and the token's redemption (one conditional
- * update whose changed-rows count says who won).
+ * update whose changed-rows count says who won). Across replicas, the
+ * hand-out of a session to its agent's poll is a third: one conditional
+ * update, whichever replica the poll is on.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -271,16 +273,156 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 
 int
 store_sess_redeem(struct lkdb *db, const char *sid, const char *token_hash,
-    const char *client_ip, int64_t now)
+    const char *client_ip, const char *replica, const char *url, int64_t now)
 {
 	int changes = 0, r;
 
 	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
-	    "'Connecting', client_ip = ?1, started = ?2 WHERE id = ?3 AND "
-	    "token_hash = ?4 AND status = 'Pending' AND token_expires > ?2",
-	    "siss", client_ip, now, sid, token_hash)) != 0)
+	    "'Connecting', client_ip = ?1, started = ?2, client_replica = ?5, "
+	    "client_url = ?6 WHERE id = ?3 AND token_hash = ?4 AND status = "
+	    "'Pending' AND token_expires > ?2", "sisss"
+	    "s", client_ip, now, sid, token_hash, replica, url)) != 0)
 		return r;
 	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+store_sess_client_held(struct lkdb *db, const char *sid)
+{
+	int changes = 0, r;
+
+	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET handout = 1 "
+	    "WHERE id = ? AND status = 'Connecting' AND handout = 0", "s",
+	    sid)) != 0)
+		return r;
+	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
+}
+
+void
+store_sess_handout_free(struct store_sess_handout *list, size_t n)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(list[i].id);
+		free(list[i].replica);
+		free(list[i].url);
+	}
+	free(list);
+}
+
+struct sess_handouts {
+	struct store_sess_handout	*v;
+	size_t				 n;
+	size_t				 cap;
+};
+
+static int
+sess_handout_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_handouts *l = arg;
+	struct store_sess_handout *h, *nv;
+	size_t cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 4;
+		if ((nv = reallocarray(l->v, cap, sizeof(*nv))) == NULL)
+			return LK_ERR_ALLOC;
+		l->v = nv;
+		l->cap = cap;
+	}
+	h = &l->v[l->n];
+	memset(h, 0, sizeof(*h));
+	l->n++;
+	if ((h->id = lkdb_col_str(row, 0)) == NULL ||
+	    (h->replica = lkdb_col_str(row, 2)) == NULL ||
+	    (h->url = lkdb_col_str(row, 3)) == NULL)
+		return LK_ERR_ALLOC;
+	h->port = lkdb_int(row, 1);
+	return 0;
+}
+
+int
+store_sess_handout(struct lkdb *db, const char *instance_id, int64_t now,
+    struct store_sess_handout **listp, size_t *np)
+{
+	struct sess_handouts l = { NULL, 0, 0 };
+	int found = 0, r;
+
+	*listp = NULL;
+	*np = 0;
+	/* Nearly every poll finds none: a read on a partial index. */
+	if ((r = lkdb_query(db, sess_found_cb, &found, "SELECT 1 FROM "
+	    "sessions WHERE instance_id = ? AND handout = 1 AND status = "
+	    "'Connecting'", "s", instance_id)) != 0 || !found)
+		return r;
+	/*
+	 * One statement: two replicas' polls of the instance cannot both
+	 * hand out a session (PostgreSQL re-checks handout = 1 on a row
+	 * another transaction changed; SQLite runs them one after the other).
+	 */
+	if ((r = lkdb_query(db, sess_handout_cb, &l, "UPDATE sessions SET "
+	    "handout = 2, handed = ?1 WHERE instance_id = ?2 AND handout = 1 "
+	    "AND status = 'Connecting' RETURNING id, port, client_replica, "
+	    "client_url", "is", now, instance_id)) != 0) {
+		store_sess_handout_free(l.v, l.n);
+		return r;
+	}
+	*listp = l.v;
+	*np = l.n;
+	return 0;
+}
+
+void
+store_sess_route_free(struct store_sess_route *r)
+{
+	if (r == NULL)
+		return;
+	free(r->instance_id);
+	free(r->status);
+	free(r->replica);
+	free(r->url);
+	memset(r, 0, sizeof(*r));
+}
+
+struct sess_route {
+	int			 found;
+	struct store_sess_route	*r;
+};
+
+static int
+sess_route_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_route *x = arg;
+
+	x->found = 1;
+	if ((x->r->instance_id = lkdb_col_str(row, 0)) == NULL ||
+	    (x->r->status = lkdb_col_str(row, 1)) == NULL ||
+	    (x->r->replica = lkdb_col_str(row, 2)) == NULL ||
+	    (x->r->url = lkdb_col_str(row, 3)) == NULL)
+		return LK_ERR_ALLOC;
+	x->r->handout = lkdb_int(row, 4);
+	x->r->handed = lkdb_int(row, 5);
+	return 1;
+}
+
+int
+store_sess_route_get(struct lkdb *db, const char *sid,
+    struct store_sess_route *r)
+{
+	struct sess_route x = { 0, r };
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	if ((e = lkdb_query(db, sess_route_cb, &x, "SELECT instance_id, "
+	    "status, client_replica, client_url, handout, handed FROM "
+	    "sessions WHERE id = ?", "s", sid)) != 0) {
+		store_sess_route_free(r);
+		return e;
+	}
+	return x.found ? 0 : LK_ERR_NOT_FOUND;
 }
 
 int
@@ -294,15 +436,19 @@ int
 store_sess_finish(struct lkdb *db, const char *sid, const char *status,
     int64_t now, int64_t bytes_in, int64_t bytes_out, const char *reason)
 {
+	/* A session never handed out leaves the hand-out's index. */
 	return lkdb_run(db, NULL, "UPDATE sessions SET status = ?, ended = ?, "
-	    "bytes_in = ?, bytes_out = ?, closed_reason = ? WHERE id = ?",
+	    "bytes_in = ?, bytes_out = ?, closed_reason = ?, handout = CASE "
+	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE id = ?",
 	    "siiiss", status, now, bytes_in, bytes_out, reason, sid);
 }
 
 int
-store_sess_close_stale(struct lkdb *db, int64_t now)
+store_sess_close_stale(struct lkdb *db, const char *replica, int64_t now)
 {
 	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
-	    "ended = ?, closed_reason = 'latchkeyd restarted' WHERE status IN "
-	    "('Connecting', 'Connected')", "i", now);
+	    "ended = ?, closed_reason = 'latchkeyd restarted', handout = CASE "
+	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE status IN "
+	    "('Connecting', 'Connected') AND client_replica IN ('', ?)", "is",
+	    now, replica);
 }

@@ -17,6 +17,8 @@
 
 #define NOW		1700000000LL
 #define TTL		600
+#define URL_A		"http://10.0.0.5:8080"
+#define URL_B		"https://b.example:8443"
 #define HASH		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
 
 struct tctx {
@@ -273,7 +275,8 @@ redeemer_main(void *arg)
 	struct redeemer *x = arg;
 
 	pthread_barrier_wait(x->go);
-	x->r = store_sess_redeem(x->db, "s-tok", HASH, x->ip, NOW + 1);
+	x->r = store_sess_redeem(x->db, "s-tok", HASH, x->ip, "r-a", URL_A,
+	    NOW + 1);
 	return NULL;
 }
 
@@ -310,7 +313,7 @@ test_token_once(void **state)
 	one_session(c->db, "s-tok", NOW + TTL);
 	/* A wrong hash spends nothing. */
 	assert_int_equal(store_sess_redeem(c->db, "s-tok", "00", "10.0.0.1",
-	    NOW + 1), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 1), LK_ERR_NOT_FOUND);
 	assert_int_equal(pthread_barrier_init(&go, NULL, NREDEEM), 0);
 	for (i = 0; i < NREDEEM; i++) {
 		x[i].db = c->db;
@@ -352,7 +355,7 @@ test_token_once(void **state)
 	}
 	/* Spent: a later try is refused too. */
 	assert_int_equal(store_sess_redeem(c->db, "s-tok", HASH, "10.0.0.9",
-	    NOW + 2), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 2), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_token_get(c->db, "s-nope", &t),
 	    LK_ERR_NOT_FOUND);
 }
@@ -366,16 +369,16 @@ test_token_expired(void **state)
 	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
 	one_session(c->db, "s-old", NOW + 10);
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    NOW + 10), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 10), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    NOW + 3600), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 3600), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_token_get(c->db, "s-old", &t), 0);
 	assert_string_equal(t.status, "Pending");
 	assert_int_equal(t.token_expires, NOW + 10);
 	store_sess_token_free(&t);
 	/* The same token a second earlier was good: expiry refused it. */
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    NOW + 9), 0);
+	    "r-a", URL_A, NOW + 9), 0);
 }
 
 /* A session's life as the relay records it, and the listing's order. */
@@ -389,17 +392,17 @@ test_session_records(void **state)
 
 	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
 	one_session(c->db, "s-1", NOW + TTL);
-	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", NOW),
-	    0);
+	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", "r-a",
+	    URL_A, NOW), 0);
 	assert_int_equal(store_sess_connected(c->db, "s-1"), 0);
 	assert_int_equal(store_sess_finish(c->db, "s-1", "Closed", NOW + 5,
 	    5000000000LL, 7, "client: normal closure (1000)"), 0);
 	assert_int_equal(lkdb_run(c->db, NULL, "UPDATE sessions SET created = "
 	    "? WHERE id = 's-1'", "i", (int64_t)(NOW - 1)), 0);
 	one_session(c->db, "s-2", NOW + TTL);
-	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", NOW),
-	    0);
-	assert_int_equal(store_sess_close_stale(c->db, NOW + 9), 0);
+	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", "r-a",
+	    URL_A, NOW), 0);
+	assert_int_equal(store_sess_close_stale(c->db, "r-a", NOW + 9), 0);
 	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].id, "s-2");		/* newest first */
@@ -425,6 +428,139 @@ test_session_records(void **state)
 	q.owner = "someone-else";
 	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
 	assert_int_equal(n, 0);
+	store_sess_list_free(list, n);
+}
+
+struct taker {
+	struct lkdb		*db;
+	pthread_barrier_t	*go;
+	struct store_sess_handout *v;
+	size_t			 n;
+	int			 r;
+};
+
+static void *
+taker_main(void *arg)
+{
+	struct taker *x = arg;
+
+	pthread_barrier_wait(x->go);
+	x->r = store_sess_handout(x->db, "i-1", NOW + 2, &x->v, &x->n);
+	return NULL;
+}
+
+/*
+ * Sessions across replicas: a session is handed out to its agent's poll
+ * only once its client is held, once of any number of polls at once, with
+ * the holder's replica and URL; the route says where it stands; a
+ * session's end takes it out of the hand-out; a replica's start closes
+ * only its own sessions.
+ */
+static void
+test_handout(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess_handout *v = NULL;
+	struct store_sess_route rt;
+	struct store_sess *list = NULL;
+	struct store_sess_query q = { "k", NULL, NULL, 10, 0 };
+	struct taker x[NREDEEM];
+	pthread_barrier_t go;
+	pthread_t th[NREDEEM];
+	size_t n = 9;
+	int i, got = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-1", NOW + TTL);
+	one_session(c->db, "s-2", NOW + TTL);
+	one_session(c->db, "s-3", NOW + TTL);
+	/* Pending, and redeemed but its client not yet up: nothing. */
+	assert_int_equal(store_sess_client_held(c->db, "s-1"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", "r-a",
+	    URL_A, NOW + 1), 0);
+	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 1, &v, &n), 0);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_sess_route_get(c->db, "s-1", &rt), 0);
+	assert_string_equal(rt.instance_id, "i-1");
+	assert_string_equal(rt.status, "Connecting");
+	assert_string_equal(rt.replica, "r-a");
+	assert_string_equal(rt.url, URL_A);
+	assert_int_equal(rt.handout, 0);
+	store_sess_route_free(&rt);
+	assert_int_equal(store_sess_client_held(c->db, "s-1"), 0);
+	/* Announced once. */
+	assert_int_equal(store_sess_client_held(c->db, "s-1"),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", "r-b",
+	    URL_B, NOW + 1), 0);
+	assert_int_equal(store_sess_client_held(c->db, "s-2"), 0);
+	/* Another instance's poll finds none of them. */
+	assert_int_equal(store_sess_handout(c->db, "i-2", NOW + 1, &v, &n), 0);
+	assert_int_equal(n, 0);
+	/* Polls on several connections at once: each session goes once. */
+	assert_int_equal(pthread_barrier_init(&go, NULL, NREDEEM), 0);
+	for (i = 0; i < NREDEEM; i++) {
+		memset(&x[i], 0, sizeof(x[i]));
+		x[i].db = c->db;
+		x[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, taker_main,
+		    &x[i]), 0);
+	}
+	for (i = 0; i < NREDEEM; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < NREDEEM; i++) {
+		size_t k;
+
+		assert_int_equal(x[i].r, 0);
+		for (k = 0; k < x[i].n; k++) {
+			got++;
+			assert_int_equal(x[i].v[k].port, 2222);
+			if (strcmp(x[i].v[k].id, "s-1") == 0) {
+				assert_string_equal(x[i].v[k].replica, "r-a");
+				assert_string_equal(x[i].v[k].url, URL_A);
+			} else {
+				assert_string_equal(x[i].v[k].id, "s-2");
+				assert_string_equal(x[i].v[k].replica, "r-b");
+				assert_string_equal(x[i].v[k].url, URL_B);
+			}
+		}
+		store_sess_handout_free(x[i].v, x[i].n);
+	}
+	assert_int_equal(got, 2);
+	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 3, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_sess_route_get(c->db, "s-2", &rt), 0);
+	assert_int_equal(rt.handout, 2);
+	assert_int_equal(rt.handed, NOW + 2);
+	store_sess_route_free(&rt);
+	/* A session that failed before a poll took it is not handed out. */
+	assert_int_equal(store_sess_redeem(c->db, "s-3", HASH, "::1", "r-a",
+	    URL_A, NOW + 1), 0);
+	assert_int_equal(store_sess_client_held(c->db, "s-3"), 0);
+	assert_int_equal(store_sess_finish(c->db, "s-3", "Failed", NOW + 4, 0,
+	    0, "the agent did not dial back (4004)"), 0);
+	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 5, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_sess_route_get(c->db, "s-3", &rt), 0);
+	assert_int_equal(rt.handout, 0);
+	store_sess_route_free(&rt);
+	assert_int_equal(store_sess_route_get(c->db, "s-9", &rt),
+	    LK_ERR_NOT_FOUND);
+	/* Replica r-a restarts: its s-1 is closed, r-b's s-2 is not. */
+	assert_int_equal(store_sess_connected(c->db, "s-2"), 0);
+	assert_int_equal(store_sess_close_stale(c->db, "r-a", NOW + 9), 0);
+	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+	assert_int_equal(n, 3);
+	for (i = 0; i < (int)n; i++)
+		if (strcmp(list[i].id, "s-1") == 0)
+			assert_string_equal(list[i].status, "Closed");
+		else if (strcmp(list[i].id, "s-2") == 0)
+			assert_string_equal(list[i].status, "Connected");
+		else
+			assert_string_equal(list[i].status, "Failed");
 	store_sess_list_free(list, n);
 }
 
@@ -706,6 +842,7 @@ main(void)
 		BOTH(test_token_once),
 		BOTH(test_token_expired),
 		BOTH(test_session_records),
+		BOTH(test_handout),
 		BOTH(test_settings),
 		BOTH(test_instances_ids),
 		BOTH(test_instances_patterns),
