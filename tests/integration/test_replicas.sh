@@ -226,7 +226,7 @@ for r in "${LK_REPLICAS[@]}"; do [ "$r" = "$VICTIM" ] || SURVIVORS+=("$r"); done
     tap_fail "an agent's replica is found (HAProxy's sessions)"
 
 # Invocations in flight: the real agents run each for 1 s; the simulated
-# ones report at once, 100 instances a call.
+# ones report at once, 100 instances a call (935 tasks with 300).
 INVS=()
 invoke() {	# invoke ARGS...: one accepted call, its id in INVS
 	local id
@@ -247,13 +247,13 @@ if [ "$LOAD_OK" = 1 ]; then
 		for ((j = s; j < s + 100 && j < ${#LIDS[@]}; j++)); do
 			la+=("InstanceId.$((j - s + 1))=${LIDS[j]}")
 		done
-		for k in 1 2; do
+		for k in 1 2 3; do
 			invoke RunCommand Type=RunShellScript Timeout=60 \
 			    ContentEncoding=PlainText "CommandContent=true" "${la[@]}"
 		done
 	done
 fi
-WANT=$((5 + (LOAD_OK ? 2 * ((LOAD_AGENTS + 99) / 100) : 0)))
+WANT=$((5 + (LOAD_OK ? 3 * ((LOAD_AGENTS + 99) / 100) : 0)))
 is "every invocation before the kill is accepted" "${#INVS[@]}" "$WANT"
 check "kill -9 of $VICTIM" lk_replica_kill "$VICTIM"
 KILLED_AT=$SECONDS
