@@ -23,18 +23,6 @@ PGC=$LK_SRC/tests/tools/pg-cluster
 lk_need_built "$LK" "$LKD"
 unset LK_TEST_PG_DIR LATCHKEYD_MASTER_KEY
 
-# lkd_start NAME DB [OPTIONS...]: latchkeyd on a free loopback port, its
-# PID file registered for cleanup; sets PORT and ENDPOINT.
-lkd_start() {
-	local name=$1 db=$2; shift 2
-	PORT=$(lk_free_port) || return 1
-	ENDPOINT=http://127.0.0.1:$PORT
-	LK_PIDFILES+=("$T/$name.pid")
-	"$LKD" --db "$db" --listen "127.0.0.1:$PORT" "$@" \
-	    >>"$T/$name.log" 2>&1 &
-	echo $! >"$T/$name.pid"
-	lk_wait_port "$PORT"
-}
 # api AK_ID AK_SECRET ARGS...: the latchkey command against $ENDPOINT.
 api() {
 	local id=$1 secret=$2; shift 2
@@ -44,12 +32,9 @@ api() {
 	    ALIBABA_CLOUD_REGION_ID=cn-hangzhou "$LK" "$@"
 }
 fails_grep() { ! grep -q -- "$1" "$2"; }
+# newkey DB DESCRIPTION: a new access key in KEY_ID, KEY_SECRET.
 newkey() {
-	local j
-	j=$("$LKD" --db "$1" accesskey create --description "$2" --json) ||
-	    return 1
-	KEY_ID=$(printf '%s' "$j" | json_str AccessKeyId)
-	KEY_SECRET=$(printf '%s' "$j" | json_str AccessKeySecret)
+	DB=$1 lk_accesskey KEY --description "$2"
 }
 
 # ---------------------------------------------------------------------
@@ -78,7 +63,9 @@ import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("UPDATE invocations SET owner = ?", (sys.argv[2],))
 c.commit()' "$OLD" "$KEY_ID"
-check "latchkeyd serves the old database" lkd_start old "$OLD"
+DB=$OLD
+check "latchkeyd serves the old database" lk_lkd_start old
+ENDPOINT=$LKD_URL
 check "its instance is listed" out_has 'i-a99290cc8194aec6f465' \
     api "$KEY_ID" "$KEY_SECRET" instances
 n=$(api "$KEY_ID" "$KEY_SECRET" invocations --output json 2>"$T/inv.err" |
@@ -110,7 +97,7 @@ check "backup never overwrites" err_is 1 'already exists' \
 is "the existing file is untouched" "$(sha256sum "$T/copy.db")" "$before"
 check "backup without DEST is a usage error" err_is 2 'usage: backup DEST' \
     "$LKD" --db "$OLD" backup
-stop_pidfile "$T/old.pid"
+lk_lkd_stop old
 
 # ---------------------------------------------------------------------
 # PostgreSQL: options, migrate, secrets never logged.
@@ -158,9 +145,10 @@ c.request(action, params, { method: "POST", timeout: 20000 }).then(
 }
 check "a key on PostgreSQL" newkey "$URI" pg-test
 export KEY_ID KEY_SECRET
+DB=$SECRET_URI
 check "latchkeyd serves on PostgreSQL (a password in its URI)" \
-    lkd_start pg "$SECRET_URI"
-export ENDPOINT
+    lk_lkd_start pg
+export ENDPOINT=$LKD_URL
 check "latchkeyd's log names the database without the password" \
     grep -q "db=postgresql://latchkey@/lk_storage" "$T/pg.log"
 check "the password is nowhere in its log" fails_grep Pw-never-logged-42 \
@@ -191,7 +179,7 @@ check "latchkeyd said the database was unavailable, and nothing worse" \
 no_crash() { ! grep -Eq 'AddressSanitizer|runtime error|fatal' "$1"; }
 check "no sanitizer report or fatal error in latchkeyd's log" no_crash \
     "$T/pg.log"
-stop_pidfile "$T/pg.pid"
+lk_lkd_stop pg
 "$PGC" stop "$T/pg"
 
 lk_keep_logs

@@ -90,4 +90,35 @@ dbtest_name(int backend)
 	return backend == DBTEST_SQLITE ? "sqlite" : "postgresql";
 }
 
+/*
+ * For tests of store operations that use latchkeyd's global database
+ * (lkd->db): defines lkd, the two backends' prestates and cmocka's setup
+ * and teardown, which open a new database of the backend in *state.
+ */
+#define DBTEST_LKD_FIXTURE						\
+static struct lkd_env test_env;						\
+struct lkd_env *lkd = &test_env;					\
+static int backend_sqlite = DBTEST_SQLITE;				\
+static int backend_pg = DBTEST_PG;					\
+static int								\
+setup(void **state)							\
+{									\
+	int backend = *(int *)*state;					\
+									\
+	if (dbtest_open(backend, &lkd->db) != 0) {			\
+		fprintf(stderr, "cannot open a %s database\n",		\
+		    dbtest_name(backend));				\
+		return -1;						\
+	}								\
+	return 0;							\
+}									\
+static int								\
+teardown(void **state)							\
+{									\
+	(void)state;							\
+	lkdb_close(lkd->db);						\
+	lkd->db = NULL;							\
+	return 0;							\
+}
+
 #endif

@@ -21,33 +21,7 @@
 #include "latchkeyd.h"
 #include "store.h"
 
-static struct lkd_env test_env;
-struct lkd_env *lkd = &test_env;
-
-static int backend_sqlite = DBTEST_SQLITE;
-static int backend_pg = DBTEST_PG;
-
-static int
-setup(void **state)
-{
-	int backend = *(int *)*state;
-
-	if (dbtest_open(backend, &lkd->db) != 0) {
-		fprintf(stderr, "cannot open a %s database\n",
-		    dbtest_name(backend));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	lkdb_close(lkd->db);
-	lkd->db = NULL;
-	return 0;
-}
+DBTEST_LKD_FIXTURE
 
 /* A command record with borrowed strings (the store only reads them). */
 static struct store_cmd
