@@ -593,13 +593,11 @@ lk_replica_kill() {
 	local pf=$T/$1.pid pid i
 	pid=$(cat "$pf" 2>/dev/null)
 	[ -n "$pid" ] || { echo "lk_replica_kill: no pid for $1" >&2; return 1; }
-	kill -KILL "$pid" 2>/dev/null || return 1
+	# A child of this shell is reaped at once, so that bash reports no
+	# "Killed"; any other is waited for below.
+	{ kill -KILL "$pid" && wait "$pid"; } 2>/dev/null
 	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || {
-			: >"$pf"
-			# (reaped here, so that bash reports no "Killed")
-			wait "$pid" 2>/dev/null
-			return 0; }
+		kill -0 "$pid" 2>/dev/null || { : >"$pf"; return 0; }
 		sleep 0.05
 	done
 	echo "lk_replica_kill: $1 ($pid) still there after SIGKILL" >&2
