@@ -252,7 +252,17 @@ main() {
 	lk_accesskey AK --description replica-bench || die "accesskey create"
 	lk_replicas_start 3 --max-conns-per-ip 0 ||
 	    die "the replicas did not start"
-	lk_haproxy_start -b leastconn -m $((AGENTS + 2000)) ha ||
+	# HAProxy holds two descriptors per agent (client and replica side)
+	# and refuses to start when its maxconn cannot fit the limit.
+	HA_MAXCONN=$((AGENTS + 1000))
+	if [ $((2 * HA_MAXCONN + 200)) -gt "$FD_LIMIT" ]; then
+		HA_MAXCONN=$(((FD_LIMIT - 200) / 2))
+		AGENTS=$(((HA_MAXCONN - 500) / 500 * 500))
+		echo "descriptor limit $FD_LIMIT ($FD_WHY): HAProxy holds" \
+		    "$HA_MAXCONN connections, so $AGENTS agents, not" \
+		    "${LK_BENCH_REPLICA_AGENTS:-10000}"
+	fi
+	lk_haproxy_start -b leastconn -m "$HA_MAXCONN" ha ||
 	    die "HAProxy did not start"
 	echo "three replicas (r1 r2 r3) on $DB; HAProxy (leastconn) on $HA_URL"
 

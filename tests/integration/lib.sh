@@ -568,8 +568,9 @@ lk_mkroot() {
 # ---------------------------------------------------------------------
 # Replicas behind a real load balancer (issue 12): N latchkeyd on one
 # PostgreSQL database and Debian's HAProxy in TCP mode in front of them,
-# all on loopback. See docs/deployment.md for the same set-up in
-# production and docs/testing.md for these functions.
+# all on loopback. docs/deployment.md describes the same set-up in
+# production; test_replicas.sh, scripts/demo-ha and bench/replica_bench.sh
+# use these functions.
 
 LK_REPLICAS=()
 
