@@ -34,6 +34,9 @@
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
 
 #define AGENT_URL_MAX		1024	/* longest server URL */
+#define AGENT_SERVERS_MAX	8	/* register --server, repeated */
+#define AGENT_REPLICA_MAX	63	/* longest Latchkey-Replica kept */
+#define AGENT_RUNNING_MAX	128	/* ids in Latchkey-Running-Tasks */
 #define AGENT_ID_MAX		64	/* longest instance id */
 #define AGENT_CRED_MAX		128	/* longest credential */
 #define AGENT_TASKID_MAX	128	/* longest task id */
@@ -55,9 +58,14 @@
 #define AGENT_EXIT_REFUSED	77	/* activation refused */
 #define AGENT_EXIT_CONFIG	78	/* not registered or bad state file */
 
-/* agent_state.c: the identity written by register, read by run. */
+/*
+ * agent_state.c: the identity written by register, read by run. server is
+ * servers[0], the first URL (what sessions dial when a poll names none).
+ */
 struct agent_state {
 	char	server[AGENT_URL_MAX];
+	char	servers[AGENT_SERVERS_MAX][AGENT_URL_MAX];
+	size_t	nservers;	/* 1..AGENT_SERVERS_MAX */
 	char	instance_id[AGENT_ID_MAX + 1];
 	char	credential[AGENT_CRED_MAX + 1];
 	char	cacert[AGENT_URL_MAX];	/* "" when the system's CAs */
@@ -78,6 +86,7 @@ struct agent_resp {
 	char	*body;		/* NUL-terminated, NULL when empty */
 	size_t	 len;
 	char	 err[256];	/* why there was no answer */
+	char	 replica[AGENT_REPLICA_MAX + 1];	/* Latchkey-Replica, or "" */
 };
 
 int	 agent_url_normalize(const char *, char *, size_t, char *, size_t);
@@ -86,6 +95,14 @@ int	 agent_http_new(const struct agent_state *, int,
 void	 agent_http_free(struct agent_http *);
 int	 agent_http_do(struct agent_http *, const char *, const char *,
 	    const char *, long, int (*)(void), struct agent_resp *);
+int	 agent_http_do_hdr(struct agent_http *, const char *, const char *,
+	    const char *, const char *, long, int (*)(void),
+	    struct agent_resp *);
+const char *agent_http_url(const struct agent_http *);
+size_t	 agent_http_nurls(const struct agent_http *);
+int	 agent_http_failover(struct agent_http *);
+void	 agent_http_ok(struct agent_http *);
+int	 agent_resp_failover(int, const struct agent_resp *);
 int	 agent_http_post(struct agent_http *, const char *, const json_t *,
 	    long, int (*)(void), struct agent_resp *);
 void	 agent_resp_free(struct agent_resp *);
@@ -151,6 +168,8 @@ int	 agent_report_init(const char *);
 int	 agent_report_start(const struct agent_state *);
 int	 agent_report_enqueue(const char *, const char *);
 int	 agent_report_pending(const char *);
+size_t	 agent_report_ids(char *, size_t, size_t *, size_t,
+	    int (*)(const char *));
 size_t	 agent_report_count(void);
 void	 agent_report_finish(long);
 int	 agent_report_spool_count(const char *, size_t *);
@@ -160,6 +179,7 @@ void	 agent_task_init(void);
 int	 agent_task_start(const json_t *);
 void	 agent_task_stop(const char *);
 void	 agent_task_drain(long);
+char	*agent_task_running_header(void);
 
 /* agent_sess.c: sessions (docs/sessions.md). */
 int	 agent_sess_config(const char *);
@@ -174,6 +194,7 @@ int	 agent_quitting(void);
 int	 agent_sleep(long);
 long long agent_now_ms(void);
 long	 agent_backoff(long *, long, long);
+long	 agent_round_wait(long *);
 void	 agent_cond_init(pthread_cond_t *);
 int	 agent_cond_wait(pthread_cond_t *, pthread_mutex_t *, long long);
 

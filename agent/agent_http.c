@@ -7,10 +7,20 @@
  * when register was given one). The Authorization header holds the
  * instance's credential: it is wiped from memory when the handle is freed
  * and never logged.
+ *
+ * A handle knows every server URL of the state file (register --server,
+ * repeated) and talks to one of them, the current one. The caller says
+ * how each request went: agent_http_failover() after a connection failure
+ * or a 5xx moves on to the next URL (wrapping around) and tells when a
+ * whole round of them has failed, so that the caller backs off only
+ * between rounds; agent_http_ok() after a success keeps the current URL.
+ * Every answer's Latchkey-Replica header is kept in the agent_resp, so
+ * that the caller can tell which replica answered.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -25,10 +35,15 @@
 struct agent_http {
 	CURL			*curl;
 	struct curl_slist	*hdrs;
-	char			 base[AGENT_URL_MAX];
+	struct curl_slist	*tail;		/* hdrs' last node */
+	char			 urls[AGENT_SERVERS_MAX][AGENT_URL_MAX];
+	size_t			 nurls;
+	size_t			 cur;		/* the URL in use */
+	size_t			 failed;	/* in a row, this round */
 	char			 cacert[AGENT_URL_MAX];
 	int			 (*abortfn)(void);
 };
+
 
 static int
 agent_url_printable(const char *s)
@@ -109,8 +124,9 @@ agent_http_wipe_headers(struct curl_slist *l)
 }
 
 /*
- * A handle for the server in st; with auth, requests carry the instance's
- * bearer credential. Returns 0 or LK_ERR_ALLOC.
+ * A handle for the servers in st, starting with the first; with auth,
+ * requests carry the instance's bearer credential. Returns 0 or
+ * LK_ERR_ALLOC.
  */
 int
 agent_http_new(const struct agent_state *st, int auth,
@@ -124,7 +140,13 @@ agent_http_new(const struct agent_state *st, int auth,
 	*hp = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return LK_ERR_ALLOC;
-	snprintf(h->base, sizeof(h->base), "%s", st->server);
+	for (h->nurls = 0; h->nurls < st->nservers &&
+	    h->nurls < AGENT_SERVERS_MAX; h->nurls++)
+		snprintf(h->urls[h->nurls], sizeof(h->urls[0]), "%s",
+		    st->servers[h->nurls]);
+	if (h->nurls == 0)	/* a state built by hand: server only */
+		snprintf(h->urls[h->nurls++], sizeof(h->urls[0]), "%s",
+		    st->server);
 	snprintf(h->cacert, sizeof(h->cacert), "%s", st->cacert);
 	snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s.%s",
 	    st->instance_id, st->credential);
@@ -138,6 +160,8 @@ agent_http_new(const struct agent_state *st, int auth,
 	    NULL || (l = curl_slist_append(h->hdrs, "Expect:")) == NULL ||
 	    (auth && (l = curl_slist_append(h->hdrs, bearer)) == NULL))
 		goto out;
+	for (h->tail = h->hdrs; h->tail->next != NULL; h->tail = h->tail->next)
+		;
 	*hp = h;
 	h = NULL;
 	r = 0;
@@ -177,6 +201,89 @@ agent_http_write(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The server URL requests go to now. */
+const char *
+agent_http_url(const struct agent_http *h)
+{
+	return h->urls[h->cur];
+}
+
+size_t
+agent_http_nurls(const struct agent_http *h)
+{
+	return h->nurls;
+}
+
+/*
+ * After a connection failure or a 5xx: moves on to the next URL, wrapping
+ * around. Returns 1 when every URL has now failed in a row (a round is
+ * over: the caller backs off before it goes on), else 0 (the caller may
+ * try the next URL at once). With one URL, every failure ends a round.
+ */
+int
+agent_http_failover(struct agent_http *h)
+{
+	h->cur = (h->cur + 1) % h->nurls;
+	if (++h->failed < h->nurls)
+		return 0;
+	h->failed = 0;
+	return 1;
+}
+
+/* After an answer worth staying for: a new round starts here. */
+void
+agent_http_ok(struct agent_http *h)
+{
+	h->failed = 0;
+}
+
+/*
+ * Whether a request's outcome (agent_http_do's return value r and resp)
+ * calls for the next URL: no answer, or a 5xx.
+ */
+int
+agent_resp_failover(int r, const struct agent_resp *resp)
+{
+	return r != 0 || resp->status == 0 || resp->status >= 500;
+}
+
+/*
+ * Keeps the value of a Latchkey-Replica header: 1..AGENT_REPLICA_MAX of
+ * [A-Za-z0-9_-] (what latchkeyd's --replica-id allows); anything else is
+ * kept as "?", so that a log line cannot be forged through it.
+ */
+static size_t
+agent_http_header(char *p, size_t size, size_t n, void *arg)
+{
+	static const char name[] = "latchkey-replica:";
+	struct agent_resp *resp = arg;
+	char *out = resp->replica;
+	size_t len = size * n, i, j;
+
+	if (len < sizeof(name) - 1 || strncasecmp(p, name, sizeof(name) - 1)
+	    != 0)
+		return len;
+	for (i = sizeof(name) - 1; i < len && (p[i] == ' ' || p[i] == '\t');
+	    i++)
+		;
+	while (len > i && (p[len - 1] == '\r' || p[len - 1] == '\n' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	for (j = 0; i < len; i++, j++) {
+		char c = p[i];
+
+		if (j >= AGENT_REPLICA_MAX || !((c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '_' || c == '-'))
+			break;
+		out[j] = c;
+	}
+	if (i < len || j == 0)
+		j = (size_t)snprintf(out, sizeof(resp->replica), "?");
+	out[j] = '\0';
+	return size * n;
+}
+
 static int
 agent_http_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
     curl_off_t un)
@@ -207,6 +314,8 @@ agent_http_setopts(struct agent_http *h, const char *url, long timeout_ms,
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, agent_http_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, agent_http_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (h->cacert[0] != '\0')
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
@@ -219,25 +328,43 @@ agent_http_setopts(struct agent_http *h, const char *url, long timeout_ms,
 }
 
 /*
- * One request: method "GET" or "POST" to <server><path>, with body (JSON
- * text, may be NULL), within timeout_ms. When abortfn is not NULL the
- * transfer ends early once it returns non-zero. Returns 0 when the server
- * answered (resp->status says how; resp->body holds the answer) and
- * LK_ERR_SYSTEM when it did not (resp->err says why), or LK_ERR_TOO_LONG.
- * The caller frees resp with agent_resp_free() in every case.
+ * One request: method "GET" or "POST" to <current server URL><path>, with
+ * body (JSON text, may be NULL), within timeout_ms. When abortfn is not
+ * NULL the transfer ends early once it returns non-zero. Returns 0 when
+ * the server answered (resp->status says how; resp->body holds the answer,
+ * resp->replica its Latchkey-Replica) and LK_ERR_SYSTEM when it did not
+ * (resp->err says why), or LK_ERR_TOO_LONG. The caller frees resp with
+ * agent_resp_free() in every case.
  */
 int
 agent_http_do(struct agent_http *h, const char *method, const char *path,
     const char *body, long timeout_ms, int (*abortfn)(void),
     struct agent_resp *resp)
 {
+	return agent_http_do_hdr(h, method, path, body, NULL, timeout_ms,
+	    abortfn, resp);
+}
+
+/*
+ * agent_http_do() with one more header line hdr ("Name: value", or
+ * "Name;" for an empty value: libcurl drops "Name:"), when not NULL.
+ * Returns LK_ERR_ALLOC as well.
+ */
+int
+agent_http_do_hdr(struct agent_http *h, const char *method, const char *path,
+    const char *body, const char *hdr, long timeout_ms, int (*abortfn)(void),
+    struct agent_resp *resp)
+{
 	char url[AGENT_URL_MAX * 2], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *extra = NULL;
 	CURLcode cc;
 
 	memset(resp, 0, sizeof(*resp));
-	if ((size_t)snprintf(url, sizeof(url), "%s%s", h->base, path) >=
-	    sizeof(url))
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", agent_http_url(h),
+	    path) >= sizeof(url))
 		return LK_ERR_TOO_LONG;
+	if (hdr != NULL && (extra = curl_slist_append(NULL, hdr)) == NULL)
+		return LK_ERR_ALLOC;
 	h->abortfn = abortfn;
 	agent_http_setopts(h, url, timeout_ms, resp, errbuf);
 	if (strcmp(method, "POST") == 0) {
@@ -248,7 +375,10 @@ agent_http_do(struct agent_http *h, const char *method, const char *path,
 		    (long)strlen(body));
 	} else
 		curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	h->tail->next = extra;	/* for this request only */
 	cc = curl_easy_perform(h->curl);
+	h->tail->next = NULL;
+	curl_slist_free_all(extra);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
 		    &resp->status);

@@ -7,9 +7,12 @@
  * sends them again first; the server ignores a report of a task it has
  * already finished, so sending one twice is harmless.
  *
- * When a report fails, the reporter waits 1 s, 2 s, 4 s ... at most 30 s
- * before it tries again (60 s after a 401: the credential was refused),
- * and the reports behind it wait too: the server is down for all of them.
+ * When a report gets no answer or a 5xx, the reporter tries the next server
+ * URL (register --server, repeated) at once; when all of them failed in a
+ * row, it waits agent_round_wait() (0.5 s doubling to 20 s, each +-50 %)
+ * before the next round. Other failures wait the same way on the same URL
+ * (60 s after a 401: the credential was refused). The reports behind it
+ * wait too: the server is down for all of them.
  * A report the server rejects as such (400, 403, 404, 413 or 422) would
  * block the queue forever; it is dropped with a warning instead.
  *
@@ -38,8 +41,6 @@
 
 #define AGENT_SPOOL_FILE_MAX	(256 * 1024)	/* one spooled report */
 #define AGENT_REPORT_TIMEOUT_MS	15000L
-#define AGENT_REPORT_RETRY_MIN	1000L
-#define AGENT_REPORT_RETRY_MAX	30000L
 #define AGENT_REPORT_REFUSED_MS	60000L		/* after a 401 */
 
 struct agent_report_item {
@@ -210,6 +211,34 @@ agent_report_enqueue(const char *task_id, const char *body)
 	return r;
 }
 
+/*
+ * Appends to ids (cap bytes, *lenp used) the task ids of the queue, oldest
+ * first, comma-separated, at most max of them, leaving out those for which
+ * skip() says 1. Returns how many it appended.
+ */
+size_t
+agent_report_ids(char *ids, size_t cap, size_t *lenp, size_t max,
+    int (*skip)(const char *))
+{
+	struct agent_report_item *it;
+	size_t n = 0, len = *lenp, need;
+
+	pthread_mutex_lock(&rq.mtx);
+	for (it = rq.head; it != NULL && n < max; it = it->next) {
+		if (skip != NULL && skip(it->task_id))
+			continue;
+		need = strlen(it->task_id) + (len > 0 ? 1 : 0);
+		if (need >= cap - len)
+			break;
+		len += (size_t)snprintf(ids + len, cap - len, "%s%s",
+		    len > 0 ? "," : "", it->task_id);
+		n++;
+	}
+	pthread_mutex_unlock(&rq.mtx);
+	*lenp = len;
+	return n;
+}
+
 /* Whether a report of task_id waits to be sent. */
 int
 agent_report_pending(const char *task_id)
@@ -278,18 +307,23 @@ agent_report_send(const struct agent_report_item *it, long *backoff)
 	struct agent_resp resp;
 	long timeout = AGENT_REPORT_TIMEOUT_MS, s, wait;
 	long long end = atomic_load(&rq.flush_end);
-	char why[256];
+	char why[256], url[AGENT_URL_MAX];
+	int r, next = 0;
 
 	if (end != 0 && end - agent_now_ms() < timeout)
 		timeout = end - agent_now_ms() > 100 ?
 		    (long)(end - agent_now_ms()) : 100;
-	agent_http_do(rq.http, "POST", "/agent/v1/result", it->body, timeout,
-	    agent_report_abort, &resp);
+	r = agent_http_do(rq.http, "POST", "/agent/v1/result", it->body,
+	    timeout, agent_report_abort, &resp);
 	s = resp.status;
 	agent_resp_error(&resp, why, sizeof(why));
+	agent_vis(url, sizeof(url), agent_http_url(rq.http));
+	if (agent_resp_failover(r, &resp))
+		next = agent_http_failover(rq.http) ? 1 : -1;
 	agent_resp_free(&resp);
 	if (s >= 200 && s <= 299) {
 		agent_log(LOG_INFO, "report", "sent", "task=%s", it->task_id);
+		agent_http_ok(rq.http);
 		*backoff = 0;
 		return 0;
 	}
@@ -298,11 +332,13 @@ agent_report_send(const struct agent_report_item *it, long *backoff)
 		    "task=%s http=%ld error=\"%s\"", it->task_id, s, why);
 		return 0;
 	}
-	wait = s == 401 ? AGENT_REPORT_REFUSED_MS : agent_backoff(backoff,
-	    AGENT_REPORT_RETRY_MIN, AGENT_REPORT_RETRY_MAX);
-	agent_log(LOG_WARNING, "report", "retry", "task=%s http=%ld error=\"%s\" "
-	    "retry_ms=%ld%s", it->task_id, s, why, wait, s == 401 ?
-	    " reason=credential-refused" : "");
+	/* next: -1 another URL at once, 1 a round ended, 0 the same URL */
+	wait = s == 401 ? AGENT_REPORT_REFUSED_MS : next == -1 ? 1 :
+	    agent_round_wait(backoff);
+	agent_log(LOG_WARNING, "report", "retry", "task=%s url=%s http=%ld "
+	    "error=\"%s\" retry_ms=%ld%s%s", it->task_id, url, s, why, wait,
+	    s == 401 ? " reason=credential-refused" : "", next == -1 ?
+	    " next=other-url" : "");
 	return wait;
 }
 

@@ -8,11 +8,30 @@
  *	reporter	sends the queued results (agent_report.c)
  *	one per task	runs the task's process (agent_task.c, agent_exec.c)
  *
- * When the server cannot be reached or answers 5xx (or anything but 2xx
- * and 401), the poller waits 1 s, 2 s, 4 s ... at most 30 s, each with
- * jitter (between half and all of it), and says hello again before the
- * next poll. A 401 means the server refused the credential: that is
- * logged as such and retried every 60 s.
+ * The server is one URL or several (register --server, repeated: replicas
+ * of latchkeyd on one database, or balancers in front of them). The
+ * poller talks to one URL at a time. When it gets no answer or a 5xx, it
+ * moves on to the next URL (wrapping around) after a short random spread
+ * (0 to AGENT_NEXT_SPREAD_MS), and once every URL has failed in a row it
+ * waits between rounds: 0.5 s, 1 s, 2 s ... 20 s, each +-50 % at random
+ * (so at most 30 s), so that the agents of a replica that died do not all
+ * come back at the same instant. Other failures (a 4xx, an answer that is
+ * not JSON) wait the same way on the same URL. After a success it stays
+ * on that URL. Every reconnection says hello before the next poll. A 401
+ * means the server refused the credential: that is logged as such and
+ * retried every 60 s.
+ *
+ * Every answer of latchkeyd names its replica (Latchkey-Replica). The
+ * poller logs "conn disconnected" once when a connection is lost, "conn
+ * reconnected" once when it is back (with the URL, the replica that
+ * answered, the one before and how long it was down), and "conn
+ * replica-changed" when answers through the same URL come from another
+ * replica without a failure in between (a balancer moved us, as libcurl
+ * re-dials silently); it then says hello to the new replica too.
+ *
+ * Every poll names the tasks received and not yet reported in the header
+ * Latchkey-Running-Tasks, so that whichever replica answers renews their
+ * leases (docs/agent-protocol.md).
  *
  * On SIGTERM or SIGINT the poll in progress is abandoned, running tasks
  * get AGENT_DRAIN_MS to finish (then their process groups are killed and
@@ -42,8 +61,9 @@
 
 #include "agent.h"
 
-#define AGENT_RETRY_MIN_MS	1000L
-#define AGENT_RETRY_MAX_MS	30000L
+#define AGENT_RETRY_MIN_MS	500L
+#define AGENT_RETRY_MAX_MS	20000L	/* +50 % jitter: at most 30 s */
+#define AGENT_NEXT_SPREAD_MS	250L	/* before trying the next URL */
 #define AGENT_REFUSED_MS	60000L	/* after a 401 */
 #define AGENT_HELLO_TIMEOUT_MS	15000L
 #define AGENT_GOODBYE_MS	2000L	/* a clean stop's last request */
@@ -51,9 +71,19 @@
 /* How a request to the server went. */
 enum agent_outcome {
 	AGENT_OK,
-	AGENT_RETRY,
+	AGENT_NEXT,	/* no answer or a 5xx: try the next URL */
+	AGENT_RETRY,	/* another failure: the same URL, later */
 	AGENT_REFUSED,
 	AGENT_QUIT,
+};
+
+/* The poller's connection, for its log lines. */
+struct agent_conn {
+	int		 up;		/* the last request was answered */
+	int		 ever;		/* connected once */
+	int		 failures;	/* in a row */
+	long long	 down_ms;	/* when the first of them happened */
+	char		 replica[AGENT_REPLICA_MAX + 1];	/* last seen */
 };
 
 static atomic_int agent_quit;
@@ -100,11 +130,23 @@ agent_backoff(long *cur, long min, long max)
 	return *cur;
 }
 
-/* Between half and all of ms, so that agents do not retry in step. */
+/* ms +-50 % at random, so that agents do not retry in step. */
 static long
 agent_jitter(long ms)
 {
-	return ms / 2 + (long)arc4random_uniform((uint32_t)(ms / 2 + 1));
+	return ms / 2 + (long)arc4random_uniform((uint32_t)ms + 1);
+}
+
+/*
+ * The wait after a round of failures: AGENT_RETRY_MIN_MS doubling to
+ * AGENT_RETRY_MAX_MS (*backoff holds where it is; 0 starts again), each
+ * +-50 % at random.
+ */
+long
+agent_round_wait(long *backoff)
+{
+	return agent_jitter(agent_backoff(backoff, AGENT_RETRY_MIN_MS,
+	    AGENT_RETRY_MAX_MS));
 }
 
 int
@@ -185,33 +227,97 @@ agent_signals_start(void)
 /* Sorts an answer (or its absence) into an outcome, logging failures. */
 static enum agent_outcome
 agent_outcome(const char *what, int r, const struct agent_resp *resp,
-    const struct agent_state *st)
+    const struct agent_state *st, const struct agent_http *h)
 {
-	char why[256];
+	char why[256], url[AGENT_URL_MAX];
 
 	if (r != 0 && agent_quitting())
 		return AGENT_QUIT;
 	if (r == 0 && resp->status >= 200 && resp->status <= 299)
 		return AGENT_OK;
 	agent_resp_error(resp, why, sizeof(why));
+	agent_vis(url, sizeof(url), agent_http_url(h));
 	if (r == 0 && resp->status == 401) {
 		agent_log(LOG_ERR, "conn", "credential-refused",
-		    "request=%s instance=%s http=401 error=\"%s\" retry_ms=%ld "
-		    "hint=register-again", what, st->instance_id, why,
-		    AGENT_REFUSED_MS);
+		    "request=%s url=%s instance=%s http=401 error=\"%s\" "
+		    "retry_ms=%ld hint=register-again", what, url,
+		    st->instance_id, why, AGENT_REFUSED_MS);
 		return AGENT_REFUSED;
 	}
 	if (r != 0)
 		agent_log(LOG_WARNING, "conn", "unreachable",
-		    "request=%s error=\"%s\"", what, why);
+		    "request=%s url=%s error=\"%s\"", what, url, why);
 	else
 		agent_log(LOG_WARNING, "conn", "http-error",
-		    "request=%s http=%ld error=\"%s\"", what, resp->status, why);
-	return AGENT_RETRY;
+		    "request=%s url=%s http=%ld error=\"%s\"", what, url,
+		    resp->status, why);
+	return agent_resp_failover(r, resp) ? AGENT_NEXT : AGENT_RETRY;
+}
+
+/* A replica's name for a log line: "-" when the answer had none. */
+static const char *
+agent_replica_str(const char *r)
+{
+	return r[0] != '\0' ? r : "-";
+}
+
+/*
+ * After an answer (hello or poll): logs "conn connected" or "conn
+ * reconnected" when the connection was down, "conn replica-changed" when
+ * another replica answers through the same URL. Returns 1 when the new
+ * replica should get a hello.
+ */
+static int
+agent_conn_answered(struct agent_conn *c, const struct agent_http *h,
+    const struct agent_resp *resp)
+{
+	char url[AGENT_URL_MAX], prev[AGENT_REPLICA_MAX + 1];
+	int changed = 0;
+
+	agent_vis(url, sizeof(url), agent_http_url(h));
+	snprintf(prev, sizeof(prev), "%s", c->replica);
+	if (resp->replica[0] != '\0')
+		snprintf(c->replica, sizeof(c->replica), "%s", resp->replica);
+	if (!c->up && !c->ever)
+		agent_log(LOG_INFO, "conn", "connected", "url=%s replica=%s "
+		    "failures=%d down_ms=%lld", url,
+		    agent_replica_str(c->replica), c->failures,
+		    c->failures > 0 ? agent_now_ms() - c->down_ms : 0LL);
+	else if (!c->up)
+		agent_log(LOG_INFO, "conn", "reconnected", "url=%s replica=%s "
+		    "previous_replica=%s failures=%d down_ms=%lld", url,
+		    agent_replica_str(c->replica), agent_replica_str(prev),
+		    c->failures, agent_now_ms() - c->down_ms);
+	else if (prev[0] != '\0' && resp->replica[0] != '\0' &&
+	    strcmp(prev, resp->replica) != 0) {
+		agent_log(LOG_WARNING, "conn", "replica-changed", "url=%s "
+		    "replica=%s previous_replica=%s", url, resp->replica, prev);
+		changed = 1;
+	}
+	c->up = c->ever = 1;
+	c->failures = 0;
+	return changed;
+}
+
+/* After a failure: logs "conn disconnected" when it is the first. */
+static void
+agent_conn_failed(struct agent_conn *c, const struct agent_http *h)
+{
+	char url[AGENT_URL_MAX];
+
+	if (c->failures++ == 0)
+		c->down_ms = agent_now_ms();
+	if (!c->up)
+		return;
+	c->up = 0;
+	agent_log(LOG_WARNING, "conn", "disconnected", "url=%s replica=%s",
+	    agent_vis(url, sizeof(url), agent_http_url(h)),
+	    agent_replica_str(c->replica));
 }
 
 static enum agent_outcome
-agent_hello(struct agent_http *h, const struct agent_state *st)
+agent_hello(struct agent_http *h, const struct agent_state *st,
+    struct agent_conn *c)
 {
 	struct agent_resp resp;
 	json_t *facts;
@@ -222,7 +328,8 @@ agent_hello(struct agent_http *h, const struct agent_state *st)
 	r = agent_http_post(h, "/agent/v1/hello", facts,
 	    AGENT_HELLO_TIMEOUT_MS, agent_quitting, &resp);
 	json_decref(facts);
-	r = agent_outcome("hello", r, &resp, st);
+	if ((r = agent_outcome("hello", r, &resp, st, h)) == AGENT_OK)
+		(void)agent_conn_answered(c, h, &resp);
 	agent_resp_free(&resp);
 	return r;
 }
@@ -254,59 +361,82 @@ agent_dispatch(const json_t *ans)
 	return 0;
 }
 
+/*
+ * One long poll, carrying Latchkey-Running-Tasks. Sets *hello when the
+ * answer came from another replica than the one before.
+ */
 static enum agent_outcome
-agent_poll(struct agent_http *h, const struct agent_state *st)
+agent_poll(struct agent_http *h, const struct agent_state *st,
+    struct agent_conn *c, int *hello)
 {
 	struct agent_resp resp;
 	enum agent_outcome o;
-	char path[64];
+	char path[64], *running;
 	json_t *ans = NULL;
 	int r;
 
 	snprintf(path, sizeof(path), "/agent/v1/poll?wait=%d",
 	    AGENT_POLL_WAIT);
-	r = agent_http_do(h, "GET", path, NULL, (AGENT_POLL_WAIT + 10) *
-	    1000L, agent_quitting, &resp);
-	if ((o = agent_outcome("poll", r, &resp, st)) == AGENT_OK &&
+	if ((running = agent_task_running_header()) == NULL)
+		fatalx("out of memory");
+	r = agent_http_do_hdr(h, "GET", path, NULL, running,
+	    (AGENT_POLL_WAIT + 10) * 1000L, agent_quitting, &resp);
+	free(running);
+	if ((o = agent_outcome("poll", r, &resp, st, h)) == AGENT_OK &&
 	    ((ans = agent_resp_json(&resp)) == NULL ||
 	    agent_dispatch(ans) != 0)) {
 		agent_log(LOG_WARNING, "conn", "bad-answer", "request=poll");
 		o = AGENT_RETRY;
 	}
+	if (o == AGENT_OK && agent_conn_answered(c, h, &resp))
+		*hello = 1;
 	json_decref(ans);
 	agent_resp_free(&resp);
 	return o;
+}
+
+/*
+ * The wait after a failed request: a short spread before the next URL
+ * while a round of them goes on, else agent_round_wait().
+ */
+static long
+agent_retry_wait(struct agent_http *h, enum agent_outcome o, long *backoff)
+{
+	if (o == AGENT_REFUSED)
+		return AGENT_REFUSED_MS;
+	if (o == AGENT_NEXT && !agent_http_failover(h))
+		return (long)arc4random_uniform(AGENT_NEXT_SPREAD_MS + 1);
+	return agent_round_wait(backoff);
 }
 
 /* The main loop: hello, polls, and the waits between failures. */
 static void
 agent_loop(struct agent_http *h, const struct agent_state *st)
 {
-	enum agent_outcome o;
+	struct agent_conn c;
+	enum agent_outcome o = AGENT_OK;
+	char url[AGENT_URL_MAX];
 	long backoff = 0, wait;
-	int need_hello = 1, failures = 0;
+	int need_hello = 1;
 
+	memset(&c, 0, sizeof(c));
 	while (!agent_quitting()) {
-		if (need_hello && (o = agent_hello(h, st)) == AGENT_OK) {
+		if (need_hello && (o = agent_hello(h, st, &c)) == AGENT_OK)
 			need_hello = 0;
-			agent_log(LOG_INFO, "conn", failures > 0 ?
-			    "reconnected" : "connected", "failures=%d",
-			    failures);
-		}
-		if (!need_hello && (o = agent_poll(h, st)) == AGENT_OK) {
+		if (!need_hello && (o = agent_poll(h, st, &c, &need_hello)) ==
+		    AGENT_OK) {
+			agent_http_ok(h);
 			backoff = 0;
-			failures = 0;
 			continue;
 		}
 		if (o == AGENT_QUIT)
 			break;
+		agent_conn_failed(&c, h);
 		need_hello = 1;
-		failures++;
-		wait = o == AGENT_REFUSED ? AGENT_REFUSED_MS :
-		    agent_jitter(agent_backoff(&backoff, AGENT_RETRY_MIN_MS,
-		    AGENT_RETRY_MAX_MS));
-		agent_log(LOG_INFO, "conn", "retry", "in_ms=%ld failures=%d",
-		    wait, failures);
+		wait = agent_retry_wait(h, o, &backoff);
+		agent_log(LOG_INFO, "conn", "retry", "in_ms=%ld failures=%d "
+		    "url=%s", wait, c.failures, agent_vis(url, sizeof(url),
+		    agent_http_url(h)));
 		agent_sleep(wait);
 	}
 }
@@ -350,7 +480,8 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 {
 	struct agent_state st;
 	struct agent_http *h = NULL;
-	char spool[PATH_MAX], vis[2][AGENT_URL_MAX];
+	char spool[PATH_MAX], vis[2][AGENT_URL_MAX], more[AGENT_URL_MAX];
+	size_t i, len = 0;
 	int ex;
 
 	if ((ex = agent_state_open(statepath, &st)) != 0)
@@ -371,9 +502,14 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 		log_warn("cannot use spool directory %s", spool);
 		return AGENT_EXIT_IO;
 	}
+	more[0] = '\0';
+	for (i = 1; i < st.nservers && len < sizeof(more); i++)
+		len += (size_t)snprintf(more + len, sizeof(more) - len, "%s%s",
+		    i == 1 ? " failover=" : ",", agent_vis(vis[0],
+		    sizeof(vis[0]), st.servers[i]));
 	agent_log(LOG_INFO, "agent", "start", "version=%s pid=%ld instance=%s "
-	    "server=%s state=%s spooled=%zu", AGENT_VERSION, (long)getpid(),
-	    st.instance_id, agent_vis(vis[0], sizeof(vis[0]), st.server),
+	    "server=%s%s state=%s spooled=%zu", AGENT_VERSION, (long)getpid(),
+	    st.instance_id, agent_vis(vis[0], sizeof(vis[0]), st.server), more,
 	    agent_vis(vis[1], sizeof(vis[1]), statepath), agent_report_count());
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
 	    agent_sess_init(&st) != 0)

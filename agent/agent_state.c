@@ -4,9 +4,13 @@
  * The state file (default /var/lib/latchkey/agent.json) is written once by
  * "register" and read by every other command:
  *
- *	{"server":"https://…","instance_id":"i-…","credential":"…"}
+ *	{"server":"https://…","servers":["https://…",…],
+ *	 "instance_id":"i-…","credential":"…"}
  *
- * plus "cacert" when register was given --cacert. It holds the instance's
+ * plus "cacert" when register was given --cacert. "servers" lists every
+ * --server of register (1..AGENT_SERVERS_MAX, in order); "server" is the
+ * first of them, and all that a state file written before "servers"
+ * existed has (it is read as a list of one). It holds the instance's
  * credential, so it is owned by the agent's user (root), mode 0600, and
  * replaced atomically; a state file that others could write is refused.
  * Pending result reports live beside it in <statedir>/spool/.
@@ -102,6 +106,45 @@ agent_state_copy(char *dst, size_t len, const json_t *o, const char *key,
 }
 
 /*
+ * The server URLs of the state file into st: "servers" when present, else
+ * "server". Each is checked and normalized. Returns 0 or
+ * LK_ERR_INVALID_FORMAT, LK_ERR_TOO_LONG.
+ */
+static int
+agent_state_servers(const json_t *o, struct agent_state *st)
+{
+	const json_t *a = json_object_get(o, "servers"), *v;
+	char why[128];
+	const char *u;
+	size_t i;
+	int r;
+
+	if (a == NULL) {
+		if ((u = json_string_value(json_object_get(o, "server"))) ==
+		    NULL)
+			return LK_ERR_INVALID_FORMAT;
+		if ((r = agent_url_normalize(u, st->servers[0],
+		    sizeof(st->servers[0]), why, sizeof(why))) != 0)
+			return r;
+		st->nservers = 1;
+	} else {
+		if (!json_is_array(a) || json_array_size(a) == 0 ||
+		    json_array_size(a) > AGENT_SERVERS_MAX)
+			return LK_ERR_INVALID_FORMAT;
+		json_array_foreach(a, i, v) {
+			if ((u = json_string_value(v)) == NULL)
+				return LK_ERR_INVALID_FORMAT;
+			if ((r = agent_url_normalize(u, st->servers[i],
+			    sizeof(st->servers[i]), why, sizeof(why))) != 0)
+				return r;
+		}
+		st->nservers = json_array_size(a);
+	}
+	memcpy(st->server, st->servers[0], sizeof(st->server));
+	return 0;
+}
+
+/*
  * Reads and checks the state file. Returns 0, LK_ERR_NOT_FOUND (not
  * registered), LK_ERR_UNSAFE (not ours, or writable by others),
  * LK_ERR_INVALID_FORMAT, LK_ERR_TOO_LONG, LK_ERR_SYSTEM, LK_ERR_ALLOC.
@@ -111,7 +154,7 @@ agent_state_load(const char *path, struct agent_state *st)
 {
 	struct stat sb;
 	json_t *o = NULL;
-	char *buf = NULL, url[AGENT_URL_MAX], why[128];
+	char *buf = NULL;
 	size_t len;
 	int r;
 
@@ -131,7 +174,7 @@ agent_state_load(const char *path, struct agent_state *st)
 		r = LK_ERR_INVALID_FORMAT;
 		goto out;
 	}
-	if ((r = agent_state_copy(url, sizeof(url), o, "server", 1)) != 0 ||
+	if ((r = agent_state_servers(o, st)) != 0 ||
 	    (r = agent_state_copy(st->instance_id, sizeof(st->instance_id), o,
 	    "instance_id", 1)) != 0 ||
 	    (r = agent_state_copy(st->credential, sizeof(st->credential), o,
@@ -139,9 +182,7 @@ agent_state_load(const char *path, struct agent_state *st)
 	    (r = agent_state_copy(st->cacert, sizeof(st->cacert), o,
 	    "cacert", 0)) != 0)
 		goto out;
-	if (agent_url_normalize(url, st->server, sizeof(st->server), why,
-	    sizeof(why)) != 0 ||
-	    !agent_id_valid(st->instance_id, AGENT_ID_MAX) ||
+	if (!agent_id_valid(st->instance_id, AGENT_ID_MAX) ||
 	    !agent_cred_valid(st->credential))
 		r = LK_ERR_INVALID_FORMAT;
  out:
@@ -195,15 +236,24 @@ int
 agent_state_save(const char *path, const struct agent_state *st)
 {
 	char dir[PATH_MAX], *text = NULL, *line;
-	json_t *o;
+	json_t *o, *a;
+	size_t i;
 	int r;
 
 	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
 		return LK_ERR_TOO_LONG;
 	if (lk_fs_mkdirs(dirname(dir), 0755) != 0)
 		return LK_ERR_SYSTEM;
-	if ((o = json_pack("{s:s, s:s, s:s}", "server", st->server,
-	    "instance_id", st->instance_id, "credential",
+	if ((a = json_array()) == NULL)
+		return LK_ERR_ALLOC;
+	for (i = 0; i < st->nservers; i++)
+		if (json_array_append_new(a, json_string(st->servers[i])) !=
+		    0) {
+			json_decref(a);
+			return LK_ERR_ALLOC;
+		}
+	if ((o = json_pack("{s:s, s:o, s:s, s:s}", "server", st->servers[0],
+	    "servers", a, "instance_id", st->instance_id, "credential",
 	    st->credential)) == NULL)
 		return LK_ERR_ALLOC;
 	if (st->cacert[0] != '\0' &&

@@ -7,6 +7,14 @@
  * shutdown. A task is queued for reporting before it leaves the table, so
  * a task id is always either running or pending in the report queue until
  * the server has its result.
+ *
+ * A task id is run at most once. The server may hand a task out again: a
+ * replica that took a task back (its lease ran out, see "Latchkey-Running-
+ * Tasks" in docs/agent-protocol.md) hands it out anew, and a poll answer
+ * built just before our report arrived may still carry it. So besides the
+ * table and the report queue, the ids of the last AGENT_SEEN_MAX tasks
+ * started (or refused) here are remembered, and a task handed out again is
+ * only logged as a duplicate.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +30,7 @@
 #include "agent.h"
 
 #define AGENT_TASKS_MAX		128	/* tasks running at once */
+#define AGENT_SEEN_MAX		1024	/* task ids remembered as run */
 
 struct agent_task {
 	struct agent_task	*next;
@@ -34,6 +43,8 @@ static struct {
 	pthread_cond_t		 cv;	/* a task ended */
 	struct agent_task	*head;
 	size_t			 n;
+	char			 seen[AGENT_SEEN_MAX][AGENT_TASKID_MAX + 1];
+	size_t			 seen_next;	/* the ring's oldest slot */
 } tt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -51,6 +62,26 @@ agent_task_find(const char *id)
 		if (strcmp(t->spec.task_id, id) == 0)
 			return t;
 	return NULL;
+}
+
+/* Whether task id was started here lately. Called with tt.mtx held. */
+static int
+agent_task_seen(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < AGENT_SEEN_MAX && tt.seen[i][0] != '\0'; i++)
+		if (strcmp(tt.seen[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remembers task id as started. Called with tt.mtx held. */
+static void
+agent_task_remember(const char *id)
+{
+	snprintf(tt.seen[tt.seen_next], sizeof(tt.seen[0]), "%s", id);
+	tt.seen_next = (tt.seen_next + 1) % AGENT_SEEN_MAX;
 }
 
 /* Queues the report of res; logs when that is impossible. */
@@ -133,7 +164,8 @@ agent_task_spawn(struct agent_task *t)
 
 /*
  * Starts a task object from a poll in its own thread, unless it is running
- * already or its report is still pending (a task is run once).
+ * already, its report is still pending or it was started lately (a task is
+ * run once).
  */
 int
 agent_task_start(const json_t *obj)
@@ -152,13 +184,15 @@ agent_task_start(const json_t *obj)
 	}
 	pthread_mutex_lock(&tt.mtx);
 	if (agent_task_find(t->spec.task_id) != NULL ||
-	    agent_report_pending(t->spec.task_id)) {
+	    agent_report_pending(t->spec.task_id) ||
+	    agent_task_seen(t->spec.task_id)) {
 		pthread_mutex_unlock(&tt.mtx);
 		agent_log(LOG_INFO, "task", "duplicate", "task=%s",
 		    t->spec.task_id);
 		agent_task_free(t);
 		return 0;
 	}
+	agent_task_remember(t->spec.task_id);
 	if ((full = tt.n >= AGENT_TASKS_MAX) ||
 	    agent_ctl_init(&t->ctl) != 0 || agent_task_spawn(t) != 0) {
 		pthread_mutex_unlock(&tt.mtx);
@@ -215,6 +249,50 @@ agent_task_stop(const char *id)
 	res.start = res.finish = time(NULL);
 	agent_log(LOG_INFO, "task", "stop-unknown", "task=%s", id);
 	agent_task_report(&res);
+}
+
+/* Whether task id runs here. Called with tt.mtx held. */
+static int
+agent_task_running(const char *id)
+{
+	return agent_task_find(id) != NULL;
+}
+
+/*
+ * The header line "Latchkey-Running-Tasks: <id>,<id>,..." of every poll:
+ * the tasks received and not yet reported (running here, then those whose
+ * reports wait in the queue, oldest first), at most AGENT_RUNNING_MAX of
+ * them; "Latchkey-Running-Tasks;" (libcurl's way to send an empty value)
+ * when there are none. The server renews these tasks' leases. Returns a
+ * string the caller frees, or NULL when out of memory.
+ */
+char *
+agent_task_running_header(void)
+{
+	static const char name[] = "Latchkey-Running-Tasks";
+	size_t cap = AGENT_RUNNING_MAX * (AGENT_TASKID_MAX + 1) + 1, len = 0,
+	    n = 0;
+	struct agent_task *t;
+	char *ids, *hdr = NULL;
+
+	if ((ids = malloc(cap)) == NULL)
+		return NULL;
+	ids[0] = '\0';
+	pthread_mutex_lock(&tt.mtx);
+	for (t = tt.head; t != NULL && n < AGENT_RUNNING_MAX; t = t->next) {
+		len += (size_t)snprintf(ids + len, cap - len, "%s%s",
+		    len > 0 ? "," : "", t->spec.task_id);
+		n++;
+	}
+	agent_report_ids(ids, cap, &len, AGENT_RUNNING_MAX - n,
+	    agent_task_running);
+	pthread_mutex_unlock(&tt.mtx);
+	if (len == 0)
+		hdr = strdup("Latchkey-Running-Tasks;");
+	else if (asprintf(&hdr, "%s: %s", name, ids) == -1)
+		hdr = NULL;
+	free(ids);
+	return hdr;
 }
 
 /* Waits until no task runs or until end_ms; returns how many still run. */

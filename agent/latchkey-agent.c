@@ -2,8 +2,9 @@
  * latchkey-agent: the agent of a managed server (see latchkey-agent(8),
  * docs/agent.md and docs/agent-protocol.md).
  *
- *	latchkey-agent register --server URL --activation-id ID
- *	    --activation-code CODE [--state FILE] [--cacert FILE]
+ *	latchkey-agent register --server URL [--server URL ...]
+ *	    --activation-id ID --activation-code CODE [--state FILE]
+ *	    [--cacert FILE]
  *	latchkey-agent run [--state FILE] [--log FILE] [--foreground]
  *	latchkey-agent status [--state FILE]
  *	latchkey-agent exec-local [--user U] [--timeout S] [--dir D] -- SCRIPT
@@ -39,7 +40,9 @@
 #define AGENT_REGISTER_MS	30000L
 
 struct agent_opts {
-	const char	*server;
+	const char	*servers[AGENT_SERVERS_MAX];
+	size_t		 nservers;
+	int		 too_many_servers;
 	const char	*act_id;
 	const char	*act_code;
 	const char	*state;
@@ -71,8 +74,9 @@ static void
 agent_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: %s register --server URL --activation-id ID\n"
-	    "           --activation-code CODE [--state FILE] [--cacert FILE]\n"
+	    "usage: %s register --server URL [--server URL ...]\n"
+	    "           --activation-id ID --activation-code CODE\n"
+	    "           [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
 	    "           [--session-ports LIST|none]\n"
@@ -80,7 +84,8 @@ agent_usage(FILE *fp)
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
 	    "  register   register this server with latchkeyd and store its\n"
-	    "             identity in the state file (default %s)\n"
+	    "             identity in the state file (default %s); up to %d\n"
+	    "             --server URLs, used in turn when one fails\n"
 	    "  run        the daemon: long-poll for tasks, run them, report\n"
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
@@ -91,7 +96,8 @@ agent_usage(FILE *fp)
 	    "           [--type T] [--stop-after MS] [--] SCRIPT\n"
 	    "  runs SCRIPT here as a task would run and prints its report.\n",
 	    AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME,
-	    AGENT_STATE_FILE, AGENT_LOG_FILE, AGENT_PROGNAME);
+	    AGENT_STATE_FILE, AGENT_SERVERS_MAX, AGENT_LOG_FILE,
+	    AGENT_PROGNAME);
 }
 
 /*
@@ -124,7 +130,6 @@ static const struct {
 	int		 allowed;
 	size_t		 off;
 } agent_valopts[] = {
-	{ "--server", O_SERVER, offsetof(struct agent_opts, server) },
 	{ "--activation-id", O_ACT, offsetof(struct agent_opts, act_id) },
 	{ "--activation-code", O_ACT, offsetof(struct agent_opts, act_code) },
 	{ "--state", O_STATE, offsetof(struct agent_opts, state) },
@@ -160,6 +165,16 @@ agent_parse_one(int argc, char **argv, int *ip, int allowed,
 	if ((allowed & O_FG) && (strcmp(a, "--debug") == 0 ||
 	    strcmp(a, "-d") == 0)) {
 		o->debug = 1;
+		return 0;
+	}
+	if ((allowed & O_SERVER) && (m = agent_optval(argc, argv, ip,
+	    "--server", &v)) != 0) {
+		if (m == -1)
+			goto missing;
+		if (o->nservers == AGENT_SERVERS_MAX)
+			o->too_many_servers = 1;
+		else
+			o->servers[o->nservers++] = v;
 		return 0;
 	}
 	if ((allowed & O_EXEC) && o->script == NULL &&
@@ -238,21 +253,48 @@ agent_register_writable(const char *state)
 	return 0;
 }
 
+/* The --server URLs into st, checked and normalized; 0 or an exit status. */
+static int
+agent_register_servers(const struct agent_opts *o, struct agent_state *st)
+{
+	char why[128];
+	size_t i, j;
+
+	if (o->too_many_servers) {
+		log_warnx("at most %d --server URLs", AGENT_SERVERS_MAX);
+		return AGENT_EXIT_USAGE;
+	}
+	for (i = 0; i < o->nservers; i++) {
+		if (agent_url_normalize(o->servers[i], st->servers[i],
+		    sizeof(st->servers[i]), why, sizeof(why)) != 0) {
+			log_warnx("bad --server URL \"%.200s\": %s",
+			    o->servers[i], why);
+			return AGENT_EXIT_USAGE;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(st->servers[i], st->servers[j]) == 0) {
+				log_warnx("--server %.200s is given twice",
+				    st->servers[i]);
+				return AGENT_EXIT_USAGE;
+			}
+	}
+	st->nservers = o->nservers;
+	memcpy(st->server, st->servers[0], sizeof(st->server));
+	return 0;
+}
+
 static int
 agent_register_check(const struct agent_opts *o, struct agent_state *st)
 {
-	char why[128];
+	int ex;
 
-	if (o->server == NULL || o->act_id == NULL || o->act_code == NULL) {
+	if (o->nservers == 0 || o->act_id == NULL || o->act_code == NULL) {
 		log_warnx("register needs --server, --activation-id and "
 		    "--activation-code (see --help)");
 		return AGENT_EXIT_USAGE;
 	}
-	if (agent_url_normalize(o->server, st->server, sizeof(st->server),
-	    why, sizeof(why)) != 0) {
-		log_warnx("bad --server URL \"%.200s\": %s", o->server, why);
-		return AGENT_EXIT_USAGE;
-	}
+	if ((ex = agent_register_servers(o, st)) != 0)
+		return ex;
 	if (!agent_token_valid(o->act_id) || !agent_token_valid(o->act_code)) {
 		log_warnx("the activation id and code must be 1-%d printable "
 		    "characters without blanks", AGENT_ACTIVATION_MAX);
@@ -315,6 +357,33 @@ agent_register_failed(int r, const struct agent_resp *resp,
 	    AGENT_EXIT_PROTOCOL;
 }
 
+/*
+ * POST /agent/v1/register to the first URL that answers without a 5xx,
+ * in the order given. Returns agent_http_post()'s value for the last one
+ * tried, resp its answer.
+ */
+static int
+agent_register_post(struct agent_http *h, const json_t *body,
+    struct agent_resp *resp)
+{
+	char why[256];
+	size_t i;
+	int r;
+
+	for (i = 0;; i++) {
+		r = agent_http_post(h, "/agent/v1/register", body,
+		    AGENT_REGISTER_MS, NULL, resp);
+		if (!agent_resp_failover(r, resp) ||
+		    i + 1 >= agent_http_nurls(h))
+			return r;
+		log_warnx("%s: %s%s; trying the next --server",
+		    agent_http_url(h), r != 0 ? "" : "HTTP error: ",
+		    agent_resp_error(resp, why, sizeof(why)));
+		agent_resp_free(resp);
+		(void)agent_http_failover(h);
+	}
+}
+
 static int
 agent_cmd_register(const struct agent_opts *o)
 {
@@ -335,15 +404,14 @@ agent_cmd_register(const struct agent_opts *o)
 	    json_string(o->act_code)) != 0 ||
 	    agent_http_new(&st, 0, &h) != 0)
 		fatalx("out of memory");
-	r = agent_http_post(h, "/agent/v1/register", body, AGENT_REGISTER_MS,
-	    NULL, &resp);
+	r = agent_register_post(h, body, &resp);
 	if (r != 0 || resp.status != 200) {
-		ex = agent_register_failed(r, &resp, st.server);
+		ex = agent_register_failed(r, &resp, agent_http_url(h));
 		goto out;
 	}
 	if (agent_register_answer(&resp, &st) != 0) {
 		log_warnx("the server's answer to register is not understood "
-		    "(is %s a latchkeyd?)", st.server);
+		    "(is %s a latchkeyd?)", agent_http_url(h));
 		ex = AGENT_EXIT_PROTOCOL;
 		goto out;
 	}
@@ -374,7 +442,7 @@ agent_cmd_status(const struct agent_opts *o)
 {
 	struct agent_state st;
 	char spool[PATH_MAX];
-	size_t n = 0;
+	size_t n = 0, i;
 	int ex;
 
 	if ((ex = agent_state_open(o->state, &st)) != 0)
@@ -382,7 +450,8 @@ agent_cmd_status(const struct agent_opts *o)
 	if (agent_state_spooldir(o->state, spool, sizeof(spool)) == 0)
 		agent_report_spool_count(spool, &n);
 	printf("instance_id: %s\n", st.instance_id);
-	printf("server: %s\n", st.server);
+	for (i = 0; i < st.nservers; i++)
+		printf("server: %s\n", st.servers[i]);
 	printf("state_file: %s\n", o->state);
 	printf("pending_reports: %zu\n", n);
 	explicit_bzero(&st, sizeof(st));

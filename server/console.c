@@ -298,8 +298,10 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		console_header(resp, "Retry-After", "1");
 		goto out;
 	}
-	if (r == LK_ERR_UNAVAILABLE) {
-		console_store_error(resp, r, "");
+	if (r == LK_ERR_UNAVAILABLE || r == LK_ERR_INTERNAL) {
+		/* The attempt could not be counted: nothing was checked. */
+		console_store_error(resp, r, "The sign-in could not be "
+		    "counted; please try again later.");
 		goto out;
 	}
 	if (r != 0) {

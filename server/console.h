@@ -176,12 +176,15 @@ int	console_session_identity(const struct console_session *s,
  *    (429) and checks nothing. A failed check keeps its reservation; a
  *    successful one gives back only its own, so nobody's success resets
  *    another's count. The window is fixed: it starts at an entry's first
- *    failure. Both tables have CONSOLE_LIMIT_SLOTS entries; when a new
- *    entry needs room, a free or expired entry goes first, else the one
- *    with the fewest failures (the oldest of those): erasing a count of f
- *    then takes raising every other entry to f first, i.e. thousands of
- *    counted attempts, so spraying names or addresses does not reset a
- *    guesser's own count cheaply, and memory stays fixed.
+ *    failure. The counts are rows of the database (store_climit_*), shared
+ *    by every latchkeyd on it: N replicas allow what one does, not N
+ *    times as much. A reservation is one transaction (for the address,
+ *    then the account: all or nothing), correct when replicas reserve at
+ *    once. No entry is evicted for another, so spraying names or addresses
+ *    does not reset anyone's count; entries whose window ended are swept
+ *    at sign-in, at most once per CONSOLE_LIMIT_SWEEP seconds per process.
+ *    Without the database nothing is reserved and nothing checked: the
+ *    sign-in is answered 503, never let through uncounted.
  * 2. The hashing gate. An operator password check runs scrypt with 32 MiB
  *    (unknown and disabled names too, against a dummy hash, so a failure
  *    takes as long whatever its reason). At most console_hash_slots() run
@@ -200,23 +203,25 @@ int	console_session_identity(const struct console_session *s,
  */
 #define CONSOLE_LIMIT_WINDOW	300		/* seconds */
 #define CONSOLE_LIMIT_FAILS	10		/* per address, per account */
-#define CONSOLE_LIMIT_SLOTS	4096		/* entries in each table */
+#define CONSOLE_LIMIT_SWEEP	60		/* seconds between sweeps */
+#define CONSOLE_LIMIT_SKEW	30		/* seconds a window may be ahead */
 #define CONSOLE_HASH_MAX	4		/* most scrypt runs at once */
 #define CONSOLE_HASH_WAIT_MS	2000		/* longest wait for a slot */
 #define CONSOLE_HASH_MEM	(32UL * 1024 * 1024)	/* one scrypt run */
 
 enum console_limit_which {
 	CONSOLE_LIMIT_NONE = 0,
-	CONSOLE_LIMIT_ADDR,		/* the client address's table */
-	CONSOLE_LIMIT_ACCOUNT,		/* the account's table */
+	CONSOLE_LIMIT_ADDR,		/* the client address's count */
+	CONSOLE_LIMIT_ACCOUNT,		/* the account's count */
 };
 
-/* One reserved failure: the slots and their generations. */
+/* One reserved failure: its two entries and the windows it went into. */
 struct console_limit_ticket {
-	int		addr_slot;
-	int		acct_slot;
-	uint64_t	addr_gen;
-	uint64_t	acct_gen;
+	int		taken;		/* 0: refused, nothing to give back */
+	char		addr_key[CONSOLE_NAME_MAX + 8];
+	char		acct_key[CONSOLE_NAME_MAX + 8];
+	int64_t		addr_start;
+	int64_t		acct_start;
 };
 
 /*
@@ -224,27 +229,34 @@ struct console_limit_ticket {
  * through the hashing gate), gives the reservation back on success or when
  * nothing was checked. Returns 0; LK_ERR_RANGE (a limit is full: *whichp
  * says which, nothing checked); LK_ERR_BUSY (the gate is full, nothing
- * counted); LK_ERR_UNAVAILABLE (no database: nothing counted);
- * LK_ERR_NOT_FOUND (wrong name or secret, or disabled: counted).
+ * counted); LK_ERR_UNAVAILABLE (no database: nothing counted, nothing
+ * checked); LK_ERR_INTERNAL (the count failed otherwise: nothing
+ * checked); LK_ERR_NOT_FOUND (wrong name or secret, or disabled:
+ * counted).
  */
 int	console_signin_verify(enum console_kind kind, const char *name,
 	    const char *secret, const char *client,
 	    enum console_limit_which *whichp);
 /*
- * The limiter on its own, at time now: console_limit_reserve() returns 0
- * and fills t, or LK_ERR_RANGE (and *whichp) changing nothing;
+ * The limiter on its own, at time now (lkd_now(): the database's clock,
+ * which replicas share), on lkd->db: console_limit_reserve() returns 0 and
+ * fills t, or LK_ERR_RANGE (and *whichp) changing nothing, or
+ * LK_ERR_UNAVAILABLE / LK_ERR_INTERNAL changing nothing. Its first call
+ * creates the counts' table if it is missing (no migration step yet).
  * console_limit_giveback() returns t's failure unless its entry has
- * started a new window or been given to another key since.
+ * started a new window since (a failure to give back is logged: the
+ * failure then stays counted).
  */
 int	console_limit_reserve(const char *client, enum console_kind kind,
 	    const char *name, int64_t now, struct console_limit_ticket *t,
 	    enum console_limit_which *whichp);
 void	console_limit_giveback(const struct console_limit_ticket *t);
 /*
- * Forgets every count in both tables (the unit tests run their sign-in
- * cases once per storage backend, each time from empty tables).
+ * Forgets every count (the unit tests run their sign-in cases once per
+ * storage backend, each time from an empty table) and makes sure the
+ * table exists in lkd->db (a new database).
  */
-void	console_limit_clear(void);
+int	console_limit_clear(void);
 
 /* The gate's size: H = online CPUs in [1, CONSOLE_HASH_MAX], Q = H. */
 int	console_hash_slots(void);

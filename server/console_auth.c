@@ -16,7 +16,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,20 +471,66 @@ console_session_identity(const struct console_session *s, char *key_id,
 }
 
 /*
- * The sign-in limiter (see console.h): two fixed tables under one lock.
- * Every sign-in scans both whole tables (8,192 short entries, some tens of
- * microseconds): simple, and no attacker-chosen key can crowd one bucket.
+ * The sign-in limiter (see console.h): the counts are rows of the
+ * database (store_climit_*), so that every latchkeyd on one database
+ * shares them; a reservation is one transaction there.
  */
-struct console_limit {
-	char		key[CONSOLE_NAME_MAX + 8];	/* "" when free */
-	int64_t		first;		/* start of the window */
-	int		fails;		/* failures and reservations in it */
-	uint64_t	gen;		/* new at every (re)start */
-};
-static struct console_limit console_limit_addr[CONSOLE_LIMIT_SLOTS];
-static struct console_limit console_limit_acct[CONSOLE_LIMIT_SLOTS];
-static uint64_t console_limit_gen;
 static pthread_mutex_t console_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static int console_limit_ready;		/* the table is known to exist */
+static int64_t console_limit_swept;	/* when this process last swept */
+
+/*
+ * Makes sure the counts' table exists (once per process, and again after
+ * console_limit_clear); 0 or the database's error, to be tried again.
+ * The lock is not held across the database: store_console_init() is safe
+ * to run from several threads and replicas at once.
+ */
+static int
+console_limit_init(void)
+{
+	int ready, r;
+
+	pthread_mutex_lock(&console_limit_lock);
+	ready = console_limit_ready;
+	pthread_mutex_unlock(&console_limit_lock);
+	if (ready)
+		return 0;
+	if ((r = store_console_init(lkd->db)) != 0) {
+		log_warnx("console limiter cannot create its table: %s",
+		    lk_err(r));
+		return r;
+	}
+	pthread_mutex_lock(&console_limit_lock);
+	console_limit_ready = 1;
+	pthread_mutex_unlock(&console_limit_lock);
+	return 0;
+}
+
+/*
+ * Forgets the windows that ended, at most once per CONSOLE_LIMIT_SWEEP
+ * seconds in this process (a clock set back sweeps too), so that the table
+ * holds the entries of at most the last window and two sweeps' worth. The
+ * sweep spares a margin of CONSOLE_LIMIT_SWEEP seconds on either side:
+ * replicas' clocks agree only to about a second (the database's clock,
+ * measured over a round trip), and one must not erase a window another
+ * has just started.
+ */
+static void
+console_limit_sweep(int64_t now)
+{
+	int due, r;
+
+	pthread_mutex_lock(&console_limit_lock);
+	due = console_limit_swept == 0 || now < console_limit_swept ||
+	    now - console_limit_swept >= CONSOLE_LIMIT_SWEEP;
+	if (due)
+		console_limit_swept = now;
+	pthread_mutex_unlock(&console_limit_lock);
+	if (due && (r = store_climit_sweep(lkd->db, now -
+	    CONSOLE_LIMIT_WINDOW - CONSOLE_LIMIT_SWEEP,
+	    now + CONSOLE_LIMIT_SWEEP)) != 0)
+		log_warnx("console limiter sweep: %s", lk_err(r));
+}
 
 /*
  * An address's key: IPv4 as it is, IPv6 as its /64 (what one host or
@@ -513,58 +558,17 @@ console_limit_addr_key(const char *client, char *out, size_t size)
 	snprintf(out, size, "%s", client);
 }
 
-/* Whether e holds no live window (a clock set back ends it too). */
-static int
-console_limit_stale(const struct console_limit *e, int64_t now)
+/* The ticket's two entries, address first: the order of the checks. */
+static void
+console_limit_entries(const struct console_limit_ticket *t,
+    struct store_climit e[2])
 {
-	return e->key[0] == '\0' || now < e->first ||
-	    now - e->first >= CONSOLE_LIMIT_WINDOW;
-}
-
-static int
-console_limit_count(const struct console_limit *e, int64_t now)
-{
-	return console_limit_stale(e, now) ? 0 : e->fails;
-}
-
-/*
- * key's entry in t (*foundp = 1), or the one to give it: a free or stale
- * one, else the one with the fewest failures, the oldest of those.
- */
-static int
-console_limit_find(const struct console_limit *t, const char *key,
-    int64_t now, int *foundp)
-{
-	int i, best = 0, bc = INT_MAX, c;
-
-	for (i = 0; i < CONSOLE_LIMIT_SLOTS; i++) {
-		if (t[i].key[0] != '\0' && strcmp(t[i].key, key) == 0) {
-			*foundp = 1;
-			return i;
-		}
-		c = console_limit_count(&t[i], now);
-		if (c < bc || (c == bc && t[i].first < t[best].first)) {
-			best = i;
-			bc = c;
-		}
-	}
-	*foundp = 0;
-	return best;
-}
-
-/* One more failure in e for key, in a new window if need be. */
-static uint64_t
-console_limit_take(struct console_limit *e, const char *key, int found,
-    int64_t now)
-{
-	if (!found || console_limit_stale(e, now)) {
-		snprintf(e->key, sizeof(e->key), "%s", key);
-		e->first = now;
-		e->fails = 0;
-		e->gen = ++console_limit_gen;
-	}
-	e->fails++;
-	return e->gen;
+	e[0].kind = "addr";
+	e[0].name = t->addr_key;
+	e[0].window_start = t->addr_start;
+	e[1].kind = "acct";
+	e[1].name = t->acct_key;
+	e[1].window_start = t->acct_start;
 }
 
 int
@@ -572,65 +576,62 @@ console_limit_reserve(const char *client, enum console_kind kind,
     const char *name, int64_t now, struct console_limit_ticket *t,
     enum console_limit_which *whichp)
 {
-	char akey[sizeof(console_limit_addr[0].key)];
-	char nkey[sizeof(console_limit_acct[0].key)];
-	int ai, ni, afound, nfound, r = 0;
+	struct store_climit e[2];
+	size_t full;
+	int r;
 
 	memset(t, 0, sizeof(*t));
-	t->addr_slot = t->acct_slot = -1;
 	*whichp = CONSOLE_LIMIT_NONE;
-	console_limit_addr_key(client != NULL ? client : "-", akey,
-	    sizeof(akey));
+	if ((r = console_limit_init()) != 0)
+		return r;
+	console_limit_addr_key(client != NULL ? client : "-", t->addr_key,
+	    sizeof(t->addr_key));
 	/* Operators and keys apart: "o:ops" is not the key id "ops". */
-	snprintf(nkey, sizeof(nkey), "%c:%s",
+	snprintf(t->acct_key, sizeof(t->acct_key), "%c:%s",
 	    kind == CONSOLE_KIND_OPERATOR ? 'o' : 'k', name);
-	pthread_mutex_lock(&console_limit_lock);
-	ai = console_limit_find(console_limit_addr, akey, now, &afound);
-	ni = console_limit_find(console_limit_acct, nkey, now, &nfound);
-	if (afound && console_limit_count(&console_limit_addr[ai], now) >=
-	    CONSOLE_LIMIT_FAILS) {
-		*whichp = CONSOLE_LIMIT_ADDR;
-		r = LK_ERR_RANGE;
-	} else if (nfound && console_limit_count(&console_limit_acct[ni],
-	    now) >= CONSOLE_LIMIT_FAILS) {
-		*whichp = CONSOLE_LIMIT_ACCOUNT;
-		r = LK_ERR_RANGE;
-	} else {
-		t->addr_gen = console_limit_take(&console_limit_addr[ai], akey,
-		    afound, now);
-		t->acct_gen = console_limit_take(&console_limit_acct[ni], nkey,
-		    nfound, now);
-		t->addr_slot = ai;
-		t->acct_slot = ni;
+	console_limit_entries(t, e);
+	r = store_climit_take(lkd->db, e, 2, now, CONSOLE_LIMIT_WINDOW,
+	    CONSOLE_LIMIT_SKEW, CONSOLE_LIMIT_FAILS, &full);
+	if (r == LK_ERR_RANGE) {
+		*whichp = full == 0 ? CONSOLE_LIMIT_ADDR : CONSOLE_LIMIT_ACCOUNT;
+		return r;
 	}
-	pthread_mutex_unlock(&console_limit_lock);
-	return r;
-}
-
-static void
-console_limit_return(struct console_limit *t, int slot, uint64_t gen)
-{
-	if (slot >= 0 && slot < CONSOLE_LIMIT_SLOTS && t[slot].gen == gen &&
-	    t[slot].fails > 0)
-		t[slot].fails--;
+	if (r != 0) {
+		log_warnx("console limiter: %s", lk_err(r));
+		return r == LK_ERR_UNAVAILABLE ? r : LK_ERR_INTERNAL;
+	}
+	t->addr_start = e[0].window_start;
+	t->acct_start = e[1].window_start;
+	t->taken = 1;
+	return 0;
 }
 
 void
 console_limit_giveback(const struct console_limit_ticket *t)
 {
-	pthread_mutex_lock(&console_limit_lock);
-	console_limit_return(console_limit_addr, t->addr_slot, t->addr_gen);
-	console_limit_return(console_limit_acct, t->acct_slot, t->acct_gen);
-	pthread_mutex_unlock(&console_limit_lock);
+	struct store_climit e[2];
+	int r;
+
+	if (!t->taken)
+		return;
+	console_limit_entries(t, e);
+	/* Not given back: it stays counted until its window ends. */
+	if ((r = store_climit_give(lkd->db, e, 2)) != 0)
+		log_warnx("console limiter give-back: %s", lk_err(r));
 }
 
-void
+int
 console_limit_clear(void)
 {
+	int r;
+
 	pthread_mutex_lock(&console_limit_lock);
-	memset(console_limit_addr, 0, sizeof(console_limit_addr));
-	memset(console_limit_acct, 0, sizeof(console_limit_acct));
+	console_limit_ready = 0;
+	console_limit_swept = 0;
 	pthread_mutex_unlock(&console_limit_lock);
+	if ((r = console_limit_init()) != 0)
+		return r;
+	return store_climit_clear(lkd->db);
 }
 
 /*
@@ -763,11 +764,13 @@ console_signin_verify(enum console_kind kind, const char *name,
     const char *secret, const char *client, enum console_limit_which *whichp)
 {
 	struct console_limit_ticket t;
+	int64_t now = lkd_now();
 	int r;
 
-	if ((r = console_limit_reserve(client, kind, name, lkd_now(), &t,
+	if ((r = console_limit_reserve(client, kind, name, now, &t,
 	    whichp)) != 0)
-		return r;
+		return r;	/* full, or no database: nothing checked */
+	console_limit_sweep(now);
 	r = kind == CONSOLE_KIND_KEY ? console_key_verify(name, secret) :
 	    console_operator_verify(name, secret);
 	/*

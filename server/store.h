@@ -687,6 +687,45 @@ int	store_csession_expire(struct lkdb *db, int64_t idle_before,
 	    int64_t created_before);
 void	store_csession_free(struct store_csession *s);
 
+/*
+ * The console's sign-in failure counts, shared by every latchkeyd on the
+ * database: per entry (kind "addr" or "acct", and a name), the start of
+ * its window and the failures counted in it. console_auth.c decides what
+ * the names, the window and the bound are.
+ *
+ * store_console_init() creates their table when it is missing (no
+ * migration step yet); it runs before any other of these and may run
+ * again (a no-op).
+ */
+struct store_climit {
+	const char	*kind;		/* "addr" or "acct" */
+	const char	*name;
+	int64_t		 window_start;	/* set by store_climit_take */
+};
+
+int	store_console_init(struct lkdb *db);
+/*
+ * Takes one failure for each of the n entries, in order, in one
+ * transaction at now, and sets their window_start. An entry whose window
+ * (window seconds from its start) has ended, or starts more than skew
+ * seconds after now (a clock set back), begins a new one at now. If an entry's live window already holds max, nothing
+ * is taken for any entry: LK_ERR_RANGE and *fullp is its index (else n).
+ * Correct under concurrency on any connections: of callers at once, no
+ * more than max take from one entry's window.
+ */
+int	store_climit_take(struct lkdb *db, struct store_climit *e, size_t n,
+	    int64_t now, int64_t window, int64_t skew, int max, size_t *fullp);
+/*
+ * Gives back one failure of each entry, only to the window it was taken
+ * in (window_start) and never below 0, in one transaction.
+ */
+int	store_climit_give(struct lkdb *db, const struct store_climit *e,
+	    size_t n);
+/* Deletes the entries whose window started before before or after after. */
+int	store_climit_sweep(struct lkdb *db, int64_t before, int64_t after);
+/* Deletes every entry (for tests). */
+int	store_climit_clear(struct lkdb *db);
+
 
 /* ---- end store_keys.c and store_console.c ------------------------- */
 

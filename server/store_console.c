@@ -258,3 +258,151 @@ store_csession_free(struct store_csession *s)
 	free(s->csrf);
 	memset(s, 0, sizeof(*s));
 }
+
+/*
+ * The console's sign-in failure counts: one row per address or account
+ * ("addr" or "acct", and console_auth.c's key), with the start of its
+ * window and the failures (and reservations) in it.
+ *
+ * No migration step makes this table yet: store_console_init() creates it
+ * if it is missing, under the migrations' own lock, so that replicas that
+ * start together do not race to create it. (To be folded into a migration
+ * step of db_sqlite.c and db_pg.c.)
+ */
+int
+store_console_init(struct lkdb *db)
+{
+	int pg = strcmp(lkdb_kind(db), "postgresql") == 0;
+	int r;
+
+	if ((r = lkdb_begin(db)) != 0)
+		return r;
+	if ((r = lkdb_lock(db, "latchkey-migrate")) != 0 ||
+	    (r = lkdb_run(db, NULL, pg ?
+	    "CREATE TABLE IF NOT EXISTS console_signin_fails("
+	    "kind TEXT NOT NULL, name TEXT NOT NULL, "
+	    "window_start BIGINT NOT NULL, fails BIGINT NOT NULL, "
+	    "PRIMARY KEY(kind, name))" :
+	    "CREATE TABLE IF NOT EXISTS console_signin_fails("
+	    "kind TEXT NOT NULL, name TEXT NOT NULL, "
+	    "window_start INTEGER NOT NULL, fails INTEGER NOT NULL, "
+	    "PRIMARY KEY(kind, name))", "")) != 0 ||
+	    (r = lkdb_run(db, NULL, "CREATE INDEX IF NOT EXISTS "
+	    "console_signin_fails_start ON console_signin_fails(window_start)",
+	    "")) != 0) {
+		lkdb_rollback(db);
+		return r;
+	}
+	return lkdb_commit(db);
+}
+
+/*
+ * One more failure for e at now, unless its live window is full. A window
+ * is live while window_start - skew <= now < window_start + window; an
+ * entry whose window is not live starts a new one at now with one failure. The
+ * conditional upsert is one statement: on PostgreSQL, ON CONFLICT DO UPDATE
+ * locks the row and evaluates the condition on its latest version, so
+ * concurrent callers never take more than max. No row back: full.
+ */
+struct store_climit_one {
+	int64_t	start;
+	int	found;
+};
+
+static int
+store_climit_one_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_climit_one *one = arg;
+
+	one->start = lkdb_int(row, 0);
+	one->found = 1;
+	return 1;
+}
+
+static int
+store_climit_take_one(struct lkdb *db, struct store_climit *e, int64_t now,
+    int64_t window, int64_t skew, int max)
+{
+	struct store_climit_one one = { 0, 0 };
+	int r;
+
+	if ((r = lkdb_query(db, store_climit_one_cb, &one,
+	    "INSERT INTO console_signin_fails(kind, name, window_start, fails) "
+	    "VALUES(?1, ?2, ?3, 1) ON CONFLICT(kind, name) DO UPDATE SET "
+	    "window_start = CASE WHEN ?3 + ?6 < console_signin_fails.window_start "
+	    "OR ?3 - console_signin_fails.window_start >= ?4 THEN ?3 "
+	    "ELSE console_signin_fails.window_start END, "
+	    "fails = CASE WHEN ?3 + ?6 < console_signin_fails.window_start "
+	    "OR ?3 - console_signin_fails.window_start >= ?4 THEN 1 "
+	    "ELSE console_signin_fails.fails + 1 END "
+	    "WHERE ?3 + ?6 < console_signin_fails.window_start "
+	    "OR ?3 - console_signin_fails.window_start >= ?4 "
+	    "OR console_signin_fails.fails < ?5 "
+	    "RETURNING window_start", "ssiiii", e->kind, e->name, now, window,
+	    (int64_t)max, skew)) != 0)
+		return r;
+	if (!one.found)
+		return LK_ERR_RANGE;
+	e->window_start = one.start;
+	return 0;
+}
+
+int
+store_climit_take(struct lkdb *db, struct store_climit *e, size_t n,
+    int64_t now, int64_t window, int64_t skew, int max, size_t *fullp)
+{
+	size_t i;
+	int r;
+
+	*fullp = n;
+	if ((r = lkdb_begin(db)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((r = store_climit_take_one(db, &e[i], now, window, skew,
+		    max)) != 0) {
+			if (r == LK_ERR_RANGE)
+				*fullp = i;
+			lkdb_rollback(db);
+			return r;
+		}
+	}
+	return lkdb_commit(db);
+}
+
+/*
+ * One transaction, in the entries' order as the take: a take running at
+ * the same time sees all of a give-back or none of it (the address given
+ * back but not yet the account would refuse it for the account).
+ */
+int
+store_climit_give(struct lkdb *db, const struct store_climit *e, size_t n)
+{
+	size_t i;
+	int r;
+
+	if ((r = lkdb_begin(db)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((r = lkdb_run(db, NULL, "UPDATE console_signin_fails SET "
+		    "fails = fails - 1 WHERE kind = ? AND name = ? AND "
+		    "window_start = ? AND fails > 0", "ssi", e[i].kind,
+		    e[i].name, e[i].window_start)) != 0) {
+			lkdb_rollback(db);
+			return r;
+		}
+	}
+	return lkdb_commit(db);
+}
+
+int
+store_climit_sweep(struct lkdb *db, int64_t before, int64_t after)
+{
+	return lkdb_run(db, NULL, "DELETE FROM console_signin_fails WHERE "
+	    "window_start < ? OR window_start > ?", "ii", before, after);
+}
+
+int
+store_climit_clear(struct lkdb *db)
+{
+	return lkdb_run(db, NULL, "DELETE FROM console_signin_fails", "");
+}

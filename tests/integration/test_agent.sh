@@ -451,5 +451,214 @@ lk_api DescribeInstances "InstanceIds=[\"$IID\"]" >"$T/di.json"
 check "DescribeInstances shows it Stopped" grep -qE '"Status": *"Stopped"' \
     "$T/di.json"
 
+# ---------------------------------------------------------------------
+# Several server URLs (register --server, repeated): replicas of latchkeyd
+# on one database. The agent moves to the next URL when one gives no
+# answer or a 5xx, logs each reconnect once with the replica that answered
+# (Latchkey-Replica), and names its unreported tasks in every poll
+# (Latchkey-Running-Tasks).
+lk_lkd_use latchkeyd
+lk_activation FO --count 2 2>"$T/last.err" ||
+    tap_fail "activation for the failover cases ($(head -c 200 "$T/last.err"))"
+CLOSED_PORT=$(lk_free_port)
+FOSTATE=$T/fo/agent.json
+"$AGENT" register --server "http://127.0.0.1:$CLOSED_PORT" --server "$LKD_URL" \
+    --activation-id "$FO_ID" --activation-code "$FO_CODE" --state "$FOSTATE" \
+    >"$T/fo.register" 2>&1
+rc=$?
+FO_IID=$(json_str instance_id <"$FOSTATE" 2>/dev/null)
+[ "$rc" -eq 0 ] && [ -n "$FO_IID" ] &&
+    tap_ok "register with two --server URLs, the first a closed port: through the second" ||
+    tap_fail "register with two --server URLs ($rc: $(head -c 300 "$T/fo.register"))"
+is "the state file lists both URLs in order, the first as server" \
+    "$(tr -d ' \n' <"$FOSTATE" | grep -o '"servers":\[[^]]*\]') $(json_str server <"$FOSTATE")" \
+    "\"servers\":[\"http://127.0.0.1:$CLOSED_PORT\",\"$LKD_URL\"] http://127.0.0.1:$CLOSED_PORT"
+"$AGENT" status --state "$FOSTATE" >"$T/fo.status" 2>&1
+is "status prints every server URL" "$(grep '^server:' "$T/fo.status" | tr '\n' ' ')" \
+    "server: http://127.0.0.1:$CLOSED_PORT server: $LKD_URL "
+many=()
+for i in 1 2 3 4 5 6 7 8 9; do many+=(--server "http://127.0.0.1:$((CLOSED_PORT + i))"); done
+check_exit "register: more than 8 --server URLs is a usage error (64)" 64 "$AGENT" \
+    register "${many[@]}" --activation-id x --activation-code y --state "$T/fo9/agent.json"
+LKD_REPLICA=$(curl -s -D - -o /dev/null --max-time 10 "$LKD_URL/healthz" |
+    tr -d '\r' | sed -n 's/^[Ll]atchkey-[Rr]eplica: //p')
+if lk_agent_run fo 2>"$T/last.err" &&
+    grep -qE " conn connected url=$LKD_URL replica=$LKD_REPLICA failures=[1-9]" "$AGENT_LOG"; then
+	tap_ok "run: past the closed port, connected through the second URL to replica $LKD_REPLICA"
+else
+	tap_fail "run: connected through the second URL ($(grep ' conn ' "$AGENT_LOG" | tail -n 3 | tr '\n' ' '))"
+fi
+IID_SAVED=$IID
+IID=$FO_IID
+INV=$(quick_task through-the-second)
+check "a task reaches the agent through the second URL (Success)" wait_status "$INV" Success
+IID=$IID_SAVED
+lk_agent_stop fo
+
+# Two replicas. On PostgreSQL both run on one database and the first is
+# killed (SIGKILL) under the agent; on SQLite two latchkeyd cannot share
+# the file, so the second starts on it once the first is killed.
+lk_lkd_stop latchkeyd
+R2_PORT=$(lk_free_port)
+lk_must "replica r1 starts" lk_lkd_start r1 --replica-id lk-r1
+R1_URL=$LKD_URL
+R2_URL=http://127.0.0.1:$R2_PORT
+if [ "$LK_TEST_DB" = postgresql ]; then
+	lk_must "replica r2 starts on the same database" lk_lkd_start -p "$R2_PORT" r2 \
+	    --replica-id lk-r2
+	lk_lkd_use r1
+fi
+lk_activation RR --count 1 2>"$T/last.err"
+"$AGENT" register --server "$R1_URL" --server "$R2_URL" --activation-id "$RR_ID" \
+    --activation-code "$RR_CODE" --state "$T/rr/agent.json" >"$T/rr.register" 2>&1
+RR_IID=$(json_str instance_id <"$T/rr/agent.json" 2>/dev/null)
+lk_must "the agent of two replicas registers and runs" lk_agent_run rr
+check "it connected to the first replica (lk-r1)" \
+    grep -qE " conn connected url=$R1_URL replica=lk-r1 " "$AGENT_LOG"
+kill -KILL "$(cat "$T/r1.pid")"
+wait "$(cat "$T/r1.pid")" 2>/dev/null
+if [ "$LK_TEST_DB" != postgresql ]; then
+	lk_must "replica r2 starts once r1 is gone" lk_lkd_start -p "$R2_PORT" r2 \
+	    --replica-id lk-r2
+fi
+lk_lkd_use r2
+check "after SIGKILL of r1, the agent logs its disconnection" \
+    wait_log " conn disconnected url=$R1_URL replica=lk-r1\$" 20
+check "and its reconnect to $R2_URL, replica lk-r2, with the time it was down" \
+    wait_log " conn reconnected url=$R2_URL replica=lk-r2 previous_replica=lk-r1 failures=[0-9]+ down_ms=[0-9]+" 40
+is "the disconnection and the reconnect are logged once each" \
+    "$(grep -c ' conn disconnected ' "$AGENT_LOG") $(grep -c ' conn reconnected ' "$AGENT_LOG")" "1 1"
+IID_SAVED=$IID
+IID=$RR_IID
+INV=$(quick_task through-r2)
+check "a RunCommand through the second replica still runs (Success)" wait_status "$INV" Success
+IID=$IID_SAVED
+lk_agent_stop rr
+
+# A fake server (two ports, a and b) shows what the agent sends: the
+# Latchkey-Running-Tasks header of each poll, a task handed out again, a
+# change of replica behind one URL (a balancer's failover), a 503.
+mkdir -p "$T/fake"
+cat >"$T/fake/fake.py" <<'PY'
+import http.server, json, os, sys, threading, time
+d = sys.argv[1]
+def path(n): return os.path.join(d, n)
+def log(line):
+    with open(path("requests.log"), "a") as f: f.write(line + "\n")
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def answer(self, code, body):
+        b = json.dumps(body).encode()
+        try: rep = open(path(self.server.name + ".replica")).read().strip()
+        except OSError: rep = "fake-" + self.server.name
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.send_header("Latchkey-Replica", rep)
+        self.end_headers()
+        self.wfile.write(b)
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        run = self.headers.get("Latchkey-Running-Tasks")
+        p = self.path.split("?")[0]
+        extra = ""
+        if p == "/agent/v1/result":
+            extra = " task=" + json.loads(body).get("task_id", "")
+        log("%s %s %s running=%s%s" % (self.server.name, self.command, p,
+            "ABSENT" if run is None else "[" + run + "]", extra))
+        if os.path.exists(path(self.server.name + ".fail")):
+            return self.answer(503, {"error": "fake failure"})
+        if p == "/agent/v1/poll":
+            tasks = []
+            try:
+                tasks = json.load(open(path("tasks.json")))
+                os.unlink(path("tasks.json"))
+            except OSError: time.sleep(0.3)
+            return self.answer(200, {"tasks": tasks})
+        return self.answer(200, {})
+    do_GET = do_POST = handle_any
+for name, port in (("a", int(sys.argv[2])), ("b", int(sys.argv[3]))):
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+    s.name = name
+    s.daemon_threads = True
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+open(path("ready"), "w").close()
+while True: time.sleep(3600)
+PY
+FA_PORT=$(lk_free_port)
+FB_PORT=$(lk_free_port)
+while [ "$FB_PORT" = "$FA_PORT" ]; do FB_PORT=$(lk_free_port); done
+lk_pidfile "$T/fake.pid"
+python3 "$T/fake/fake.py" "$T/fake" "$FA_PORT" "$FB_PORT" >"$T/fake.out" 2>&1 &
+echo $! >"$T/fake.pid"
+lk_must "the fake server listens" lk_wait_listen "$!" "$FB_PORT" "$T/fake.out" fake
+FA=http://127.0.0.1:$FA_PORT
+FB=http://127.0.0.1:$FB_PORT
+# A state file of before "servers": one "server" only.
+mkdir -p "$T/fake-agent"
+printf '{"server":"%s","instance_id":"i-fake0000000000000000","credential":"fakecred"}\n' \
+    "$FA" >"$T/fake-agent/agent.json"
+chmod 0600 "$T/fake-agent/agent.json"
+lk_must "the agent runs on an old state file (one server)" lk_agent_run fake-agent
+FREQ=$T/fake/requests.log
+fake_wait() {	# fake_wait ERE [SECONDS]: a request line of the fake matches
+	local i
+	for i in $(seq 1 $((${2:-20} * 20))); do
+		grep -qE -- "$1" "$FREQ" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no request matching $1 (last: $(tail -n 2 "$FREQ" | tr '\n' ' '))" >&2
+	return 1
+}
+check "a poll with no task running sends an empty Latchkey-Running-Tasks" \
+    fake_wait '^a GET /agent/v1/poll running=\[\]$'
+TASK='[{"task_id":"t-fake-1","command_type":"RunShellScript","timeout":30,"content":"echo run >>'"$T"'/fake/runs; sleep 3"}]'
+printf '%s' "$TASK" >"$T/fake/tasks.json"
+check "the task handed out starts" wait_log ' task start task=t-fake-1 ' 10
+check "the next polls name it in Latchkey-Running-Tasks" \
+    fake_wait '^a GET /agent/v1/poll running=\[t-fake-1\]$'
+printf '%s' "$TASK" >"$T/fake/tasks.json"
+check "handed out again while it runs: logged as a duplicate, not run" \
+    wait_log ' task duplicate task=t-fake-1$' 10
+check "its result is reported" fake_wait '^a POST /agent/v1/result .* task=t-fake-1$' 20
+check "and taken off the queue" wait_log ' report sent task=t-fake-1$' 10
+printf '%s' "$TASK" >"$T/fake/tasks.json"
+check "handed out again after its report: still a duplicate" sh -c \
+    "for i in \$(seq 1 200); do [ \$(grep -c ' task duplicate task=t-fake-1\$' '$AGENT_LOG') -ge 2 ] && exit 0; sleep 0.05; done; exit 1"
+is "the task ran once" "$(wc -l <"$T/fake/runs" | tr -d ' ')" 1
+n=$(grep -c 'poll running=\[\]$' "$FREQ")
+check "once reported, the polls' list is empty again" sh -c \
+    "for i in \$(seq 1 200); do [ \$(grep -c 'poll running=\[\]\$' '$FREQ') -gt $n ] && exit 0; sleep 0.05; done; exit 1"
+n_hello=$(grep -c '^a POST /agent/v1/hello' "$FREQ")
+echo fake-other >"$T/fake/a.replica"
+check "another replica behind the same URL is logged (replica-changed)" \
+    wait_log " conn replica-changed url=$FA replica=fake-other previous_replica=fake-a\$" 10
+check "and the new replica gets a hello" sh -c \
+    "for i in \$(seq 1 200); do [ \$(grep -c '^a POST /agent/v1/hello' '$FREQ') -gt $n_hello ] && exit 0; sleep 0.05; done; exit 1"
+is "no reconnect was logged for it (no failure)" \
+    "$(grep -c ' conn reconnected ' "$AGENT_LOG")" 0
+lk_agent_stop fake-agent
+
+# Two URLs, the first answering 503: the agent moves on and stays.
+printf '{"servers":["%s","%s"],"instance_id":"i-fake0000000000000000","credential":"fakecred"}\n' \
+    "$FA" "$FB" >"$T/fake-agent/agent.json"
+: >"$T/fake/a.fail"
+lk_must "the agent runs with a first URL answering 503" lk_agent_run fake-agent
+check "it logged the 503 of the first URL" grep -qE \
+    " conn http-error request=hello url=$FA http=503 " "$AGENT_LOG"
+check "and connected through the second" grep -qE \
+    " conn connected url=$FB replica=fake-b " "$AGENT_LOG"
+rm -f "$T/fake/a.fail"
+na=$(grep -c '^a ' "$FREQ")
+nb=$(grep -c '^b GET /agent/v1/poll' "$FREQ")
+sleep 2
+[ "$(grep -c '^a ' "$FREQ")" -eq "$na" ] &&
+    [ "$(grep -c '^b GET /agent/v1/poll' "$FREQ")" -gt "$nb" ] &&
+    tap_ok "after a success it stays on that URL" ||
+    tap_fail "after a success it stays on that URL (a: $na -> $(grep -c '^a ' "$FREQ"))"
+lk_agent_stop fake-agent
+
 lk_keep_logs
 echo "1..$LK_N"

@@ -4,7 +4,9 @@
  * as root): access keys made, read, listed and disabled, their sealed
  * secret byte for byte; a nonce used from 8 threads at once taken exactly
  * once, and again once swept; operators; console sessions and their
- * expiry. Every case runs on a new database of each backend.
+ * expiry; the console's sign-in failure counts (windows, all or nothing,
+ * 16 threads on two handles of one database as two replicas). Every case
+ * runs on a new database of each backend.
  */
 #include "unit.h"
 
@@ -443,6 +445,274 @@ test_csession_expire(void **state)
 	store_csession_free(&s);
 }
 
+/* ------------------------------------------------------------------ */
+/* Console sign-in failure counts */
+
+#define CL_WINDOW	300
+#define CL_SKEW		30
+#define CL_MAX		10
+
+/* The count of (kind, name), -1 when there is no row. */
+static int
+cl_fails_cb(const struct lkdb_row *row, void *arg)
+{
+	*(int *)arg = (int)lkdb_int(row, 0);
+	return 1;
+}
+
+static int
+cl_fails(struct lkdb *db, const char *kind, const char *name)
+{
+	int n = -1;
+
+	assert_int_equal(lkdb_query(db, cl_fails_cb, &n, "SELECT fails FROM "
+	    "console_signin_fails WHERE kind = ? AND name = ?", "ss", kind,
+	    name), 0);
+	return n;
+}
+
+/* One take for (addr, acct) at now; 0, or LK_ERR_RANGE and *fullp. */
+static int
+cl_take(struct lkdb *db, const char *addr, const char *acct, int64_t now,
+    struct store_climit e[2], size_t *fullp)
+{
+	size_t full;
+
+	e[0].kind = "addr";
+	e[0].name = addr;
+	e[1].kind = "acct";
+	e[1].name = acct;
+	e[0].window_start = e[1].window_start = -1;
+	return store_climit_take(db, e, 2, now, CL_WINDOW, CL_SKEW, CL_MAX,
+	    fullp != NULL ? fullp : &full);
+}
+
+/*
+ * Windows and their bound on one database: all or nothing for the two
+ * entries, a give-back only into its own window, a window that ends, a
+ * clock set back, the sweep.
+ */
+static void
+test_climit_window(void **state)
+{
+	struct tctx *c = *state;
+	struct store_climit e[2], first[2], old[2];
+	size_t full;
+	int i;
+
+	/* The table is made once; making it again changes nothing. */
+	assert_int_equal(store_console_init(c->db), 0);
+	assert_int_equal(store_console_init(c->db), 0);
+	for (i = 0; i < CL_MAX; i++) {
+		assert_int_equal(cl_take(c->db, "192.0.2.1", "o:x", 1000 + i,
+		    e, NULL), 0);
+		assert_int_equal(e[0].window_start, 1000);
+		assert_int_equal(e[1].window_start, 1000);
+		if (i == 0)
+			memcpy(first, e, sizeof(e));
+	}
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:y", 1100, e, &full),
+	    LK_ERR_RANGE);
+	assert_int_equal(full, 0);
+	assert_int_equal(cl_fails(c->db, "acct", "o:y"), -1);
+	/* The account is full too: the new address's take is undone. */
+	assert_int_equal(cl_take(c->db, "192.0.2.2", "o:x", 1100, e, &full),
+	    LK_ERR_RANGE);
+	assert_int_equal(full, 1);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.2"), -1);
+	/* A give-back returns one to each, never below 0. */
+	assert_int_equal(store_climit_give(c->db, first, 2), 0);
+	assert_int_equal(cl_fails(c->db, "acct", "o:x"), CL_MAX - 1);
+	assert_int_equal(cl_take(c->db, "192.0.2.2", "o:x", 1100, e, NULL), 0);
+	assert_int_equal(cl_fails(c->db, "acct", "o:x"), CL_MAX);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.2"), 1);
+	/* The window ends CL_WINDOW after its start: a new one, of one. */
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:z", 1000 + CL_WINDOW -
+	    1, e, NULL), 0);
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:z", 1000 + CL_WINDOW -
+	    1, e, &full), LK_ERR_RANGE);
+	assert_int_equal(full, 0);
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:z", 1000 + CL_WINDOW,
+	    old, NULL), 0);
+	assert_int_equal(old[0].window_start, 1000 + CL_WINDOW);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), 1);
+	/* A ticket of the ended window gives nothing to the new one. */
+	assert_int_equal(store_climit_give(c->db, first, 1), 0);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), 1);
+	assert_int_equal(store_climit_give(c->db, old, 1), 0);
+	assert_int_equal(store_climit_give(c->db, old, 1), 0);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), 0);
+	/* A clock a little behind counts in the window; far behind, anew. */
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:z", 1000 + CL_WINDOW -
+	    CL_SKEW, e, NULL), 0);
+	assert_int_equal(e[0].window_start, 1000 + CL_WINDOW);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), 1);
+	assert_int_equal(cl_take(c->db, "192.0.2.1", "o:z", 1000, e, NULL), 0);
+	assert_int_equal(e[0].window_start, 1000);
+	/* The sweep deletes only what started before or after its bounds. */
+	assert_int_equal(store_climit_sweep(c->db, 1000, 1000), 0);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), 1);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.2"), -1);
+	assert_int_equal(cl_fails(c->db, "acct", "o:x"), CL_MAX);
+	assert_int_equal(store_climit_sweep(c->db, 1001, 1001), 0);
+	assert_int_equal(cl_fails(c->db, "acct", "o:x"), -1);
+	assert_int_equal(store_climit_clear(c->db), 0);
+	assert_int_equal(cl_fails(c->db, "addr", "192.0.2.1"), -1);
+}
+
+/*
+ * Two handles on one database, as two replicas have: SQLite, a file;
+ * PostgreSQL, a new database of the test cluster.
+ */
+static int
+cl_open_pair(int backend, struct lkdb **db1, struct lkdb **db2, char *path,
+    size_t size)
+{
+	static unsigned int seq;
+	const char *dir;
+	char cmd[512];
+	FILE *f;
+	int ok;
+
+	*db1 = *db2 = NULL;
+	if (backend == DBTEST_SQLITE) {
+		snprintf(path, size, "/tmp/lk-climit-%ld-%u.db", (long)getpid(),
+		    seq++);
+	} else {
+		if ((dir = dbtest_cluster()) == NULL)
+			return -1;
+		snprintf(cmd, sizeof(cmd), "tests/tools/pg-cluster createdb %s "
+		    "unit_%ld_pair%u", dir, (long)getpid(), seq++);
+		if ((f = popen(cmd, "r")) == NULL)
+			return -1;
+		ok = fgets(path, (int)size, f) != NULL;
+		if (pclose(f) != 0 || !ok)
+			return -1;
+		path[strcspn(path, "\n")] = '\0';
+	}
+	if (lkdb_open(path, db1) != 0 || lkdb_open(path, db2) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+cl_close_pair(int backend, struct lkdb *db1, struct lkdb *db2,
+    const char *path)
+{
+	char p[600];
+
+	lkdb_close(db1);
+	lkdb_close(db2);
+	if (backend == DBTEST_SQLITE) {
+		unlink(path);
+		snprintf(p, sizeof(p), "%s-wal", path);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s-shm", path);
+		unlink(p);
+	}
+}
+
+#define CL_THREADS	16
+#define CL_ROUNDS	5
+
+struct cl_job {
+	struct lkdb		*db;
+	pthread_barrier_t	*start;
+	char			 addr[32];
+	const char		*acct;
+	int64_t			 now;
+	struct store_climit	 e[2];
+	size_t			 full;
+	int			 r;
+};
+
+static void *
+cl_thread(void *arg)
+{
+	struct cl_job *j = arg;
+
+	pthread_barrier_wait(j->start);
+	j->r = cl_take(j->db, j->addr, j->acct, j->now, j->e, &j->full);
+	return NULL;
+}
+
+/*
+ * 16 threads, half on each "replica", take from one account at once from
+ * 16 addresses: exactly CL_MAX succeed, the rest are refused for the
+ * account and count nothing for their address; then each replica sees
+ * the other's count and give-back.
+ */
+static void
+test_climit_replicas(void **state)
+{
+	struct tctx *c = *state;
+	struct lkdb *db[2];
+	struct cl_job jobs[CL_THREADS];
+	pthread_t th[CL_THREADS];
+	pthread_barrier_t b;
+	struct store_climit e[2];
+	char path[512], acct[32];
+	size_t full;
+	int i, k, ok, back = -1;
+
+	assert_int_equal(cl_open_pair(c->backend, &db[0], &db[1], path,
+	    sizeof(path)), 0);
+	assert_int_equal(store_console_init(db[0]), 0);
+	assert_int_equal(store_console_init(db[1]), 0);
+	for (k = 0; k < CL_ROUNDS; k++) {
+		snprintf(acct, sizeof(acct), "o:victim%d", k);
+		assert_int_equal(pthread_barrier_init(&b, NULL, CL_THREADS), 0);
+		for (i = 0; i < CL_THREADS; i++) {
+			memset(&jobs[i], 0, sizeof(jobs[i]));
+			jobs[i].db = db[i % 2];
+			jobs[i].start = &b;
+			snprintf(jobs[i].addr, sizeof(jobs[i].addr),
+			    "198.51.100.%d", k * CL_THREADS + i);
+			jobs[i].acct = acct;
+			jobs[i].now = 5000;
+			jobs[i].r = 1;
+			assert_int_equal(pthread_create(&th[i], NULL,
+			    cl_thread, &jobs[i]), 0);
+		}
+		for (i = 0; i < CL_THREADS; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&b);
+		for (ok = 0, i = 0; i < CL_THREADS; i++) {
+			if (jobs[i].r == 0) {
+				ok++;
+				back = i;
+				assert_int_equal(cl_fails(db[0], "addr",
+				    jobs[i].addr), 1);
+				continue;
+			}
+			assert_int_equal(jobs[i].r, LK_ERR_RANGE);
+			assert_int_equal(jobs[i].full, 1);
+			assert_int_equal(cl_fails(db[1], "addr", jobs[i].addr),
+			    -1);
+		}
+		assert_int_equal(ok, CL_MAX);
+		assert_int_equal(cl_fails(db[0], "acct", acct), CL_MAX);
+		assert_int_equal(cl_fails(db[1], "acct", acct), CL_MAX);
+	}
+	/* Full for both; a give-back on one makes room on the other. */
+	assert_int_equal(cl_take(db[0], "192.0.2.50", acct, 5001, e, &full),
+	    LK_ERR_RANGE);
+	assert_int_equal(cl_take(db[1], "192.0.2.50", acct, 5001, e, &full),
+	    LK_ERR_RANGE);
+	assert_true(back >= 0);
+	assert_int_equal(store_climit_give(db[(back + 1) % 2], jobs[back].e,
+	    2), 0);
+	assert_int_equal(cl_take(db[back % 2], "192.0.2.50", acct, 5001, e,
+	    NULL), 0);
+	assert_int_equal(cl_take(db[(back + 1) % 2], "192.0.2.51", acct, 5001,
+	    e, &full), LK_ERR_RANGE);
+	/* The window ends for both. */
+	assert_int_equal(cl_take(db[1], "192.0.2.52", acct, 5000 + CL_WINDOW,
+	    e, NULL), 0);
+	assert_int_equal(cl_fails(db[0], "acct", acct), 1);
+	cl_close_pair(c->backend, db[0], db[1], path);
+}
+
 /* Each case twice, on a new database of each backend. */
 #define BOTH(t) \
 	{ #t " sqlite", t, setup, teardown, \
@@ -462,9 +732,11 @@ main(void)
 		BOTH(test_operator_disable),
 		BOTH(test_csession),
 		BOTH(test_csession_expire),
+		BOTH(test_climit_window),
+		BOTH(test_climit_replicas),
 	};
 
 	log_init("test_storage_keys", 0, 0);
 	return cmocka_run_group_tests_name("storage: keys, nonces, operators, "
-	    "console sessions", tests, NULL, NULL);
+	    "console sessions and sign-in failures", tests, NULL, NULL);
 }
