@@ -199,6 +199,10 @@ phase_kill() {
 	BACK50=$(back_at $((before - k + (k + 1) / 2)))
 	BACK99=$(back_at $((before - k + (k * 99 + 99) / 100)))
 	BACKALL=$(back_at "$before")
+	echo "$(wc -l <"$T/samples") samples, one every $(awk 'NR > 1 {
+	    d[NR - 1] = $1 - p } { p = $1 } END { n = asort(d);
+	    print n ? d[int((n + 1) / 2)] : "-" }' "$T/samples") ms (median):" \
+	    "the times back are that coarse"
 	echo "lowest count of open polls: $(awk 'NR == 1 || $2 < m { m = $2 }
 	    END { print m }' "$T/samples") ($((before - k)) expected)"
 	# Peak CPU over 0.5 s windows (5 samples apart).
