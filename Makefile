@@ -4,6 +4,7 @@
 #   make test       install dependencies, then run the whole suite twice:
 #                   a normal build and an ASan+UBSan build, plus fuzzers
 #   make demo       push a key, log in with a real sshd, watch it expire
+#   make demo-ha    the same through HAProxy and three replicas, one killed
 #   make bench      run the benchmarks and print their figures
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -65,7 +66,7 @@ BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
 DEMO_TTL	?= 15
 KEEP		?= 0
 
-.PHONY: all deps deps-bench test check unit fuzz fuzz-long bench demo install uninstall clean lint
+.PHONY: all deps deps-bench test check unit fuzz fuzz-long bench demo demo-ha install uninstall clean lint
 
 all: $(PROGS)
 
@@ -238,6 +239,11 @@ bench: deps-bench
 
 demo: deps all
 	TTL=$(DEMO_TTL) KEEP=$(KEEP) scripts/demo $(BUILD)
+
+# PostgreSQL, three latchkeyd, HAProxy, an agent; one replica is killed.
+demo-ha: all
+	@scripts/install-deps --ha
+	scripts/demo-ha $(BUILD)
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|sscanf|gets)\s*\(' \

@@ -564,3 +564,203 @@ lk_mkroot() {
 	done
 	printf -v "${name}_PORT" '%s' "$port"
 }
+
+# ---------------------------------------------------------------------
+# Replicas behind a real load balancer (issue 12): N latchkeyd on one
+# PostgreSQL database and Debian's HAProxy in TCP mode in front of them,
+# all on loopback. docs/deployment.md describes the same set-up in
+# production; test_replicas.sh, scripts/demo-ha and bench/replica_bench.sh
+# use these functions.
+
+LK_REPLICAS=()
+
+# lk_replicas_start N [OPTION...]: N latchkeyd on the current database
+# (lk_new_db, PostgreSQL), named r1..rN (logs $T/rK.log, PIDs $T/rK.pid),
+# each on its own free port with --replica-id rK and OPTION... Sets
+# LK_REPLICAS to the names. The last one started is current (lk_lkd_use).
+lk_replicas_start() {
+	local n=${1:?lk_replicas_start N} i; shift
+	LK_REPLICAS=()
+	for i in $(seq 1 "$n"); do
+		lk_lkd_start "r$i" --replica-id "r$i" "$@" || return 1
+		LK_REPLICAS+=("r$i")
+	done
+}
+
+# lk_replica_kill NAME: kill -9 of the latchkeyd NAME (no goodbye, no
+# clean close: what a crashed machine does); waits until it is gone and
+# empties its PID file, so that nothing signals the PID again.
+lk_replica_kill() {
+	local pf=$T/$1.pid pid i
+	pid=$(cat "$pf" 2>/dev/null)
+	[ -n "$pid" ] || { echo "lk_replica_kill: no pid for $1" >&2; return 1; }
+	# A child of this shell is reaped at once, so that bash reports no
+	# "Killed"; any other is waited for below.
+	{ kill -KILL "$pid" && wait "$pid"; } 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || { : >"$pf"; return 0; }
+		sleep 0.05
+	done
+	echo "lk_replica_kill: $1 ($pid) still there after SIGKILL" >&2
+	return 1
+}
+
+# lk_replica_restart NAME [OPTION...]: latchkeyd NAME again, on its port
+# and database, --replica-id NAME OPTION...
+lk_replica_restart() {
+	local name=$1; shift
+	lk_lkd_use "$name" || return 1
+	lk_lkd_start -p "$LKD_PORT" "$name" --replica-id "$name" "$@"
+}
+
+# lk_haproxy_start [-b ALGO] [-m MAXCONN] NAME [REPLICA...]: Debian's
+# haproxy in TCP mode on a free loopback port in front of REPLICA...
+# (default: LK_REPLICAS), with its configuration in $T/NAME.cfg, its PID
+# in $T/NAME.pid and its log (stderr) in $T/NAME.log. Health checks are
+# GET /healthz every second (down after 2 failures, up after 2 successes);
+# a connection to a replica that refuses it is redispatched to another;
+# the client, server and tunnel timeouts are an hour, far above the 25 s
+# long polls and idle WebSockets. ALGO is roundrobin (default) or
+# leastconn. Waits until it listens and every replica is up. Sets
+# HA_NAME, HA_PORT, HA_URL, HA_STATS_PORT (the runtime API, on loopback).
+lk_haproxy_start() {
+	local algo=roundrobin maxconn=4000 opt name r cfg OPTIND=1 i
+	while getopts b:m: opt; do
+		case $opt in
+		b) algo=$OPTARG ;;
+		m) maxconn=$OPTARG ;;
+		*) echo "usage: lk_haproxy_start [-b ALGO] [-m MAXCONN] NAME [REPLICA...]" >&2
+		   return 2 ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	name=${1:?lk_haproxy_start NAME}; shift
+	[ "$#" -gt 0 ] || set -- "${LK_REPLICAS[@]}"
+	command -v haproxy >/dev/null ||
+	    { echo "lk_haproxy_start: no haproxy (scripts/install-deps --test)" >&2
+	      return 1; }
+	HA_NAME=$name
+	HA_PORT=$(lk_free_port) && HA_STATS_PORT=$(lk_free_port) ||
+	    { echo "lk_haproxy_start: no free port" >&2; return 1; }
+	HA_URL=http://127.0.0.1:$HA_PORT
+	cfg=$T/$name.cfg
+	{
+		cat <<-CFG
+		global
+		    maxconn $maxconn
+		    log stderr format raw local0 info
+		    stats socket ipv4@127.0.0.1:$HA_STATS_PORT level admin
+		defaults
+		    mode tcp
+		    log global
+		    option tcplog
+		    option redispatch
+		    retries 3
+		    timeout connect 2s
+		    timeout client 1h
+		    timeout server 1h
+		    timeout tunnel 1h
+		    timeout check 2s
+		frontend latchkey
+		    bind 127.0.0.1:$HA_PORT
+		    maxconn $maxconn
+		    default_backend replicas
+		backend replicas
+		    balance $algo
+		    option httpchk GET /healthz
+		    http-check expect status 200
+		    default-server inter 1s fall 2 rise 2 maxconn $maxconn
+		CFG
+		for r in "$@"; do
+			printf '    server %s 127.0.0.1:%s check\n' "$r" \
+			    "${LK_LKD_PORT[$r]:?lk_haproxy_start: no latchkeyd $r}"
+		done
+	} >"$cfg"
+	haproxy -c -q -f "$cfg" >>"$T/$name.log" 2>&1 ||
+	    { echo "lk_haproxy_start: bad configuration $cfg" >&2
+	      lk__tail "$T/$name.log"; return 1; }
+	lk_pidfile "$T/$name.pid"
+	haproxy -db -f "$cfg" >>"$T/$name.log" 2>&1 </dev/null &
+	echo $! >"$T/$name.pid"
+	lk_wait_listen "$!" "$HA_PORT" "$T/$name.log" "haproxy $name" ||
+	    return 1
+	for i in $(seq 1 $((LK_START_SECONDS * 10))); do
+		[ "$(lk_haproxy_up | wc -w)" -eq "$#" ] && return 0
+		sleep 0.1
+	done
+	echo "haproxy $name: not every replica is up: $(lk_haproxy_up)" >&2
+	return 1
+}
+
+# lk_haproxy_cmd COMMAND: one command of HAProxy's runtime API (the stats
+# socket on 127.0.0.1:HA_STATS_PORT); prints the answer.
+lk_haproxy_cmd() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$HA_STATS_PORT" || return 1
+	printf '%s\n' "$1" >&"$fd"
+	cat <&"$fd"
+	exec {fd}<&-
+}
+
+# lk_haproxy_up: the replicas HAProxy's health checks hold up, one a line.
+lk_haproxy_up() {
+	lk_haproxy_cmd "show stat" 2>/dev/null |
+	    awk -F, '$1 == "replicas" && $2 != "BACKEND" && $18 ~ /^UP/ { print $2 }'
+}
+
+# lk_haproxy_wait_up N [SECONDS]: up to SECONDS (20) until exactly N
+# replicas are up in HAProxy.
+lk_haproxy_wait_up() {
+	local i
+	for i in $(seq 1 $((${2:-20} * 10))); do
+		[ "$(lk_haproxy_up | wc -l)" -eq "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# lk_haproxy_stop: SIGTERM to HAProxy, then up to 10 s for it to go.
+lk_haproxy_stop() {
+	stop_pidfile "$T/${1:-$HA_NAME}.pid"
+}
+
+# lk_ha_use: the API calls (lk_api), registrations (lk_agent_register)
+# and the agents go through the balancer: LKD_URL is HA_URL, the database
+# stays the current replica's. lk_lkd_use NAME talks to one replica again.
+lk_ha_use() {
+	LKD_URL=$HA_URL
+	LKD_PORT=$HA_PORT
+}
+
+# lk_agent_replica NAME: the replica (HAProxy server name) the agent NAME's
+# connections to the balancer reach now, from HAProxy's sessions ("show
+# sess") and the agent's own sockets; the most frequent one when the
+# agent holds several. Prints nothing when it holds none.
+lk_agent_replica() {
+	local pid ports
+	pid=$(cat "$T/$1.pid" 2>/dev/null) || return 1
+	ports=$(ss -Htnp state established "( dport = :$HA_PORT )" 2>/dev/null |
+	    grep "pid=$pid," | awk '{ n = split($3, a, ":"); print a[n] }')
+	[ -n "$ports" ] || return 0
+	lk_haproxy_cmd "show sess" 2>/dev/null | awk -v ports=" $(echo $ports) " '
+	    { src = ""; srv = "" }
+	    { for (i = 1; i <= NF; i++) {
+		if ($i ~ /^src=/) { n = split($i, a, ":"); src = a[n] }
+		if ($i ~ /^srv=/) srv = substr($i, 5) } }
+	    src != "" && srv != "" && index(ports, " " src " ") { c[srv]++ }
+	    END { for (s in c) if (c[s] > best) { best = c[s]; b = s }
+		if (b != "") print b }'
+}
+
+# lk_replica_conns NAME: how many established connections latchkeyd NAME
+# holds (from HAProxy, agents' long polls mostly).
+lk_replica_conns() {
+	ss -Htn state established "( sport = :${LK_LKD_PORT[$1]} )" | wc -l
+}
+
+# lk_replica_of_header URL_ARGS...: the Latchkey-Replica header of one
+# GET (curl ARGS...).
+lk_replica_of_header() {
+	curl -s -o /dev/null -D - --max-time "${LK_API_SECONDS:-10}" "$@" |
+	    tr -d '\r' | sed -n 's/^[Ll]atchkey-[Rr]eplica: *//p'
+}
