@@ -129,6 +129,19 @@ static const char *const db_migrations[] = {
 	 * time here for LastHeartbeatTime).
 	 */
 	"ALTER TABLE instances ADD COLUMN goodbye INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 5 -> 6: replicas (docs/replicas.md): which replica holds each
+	 * agent's poll, the replicas themselves, and the tasks' leases (when
+	 * and by which replica a poll handed a task out).
+	 */
+	"CREATE TABLE agent_routes(instance_id TEXT PRIMARY KEY,"
+	"  replica_id TEXT NOT NULL, since INTEGER NOT NULL);"
+	"CREATE INDEX agent_routes_replica ON agent_routes(replica_id);"
+	"CREATE TABLE replicas(id TEXT PRIMARY KEY, advertise_url TEXT NOT NULL,"
+	"  started INTEGER NOT NULL, seen INTEGER NOT NULL);"
+	"ALTER TABLE tasks ADD COLUMN handed_out INTEGER;"
+	"ALTER TABLE tasks ADD COLUMN handed_by TEXT;"
+	"CREATE INDEX tasks_status ON tasks(status, instance_id);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))
