@@ -694,7 +694,13 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_register(in, outp);
 		goto out;
 	}
-	if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
+	/*
+	 * A poll handed back by longpoll.c was authenticated on its first
+	 * turn: its later turns cost the database nothing for that.
+	 */
+	if (poll != NULL && poll->gen != 0 && strcmp(path, "poll") == 0)
+		snprintf(id, sizeof(id), "%s", poll->id);
+	else if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
 		status = r == LK_ERR_UNAVAILABLE ? agentd_store_fail(outp, r) :
 		    agentd_fail(outp, 401, "unknown instance or credential");
 		goto out;
