@@ -376,8 +376,8 @@ agentd_running(const struct lk_sig_header *h, size_t nh, char **runningp)
 		return LK_ERR_ALLOC;
 	p = v + strspn(v, " \t");
 	while (*p != '\0') {
-		len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789:.-");
+		len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789:.-");
 		e = p + len;
 		e += strspn(e, " \t");
 		if (len == 0 || len > AGENTD_RUNNING_ID_MAX ||
