@@ -30,6 +30,7 @@
 #include "latchkeyd.h"
 #include "log.h"
 #include "longpoll.h"
+#include "notify.h"
 #include "relay.h"
 #include "sig.h"
 #include "store.h"
@@ -49,6 +50,9 @@
 #define AGENTD_TASK_SLOTS	128
 #define AGENTD_PUSH_RESERVED	16
 #define AGENTD_PER_OWNER	64
+/* Latchkey-Running-Tasks: at most this many ids of at most ID_MAX bytes. */
+#define AGENTD_RUNNING_MAX	128
+#define AGENTD_RUNNING_ID_MAX	96
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
@@ -58,16 +62,13 @@ static int agentd_watching, agentd_quit;
 void
 agentd_wake(const char *instance_id)
 {
-	longpoll_wake(instance_id);
+	notify_wake_many(&instance_id, 1);
 }
 
 void
 agentd_wake_many(const char *const *ids, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		longpoll_wake(ids[i]);
+	notify_wake_many(ids, n);
 }
 
 static char *
@@ -352,12 +353,61 @@ agentd_choose(void *arg, const struct store_agent_load *load, size_t nload,
 }
 
 /*
- * Hands out the instance's pending tasks within their shares, and its
- * stop requests, once (store_agent_take); a turn that finds nothing only
- * notes the heartbeat in memory (heartbeat.c).
+ * The poll's Latchkey-Running-Tasks (docs/agent-protocol.md, leases):
+ * *runningp gets the ids joined by commas ("" for none), or NULL when the
+ * header is absent. Ids are 1 to AGENTD_RUNNING_ID_MAX of [A-Za-z0-9:.-]
+ * (they meet a LIKE pattern in the store: no wildcard may pass), spaces
+ * around them are dropped; otherwise LK_ERR_INVALID_FORMAT.
  */
 static int
-agentd_take(const char *id, struct agentd_work *w)
+agentd_running(const struct lk_sig_header *h, size_t nh, char **runningp)
+{
+	const char *v = NULL, *p, *e;
+	char *out;
+	size_t i, o = 0, n = 0, len;
+
+	*runningp = NULL;
+	for (i = 0; i < nh; i++)
+		if (strcmp(h[i].name, "latchkey-running-tasks") == 0)
+			v = h[i].value;
+	if (v == NULL)
+		return 0;
+	if ((out = malloc(strlen(v) + 1)) == NULL)
+		return LK_ERR_ALLOC;
+	p = v + strspn(v, " \t");
+	while (*p != '\0') {
+		len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789:.-");
+		e = p + len;
+		e += strspn(e, " \t");
+		if (len == 0 || len > AGENTD_RUNNING_ID_MAX ||
+		    ++n > AGENTD_RUNNING_MAX || (*e != ',' && *e != '\0') ||
+		    (*e == ',' && e[1 + strspn(e + 1, " \t")] == '\0')) {
+			free(out);
+			return LK_ERR_INVALID_FORMAT;
+		}
+		if (o > 0)
+			out[o++] = ',';
+		memcpy(out + o, p, len);
+		o += len;
+		p = *e == ',' ? e + 1 + strspn(e + 1, " \t") : e;
+	}
+	out[o] = '\0';
+	*runningp = out;
+	return 0;
+}
+
+/*
+ * Hands out the instance's pending tasks within their shares, and its
+ * stop requests, once (store_agent_take), taking back first the tasks
+ * whose lease ended (running: the agent's list, or NULL). A turn that
+ * finds nothing only notes the heartbeat in memory (heartbeat.c), and
+ * the next turns skip the database until something may have changed for
+ * the instance (notify_clean; seq is its longpoll sequence, read before).
+ */
+static int
+agentd_take(const char *id, const char *running, unsigned long seq,
+    struct agentd_work *w)
 {
 	struct store_agent_work sw;
 	const struct store_agent_task *t;
@@ -365,10 +415,18 @@ agentd_take(const char *id, struct agentd_work *w)
 	size_t i;
 	int r;
 
-	if ((r = store_agent_take(id, now, agentd_choose, NULL, &sw)) != 0)
-		goto out;
-	if (sw.idle)
+	if (notify_clean(id, seq, running, now)) {
 		heartbeat_seen(id, now);
+		return 0;
+	}
+	if ((r = store_agent_take(id, now, running, agentd_choose, NULL,
+	    &sw)) != 0)
+		goto out;
+	if (sw.idle) {
+		heartbeat_seen(id, now);
+		notify_idle(id, seq, running, sw.lease_due);
+	} else
+		notify_busy(id);
 	for (i = 0; i < sw.ntasks; i++) {
 		t = &sw.tasks[i];
 		json_array_append_new(w->tasks, json_pack("{s:s, s:s, s:s, "
@@ -404,8 +462,8 @@ agentd_poll_answer(struct agentd_work *w, json_t *sess, char **outp)
  * gone (the connection is closed without an answer).
  */
 static int
-agentd_poll(const char *id, const char *query, struct agentd_poll *p,
-    char **outp)
+agentd_poll(const char *id, const char *query, const char *running,
+    struct agentd_poll *p, char **outp)
 {
 	struct agentd_work w;
 	json_t *sess = NULL;
@@ -426,6 +484,7 @@ agentd_poll(const char *id, const char *query, struct agentd_poll *p,
 		snprintf(p->id, sizeof(p->id), "%s", id);
 		p->deadline = lk_now_ms() + wait * 1000;
 		p->gen = longpoll_begin(id);
+		(void)notify_route(id);	/* a failure: the safety net */
 	}
 	w.tasks = json_array();
 	w.stops = json_array();
@@ -441,7 +500,7 @@ agentd_poll(const char *id, const char *query, struct agentd_poll *p,
 		seq = longpoll_seq(id);
 		if ((sess = relay_take(id)) != NULL)
 			break;
-		if ((r = agentd_take(id, &w)) != 0) {
+		if ((r = agentd_take(id, running, seq, &w)) != 0) {
 			json_decref(w.tasks);
 			json_decref(w.stops);
 			return agentd_store_fail(outp, r);
@@ -568,11 +627,15 @@ agentd_watch(void *arg)
 			break;
 		if (r == ETIMEDOUT) {
 			pthread_mutex_unlock(&agentd_lock);
-			(void)heartbeat_flush();
-			if (++ticks % AGENTD_WATCH_EVERY == 0) {
+			if (++ticks % HEARTBEAT_FLUSH_EVERY == 0 ||
+			    heartbeat_urgent())
+				(void)heartbeat_flush();
+			if (ticks % AGENTD_WATCH_EVERY == 0) {
 				(void)store_agent_clock_sync();
 				agentd_watch_once();
 			}
+			if (ticks % NOTIFY_TICK_SEC == 0)
+				notify_tick();
 			pthread_mutex_lock(&agentd_lock);
 		}
 	}
@@ -590,6 +653,8 @@ agentd_start(void)
 	pthread_cond_init(&agentd_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	agentd_watch_once();
+	if (notify_start() != 0)
+		return LK_ERR_SYSTEM;
 	if (pthread_create(&agentd_watch_thread, NULL, agentd_watch,
 	    NULL) != 0)
 		return LK_ERR_SYSTEM;
@@ -609,6 +674,7 @@ agentd_stop(void)
 	agentd_watching = 0;
 	(void)heartbeat_flush();	/* call after http_stop: no more polls */
 	heartbeat_free();
+	notify_free();
 }
 
 int
@@ -617,7 +683,7 @@ agentd_handle(const char *method, const char *path, const char *query,
     size_t bodylen, struct agentd_poll *poll, char **outp)
 {
 	json_t *in = NULL;
-	char id[64];
+	char id[64], *running = NULL;
 	int r, status;
 
 	*outp = NULL;
@@ -628,15 +694,27 @@ agentd_handle(const char *method, const char *path, const char *query,
 		status = agentd_register(in, outp);
 		goto out;
 	}
-	if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
+	/*
+	 * A poll handed back by longpoll.c was authenticated on its first
+	 * turn: its later turns cost the database nothing for that.
+	 */
+	if (poll != NULL && poll->gen != 0 && strcmp(path, "poll") == 0)
+		snprintf(id, sizeof(id), "%s", poll->id);
+	else if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
 		status = r == LK_ERR_UNAVAILABLE ? agentd_store_fail(outp, r) :
 		    agentd_fail(outp, 401, "unknown instance or credential");
 		goto out;
 	}
 	if (strcmp(path, "hello") == 0 && in != NULL)
 		status = agentd_hello(id, in, outp);
-	else if (strcmp(path, "poll") == 0 && strcmp(method, "GET") == 0)
-		status = agentd_poll(id, query, poll, outp);
+	else if (strcmp(path, "poll") == 0 && strcmp(method, "GET") == 0) {
+		if ((r = agentd_running(h, nh, &running)) != 0)
+			status = r == LK_ERR_ALLOC ? agentd_fail(outp, 500,
+			    "internal error") : agentd_fail(outp, 400,
+			    "malformed Latchkey-Running-Tasks");
+		else
+			status = agentd_poll(id, query, running, poll, outp);
+	}
 	else if (strcmp(path, "result") == 0 && in != NULL)
 		status = agentd_result(id, in, outp);
 	else if (strcmp(path, "goodbye") == 0 && in != NULL)
@@ -644,6 +722,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 	else
 		status = agentd_fail(outp, 404, "no such endpoint");
  out:
+	free(running);
 	json_decref(in);
 	return status;
 }

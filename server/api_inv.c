@@ -646,7 +646,6 @@ static int
 inv_create(struct api_req *req, struct inv_new *inv)
 {
 	struct store_inv_prior prior;
-	size_t i;
 	int r;
 
 	if (inv_options(req, inv) != 0 || inv_parameters(req, inv) != 0 ||
@@ -668,8 +667,7 @@ inv_create(struct api_req *req, struct inv_new *inv)
 		store_inv_prior_free(&prior);
 		return r;
 	}
-	for (i = 0; i < inv->n; i++)
-		agentd_wake(inv->ids[i]);
+	agentd_wake_many(inv->ids, inv->n);
 	log_info("%s api invoke invoke_id=%s command=%s instances=%zu",
 	    req->request_id, inv->invoke_id, inv_str(inv->cmd, "id"), inv->n);
 	if (inv->run)
@@ -1240,8 +1238,7 @@ api_stop_invocation(struct api_req *req)
 		r = api_store_error(req, r, "invocation");
 		goto out;
 	}
-	json_object_foreach(sel, key, name)
-		agentd_wake(key);
+	agentd_wake_many(keys, n);
 	log_info("%s api stop invoke_id=%s instances=%zu", req->request_id,
 	    id, json_object_size(sel));
  out:

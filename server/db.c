@@ -181,6 +181,15 @@ lkdb_backup(struct lkdb *db, const char *dest)
 }
 
 int
+lkdb_listen(struct lkdb *db, const char *channel, lkdb_notify_cb cb,
+    void *arg)
+{
+	if (db->be->listen == NULL)
+		return LK_ERR_INVALID_FORMAT;
+	return db->be->listen(db->impl, channel, cb, arg);
+}
+
+int
 lkdb_schema_version(struct lkdb *db, int *vp, int *wantp)
 {
 	return db->be->schema_version(db->impl, vp, wantp);

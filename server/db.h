@@ -86,6 +86,19 @@ int	lkdb_lock(struct lkdb *db, const char *key);
 int64_t	lkdb_clock_offset(const struct lkdb *db);
 int	lkdb_clock_sync(struct lkdb *db);
 
+/*
+ * PostgreSQL's LISTEN: a thread of its own on a connection of its own (not
+ * the pool's) listens on channel and calls cb(arg, payload) for each
+ * notification, and cb(arg, NULL) after every connection it (re)opens
+ * ("resync": what was sent while it was away is lost, so look again). A
+ * lost connection is opened again with a backoff from 100 ms to 5 s. One
+ * listener per database, until lkdb_close. SQLite has nothing to listen
+ * to (one process): LK_ERR_INVALID_FORMAT.
+ */
+typedef void (*lkdb_notify_cb)(void *arg, const char *payload);
+int	lkdb_listen(struct lkdb *db, const char *channel, lkdb_notify_cb cb,
+	    void *arg);
+
 /* Copies the database to dest (SQLite's online backup). */
 int	lkdb_backup(struct lkdb *db, const char *dest);
 
@@ -116,6 +129,8 @@ struct lkdb_backend {
 	int		(*lock)(void *impl, const char *key);
 	int		(*clock_sync)(void *impl, int64_t *offsetp);
 	int		(*backup)(void *impl, const char *dest);
+	int		(*listen)(void *impl, const char *channel,
+			    lkdb_notify_cb cb, void *arg);
 	int		(*schema_version)(void *impl, int *vp, int *wantp);
 	int64_t		(*col_int)(const struct lkdb_row *row, int i);
 	const char	*(*col_text)(const struct lkdb_row *row, int i);

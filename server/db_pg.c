@@ -18,6 +18,8 @@
  * transaction that was cut is rolled back by the server).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -59,8 +62,20 @@ struct dbp_conn {
 	struct dbp_cached cache[DBP_CACHE_SLOTS];
 };
 
+/* The LISTEN thread (lkdb_listen): a connection of its own. */
+struct dbp_listener {
+	pthread_t	 thread;
+	int		 running;
+	int		 quit[2];	/* a pipe: written to stop the thread */
+	char		 channel[64];
+	lkdb_notify_cb	 cb;
+	void		*arg;
+	const char	*uri;
+};
+
 struct dbp {
 	char		*uri;
+	struct dbp_listener listener;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	struct dbp_conn	 conns[DBP_POOL_MAX];
@@ -153,14 +168,30 @@ static const char *const dbp_migrations[] = {
 	"  kind TEXT NOT NULL, principal TEXT NOT NULL, csrf TEXT NOT NULL,"
 	"  created BIGINT NOT NULL, last_used BIGINT NOT NULL);"
 	"CREATE INDEX console_sessions_used ON console_sessions(last_used);",
-	/* 1 -> 2: sessions across replicas (SQLite's 5 -> 6). */
+	/*
+	 * 1 -> 2: SQLite's 5 -> 6 (routes, replicas, leases; sessions across
+	 * replicas; the console's sign-in failure counts).
+	 */
+	"CREATE TABLE agent_routes(instance_id TEXT PRIMARY KEY,"
+	"  replica_id TEXT NOT NULL, since BIGINT NOT NULL);"
+	"CREATE INDEX agent_routes_replica ON agent_routes(replica_id);"
+	"CREATE TABLE replicas(id TEXT PRIMARY KEY, advertise_url TEXT NOT NULL,"
+	"  started BIGINT NOT NULL, seen BIGINT NOT NULL);"
+	"ALTER TABLE tasks ADD COLUMN handed_out BIGINT;"
+	"ALTER TABLE tasks ADD COLUMN handed_by TEXT;"
+	"CREATE INDEX tasks_status ON tasks(status, instance_id);"
 	"ALTER TABLE sessions ADD COLUMN client_replica TEXT NOT NULL"
 	"  DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN handout BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN handed BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX sessions_handout ON sessions(instance_id)"
-	"  WHERE handout = 1;",
+	"  WHERE handout = 1;"
+	"CREATE TABLE IF NOT EXISTS console_signin_fails(kind TEXT NOT NULL,"
+	"  name TEXT NOT NULL, window_start BIGINT NOT NULL,"
+	"  fails BIGINT NOT NULL, PRIMARY KEY(kind, name));"
+	"CREATE INDEX IF NOT EXISTS console_signin_fails_start"
+	"  ON console_signin_fails(window_start);",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))
@@ -779,6 +810,155 @@ dbp_migrate(struct dbp *db)
 	return r;
 }
 
+#define DBP_LISTEN_BACKOFF_MIN	100	/* ms, doubling to: */
+#define DBP_LISTEN_BACKOFF_MAX	5000
+
+/* Waits up to ms for the quit pipe; 1 when told to quit. */
+static int
+dbp_listen_pause(struct dbp_listener *l, int ms)
+{
+	struct pollfd pfd = { l->quit[0], POLLIN, 0 };
+
+	return poll(&pfd, 1, ms) > 0;
+}
+
+/*
+ * Opens the listener's connection and listens: NULL when the server
+ * cannot be reached. TCP keepalives find a peer that vanished without a
+ * word within about 25 s.
+ */
+static PGconn *
+dbp_listen_connect(struct dbp_listener *l)
+{
+	static const char *const keys[] = { "dbname", "application_name",
+	    "connect_timeout", "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", NULL };
+	const char *vals[] = { l->uri, "latchkeyd-listen", "5", "1", "10",
+	    "5", "3", NULL };
+	char sql[96], line[300];
+	PGconn *pg;
+	PGresult *res;
+	int ok;
+
+	if ((pg = PQconnectdbParams(keys, vals, 1)) == NULL)
+		return NULL;
+	if (PQstatus(pg) != CONNECTION_OK) {
+		snprintf(line, sizeof(line), "%s", PQerrorMessage(pg));
+		line[strcspn(line, "\n")] = '\0';
+		log_warnx("db listen connect error=\"%s\"", line);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQsetNoticeProcessor(pg, dbp_notice, NULL);
+	/* The channel is ours (lower case letters, digits, '_', '-'). */
+	snprintf(sql, sizeof(sql), "LISTEN \"%s\"", l->channel);
+	res = PQexec(pg, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok || PQsetnonblocking(pg, 1) != 0) {
+		log_warnx("db listen channel=%s failed", l->channel);
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+/* Hands over what arrived; 0, or -1 when the connection is lost. */
+static int
+dbp_listen_read(struct dbp_listener *l, PGconn *pg)
+{
+	PGnotify *n;
+
+	if (PQconsumeInput(pg) == 0)
+		return -1;
+	while ((n = PQnotifies(pg)) != NULL) {
+		l->cb(l->arg, n->extra);
+		PQfreemem(n);
+	}
+	return PQstatus(pg) == CONNECTION_OK ? 0 : -1;
+}
+
+static void *
+dbp_listen_main(void *arg)
+{
+	struct dbp_listener *l = arg;
+	struct pollfd pfd[2];
+	int backoff = DBP_LISTEN_BACKOFF_MIN, up = 0;
+	PGconn *pg;
+
+	for (;;) {
+		if ((pg = dbp_listen_connect(l)) == NULL) {
+			if (dbp_listen_pause(l, backoff))
+				break;
+			backoff = backoff * 2 > DBP_LISTEN_BACKOFF_MAX ?
+			    DBP_LISTEN_BACKOFF_MAX : backoff * 2;
+			continue;
+		}
+		backoff = DBP_LISTEN_BACKOFF_MIN;
+		log_info("db listen channel=%s %s", l->channel, up ?
+		    "reconnected" : "started");
+		up = 1;
+		l->cb(l->arg, NULL);		/* resync */
+		for (;;) {
+			pfd[0].fd = PQsocket(pg);
+			pfd[0].events = POLLIN;
+			pfd[1].fd = l->quit[0];
+			pfd[1].events = POLLIN;
+			pfd[0].revents = pfd[1].revents = 0;
+			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+				break;
+			if (pfd[1].revents != 0) {
+				PQfinish(pg);
+				return NULL;
+			}
+			if (pfd[0].revents != 0 && dbp_listen_read(l, pg) != 0)
+				break;
+		}
+		log_warnx("db listen channel=%s connection lost", l->channel);
+		PQfinish(pg);
+		if (dbp_listen_pause(l, DBP_LISTEN_BACKOFF_MIN))
+			break;
+	}
+	return NULL;
+}
+
+static int
+dbp_listen(void *impl, const char *channel, lkdb_notify_cb cb, void *arg)
+{
+	struct dbp *db = impl;
+	struct dbp_listener *l = &db->listener;
+
+	if (l->running || strlen(channel) >= sizeof(l->channel) ||
+	    strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+	    strlen(channel))
+		return LK_ERR_INVALID_FORMAT;
+	snprintf(l->channel, sizeof(l->channel), "%s", channel);
+	l->cb = cb;
+	l->arg = arg;
+	l->uri = db->uri;
+	if (pipe2(l->quit, O_CLOEXEC) != 0)
+		return LK_ERR_SYSTEM;
+	if (pthread_create(&l->thread, NULL, dbp_listen_main, l) != 0) {
+		close(l->quit[0]);
+		close(l->quit[1]);
+		return LK_ERR_SYSTEM;
+	}
+	l->running = 1;
+	return 0;
+}
+
+static void
+dbp_listen_stop(struct dbp_listener *l)
+{
+	if (!l->running)
+		return;
+	(void)write(l->quit[1], "q", 1);
+	pthread_join(l->thread, NULL);
+	close(l->quit[0]);
+	close(l->quit[1]);
+	l->running = 0;
+}
+
 static void
 dbp_close(void *impl)
 {
@@ -787,6 +967,7 @@ dbp_close(void *impl)
 
 	if (db == NULL)
 		return;
+	dbp_listen_stop(&db->listener);
 	for (i = 0; i < DBP_POOL_MAX; i++) {
 		if (db->conns[i].pg != NULL)
 			PQfinish(db->conns[i].pg);
@@ -846,6 +1027,7 @@ const struct lkdb_backend lkdb_pg = {
 	.lock = dbp_lock,
 	.clock_sync = dbp_clock_sync,
 	.backup = NULL,
+	.listen = dbp_listen,
 	.schema_version = dbp_schema_version,
 	.col_int = dbp_col_int,
 	.col_text = dbp_col_text,

@@ -130,18 +130,34 @@ static const char *const db_migrations[] = {
 	 */
 	"ALTER TABLE instances ADD COLUMN goodbye INTEGER NOT NULL DEFAULT 0;",
 	/*
-	 * 5 -> 6: sessions across replicas (docs/sessions.md): the replica
-	 * holding the client and its advertise URL, and the hand-out to the
-	 * agent's poll (0 none yet, 1 waiting for a poll, 2 handed out at
-	 * handed).
+	 * 5 -> 6: replicas (docs/replicas.md): which replica holds each
+	 * agent's poll, the replicas themselves, the tasks' leases (when and
+	 * by which replica a poll handed a task out); sessions across
+	 * replicas (docs/sessions.md): the replica holding the client and its
+	 * advertise URL, and the hand-out to the agent's poll (0 none yet, 1
+	 * waiting for a poll, 2 handed out at handed); the console's sign-in
+	 * failure counts (docs/console.md), shared by the replicas.
 	 */
+	"CREATE TABLE agent_routes(instance_id TEXT PRIMARY KEY,"
+	"  replica_id TEXT NOT NULL, since INTEGER NOT NULL);"
+	"CREATE INDEX agent_routes_replica ON agent_routes(replica_id);"
+	"CREATE TABLE replicas(id TEXT PRIMARY KEY, advertise_url TEXT NOT NULL,"
+	"  started INTEGER NOT NULL, seen INTEGER NOT NULL);"
+	"ALTER TABLE tasks ADD COLUMN handed_out INTEGER;"
+	"ALTER TABLE tasks ADD COLUMN handed_by TEXT;"
+	"CREATE INDEX tasks_status ON tasks(status, instance_id);"
 	"ALTER TABLE sessions ADD COLUMN client_replica TEXT NOT NULL"
 	"  DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN handout INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN handed INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX sessions_handout ON sessions(instance_id)"
-	"  WHERE handout = 1;",
+	"  WHERE handout = 1;"
+	"CREATE TABLE IF NOT EXISTS console_signin_fails(kind TEXT NOT NULL,"
+	"  name TEXT NOT NULL, window_start INTEGER NOT NULL,"
+	"  fails INTEGER NOT NULL, PRIMARY KEY(kind, name));"
+	"CREATE INDEX IF NOT EXISTS console_signin_fails_start"
+	"  ON console_signin_fails(window_start);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -20,6 +20,7 @@
 struct heartbeat {
 	char			 id[HEARTBEAT_ID_MAX];
 	int64_t			 seen;		/* 0: nothing to write */
+	int64_t			 written;	/* the last seen flushed */
 	int			 dirty;		/* on the dirty list */
 	struct heartbeat	*next;		/* the bucket's */
 	struct heartbeat	*dnext;		/* the dirty list's */
@@ -28,6 +29,7 @@ struct heartbeat {
 static pthread_mutex_t heartbeat_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heartbeat *heartbeat_buckets[HEARTBEAT_BUCKETS];
 static struct heartbeat *heartbeat_dirty;
+static int heartbeat_hurry;		/* an urgent one is dirty */
 
 static struct heartbeat *
 heartbeat_find(const char *id, int create)
@@ -59,6 +61,8 @@ heartbeat_seen(const char *id, int64_t now)
 	pthread_mutex_lock(&heartbeat_lock);
 	if ((h = heartbeat_find(id, 1)) != NULL) {
 		h->seen = now;
+		if (h->written == 0 || now - h->written >= HEARTBEAT_URGENT)
+			heartbeat_hurry = 1;
 		if (!h->dirty) {
 			h->dirty = 1;
 			h->dnext = heartbeat_dirty;
@@ -75,8 +79,19 @@ heartbeat_forget(const char *id)
 
 	pthread_mutex_lock(&heartbeat_lock);
 	if ((h = heartbeat_find(id, 0)) != NULL)
-		h->seen = 0;
+		h->seen = h->written = 0;
 	pthread_mutex_unlock(&heartbeat_lock);
+}
+
+int
+heartbeat_urgent(void)
+{
+	int r;
+
+	pthread_mutex_lock(&heartbeat_lock);
+	r = heartbeat_hurry;
+	pthread_mutex_unlock(&heartbeat_lock);
+	return r;
 }
 
 /* Notes again what a failed flush could not write (unless forgotten). */
@@ -89,10 +104,14 @@ heartbeat_requeue(const struct store_agent_seen *rows, size_t n)
 	pthread_mutex_lock(&heartbeat_lock);
 	for (i = 0; i < n; i++)
 		if ((h = heartbeat_find(rows[i].id, 0)) != NULL &&
-		    h->seen != 0 && !h->dirty) {
-			h->dirty = 1;
-			h->dnext = heartbeat_dirty;
-			heartbeat_dirty = h;
+		    h->seen != 0) {
+			h->written = 0;		/* try again at the next tick */
+			heartbeat_hurry = 1;
+			if (!h->dirty) {
+				h->dirty = 1;
+				h->dnext = heartbeat_dirty;
+				heartbeat_dirty = h;
+			}
 		}
 	pthread_mutex_unlock(&heartbeat_lock);
 }
@@ -119,7 +138,9 @@ heartbeat_flush(void)
 			continue;
 		memcpy(rows[n].id, h->id, sizeof(rows[n].id));
 		rows[n++].seen = h->seen;
+		h->written = h->seen;	/* undone by a failed flush */
 	}
+	heartbeat_hurry = 0;
 	pthread_mutex_unlock(&heartbeat_lock);
 	if (n > 0 && (r = store_agent_seen(rows, n)) != 0) {
 		log_warnx("heartbeats: cannot record %zu: %s", n, lk_err(r));

@@ -271,20 +271,39 @@ longpoll_seq(const char *id)
 	return seq;
 }
 
-void
+int
 longpoll_wake(const char *id)
 {
 	struct longpoll_slot *s;
 	struct longpoll_waiter *w, *nw, *fired = NULL, **tail = &fired;
+	int n = 0;
 
 	pthread_mutex_lock(&longpoll_lock);
 	s = &longpoll_slots[longpoll_slot_of(id)];
 	s->seq++;
 	for (w = s->head; w != NULL; w = nw) {
 		nw = w->snext;
-		if (strcmp(w->id, id) == 0)
+		if (strcmp(w->id, id) == 0) {
 			longpoll_unlink(w, LONGPOLL_WOKEN, &tail);
+			n++;
+		}
 	}
+	pthread_mutex_unlock(&longpoll_lock);
+	longpoll_hand_back(fired);
+	return n;
+}
+
+void
+longpoll_wake_all(void)
+{
+	struct longpoll_waiter *w, *fired = NULL, **tail = &fired;
+	size_t i;
+
+	pthread_mutex_lock(&longpoll_lock);
+	for (i = 0; i < LONGPOLL_SLOTS; i++)
+		longpoll_slots[i].seq++;
+	while ((w = longpoll_all) != NULL)
+		longpoll_unlink(w, LONGPOLL_WOKEN, &tail);
 	pthread_mutex_unlock(&longpoll_lock);
 	longpoll_hand_back(fired);
 }

@@ -40,8 +40,13 @@ unsigned long	 longpoll_begin(const char *id);
 int		 longpoll_superseded(const char *id, unsigned long gen);
 /* The wake sequence of id's slot: read it before looking for work. */
 unsigned long	 longpoll_seq(const char *id);
-/* Work for id was committed: hands back its parked poll (WOKEN). */
-void		 longpoll_wake(const char *id);
+/*
+ * Work for id was committed: hands back its parked poll (WOKEN). Returns
+ * the number of polls handed back (0: none of id is parked here).
+ */
+int		 longpoll_wake(const char *id);
+/* Every slot's sequence moves on and every parked poll is WOKEN. */
+void		 longpoll_wake_all(void);
 
 /*
  * Parks req until deadline_ms (lk_now_ms clock), watching fd for the

@@ -66,6 +66,10 @@ int64_t	store_clock_offset(void);
 /* Pending tasks offered to the chooser: per caller, and in all. */
 #define STORE_AGENT_CANDIDATES	16
 #define STORE_AGENT_CAND_MAX	512
+/* Seconds a handed out task may go unnamed by its agent's polls. */
+#define STORE_AGENT_LEASE	30
+/* Instance ids per wake-up statement (store_agent_notify). */
+#define STORE_AGENT_NOTIFY_BATCH	1000
 
 /* Activation codes (the admin's "activation" subcommand). */
 int	store_agent_activation_add(const char *id, const char *code_hash,
@@ -133,12 +137,23 @@ struct store_agent_task {
 };
 struct store_agent_work {
 	int		 idle;		/* nothing to hand out; nothing written */
+	int64_t		 lease_due;	/* idle: when a lease ends, or 0 */
+	int		 reclaimed;	/* tasks taken back (leases) */
 	struct store_agent_task *tasks;
 	size_t		 ntasks;
 	char		**stops;	/* task ids to stop */
 	size_t		 nstops;
 };
 /*
+ * Leases (docs/agent-protocol.md): running is the agent's
+ * Latchkey-Running-Tasks, ids joined by commas ("" for none), or NULL when
+ * the poll did not carry it. With it, the instance's tasks Running for more
+ * than STORE_AGENT_LEASE seconds since a poll handed them out, not listed
+ * and without a result go back to Pending first (and may be handed out
+ * again at once). Ids in running must be of [A-Za-z0-9:.-] (the caller
+ * checks: they meet a LIKE pattern). When idle, w->lease_due is the time
+ * from which a poll would take a task back (0: none is due).
+ *
  * In one transaction: claims the chosen Pending tasks (each goes to
  * Running at most once, also with several latchkeyd on one database: a
  * task claimed meanwhile is left out), takes the stop requests not yet
@@ -147,7 +162,7 @@ struct store_agent_work {
  * written (the caller notes the heartbeat). Free w with
  * store_agent_work_free, also after an error.
  */
-int	store_agent_take(const char *id, int64_t now,
+int	store_agent_take(const char *id, int64_t now, const char *running,
 	    store_agent_choose_fn choose, void *arg,
 	    struct store_agent_work *w);
 void	store_agent_work_free(struct store_agent_work *w);
@@ -186,6 +201,40 @@ int	store_agent_sweep(int64_t now, int64_t dead_before,
 	    int64_t offline_before, int *failedp);
 /* Measures the database's clock again (lkd_now() follows it). */
 int	store_agent_clock_sync(void);
+
+/*
+ * Replicas (docs/replicas.md). Each agent's route: the replica that holds
+ * its poll. store_agent_route writes it when it changed (*changedp 1; a
+ * read and nothing else when not) and, on PostgreSQL, tells the replica
+ * it names no more ("moved <id>" on its channel, with the commit).
+ */
+int	store_agent_route(const char *id, const char *replica, int64_t now,
+	    int *changedp);
+/* A replica's wake-up channel (at most 63 bytes; outsize >= 64). */
+void	store_agent_channel(const char *replica, char *out, size_t outsize);
+/*
+ * PostgreSQL: listens on replica's channel; cb(arg, payload) on a thread
+ * of the store's for each notification, and cb(arg, NULL) ("resync":
+ * notifications may have been lost) after each (re)connection. Until
+ * the store is closed. SQLite: LK_ERR_INVALID_FORMAT (one process).
+ */
+int	store_agent_listen(const char *replica,
+	    void (*cb)(void *arg, const char *payload), void *arg);
+/*
+ * PostgreSQL: one statement per STORE_AGENT_NOTIFY_BATCH ids: a wake-up
+ * (payload the id) on the channel of each id's route, unless it is self.
+ * SQLite: nothing.
+ */
+int	store_agent_notify(const char *const *ids, size_t n, const char *self);
+/*
+ * The safety net: fn(arg, id) for each instance routed to replica with a
+ * Pending task or a stop request not handed out. One query.
+ */
+int	store_agent_pending_here(const char *replica,
+	    void (*fn)(void *arg, const char *id), void *arg);
+/* The replicas table: this one is alive (starting: it just started). */
+int	store_replica_beat(const char *id, const char *url, int64_t now,
+	    int starting);
 
 /* ---- end store_agent.c -------------------------------------------- */
 
@@ -736,9 +785,9 @@ void	store_csession_free(struct store_csession *s);
  * its window and the failures counted in it. console_auth.c decides what
  * the names, the window and the bound are.
  *
- * store_console_init() creates their table when it is missing (no
- * migration step yet); it runs before any other of these and may run
- * again (a no-op).
+ * The schema's migration makes their table; store_console_init() makes
+ * it again if it is missing (a no-op otherwise), and console_auth.c runs it
+ * once per process before any other of these.
  */
 struct store_climit {
 	const char	*kind;		/* "addr" or "acct" */

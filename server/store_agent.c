@@ -24,6 +24,12 @@
 #include "sig.h"
 #include "store.h"
 
+/* store_agent_pending_here's row callback's argument. */
+struct store_agent_ids {
+	void	(*fn)(void *, const char *);
+	void	*arg;
+};
+
 /* "Is this invocation a key push?", as a 0/1 column on invocations i. */
 #define STORE_AGENT_IS_PUSH	"CASE WHEN i.command_name = " \
 	"'ACS-ECS-SendSshPublicKey-linux.sh' AND EXISTS (SELECT 1 FROM " \
@@ -55,13 +61,6 @@ store_agent_str_cb(const struct lkdb_row *row, void *arg)
 	free(*sp);
 	if ((*sp = lkdb_col_str(row, 0)) == NULL)
 		return LK_ERR_ALLOC;
-	return 1;
-}
-
-static int
-store_agent_int_cb(const struct lkdb_row *row, void *arg)
-{
-	*(int64_t *)arg = lkdb_int(row, 0);
 	return 1;
 }
 
@@ -253,8 +252,9 @@ store_agent_claim(const char *id, int64_t now, struct store_agent_work *w)
 	int changes = 0, r;
 
 	if ((r = lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = "
-	    "'Running', updated = ? WHERE id = ? AND status = 'Pending'", "is",
-	    now, id)) != 0 || changes != 1)
+	    "'Running', updated = ?1, handed_out = ?1, handed_by = ?2 WHERE "
+	    "id = ?3 AND status = 'Pending'", "iss", now, lkd->replica_id,
+	    id)) != 0 || changes != 1)
 		return r;
 	memset(t, 0, sizeof(*t));
 	w->ntasks++;		/* freed with w, even when half filled */
@@ -266,9 +266,40 @@ store_agent_claim(const char *id, int64_t now, struct store_agent_work *w)
 	return t->task_id != NULL ? 0 : LK_ERR_INTERNAL;
 }
 
+/*
+ * A task's lease (docs/agent-protocol.md): a task Running for more than
+ * STORE_AGENT_LEASE seconds since a poll handed it out, without a result
+ * and not named in running (the agent's Latchkey-Running-Tasks, ids
+ * joined by commas, checked by the caller to hold no LIKE wildcard), was
+ * never received: it goes back to Pending. One statement, in the poll's
+ * transaction; the list is matched as ",a,b," against ",<id>,".
+ */
+#define STORE_AGENT_NOT_LISTED "(',' || ? || ',') NOT LIKE ('%,' || id || ',%')"
+
+static int
+store_agent_reclaim(const char *id, int64_t now, const char *running,
+    struct store_agent_work *w)
+{
+	int changes = 0, r;
+
+	if (running == NULL)
+		return 0;
+	if ((r = lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = "
+	    "'Pending', handed_out = NULL, handed_by = NULL, updated = ? WHERE "
+	    "instance_id = ? AND status = 'Running' AND handed_out IS NOT NULL "
+	    "AND handed_out < ? AND finish_time IS NULL AND "
+	    STORE_AGENT_NOT_LISTED, "isis", now, id, now - STORE_AGENT_LEASE,
+	    running)) != 0)
+		return r;
+	w->reclaimed = changes;
+	if (changes > 0)
+		log_info("agent lease instance=%s reclaimed=%d", id, changes);
+	return 0;
+}
+
 /* The chooser's turn and the claims; inside the transaction. */
 static int
-store_agent_take_locked(const char *id, int64_t now,
+store_agent_take_locked(const char *id, int64_t now, const char *running,
     store_agent_choose_fn choose, void *arg, struct store_agent_work *w)
 {
 	struct store_agent_found s;
@@ -281,6 +312,8 @@ store_agent_take_locked(const char *id, int64_t now,
 	memset(&s, 0, sizeof(s));
 	snprintf(key, sizeof(key), "agent-take:%s", id);
 	if ((r = lkdb_lock(lkd->db, key)) != 0)
+		return r;
+	if ((r = store_agent_reclaim(id, now, running, w)) != 0)
 		return r;
 	if ((s.cand = calloc(STORE_AGENT_CAND_MAX, sizeof(*s.cand))) == NULL)
 		return LK_ERR_ALLOC;
@@ -318,30 +351,61 @@ store_agent_take_locked(const char *id, int64_t now,
 	return r;
 }
 
-int
-store_agent_take(const char *id, int64_t now, store_agent_choose_fn choose,
-    void *arg, struct store_agent_work *w)
+/* What the poll's first read found. */
+struct store_agent_look {
+	int64_t	work;		/* 1: Pending tasks or stop requests */
+	int64_t	oldest;		/* a not listed Running task's handed_out */
+	int	has_oldest;
+};
+
+static int
+store_agent_look_cb(const struct lkdb_row *row, void *arg)
 {
-	int64_t work = 0;
+	struct store_agent_look *l = arg;
+
+	l->work = lkdb_int(row, 0);
+	if (!lkdb_isnull(row, 1)) {
+		l->has_oldest = 1;
+		l->oldest = lkdb_int(row, 1);
+	}
+	return 1;
+}
+
+int
+store_agent_take(const char *id, int64_t now, const char *running,
+    store_agent_choose_fn choose, void *arg, struct store_agent_work *w)
+{
+	struct store_agent_look look;
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	memset(&look, 0, sizeof(look));
 	/*
 	 * Most turns find nothing: a read, with no write and so no fsync
-	 * (the caller notes the heartbeat in memory).
+	 * (the caller notes the heartbeat in memory). With the agent's list
+	 * of running tasks, the same read finds the oldest hand-out of a
+	 * Running task the agent did not name: its lease ends 30 s later.
 	 */
-	if ((r = lkdb_query(lkd->db, store_agent_int_cb, &work, "SELECT "
-	    "CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE instance_id = ? AND "
+	if ((r = lkdb_query(lkd->db, store_agent_look_cb, &look, "SELECT "
+	    "CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE instance_id = ?1 AND "
 	    "(status = 'Pending' OR (status = 'Stopping' AND stop_requested = "
-	    "1))) THEN 1 ELSE 0 END", "s", id)) != 0)
+	    "1))) THEN 1 ELSE 0 END, (SELECT MIN(handed_out) FROM tasks WHERE "
+	    "instance_id = ?1 AND status = 'Running' AND handed_out IS NOT NULL "
+	    "AND finish_time IS NULL AND ?2 IS NOT NULL AND "
+	    "(',' || ?2 || ',') NOT LIKE ('%,' || id || ',%'))", "ss", id,
+	    running)) != 0)
 		return r;
-	if (!work) {
+	if (!look.work && (!look.has_oldest ||
+	    look.oldest >= now - STORE_AGENT_LEASE)) {
 		w->idle = 1;
+		if (look.has_oldest)
+			w->lease_due = look.oldest + STORE_AGENT_LEASE + 1;
 		return 0;
 	}
 	if ((r = lkdb_begin(lkd->db)) != 0)
 		return r;
-	if ((r = store_agent_take_locked(id, now, choose, arg, w)) != 0) {
+	if ((r = store_agent_take_locked(id, now, running, choose, arg,
+	    w)) != 0) {
 		lkdb_rollback(lkd->db);
 		return r;
 	}
@@ -445,6 +509,148 @@ store_agent_sweep(int64_t now, int64_t dead_before, int64_t offline_before,
 	if (failedp != NULL)
 		*failedp = gone + offline;
 	return 0;
+}
+
+/*
+ * A replica's wake-up channel: "lk_wake_" and its id in lower case, cut to
+ * PostgreSQL's 63 bytes (two ids that share a channel only cost spurious
+ * wake-ups). STORE_AGENT_CHANNEL_SQL is the same in SQL, of column or
+ * parameter X.
+ */
+#define STORE_AGENT_CHANNEL_SQL(X)	"left('lk_wake_' || lower(" X "), 63)"
+
+void
+store_agent_channel(const char *replica, char *out, size_t outsize)
+{
+	size_t i, n;
+
+	n = (size_t)snprintf(out, outsize, "lk_wake_%s", replica);
+	if (n >= outsize)
+		n = outsize - 1;
+	if (n > 63)
+		n = 63;
+	out[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
+}
+
+int
+store_agent_listen(const char *replica, lkdb_notify_cb cb, void *arg)
+{
+	char channel[64];
+
+	store_agent_channel(replica, channel, sizeof(channel));
+	return lkdb_listen(lkd->db, channel, cb, arg);
+}
+
+int
+store_agent_route(const char *id, const char *replica, int64_t now,
+    int *changedp)
+{
+	char *old = NULL;
+	int r;
+
+	*changedp = 0;
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	if ((r = lkdb_query(lkd->db, store_agent_str_cb, &old, "SELECT "
+	    "replica_id FROM agent_routes WHERE instance_id = ?", "s", id)) != 0)
+		goto fail;
+	if (old != NULL && strcmp(old, replica) == 0) {
+		lkdb_rollback(lkd->db);
+		free(old);
+		return 0;
+	}
+	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO agent_routes("
+	    "instance_id, replica_id, since) VALUES(?, ?, ?) ON CONFLICT("
+	    "instance_id) DO UPDATE SET replica_id = excluded.replica_id, "
+	    "since = excluded.since", "ssi", id, replica, now)) != 0)
+		goto fail;
+	/*
+	 * The replica the agent left forgets what it noted of the instance
+	 * (delivered with the commit), so that it writes the route again if
+	 * the agent comes back.
+	 */
+	if (old != NULL && strcmp(lkdb_kind(lkd->db), "postgresql") == 0 &&
+	    (r = lkdb_run(lkd->db, NULL, "SELECT pg_notify("
+	    STORE_AGENT_CHANNEL_SQL("?") ", 'moved ' || ?)", "ss", old,
+	    id)) != 0)
+		goto fail;
+	free(old);
+	*changedp = 1;
+	return lkdb_commit(lkd->db);
+ fail:
+	lkdb_rollback(lkd->db);
+	free(old);
+	return r;
+}
+
+int
+store_agent_notify(const char *const *ids, size_t n, const char *self)
+{
+	char *list = NULL;
+	size_t i, j, len;
+	int r = 0;
+
+	if (strcmp(lkdb_kind(lkd->db), "postgresql") != 0)
+		return 0;
+	for (i = 0; i < n && r == 0; i = j) {
+		len = 0;
+		for (j = i; j < n && j - i < STORE_AGENT_NOTIFY_BATCH; j++)
+			len += strlen(ids[j]) + 1;
+		if ((list = malloc(len + 1)) == NULL)
+			return LK_ERR_ALLOC;
+		len = 0;
+		for (j = i; j < n && j - i < STORE_AGENT_NOTIFY_BATCH; j++) {
+			if (j > i)
+				list[len++] = ',';
+			memcpy(list + len, ids[j], strlen(ids[j]));
+			len += strlen(ids[j]);
+		}
+		list[len] = '\0';
+		r = lkdb_run(lkd->db, NULL, "SELECT pg_notify("
+		    STORE_AGENT_CHANNEL_SQL("replica_id") ", instance_id) FROM "
+		    "agent_routes WHERE replica_id <> ? AND instance_id IN "
+		    "(SELECT unnest(string_to_array(?, ',')))", "ss", self, list);
+		free(list);
+	}
+	return r;
+}
+
+static int
+store_agent_id_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_ids *a = arg;
+	const char *id = lkdb_text(row, 0);
+
+	if (id != NULL)
+		a->fn(a->arg, id);
+	return 0;
+}
+
+int
+store_agent_pending_here(const char *replica, void (*fn)(void *,
+    const char *), void *arg)
+{
+	struct store_agent_ids a = { fn, arg };
+
+	return lkdb_query(lkd->db, store_agent_id_cb, &a, "SELECT DISTINCT "
+	    "t.instance_id FROM tasks t JOIN agent_routes r ON r.instance_id = "
+	    "t.instance_id WHERE r.replica_id = ? AND (t.status = 'Pending' OR "
+	    "(t.status = 'Stopping' AND t.stop_requested = 1))", "s", replica);
+}
+
+int
+store_replica_beat(const char *id, const char *url, int64_t now,
+    int starting)
+{
+	return lkdb_run(lkd->db, NULL, "INSERT INTO replicas(id, "
+	    "advertise_url, started, seen) VALUES(?1, ?2, ?3, ?3) ON CONFLICT("
+	    "id) DO UPDATE SET advertise_url = excluded.advertise_url, seen = "
+	    "excluded.seen, started = CASE WHEN ?4 <> 0 THEN excluded.started "
+	    "ELSE replicas.started END", "ssii", id, url, now,
+	    (int64_t)starting);
 }
 
 int

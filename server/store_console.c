@@ -264,10 +264,9 @@ store_csession_free(struct store_csession *s)
  * ("addr" or "acct", and console_auth.c's key), with the start of its
  * window and the failures (and reservations) in it.
  *
- * No migration step makes this table yet: store_console_init() creates it
- * if it is missing, under the migrations' own lock, so that replicas that
- * start together do not race to create it. (To be folded into a migration
- * step of db_sqlite.c and db_pg.c.)
+ * The schema's migration 5 -> 6 (PostgreSQL's 1 -> 2) makes this table;
+ * store_console_init() makes it again if it has gone missing (dropped by
+ * hand), under the migrations' own lock, so that replicas do not race.
  */
 int
 store_console_init(struct lkdb *db)

@@ -3,10 +3,14 @@
  * at most its count of times by concurrent registrations; concurrent polls
  * hand every Pending task and every stop request out exactly once, oldest
  * first; heartbeats never move last_seen back; the watchdog's sweep fails
- * exactly the tasks whose agent went away.
+ * exactly the tasks whose agent went away; routes are written only when
+ * they change; a NOTIFY sent through one handle reaches another's listener
+ * within 100 ms, and a listener whose connection the server ends gets a
+ * resync; leases take back only Running tasks the agent does not name.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -238,7 +242,7 @@ poll_until_idle(void *arg)
 
 	pthread_barrier_wait(&start_line);
 	for (turns = 0; turns < 1000; turns++) {
-		if ((*rp = store_agent_take("i-1", NOW, choose_all, NULL,
+		if ((*rp = store_agent_take("i-1", NOW, NULL, choose_all, NULL,
 		    &w)) != 0) {
 			store_agent_work_free(&w);
 			return NULL;
@@ -340,7 +344,8 @@ test_take_fifo(void **state)
 	add_task("t-0", "inv-0", "i-1", "Pending", NOW - 6, 0);
 	add_task("t-run", "inv-0", "i-1", "Running", NOW - 9, 0);
 	add_task("t-x", "inv-0", "i-2", "Pending", NOW - 9, 0);
-	assert_int_equal(store_agent_take("i-1", NOW, choose_first, seen, &w),
+	assert_int_equal(store_agent_take("i-1", NOW, NULL, choose_first, seen,
+	    &w),
 	    0);
 	assert_false(w.idle);
 	assert_string_equal(seen, "t-0 t-c t-a t-b ");
@@ -362,7 +367,8 @@ test_take_idle(void **state)
 
 	(void)state;
 	add_instance("i-1", 5, 0);
-	assert_int_equal(store_agent_take("i-1", NOW, choose_all, NULL, &w), 0);
+	assert_int_equal(store_agent_take("i-1", NOW, NULL, choose_all, NULL,
+	    &w), 0);
 	assert_true(w.idle);
 	assert_int_equal(w.ntasks, 0);
 	store_agent_work_free(&w);
@@ -522,6 +528,359 @@ test_result_once(void **state)
 	    "id = ?", "i-1"), NOW + 1);
 }
 
+/* ---- routes ------------------------------------------------------------ */
+
+static int
+route_cb(const struct lkdb_row *row, void *arg)
+{
+	snprintf(arg, 64, "%s|%lld", lkdb_text(row, 0),
+	    (long long)lkdb_int(row, 1));
+	return 1;
+}
+
+static const char *
+route_of(const char *id, char out[64])
+{
+	out[0] = '\0';
+	assert_int_equal(lkdb_query(lkd->db, route_cb, out, "SELECT "
+	    "replica_id, since FROM agent_routes WHERE instance_id = ?", "s",
+	    id), 0);
+	return out;
+}
+
+static void
+test_route_on_change(void **state)
+{
+	char rt[64];
+	int changed = -1;
+
+	(void)state;
+	assert_int_equal(store_agent_route("i-1", "rep-A", 100, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_string_equal(route_of("i-1", rt), "rep-A|100");
+	/* The same replica again: nothing written (since stays). */
+	assert_int_equal(store_agent_route("i-1", "rep-A", 200, &changed), 0);
+	assert_int_equal(changed, 0);
+	assert_string_equal(route_of("i-1", rt), "rep-A|100");
+	assert_int_equal(store_agent_route("i-1", "rep-B", 300, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_string_equal(route_of("i-1", rt), "rep-B|300");
+	assert_int_equal(store_agent_route("i-2", "rep-B", 400, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM agent_routes", NULL),
+	    2);
+	/* The replicas table: started kept, seen moves. */
+	assert_int_equal(store_replica_beat("rep-A", "http://a", 10, 1), 0);
+	assert_int_equal(store_replica_beat("rep-A", "http://a", 15, 0), 0);
+	assert_int_equal(count_of("SELECT started FROM replicas WHERE id = ?",
+	    "rep-A"), 10);
+	assert_int_equal(count_of("SELECT seen FROM replicas WHERE id = ?",
+	    "rep-A"), 15);
+}
+
+/* The safety net's query: routed here, with work waiting. */
+static void
+net_cb(void *arg, const char *id)
+{
+	char *seen = arg;
+	size_t n = strlen(seen);
+
+	snprintf(seen + n, 128 - n, "%s ", id);
+}
+
+static void
+test_pending_here(void **state)
+{
+	char seen[128] = "";
+	int changed;
+
+	(void)state;
+	add_invocation("inv-1", "alice", 60);
+	add_task("t-1", "inv-1", "i-1", "Pending", NOW, 0);
+	add_task("t-2", "inv-1", "i-2", "Pending", NOW, 0);
+	add_task("t-3", "inv-1", "i-3", "Running", NOW, 0);
+	add_task("t-4", "inv-1", "i-4", "Stopping", NOW, 1);
+	assert_int_equal(store_agent_route("i-1", "rep-A", 1, &changed), 0);
+	assert_int_equal(store_agent_route("i-2", "rep-B", 1, &changed), 0);
+	assert_int_equal(store_agent_route("i-3", "rep-A", 1, &changed), 0);
+	assert_int_equal(store_agent_route("i-4", "rep-A", 1, &changed), 0);
+	assert_int_equal(store_agent_pending_here("rep-A", net_cb, seen), 0);
+	/* Order is the database's: both orders are right. */
+	assert_true(strcmp(seen, "i-1 i-4 ") == 0 ||
+	    strcmp(seen, "i-4 i-1 ") == 0);
+}
+
+/* ---- leases ------------------------------------------------------------ */
+
+static void
+add_handed(const char *id, const char *inst, int64_t handed_out)
+{
+	add_task(id, "inv-1", inst, "Running", NOW - 100, 0);
+	if (handed_out != 0)
+		assert_int_equal(lkdb_run(lkd->db, NULL, "UPDATE tasks SET "
+		    "handed_out = ?, handed_by = 'rep-dead' WHERE id = ?", "is",
+		    handed_out, id), 0);
+}
+
+static int
+choose_none(void *arg, const struct store_agent_load *load, size_t nload,
+    const struct store_agent_cand *cand, size_t ncand, int *take)
+{
+	(void)arg;
+	(void)load;
+	(void)nload;
+	(void)cand;
+	(void)ncand;
+	(void)take;
+	return 0;
+}
+
+static void
+lease_take(const char *running, int *reclaimed, int64_t *due)
+{
+	struct store_agent_work w;
+
+	assert_int_equal(store_agent_take("i-1", NOW, running, choose_none,
+	    NULL, &w), 0);
+	*reclaimed = w.reclaimed;
+	*due = w.lease_due;
+	store_agent_work_free(&w);
+}
+
+static void
+test_lease(void **state)
+{
+	char st[64];
+	int64_t due;
+	int n;
+
+	(void)state;
+	add_instance("i-1", NOW, 0);
+	add_instance("i-2", NOW, 0);
+	add_invocation("inv-1", "alice", 60);
+	add_handed("t-old", "i-1", NOW - 31);	/* lease over, not listed */
+	add_handed("t-listed", "i-1", NOW - 40); /* lease over, listed */
+	add_handed("t-young", "i-1", NOW - 10);	/* 10 s: not yet */
+	add_handed("t-legacy", "i-1", 0);	/* handed out before leases */
+	add_handed("t-other", "i-2", NOW - 40);	/* another instance's */
+	add_handed("t-edge", "i-1", NOW - 30);	/* exactly 30 s: not more */
+
+	/* No header: nothing changes. */
+	lease_take(NULL, &n, &due);
+	assert_int_equal(n, 0);
+	assert_int_equal(due, 0);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM tasks WHERE status = "
+	    "'Running'", NULL), 6);
+
+	/* Listed ones stay; the one past its lease goes back to Pending. */
+	lease_take("t-listed,t-x:i-9", &n, &due);
+	assert_int_equal(n, 1);
+	assert_string_equal(task_state("t-old", st), "Pending|");
+	assert_int_equal(count_of("SELECT COUNT(*) FROM tasks WHERE id = ? "
+	    "AND handed_out IS NULL AND handed_by IS NULL", "t-old"), 1);
+	assert_string_equal(task_state("t-listed", st), "Running|");
+	assert_string_equal(task_state("t-young", st), "Running|");
+	assert_string_equal(task_state("t-legacy", st), "Running|");
+	assert_string_equal(task_state("t-edge", st), "Running|");
+	assert_string_equal(task_state("t-other", st), "Running|");
+
+	/* Idle: the read says when the next lease ends (t-edge's, then). */
+	assert_int_equal(lkdb_run(lkd->db, NULL, "UPDATE tasks SET status = "
+	    "'Success', finish_time = 1 WHERE id = ?", "s", "t-old"), 0);
+	lease_take("t-listed", &n, &due);
+	assert_int_equal(n, 0);
+	assert_int_equal(due, NOW - 30 + STORE_AGENT_LEASE + 1);
+
+	/* An empty list names nothing: every lease past 30 s ends. */
+	assert_int_equal(lkdb_run(lkd->db, NULL, "UPDATE tasks SET "
+	    "handed_out = ? WHERE id = ?", "is", (int64_t)NOW - 31, "t-edge"),
+	    0);
+	lease_take("", &n, &due);
+	assert_int_equal(n, 2);
+	assert_string_equal(task_state("t-listed", st), "Pending|");
+	assert_string_equal(task_state("t-edge", st), "Pending|");
+	assert_string_equal(task_state("t-young", st), "Running|");
+	assert_string_equal(task_state("t-other", st), "Running|");
+}
+
+/* A claim notes when and by which replica. */
+static void
+test_claim_handed(void **state)
+{
+	struct store_agent_work w;
+
+	(void)state;
+	snprintf(lkd->replica_id, sizeof(lkd->replica_id), "rep-X");
+	add_instance("i-1", NOW, 0);
+	add_invocation("inv-1", "alice", 60);
+	add_task("t-1", "inv-1", "i-1", "Pending", NOW, 0);
+	assert_int_equal(store_agent_take("i-1", NOW + 5, "", choose_all, NULL,
+	    &w), 0);
+	assert_int_equal(w.ntasks, 1);
+	store_agent_work_free(&w);
+	assert_int_equal(count_of("SELECT handed_out FROM tasks WHERE id = ? "
+	    "AND handed_by = 'rep-X'", "t-1"), NOW + 5);
+	lkd->replica_id[0] = '\0';
+}
+
+/* ---- LISTEN/NOTIFY (PostgreSQL) ---------------------------------------- */
+
+struct heard {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 resyncs;
+	char		 last[128];
+	int		 n;
+};
+
+static void
+heard_cb(void *arg, const char *payload)
+{
+	struct heard *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	if (payload == NULL)
+		h->resyncs++;
+	else {
+		snprintf(h->last, sizeof(h->last), "%s", payload);
+		h->n++;
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms for *counter to reach want; 1 when it did. */
+static int
+heard_wait(struct heard *h, int *counter, int want, int ms)
+{
+	struct timespec until;
+	int ok;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&h->lock);
+	while (*counter < want && pthread_cond_timedwait(&h->cond, &h->lock,
+	    &until) == 0)
+		;
+	ok = *counter >= want;
+	pthread_mutex_unlock(&h->lock);
+	return ok;
+}
+
+static int
+name_cb(const struct lkdb_row *row, void *arg)
+{
+	snprintf(arg, 128, "%s", lkdb_text(row, 0));
+	return 1;
+}
+
+/* Ends the listener's connection from the server's side. */
+static void
+kill_listener(void)
+{
+	int64_t n = 0;
+	int tries;
+
+	/* Its backend may not be there yet: wait for it. */
+	for (tries = 0; tries < 50 && n == 0; tries++) {
+		assert_int_equal(lkdb_query(lkd->db, int_cb, &n, "SELECT "
+		    "COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+		    "WHERE datname = current_database() AND application_name "
+		    "= 'latchkeyd-listen'", ""), 0);
+		if (n == 0)
+			usleep(100000);
+	}
+	assert_true(n >= 1);
+}
+
+static void
+test_notify(void **state)
+{
+	struct heard h;
+	struct lkdb *other = NULL;
+	const char *dir = dbtest_cluster(), *ids[2] = { "i-1", "i-2" };
+	char name[128], uri[512], channel[64], cmd[512];
+	int64_t t0, took;
+	int changed, before;
+
+	(void)state;
+	if (strcmp(lkdb_kind(lkd->db), "sqlite") == 0) {
+		/* One process: nothing to listen to, and it says so. */
+		assert_int_equal(lkdb_listen(lkd->db, "x", heard_cb, NULL),
+		    LK_ERR_INVALID_FORMAT);
+		assert_int_equal(store_agent_notify(ids, 2, "rep-A"), 0);
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.lock, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	assert_non_null(dir);
+	assert_int_equal(lkdb_query(lkd->db, name_cb, name, "SELECT "
+	    "current_database()", ""), 0);
+	snprintf(uri, sizeof(uri), "postgresql://latchkey@/%s?host=%s", name,
+	    dir);
+	assert_int_equal(lkdb_open(uri, &other), 0);
+	store_agent_channel("Rep-B", channel, sizeof(channel));
+	assert_string_equal(channel, "lk_wake_rep-b");
+	assert_int_equal(lkdb_listen(other, channel, heard_cb, &h), 0);
+	assert_true(heard_wait(&h, &h.resyncs, 1, 5000));
+
+	/* i-1's poll is on rep-B, i-2's on rep-A (ourselves: not told). */
+	assert_int_equal(store_agent_route("i-1", "Rep-B", 1, &changed), 0);
+	assert_int_equal(store_agent_route("i-2", "rep-A", 1, &changed), 0);
+	t0 = mono_ms();
+	assert_int_equal(store_agent_notify(ids, 2, "rep-A"), 0);
+	assert_true(heard_wait(&h, &h.n, 1, 100));
+	took = mono_ms() - t0;
+	print_message("notify: heard in %lld ms\n", (long long)took);
+	assert_string_equal(h.last, "i-1");
+	assert_false(heard_wait(&h, &h.n, 2, 200));	/* i-2: not rep-B's */
+
+	/* The agent moves to rep-C: rep-B hears that it left. */
+	assert_int_equal(store_agent_route("i-1", "rep-C", 2, &changed), 0);
+	assert_true(heard_wait(&h, &h.n, 2, 1000));
+	assert_string_equal(h.last, "moved i-1");
+
+	/* The server ends the connection: a resync, then it hears again. */
+	before = h.resyncs;
+	kill_listener();
+	assert_true(heard_wait(&h, &h.resyncs, before + 1, 5000));
+	assert_int_equal(store_agent_route("i-1", "Rep-B", 3, &changed), 0);
+	assert_int_equal(store_agent_notify(ids, 1, "rep-A"), 0);
+	assert_true(heard_wait(&h, &h.n, 3, 1000));
+	assert_string_equal(h.last, "i-1");
+
+	/* A real restart, when the cluster is this program's own. */
+	if (dbtest_own_cluster[0] != '\0') {
+		before = h.resyncs;
+		snprintf(cmd, sizeof(cmd), "tests/tools/pg-cluster stop %s && "
+		    "tests/tools/pg-cluster start %s", dir, dir);
+		assert_int_equal(system(cmd), 0);
+		assert_true(heard_wait(&h, &h.resyncs, before + 1, 10000));
+		/* The pool's connection found broken is opened again. */
+		(void)store_agent_notify(ids, 1, "rep-A");
+		assert_int_equal(store_agent_notify(ids, 1, "rep-A"), 0);
+		assert_true(heard_wait(&h, &h.n, 4, 1000));
+	}
+	lkdb_close(other);
+	pthread_cond_destroy(&h.cond);
+	pthread_mutex_destroy(&h.lock);
+}
+
 /* Each case once per backend, named after both. */
 #define BOTH(f)	\
 	{ #f " sqlite", f, setup, teardown, &backend_sqlite }, \
@@ -538,6 +897,11 @@ main(void)
 		BOTH(test_seen_never_back),
 		BOTH(test_sweep),
 		BOTH(test_result_once),
+		BOTH(test_route_on_change),
+		BOTH(test_pending_here),
+		BOTH(test_lease),
+		BOTH(test_claim_handed),
+		BOTH(test_notify),
 	};
 
 	return cmocka_run_group_tests_name("storage_agent", tests, NULL, NULL);
