@@ -46,11 +46,11 @@
 #include <wslay/wslay.h>
 
 #include "agentauth.h"
-#include "agentd.h"
 #include "err.h"
 #include "util.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 #include "store.h"
 #include "ws.h"
@@ -696,12 +696,13 @@ relay_sess_free(struct relay_sess *s)
 /*
  * The client is connected: the session is recorded as waiting for its
  * agent's poll, on whichever replica the poll is, and that poll is woken
- * (agentd_wake reaches the replica where it is parked). A failed write is
+ * (notify_wake_many reaches the replica where it is parked). A failed write is
  * logged; the session then fails when its wait is over.
  */
 static void
 relay_announce(struct relay_sess *s)
 {
+	const char *id = s->instance;
 	int r;
 
 	s->announced = 1;
@@ -709,7 +710,7 @@ relay_announce(struct relay_sess *s)
 	    r != LK_ERR_NOT_FOUND)
 		log_warnx("session %s: cannot record its client: %s", s->id,
 		    lk_err(r));
-	agentd_wake(s->instance);
+	notify_wake_many(&id, 1);
 }
 
 /*
