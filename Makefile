@@ -197,7 +197,8 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 # agentd.c's poll calls relay_take(); the stub stands in for the relay.
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
-    server/heartbeat.c server/notify.c server/store_agent.c server/store.c tests/fuzz/stub_relay.c
+    server/heartbeat.c server/notify.c server/store_agent.c \
+    server/store_sess.c server/store.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

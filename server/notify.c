@@ -142,6 +142,10 @@ notify_tick(void)
 	if ((r = store_replica_beat(lkd->replica_id, lkd->advertise_url,
 	    lkd_now(), 0)) != 0)
 		log_warnx("replica row error=\"%s\"", lk_err(r));
+	if ((r = store_sess_close_gone(lkd->db, lkd_now(), lkd_now() -
+	    NOTIFY_GONE_SEC)) != 0)
+		log_warnx("closing sessions of gone replicas error=\"%s\"",
+		    lk_err(r));
 	if ((r = store_agent_pending_here(lkd->replica_id, notify_net_cb,
 	    &n)) != 0)
 		log_warnx("notify safety net error=\"%s\"", lk_err(r));

@@ -26,6 +26,8 @@ int	notify_start(void);
 /* The watchdog's every NOTIFY_TICK_SEC: the replica's row, the safety net. */
 void	notify_tick(void);
 #define NOTIFY_TICK_SEC	5
+/* A replica whose row is older than this is gone: its sessions close. */
+#define NOTIFY_GONE_SEC	30
 /* Frees the notes (after the last poll; the listener ends with the store). */
 void	notify_free(void);
 

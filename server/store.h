@@ -665,6 +665,13 @@ int	store_sess_finish(struct lkdb *db, const char *sid, const char *status,
  */
 int	store_sess_close_stale(struct lkdb *db, const char *replica,
 	    int64_t now);
+/*
+ * Sessions whose client was held by a replica not seen since gone_before
+ * (killed, its machine lost) are Closed at now, so that they stop counting
+ * against the instance's and the key's limits.
+ */
+int	store_sess_close_gone(struct lkdb *db, int64_t now,
+	    int64_t gone_before);
 
 /* ---- end store_inst.c and store_sess.c ---------------------------- */
 

@@ -452,3 +452,13 @@ store_sess_close_stale(struct lkdb *db, const char *replica, int64_t now)
 	    "('Connecting', 'Connected') AND client_replica IN ('', ?)", "is",
 	    now, replica);
 }
+
+int
+store_sess_close_gone(struct lkdb *db, int64_t now, int64_t gone_before)
+{
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
+	    "ended = ?, closed_reason = 'replica gone', handout = CASE "
+	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE status IN "
+	    "('Connecting', 'Connected') AND client_replica IN (SELECT id "
+	    "FROM replicas WHERE seen < ?)", "ii", now, gone_before);
+}

@@ -832,6 +832,44 @@ test_instance_status(void **state)
 	{ #f " sqlite", f, setup_sqlite, teardown, NULL }, \
 	{ #f " postgresql", f, setup_pg, teardown, NULL }
 
+/* ---- sessions of a replica that is gone ---- */
+
+static int
+status_cb(const struct lkdb_row *row, void *arg)
+{
+	snprintf(arg, 32, "%s", lkdb_text(row, 0));
+	return 1;
+}
+
+static void
+test_close_gone(void **state)
+{
+	struct tctx *c = *state;
+	char st[32];
+
+	one_session(c->db, "s-old", NOW + 60);
+	one_session(c->db, "s-fresh", NOW + 60);
+	one_session(c->db, "s-unknown", NOW + 60);
+	assert_int_equal(lkdb_run(c->db, NULL, "INSERT INTO replicas(id, "
+	    "advertise_url, started, seen) VALUES ('old', 'http://a', ?, ?), "
+	    "('fresh', 'http://b', ?, ?)", "iiii", (int64_t)NOW - 500,
+	    (int64_t)NOW - 100, (int64_t)NOW - 500, (int64_t)NOW), 0);
+	assert_int_equal(lkdb_run(c->db, NULL, "UPDATE sessions SET status = "
+	    "'Connected', client_replica = CASE id WHEN 's-old' THEN 'old' "
+	    "WHEN 's-fresh' THEN 'fresh' ELSE 'nobody' END", ""), 0);
+	assert_int_equal(store_sess_close_gone(c->db, NOW, NOW - 30), 0);
+	assert_int_equal(lkdb_query(c->db, status_cb, st, "SELECT status || "
+	    "':' || closed_reason FROM sessions WHERE id = 's-old'", ""), 0);
+	assert_string_equal(st, "Closed:replica gone");
+	assert_int_equal(lkdb_query(c->db, status_cb, st, "SELECT status "
+	    "FROM sessions WHERE id = 's-fresh'", ""), 0);
+	assert_string_equal(st, "Connected");
+	/* A replica with no row at all is not judged gone. */
+	assert_int_equal(lkdb_query(c->db, status_cb, st, "SELECT status "
+	    "FROM sessions WHERE id = 's-unknown'", ""), 0);
+	assert_string_equal(st, "Connected");
+}
+
 int
 main(void)
 {
@@ -847,6 +885,7 @@ main(void)
 		BOTH(test_instances_ids),
 		BOTH(test_instances_patterns),
 		BOTH(test_instance_status),
+		BOTH(test_close_gone),
 		cmocka_unit_test_setup_teardown(test_instances_glob_agrees,
 		    setup_sqlite, teardown),
 		cmocka_unit_test(test_match_pathological),
