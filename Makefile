@@ -208,7 +208,8 @@ build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
 
-unit: $(UNIT_BINS)
+# The unit tests, and the simulated agents test_replicas.sh runs.
+unit: $(UNIT_BINS) $(BUILD)/bench/agent_load
 fuzz: $(FUZZ_BINS)
 
 # Every fuzz target for FUZZ_LONG_RUNS executions (10 million) or

@@ -12,6 +12,11 @@
 # sshd reads. Then it runs the node tests with a reporter that prints
 # one TAP line per test (tests/sdk/tap-reporter.js), numbered after this
 # script's own lines. See tests/sdk/README.md and docs/testing.md.
+#
+# With LK_TEST_REPLICAS=N (N > 1; PostgreSQL only) the same suite runs
+# through Debian's HAProxy in front of N latchkeyd replicas on one database:
+# every call may land on any replica, the agents poll through the balancer,
+# and the tests that kill and restart "latchkeyd" do so to replica r1.
 . "$(dirname "$0")/lib.sh"
 
 lk_setup
@@ -91,13 +96,31 @@ check "latchkeyd accesskey create --json" lk_accesskey AK --description sdk-admi
 # it. The cleanup still stops each one by the PID in its file.
 # --session-token-ttl 3: 07-sessions.test.js waits for a WebSocketUrl to
 # expire (and restarts latchkeyd with it if 06's restart dropped it).
-if lk_lkd_start latchkeyd --session-token-ttl 3 2>"$T/last.err"; then
-	tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT"
+REPLICAS=${LK_TEST_REPLICAS:-1}
+if [ "$REPLICAS" -gt 1 ]; then
+	# Behind a balancer every connection comes from its address.
+	if lk_replicas_start "$REPLICAS" --session-token-ttl 3 \
+	    --max-conns-per-ip 0 2>"$T/last.err" &&
+	    lk_haproxy_start ha 2>>"$T/last.err"; then
+		tap_ok "$REPLICAS replicas behind HAProxy on 127.0.0.1:$HA_PORT"
+	else
+		tap_fail "replicas behind HAProxy ($(tr '\n' ' ' <"$T/last.err"))"
+	fi
+	for r in "${LK_REPLICAS[@]}"; do
+		lk_lkd_use "$r" && disown "$LKD_PID" 2>/dev/null
+	done
+	lk_lkd_use r1		# the one 06 and 07 kill and restart
+	ENDPOINT=$HA_URL
+	LKD_URL=$HA_URL		# agents register and poll through HAProxy
 else
-	tap_fail "latchkeyd listens ($(tr '\n' ' ' <"$T/last.err"))"
+	if lk_lkd_start latchkeyd --session-token-ttl 3 2>"$T/last.err"; then
+		tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT"
+	else
+		tap_fail "latchkeyd listens ($(tr '\n' ' ' <"$T/last.err"))"
+	fi
+	disown "$LKD_PID" 2>/dev/null
+	ENDPOINT=$LKD_URL
 fi
-disown "$LKD_PID" 2>/dev/null
-ENDPOINT=$LKD_URL
 
 # ---------------------------------------------------------------------
 # Three agents, one activation: instances A, B (policy tests) and C (the
@@ -126,7 +149,11 @@ fi
 
 # ---------------------------------------------------------------------
 # The node tests. Their environment is documented in tests/sdk/README.md.
-export LK_ENDPOINT=$ENDPOINT LK_PORT=$LKD_PORT LK_REGION=cn-hangzhou \
+LK_PORT=${HA_PORT:-$LKD_PORT}
+LK_LKD_EXTRA=
+[ "$REPLICAS" -gt 1 ] && LK_LKD_EXTRA="--replica-id r1 --max-conns-per-ip 0"
+export LK_ENDPOINT=$ENDPOINT LK_PORT LK_LKD_PORT=$LKD_PORT LK_LKD_EXTRA \
+    LK_REGION=cn-hangzhou \
     LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET LK_T=$T LK_WORK=$T/work \
     LK_LATCHKEYD=$LKD LK_DB=$DB LK_LKD_PIDFILE=$LKD_PIDFILE \
     LK_LKD_LOG=$LKD_LOG LK_SSHD_PORT=$SSHD_PORT LK_ROOT=$R \

@@ -36,7 +36,7 @@ describe('latchkeyd killed -9 with an invocation in flight', () => {
       const res = await pop.request('DescribeInvocations', { RegionId: c.env.region });
       countBefore = res.TotalCount;
       c.killLkd9();
-      await c.waitPortClosed(c.env.port);
+      await c.waitPortClosed(c.env.lkdPort);
       // The script finishes (after 3 s) while the server is down: the
       // agent's report fails and must be retried.
       await c.sleep(5000);

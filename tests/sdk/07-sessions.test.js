@@ -312,16 +312,16 @@ async function ensureTokenTtl() {
   if (i >= 0 && args[i + 1] === String(TOKEN_TTL)) return;
   try { process.kill(pid, 'SIGTERM'); } catch (_) { /* already gone */ }
   await waitFor(() => !pidAlive(pid), 15000, `latchkeyd ${pid} stops on SIGTERM`);
-  await c.waitPortClosed(c.env.port);
+  await c.waitPortClosed(c.env.lkdPort);
   const log = fs.openSync(c.env.lkdLog, 'a');
   const child = spawn(c.env.latchkeyd, ['--db', c.env.db, '--listen',
-    `127.0.0.1:${c.env.port}`, '--region', c.env.region,
-    '--session-token-ttl', String(TOKEN_TTL)],
+    `127.0.0.1:${c.env.lkdPort}`, '--region', c.env.region,
+    '--session-token-ttl', String(TOKEN_TTL), ...c.env.lkdExtra],
   { detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   fs.writeFileSync(c.env.lkdPidfile, `${child.pid}\n`);
   child.unref();
-  await waitFor(() => c.portOpen(c.env.port), 10000, 'latchkeyd listens again');
+  await waitFor(() => c.portOpen(c.env.lkdPort), 10000, 'latchkeyd listens again');
   const pop = c.popClient();
   await waitFor(async () => {
     const inv = await pop.request('RunCommand', {

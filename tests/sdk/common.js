@@ -32,6 +32,10 @@ function need(name) {
 const env = {
   get endpoint() { return need('LK_ENDPOINT'); },
   get port() { return Number(need('LK_PORT')); },
+  // The latchkeyd the tests kill and restart: itself, or replica r1 when
+  // the suite runs through HAProxy (LK_PORT is then the balancer's).
+  get lkdPort() { return Number(process.env.LK_LKD_PORT || need('LK_PORT')); },
+  get lkdExtra() { return (process.env.LK_LKD_EXTRA || '').split(' ').filter(Boolean); },
   get region() { return process.env.LK_REGION || 'cn-hangzhou'; },
   get akId() { return need('LK_AK_ID'); },
   get akSecret() { return need('LK_AK_SECRET'); },
@@ -374,13 +378,13 @@ async function waitPortClosed(port, timeoutMs = 5000) {
 async function startLkd() {
   const log = fs.openSync(env.lkdLog, 'a');
   const child = spawn(env.latchkeyd, ['--db', env.db, '--listen',
-    `127.0.0.1:${env.port}`, '--region', env.region],
+    `127.0.0.1:${env.lkdPort}`, '--region', env.region, ...env.lkdExtra],
   { detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   fs.writeFileSync(env.lkdPidfile, `${child.pid}\n`);
   child.unref();
   const deadline = Date.now() + 20000;
-  while (!(await portOpen(env.port))) {
+  while (!(await portOpen(env.lkdPort))) {
     if (child.exitCode !== null) {
       assert.fail(`latchkeyd exited ${child.exitCode} before it listened; ` +
         `last lines of ${env.lkdLog}:\n${lkdLogTail()}`);
