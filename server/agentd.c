@@ -636,6 +636,7 @@ agentd_watch(void *arg)
 			}
 			if (ticks % NOTIFY_TICK_SEC == 0)
 				notify_tick();
+			relay_check_ended();
 			pthread_mutex_lock(&agentd_lock);
 		}
 	}

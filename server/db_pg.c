@@ -185,6 +185,8 @@ static const char *const dbp_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN handout BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN handed BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN end_requested BIGINT NOT NULL"
+	"  DEFAULT 0;"
 	"CREATE INDEX sessions_handout ON sessions(instance_id)"
 	"  WHERE handout = 1;"
 	"CREATE TABLE IF NOT EXISTS console_signin_fails(kind TEXT NOT NULL,"

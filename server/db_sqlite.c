@@ -151,6 +151,8 @@ static const char *const db_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN client_url TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE sessions ADD COLUMN handout INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN handed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN end_requested INTEGER NOT NULL"
+	"  DEFAULT 0;"
 	"CREATE INDEX sessions_handout ON sessions(instance_id)"
 	"  WHERE handout = 1;"
 	"CREATE TABLE IF NOT EXISTS console_signin_fails(kind TEXT NOT NULL,"

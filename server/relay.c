@@ -1430,6 +1430,35 @@ relay_end(const char *session_id)
 	return found;
 }
 
+static void
+relay_end_cb(const char *id, void *arg)
+{
+	(void)arg;
+	if (relay_end(id))
+		log_info("session %s end asked on another replica", id);
+}
+
+/*
+ * The watchdog's every second: ends the live sessions held here whose end
+ * was asked on another replica. Costs the database nothing while this
+ * replica holds no session.
+ */
+void
+relay_check_ended(void)
+{
+	int any;
+	int r;
+
+	pthread_mutex_lock(&relay_lock);
+	any = relay_list != NULL;
+	pthread_mutex_unlock(&relay_lock);
+	if (!any)
+		return;
+	if ((r = store_sess_end_requested(lkd->db, lkd->replica_id,
+	    relay_end_cb, NULL)) != 0)
+		log_warnx("sessions ended elsewhere error=\"%s\"", lk_err(r));
+}
+
 int
 relay_start(void)
 {

@@ -52,6 +52,8 @@ void	relay_abandoned(struct MHD_Connection *c);
  * there; NULL when there is none.
  */
 json_t	*relay_take(const char *instance_id);
+/* Ends the sessions held here whose end was asked on another replica. */
+void	relay_check_ended(void);
 /* Ends a live session (EndTerminalSession); 1 if it was live here. */
 int	relay_end(const char *session_id);
 /* Starts the relay thread. */

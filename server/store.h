@@ -672,6 +672,13 @@ int	store_sess_close_stale(struct lkdb *db, const char *replica,
  */
 int	store_sess_close_gone(struct lkdb *db, int64_t now,
 	    int64_t gone_before);
+/*
+ * The live sessions whose client replica holds and whose end was asked
+ * for on any replica (EndTerminalSession marks them): cb(id) for each.
+ */
+typedef void (*store_sess_id_cb)(const char *id, void *arg);
+int	store_sess_end_requested(struct lkdb *db, const char *replica,
+	    store_sess_id_cb cb, void *arg);
 
 /* ---- end store_inst.c and store_sess.c ---------------------------- */
 

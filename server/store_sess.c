@@ -129,10 +129,45 @@ store_sess_end(struct lkdb *db, const char *sid, const char *owner,
 		return r;
 	if (changes > 0)
 		return 0;
+	/*
+	 * A live session: marked, so that the replica holding its client
+	 * ends it (store_sess_end_requested) if it is not this one.
+	 */
+	if ((r = lkdb_run(db, NULL, "UPDATE sessions SET end_requested = 1 "
+	    "WHERE id = ? AND owner = ? AND status IN ('Connecting', "
+	    "'Connected')", "ss", sid, owner)) != 0)
+		return r;
 	if ((r = lkdb_query(db, sess_found_cb, &found, "SELECT 1 FROM sessions "
 	    "WHERE id = ? AND owner = ?", "ss", sid, owner)) != 0)
 		return r;
 	return found ? 0 : LK_ERR_NOT_FOUND;
+}
+
+struct sess_ids {
+	store_sess_id_cb	 cb;
+	void			*arg;
+};
+
+static int
+sess_id_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_ids *x = arg;
+	const char *id = lkdb_text(row, 0);
+
+	if (id != NULL)
+		x->cb(id, x->arg);
+	return 0;
+}
+
+int
+store_sess_end_requested(struct lkdb *db, const char *replica,
+    store_sess_id_cb cb, void *arg)
+{
+	struct sess_ids x = { cb, arg };
+
+	return lkdb_query(db, sess_id_cb, &x, "SELECT id FROM sessions WHERE "
+	    "client_replica = ? AND end_requested = 1 AND status IN "
+	    "('Connecting', 'Connected')", "s", replica);
 }
 
 static void

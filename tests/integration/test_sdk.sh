@@ -150,9 +150,9 @@ fi
 # ---------------------------------------------------------------------
 # The node tests. Their environment is documented in tests/sdk/README.md.
 LK_PORT=${HA_PORT:-$LKD_PORT}
-LK_LKD_EXTRA=
-[ "$REPLICAS" -gt 1 ] && LK_LKD_EXTRA="--replica-id r1 --max-conns-per-ip 0"
-export LK_ENDPOINT=$ENDPOINT LK_PORT LK_LKD_PORT=$LKD_PORT LK_LKD_EXTRA \
+LK_RESTART_EXTRA=
+[ "$REPLICAS" -gt 1 ] && LK_RESTART_EXTRA="--replica-id r1 --max-conns-per-ip 0"
+export LK_ENDPOINT=$ENDPOINT LK_PORT LK_RESTART_PORT=$LKD_PORT LK_RESTART_EXTRA \
     LK_REGION=cn-hangzhou \
     LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET LK_T=$T LK_WORK=$T/work \
     LK_LATCHKEYD=$LKD LK_DB=$DB LK_LKD_PIDFILE=$LKD_PIDFILE \

@@ -34,8 +34,8 @@ const env = {
   get port() { return Number(need('LK_PORT')); },
   // The latchkeyd the tests kill and restart: itself, or replica r1 when
   // the suite runs through HAProxy (LK_PORT is then the balancer's).
-  get lkdPort() { return Number(process.env.LK_LKD_PORT || need('LK_PORT')); },
-  get lkdExtra() { return (process.env.LK_LKD_EXTRA || '').split(' ').filter(Boolean); },
+  get lkdPort() { return Number(process.env.LK_RESTART_PORT || need('LK_PORT')); },
+  get lkdExtra() { return (process.env.LK_RESTART_EXTRA || '').split(' ').filter(Boolean); },
   get region() { return process.env.LK_REGION || 'cn-hangzhou'; },
   get akId() { return need('LK_AK_ID'); },
   get akSecret() { return need('LK_AK_SECRET'); },
