@@ -199,10 +199,11 @@ phase_kill() {
 	BACK50=$(back_at $((before - k + (k + 1) / 2)))
 	BACK99=$(back_at $((before - k + (k * 99 + 99) / 100)))
 	BACKALL=$(back_at "$before")
+	# The median interval between samples (mawk has no asort: sort(1)).
 	echo "$(wc -l <"$T/samples") samples, one every $(awk 'NR > 1 {
-	    d[NR - 1] = $1 - p } { p = $1 } END { n = asort(d);
-	    print n ? d[int((n + 1) / 2)] : "-" }' "$T/samples") ms (median):" \
-	    "the times back are that coarse"
+	    print $1 - p } { p = $1 }' "$T/samples" | sort -n | awk '
+	    { d[NR] = $1 } END { print NR ? d[int((NR + 1) / 2)] : "-" }') ms" \
+	    "(median): the times back are that coarse"
 	echo "lowest count of open polls: $(awk 'NR == 1 || $2 < m { m = $2 }
 	    END { print m }' "$T/samples") ($((before - k)) expected)"
 	# Peak CPU over 0.5 s windows (5 samples apart).

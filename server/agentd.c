@@ -498,7 +498,13 @@ agentd_poll(const char *id, const char *query, const char *running,
 			return AGENTD_GONE;
 		}
 		seq = longpoll_seq(id);
-		if ((sess = relay_take(id)) != NULL)
+		/*
+		 * Sessions waiting for the agent wake its poll when they are
+		 * announced (and the safety net finds them), so an idle turn
+		 * skips this read as it skips the tasks' (notify_clean).
+		 */
+		if (!notify_clean(id, seq, running, lkd_now()) &&
+		    (sess = relay_take(id)) != NULL)
 			break;
 		if ((r = agentd_take(id, running, seq, &w)) != 0) {
 			json_decref(w.tasks);

@@ -228,7 +228,8 @@ int	store_agent_listen(const char *replica,
 int	store_agent_notify(const char *const *ids, size_t n, const char *self);
 /*
  * The safety net: fn(arg, id) for each instance routed to replica with a
- * Pending task or a stop request not handed out. One query.
+ * Pending task, a stop request not handed out, or a session waiting for
+ * its agent. One query.
  */
 int	store_agent_pending_here(const char *replica,
 	    void (*fn)(void *arg, const char *id), void *arg);

@@ -635,10 +635,13 @@ store_agent_pending_here(const char *replica, void (*fn)(void *,
 {
 	struct store_agent_ids a = { fn, arg };
 
-	return lkdb_query(lkd->db, store_agent_id_cb, &a, "SELECT DISTINCT "
+	return lkdb_query(lkd->db, store_agent_id_cb, &a, "SELECT "
 	    "t.instance_id FROM tasks t JOIN agent_routes r ON r.instance_id = "
-	    "t.instance_id WHERE r.replica_id = ? AND (t.status = 'Pending' OR "
-	    "(t.status = 'Stopping' AND t.stop_requested = 1))", "s", replica);
+	    "t.instance_id WHERE r.replica_id = ?1 AND (t.status = 'Pending' OR "
+	    "(t.status = 'Stopping' AND t.stop_requested = 1)) UNION "
+	    "SELECT s.instance_id FROM sessions s JOIN agent_routes r ON "
+	    "r.instance_id = s.instance_id WHERE r.replica_id = ?1 AND "
+	    "s.handout = 1 AND s.status = 'Connecting'", "s", replica);
 }
 
 int
