@@ -21,11 +21,13 @@
  * the id and its credential's SHA-256, trusted for AGENTAUTH_CACHE_SEC.
  * A credential never changes for an instance (registering again makes a
  * new instance), so the only staleness is that of a deleted instance,
- * which then works for at most that long. Failures are never kept: a
+ * which then works for at most that long (5 minutes; latchkeyd has no
+ * instance deletion yet: when it has, the deletion must reach every
+ * replica's cache, e.g. through notify.c). Failures are never kept: a
  * wrong credential always reaches the database.
  */
 #define AGENTAUTH_CACHE_SLOTS	16384
-#define AGENTAUTH_CACHE_SEC	60
+#define AGENTAUTH_CACHE_SEC	300
 #define AGENTAUTH_ID_MAX	64
 
 struct agentauth_slot {
