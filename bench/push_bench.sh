@@ -174,6 +174,25 @@ http_get() {
 # that sources this one may redefine it (store_bench.sh: PostgreSQL).
 lkd_db() { echo "$DBT/lkd-$1/db"; }
 
+# bench_setup: the descriptor limits, the accounts, and the scratch root
+# $T (/run/latchkey-bench.XXXXXX) with a root-owned copy of BUILD's
+# programs and the nap fifo; DBT=$T. For this script and those that
+# source it (store_bench.sh, replica_bench.sh).
+bench_setup() {
+	fd_limits
+	ensure_user "$USER_A" && ensure_helper_user ||
+	    die "cannot create the accounts"
+	mkdir -p /run/sshd
+	T=$(mktemp -d /run/latchkey-bench.XXXXXX) || die "mktemp failed"
+	chmod 0755 "$T"
+	install -d -m 0755 "$T/bin"
+	install -m 0755 -o root -g root "$BUILD"/bin/* "$T/bin/" ||
+	    die "cannot copy the binaries"
+	mkfifo "$T/nap.fifo" && exec {NAPFD}<>"$T/nap.fifo" ||
+	    die "cannot make the nap fifo"
+	DBT=$T
+}
+
 # latchkeyd (lk_lkd_start lkd-NAME, log $T/lkd-NAME.log) with a fresh
 # database (lkd_db NAME); sets LKD_DB, LKD_PID, LKD_PORT, LKD_PIDFILE, LKD_LOG,
 # ENDPOINT, AK_ID, AK_SECRET, ACT_ID, ACT_CODE (an activation for COUNT
@@ -626,19 +645,7 @@ main() {
 	[ -x "$SSHD" ] || die "$SSHD missing (apt-get install openssh-server)"
 	command -v curl >/dev/null && command -v openssl >/dev/null ||
 	    die "curl and openssl are needed"
-	fd_limits
-	ensure_user "$USER_A" && ensure_helper_user ||
-	    die "cannot create the accounts"
-	mkdir -p /run/sshd
-
-	T=$(mktemp -d /run/latchkey-bench.XXXXXX) || die "mktemp failed"
-	chmod 0755 "$T"
-	install -d -m 0755 "$T/bin"
-	install -m 0755 -o root -g root "$BUILD"/bin/* "$T/bin/" ||
-	    die "cannot copy the binaries"
-	mkfifo "$T/nap.fifo" && exec {NAPFD}<>"$T/nap.fifo" ||
-	    die "cannot make the nap fifo"
-	DBT=$T
+	bench_setup
 	if [ -n "$DB_PARENT" ]; then
 		DBT=$(mktemp -d "$DB_PARENT/latchkey-bench-db.XXXXXX") ||
 		    die "mktemp in $DB_PARENT failed"

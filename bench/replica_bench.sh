@@ -232,18 +232,7 @@ main() {
 	    die "haproxy missing (scripts/install-deps --bench)"
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
 	    die "PostgreSQL's server is missing (scripts/install-deps --bench)"
-	fd_limits
-	ensure_user "$USER_A" && ensure_helper_user ||
-	    die "cannot create the accounts"
-	mkdir -p /run/sshd
-	T=$(mktemp -d /run/latchkey-bench.XXXXXX) || die "mktemp failed"
-	chmod 0755 "$T"
-	install -d -m 0755 "$T/bin"
-	install -m 0755 -o root -g root "$BUILD"/bin/* "$T/bin/" ||
-	    die "cannot copy the binaries"
-	mkfifo "$T/nap.fifo" && exec {NAPFD}<>"$T/nap.fifo" ||
-	    die "cannot make the nap fifo"
-	DBT=$T
+	bench_setup
 	echo "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)" \
 	    "(other work on the machine moves these figures); descriptor" \
 	    "limit $FD_LIMIT"

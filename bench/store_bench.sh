@@ -255,19 +255,7 @@ main() {
 		    die "PostgreSQL's server is missing (apt-get install" \
 		    "postgresql, or scripts/install-deps --test)" ;;
 	esac
-	fd_limits
-	ensure_user "$USER_A" && ensure_helper_user ||
-	    die "cannot create the accounts"
-	mkdir -p /run/sshd
-
-	T=$(mktemp -d /run/latchkey-bench.XXXXXX) || die "mktemp failed"
-	chmod 0755 "$T"
-	install -d -m 0755 "$T/bin"
-	install -m 0755 -o root -g root "$BUILD"/bin/* "$T/bin/" ||
-	    die "cannot copy the binaries"
-	mkfifo "$T/nap.fifo" && exec {NAPFD}<>"$T/nap.fifo" ||
-	    die "cannot make the nap fifo"
-	DBT=$T
+	bench_setup
 	if [ -n "$DB_PARENT" ]; then
 		DBT=$(mktemp -d "$DB_PARENT/latchkey-bench-db.XXXXXX") ||
 		    die "mktemp in $DB_PARENT failed"
