@@ -277,30 +277,6 @@ cmd_text(const void *p, size_t len, int b64)
 	return v;
 }
 
-/*
- * A pattern where only '*' is a wildcard, as an SQLite GLOB pattern; only
- * api_inst.c uses it still (commands match in store_cmd.c, portably).
- */
-char *
-cmd_glob(const char *pattern)
-{
-	size_t len = strlen(pattern), o = 0;
-	char *g;
-
-	if (len > (SIZE_MAX - 1) / 3 || (g = malloc(len * 3 + 1)) == NULL)
-		return NULL;
-	for (; *pattern != '\0'; pattern++) {
-		if (*pattern == '?' || *pattern == '[') {
-			g[o++] = '[';
-			g[o++] = *pattern;
-			g[o++] = ']';
-		} else
-			g[o++] = *pattern;
-	}
-	g[o] = '\0';
-	return g;
-}
-
 /* Text without control characters, valid UTF-8, at most max characters. */
 static int
 cmd_text_ok(const char *s, size_t max)

@@ -23,6 +23,22 @@
 #define INST_IDS_MAX	100	/* InstanceIds / InstanceId.N */
 
 
+/* Sessions need an agent of version 1.1.0 or later. */
+int
+inst_supports_sessions(const char *v)
+{
+	unsigned long a = 0, b = 0;
+	char *end;
+
+	if (v == NULL)
+		return 0;
+	a = strtoul(v, &end, 10);
+	if (end == v || *end != '.')
+		return 0;
+	b = strtoul(end + 1, &end, 10);
+	return a > 1 || (a == 1 && b >= 1);
+}
+
 /*
  * An instance a parameter names: the key's policy must allow it (else 403
  * Forbidden.RAM, whether or not it exists, so a key learns nothing of
@@ -151,7 +167,7 @@ inst_describe_status(const char *id, const struct store_inst_status *st,
 	    "InvocationCount", (json_int_t)st->tasks,
 	    "LastInvokedTime", last_inv, "LastHeartbeatTime", last_hb,
 	    "SupportSessionManager",
-	    sess_version_supported(st->version))) != 0)
+	    inst_supports_sessions(st->version))) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }

@@ -19,17 +19,14 @@ void	 cmd_pager_put(json_t *, long long, long long, long long);
 int	 cmd_encoding(struct api_req *, int, int *);
 json_t	*cmd_text(const void *, size_t, int);
 int	 cmd_utf8_valid(const void *, size_t);
-char	*cmd_glob(const char *);
 int	 cmd_check_workdir(struct api_req *, const char *, const char *);
 int	 cmd_from_request(struct api_req *, int, json_t **);
 int	 cmd_to_store(json_t *, struct store_cmd *);
 int	 cmd_store_error(struct api_req *, int, const char *);
 int	 cmd_lookup(struct api_req *, const char *, json_t **);
 
-/* api_sess.c */
-int	 sess_version_supported(const char *);
-
 /* api_inst.c */
 int	 inst_check(struct api_req *, const char *, int, char **);
+int	 inst_supports_sessions(const char *);
 
 #endif

@@ -17,62 +17,10 @@
 #include "relay.h"
 #include "store.h"
 
-#define SESS_SETTING		"session_manager_enabled"
 #define SESS_ID_CHARS		"0123456789abcdefghijklmnopqrstuvwxyz"
 #define SESS_TOKEN_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop" \
 				"qrstuvwxyz0123456789-_"
 #define SESS_LIST_MAX		100
-
-long sess_per_key = RELAY_PER_KEY_DEFAULT;
-
-/* The account's switch into *onp; 0 or the store's error. */
-static int
-sess_enabled_get(int *onp)
-{
-	char *v = NULL;
-	int r;
-
-	*onp = 0;
-	if ((r = store_setting_get(lkd->db, SESS_SETTING, &v)) ==
-	    LK_ERR_NOT_FOUND)
-		return 0;
-	if (r != 0)
-		return r;
-	*onp = strcmp(v, "true") == 0;
-	free(v);
-	return 0;
-}
-
-/* Off, also when the database cannot say. */
-int
-sess_enabled(void)
-{
-	int on;
-
-	return sess_enabled_get(&on) == 0 && on;
-}
-
-int
-sess_set_enabled(int on)
-{
-	return store_setting_set(lkd->db, SESS_SETTING, on ? "true" : "false");
-}
-
-/* Sessions need an agent of version 1.1.0 or later. */
-int
-sess_version_supported(const char *v)
-{
-	unsigned long a = 0, b = 0;
-	char *end;
-
-	if (v == NULL)
-		return 0;
-	a = strtoul(v, &end, 10);
-	if (end == v || *end != '.')
-		return 0;
-	b = strtoul(end + 1, &end, 10);
-	return a > 1 || (a == 1 && b >= 1);
-}
 
 /*
  * Admits and inserts the session (store_sess_start: one transaction, so
@@ -96,14 +44,14 @@ sess_insert(struct api_req *req, const char *inst, long long port,
 	s.port = port;
 	s.now = lkd_now();
 	s.token_expires = s.now + relay_conf.token_ttl;
-	r = store_sess_start(lkd->db, &s, sess_per_key, RELAY_PER_INSTANCE,
+	r = store_sess_start(lkd->db, &s, relay_conf.per_key, RELAY_PER_INSTANCE,
 	    &limit);
 	if (r == LK_ERR_BUSY && limit == STORE_SESS_LIMIT_KEY)
 		return api_error(req, 403, "SessionCount.ExceedKeyLimit", "This "
 		    "access key already has %ld sessions open on the instance, "
 		    "its quota (latchkeyd --sessions-per-key); end one with "
 		    "EndTerminalSession or let its WebSocketUrl expire.",
-		    sess_per_key);
+		    relay_conf.per_key);
 	if (r == LK_ERR_BUSY && limit == STORE_SESS_LIMIT_INSTANCE)
 		return api_error(req, 403, "SessionCount.ExceedLimit", "The "
 		    "instance already has %d sessions open.",
@@ -210,7 +158,7 @@ api_start_terminal_session(struct api_req *req)
 	}
 	if (inst_check(req, ids[0], 1, NULL) != 0)
 		goto out;
-	if ((e = sess_enabled_get(&on)) != 0) {
+	if ((e = store_sess_manager(lkd->db, &on)) != 0) {
 		api_store_error(req, e, "settings");
 		goto out;
 	}
@@ -230,7 +178,7 @@ api_start_terminal_session(struct api_req *req)
 		    "agent of the instance is not online.");
 		goto out;
 	}
-	if (!sess_version_supported(x.version)) {
+	if (!inst_supports_sessions(x.version)) {
 		api_error(req, 403, "ClientNeedUpgrade", "The agent of the "
 		    "instance (version %s) does not support sessions; 1.1.0 or "
 		    "later does.", *x.version ? x.version : "unknown");
@@ -405,7 +353,7 @@ api_modify_cloud_assistant_settings(struct api_req *req)
 	}
 	on = json_is_true(v);
 	json_decref(j);
-	if ((r = sess_set_enabled(on)) != 0)
+	if ((r = store_sess_manager_set(lkd->db, on)) != 0)
 		return api_store_error(req, r, "settings");
 	log_info("%s session manager %s by %s", req->request_id,
 	    on ? "enabled" : "disabled", req->key_id);
@@ -435,7 +383,7 @@ api_describe_cloud_assistant_settings(struct api_req *req)
 		}
 	}
 	free(types);
-	if ((r = sess_enabled_get(&on)) != 0)
+	if ((r = store_sess_manager(lkd->db, &on)) != 0)
 		return api_store_error(req, r, "settings");
 	json_object_set_new(req->resp, "SessionManagerConfig",
 	    json_pack("{s:b}", "SessionManagerEnabled", on));

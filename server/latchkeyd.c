@@ -418,6 +418,8 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 static int
 lkd_session_manager(const struct lkd_opts *o, int argc, char **argv)
 {
+	int on;
+
 	(void)o;
 	if (argc != 1 || (strcmp(argv[0], "enable") != 0 &&
 	    strcmp(argv[0], "disable") != 0 && strcmp(argv[0], "status") != 0)) {
@@ -425,12 +427,16 @@ lkd_session_manager(const struct lkd_opts *o, int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[0], "status") != 0 &&
-	    sess_set_enabled(strcmp(argv[0], "enable") == 0) != 0) {
+	    store_sess_manager_set(lkd->db, strcmp(argv[0], "enable") == 0) !=
+	    0) {
 		log_warnx("cannot change the setting");
 		return 1;
 	}
-	printf("session manager: %s\n", sess_enabled() ? "enabled" :
-	    "disabled");
+	if (store_sess_manager(lkd->db, &on) != 0) {
+		log_warnx("cannot read the setting");
+		return 1;
+	}
+	printf("session manager: %s\n", on ? "enabled" : "disabled");
 	return 0;
 }
 
@@ -671,7 +677,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'H': conn_conf.header_timeout = (long)v; break;
 	case 'B': conn_conf.body_timeout = (long)v; break;
 	case 'i': conn_conf.idle_timeout = (long)v; break;
-	case 'Q': sess_per_key = (long)v; break;
+	case 'Q': relay_conf.per_key = (long)v; break;
 	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
 	case 'O': o->io_threads = v; break;
 	default: return 2;

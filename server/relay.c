@@ -125,7 +125,8 @@ struct relay_sess {
 	struct relay_sess	*rnext;
 };
 
-struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT };
+struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+    RELAY_PER_KEY_DEFAULT };
 
 /*
  * Upgrades answered but not taken yet: libmicrohttpd may close a
@@ -1132,7 +1133,7 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 	struct store_sess_token row = { 0 };
 	const char *sid, *token;
 	char hash[LK_SIG_V3_SIZE];
-	int status = 0, r;
+	int status = 0, on, r;
 
 	if (lk_params_parse(&qp, query, strlen(query)) != 0 ||
 	    (sid = lk_params_get(&qp, "sessionId")) == NULL ||
@@ -1174,7 +1175,8 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		    "session.");
 		goto out;
 	}
-	if (!sess_enabled()) {
+	/* Off, also when the database cannot say. */
+	if (store_sess_manager(lkd->db, &on) != 0 || !on) {
 		status = relay_err(bodyp, 403, "InvalidOperation."
 		    "SessionManagerDisabled", "The session manager is "
 		    "disabled for this account.");

@@ -26,6 +26,7 @@
 struct relay_conf {
 	long	idle;		/* seconds */
 	long	token_ttl;	/* seconds */
+	long	per_key;	/* sessions of one key per instance */
 };
 extern struct relay_conf relay_conf;
 
@@ -60,10 +61,5 @@ int	relay_end(const char *session_id);
 int	relay_start(void);
 /* Closes every session (LK_WS_GOING_AWAY) and waits for the relay thread. */
 void	relay_stop(void);
-/* The account's session manager switch (api_sess.c). */
-int	sess_enabled(void);
-int	sess_set_enabled(int on);
-/* Sessions one access key may hold open per instance (--sessions-per-key). */
-extern long sess_per_key;
 
 #endif

@@ -674,6 +674,12 @@ int	store_sess_close_stale(struct lkdb *db, const char *replica,
 int	store_sess_close_gone(struct lkdb *db, int64_t now,
 	    int64_t gone_before);
 /*
+ * The account's session manager switch (off until set): 0 with *onp, or
+ * the store's error.
+ */
+int	store_sess_manager(struct lkdb *db, int *onp);
+int	store_sess_manager_set(struct lkdb *db, int on);
+/*
  * The live sessions whose client replica holds and whose end was asked
  * for on any replica (EndTerminalSession marks them): cb(id) for each.
  */

@@ -497,3 +497,30 @@ store_sess_close_gone(struct lkdb *db, int64_t now, int64_t gone_before)
 	    "('Connecting', 'Connected') AND client_replica IN (SELECT id "
 	    "FROM replicas WHERE seen < ?)", "ii", now, gone_before);
 }
+
+/* The account's session manager switch, a row of settings. */
+#define STORE_SESS_MANAGER	"session_manager_enabled"
+
+int
+store_sess_manager(struct lkdb *db, int *onp)
+{
+	char *v = NULL;
+	int r;
+
+	*onp = 0;
+	if ((r = store_setting_get(db, STORE_SESS_MANAGER, &v)) ==
+	    LK_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	*onp = strcmp(v, "true") == 0;
+	free(v);
+	return 0;
+}
+
+int
+store_sess_manager_set(struct lkdb *db, int on)
+{
+	return store_setting_set(db, STORE_SESS_MANAGER, on ? "true" :
+	    "false");
+}

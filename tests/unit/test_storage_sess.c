@@ -721,8 +721,8 @@ glob_cb(const struct lkdb_row *row, void *arg)
 
 /*
  * The patterns agree with the GLOB DescribeInstances used on SQLite
- * (api_cmd.c's cmd_glob: '?' and '[' bracketed, '*' the wildcard). An
- * SQLite-only case: GLOB is what PostgreSQL lacks.
+ * before storage moved behind store.h ('?' and '[' bracketed, '*' the
+ * wildcard). An SQLite-only case: GLOB is what PostgreSQL lacks.
  */
 static void
 test_instances_glob_agrees(void **state)
