@@ -23,7 +23,9 @@
  *    agent after the other, the way `latchkey-agent register` runs before
  *    `latchkey-agent run`.
  * 2. Once every agent is registered, each opens its own connection, says
- *    hello and keeps one long poll open (GET /agent/v1/poll?wait=S),
+ *    hello and keeps one long poll open (GET /agent/v1/poll?wait=S, with
+ *    Latchkey-Running-Tasks naming the tasks not yet reported, as the
+ *    real agent's polls do),
  *    re-issued as soon as it returns (the first poll of agent i waits
  *    1 + i mod S seconds, so that the agents' polls come back spread over
  *    S seconds as a fleet's do; --no-spread makes every poll wait S
@@ -84,7 +86,7 @@
 #define AL_WAIT_DEFAULT		25
 #define AL_DURATION_DEFAULT	900
 #define AL_DURATION_MAX		86400
-#define AL_REQ_MAX		1024	/* one request, headers and body */
+#define AL_REQ_MAX		4096	/* one request, headers and body */
 #define AL_RESP_MAX		(2 * 1024 * 1024)
 #define AL_TASKS_MAX		64	/* tasks kept from one poll */
 #define AL_TASK_ID_MAX		128
@@ -342,12 +344,30 @@ static int
 al_fmt_body(struct al_agent *a, size_t idx, const char *method,
     const char *path, const char *body)
 {
-	char auth[128] = "";
+	char auth[AL_REQ_MAX / 2] = "";
+	size_t len, i;
 	int r;
 
 	if (a->req != AL_REGISTER)
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s.%s\r\n",
 		    a->id, a->cred);
+	/*
+	 * As latchkey-agent does, a poll names the tasks received and not
+	 * yet reported (the lease renewal, docs/agent-protocol.md), so that
+	 * a task handed out by a replica that died before the answer reached
+	 * this agent is handed out again.
+	 */
+	if (a->req == AL_POLL) {
+		len = strlen(auth);
+		len += (size_t)snprintf(auth + len, sizeof(auth) - len,
+		    "Latchkey-Running-Tasks:");
+		for (i = a->itask; i < a->ntasks && len < sizeof(auth) - 4; i++)
+			len += (size_t)snprintf(auth + len, sizeof(auth) - len,
+			    "%s%s", i > a->itask ? "," : " ", a->tasks[i].id);
+		if (len >= sizeof(auth) - 3)
+			return -1;
+		snprintf(auth + len, sizeof(auth) - len, "\r\n");
+	}
 	if (body == NULL)
 		r = snprintf(a->out, sizeof(a->out), "%s %s HTTP/1.1\r\n"
 		    "Host: %s\r\nUser-Agent: agent_load/%zu\r\n%s\r\n",
