@@ -121,4 +121,46 @@ teardown(void **state)							\
 	return 0;							\
 }
 
+/*
+ * For tests of store operations that take the database as an argument:
+ * struct tctx (the backend, its database), setup_backend(state, backend),
+ * setup (the backend as cmocka's prestate, a const int) and teardown.
+ */
+#define DBTEST_HANDLE_FIXTURE						\
+struct tctx {								\
+	int		 backend;					\
+	struct lkdb	*db;						\
+};									\
+static int __attribute__((unused))					\
+setup_backend(void **state, int backend)				\
+{									\
+	struct tctx *c = calloc(1, sizeof(*c));				\
+									\
+	if (c == NULL)							\
+		return -1;						\
+	c->backend = backend;						\
+	if (dbtest_open(backend, &c->db) != 0) {			\
+		fprintf(stderr, "cannot open a %s database\n",		\
+		    dbtest_name(backend));				\
+		free(c);						\
+		return -1;						\
+	}								\
+	*state = c;							\
+	return 0;							\
+}									\
+static int __attribute__((unused))					\
+setup(void **state)							\
+{									\
+	return setup_backend(state, *(const int *)*state);		\
+}									\
+static int								\
+teardown(void **state)							\
+{									\
+	struct tctx *c = *state;					\
+									\
+	lkdb_close(c->db);						\
+	free(c);							\
+	return 0;							\
+}
+
 #endif

@@ -20,38 +20,7 @@
 static const int backend_sqlite = DBTEST_SQLITE;
 static const int backend_pg = DBTEST_PG;
 
-struct tctx {
-	int		 backend;
-	struct lkdb	*db;
-};
-
-static int
-setup(void **state)
-{
-	struct tctx *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return -1;
-	c->backend = *(const int *)*state;
-	if (dbtest_open(c->backend, &c->db) != 0) {
-		fprintf(stderr, "test_storage_keys: no %s database\n",
-		    dbtest_name(c->backend));
-		free(c);
-		return -1;
-	}
-	*state = c;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct tctx *c = *state;
-
-	lkdb_close(c->db);
-	free(c);
-	return 0;
-}
+DBTEST_HANDLE_FIXTURE
 
 /* Every byte value, NULs and 0xff among them, then a pattern. */
 static void

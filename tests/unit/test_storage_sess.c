@@ -21,28 +21,7 @@
 #define URL_B		"https://b.example:8443"
 #define HASH		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
 
-struct tctx {
-	int		 backend;
-	struct lkdb	*db;
-};
-
-static int
-setup_backend(void **state, int backend)
-{
-	struct tctx *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return -1;
-	c->backend = backend;
-	if (dbtest_open(backend, &c->db) != 0) {
-		fprintf(stderr, "cannot open a %s database\n",
-		    dbtest_name(backend));
-		free(c);
-		return -1;
-	}
-	*state = c;
-	return 0;
-}
+DBTEST_HANDLE_FIXTURE
 
 static int
 setup_sqlite(void **state)
@@ -54,16 +33,6 @@ static int
 setup_pg(void **state)
 {
 	return setup_backend(state, DBTEST_PG);
-}
-
-static int
-teardown(void **state)
-{
-	struct tctx *c = *state;
-
-	lkdb_close(c->db);
-	free(c);
-	return 0;
 }
 
 static void
