@@ -54,7 +54,10 @@ check_exit "--max-connections above the descriptor limit is refused" 2 \
     lk_lkd_admin --listen "127.0.0.1:$P2" --max-connections 16777216
 for bad in "--workers 0" "--workers 65" "--header-timeout 0" "--body-timeout x" \
     "--idle-timeout 3601" "--max-conns-per-ip -1" "--conn-memory 7" \
-    "--conn-memory 257" "--io-threads 0" "--io-threads 17" "--workers 1x"; do
+    "--conn-memory 257" "--io-threads 0" "--io-threads 17" "--workers 1x" \
+    "--replica-id a/b" "--replica-id r;1" "--replica-id $(printf 'r%.0s' $(seq 64))" \
+    "--advertise-url ftp://10.0.0.5" "--advertise-url http://a?b" \
+    "--advertise-url http://a#b"; do
 	# shellcheck disable=SC2086
 	check_exit "latchkeyd $bad is a usage error" 2 lk_lkd_admin \
 	    --listen "127.0.0.1:$P2" $bad
