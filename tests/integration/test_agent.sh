@@ -473,6 +473,20 @@ FO_IID=$(json_str instance_id <"$FOSTATE" 2>/dev/null)
 is "the state file lists both URLs in order, the first as server" \
     "$(tr -d ' \n' <"$FOSTATE" | grep -o '"servers":\[[^]]*\]') $(json_str server <"$FOSTATE")" \
     "\"servers\":[\"http://127.0.0.1:$CLOSED_PORT\",\"$LKD_URL\"] http://127.0.0.1:$CLOSED_PORT"
+
+# Hostile Latchkey-Running-Tasks headers (the ids meet a LIKE pattern in
+# the store): wildcards, quotes, an id too long, too many ids; each 400.
+FO_CRED=$(json_str credential <"$FOSTATE" 2>/dev/null)
+many=$(for i in $(seq 1 129); do printf 't-%032d:i-x,' "$i"; done)
+long=t-$(printf 'a%.0s' $(seq 1 100)):i-x
+for h in 't-1%:i-x' 't-1_:i-x' "t-1':i-x" 't-1":i-x' 't-1\:i-x' \
+    "${many%,}" "$long" 't-1:i-x,,t-2:i-x'; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+	    -H "Authorization: Bearer $FO_IID.$FO_CRED" \
+	    -H "Latchkey-Running-Tasks: $h" "$LKD_URL/agent/v1/poll?wait=1")
+	is "a poll naming '$(printf '%.20s' "$h")' as running tasks is refused (400)" \
+	    "$code" 400
+done
 "$AGENT" status --state "$FOSTATE" >"$T/fo.status" 2>&1
 is "status prints every server URL" "$(grep '^server:' "$T/fo.status" | tr '\n' ' ')" \
     "server: http://127.0.0.1:$CLOSED_PORT server: $LKD_URL "
