@@ -1,8 +1,12 @@
 /*
  * Sessions (docs/sessions.md): a poll's "sessions" entries ask this agent
  * to connect to 127.0.0.1:<port> and dial latchkeyd back at
- * /agent/v1/session/<id> with its credential; lk_ws_bridge() then moves
- * the bytes until either end closes. One detached thread per session.
+ * /agent/v1/session/<id> with its credential; lk_tunnel_run() then moves
+ * the bytes until either end closes. One detached thread per session. A
+ * resumable session (the entry has an "epoch") survives the loss of its
+ * WebSocket: the agent keeps the port's connection and waits up to the
+ * entry's "resume_wait" for the client to resume, which comes as another
+ * entry for the same session with a higher epoch (docs/sessions.md).
  * With several latchkeyd replicas the entry's "url" names the replica that
  * holds the client (sess_url_ok says which URLs are followed); without one
  * the agent dials its server URL.
@@ -19,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 #include "agent.h"
 #include "err.h"
 #include "util.h"
+#include "tunnel.h"
 #include "ws.h"
 
 #define SESS_PORTS_MAX	64
@@ -42,12 +48,6 @@ static int sess_stopfd = -1;
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sess_cond;
 static int sess_active;
-
-struct sess_job {
-	char	id[SESS_ID_MAX + 1];
-	int	port;
-	char	url[AGENT_URL_MAX + SESS_ID_MAX + 32];	/* "": the server's */
-};
 
 /* Is the host of http(s) URL u (after "://") a loopback or "any" address? */
 static int
@@ -86,7 +86,7 @@ sess_url_ok(const char *url, const char *id, const char *server)
 	size_t n = strlen(url), i, hl, tl;
 	int https = strncmp(url, "https://", 8) == 0;
 
-	if (n == 0 || n >= sizeof(((struct sess_job *)0)->url))
+	if (n == 0 || n >= AGENT_URL_MAX + SESS_ID_MAX + 32)
 		return 0;
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 ||
@@ -183,28 +183,55 @@ sess_connect(int port, char *why, size_t size)
 	return fd;
 }
 
-static void *
-sess_main(void *arg)
-{
-	struct sess_job *j = arg;
-	struct lk_ws_opts o;
-	struct lk_ws_end end;
-	struct lk_ws *ws = NULL;
-	char url[AGENT_URL_MAX + SESS_ID_MAX + 32], auth[AGENT_ID_MAX + AGENT_CRED_MAX + 32];
-	char why[160] = "", err[256], vis[160];
-	const char *hdrs[2];
-	int fd = -1;
+/*
+ * A resumable session this agent holds (docs/sessions.md, "Resume"): its
+ * tunnel keeps the port's connection and the stream across WebSocket
+ * connections. A newer hand-out of the session (a higher epoch: the
+ * client resumed) leaves its URL here and kicks the tunnel, which drops
+ * its connection, if it still has one, and dials the new URL
+ * (sess_redial).
+ */
+struct sess_live {
+	char			 id[SESS_ID_MAX + 1];
+	int64_t			 epoch;		/* the connection's, or next */
+	int			 kick;		/* eventfd */
+	int			 have_next;	/* next_url waits to be dialled */
+	char			 next_url[AGENT_URL_MAX + SESS_ID_MAX + 32];
+	struct sess_live	*next;
+};
 
-	if (!sess_allowed(j->port))
-		snprintf(why, sizeof(why), "port %d is not in the agent's "
-		    "--session-ports", j->port);
+static struct sess_live *sess_lives;	/* under sess_lock */
+
+struct sess_job {
+	char			 id[SESS_ID_MAX + 1];
+	int			 port;
+	char			 url[AGENT_URL_MAX + SESS_ID_MAX + 32];
+	int			 resumable;
+	int64_t			 epoch;
+	long			 resume_wait;	/* seconds */
+	long			 window;	/* bytes */
+	struct sess_live	*live;		/* resumable: its entry */
+};
+
+/* The URL to dial for session id: the hand-out's, else the server's. */
+static void
+sess_dial_url(const char *given, const char *id, char *url, size_t size)
+{
+	if (given[0] != '\0')
+		snprintf(url, size, "%s", given);
 	else
-		fd = sess_connect(j->port, why, sizeof(why));
-	if (j->url[0] != '\0')
-		snprintf(url, sizeof(url), "%s", j->url);
-	else
-		snprintf(url, sizeof(url), "%s/agent/v1/session/%s",
-		    sess_st.server, j->id);
+		snprintf(url, size, "%s/agent/v1/session/%s", sess_st.server,
+		    id);
+}
+
+static int
+sess_dial(const char *url, struct lk_ws **wsp, char *err, size_t errsize)
+{
+	char auth[AGENT_ID_MAX + AGENT_CRED_MAX + 32];
+	const char *hdrs[2];
+	struct lk_ws_opts o;
+	int r;
+
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s.%s",
 	    sess_st.instance_id, sess_st.credential);
 	hdrs[0] = auth;
@@ -213,34 +240,169 @@ sess_main(void *arg)
 	o.cacert = sess_st.cacert[0] ? sess_st.cacert : NULL;
 	o.headers = hdrs;
 	o.timeout_ms = 10000;
-	if (lk_ws_dial(url, &o, &ws, err, sizeof(err)) != 0) {
+	r = lk_ws_dial(url, &o, wsp, err, errsize);
+	explicit_bzero(auth, sizeof(auth));
+	return r;
+}
+
+/*
+ * The tunnel lost its connection (or was kicked): waits for the session's
+ * next hand-out, until the deadline, then dials it. A dial that fails is
+ * LK_ERR_UNAVAILABLE: the client may resume again, with a new hand-out.
+ */
+static int
+sess_redial(void *arg, long long deadline_ms, int stop_fd, struct lk_ws **wsp,
+    char *err, size_t errsize)
+{
+	struct sess_job *j = arg;
+	struct sess_live *l = j->live;
+	struct pollfd p[2];
+	char url[sizeof(l->next_url)], vis[160];
+	long long left;
+	uint64_t n;
+	int have;
+
+	for (;;) {
+		pthread_mutex_lock(&sess_lock);
+		if ((have = l->have_next) != 0) {
+			snprintf(url, sizeof(url), "%s", l->next_url);
+			l->have_next = 0;
+		}
+		pthread_mutex_unlock(&sess_lock);
+		if (have)
+			break;
+		if ((left = deadline_ms - agent_now_ms()) <= 0) {
+			snprintf(err, errsize, "%s", "not resumed in time");
+			return LK_ERR_UNAVAILABLE;
+		}
+		p[0] = (struct pollfd){ .fd = l->kick, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
+		if (poll(p, stop_fd >= 0 ? 2 : 1, left > 1000 ? 1000 :
+		    (int)left) > 0) {
+			if (p[0].revents & POLLIN)
+				(void)read(l->kick, &n, sizeof(n));
+			if (stop_fd >= 0 && (p[1].revents & POLLIN))
+				return LK_ERR_STATE;
+		}
+	}
+	if (sess_dial(url, wsp, err, errsize) != 0) {
+		agent_log(LOG_WARNING, "session", "resume-failed", "session=%s "
+		    "error=\"%s\"", j->id, agent_vis(vis, sizeof(vis), err));
+		return LK_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static void
+sess_event(void *arg, const char *what, const char *detail)
+{
+	struct sess_job *j = arg;
+	char vis[160];
+
+	agent_log(LOG_INFO, "session", what, "session=%s detail=\"%s\"", j->id,
+	    agent_vis(vis, sizeof(vis), detail ? detail : ""));
+}
+
+static void
+sess_live_drop(struct sess_live *l)
+{
+	struct sess_live **pp;
+
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&sess_lock);
+	for (pp = &sess_lives; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	pthread_mutex_unlock(&sess_lock);
+	close(l->kick);
+	free(l);
+}
+
+static void *
+sess_main(void *arg)
+{
+	struct sess_job *j = arg;
+	struct lk_tunnel_conf conf;
+	struct lk_tunnel_end end;
+	struct lk_ws *ws = NULL;
+	char url[sizeof(j->url)], why[160] = "", err[256], vis[160];
+	int fd = -1;
+
+	if (j->resumable && j->epoch > 0)
+		snprintf(why, sizeof(why), "%s", "this agent no longer has "
+		    "the session (it restarted)");
+	else if (!sess_allowed(j->port))
+		snprintf(why, sizeof(why), "port %d is not in the agent's "
+		    "--session-ports", j->port);
+	else
+		fd = sess_connect(j->port, why, sizeof(why));
+	sess_dial_url(j->url, j->id, url, sizeof(url));
+	if (sess_dial(url, &ws, err, sizeof(err)) != 0) {
 		agent_log(LOG_WARNING, "session", "dial-failed", "session=%s "
 		    "error=\"%s\"", j->id, agent_vis(vis, sizeof(vis), err));
 	} else if (fd < 0) {
 		agent_log(LOG_WARNING, "session", "refused", "session=%s "
 		    "port=%d why=\"%s\"", j->id, j->port,
 		    agent_vis(vis, sizeof(vis), why));
-		lk_ws_close(ws, LK_WS_PORT_REFUSED, why);
+		lk_ws_close(ws, j->resumable && j->epoch > 0 ?
+		    LK_WS_RESUME_GONE : LK_WS_PORT_REFUSED, why);
 	} else {
 		agent_log(LOG_INFO, "session", "open", "session=%s port=%d "
-		    "via=\"%s\"", j->id, j->port, agent_vis(vis, sizeof(vis),
-		    url));
-		(void)lk_ws_bridge(ws, fd, fd, sess_stopfd, &end);
+		    "resumable=%d via=\"%s\"", j->id, j->port, j->resumable,
+		    agent_vis(vis, sizeof(vis), url));
+		memset(&conf, 0, sizeof(conf));
+		conf.resumable = j->resumable;
+		conf.window = (size_t)j->window;
+		conf.resume_wait_ms = j->resume_wait * 1000L;
+		conf.kick_fd = j->live != NULL ? j->live->kick : -1;
+		conf.stop_fd = sess_stopfd;
+		(void)lk_tunnel_run(ws, fd, fd, &conf, j->resumable ?
+		    sess_redial : NULL, j, sess_event, &end);
+		ws = NULL;	/* the tunnel's */
 		agent_log(LOG_INFO, "session", "closed", "session=%s port=%d "
-		    "code=%d bytes_to_port=%llu bytes_from_port=%llu", j->id,
-		    j->port, end.code, (unsigned long long)end.bytes_out,
+		    "code=%d resumes=%u bytes_to_port=%llu "
+		    "bytes_from_port=%llu", j->id, j->port, end.code,
+		    end.resumes, (unsigned long long)end.bytes_out,
 		    (unsigned long long)end.bytes_in);
 	}
-	explicit_bzero(auth, sizeof(auth));
 	lk_ws_free(ws);
 	if (fd >= 0)
 		close(fd);
+	sess_live_drop(j->live);
 	free(j);
 	pthread_mutex_lock(&sess_lock);
 	sess_active--;
 	pthread_cond_broadcast(&sess_cond);
 	pthread_mutex_unlock(&sess_lock);
 	return NULL;
+}
+
+/*
+ * A hand-out of a session this agent holds (a resume): its URL is left
+ * for the tunnel, which is kicked. 1 when it was one, 0 when the session
+ * is not held here. Under sess_lock.
+ */
+static int
+sess_live_resume(const char *id, int64_t epoch, const char *url)
+{
+	struct sess_live *l;
+	uint64_t one = 1;
+
+	for (l = sess_lives; l != NULL; l = l->next)
+		if (strcmp(l->id, id) == 0)
+			break;
+	if (l == NULL)
+		return 0;
+	if (epoch > l->epoch) {
+		l->epoch = epoch;
+		snprintf(l->next_url, sizeof(l->next_url), "%s", url);
+		l->have_next = 1;
+		(void)write(l->kick, &one, sizeof(one));
+	}
+	return 1;
 }
 
 int
@@ -253,15 +415,23 @@ agent_sess_init(const struct agent_state *st)
 	return 0;
 }
 
+/*
+ * The poll's "sessions" entry v: a new session (a thread that connects to
+ * the port and dials back), or, for a resumable one (an "epoch" in v), the
+ * resume of one this agent holds.
+ */
 int
 agent_sess_start(const json_t *v)
 {
 	const char *id = json_string_value(json_object_get(v, "session_id"));
 	json_t *port = json_object_get(v, "port"), *uv = json_object_get(v,
-	    "url");
+	    "url"), *ev = json_object_get(v, "epoch"),
+	    *wv = json_object_get(v, "resume_wait"),
+	    *bv = json_object_get(v, "window");
 	const char *url = json_string_value(uv);
-	char vis[160];
+	char vis[160], dial[AGENT_URL_MAX + SESS_ID_MAX + 32];
 	struct sess_job *j;
+	struct sess_live *l = NULL;
 	pthread_attr_t attr;
 	pthread_t t;
 	int r;
@@ -270,7 +440,13 @@ agent_sess_start(const json_t *v)
 	    strncmp(id, "s-", 2) != 0 ||
 	    strspn(id + 2, "0123456789abcdefghijklmnopqrstuvwxyz") !=
 	    strlen(id) - 2 || !json_is_integer(port) ||
-	    json_integer_value(port) < 1 || json_integer_value(port) > 65535) {
+	    json_integer_value(port) < 1 || json_integer_value(port) > 65535 ||
+	    (ev != NULL && (!json_is_integer(ev) || json_integer_value(ev) <
+	    0)) || (wv != NULL && (!json_is_integer(wv) ||
+	    json_integer_value(wv) < 0 || json_integer_value(wv) > 3600)) ||
+	    (bv != NULL && (!json_is_integer(bv) || json_integer_value(bv) <
+	    LK_STREAM_WINDOW_MIN || json_integer_value(bv) >
+	    LK_STREAM_WINDOW_MAX))) {
 		agent_log(LOG_WARNING, "session", "malformed", "%s", "");
 		return LK_ERR_INVALID_FORMAT;
 	}
@@ -286,14 +462,46 @@ agent_sess_start(const json_t *v)
 		    url != NULL ? url : "(not a string)"));
 	else if (url != NULL)
 		snprintf(j->url, sizeof(j->url), "%s", url);
+	if (ev != NULL) {
+		j->resumable = 1;
+		j->epoch = json_integer_value(ev);
+		j->resume_wait = wv != NULL ? (long)json_integer_value(wv) :
+		    LK_TUNNEL_RESUME_WAIT_DEFAULT;
+		j->window = bv != NULL ? (long)json_integer_value(bv) :
+		    LK_STREAM_WINDOW_DEFAULT;
+	}
 	pthread_mutex_lock(&sess_lock);
+	if (j->resumable) {
+		sess_dial_url(j->url, j->id, dial, sizeof(dial));
+		if (sess_live_resume(j->id, j->epoch, dial)) {
+			pthread_mutex_unlock(&sess_lock);
+			free(j);
+			return 0;
+		}
+		if (j->epoch == 0 && ((l = calloc(1, sizeof(*l))) == NULL ||
+		    (l->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)) {
+			pthread_mutex_unlock(&sess_lock);
+			free(l);
+			free(j);
+			return LK_ERR_SYSTEM;
+		}
+		if (l != NULL) {
+			snprintf(l->id, sizeof(l->id), "%s", j->id);
+			l->next = sess_lives;
+			sess_lives = l;
+			j->live = l;
+		}
+	}
 	sess_active++;
 	pthread_mutex_unlock(&sess_lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Small stacks: a session's thread only moves bytes. */
+	(void)pthread_attr_setstacksize(&attr, 256 * 1024);
 	r = pthread_create(&t, &attr, sess_main, j);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
+		sess_live_drop(j->live);
 		free(j);
 		pthread_mutex_lock(&sess_lock);
 		sess_active--;

@@ -95,6 +95,12 @@ struct cli_apierr {
 /* latchkey.c */
 #define CLI_OPT_PROFILE		0x1001
 #define CLI_OPT_OUTPUT		0x1002
+#define CLI_OPT_RESUME_WAIT	0x1003
+#define CLI_OPT_KEEPALIVE	0x1004
+/* proxy and forward's options of the tunnel (cli_proxy.c). */
+#define CLI_TUNNEL_OPTIONS \
+	{ "resume-wait", required_argument, NULL, CLI_OPT_RESUME_WAIT }, \
+	{ "keepalive", required_argument, NULL, CLI_OPT_KEEPALIVE }
 /* The global options every subcommand accepts, too. */
 #define CLI_COMMON_OPTIONS \
 	{ "profile", required_argument, NULL, CLI_OPT_PROFILE }, \
@@ -193,8 +199,18 @@ int	 cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv);
 
 /* cli_proxy.c */
 struct lk_ws;
+/* One session's tunnel from this side: its options and what it got. */
+struct cli_tun {
+	int	resume_wait;	/* --resume-wait, seconds; 0: never */
+	int	keepalive;	/* --keepalive, seconds */
+	int	resumable;	/* latchkeyd said it resumes */
+	char	sid[64];
+};
 int	 cli_tunnel_open(struct cli *c, const char *id, int port,
-	    struct lk_ws **wsp, char *sid, size_t sidsize);
+	    struct cli_tun *t, struct lk_ws **wsp);
+/* Takes ws; the exit status. */
+int	 cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws,
+	    int in_fd, int out_fd);
 int	 cli_proxy_main(struct cli *c, int argc, char **argv);
 int	 cli_forward_main(struct cli *c, int argc, char **argv);
 int	 cli_sessions_main(struct cli *c, int argc, char **argv);

@@ -8,7 +8,9 @@
  *	latchkey sessions [INSTANCE]		DescribeTerminalSessions
  *
  * Each connection is StartTerminalSession, then a WebSocket to the
- * WebSocketUrl it returns (lib/ws.c), then lk_ws_bridge().
+ * WebSocketUrl it returns (lib/ws.c), then lk_tunnel_run() (lib/tunnel.c),
+ * which resumes the session through ResumeTerminalSession when its
+ * connection is lost (docs/sessions.md, "Resume").
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,6 +30,7 @@
 #include "cli.h"
 #include "err.h"
 #include "util.h"
+#include "tunnel.h"
 #include "ws.h"
 
 /* An instance id as StartTerminalSession takes it, without a lookup. */
@@ -57,16 +60,32 @@ proxy_instance(struct cli *c, const char *what, char **idp)
 	return 0;
 }
 
+/* The header a client sends to ask for a session that resumes. */
+static const char *const proxy_resume_hdr[] = { "Latchkey-Resume: 1", NULL };
+
+/* Dials a session's WebSocketUrl, asking for resume when opt says so. */
+static int
+proxy_dial(struct cli *c, const struct cli_tun *t, const char *url,
+    struct lk_ws **wsp, char *err, size_t errsize)
+{
+	struct lk_ws_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.cacert = c->prof.cacert;
+	o.timeout_ms = 15000;
+	o.headers = t->resume_wait > 0 ? proxy_resume_hdr : NULL;
+	return lk_ws_dial(url, &o, wsp, err, errsize);
+}
+
 /* Starts a session to id:port and opens its WebSocket. */
 int
-cli_tunnel_open(struct cli *c, const char *id, int port, struct lk_ws **wsp,
-    char *sid, size_t sidsize)
+cli_tunnel_open(struct cli *c, const char *id, int port, struct cli_tun *t,
+    struct lk_ws **wsp)
 {
 	struct cli_req q;
-	struct lk_ws_opts o;
 	json_t *resp = NULL;
 	const char *url;
-	char err[512];
+	char err[512], val[8];
 	int r;
 
 	cli_req_init(&q);
@@ -82,40 +101,163 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct lk_ws **wsp,
 		json_decref(resp);
 		return CLI_EX_API;
 	}
-	snprintf(sid, sidsize, "%s", cli_jstr(resp, "SessionId") ?
+	snprintf(t->sid, sizeof(t->sid), "%s", cli_jstr(resp, "SessionId") ?
 	    cli_jstr(resp, "SessionId") : "");
-	memset(&o, 0, sizeof(o));
-	o.cacert = c->prof.cacert;
-	o.timeout_ms = 15000;
-	cli_info(c, "session %s to %s port %d", sid, id, port);
-	if ((r = lk_ws_dial(url, &o, wsp, err, sizeof(err))) != 0) {
-		cli_warn("session %s: %s", sid, err);
+	cli_info(c, "session %s to %s port %d", t->sid, id, port);
+	if ((r = proxy_dial(c, t, url, wsp, err, sizeof(err))) != 0) {
+		cli_warn("session %s: %s", t->sid, err);
 		json_decref(resp);
 		return r == LK_ERR_NOT_FOUND ? CLI_EX_API : CLI_EX_NET;
 	}
 	json_decref(resp);
+	/* Resumes only when latchkeyd and the agent both do. */
+	t->resumable = t->resume_wait > 0 && lk_ws_resp_header(*wsp,
+	    "Latchkey-Resume", val, sizeof(val)) != NULL &&
+	    strcmp(val, "1") == 0;
+	cli_info(c, "session %s %s", t->sid, t->resumable ? "resumes if its "
+	    "connection is lost" : "does not resume");
 	return 0;
 }
 
+struct proxy_redial {
+	struct cli		*c;
+	struct cli_tun		*t;
+};
+
 /*
- * Reports how a bridge ended; the exit status. SIGINT, SIGTERM and SIGHUP
- * (ssh sends SIGHUP to its ProxyCommand when it is done) make
- * cli_stop_fd() readable, the bridge's stop_fd, which closes with 1001.
+ * The tunnel lost its connection: a new WebSocketUrl for the same session
+ * (ResumeTerminalSession), then the dial. No answer, a 5xx or a refused
+ * dial may mend (latchkeyd restarting): LK_ERR_UNAVAILABLE, and the
+ * tunnel calls again; a refusal (the session ended, expired, or is not
+ * ours) ends the session with the server's words.
  */
 static int
-proxy_end(const char *sid, const struct lk_ws_end *end)
+proxy_redial(void *arg, long long deadline_ms, int stop_fd, struct lk_ws **wsp,
+    char *err, size_t errsize)
 {
+	struct proxy_redial *x = arg;
+	struct cli_apierr e;
+	struct cli_req q;
+	json_t *resp = NULL;
+	const char *url;
+	char derr[512];
+	int r;
+
+	(void)deadline_ms;
+	(void)stop_fd;
+	cli_req_init(&q);
+	cli_req_add(&q, "SessionId", x->t->sid);
+	memset(&e, 0, sizeof(e));
+	r = cli_api_call(x->c, "ResumeTerminalSession", &q, &resp, &e);
+	cli_req_free(&q);
+	/* A fresh connection each time: the old one may lead nowhere. */
+	cli_api_cleanup(x->c);
+	if (r != 0) {
+		cli_safe(derr, sizeof(derr), e.message);
+		snprintf(err, errsize, "ResumeTerminalSession: %s%s%s",
+		    e.code[0] ? e.code : "no answer", derr[0] ? ": " : "",
+		    derr);
+		return e.http == 0 || e.http >= 500 ? LK_ERR_UNAVAILABLE :
+		    LK_ERR_STATE;
+	}
+	if ((url = cli_jstr(resp, "WebSocketUrl")) == NULL) {
+		snprintf(err, errsize, "%s", "ResumeTerminalSession answered "
+		    "without a WebSocketUrl");
+		json_decref(resp);
+		return LK_ERR_STATE;
+	}
+	r = proxy_dial(x->c, x->t, url, wsp, derr, sizeof(derr));
+	json_decref(resp);
+	if (r != 0) {
+		snprintf(err, errsize, "%s", derr);
+		return LK_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static void
+proxy_event(void *arg, const char *what, const char *detail)
+{
+	struct proxy_redial *x = arg;
+	char d[200];
+
+	cli_safe(d, sizeof(d), detail ? detail : "");
+	cli_info(x->c, "session %s %s%s%s", x->t->sid, what, *d ? ": " : "",
+	    d);
+}
+
+/*
+ * Runs the opened session's tunnel between in_fd and out_fd until it
+ * ends; says how it ended and returns the exit status. SIGINT, SIGTERM and
+ * SIGHUP (ssh sends SIGHUP to its ProxyCommand when it is done) make
+ * cli_stop_fd() readable, which closes with 1001.
+ */
+int
+cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws, int in_fd,
+    int out_fd)
+{
+	struct proxy_redial x = { c, t };
+	struct lk_tunnel_conf conf;
+	struct lk_tunnel_end end;
 	char reason[160];
 
-	if (end->code == LK_WS_NORMAL)
+	memset(&conf, 0, sizeof(conf));
+	conf.resumable = t->resumable;
+	conf.keepalive_ms = t->keepalive * 1000L;
+	conf.resume_wait_ms = t->resume_wait * 1000L;
+	conf.stop_fd = cli_stop_fd();
+	conf.kick_fd = -1;
+	(void)lk_tunnel_run(ws, in_fd, out_fd, &conf, t->resumable ?
+	    proxy_redial : NULL, &x, proxy_event, &end);
+	cli_info(c, "session %s: %llu bytes sent, %llu received, %u "
+	    "resumes", t->sid, (unsigned long long)end.bytes_in,
+	    (unsigned long long)end.bytes_out, end.resumes);
+	if (end.code == LK_WS_NORMAL)
 		return CLI_EX_OK;
-	if (end->code == LK_WS_GOING_AWAY && !end->by_peer)
+	if (end.code == LK_WS_GOING_AWAY && !end.by_peer)
 		return CLI_EX_OK;	/* we were told to stop, and did */
-	cli_safe(reason, sizeof(reason), end->reason);
-	cli_warn("session %s ended: %s (%d)%s%s", sid,
-	    lk_ws_code_name(end->code), end->code, *reason ? ": " : "",
+	cli_safe(reason, sizeof(reason), end.reason);
+	cli_warn("session %s ended: %s (%d)%s%s", t->sid,
+	    lk_ws_code_name(end.code), end.code, *reason ? ": " : "",
 	    reason);
 	return CLI_EX_FAIL;
+}
+
+/* --resume-wait and --keepalive of proxy and forward; 1 if ch was one. */
+static int
+proxy_tun_opt(int ch, const char *arg, struct cli_tun *t, int *rp)
+{
+	long long v;
+
+	if (ch == CLI_OPT_RESUME_WAIT) {
+		if (lk_parse_ll(arg, 0, 3600, &v) != 0) {
+			cli_warn("--resume-wait: 0 (never) to 3600 seconds, not "
+			    "\"%s\"", arg);
+			*rp = CLI_EX_USAGE;
+			return -1;
+		}
+		t->resume_wait = (int)v;
+		return 1;
+	}
+	if (ch == CLI_OPT_KEEPALIVE) {
+		if (lk_parse_ll(arg, 1, 3600, &v) != 0) {
+			cli_warn("--keepalive: 1 to 3600 seconds, not \"%s\"",
+			    arg);
+			*rp = CLI_EX_USAGE;
+			return -1;
+		}
+		t->keepalive = (int)v;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+proxy_tun_init(struct cli_tun *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->resume_wait = LK_TUNNEL_RESUME_WAIT_DEFAULT;
+	t->keepalive = LK_TUNNEL_KEEPALIVE_DEFAULT;
 }
 
 static int
@@ -137,17 +279,22 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
+		CLI_TUNNEL_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct lk_ws *ws = NULL;
-	struct lk_ws_end end;
-	char *id = NULL, sid[64];
+	struct cli_tun t;
+	char *id = NULL;
 	int ch, k, r, port = 22;
 
+	proxy_tun_init(&t);
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1)
+	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "proxy", ch, &r)) < 0)
 			return r;
+		if (k == 0 && proxy_tun_opt(ch, optarg, &t, &r) < 0)
+			return r;
+	}
 	if (argc - optind < 1 || argc - optind > 2) {
 		cli_usage_of("proxy", 1);
 		return CLI_EX_USAGE;
@@ -157,15 +304,11 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 		return r;
 	if ((r = cli_config_load(c)) != 0 ||
 	    (r = proxy_instance(c, argv[optind], &id)) != 0 ||
-	    (r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
+	    (r = cli_tunnel_open(c, id, port, &t, &ws)) != 0)
 		goto out;
 	cli_api_cleanup(c);
-	(void)lk_ws_bridge(ws, STDIN_FILENO, STDOUT_FILENO, cli_stop_fd(),
-	    &end);
-	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
-	    (unsigned long long)end.bytes_in,
-	    (unsigned long long)end.bytes_out);
-	r = proxy_end(sid, &end);
+	r = cli_tunnel_run(c, &t, ws, STDIN_FILENO, STDOUT_FILENO);
+	ws = NULL;	/* the tunnel's */
  out:
 	lk_ws_free(ws);
 	free(id);
@@ -174,23 +317,16 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 
 /* One forwarded connection, in a child process. */
 static int
-forward_one(struct cli *c, const char *id, int port, int fd)
+forward_one(struct cli *c, const char *id, int port, struct cli_tun *t,
+    int fd)
 {
 	struct lk_ws *ws = NULL;
-	struct lk_ws_end end;
-	char sid[64];
 	int r, one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((r = cli_tunnel_open(c, id, port, &ws, sid, sizeof(sid))) != 0)
+	if ((r = cli_tunnel_open(c, id, port, t, &ws)) != 0)
 		return r;
-	(void)lk_ws_bridge(ws, fd, fd, cli_stop_fd(), &end);
-	cli_info(c, "session %s: %llu bytes sent, %llu received", sid,
-	    (unsigned long long)end.bytes_in,
-	    (unsigned long long)end.bytes_out);
-	r = proxy_end(sid, &end);
-	lk_ws_free(ws);
-	return r;
+	return cli_tunnel_run(c, t, ws, fd, fd);
 }
 
 static int
@@ -235,22 +371,27 @@ cli_forward_main(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
+		CLI_TUNNEL_OPTIONS,
 		{ "bind", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *bind_addr = "127.0.0.1";
+	struct cli_tun t;
 	struct pollfd p;
 	char *id = NULL;
 	int ch, k, r, remote, local, lfd = -1, fd;
 	long long lv;
 	pid_t pid;
 
+	proxy_tun_init(&t);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+vhb:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "forward", ch, &r)) < 0)
 			return r;
 		if (k == 0 && ch == 'b')
 			bind_addr = optarg;
+		else if (k == 0 && proxy_tun_opt(ch, optarg, &t, &r) < 0)
+			return r;
 	}
 	if (argc - optind != 3) {
 		cli_usage_of("forward", 1);
@@ -285,7 +426,7 @@ cli_forward_main(struct cli *c, int argc, char **argv)
 		}
 		if (pid == 0) {
 			close(lfd);
-			_exit(forward_one(c, id, remote, fd));
+			_exit(forward_one(c, id, remote, &t, fd));
 		}
 		close(fd);
 	}

@@ -183,7 +183,7 @@ static const struct cli_cmd cli_cmds[] = {
 "      --private         only your own commands\n"
 "  -n, --name NAME       only commands with this name\n" },
 	{ "proxy", cli_proxy_main,
-"usage: latchkey proxy INSTANCE [PORT]\n",
+"usage: latchkey proxy [--resume-wait S] [--keepalive S] INSTANCE [PORT]\n",
 "\n"
 "Connects standard input and output to PORT (default 22) on INSTANCE\n"
 "through latchkeyd's session relay (StartTerminalSession): the agent on\n"
@@ -196,15 +196,28 @@ static const struct cli_cmd cli_cmds[] = {
 "Then \"ssh -i KEY USER@i-...\" logs in through the tunnel. The session\n"
 "manager must be enabled (latchkeyd session-manager enable) and PORT be\n"
 "one of the agent's --session-ports. Exits 0 when the connection ended\n"
-"normally, 1 when the session broke (the reason goes to stderr).\n" },
+"normally, 1 when the session broke (the reason goes to stderr).\n"
+"\n"
+"When its connection to latchkeyd is lost (latchkeyd restarted, a proxy\n"
+"in between cut it), the session resumes: a new URL through\n"
+"ResumeTerminalSession, and the stream carries on where it was, with no\n"
+"byte lost or repeated; ssh sees only a pause.\n"
+"\n"
+"      --resume-wait S   how long to try to resume (default 60; 0: never)\n"
+"      --keepalive S     ping latchkeyd after S seconds of silence, and\n"
+"                        take 3 S of silence as a lost connection\n"
+"                        (default 30)\n" },
 	{ "forward", cli_forward_main,
-"usage: latchkey forward [--bind ADDR] INSTANCE REMOTE_PORT LOCAL_PORT\n",
+"usage: latchkey forward [--bind ADDR] [--resume-wait S] [--keepalive S]\n"
+"                        INSTANCE REMOTE_PORT LOCAL_PORT\n",
 "\n"
 "Listens on ADDR:LOCAL_PORT (default 127.0.0.1; LOCAL_PORT 0 picks a free\n"
 "port) and carries each connection to REMOTE_PORT on INSTANCE through its\n"
 "own session, as latchkey proxy does. Runs until interrupted.\n"
 "\n"
-"  -b, --bind ADDR       the local address to listen on\n" },
+"  -b, --bind ADDR       the local address to listen on\n"
+"      --resume-wait S   as for proxy (default 60; 0: never)\n"
+"      --keepalive S     as for proxy (default 30)\n" },
 	{ "sessions", cli_sessions_main,
 "usage: latchkey sessions [--max N] [INSTANCE]\n"
 "       latchkey sessions --end SESSION_ID\n",

@@ -643,6 +643,8 @@ agentd_watch(void *arg)
 			if (ticks % NOTIFY_TICK_SEC == 0)
 				notify_tick();
 			relay_check_ended();
+			if (ticks % RELAY_EXPIRE_EVERY == 0)
+				relay_expire();
 			pthread_mutex_lock(&agentd_lock);
 		}
 	}

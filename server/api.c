@@ -28,6 +28,7 @@ static const struct api_action api_actions[] = {
 	{ "DescribeInstances", api_describe_instances },
 	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status },
 	{ "StartTerminalSession", api_start_terminal_session },
+	{ "ResumeTerminalSession", api_resume_terminal_session },
 	{ "EndTerminalSession", api_end_terminal_session },
 	{ "DescribeTerminalSessions", api_describe_terminal_sessions },
 	{ "ModifyCloudAssistantSettings", api_modify_cloud_assistant_settings },
@@ -371,7 +372,10 @@ api_run(struct api_req *req)
 	if (i == sizeof(api_actions) / sizeof(api_actions[0]))
 		return api_error(req, 404, "InvalidAction.NotFound", "Specified "
 		    "api is not found, please check your url and method.");
-	if (!keys_policy_action(&req->policy, req->action))
+	/* A key that may start sessions may resume its own. */
+	if (!keys_policy_action(&req->policy, req->action) &&
+	    !(strcmp(req->action, "ResumeTerminalSession") == 0 &&
+	    keys_policy_action(&req->policy, "StartTerminalSession")))
 		return api_error(req, 403, "Forbidden.RAM", "User not "
 		    "authorized to operate on the specified resource: action "
 		    "%s.", req->action);

@@ -92,6 +92,7 @@ int	api_describe_instances(struct api_req *);
 int	api_describe_cloud_assistant_status(struct api_req *);
 /* api_sess.c */
 int	api_start_terminal_session(struct api_req *);
+int	api_resume_terminal_session(struct api_req *);
 int	api_end_terminal_session(struct api_req *);
 int	api_describe_terminal_sessions(struct api_req *);
 int	api_modify_cloud_assistant_settings(struct api_req *);

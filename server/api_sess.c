@@ -1,6 +1,7 @@
 /*
  * Session manager actions (docs/sessions.md): StartTerminalSession,
- * EndTerminalSession, DescribeTerminalSessions, and the account switch in
+ * ResumeTerminalSession (latchkey's), EndTerminalSession,
+ * DescribeTerminalSessions, and the account switch in
  * ModifyCloudAssistantSettings / DescribeCloudAssistantSettings.
  *
  * A session row is created Pending with the SHA-256 of a one-time token;
@@ -213,6 +214,87 @@ api_start_terminal_session(struct api_req *req)
 	free(ids);
 	free(url);
 	store_inst_free(&x);
+	return r;
+}
+
+/*
+ * ResumeTerminalSession (a latchkey extension, docs/api.md): a new
+ * WebSocketUrl for the caller's own resumable session after its
+ * connection was lost; the ends carry on where they were
+ * (docs/sessions.md, "Resume").
+ */
+int
+api_resume_terminal_session(struct api_req *req)
+{
+	struct store_sess_resumed rs;
+	const char *sid, *why = NULL;
+	char token[48], hash[LK_SIG_V3_SIZE], base[300], *url = NULL;
+	int on, e, r = -1;
+
+	memset(&rs, 0, sizeof(rs));
+	if (api_param_req(req, "SessionId", &sid) != 0)
+		return -1;
+	if (strlen(sid) > 47)
+		return api_error(req, 404, "InvalidSessionId.NotFound", "The "
+		    "specified session does not exist.");
+	if (relay_conf.resume_wait == 0)
+		return api_error(req, 403, "InvalidOperation.ResumeDisabled",
+		    "Sessions do not resume on this latchkeyd "
+		    "(--session-resume-wait 0).");
+	if ((e = store_sess_manager(lkd->db, &on)) != 0)
+		return api_store_error(req, e, "settings");
+	if (!on)
+		return api_error(req, 403, "InvalidOperation."
+		    "SessionManagerDisabled", "The session manager is disabled "
+		    "for this account.");
+	if (sess_ws_base(req, base, sizeof(base)) != 0)
+		return -1;
+	if (lkd_random_id("", 43, SESS_TOKEN_CHARS, token, sizeof(token)) !=
+	    0 || lk_sig_sha256_hex(token, strlen(token), hash) != 0 ||
+	    asprintf(&url, "%s/session?sessionId=%s&token=%s", base, sid,
+	    token) < 0) {
+		url = NULL;
+		api_error(req, 500, "InternalError", "no token");
+		goto out;
+	}
+	e = store_sess_resume(lkd->db, sid, req->key_id, hash, lkd_now(),
+	    relay_conf.token_ttl, relay_conf.resume_wait, &rs, &why);
+	if (e == LK_ERR_NOT_FOUND) {
+		api_error(req, 404, "InvalidSessionId.NotFound", "The "
+		    "specified session does not exist.");
+		goto out;
+	}
+	if (e == LK_ERR_STATE) {
+		if (strcmp(why, "not resumable") == 0)
+			api_error(req, 403, "InvalidSessionId.NotResumable",
+			    "The session cannot resume: its client did not "
+			    "ask for it (Latchkey-Resume) or the instance's "
+			    "agent is older than 1.2.0.");
+		else if (strcmp(why, "expired") == 0)
+			api_error(req, 403, "InvalidSessionId.Expired", "The "
+			    "session was not resumed within %ld s of its loss "
+			    "(latchkeyd --session-resume-wait); start a new "
+			    "one.", relay_conf.resume_wait);
+		else
+			api_error(req, 403, "InvalidSessionId.Ended", "The "
+			    "session has ended; start a new one.");
+		goto out;
+	}
+	if (e != 0) {
+		api_store_error(req, e, "session");
+		goto out;
+	}
+	json_object_set_new(req->resp, "SessionId", json_string(sid));
+	json_object_set_new(req->resp, "SecurityToken", json_string(token));
+	json_object_set_new(req->resp, "WebSocketUrl", json_string(url));
+	log_info("%s session %s resume=%lld instance=%s port=%lld key=%s",
+	    req->request_id, sid, (long long)rs.epoch, rs.instance_id,
+	    (long long)rs.port, req->key_id);
+	r = 0;
+ out:
+	explicit_bzero(token, sizeof(token));
+	free(url);
+	store_sess_resumed_free(&rs);
 	return r;
 }
 

@@ -194,6 +194,17 @@ static const char *const dbp_migrations[] = {
 	"  fails BIGINT NOT NULL, PRIMARY KEY(kind, name));"
 	"CREATE INDEX IF NOT EXISTS console_signin_fails_start"
 	"  ON console_signin_fails(window_start);",
+	/*
+	 * 2 -> 3 (SQLite's 6 -> 7): sessions that survive a lost connection
+	 * (docs/sessions.md, "Resume"): whether both ends resume, the
+	 * connection's number (each resume adds 1), and when the last one
+	 * was lost (0 while connected or over; the partial index keeps the
+	 * sweep of sessions not resumed in time cheap).
+	 */
+	"ALTER TABLE sessions ADD COLUMN resumable BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN lost_at BIGINT NOT NULL DEFAULT 0;"
+	"CREATE INDEX sessions_lost ON sessions(lost_at) WHERE lost_at > 0;",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

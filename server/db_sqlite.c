@@ -160,6 +160,17 @@ static const char *const db_migrations[] = {
 	"  fails INTEGER NOT NULL, PRIMARY KEY(kind, name));"
 	"CREATE INDEX IF NOT EXISTS console_signin_fails_start"
 	"  ON console_signin_fails(window_start);",
+	/*
+	 * 6 -> 7: sessions that survive a lost connection
+	 * (docs/sessions.md, "Resume"): whether both ends resume, the
+	 * connection's number (each resume adds 1), and when the last one
+	 * was lost (0 while connected or over; the partial index keeps the
+	 * sweep of sessions not resumed in time cheap).
+	 */
+	"ALTER TABLE sessions ADD COLUMN resumable INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN lost_at INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX sessions_lost ON sessions(lost_at) WHERE lost_at > 0;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

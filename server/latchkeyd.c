@@ -80,6 +80,7 @@ lkd_usage(FILE *f)
 "usage: latchkeyd --db PATH --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 "                 [--region ID] [--master-key FILE] [--public-url URL]\n"
 "                 [--session-idle-timeout S] [--session-token-ttl S]\n"
+"                 [--session-resume-wait S] [--session-buffer BYTES]\n"
 "                 [--max-connections N] [--max-conns-per-ip N] [--workers N]\n"
 "                 [--io-threads N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
@@ -127,9 +128,14 @@ lkd_usage(FILE *f)
 "                       (default <hostname>-<port>; A-Z a-z 0-9 _ -)\n"
 "  --advertise-url URL  this replica's own URL, reachable by agents and the\n"
 "                       other replicas (default http(s)://<--listen>)\n"
-"  --session-idle-timeout S  close a session after S seconds without a byte\n"
-"                       either way (default %d)\n"
+"  --session-idle-timeout S  a session's side that sends nothing at all (no\n"
+"                       data, no keep-alive) for S seconds is lost; it is\n"
+"                       pinged after S/3 (default %d)\n"
 "  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
+"  --session-resume-wait S  how long a session whose connection was lost\n"
+"                       waits to be resumed (default %d; 0: never resume)\n"
+"  --session-buffer BYTES  each agent's replay buffer and flow-control\n"
+"                       window per session (default %d)\n"
 "  --max-connections N  connections held at once (default: what the file\n"
 "                       descriptor limit allows, at most %d); near it, new\n"
 "                       ones get 503 Throttling\n"
@@ -152,6 +158,7 @@ lkd_usage(FILE *f)
 "  backup DEST          a consistent copy of an SQLite database while it\n"
 "                       serves (PostgreSQL: pg_dump)\n",
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+	    RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
 	    lkd_io_threads_default(),
 	    CONN_HEADER_TIMEOUT, CONN_BODY_TIMEOUT, CONN_IDLE_TIMEOUT,
@@ -627,6 +634,8 @@ static const struct option lkd_longopts[] = {
 	{ "advertise-url", required_argument, NULL, 'a' },
 	{ "session-idle-timeout", required_argument, NULL, 'S' },
 	{ "session-token-ttl", required_argument, NULL, 'T' },
+	{ "session-resume-wait", required_argument, NULL, 'e' },
+	{ "session-buffer", required_argument, NULL, 'f' },
 	{ "allow-plain-http", no_argument, NULL, 'X' },
 	{ "max-connections", required_argument, NULL, 'C' },
 	{ "max-conns-per-ip", required_argument, NULL, 'p' },
@@ -652,6 +661,9 @@ static const struct lkd_num {
 	{ 't', 60, 365LL * 86400, "--ttl: 60 seconds to a year" },
 	{ 'S', 1, 86400, "--session-idle-timeout: 1 to 86400 seconds" },
 	{ 'T', 1, 86400, "--session-token-ttl: 1 to 86400 seconds" },
+	{ 'e', 0, 3600, "--session-resume-wait: 0 (never) to 3600 seconds" },
+	{ 'f', 65536, 268435456, "--session-buffer: 65536 to 268435456 "
+	    "bytes" },
 	{ 'C', 16, 1 << 24, "--max-connections: 16 to 16777216" },
 	{ 'p', 0, 1 << 24, "--max-conns-per-ip: 0 (no limit) to 16777216" },
 	{ 'W', 1, 64, "--workers: 1 to 64" },
@@ -671,6 +683,8 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 't': o->ttl = v; break;
 	case 'S': relay_conf.idle = (long)v; break;
 	case 'T': relay_conf.token_ttl = (long)v; break;
+	case 'e': relay_conf.resume_wait = (long)v; break;
+	case 'f': relay_conf.buffer = (long)v; break;
 	case 'C': o->max_conns = v; break;
 	case 'p': conn_conf.per_ip = (unsigned int)v; break;
 	case 'W': o->workers = v; break;

@@ -8,22 +8,26 @@
  * relay_list for its agent: the agent's long poll is woken and hands out
  * {"session_id","port"} once (relay_take), and the agent dials back to
  * /agent/v1/session/<id> with its own credential. One relay thread, an
- * epoll loop, then moves WebSocket messages between the two sockets of
- * every session, wslay framing both.
+ * epoll loop, then moves WebSocket frames between the two sockets of
+ * every session (struct lk_wsc, lib/ws.h), passing payloads on without
+ * copying them.
  *
  * Threads. libmicrohttpd calls relay_http on whichever thread serves the
  * request and the upgrade callbacks on its own thread; they only take
  * relay_lock for a moment, put the session on relay_kicked and write the
- * eventfd relay_efd. Everything else of a session (its wslay contexts, its
+ * eventfd relay_efd. Everything else of a session (its connections, its
  * sockets once attached, its timer) belongs to the relay thread, which
  * alone frees sessions, after taking them off relay_list under the lock.
  *
- * Back-pressure: a side is read only while the messages queued towards the
- * other side are below LK_WS_HIGH_WATER, so a slow end slows the fast one
- * and a session holds at most about HIGH_WATER + LK_WS_MSG_MAX per
- * direction. A close from either side is passed on with its code and
- * reason; a side that drops without a close frame becomes
- * LK_WS_AGENT_LOST or LK_WS_CLIENT_LOST for the other.
+ * Back-pressure: a side is read only while the frames queued towards the
+ * other side are below LK_WS_HIGH_WATER (and its input buffer, which
+ * those frames point into, has room), so a slow end slows the fast one and
+ * a session holds at most one input buffer per direction. A close from
+ * either side is passed on with its code and reason; a side that drops
+ * without a close frame becomes LK_WS_AGENT_LOST or LK_WS_CLIENT_LOST for
+ * the other, or, when the session resumes (docs/sessions.md, "Resume"),
+ * LK_WS_RESUME for both, and the session waits, Disconnected, for
+ * ResumeTerminalSession.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -42,8 +46,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <wslay/wslay.h>
 
 #include "agentauth.h"
 #include "err.h"
@@ -68,16 +70,12 @@ struct relay_side {
 	struct relay_sess		*s;
 	struct relay_side		*peer;
 	const char			*name;
-	int				 fd;
+	struct lk_wsc			 w;	/* once ready */
+	int				 ready;	/* w is set up */
 	struct MHD_UpgradeResponseHandle *urh;
-	unsigned char			*pre;	/* read by MHD past the head */
-	size_t				 prelen, preoff;
-	wslay_event_context_ptr		 ctx;
 	int				 broken;
 	int				 lost_told;
-	int				 pend_code;	/* close to send */
-	char				 pend_reason[124];
-	int				 close_code;
+	int				 close_code;	/* its close, or loss */
 	char				 reason[124];
 	uint64_t			 bytes;	/* payload received */
 	uint32_t			 evs;	/* watched for; 0: not in epoll */
@@ -100,6 +98,8 @@ struct relay_sess {
 	char			 id[RELAY_ID_MAX + 1];
 	char			 instance[64];
 	int			 port;
+	int			 resumable;	/* both ends resume */
+	int64_t			 epoch;		/* this connection's */
 	struct relay_side	 c, a;
 	int			 agent;		/* AGENT_* */
 	int			 end_code;	/* asked to end with this code */
@@ -117,6 +117,9 @@ struct relay_sess {
 	int			 own_code;	/* or the relay's: idle, ended */
 	long long		 wait_until;	/* for the agent's dial-back, ms */
 	long long		 last;		/* last byte moved, ms */
+	long long		 last_alive;	/* pumping began, ms */
+	int			 lost;		/* resumable and lost */
+	int			 loops;		/* rounds in one pump */
 	long long		 grace;		/* the close's time is up, ms */
 	long long		 due;		/* its timer (relay_heap), ms */
 	size_t			 hidx;		/* its place in relay_heap */
@@ -126,7 +129,7 @@ struct relay_sess {
 };
 
 struct relay_conf relay_conf = { RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
-    RELAY_PER_KEY_DEFAULT };
+    RELAY_PER_KEY_DEFAULT, RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT };
 
 /*
  * Upgrades answered but not taken yet: libmicrohttpd may close a
@@ -318,167 +321,151 @@ relay_heap_del(struct relay_sess *s)
 /* ---- moving messages (the relay thread) ---- */
 
 /*
- * Back-pressure: nothing more from x while the other side is behind, or
- * while x itself does not read what it is sent (pongs to its pings queue
- * up on its own side).
+ * Back-pressure: nothing more from x while the other side is behind (its
+ * queue, which may point into x's input buffer, is over LK_WS_HIGH_WATER),
+ * while x itself does not read what it is sent (pongs to its pings queue up
+ * on its own side), or while x's input buffer is full of pieces the other
+ * side has not written yet.
  */
 static int
 relay_may_read(const struct relay_side *x)
 {
-	return (x->peer->broken || wslay_event_get_queued_msg_length(
-	    x->peer->ctx) < LK_WS_HIGH_WATER) &&
-	    wslay_event_get_queued_msg_length(x->ctx) < LK_WS_HIGH_WATER;
+	const struct lk_wsc *w = &x->w;
+
+	if (!x->peer->broken && lk_wsc_queued(&x->peer->w) >= LK_WS_HIGH_WATER)
+		return 0;
+	if (lk_wsc_queued(w) >= LK_WS_HIGH_WATER)
+		return 0;
+	return w->ibuf == NULL || w->ilen < LK_WSC_IBUF || w->iref == 0;
 }
 
-static ssize_t
-relay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-    int flags, void *arg)
-{
-	struct relay_side *x = arg;
-	ssize_t n;
-
-	(void)flags;
-	if (x->preoff < x->prelen) {
-		n = (ssize_t)(x->prelen - x->preoff < len ? x->prelen -
-		    x->preoff : len);
-		memcpy(buf, x->pre + x->preoff, (size_t)n);
-		x->preoff += (size_t)n;
-		return n;
-	}
-	if (!relay_may_read(x)) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	while ((n = recv(x->fd, buf, len, 0)) < 0 && errno == EINTR)
-		;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (n <= 0) {
-		x->broken = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	return n;
-}
-
-static ssize_t
-relay_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags, void *arg)
-{
-	struct relay_side *x = arg;
-	ssize_t n;
-
-	while ((n = send(x->fd, data, len, MSG_NOSIGNAL |
-	    ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0))) < 0 && errno == EINTR)
-		;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (n < 0) {
-		x->broken = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	return n;
-}
-
-/*
- * Closes x after the data already queued to it: wslay sends control frames
- * before queued messages, so the close waits in pend_code until x's queue
- * is empty (relay_close_flush).
- */
+/* Closes x after the data already queued to it. */
 static void
 relay_close_on(struct relay_side *x, int code, const char *reason)
 {
-	if (x->ctx == NULL || x->broken || x->pend_code != 0 ||
-	    wslay_event_get_close_sent(x->ctx))
+	if (!x->ready || x->broken || x->w.close_sent || x->w.pend_code != 0)
 		return;
-	x->pend_code = code;
-	snprintf(x->pend_reason, sizeof(x->pend_reason), "%s",
-	    reason ? reason : "");
+	lk_wsc_close(&x->w, code, reason);
 }
 
-static void
-relay_close_flush(struct relay_side *x)
-{
-	size_t rl = strlen(x->pend_reason);
-
-	if (x->pend_code == 0 || x->broken ||
-	    wslay_event_get_close_sent(x->ctx) ||
-	    wslay_event_get_queued_msg_count(x->ctx) > 0)
-		return;
-	(void)wslay_event_queue_close(x->ctx, (uint16_t)x->pend_code,
-	    (const uint8_t *)x->pend_reason, rl > 122 ? 122 : rl);
-}
-
-static void
-relay_msg_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_msg_recv_arg *m, void *arg)
-{
-	struct relay_side *x = arg, *y = x->peer;
-	struct wslay_event_msg out;
-	int code;
-
-	(void)ctx;
-	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
-		code = m->status_code;
-		if (code == 0 || code == WSLAY_CODE_NO_STATUS_RCVD)
-			code = LK_WS_NORMAL;
-		x->close_code = code;
-		if (x->s->closer == NULL && x->s->own_code == 0)
-			x->s->closer = x;
-		if (m->msg_length > 2)
-			snprintf(x->reason, sizeof(x->reason), "%.*s",
-			    (int)(m->msg_length - 2 > 122 ? 122 :
-			    m->msg_length - 2), (const char *)m->msg + 2);
-		relay_close_on(y, code, x->reason);
-		return;
-	}
-	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
-		return;
-	/* An empty message (end of stream, docs/sessions.md) passes too. */
-	x->bytes += m->msg_length;
-	x->s->last = lk_now_ms();
-	if (y->broken || y->ctx == NULL || wslay_event_get_close_sent(y->ctx))
-		return;
-	out.opcode = WSLAY_BINARY_FRAME;
-	out.msg = m->msg_length > 0 ? m->msg : (const uint8_t *)"";
-	out.msg_length = m->msg_length;
-	if (wslay_event_queue_msg(y->ctx, &out) != 0)
-		relay_close_on(x, LK_WS_INTERNAL, "relay out of memory");
-}
-
-static const struct wslay_event_callbacks relay_callbacks = {
-	.recv_callback = relay_recv_cb,
-	.send_callback = relay_send_cb,
-	.on_msg_recv_callback = relay_msg_cb,
-};
-
+/* Is code, from an end or as a loss, one a resumable session survives? */
 static int
-relay_side_init(struct relay_side *x)
+relay_code_resumes(int code)
 {
-	if (wslay_event_context_server_init(&x->ctx, &relay_callbacks, x) != 0)
-		return LK_ERR_ALLOC;
-	wslay_event_config_set_max_recv_msg_length(x->ctx, LK_WS_MSG_MAX);
-	return 0;
-}
-
-static int
-relay_side_done(struct relay_side *x)
-{
-	return x->broken || (!wslay_event_want_read(x->ctx) &&
-	    !wslay_event_want_write(x->ctx));
+	return code == LK_WS_RESUME || code == LK_WS_GOING_AWAY ||
+	    code == LK_WS_ABNORMAL || code == LK_WS_RESUME_RANGE ||
+	    code == LK_WS_AGENT_LOST || code == LK_WS_CLIENT_LOST ||
+	    code == LK_WS_IDLE;
 }
 
 /*
- * Watches x for what wslay wants of it now. Level-triggered: the interest
- * follows wslay's state after every round (readable only while
- * relay_may_read, writable only while something is queued), as the poll()
- * set of the thread per session did. Edge-triggered would save these
- * epoll_ctl calls but leave a trap: a socket left unread because of
+ * x ended (its close frame with code, or its loss: code is then 4001 or
+ * 4005). The first to end decides: a resumable session whose end can be
+ * resumed is lost (the other side is told LK_WS_RESUME, or for a refused
+ * resume the agent's own code), anything else is passed on as it came.
+ */
+static void
+relay_side_ended(struct relay_sess *s, struct relay_side *x, int code,
+    const char *reason)
+{
+	if (s->closer != NULL || s->own_code != 0) {
+		relay_close_on(x->peer, code, reason);
+		return;
+	}
+	s->closer = x;
+	if (s->resumable && relay_code_resumes(code)) {
+		s->lost = 1;
+		relay_close_on(x->peer, code == LK_WS_RESUME_RANGE ? code :
+		    LK_WS_RESUME, code == LK_WS_RESUME_RANGE ? reason :
+		    "connection lost; resume the session");
+		return;
+	}
+	relay_close_on(x->peer, code, reason);
+}
+
+/*
+ * Moves what x has sent towards its peer: each data piece is queued on the
+ * peer as a frame referring to x's input buffer (no copy; text, given
+ * whole, is copied), until the peer's queue is full or x has nothing
+ * more. A close from x is passed on (relay_side_ended).
+ */
+static void
+relay_move(struct relay_sess *s, struct relay_side *x, long long now)
+{
+	struct relay_side *y = x->peer;
+	struct lk_wsc_ev ev;
+	int op, r, code;
+
+	while (!x->broken) {
+		r = lk_wsc_peek(&x->w, &ev);
+		if (r == LK_WSC_NONE) {
+			if (!relay_may_read(x) || lk_wsc_fill(&x->w) <= 0) {
+				if (x->w.broken)
+					x->broken = 1;
+				return;
+			}
+			continue;
+		}
+		if (r == LK_WSC_CLOSED) {
+			code = x->w.close_code;
+			if (code == 0 || code == 1005)
+				code = LK_WS_NORMAL;
+			x->close_code = code;
+			snprintf(x->reason, sizeof(x->reason), "%s",
+			    x->w.close_reason);
+			relay_side_ended(s, x, code, x->reason);
+			return;
+		}
+		if (r == LK_WSC_ERROR) {
+			if (x->w.broken)
+				x->broken = 1;
+			else if (!x->lost_told) {
+				/* Our close for its bad frame is queued. */
+				x->lost_told = 1;
+				x->close_code = x->w.error_code;
+				relay_side_ended(s, x, x->w.error_code,
+				    lk_ws_code_name(x->w.error_code));
+			}
+			return;
+		}
+		if (!y->ready || y->broken || y->w.close_sent ||
+		    y->w.pend_code != 0) {
+			x->bytes += ev.n;	/* nobody to take it: dropped */
+			lk_wsc_consume(&x->w, ev.n);
+			continue;
+		}
+		if (lk_wsc_queued(&y->w) >= LK_WS_HIGH_WATER)
+			return;
+		/* Text is the ends' control; without resume it is data. */
+		op = ev.op == LK_WS_OP_TEXT && s->resumable ? LK_WS_OP_TEXT :
+		    LK_WS_OP_BINARY;
+		if (ev.op == LK_WS_OP_TEXT)
+			r = lk_wsc_queue_copy(&y->w, op, ev.first, ev.fin,
+			    ev.p, ev.n);
+		else
+			r = lk_wsc_queue_ref(&y->w, op, ev.first, ev.fin,
+			    ev.p, ev.n, &x->w.iref);
+		if (r != 0) {
+			relay_close_on(x, LK_WS_INTERNAL, "relay out of memory");
+			return;
+		}
+		x->bytes += ev.n;
+		s->last = now;
+		lk_wsc_consume(&x->w, ev.n);
+	}
+}
+
+static int
+relay_side_done(const struct relay_side *x)
+{
+	return x->broken || lk_wsc_done(&x->w);
+}
+
+/*
+ * Watches x for what it needs now. Level-triggered: the interest follows
+ * the state after every round (readable only while relay_may_read,
+ * writable only while something is queued). Edge-triggered would save
+ * these epoll_ctl calls but leave a trap: a socket left unread because of
  * back-pressure gives no new edge when the other side drains, so every
  * such place would have to remember to read again by hand, and a
  * forgotten one hangs a session. The interest changes only when a queue
@@ -493,10 +480,10 @@ relay_side_watch(struct relay_side *x)
 	uint32_t want = 0;
 	int op;
 
-	if (!x->broken && x->fd >= 0) {
-		if (wslay_event_want_read(x->ctx) && relay_may_read(x))
+	if (x->ready && !x->broken && x->w.fd >= 0) {
+		if (lk_wsc_want_read(&x->w) && relay_may_read(x))
 			want |= EPOLLIN;
-		if (wslay_event_want_write(x->ctx))
+		if (lk_wsc_want_write(&x->w))
 			want |= EPOLLOUT;
 	}
 	if (want == x->evs)
@@ -506,11 +493,11 @@ relay_side_watch(struct relay_side *x)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = want;
 	ev.data.ptr = x;
-	if (epoll_ctl(relay_ep, op, x->fd, &ev) != 0) {
+	if (epoll_ctl(relay_ep, op, x->w.fd, &ev) != 0) {
 		/* Out of kernel memory: the side is lost, said at once. */
 		log_warn("session %s: epoll_ctl %s", x->s->id, x->name);
 		if (x->evs != 0)
-			(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->fd, &ev);
+			(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->w.fd, &ev);
 		x->broken = 1;
 		want = 0;
 		x->s->rerun = 1;
@@ -518,37 +505,23 @@ relay_side_watch(struct relay_side *x)
 	x->evs = want;
 }
 
-/* A close wslay sent by itself (1002, 1009), or a side that dropped. */
-static void
-relay_side_lost(struct relay_sess *s, struct relay_side *x)
-{
-	if (!x->broken && wslay_event_get_close_sent(x->ctx) &&
-	    !wslay_event_get_close_received(x->ctx) &&
-	    x->pend_code == 0 && !x->lost_told) {
-		x->lost_told = 1;
-		x->close_code = wslay_event_get_status_code_sent(x->ctx);
-		if (s->closer == NULL && s->own_code == 0)
-			s->closer = x;
-		relay_close_on(x->peer, x->close_code,
-		    lk_ws_code_name(x->close_code));
-	}
-}
-
+/* x's connection dropped without a close frame (or went silent). */
 static void
 relay_side_broke(struct relay_sess *s, struct relay_side *x)
 {
+	int code;
+
 	if (!x->broken || x->lost_told)
 		return;
 	x->lost_told = 1;
-	if (!wslay_event_get_close_received(x->ctx))
-		x->close_code = x == &s->a ? LK_WS_AGENT_LOST :
-		    LK_WS_CLIENT_LOST;
-	if (s->closer == NULL && s->own_code == 0)
-		s->closer = x;
-	relay_close_on(x->peer, x->close_code, lk_ws_code_name(x->close_code));
+	if (x->w.close_rcvd)
+		return;		/* its close was passed on already */
+	code = x == &s->a ? LK_WS_AGENT_LOST : LK_WS_CLIENT_LOST;
+	x->close_code = code;
+	relay_side_ended(s, x, code, lk_ws_code_name(code));
 }
 
-/* Both sides closed with the code of the relay's own (idle, ended, 1001). */
+/* Both sides closed with the code of the relay's own (ended, 1001). */
 static void
 relay_close_both(struct relay_sess *s, int code, const char *why)
 {
@@ -559,82 +532,127 @@ relay_close_both(struct relay_sess *s, int code, const char *why)
 }
 
 /*
+ * Keep-alive: a side silent for a third of the idle timeout is pinged; one
+ * silent for all of it is taken as lost (a side left unread because of
+ * back-pressure is not silent: its bytes wait in the socket). Returns the
+ * time of x's next check.
+ */
+static long long
+relay_side_alive(struct relay_sess *s, struct relay_side *x, long long now)
+{
+	long long idle_ms = relay_conf.idle * 1000LL, ping_ms = idle_ms / 3;
+
+	if (!x->ready || x->broken || x->w.close_rcvd)
+		return LLONG_MAX;
+	if (!relay_may_read(x) || x->w.last_rx_ms < s->last_alive)
+		x->w.last_rx_ms = now > s->last_alive ? now : s->last_alive;
+	if (now - x->w.last_rx_ms >= idle_ms) {
+		log_info("session %s %s silent for %ld s", s->id, x->name,
+		    relay_conf.idle);
+		x->broken = 1;
+		s->rerun = 1;
+		return LLONG_MAX;
+	}
+	if (now - x->w.last_rx_ms >= ping_ms && x->w.pings_out == 0 &&
+	    !x->w.close_sent)
+		(void)lk_wsc_ping(&x->w, "lk", 2);
+	if (x->w.pings_out == 0)
+		return x->w.last_rx_ms + ping_ms;
+	return x->w.last_rx_ms + idle_ms;
+}
+
+/*
  * One round for an attached session: read what there is, write what waits,
  * pass closes and losses on, then watch the sockets and set the timer (the
- * close's grace or the idle timeout). Returns 1 when the session is over:
- * both sides closed, or the grace time is up.
+ * close's grace or the next keep-alive check). Returns 1 when the session
+ * is over: both sides closed, or the grace time is up.
  */
 static int
 relay_pump(struct relay_sess *s)
 {
 	struct relay_side *side[2] = { &s->c, &s->a }, *x;
-	long long now, idle_ms = relay_conf.idle * 1000LL;
-	char why[64];
-	int i;
+	long long now = lk_now_ms(), due, d;
+	int i, again;
 
-	if (s->end_req != 0)
+	if (s->end_req == LK_WS_GOING_AWAY && s->resumable &&
+	    s->closer == NULL && s->own_code == 0) {
+		/* latchkeyd stops: the ends resume through another one. */
+		s->lost = 1;
+		relay_close_both(s, LK_WS_RESUME, "latchkeyd is stopping; "
+		    "resume the session");
+	} else if (s->end_req != 0)
 		relay_close_both(s, s->end_req, lk_ws_code_name(s->end_req));
-	for (;;) {
+	do {
+		again = 0;
+		for (i = 0; i < 2; i++)
+			relay_move(s, side[i], now);
 		for (i = 0; i < 2; i++) {
 			x = side[i];
-			if (!x->broken && wslay_event_want_read(x->ctx) &&
-			    wslay_event_recv(x->ctx) != 0)
-				x->broken = 1;	/* dropped (RFC 6455 7.1.7) */
-			relay_side_lost(s, x);
-		}
-		for (i = 0; i < 2; i++) {
-			x = side[i];
-			relay_close_flush(x);
-			if (!x->broken && wslay_event_want_write(x->ctx) &&
-			    wslay_event_send(x->ctx) != 0)
-				x->broken = 1;
-			relay_close_flush(x);
-			if (!x->broken && wslay_event_want_write(x->ctx) &&
-			    wslay_event_send(x->ctx) != 0)
-				x->broken = 1;
+			if (!x->broken && lk_wsc_want_write(&x->w)) {
+				if (lk_wsc_flush(&x->w) != 0)
+					x->broken = 1;
+				/* Written: the other side may read again. */
+				else if (x->peer->w.iref == 0 &&
+				    x->peer->w.ioff < x->peer->w.ilen)
+					again = 1;
+			}
 		}
 		relay_side_broke(s, &s->c);
 		relay_side_broke(s, &s->a);
-		if (relay_side_done(&s->c) && relay_side_done(&s->a))
-			return 1;
-		now = lk_now_ms();
-		if (s->grace == 0 && (s->c.broken || s->a.broken ||
-		    s->c.pend_code || s->a.pend_code ||
-		    wslay_event_get_close_sent(s->c.ctx) ||
-		    wslay_event_get_close_sent(s->a.ctx)))
-			s->grace = now + RELAY_CLOSE_GRACE_MS;
-		if (s->grace != 0 && now >= s->grace)
-			return 1;
-		if (s->grace == 0 && now - s->last >= idle_ms) {
-			snprintf(why, sizeof(why), "no data for %ld s",
-			    relay_conf.idle);
-			relay_close_both(s, LK_WS_IDLE, why);
-			continue;
-		}
-		break;
-	}
+	} while (again && !s->c.broken && !s->a.broken &&
+	    lk_wsc_queued(&s->c.w) < LK_WS_HIGH_WATER &&
+	    lk_wsc_queued(&s->a.w) < LK_WS_HIGH_WATER && s->loops++ < 64);
+	s->loops = 0;
+	if (relay_side_done(&s->c) && relay_side_done(&s->a))
+		return 1;
+	if (s->grace == 0 && (s->c.broken || s->a.broken ||
+	    s->c.w.pend_code || s->a.w.pend_code || s->c.w.close_sent ||
+	    s->a.w.close_sent))
+		s->grace = now + RELAY_CLOSE_GRACE_MS;
+	if (s->grace != 0 && now >= s->grace)
+		return 1;
+	due = s->grace != 0 ? s->grace : LLONG_MAX;
+	if (s->grace == 0)
+		for (i = 0; i < 2; i++)
+			if ((d = relay_side_alive(s, side[i], now)) < due)
+				due = d;
+	/* Idle sessions give their buffers back. */
+	lk_wsc_trim(&s->c.w);
+	lk_wsc_trim(&s->a.w);
 	relay_side_watch(&s->c);
 	relay_side_watch(&s->a);
-	/* After a failed epoll_ctl, at once: the loss is to be passed on. */
-	relay_heap_set(s, s->rerun ? 0 : s->grace != 0 ? s->grace :
-	    s->last + idle_ms);
+	/* After a failed epoll_ctl or a side gone silent: at once. */
+	relay_heap_set(s, s->rerun ? 0 : due);
 	s->rerun = 0;
 	return 0;
 }
 
+/*
+ * The session's record, as this connection ends: Closed or Failed, or,
+ * when a resumable session was lost, Disconnected until its ends resume
+ * (ResumeTerminalSession) or --session-resume-wait is over.
+ */
 static void
 relay_record(struct relay_sess *s, const char *status, const char *reason)
 {
 	char vis[160];
+	int r;
 
-	if (store_sess_finish(lkd->db, s->id, status, lkd_now(),
-	    (int64_t)s->c.bytes, (int64_t)s->a.bytes, reason) != 0)
+	if (s->lost)
+		r = store_sess_lost(lkd->db, s->id, s->epoch, lkd_now(),
+		    (int64_t)s->c.bytes, (int64_t)s->a.bytes);
+	else
+		r = store_sess_finish(lkd->db, s->id, s->epoch, status,
+		    lkd_now(), (int64_t)s->c.bytes, (int64_t)s->a.bytes,
+		    reason);
+	if (r != 0)
 		log_warnx("session %s: cannot record its end", s->id);
 	lk_vis(vis, sizeof(vis), reason, strlen(reason));
-	log_info("session %s %s instance=%s port=%d bytes_in=%llu "
-	    "bytes_out=%llu reason=\"%s\"", s->id, status, s->instance,
-	    s->port, (unsigned long long)s->c.bytes,
-	    (unsigned long long)s->a.bytes, vis);
+	log_info("session %s %s instance=%s port=%d epoch=%lld bytes_in=%llu "
+	    "bytes_out=%llu reason=\"%s\"", s->id, s->lost ? "Disconnected" :
+	    status, s->instance, s->port, (long long)s->epoch,
+	    (unsigned long long)s->c.bytes, (unsigned long long)s->a.bytes,
+	    vis);
 }
 
 static void
@@ -644,13 +662,15 @@ relay_side_free(struct relay_side *x)
 
 	if (x->evs != 0) {
 		memset(&ev, 0, sizeof(ev));
-		(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->fd, &ev);
+		(void)epoll_ctl(relay_ep, EPOLL_CTL_DEL, x->w.fd, &ev);
 	}
-	if (x->ctx != NULL)
-		wslay_event_context_free(x->ctx);
+	/* The other side's references into this buffer go first. */
+	if (x->ready)
+		lk_wsc_free(&x->w);
+	x->ready = 0;
 	if (x->urh != NULL)
 		MHD_upgrade_action(x->urh, MHD_UPGRADE_ACTION_CLOSE);
-	free(x->pre);
+	x->urh = NULL;
 }
 
 /* What ended the session, for its record: who closed first, and why. */
@@ -782,23 +802,28 @@ relay_wait(struct relay_sess *s, long long now)
 		s->agent = AGENT_WAITING, s->end_code = code;
 	pthread_mutex_unlock(&relay_lock);
 	if (attached) {
-		(void)store_sess_connected(lkd->db, s->id);
-		log_info("session %s connected instance=%s port=%d", s->id,
-		    s->instance, s->port);
+		(void)store_sess_connected(lkd->db, s->id, s->epoch);
+		log_info("session %s connected instance=%s port=%d epoch=%lld",
+		    s->id, s->instance, s->port, (long long)s->epoch);
 		s->pumping = 1;
-		s->last = now;
+		s->last = s->last_alive = now;
 		return 1;
 	}
 	if (code == 0)
 		return 0;
+	/* latchkeyd stopping: a resumable session comes back elsewhere. */
+	if (code == LK_WS_GOING_AWAY && s->resumable) {
+		s->lost = 1;
+		code = LK_WS_RESUME;
+	}
 	relay_close_on(&s->c, code, lk_ws_code_name(code));
-	relay_close_flush(&s->c);
 	/* A fresh socket takes a close frame at once; no waiting for it. */
-	if (!s->c.broken && wslay_event_want_write(s->c.ctx))
-		(void)wslay_event_send(s->c.ctx);
+	if (!s->c.broken && lk_wsc_flush(&s->c.w) != 0)
+		s->c.broken = 1;
 	snprintf(reason, sizeof(reason), "%s (%d)", lk_ws_code_name(code),
 	    code);
-	relay_record(s, "Failed", reason);
+	/* A resume the agent never took up ends the session. */
+	relay_record(s, s->epoch > 0 ? "Closed" : "Failed", reason);
 	return -1;
 }
 
@@ -881,6 +906,8 @@ relay_abort_all(void)
 		if (s->pumping) {
 			if (s->closer == NULL && s->own_code == 0)
 				s->own_code = LK_WS_GOING_AWAY;
+			if (s->resumable)
+				s->lost = 1;
 			relay_reason(s, reason, sizeof(reason));
 			relay_record(s, "Closed", reason);
 		} else {
@@ -984,13 +1011,10 @@ relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
 	int fl, one = 1;
 
 	/* Nothing of x is set on failure: the caller still owns urh. */
-	if (extra_size > 0) {
-		if ((x->pre = malloc(extra_size)) == NULL)
-			return LK_ERR_ALLOC;
-		memcpy(x->pre, extra, extra_size);
-		x->prelen = extra_size;
-	}
-	x->fd = sock;
+	if (lk_wsc_init(&x->w, sock, LK_WSC_SERVER, NULL, extra,
+	    extra_size) != 0)
+		return LK_ERR_ALLOC;
+	x->ready = 1;
 	x->urh = urh;
 	if ((fl = fcntl(sock, F_GETFL)) >= 0)
 		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
@@ -1060,8 +1084,7 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	free(relay_pending_take(c));
 	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0)
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-	if (s->c.urh == NULL || relay_side_init(&s->c) != 0 ||
-	    relay_side_init(&s->a) != 0) {
+	if (s->c.urh == NULL) {
 		log_warnx("session %s: out of memory", s->id);
 		goto drop;
 	}
@@ -1124,10 +1147,26 @@ relay_agent_up(void *cls, struct MHD_Connection *c, void *req_cls,
 
 /* ---- admission ---- */
 
+/* Does an agent of version v resume sessions (1.2.0 and later)? */
+static int
+relay_agent_resumes(const char *v)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return 0;
+	a = strtoul(v, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return 0;
+	b = strtoul(end + 1, &end, 10);
+	return a > 1 || (a == 1 && b >= 2);
+}
+
 /* Checks and spends a client's token; fills s. */
 static int
-relay_admit(const char *query, const char *ip, struct relay_sess *s,
-    char **bodyp)
+relay_admit(const char *query, const char *ip, int want_resume,
+    struct relay_sess *s, char **bodyp)
 {
 	struct lk_params qp = { 0 };
 	struct store_sess_token row = { 0 };
@@ -1182,9 +1221,18 @@ relay_admit(const char *query, const char *ip, struct relay_sess *s,
 		    "disabled for this account.");
 		goto out;
 	}
+	/*
+	 * Resumable: asked for by the first connection's client, with an
+	 * agent that resumes and resume not turned off; a resume's
+	 * connection keeps what the first one had.
+	 */
+	s->epoch = row.epoch;
+	s->resumable = row.epoch > 0 ? row.resumable != 0 : want_resume &&
+	    relay_conf.resume_wait > 0 &&
+	    relay_agent_resumes(row.agent_version);
 	/* Of clients presenting the token at once, one wins. */
 	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd->replica_id,
-	    lkd->advertise_url, lkd_now())) ==
+	    lkd->advertise_url, lkd_now(), s->resumable)) ==
 	    LK_ERR_UNAVAILABLE) {
 		status = relay_err(bodyp, 503, "ServiceUnavailable",
 		    "The database is unavailable, try again later.");
@@ -1235,7 +1283,6 @@ relay_sess_new(void)
 	s->a.peer = &s->c;
 	s->c.name = "client";
 	s->a.name = "agent";
-	s->c.fd = s->a.fd = -1;
 	return s;
 }
 
@@ -1321,7 +1368,8 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 			return relay_err(bodyp, 500, "InternalError",
 			    "out of memory");
 		relay_client_ip(c, ip, sizeof(ip));
-		if ((status = relay_admit(query, ip, s, bodyp)) != 0) {
+		if ((status = relay_admit(query, ip, relay_hdr_has(relay_hdr(h,
+		    nh, "latchkey-resume"), "1"), s, bodyp)) != 0) {
 			free(s);
 			return status;
 		}
@@ -1340,6 +1388,8 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 	}
 	MHD_add_response_header(resp, "Upgrade", "websocket");
 	MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+	if (!agent && s->resumable)
+		MHD_add_response_header(resp, "Latchkey-Resume", "1");
 	*respp = resp;
 	return 101;
 }
@@ -1408,6 +1458,13 @@ relay_take(const char *instance_id)
 		    (json_int_t)v[i].port);
 		if (e != NULL && (u = relay_take_url(&v[i])) != NULL)
 			json_object_set_new(e, "url", u);
+		/* Resumable: the agent keeps the stream across connections. */
+		if (e != NULL && v[i].resumable &&
+		    json_object_set_new(e, "epoch", json_integer(v[i].epoch)) ==
+		    0 && json_object_set_new(e, "resume_wait",
+		    json_integer(relay_conf.resume_wait)) == 0)
+			json_object_set_new(e, "window",
+			    json_integer(relay_conf.buffer));
 		if (e == NULL || json_array_append_new(a, e) != 0)
 			log_warnx("session %s: out of memory", v[i].id);
 	}
@@ -1459,6 +1516,23 @@ relay_check_ended(void)
 	if ((r = store_sess_end_requested(lkd->db, lkd->replica_id,
 	    relay_end_cb, NULL)) != 0)
 		log_warnx("sessions ended elsewhere error=\"%s\"", lk_err(r));
+}
+
+/*
+ * The watchdog's every few seconds: sessions lost and not resumed within
+ * --session-resume-wait are Closed (any replica may do it; the update is
+ * idempotent and cheap when there is none).
+ */
+void
+relay_expire(void)
+{
+	int r;
+
+	if (relay_conf.resume_wait == 0)
+		return;
+	if ((r = store_sess_expire(lkd->db, lkd_now(),
+	    relay_conf.resume_wait)) != 0)
+		log_warnx("sessions not resumed error=\"%s\"", lk_err(r));
 }
 
 int

@@ -18,15 +18,21 @@
 					   from the hand-out to its poll */
 #define RELAY_HANDOUT_WAIT	35	/* seconds for a poll to take it: an
 					   agent polls at least every 30 s */
-#define RELAY_IDLE_DEFAULT	600	/* seconds without a byte either way */
+#define RELAY_IDLE_DEFAULT	90	/* seconds a side may send nothing at
+					   all (pinged after a third of it) */
+#define RELAY_RESUME_WAIT_DEFAULT 60	/* seconds a lost session waits */
+#define RELAY_BUFFER_DEFAULT	(4 * 1024 * 1024)	/* the agent's window */
 #define RELAY_TOKEN_TTL_DEFAULT	600	/* seconds a WebSocketUrl is valid */
 #define RELAY_PER_INSTANCE	20	/* sessions open at once per instance */
 #define RELAY_PER_KEY_DEFAULT	5	/* of those, per access key */
+#define RELAY_EXPIRE_EVERY	5	/* watchdog ticks (s) between sweeps */
 
 struct relay_conf {
 	long	idle;		/* seconds */
 	long	token_ttl;	/* seconds */
 	long	per_key;	/* sessions of one key per instance */
+	long	resume_wait;	/* seconds; 0: sessions never resume */
+	long	buffer;		/* bytes: the agent's replay window */
 };
 extern struct relay_conf relay_conf;
 
@@ -55,6 +61,8 @@ void	relay_abandoned(struct MHD_Connection *c);
 json_t	*relay_take(const char *instance_id);
 /* Ends the sessions held here whose end was asked on another replica. */
 void	relay_check_ended(void);
+/* Closes the sessions lost longer than --session-resume-wait ago. */
+void	relay_expire(void);
 /* Ends a live session (EndTerminalSession); 1 if it was live here. */
 int	relay_end(const char *session_id);
 /* Starts the relay thread. */

@@ -573,7 +573,8 @@ struct store_sess {
 	char	*instance_id;
 	char	*username;
 	char	*client_ip;
-	char	*status;	/* Pending Connecting Connected Closed Failed */
+	char	*status;	/* Pending Connecting Connected Disconnected
+				   Closed Failed */
 	char	*closed_reason;
 	int64_t	 port;
 	int64_t	 created;
@@ -602,6 +603,9 @@ struct store_sess_token {
 	char	*status;
 	int64_t	 port;
 	int64_t	 token_expires;
+	int64_t	 epoch;		/* 0, or the resume's number */
+	int64_t	 resumable;	/* set by the first connection */
+	char	*agent_version;	/* of the instance's agent, "" unknown */
 };
 void	store_sess_token_free(struct store_sess_token *t);
 /* Session sid's token; LK_ERR_NOT_FOUND. */
@@ -611,12 +615,14 @@ int	store_sess_token_get(struct lkdb *db, const char *sid,
  * Spends session sid's single-use token: one conditional update, from
  * Pending with token_hash and a token still valid at now to Connecting
  * (client_ip, started = now, held by replica whose advertise URL is url).
+ * The first connection (epoch 0) records whether the session resumes;
+ * later ones (a resume) keep it and wait for a new hand-out.
  * Of concurrent callers, one gets 0 and the rest LK_ERR_NOT_FOUND, as do
  * a wrong hash, a used or expired token.
  */
 int	store_sess_redeem(struct lkdb *db, const char *sid,
 	    const char *token_hash, const char *client_ip,
-	    const char *replica, const char *url, int64_t now);
+	    const char *replica, const char *url, int64_t now, int resumable);
 /*
  * Session sid's client is connected (its WebSocket upgraded): the session
  * now waits for its agent's poll (store_sess_handout). LK_ERR_NOT_FOUND
@@ -629,6 +635,8 @@ struct store_sess_handout {
 	char	*replica;	/* the replica holding the client */
 	char	*url;		/* its advertise URL */
 	int64_t	 port;
+	int64_t	 epoch;
+	int64_t	 resumable;
 };
 /*
  * The poll's part: instance_id's sessions whose client is held and not
@@ -653,23 +661,59 @@ struct store_sess_route {
 int	store_sess_route_get(struct lkdb *db, const char *sid,
 	    struct store_sess_route *r);
 void	store_sess_route_free(struct store_sess_route *r);
-/* The agent dialled back: session sid is Connected. */
-int	store_sess_connected(struct lkdb *db, const char *sid);
-/* Session sid's end: its status, time, byte counts and reason. */
-int	store_sess_finish(struct lkdb *db, const char *sid, const char *status,
-	    int64_t now, int64_t bytes_in, int64_t bytes_out,
-	    const char *reason);
+/* The agent dialled back: session sid's connection epoch is Connected. */
+int	store_sess_connected(struct lkdb *db, const char *sid, int64_t epoch);
+/*
+ * Session sid's end: its status, time and reason, when epoch is still its
+ * connection (a resume since made a newer one, which ends it); the byte
+ * counts are added to its totals either way.
+ */
+int	store_sess_finish(struct lkdb *db, const char *sid, int64_t epoch,
+	    const char *status, int64_t now, int64_t bytes_in,
+	    int64_t bytes_out, const char *reason);
+/*
+ * A resumable session's connection epoch was lost (a hop dropped, or
+ * latchkeyd stops): Disconnected since now, waiting for
+ * ResumeTerminalSession; the byte counts are added to its totals.
+ */
+int	store_sess_lost(struct lkdb *db, const char *sid, int64_t epoch,
+	    int64_t now, int64_t bytes_in, int64_t bytes_out);
+/* What ResumeTerminalSession gives back. */
+struct store_sess_resumed {
+	char	*instance_id;
+	int64_t	 port;
+	int64_t	 epoch;		/* the new connection's */
+};
+void	store_sess_resumed_free(struct store_sess_resumed *r);
+/*
+ * ResumeTerminalSession's part: owner's resumable session sid, open and
+ * lost less than wait seconds ago (or not known lost yet: then lost now),
+ * gets a new token (hash, valid until now + ttl but never past the
+ * loss + wait) and a new connection epoch, and is Pending again; the
+ * connection still open, if any, is replaced when the new one comes.
+ * LK_ERR_NOT_FOUND: owner has no session sid; LK_ERR_STATE: it does not
+ * resume, was ended, or its wait is over (*why says which, for the error).
+ */
+int	store_sess_resume(struct lkdb *db, const char *sid, const char *owner,
+	    const char *token_hash, int64_t now, int64_t ttl, int64_t wait,
+	    struct store_sess_resumed *r, const char **why);
+/*
+ * Sessions lost more than wait seconds ago and not resumed are Closed at
+ * now ("not resumed within N s"). Cheap when none is (a partial index).
+ */
+int	store_sess_expire(struct lkdb *db, int64_t now, int64_t wait);
 /*
  * At start: sessions this replica held when it stopped (and those of
- * before replicas were recorded) are Closed at now; other replicas' are
- * theirs.
+ * before replicas were recorded) are Closed at now, or Disconnected when
+ * they resume; other replicas' are theirs.
  */
 int	store_sess_close_stale(struct lkdb *db, const char *replica,
 	    int64_t now);
 /*
  * Sessions whose client was held by a replica not seen since gone_before
- * (killed, its machine lost) are Closed at now, so that they stop counting
- * against the instance's and the key's limits.
+ * (killed, its machine lost) are Closed at now (Disconnected when they
+ * resume), so that they stop counting against the instance's and the
+ * key's limits (or wait for their resume).
  */
 int	store_sess_close_gone(struct lkdb *db, int64_t now,
 	    int64_t gone_before);

@@ -84,8 +84,9 @@ store_sess_start(struct lkdb *db, const struct store_sess_new *s,
 	if ((r = lkdb_lock(db, key)) != 0 ||
 	    (r = lkdb_query(db, sess_open_cb, &o, "SELECT COUNT(*), "
 	    "COUNT(CASE WHEN owner = ?1 THEN 1 END) FROM sessions WHERE "
-	    "instance_id = ?2 AND (status IN ('Connecting', 'Connected') OR "
-	    "(status = 'Pending' AND token_expires > ?3))", "ssi", s->owner,
+	    "instance_id = ?2 AND (status IN ('Connecting', 'Connected', "
+	    "'Disconnected') OR (status = 'Pending' AND token_expires > ?3))",
+	    "ssi", s->owner,
 	    s->instance_id, s->now)) != 0)
 		goto fail;
 	if (o.own >= per_key || o.all >= per_instance) {
@@ -124,8 +125,17 @@ store_sess_end(struct lkdb *db, const char *sid, const char *owner,
 	/* A URL not yet used can no longer be. */
 	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
 	    "'Closed', ended = ?, closed_reason = 'ended before it connected' "
-	    "WHERE id = ? AND owner = ? AND status = 'Pending'", "iss", now,
-	    sid, owner)) != 0)
+	    "WHERE id = ? AND owner = ? AND status = 'Pending' AND epoch = 0",
+	    "iss", now, sid, owner)) != 0)
+		return r;
+	if (changes > 0)
+		return 0;
+	/* Between two connections: over now, and ends that wait give up. */
+	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
+	    "'Closed', ended = ?, closed_reason = 'ended while disconnected', "
+	    "lost_at = 0, handout = CASE WHEN handout = 1 THEN 0 ELSE handout "
+	    "END WHERE id = ? AND owner = ? AND status IN ('Pending', "
+	    "'Disconnected')", "iss", now, sid, owner)) != 0)
 		return r;
 	if (changes > 0)
 		return 0;
@@ -266,6 +276,7 @@ store_sess_token_free(struct store_sess_token *t)
 	free(t->instance_id);
 	free(t->token_hash);
 	free(t->status);
+	free(t->agent_version);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -282,10 +293,13 @@ sess_token_cb(const struct lkdb_row *row, void *arg)
 	x->found = 1;
 	if ((x->t->instance_id = lkdb_col_str(row, 0)) == NULL ||
 	    (x->t->token_hash = lkdb_col_str(row, 2)) == NULL ||
-	    (x->t->status = lkdb_col_str(row, 4)) == NULL)
+	    (x->t->status = lkdb_col_str(row, 4)) == NULL ||
+	    (x->t->agent_version = lkdb_col_str(row, 7)) == NULL)
 		return LK_ERR_ALLOC;
 	x->t->port = lkdb_int(row, 1);
 	x->t->token_expires = lkdb_int(row, 3);
+	x->t->epoch = lkdb_int(row, 5);
+	x->t->resumable = lkdb_int(row, 6);
 	return 1;
 }
 
@@ -297,9 +311,11 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if ((r = lkdb_query(db, sess_token_cb, &x, "SELECT instance_id, port, "
-	    "token_hash, token_expires, status FROM sessions WHERE id = ?",
-	    "s", sid)) != 0) {
+	if ((r = lkdb_query(db, sess_token_cb, &x, "SELECT s.instance_id, "
+	    "s.port, s.token_hash, s.token_expires, s.status, s.epoch, "
+	    "s.resumable, COALESCE(i.version, '') FROM sessions s LEFT JOIN "
+	    "instances i ON i.id = s.instance_id WHERE s.id = ?", "s",
+	    sid)) != 0) {
 		store_sess_token_free(t);
 		return r;
 	}
@@ -308,15 +324,19 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 
 int
 store_sess_redeem(struct lkdb *db, const char *sid, const char *token_hash,
-    const char *client_ip, const char *replica, const char *url, int64_t now)
+    const char *client_ip, const char *replica, const char *url, int64_t now,
+    int resumable)
 {
 	int changes = 0, r;
 
+	/* started: the first connection's time; handout: a new one. */
 	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET status = "
-	    "'Connecting', client_ip = ?1, started = ?2, client_replica = ?5, "
-	    "client_url = ?6 WHERE id = ?3 AND token_hash = ?4 AND status = "
-	    "'Pending' AND token_expires > ?2", "sisss"
-	    "s", client_ip, now, sid, token_hash, replica, url)) != 0)
+	    "'Connecting', client_ip = ?1, started = CASE WHEN epoch = 0 "
+	    "THEN ?2 ELSE started END, client_replica = ?5, client_url = ?6, "
+	    "resumable = CASE WHEN epoch = 0 THEN ?7 ELSE resumable END, "
+	    "handout = 0 WHERE id = ?3 AND token_hash = ?4 AND status = "
+	    "'Pending' AND token_expires > ?2", "sissssi", client_ip, now, sid,
+	    token_hash, replica, url, (int64_t)(resumable != 0))) != 0)
 		return r;
 	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
 }
@@ -376,6 +396,8 @@ sess_handout_cb(const struct lkdb_row *row, void *arg)
 	    (h->url = lkdb_col_str(row, 3)) == NULL)
 		return LK_ERR_ALLOC;
 	h->port = lkdb_int(row, 1);
+	h->epoch = lkdb_int(row, 4);
+	h->resumable = lkdb_int(row, 5);
 	return 0;
 }
 
@@ -401,7 +423,7 @@ store_sess_handout(struct lkdb *db, const char *instance_id, int64_t now,
 	if ((r = lkdb_query(db, sess_handout_cb, &l, "UPDATE sessions SET "
 	    "handout = 2, handed = ?1 WHERE instance_id = ?2 AND handout = 1 "
 	    "AND status = 'Connecting' RETURNING id, port, client_replica, "
-	    "client_url", "is", now, instance_id)) != 0) {
+	    "client_url, epoch, resumable", "is", now, instance_id)) != 0) {
 		store_sess_handout_free(l.v, l.n);
 		return r;
 	}
@@ -461,26 +483,184 @@ store_sess_route_get(struct lkdb *db, const char *sid,
 }
 
 int
-store_sess_connected(struct lkdb *db, const char *sid)
+store_sess_connected(struct lkdb *db, const char *sid, int64_t epoch)
 {
-	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Connected' "
-	    "WHERE id = ?", "s", sid);
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Connected', "
+	    "lost_at = 0 WHERE id = ? AND epoch = ? AND status = 'Connecting'",
+	    "si", sid, epoch);
+}
+
+/* Adds a connection's byte counts to session sid's totals. */
+static int
+sess_add_bytes(struct lkdb *db, const char *sid, int64_t bytes_in,
+    int64_t bytes_out)
+{
+	if (bytes_in == 0 && bytes_out == 0)
+		return 0;
+	return lkdb_run(db, NULL, "UPDATE sessions SET bytes_in = bytes_in + "
+	    "?, bytes_out = bytes_out + ? WHERE id = ?", "iis", bytes_in,
+	    bytes_out, sid);
 }
 
 int
-store_sess_finish(struct lkdb *db, const char *sid, const char *status,
-    int64_t now, int64_t bytes_in, int64_t bytes_out, const char *reason)
+store_sess_finish(struct lkdb *db, const char *sid, int64_t epoch,
+    const char *status, int64_t now, int64_t bytes_in, int64_t bytes_out,
+    const char *reason)
 {
+	int r;
+
+	if ((r = sess_add_bytes(db, sid, bytes_in, bytes_out)) != 0)
+		return r;
 	/* A session never handed out leaves the hand-out's index. */
 	return lkdb_run(db, NULL, "UPDATE sessions SET status = ?, ended = ?, "
-	    "bytes_in = ?, bytes_out = ?, closed_reason = ?, handout = CASE "
-	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE id = ?",
-	    "siiiss", status, now, bytes_in, bytes_out, reason, sid);
+	    "closed_reason = ?, lost_at = 0, handout = CASE WHEN handout = 1 "
+	    "THEN 0 ELSE handout END WHERE id = ? AND epoch = ? AND status "
+	    "NOT IN ('Closed', 'Failed')", "sissi", status, now, reason, sid,
+	    epoch);
+}
+
+int
+store_sess_lost(struct lkdb *db, const char *sid, int64_t epoch, int64_t now,
+    int64_t bytes_in, int64_t bytes_out)
+{
+	int r;
+
+	if ((r = sess_add_bytes(db, sid, bytes_in, bytes_out)) != 0)
+		return r;
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = "
+	    "'Disconnected', lost_at = ?, handout = 0 WHERE id = ? AND epoch = "
+	    "? AND resumable = 1 AND status IN ('Connecting', 'Connected')",
+	    "isi", now, sid, epoch);
+}
+
+void
+store_sess_resumed_free(struct store_sess_resumed *r)
+{
+	if (r == NULL)
+		return;
+	free(r->instance_id);
+	memset(r, 0, sizeof(*r));
+}
+
+struct sess_resumed {
+	int				 found;
+	struct store_sess_resumed	*r;
+};
+
+static int
+sess_resumed_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_resumed *x = arg;
+
+	x->found = 1;
+	if ((x->r->instance_id = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	x->r->port = lkdb_int(row, 1);
+	x->r->epoch = lkdb_int(row, 2);
+	return 1;
+}
+
+/* Why owner's session sid cannot resume (it exists: checked before). */
+static const char *
+sess_resume_why(const char *status, int64_t resumable, int64_t ended_asked)
+{
+	if (strcmp(status, "Closed") == 0 || strcmp(status, "Failed") == 0)
+		return "ended";
+	if (!resumable)
+		return "not resumable";
+	if (ended_asked)
+		return "ended";
+	return "expired";
+}
+
+struct sess_state {
+	int	 found;
+	char	*status;
+	int64_t	 resumable;
+	int64_t	 end_requested;
+};
+
+static int
+sess_state_cb(const struct lkdb_row *row, void *arg)
+{
+	struct sess_state *x = arg;
+
+	x->found = 1;
+	if ((x->status = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	x->resumable = lkdb_int(row, 1);
+	x->end_requested = lkdb_int(row, 2);
+	return 1;
+}
+
+int
+store_sess_resume(struct lkdb *db, const char *sid, const char *owner,
+    const char *token_hash, int64_t now, int64_t ttl, int64_t wait,
+    struct store_sess_resumed *r, const char **why)
+{
+	struct sess_resumed x = { 0, r };
+	struct sess_state st = { 0, NULL, 0, 0 };
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	*why = NULL;
+	/*
+	 * One conditional update: a session lost at lost_at (or now, when
+	 * no loss was seen yet: the client saw it first) may resume until
+	 * lost_at + wait, and the new token lasts no longer.
+	 */
+	if ((e = lkdb_query(db, sess_resumed_cb, &x, "UPDATE sessions SET "
+	    "status = 'Pending', token_hash = ?1, lost_at = CASE WHEN lost_at "
+	    "= 0 THEN ?2 ELSE lost_at END, token_expires = CASE WHEN (CASE "
+	    "WHEN lost_at = 0 THEN ?2 ELSE lost_at END) + ?3 < ?2 + ?4 THEN "
+	    "(CASE WHEN lost_at = 0 THEN ?2 ELSE lost_at END) + ?3 ELSE ?2 + "
+	    "?4 END, epoch = epoch + 1, handout = 0 WHERE id = ?5 AND owner = "
+	    "?6 AND resumable = 1 AND end_requested = 0 AND status IN "
+	    "('Pending', 'Connecting', 'Connected', 'Disconnected') AND "
+	    "(lost_at = 0 OR lost_at + ?3 > ?2) RETURNING instance_id, port, "
+	    "epoch", "siiiss", token_hash, now, wait, ttl, sid, owner)) != 0) {
+		store_sess_resumed_free(r);
+		return e;
+	}
+	if (x.found)
+		return 0;
+	if ((e = lkdb_query(db, sess_state_cb, &st, "SELECT status, resumable, "
+	    "end_requested FROM sessions WHERE id = ? AND owner = ?", "ss", sid,
+	    owner)) != 0) {
+		free(st.status);
+		return e;
+	}
+	if (!st.found)
+		return LK_ERR_NOT_FOUND;
+	*why = sess_resume_why(st.status, st.resumable, st.end_requested);
+	free(st.status);
+	return LK_ERR_STATE;
+}
+
+int
+store_sess_expire(struct lkdb *db, int64_t now, int64_t wait)
+{
+	char reason[64];
+
+	snprintf(reason, sizeof(reason), "not resumed within %lld s",
+	    (long long)wait);
+	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
+	    "ended = ?1, closed_reason = ?2, lost_at = 0, handout = CASE WHEN "
+	    "handout = 1 THEN 0 ELSE handout END WHERE lost_at > 0 AND "
+	    "lost_at + ?3 <= ?1 AND status IN ('Pending', 'Disconnected')",
+	    "isi", now, reason, wait);
 }
 
 int
 store_sess_close_stale(struct lkdb *db, const char *replica, int64_t now)
 {
+	int r;
+
+	if ((r = lkdb_run(db, NULL, "UPDATE sessions SET status = "
+	    "'Disconnected', lost_at = ?, handout = 0 WHERE resumable = 1 AND "
+	    "status IN ('Connecting', 'Connected') AND client_replica IN "
+	    "('', ?)", "is", now, replica)) != 0)
+		return r;
 	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
 	    "ended = ?, closed_reason = 'latchkeyd restarted', handout = CASE "
 	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE status IN "
@@ -491,6 +671,14 @@ store_sess_close_stale(struct lkdb *db, const char *replica, int64_t now)
 int
 store_sess_close_gone(struct lkdb *db, int64_t now, int64_t gone_before)
 {
+	int r;
+
+	if ((r = lkdb_run(db, NULL, "UPDATE sessions SET status = "
+	    "'Disconnected', lost_at = ?, handout = 0 WHERE resumable = 1 AND "
+	    "status IN ('Connecting', 'Connected') AND client_replica IN "
+	    "(SELECT id FROM replicas WHERE seen < ?)", "ii", now,
+	    gone_before)) != 0)
+		return r;
 	return lkdb_run(db, NULL, "UPDATE sessions SET status = 'Closed', "
 	    "ended = ?, closed_reason = 'replica gone', handout = CASE "
 	    "WHEN handout = 1 THEN 0 ELSE handout END WHERE status IN "

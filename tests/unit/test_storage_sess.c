@@ -245,7 +245,7 @@ redeemer_main(void *arg)
 
 	pthread_barrier_wait(x->go);
 	x->r = store_sess_redeem(x->db, "s-tok", HASH, x->ip, "r-a", URL_A,
-	    NOW + 1);
+	    NOW + 1, 0);
 	return NULL;
 }
 
@@ -282,7 +282,7 @@ test_token_once(void **state)
 	one_session(c->db, "s-tok", NOW + TTL);
 	/* A wrong hash spends nothing. */
 	assert_int_equal(store_sess_redeem(c->db, "s-tok", "00", "10.0.0.1",
-	    "r-a", URL_A, NOW + 1), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 1, 0), LK_ERR_NOT_FOUND);
 	assert_int_equal(pthread_barrier_init(&go, NULL, NREDEEM), 0);
 	for (i = 0; i < NREDEEM; i++) {
 		x[i].db = c->db;
@@ -324,7 +324,7 @@ test_token_once(void **state)
 	}
 	/* Spent: a later try is refused too. */
 	assert_int_equal(store_sess_redeem(c->db, "s-tok", HASH, "10.0.0.9",
-	    "r-a", URL_A, NOW + 2), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 2, 0), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_token_get(c->db, "s-nope", &t),
 	    LK_ERR_NOT_FOUND);
 }
@@ -338,16 +338,16 @@ test_token_expired(void **state)
 	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
 	one_session(c->db, "s-old", NOW + 10);
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    "r-a", URL_A, NOW + 10), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 10, 0), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    "r-a", URL_A, NOW + 3600), LK_ERR_NOT_FOUND);
+	    "r-a", URL_A, NOW + 3600, 0), LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_token_get(c->db, "s-old", &t), 0);
 	assert_string_equal(t.status, "Pending");
 	assert_int_equal(t.token_expires, NOW + 10);
 	store_sess_token_free(&t);
 	/* The same token a second earlier was good: expiry refused it. */
 	assert_int_equal(store_sess_redeem(c->db, "s-old", HASH, "10.0.0.1",
-	    "r-a", URL_A, NOW + 9), 0);
+	    "r-a", URL_A, NOW + 9, 0), 0);
 }
 
 /* A session's life as the relay records it, and the listing's order. */
@@ -362,15 +362,15 @@ test_session_records(void **state)
 	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
 	one_session(c->db, "s-1", NOW + TTL);
 	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", "r-a",
-	    URL_A, NOW), 0);
-	assert_int_equal(store_sess_connected(c->db, "s-1"), 0);
-	assert_int_equal(store_sess_finish(c->db, "s-1", "Closed", NOW + 5,
+	    URL_A, NOW, 0), 0);
+	assert_int_equal(store_sess_connected(c->db, "s-1", 0), 0);
+	assert_int_equal(store_sess_finish(c->db, "s-1", 0, "Closed", NOW + 5,
 	    5000000000LL, 7, "client: normal closure (1000)"), 0);
 	assert_int_equal(lkdb_run(c->db, NULL, "UPDATE sessions SET created = "
 	    "? WHERE id = 's-1'", "i", (int64_t)(NOW - 1)), 0);
 	one_session(c->db, "s-2", NOW + TTL);
 	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", "r-a",
-	    URL_A, NOW), 0);
+	    URL_A, NOW, 0), 0);
 	assert_int_equal(store_sess_close_stale(c->db, "r-a", NOW + 9), 0);
 	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
 	assert_int_equal(n, 2);
@@ -447,7 +447,7 @@ test_handout(void **state)
 	assert_int_equal(store_sess_client_held(c->db, "s-1"),
 	    LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_redeem(c->db, "s-1", HASH, "::1", "r-a",
-	    URL_A, NOW + 1), 0);
+	    URL_A, NOW + 1, 0), 0);
 	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 1, &v, &n), 0);
 	assert_null(v);
 	assert_int_equal(n, 0);
@@ -463,7 +463,7 @@ test_handout(void **state)
 	assert_int_equal(store_sess_client_held(c->db, "s-1"),
 	    LK_ERR_NOT_FOUND);
 	assert_int_equal(store_sess_redeem(c->db, "s-2", HASH, "::1", "r-b",
-	    URL_B, NOW + 1), 0);
+	    URL_B, NOW + 1, 0), 0);
 	assert_int_equal(store_sess_client_held(c->db, "s-2"), 0);
 	/* Another instance's poll finds none of them. */
 	assert_int_equal(store_sess_handout(c->db, "i-2", NOW + 1, &v, &n), 0);
@@ -507,9 +507,9 @@ test_handout(void **state)
 	store_sess_route_free(&rt);
 	/* A session that failed before a poll took it is not handed out. */
 	assert_int_equal(store_sess_redeem(c->db, "s-3", HASH, "::1", "r-a",
-	    URL_A, NOW + 1), 0);
+	    URL_A, NOW + 1, 0), 0);
 	assert_int_equal(store_sess_client_held(c->db, "s-3"), 0);
-	assert_int_equal(store_sess_finish(c->db, "s-3", "Failed", NOW + 4, 0,
+	assert_int_equal(store_sess_finish(c->db, "s-3", 0, "Failed", NOW + 4, 0,
 	    0, "the agent did not dial back (4004)"), 0);
 	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 5, &v, &n), 0);
 	assert_int_equal(n, 0);
@@ -519,7 +519,7 @@ test_handout(void **state)
 	assert_int_equal(store_sess_route_get(c->db, "s-9", &rt),
 	    LK_ERR_NOT_FOUND);
 	/* Replica r-a restarts: its s-1 is closed, r-b's s-2 is not. */
-	assert_int_equal(store_sess_connected(c->db, "s-2"), 0);
+	assert_int_equal(store_sess_connected(c->db, "s-2", 0), 0);
 	assert_int_equal(store_sess_close_stale(c->db, "r-a", NOW + 9), 0);
 	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
 	assert_int_equal(n, 3);
