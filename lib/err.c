@@ -56,7 +56,7 @@ lk_err(int r)
 	case LK_ERR_UNAVAILABLE:
 		return "the database is unavailable, try again later";
 	case LK_ERR_STATE:
-		return "not allowed in the current state";
+		return "not allowed in this state";
 	default:
 		return "unknown error";
 	}
