@@ -336,7 +336,7 @@ relay_may_read(const struct relay_side *x)
 		return 0;
 	if (lk_wsc_queued(w) >= LK_WS_HIGH_WATER)
 		return 0;
-	return w->ibuf == NULL || w->ilen < LK_WSC_IBUF || w->iref == 0;
+	return lk_wsc_room(w);
 }
 
 /* Closes x after the data already queued to it. */

@@ -839,6 +839,171 @@ test_close_gone(void **state)
 	assert_string_equal(st, "Connected");
 }
 
+/* status:epoch:lost_at of session sid, into st (64 bytes). */
+static void
+row_state(struct lkdb *db, const char *sid, char *st)
+{
+	assert_int_equal(lkdb_query(db, status_cb, st, "SELECT status || ':' "
+	    "|| CAST(epoch AS TEXT) || ':' || CAST(lost_at AS TEXT) FROM "
+	    "sessions WHERE id = ?", "s", sid), 0);
+}
+
+#define HASH2	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/*
+ * A resumable session through its life: first connection, loss, resume
+ * (new token, epoch 1, handed out again with its epoch), the old
+ * connection's late records ignored, the totals added up; the rules of
+ * who may resume and until when.
+ */
+static void
+test_resume(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess_resumed rs;
+	struct store_sess_handout *v = NULL;
+	struct store_sess_token tk;
+	struct store_sess_query q = { "k", "i-1", "s-r", 10, 0 };
+	struct store_sess *list = NULL;
+	const char *why;
+	char st[64];
+	size_t n = 0;
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-r", NOW + TTL);
+	one_session(c->db, "s-plain", NOW + TTL);
+	/* Not resumable before (or without) a first connection asking. */
+	assert_int_equal(store_sess_resume(c->db, "s-r", "k", HASH2, NOW, TTL,
+	    60, &rs, &why), LK_ERR_STATE);
+	assert_string_equal(why, "not resumable");
+	assert_int_equal(store_sess_redeem(c->db, "s-r", HASH, "::1", "r-a",
+	    URL_A, NOW, 1), 0);
+	assert_int_equal(store_sess_redeem(c->db, "s-plain", HASH, "::1",
+	    "r-a", URL_A, NOW, 0), 0);
+	assert_int_equal(store_sess_client_held(c->db, "s-r"), 0);
+	assert_int_equal(store_sess_handout(c->db, "i-1", NOW, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].epoch, 0);
+	assert_int_equal(v[0].resumable, 1);
+	store_sess_handout_free(v, n);
+	assert_int_equal(store_sess_connected(c->db, "s-r", 0), 0);
+	row_state(c->db, "s-r", st);
+	assert_string_equal(st, "Connected:0:0");
+	/* Another key's session, an unknown one: not found. */
+	assert_int_equal(store_sess_resume(c->db, "s-r", "other", HASH2, NOW,
+	    TTL, 60, &rs, &why), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_resume(c->db, "s-nope", "k", HASH2, NOW,
+	    TTL, 60, &rs, &why), LK_ERR_NOT_FOUND);
+	/* A session that did not ask: not resumable. */
+	assert_int_equal(store_sess_resume(c->db, "s-plain", "k", HASH2, NOW,
+	    TTL, 60, &rs, &why), LK_ERR_STATE);
+	assert_string_equal(why, "not resumable");
+	/* The loss: Disconnected, bytes counted. */
+	assert_int_equal(store_sess_lost(c->db, "s-r", 0, NOW + 10, 100, 200),
+	    0);
+	row_state(c->db, "s-r", st);
+	assert_string_equal(st, "Disconnected:0:1700000010");
+	/* The resume: a new token, valid until the loss + wait at most. */
+	assert_int_equal(store_sess_resume(c->db, "s-r", "k", HASH2, NOW + 20,
+	    TTL, 60, &rs, &why), 0);
+	assert_string_equal(rs.instance_id, "i-1");
+	assert_int_equal(rs.port, 2222);
+	assert_int_equal(rs.epoch, 1);
+	store_sess_resumed_free(&rs);
+	assert_int_equal(store_sess_token_get(c->db, "s-r", &tk), 0);
+	assert_string_equal(tk.token_hash, HASH2);
+	assert_int_equal(tk.token_expires, NOW + 70);
+	assert_int_equal(tk.epoch, 1);
+	assert_int_equal(tk.resumable, 1);
+	store_sess_token_free(&tk);
+	/* The old token no longer works; the new one once. */
+	assert_int_equal(store_sess_redeem(c->db, "s-r", HASH, "::1", "r-b",
+	    URL_B, NOW + 21, 0), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_sess_redeem(c->db, "s-r", HASH2, "::1", "r-b",
+	    URL_B, NOW + 21, 0), 0);
+	assert_int_equal(store_sess_redeem(c->db, "s-r", HASH2, "::1", "r-b",
+	    URL_B, NOW + 21, 0), LK_ERR_NOT_FOUND);
+	/* Handed out again, with its epoch and still resumable. */
+	assert_int_equal(store_sess_client_held(c->db, "s-r"), 0);
+	assert_int_equal(store_sess_handout(c->db, "i-1", NOW + 21, &v, &n),
+	    0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].epoch, 1);
+	assert_int_equal(v[0].resumable, 1);
+	assert_string_equal(v[0].replica, "r-b");
+	store_sess_handout_free(v, n);
+	/* The old connection's late records change nothing but the bytes. */
+	assert_int_equal(store_sess_connected(c->db, "s-r", 0), 0);
+	assert_int_equal(store_sess_finish(c->db, "s-r", 0, "Closed",
+	    NOW + 22, 1, 2, "late"), 0);
+	row_state(c->db, "s-r", st);
+	assert_string_equal(st, "Connecting:1:1700000010");
+	assert_int_equal(store_sess_connected(c->db, "s-r", 1), 0);
+	row_state(c->db, "s-r", st);
+	assert_string_equal(st, "Connected:1:0");
+	assert_int_equal(store_sess_finish(c->db, "s-r", 1, "Closed",
+	    NOW + 30, 1000, 2000, "client: normal closure (1000)"), 0);
+	assert_int_equal(store_sess_list(c->db, &q, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].status, "Closed");
+	assert_int_equal(list[0].bytes_in, 1101);
+	assert_int_equal(list[0].bytes_out, 2202);
+	assert_int_equal(list[0].started, NOW);
+	store_sess_list_free(list, n);
+	/* Over: no resume. */
+	assert_int_equal(store_sess_resume(c->db, "s-r", "k", HASH2, NOW + 31,
+	    TTL, 60, &rs, &why), LK_ERR_STATE);
+	assert_string_equal(why, "ended");
+}
+
+/* The wait: a lost session not resumed in time is closed; ends asked. */
+static void
+test_resume_expiry(void **state)
+{
+	struct tctx *c = *state;
+	struct store_sess_resumed rs;
+	const char *why;
+	char st[64];
+
+	add_instance(c->db, "i-1", "web", NOW - 100, NOW);
+	one_session(c->db, "s-a", NOW + TTL);
+	one_session(c->db, "s-b", NOW + TTL);
+	one_session(c->db, "s-c", NOW + TTL);
+	assert_int_equal(store_sess_redeem(c->db, "s-a", HASH, "::1", "r-a",
+	    URL_A, NOW, 1), 0);
+	assert_int_equal(store_sess_redeem(c->db, "s-b", HASH, "::1", "r-a",
+	    URL_A, NOW, 1), 0);
+	assert_int_equal(store_sess_redeem(c->db, "s-c", HASH, "::1", "r-a",
+	    URL_A, NOW, 0), 0);
+	assert_int_equal(store_sess_connected(c->db, "s-a", 0), 0);
+	assert_int_equal(store_sess_connected(c->db, "s-b", 0), 0);
+	assert_int_equal(store_sess_connected(c->db, "s-c", 0), 0);
+	/* r-a restarts: its resumable sessions wait, the other closes. */
+	assert_int_equal(store_sess_close_stale(c->db, "r-a", NOW + 5), 0);
+	row_state(c->db, "s-a", st);
+	assert_string_equal(st, "Disconnected:0:1700000005");
+	row_state(c->db, "s-c", st);
+	assert_string_equal(st, "Closed:0:0");
+	/* Past the wait: no resume; the sweep closes them. */
+	assert_int_equal(store_sess_resume(c->db, "s-a", "k", HASH2, NOW + 65,
+	    TTL, 60, &rs, &why), LK_ERR_STATE);
+	assert_string_equal(why, "expired");
+	assert_int_equal(store_sess_expire(c->db, NOW + 64, 60), 0);
+	row_state(c->db, "s-a", st);
+	assert_string_equal(st, "Disconnected:0:1700000005");
+	assert_int_equal(store_sess_expire(c->db, NOW + 65, 60), 0);
+	assert_int_equal(lkdb_query(c->db, status_cb, st, "SELECT status || "
+	    "':' || closed_reason FROM sessions WHERE id = 's-a'", ""), 0);
+	assert_string_equal(st, "Closed:not resumed within 60 s");
+	/* EndTerminalSession between two connections closes at once. */
+	assert_int_equal(store_sess_end(c->db, "s-b", "k", NOW + 6), 0);
+	row_state(c->db, "s-b", st);
+	assert_string_equal(st, "Closed:0:0");
+	assert_int_equal(store_sess_resume(c->db, "s-b", "k", HASH2, NOW + 7,
+	    TTL, 60, &rs, &why), LK_ERR_STATE);
+	assert_string_equal(why, "ended");
+}
+
 int
 main(void)
 {
@@ -855,6 +1020,8 @@ main(void)
 		BOTH(test_instances_patterns),
 		BOTH(test_instance_status),
 		BOTH(test_close_gone),
+		BOTH(test_resume),
+		BOTH(test_resume_expiry),
 		cmocka_unit_test_setup_teardown(test_instances_glob_agrees,
 		    setup_sqlite, teardown),
 		cmocka_unit_test(test_match_pathological),
