@@ -92,7 +92,7 @@ $(BUILD)/obj/server/db_pg.o: ALL_CFLAGS += $(PQ_CFLAGS)
 SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -lwslay -ljansson \
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson \
 	    -lsqlite3 -lpq $(LIBS) -lpthread
 
 # The web console's assets, embedded in latchkeyd as C arrays.
