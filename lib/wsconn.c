@@ -502,8 +502,10 @@ lk_wsc_fill(struct lk_wsc *w)
 	if (w->broken)
 		return -1;
 	if (w->ibuf == NULL) {
-		if ((w->ibuf = malloc(LK_WSC_IBUF)) == NULL)
-			return 0;
+		if ((w->ibuf = malloc(LK_WSC_IBUF)) == NULL) {
+			w->broken = 1;	/* out of memory: give up */
+			return -1;
+		}
 		w->ioff = w->ilen = 0;
 	}
 	if (w->iref == 0 && w->ioff > 0) {

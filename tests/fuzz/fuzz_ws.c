@@ -1,24 +1,29 @@
 /*
- * The relay's WebSocket server side on hostile input (server/relay.c).
+ * struct lk_wsc (lib/wsconn.c, lib/wsframe.c) on hostile input, as the
+ * relay (server role) and the tunnel's ends (client role) read it.
  *
- * Input: one byte n, then n % 32 bytes tried as a Sec-WebSocket-Key
- * (lk_ws_key_valid, lk_ws_accept), then the byte stream a client sends
- * after the opening handshake. The stream goes through a wslay server
- * context set up as the relay sets up a side (max message LK_WS_MSG_MAX),
- * read in chunks of varying size as a socket would give it. Its message
- * callback does what relay_msg_cb does: records a close and passes it on,
- * and copies every data message onward, to a second context standing for
- * the other side, whose frames are then written out (to nowhere). The
- * checks: a valid key has a 28-character accept and an invalid one none; no
- * message over LK_WS_MSG_MAX or control message over 125 bytes reaches the
- * callback; what is queued onward is exactly what arrived.
+ * Input: one byte b, then b % 32 bytes tried as a Sec-WebSocket-Key
+ * (lk_ws_key_valid, lk_ws_accept), then the byte stream the peer sends
+ * after the opening handshake. b & 0x20 picks the client role, else the
+ * server role. The stream is read through a custom lk_wsc_io in chunks of
+ * varying size (as a socket gives it, EAGAIN in between), and whatever the
+ * connection writes goes nowhere, sometimes only in part or not at all.
+ * Pieces are consumed in varying amounts; in server role some are echoed
+ * back by reference (lk_wsc_queue_ref on the connection's own iref, as the
+ * relay passes them to the other side) and some are held for a while.
+ *
+ * The checks: a valid key has a 28-character accept and an invalid one
+ * none; no event after LK_WSC_CLOSED or LK_WSC_ERROR; first/fin follow
+ * the messages; text comes whole, at most LK_WS_TEXT_MAX bytes, valid
+ * UTF-8 (checked here independently); the pieces add up to rx_payload and
+ * never to more than the input; every reference is released by the end
+ * (iref back to 0 after lk_wsc_free); no crash, no leak.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <wslay/wslay.h>
 
 #include "err.h"
 #include "ws.h"
@@ -32,44 +37,41 @@
 } while (0)
 
 #define KEY_MAX		31
+#define HELD_MAX	8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct fz_side {
-	const uint8_t		*in;		/* the client's bytes */
-	size_t			 inlen, inoff;
-	uint32_t		 rng;		/* chunk sizes */
-	int			 eof;		/* input over: the peer hung up */
-	wslay_event_context_ptr	 ctx;
-	struct fz_side		*peer;
-	int			 close_code;
-	char			 reason[124];
-	uint64_t		 bytes;		/* data payload received */
-	uint64_t		 sent;		/* bytes written out */
+struct fz {
+	const uint8_t	*in;
+	size_t		 inlen, inoff;
+	uint32_t	 rng;
+	int		 eof;		/* input over: the peer hangs up */
+	uint64_t	 sent;
 };
 
 static uint32_t
-fz_next(struct fz_side *x)
+fz_next(struct fz *x)
 {
 	x->rng = x->rng * 1103515245u + 12345u;
 	return x->rng >> 16;
 }
 
 static ssize_t
-fz_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-    void *arg)
+fz_recv(void *arg, void *buf, size_t len)
 {
-	struct fz_side *x = arg;
+	struct fz *x = arg;
 	size_t n, want;
 
-	(void)flags;
 	if (x->inoff == x->inlen) {
-		/* Like the relay: EAGAIN until the stream is over, then EOF. */
-		wslay_event_set_error(ctx, x->eof ? WSLAY_ERR_CALLBACK_FAILURE :
-		    WSLAY_ERR_WOULDBLOCK);
+		if (x->eof)
+			return 0;
+		errno = EAGAIN;
 		return -1;
 	}
-	/* Mostly what is asked for, sometimes a short read. */
+	if ((fz_next(x) & 7) == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
 	want = (fz_next(x) & 3) == 0 ? 1 + fz_next(x) % 64 : len;
 	n = x->inlen - x->inoff;
 	if (n > len)
@@ -82,83 +84,55 @@ fz_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 }
 
 static ssize_t
-fz_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags, void *arg)
+fz_send(void *arg, const void *buf, size_t len)
 {
-	struct fz_side *x = arg;
+	struct fz *x = arg;
+	uint32_t r = fz_next(x);
 
-	(void)ctx;
-	(void)data;
-	(void)flags;
+	(void)buf;
+	if ((r & 7) == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if ((r & 7) == 1 && len > 1)
+		len = 1 + r % len;
 	x->sent += len;
 	return (ssize_t)len;
 }
 
-/* relay_msg_cb, with the checks. */
-static void
-fz_msg_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_msg_recv_arg *m, void *arg)
+/* RFC 3629 UTF-8, decoded the long way, independently of wsconn.c. */
+static int
+fz_utf8(const uint8_t *p, size_t n)
 {
-	struct fz_side *x = arg, *y = x->peer;
-	struct wslay_event_msg out;
-	size_t before_len, before_count, rl;
-	unsigned char *copy = NULL;
-	int code;
+	size_t i = 0, k, len;
+	uint32_t c, min;
 
-	(void)ctx;
-	CHECK(m->msg_length <= LK_WS_MSG_MAX);
-	CHECK(m->msg_length == 0 || m->msg != NULL);
-	if (m->opcode >= 8)
-		CHECK(m->msg_length <= 125);
-	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
-		code = m->status_code;
-		if (code == 0 || code == WSLAY_CODE_NO_STATUS_RCVD)
-			code = LK_WS_NORMAL;
-		x->close_code = code;
-		rl = m->msg_length > 2 ? m->msg_length - 2 : 0;
-		if (rl > 122)
-			rl = 122;
-		snprintf(x->reason, sizeof(x->reason), "%.*s", (int)rl,
-		    rl ? (const char *)m->msg + 2 : "");
-		if (!wslay_event_get_close_sent(y->ctx))
-			(void)wslay_event_queue_close(y->ctx, (uint16_t)code,
-			    (const uint8_t *)x->reason, strlen(x->reason));
-		return;
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0)
+			len = 2, c = p[i] & 0x1f, min = 0x80;
+		else if ((p[i] & 0xf0) == 0xe0)
+			len = 3, c = p[i] & 0x0f, min = 0x800;
+		else if ((p[i] & 0xf8) == 0xf0)
+			len = 4, c = p[i] & 0x07, min = 0x10000;
+		else
+			return 0;
+		if (i + len > n)
+			return 0;
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			c = c << 6 | (p[i + k] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		i += len;
 	}
-	CHECK(m->opcode == WSLAY_TEXT_FRAME || m->opcode == WSLAY_BINARY_FRAME ||
-	    m->opcode == WSLAY_PING || m->opcode == WSLAY_PONG);
-	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
-		return;
-	x->bytes += m->msg_length;
-	if (wslay_event_get_close_sent(y->ctx))
-		return;
-	/*
-	 * The message is copied onward, byte for byte; an empty one (the
-	 * tunnel's end of stream) passes too.
-	 */
-	CHECK((copy = malloc(m->msg_length + 1)) != NULL);
-	if (m->msg_length > 0)
-		memcpy(copy, m->msg, m->msg_length);
-	out.opcode = WSLAY_BINARY_FRAME;
-	out.msg = copy;
-	out.msg_length = m->msg_length;
-	before_len = wslay_event_get_queued_msg_length(y->ctx);
-	before_count = wslay_event_get_queued_msg_count(y->ctx);
-	if (wslay_event_queue_msg(y->ctx, &out) == 0) {
-		CHECK(wslay_event_get_queued_msg_length(y->ctx) ==
-		    before_len + m->msg_length);
-		CHECK(wslay_event_get_queued_msg_count(y->ctx) ==
-		    before_count + 1);
-	}
-	CHECK(m->msg_length == 0 || memcmp(copy, m->msg, m->msg_length) == 0);
-	free(copy);
+	return 1;
 }
-
-static const struct wslay_event_callbacks fz_callbacks = {
-	.recv_callback = fz_recv_cb,
-	.send_callback = fz_send_cb,
-	.on_msg_recv_callback = fz_msg_cb,
-};
 
 static void
 fz_key(const uint8_t *data, size_t n)
@@ -183,29 +157,113 @@ fz_key(const uint8_t *data, size_t n)
 	}
 }
 
-/* One round of the relay's loop: read what there is, write what waits. */
-static int
-fz_round(struct fz_side *c, struct fz_side *a)
-{
-	size_t before = c->inoff;
+struct fz_state {
+	int		 in_msg, msg_op;
+	int		 closed, failed;
+	uint64_t	 got;
+	unsigned	 held;
+};
 
-	if (wslay_event_want_read(c->ctx) && wslay_event_recv(c->ctx) != 0)
-		return -1;
-	if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0)
-		return -1;
-	if (wslay_event_want_write(a->ctx) && wslay_event_send(a->ctx) != 0)
-		return -1;
-	/* The other side is always writable here: nothing stays queued. */
-	CHECK(!wslay_event_want_write(a->ctx));
-	return c->inoff != before;
+/* One event; returns 0 when there is nothing more for now. */
+static int
+fz_event(struct lk_wsc *w, struct fz *x, struct fz_state *st)
+{
+	struct lk_wsc_ev ev;
+	size_t n;
+	int r;
+
+	r = lk_wsc_peek(w, &ev);
+	if (r == LK_WSC_NONE)
+		return 0;
+	if (r == LK_WSC_ERROR) {
+		st->failed = 1;
+		CHECK(w->broken || w->error_code != 0);
+		return 0;
+	}
+	CHECK(!st->closed && !st->failed);
+	if (r == LK_WSC_CLOSED) {
+		st->closed = 1;
+		CHECK(w->close_rcvd);
+		CHECK(strlen(w->close_reason) <= 123);
+		return 1;
+	}
+	CHECK(r == LK_WSC_DATA);
+	CHECK(ev.op == LK_WS_OP_BINARY || ev.op == LK_WS_OP_TEXT);
+	CHECK(ev.first == !st->in_msg);
+	CHECK(ev.first || ev.op == st->msg_op);
+	CHECK(ev.n > 0 || ev.fin);
+	if (ev.op == LK_WS_OP_TEXT) {
+		CHECK(ev.first && ev.fin);
+		CHECK(ev.n <= LK_WS_TEXT_MAX);
+		CHECK(fz_utf8(ev.p, ev.n));
+		n = ev.n;
+	} else {
+		n = ev.n > 0 && (fz_next(x) & 3) == 0 ?
+		    fz_next(x) % (ev.n + 1) : ev.n;
+		/* The relay's way: pass it on by reference, or hold it. */
+		if (n > 0 && w->role == LK_WSC_SERVER) {
+			r = lk_wsc_queue_ref(w, LK_WS_OP_BINARY, 1, 1, ev.p, n,
+			    &w->iref);
+			CHECK(r == 0 || r == LK_ERR_STATE);
+			if (st->held < HELD_MAX && (fz_next(x) & 7) == 0) {
+				w->iref++;
+				st->held++;
+			}
+		}
+	}
+	if (n == ev.n || n > 0) {	/* nothing taken: still first */
+		st->in_msg = n == ev.n ? !ev.fin : 1;
+		st->msg_op = ev.op;
+	}
+	st->got += n;
+	lk_wsc_consume(w, n);
+	return 1;
+}
+
+static void
+fz_conn(const uint8_t *in, size_t inlen, int role, uint32_t seed)
+{
+	struct fz x = { in, inlen, 0, seed, 0, 0 };
+	struct lk_wsc_io io = { fz_recv, fz_send, &x };
+	struct lk_wsc w;
+	struct fz_state st;
+	int rounds, idle = 0;
+	ssize_t r;
+
+	memset(&st, 0, sizeof(st));
+	CHECK(lk_wsc_init(&w, -1, role, &io, NULL, 0) == 0);
+	for (rounds = 0; rounds < 100000 && idle < 50; rounds++) {
+		if (x.inoff == x.inlen && idle > 10)
+			x.eof = 1;	/* then the peer hangs up */
+		r = lk_wsc_want_read(&w) ? lk_wsc_fill(&w) : 0;
+		while (fz_event(&w, &x, &st))
+			;
+		if (st.held > 0 && (fz_next(&x) & 3) == 0) {
+			w.iref--;
+			st.held--;
+		}
+		(void)lk_wsc_flush(&w);
+		if ((fz_next(&x) & 63) == 0)
+			lk_wsc_trim(&w);
+		CHECK(lk_wsc_queued(&w) == 0 || lk_wsc_want_write(&w) ||
+		    w.broken);
+		if (r < 0 || lk_wsc_done(&w))
+			break;
+		idle = r > 0 ? 0 : idle + 1;
+	}
+	CHECK(st.got == w.rx_payload);
+	CHECK(st.got <= inlen);
+	CHECK(w.iref >= st.held);
+	w.iref -= st.held;
+	lk_wsc_free(&w);
+	CHECK(w.iref == 0);
+	CHECK(w.ibuf == NULL && w.obuf == NULL && w.tbuf == NULL);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fz_side c, a;
 	size_t klen;
-	int r = 0, rounds;
 
 	if (size == 0)
 		return 0;
@@ -213,32 +271,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (klen > size - 1)
 		klen = size - 1;
 	fz_key(data + 1, klen);
-
-	memset(&c, 0, sizeof(c));
-	memset(&a, 0, sizeof(a));
-	c.in = data + 1 + klen;
-	c.inlen = size - 1 - klen;
-	c.rng = (uint32_t)size * 2654435761u;
-	c.peer = &a;
-	a.peer = &c;
-	a.eof = 1;
-	CHECK(wslay_event_context_server_init(&c.ctx, &fz_callbacks, &c) == 0);
-	CHECK(wslay_event_context_server_init(&a.ctx, &fz_callbacks, &a) == 0);
-	wslay_event_config_set_max_recv_msg_length(c.ctx, LK_WS_MSG_MAX);
-	wslay_event_config_set_max_recv_msg_length(a.ctx, LK_WS_MSG_MAX);
-
-	/* Until the input is used up or the side stops reading. */
-	for (rounds = 0; rounds < 1000000; rounds++)
-		if ((r = fz_round(&c, &a)) <= 0)
-			break;
-	CHECK(c.inoff == c.inlen || !wslay_event_want_read(c.ctx) || r < 0);
-	/* Then the client hangs up. */
-	c.eof = 1;
-	(void)fz_round(&c, &a);
-	CHECK(c.bytes <= c.inlen);
-	CHECK(a.sent >= c.bytes || wslay_event_get_close_sent(a.ctx));
-
-	wslay_event_context_free(c.ctx);
-	wslay_event_context_free(a.ctx);
+	fz_conn(data + 1 + klen, size - 1 - klen,
+	    (data[0] & 0x20) ? LK_WSC_CLIENT : LK_WSC_SERVER,
+	    (uint32_t)size * 2654435761u);
 	return 0;
 }
