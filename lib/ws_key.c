@@ -68,6 +68,11 @@ lk_ws_code_name(int code)
 	case LK_WS_ENDED:	return "the session was ended";
 	case LK_WS_NO_AGENT:	return "the agent did not answer";
 	case LK_WS_CLIENT_LOST:	return "the client's connection was lost";
+	case LK_WS_BAD_DATA:	return "text that is not UTF-8";
+	case LK_WS_POLICY:	return "policy violation";
+	case LK_WS_RESUME:	return "connection lost, resuming";
+	case LK_WS_RESUME_RANGE: return "resume refused: offset out of range";
+	case LK_WS_RESUME_GONE:	return "the agent no longer has the session";
 	default:		return "closed";
 	}
 }

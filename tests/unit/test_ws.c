@@ -179,9 +179,14 @@ test_code_names(void **state)
 		{ LK_WS_ENDED,		"ended" },
 		{ LK_WS_NO_AGENT,	"agent" },
 		{ LK_WS_CLIENT_LOST,	"client" },
+		{ LK_WS_BAD_DATA,	"UTF-8" },
+		{ LK_WS_POLICY,		"policy" },
+		{ LK_WS_RESUME,		"resum" },
+		{ LK_WS_RESUME_RANGE,	"out of range" },
+		{ LK_WS_RESUME_GONE,	"no longer" },
 	};
-	static const int unknown[] = { 0, -1, 999, 1003, 1005, 1007, 1010,
-	    3000, 4006, 4999, 65535 };
+	static const int unknown[] = { 0, -1, 999, 1003, 1005, 1010,
+	    3000, 4009, 4999, 65535 };
 	const char *dflt = lk_ws_code_name(0), *a, *b;
 	size_t i, j;
 
@@ -201,6 +206,9 @@ test_code_names(void **state)
 	assert_int_equal(LK_WS_ENDED, 4003);
 	assert_int_equal(LK_WS_NO_AGENT, 4004);
 	assert_int_equal(LK_WS_CLIENT_LOST, 4005);
+	assert_int_equal(LK_WS_RESUME, 4006);
+	assert_int_equal(LK_WS_RESUME_RANGE, 4007);
+	assert_int_equal(LK_WS_RESUME_GONE, 4008);
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		a = lk_ws_code_name(codes[i].code);
 		assert_non_null(a);
