@@ -55,6 +55,8 @@ lk_err(int r)
 		return "busy, try again later";
 	case LK_ERR_UNAVAILABLE:
 		return "the database is unavailable, try again later";
+	case LK_ERR_STATE:
+		return "not allowed in this state";
 	default:
 		return "unknown error";
 	}

@@ -30,6 +30,7 @@
 #define LK_ERR_RECORD		-21	/* corrupt store record */
 #define LK_ERR_BUSY		-22	/* at a limit: try again later */
 #define LK_ERR_UNAVAILABLE	-23	/* the database cannot be reached */
+#define LK_ERR_STATE		-24	/* not allowed in this state */
 
 const char *lk_err(int r);
 
