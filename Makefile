@@ -208,6 +208,10 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
 
+build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
+
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
     server/console_parse.c
 	@mkdir -p $(dir $@)
