@@ -39,7 +39,8 @@ LIBS		 = -lcrypto
 LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
-		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/stream.c
+		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
+		   lib/wsconn.c lib/stream.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -58,11 +59,12 @@ FUZZ_SRCS	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS	 = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		   -fsanitize=fuzzer,address,undefined
-# lib/ws.c (in LIB_SRCS) needs libcurl, wslay and jansson.
-FUZZ_LIBS	 = -lcurl -lwslay -ljansson $(LIBS)
+# lib/ws.c (in LIB_SRCS) needs libcurl and jansson.
+FUZZ_LIBS	 = -lcurl -ljansson $(LIBS)
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
-		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate
+		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate \
+		   $(BUILD)/bench/ws_bench
 DEMO_TTL	?= 15
 KEEP		?= 0
 
@@ -111,14 +113,13 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -lwslay -ljansson $(LIBS) \
-	    -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS) -lpthread
 
 CLI_SRCS	 = $(wildcard cli/*.c)
 CLI_OBJS	 = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey: $(CLI_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -lwslay -ljansson $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson $(LIBS)
 
 $(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent \
     $(BUILD)/bin/latchkey,$(PROGS)):

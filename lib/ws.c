@@ -1,27 +1,25 @@
 /*
  * The WebSocket client of the session tunnel: libcurl opens the connection
  * (CURLOPT_CONNECT_ONLY, so TLS and proxies' name resolution are libcurl's),
- * this file writes the opening handshake and checks the answer, and wslay
- * frames the bytes. lk_ws_bridge() moves a byte stream through it with
- * bounded buffers: a side is only read while what it produced earlier is
- * below LK_WS_HIGH_WATER, so a slow reader slows the writer.
+ * this file writes the opening handshake and checks the answer, and the
+ * result is an lk_wsc in client role (wsconn.c) on the non-blocking socket:
+ * plain recv/sendmsg for ws:// and http://, curl_easy_recv/curl_easy_send
+ * for wss:// and https://.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/rand.h>
-#include <wslay/wslay.h>
 
 #include "b64.h"
 #include "err.h"
@@ -30,24 +28,16 @@
 
 #define WS_HEAD_MAX	(16 * 1024)	/* the server's handshake answer */
 #define WS_BODY_MAX	(8 * 1024)	/* a refusal's body we read */
-#define WS_CLOSE_WAIT_MS 5000		/* for the peer's close reply */
+#define WS_CLOSE_WAIT_MS 2000		/* lk_ws_close: for our close */
 
 struct lk_ws {
-	CURL			*curl;
-	int			 fd;
-	wslay_event_context_ptr	 ctx;
-	unsigned char		*pre;	/* read past the handshake */
-	size_t			 prelen, preoff;
-	int			 broken;	/* the connection failed */
-	unsigned char		*obuf;	/* received, not yet written out */
-	size_t			 olen, ooff, ocap;
-	int			 close_code;	/* from the peer's close frame */
-	int			 pend_code;	/* a close to send after the data */
-	int			 peer_eof;	/* an empty message: end of stream */
-	int			 peer_first;	/* its close came before ours */
-	char			 pend_reason[124];
-	char			 reason[124];
-	uint64_t		 bytes_out;
+	CURL		*curl;
+	struct lk_wsc	 c;
+	char		*head;		/* the 101's header block */
+	int		 fd;
+	int		 tls;		/* bytes go through libcurl */
+	unsigned char	*pre;		/* read past the head (dial only) */
+	size_t		 prelen;
 };
 
 static void
@@ -75,137 +65,44 @@ ws_wait(int fd, short events, long long deadline)
 	}
 }
 
+/* The lk_wsc_io of a TLS connection: libcurl's reads and writes. */
 static ssize_t
-ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-    void *arg)
+ws_curl_recv(void *arg, void *buf, size_t len)
 {
 	struct lk_ws *ws = arg;
 	size_t n = 0;
 	CURLcode rc;
 
-	(void)flags;
-	if (ws->preoff < ws->prelen) {
-		n = ws->prelen - ws->preoff;
-		if (n > len)
-			n = len;
-		memcpy(buf, ws->pre + ws->preoff, n);
-		ws->preoff += n;
-		return (ssize_t)n;
-	}
-	/* Back-pressure: leave it in the socket while out_fd is behind. */
-	if (ws->olen - ws->ooff >= LK_WS_HIGH_WATER) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
 	rc = curl_easy_recv(ws->curl, buf, len, &n);
 	if (rc == CURLE_AGAIN) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (rc != CURLE_OK || n == 0) {
-		ws->broken = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	return (ssize_t)n;
-}
-
-static ssize_t
-ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags, void *arg)
-{
-	struct lk_ws *ws = arg;
-	size_t n = 0;
-	CURLcode rc;
-
-	(void)flags;
-	rc = curl_easy_send(ws->curl, data, len, &n);
-	if (rc == CURLE_AGAIN) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		errno = EAGAIN;
 		return -1;
 	}
 	if (rc != CURLE_OK) {
-		ws->broken = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		errno = EIO;
 		return -1;
 	}
 	return (ssize_t)n;
 }
 
-static int
-ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-    void *arg)
-{
-	(void)arg;
-	if (RAND_bytes(buf, (int)len) != 1) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-ws_msg_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_msg_recv_arg *m, void *arg)
+static ssize_t
+ws_curl_send(void *arg, const void *buf, size_t len)
 {
 	struct lk_ws *ws = arg;
-	unsigned char *nb;
-	size_t need, cap;
+	size_t n = 0;
+	CURLcode rc;
 
-	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
-		ws->peer_first = !wslay_event_get_close_sent(ctx);
-		ws->close_code = m->status_code ? m->status_code :
-		    LK_WS_NORMAL;
-		if (m->msg_length > 2) {
-			size_t rl = m->msg_length - 2;
-
-			if (rl >= sizeof(ws->reason))
-				rl = sizeof(ws->reason) - 1;
-			memcpy(ws->reason, m->msg + 2, rl);
-			ws->reason[rl] = '\0';
-		}
-		return;
+	rc = curl_easy_send(ws->curl, buf, len, &n);
+	if (rc == CURLE_AGAIN) {
+		errno = EAGAIN;
+		return -1;
 	}
-	if (m->opcode != WSLAY_BINARY_FRAME && m->opcode != WSLAY_TEXT_FRAME)
-		return;
-	if (m->msg_length == 0) {	/* the peer's end of stream */
-		ws->peer_eof = 1;
-		return;
+	if (rc != CURLE_OK) {
+		errno = EIO;
+		return -1;
 	}
-	if (ws->ooff > 0 && ws->ooff == ws->olen)
-		ws->ooff = ws->olen = 0;
-	need = ws->olen + m->msg_length;
-	if (need > ws->ocap) {
-		if (ws->ooff > 0) {
-			memmove(ws->obuf, ws->obuf + ws->ooff,
-			    ws->olen - ws->ooff);
-			ws->olen -= ws->ooff;
-			ws->ooff = 0;
-			need = ws->olen + m->msg_length;
-		}
-		if (need > ws->ocap) {
-			cap = ws->ocap ? ws->ocap : LK_WS_CHUNK;
-			while (cap < need)
-				cap *= 2;
-			if ((nb = realloc(ws->obuf, cap)) == NULL) {
-				wslay_event_queue_close(ctx, LK_WS_INTERNAL,
-				    NULL, 0);
-				return;
-			}
-			ws->obuf = nb;
-			ws->ocap = cap;
-		}
-	}
-	memcpy(ws->obuf + ws->olen, m->msg, m->msg_length);
-	ws->olen += m->msg_length;
+	return (ssize_t)n;
 }
-
-static const struct wslay_event_callbacks ws_callbacks = {
-	.recv_callback = ws_recv_cb,
-	.send_callback = ws_send_cb,
-	.genmask_callback = ws_genmask_cb,
-	.on_msg_recv_callback = ws_msg_cb,
-};
 
 /* Sends all of buf before the deadline. */
 static int
@@ -415,6 +312,35 @@ ws_read_head(struct lk_ws *ws, char *head, long long deadline)
 	return 0;
 }
 
+/*
+ * After the 101: the descriptor non-blocking, the lk_wsc on it (plain
+ * recv/sendmsg unless TLS is in the way), what was read past the head
+ * handed to it, and a copy of the head's header block (the 16 KiB buffer
+ * it was read into is not kept).
+ */
+static int
+ws_conn_init(struct lk_ws *ws, const char *base, const char *head)
+{
+	struct lk_wsc_io io = { ws_curl_recv, ws_curl_send, ws };
+	int fl, r;
+
+	if ((ws->head = strdup(head)) == NULL)
+		return LK_ERR_ALLOC;
+	ws->tls = strncmp(base, "https:", 6) == 0;
+	if ((fl = fcntl(ws->fd, F_GETFL)) < 0 ||
+	    fcntl(ws->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return LK_ERR_SYSTEM;
+	if ((r = lk_wsc_init(&ws->c, ws->fd, LK_WSC_CLIENT,
+	    ws->tls ? &io : NULL, ws->pre, ws->prelen)) != 0) {
+		ws->c.fd = -1;
+		return r;
+	}
+	free(ws->pre);
+	ws->pre = NULL;
+	ws->prelen = 0;
+	return 0;
+}
+
 int
 lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
     char *err, size_t errsize)
@@ -433,7 +359,7 @@ lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
 	if ((ws = calloc(1, sizeof(*ws))) == NULL)
 		return LK_ERR_ALLOC;
 	ws->fd = -1;
-	ws->close_code = LK_WS_ABNORMAL;
+	ws->c.fd = -1;
 	if ((r = ws_urls(url, &base, &target, &host)) != 0) {
 		ws_seterr(err, errsize, "not a ws:// or wss:// URL: %s", url);
 		goto fail;
@@ -494,12 +420,10 @@ lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
 		r = LK_ERR_INVALID_FORMAT;
 		goto fail;
 	}
-	if (wslay_event_context_client_init(&ws->ctx, &ws_callbacks, ws) !=
-	    0) {
-		r = LK_ERR_ALLOC;
+	if ((r = ws_conn_init(ws, base, head)) != 0) {
+		ws_seterr(err, errsize, "%s", lk_err(r));
 		goto fail;
 	}
-	wslay_event_config_set_max_recv_msg_length(ws->ctx, LK_WS_MSG_MAX);
 	*wsp = ws;
 	ws = NULL;
 	r = 0;
@@ -514,229 +438,32 @@ lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
 	return r;
 }
 
-/* Writes what waits in obuf to out_fd; 0, or -1 when out_fd is gone. */
-static int
-ws_flush_some(struct lk_ws *ws, int out_fd)
+const char *
+lk_ws_resp_header(struct lk_ws *ws, const char *name, char *val, size_t size)
 {
-	ssize_t n;
-
-	while (ws->ooff < ws->olen) {
-		n = write(out_fd, ws->obuf + ws->ooff, ws->olen - ws->ooff);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		ws->ooff += (size_t)n;
-		ws->bytes_out += (uint64_t)n;
-	}
-	return 0;
+	if (ws == NULL || ws->head == NULL || size == 0)
+		return NULL;
+	return ws_header(ws->head, name, val, size);
 }
 
-/* At the end: everything received goes out before we return. */
-static void
-ws_flush_all(struct lk_ws *ws, int out_fd)
+struct lk_wsc *
+lk_ws_conn(struct lk_ws *ws)
 {
-	long long deadline = lk_now_ms() + WS_CLOSE_WAIT_MS;
-
-	while (ws->ooff < ws->olen) {
-		if (ws_flush_some(ws, out_fd) != 0)
-			return;
-		if (ws->ooff < ws->olen && !ws_wait(out_fd, POLLOUT, deadline))
-			return;
-	}
+	return &ws->c;
 }
 
+/* Queues a close after what is queued and writes for up to 2 s. */
 void
 lk_ws_close(struct lk_ws *ws, int code, const char *reason)
 {
 	long long deadline = lk_now_ms() + WS_CLOSE_WAIT_MS;
-	size_t rl = reason ? strlen(reason) : 0;
 
-	if (ws == NULL || ws->ctx == NULL)
+	if (ws == NULL || ws->fd < 0)
 		return;
-	if (rl > 122)
-		rl = 122;
-	(void)wslay_event_queue_close(ws->ctx, (uint16_t)code,
-	    (const uint8_t *)reason, rl);
-	while (!ws->broken && wslay_event_want_write(ws->ctx)) {
-		if (wslay_event_send(ws->ctx) != 0)
+	lk_wsc_close(&ws->c, code, reason);
+	while (lk_wsc_flush(&ws->c) == 0 && lk_wsc_want_write(&ws->c))
+		if (!ws_wait(ws->fd, POLLOUT, deadline))
 			break;
-		if (wslay_event_want_write(ws->ctx) &&
-		    !ws_wait(ws->fd, POLLOUT, deadline))
-			break;
-	}
-}
-
-/*
- * Asks for a close after the messages already queued (wslay would send a
- * control frame ahead of them); ws_close_flush() queues it when they are
- * gone.
- */
-static void
-ws_queue_close(struct lk_ws *ws, int code, const char *reason)
-{
-	if (ws->pend_code == 0 && !wslay_event_get_close_sent(ws->ctx)) {
-		ws->pend_code = code;
-		snprintf(ws->pend_reason, sizeof(ws->pend_reason), "%s",
-		    reason ? reason : "");
-	}
-}
-
-static void
-ws_close_flush(struct lk_ws *ws)
-{
-	size_t rl = strlen(ws->pend_reason);
-
-	if (ws->pend_code == 0 || wslay_event_get_close_sent(ws->ctx) ||
-	    wslay_event_get_queued_msg_count(ws->ctx) > 0)
-		return;
-	(void)wslay_event_queue_close(ws->ctx, (uint16_t)ws->pend_code,
-	    (const uint8_t *)ws->pend_reason, rl > 122 ? 122 : rl);
-}
-
-int
-lk_ws_bridge(struct lk_ws *ws, int in_fd, int out_fd, int stop_fd,
-    struct lk_ws_end *end)
-{
-	unsigned char *buf;
-	struct pollfd p[4];
-	struct wslay_event_msg msg;
-	long long close_deadline = 0;
-	int in_eof = 0, out_gone = 0, out_shut = 0, code = 0, nfd, iw, is;
-	int r;
-	short ev;
-	ssize_t n;
-
-	memset(end, 0, sizeof(*end));
-	if ((buf = malloc(LK_WS_CHUNK)) == NULL)
-		return LK_ERR_ALLOC;
-	for (;;) {
-		/* Take in what the socket has while out_fd keeps up. */
-		if (!ws->broken && wslay_event_want_read(ws->ctx) &&
-		    wslay_event_recv(ws->ctx) != 0)
-			ws->broken = 1;
-		if (!out_gone && ws_flush_some(ws, out_fd) != 0) {
-			out_gone = 1;
-			ws->ooff = ws->olen = 0;
-			ws_queue_close(ws, LK_WS_NORMAL, "");
-		}
-		/*
-		 * The peer's end of stream: once what came before it is
-		 * written, out_fd ends too (a socket is shut down for
-		 * writing, anything else closed). Both ends done: close.
-		 */
-		if (ws->peer_eof && !out_shut && !out_gone &&
-		    ws->ooff == ws->olen) {
-			out_shut = 1;
-			if (shutdown(out_fd, SHUT_WR) != 0 && in_fd != out_fd)
-				close(out_fd);
-		}
-		if (in_eof && ws->peer_eof && (out_shut || out_gone))
-			ws_queue_close(ws, LK_WS_NORMAL, "");
-		ws_close_flush(ws);
-		if (!ws->broken && wslay_event_want_write(ws->ctx) &&
-		    wslay_event_send(ws->ctx) != 0)
-			ws->broken = 1;
-		ws_close_flush(ws);
-		if (!ws->broken && wslay_event_want_write(ws->ctx) &&
-		    wslay_event_send(ws->ctx) != 0)
-			ws->broken = 1;
-		if (ws->broken)
-			break;
-		if (wslay_event_get_close_received(ws->ctx) &&
-		    !wslay_event_want_write(ws->ctx))
-			break;
-		if (!wslay_event_want_read(ws->ctx) &&
-		    !wslay_event_want_write(ws->ctx))
-			break;
-		if (wslay_event_get_close_sent(ws->ctx) || ws->pend_code) {
-			if (close_deadline == 0)
-				close_deadline = lk_now_ms() +
-				    WS_CLOSE_WAIT_MS;
-			else if (lk_now_ms() > close_deadline)
-				break;
-		}
-		nfd = 0;
-		ev = 0;
-		if (wslay_event_want_read(ws->ctx) &&
-		    ws->olen - ws->ooff < LK_WS_HIGH_WATER)
-			ev |= POLLIN;
-		if (wslay_event_want_write(ws->ctx))
-			ev |= POLLOUT;
-		p[nfd++] = (struct pollfd){ .fd = ws->fd, .events = ev };
-		iw = is = -1;
-		if (!in_eof && !wslay_event_get_close_sent(ws->ctx) &&
-		    ws->pend_code == 0 &&
-		    wslay_event_get_queued_msg_length(ws->ctx) <
-		    LK_WS_HIGH_WATER) {
-			iw = nfd;
-			p[nfd++] = (struct pollfd){ .fd = in_fd,
-			    .events = POLLIN };
-		}
-		if (!out_gone && !out_shut && ws->ooff < ws->olen) {
-			if (iw >= 0 && in_fd == out_fd)
-				p[iw].events |= POLLOUT;
-			else
-				p[nfd++] = (struct pollfd){ .fd = out_fd,
-				    .events = POLLOUT };
-		}
-		if (stop_fd >= 0) {
-			is = nfd;
-			p[nfd++] = (struct pollfd){ .fd = stop_fd,
-			    .events = POLLIN };
-		}
-		r = poll(p, (nfds_t)nfd, close_deadline ? 200 : -1);
-		if (r < 0 && errno != EINTR) {
-			ws->broken = 1;
-			break;
-		}
-		if (r <= 0)
-			continue;
-		if (is >= 0 && p[is].revents != 0) {
-			ws_queue_close(ws, LK_WS_GOING_AWAY, "stopping");
-			stop_fd = -1;
-		}
-		if (iw >= 0 && (p[iw].revents & (POLLIN | POLLHUP | POLLERR))) {
-			n = read(in_fd, buf, LK_WS_CHUNK);
-			if (n > 0) {
-				msg.opcode = WSLAY_BINARY_FRAME;
-				msg.msg = buf;
-				msg.msg_length = (size_t)n;
-				if (wslay_event_queue_msg(ws->ctx, &msg) != 0) {
-					ws->broken = 1;
-					break;
-				}
-				end->bytes_in += (uint64_t)n;
-			} else if (n == 0 || (errno != EAGAIN &&
-			    errno != EWOULDBLOCK && errno != EINTR)) {
-				/* End of stream: an empty message says so. */
-				in_eof = 1;
-				msg.opcode = WSLAY_BINARY_FRAME;
-				msg.msg = buf;
-				msg.msg_length = 0;
-				if (wslay_event_queue_msg(ws->ctx, &msg) != 0) {
-					ws->broken = 1;
-					break;
-				}
-			}
-		}
-	}
-	free(buf);
-	if (!out_gone && !out_shut)
-		ws_flush_all(ws, out_fd);
-	end->bytes_out = ws->bytes_out;
-	if (wslay_event_get_close_received(ws->ctx)) {
-		code = ws->close_code;
-		end->by_peer = ws->peer_first;
-		snprintf(end->reason, sizeof(end->reason), "%s", ws->reason);
-	} else if (wslay_event_get_close_sent(ws->ctx) && !ws->broken) {
-		code = wslay_event_get_status_code_sent(ws->ctx);
-	} else
-		code = LK_WS_ABNORMAL;
-	end->code = code;
-	return code == LK_WS_NORMAL ? 0 : LK_ERR_SYSTEM;
 }
 
 void
@@ -744,11 +471,11 @@ lk_ws_free(struct lk_ws *ws)
 {
 	if (ws == NULL)
 		return;
-	if (ws->ctx != NULL)
-		wslay_event_context_free(ws->ctx);
+	if (ws->c.fd >= 0)
+		lk_wsc_free(&ws->c);
 	if (ws->curl != NULL)
 		curl_easy_cleanup(ws->curl);
 	free(ws->pre);
-	free(ws->obuf);
+	free(ws->head);
 	free(ws);
 }

@@ -20,6 +20,8 @@
 #ifndef LK_WS_H
 #define LK_WS_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -194,6 +196,12 @@ struct lk_wsc {
 	unsigned		 pings_out;	/* pings without a pong */
 	const uint8_t		*pre;		/* bytes read past the head */
 	size_t			 prelen;
+	/* wsconn.c's own (pre and hstash are not used: see lk_wsc_init) */
+	size_t			 pk;		/* of the piece, unmasked */
+	int			 tready;	/* a text message in tbuf */
+	int			 close_out;	/* our close frame written */
+	unsigned		 ocount;	/* segments in obuf */
+	size_t			 ohead, otail;	/* obuf ring: used part */
 };
 
 /*
@@ -214,6 +222,12 @@ void	lk_wsc_free(struct lk_wsc *w);
  * the connection ended or failed (w->broken set).
  */
 ssize_t	lk_wsc_fill(struct lk_wsc *w);
+/*
+ * 1 when lk_wsc_fill has room to read into; 0 while the buffer is full of
+ * unparsed bytes or of pieces still held (iref): poll for POLLIN only when
+ * this says 1, or the loop spins.
+ */
+int	lk_wsc_room(const struct lk_wsc *w);
 /*
  * The next event in what was read: control frames are handled here (a
  * ping is answered with a pong, a pong counts as life, a close is answered
