@@ -40,7 +40,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -130,6 +130,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
+# The resumable stream alone (pure state: no I/O, no other module).
+$(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $(BUILD)/obj/lib/err.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
+
 # The console's parsers, and its sessions on both storage backends.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
 		   console_auth.o keys.o store.o store_keys.o store_console.o db.o \
@@ -203,6 +208,10 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
+
+build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
 
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
     server/console_parse.c
