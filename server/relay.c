@@ -348,14 +348,17 @@ relay_close_on(struct relay_side *x, int code, const char *reason)
 	lk_wsc_close(&x->w, code, reason);
 }
 
-/* Is code, from an end or as a loss, one a resumable session survives? */
+/*
+ * Is code one a resumable session survives? A side's loss (4001, 4005),
+ * an end that drops its connection to resume (4006: the agent, for a
+ * newer connection) or refuses a resume's offsets (4007). An end that
+ * closes with anything else means it (1000 done, 1001 told to stop).
+ */
 static int
 relay_code_resumes(int code)
 {
-	return code == LK_WS_RESUME || code == LK_WS_GOING_AWAY ||
-	    code == LK_WS_ABNORMAL || code == LK_WS_RESUME_RANGE ||
-	    code == LK_WS_AGENT_LOST || code == LK_WS_CLIENT_LOST ||
-	    code == LK_WS_IDLE;
+	return code == LK_WS_RESUME || code == LK_WS_RESUME_RANGE ||
+	    code == LK_WS_AGENT_LOST || code == LK_WS_CLIENT_LOST;
 }
 
 /*
