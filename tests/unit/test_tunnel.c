@@ -712,6 +712,39 @@ test_silence(void **state)
 	free(b);
 }
 
+/* kick_fd: A drops its connection and resumes at once. */
+static void
+test_kick(void **state)
+{
+	struct relay *r = relay_start(0);
+	struct end *a, *b;
+	size_t len = 16 * MIB;
+	uint64_t one = 1;
+	int efd;
+
+	(void)state;
+	assert_non_null(a = calloc(1, sizeof(*a)));
+	assert_non_null(b = calloc(1, sizeof(*b)));
+	end_start(a, r, 'a', 1, len, len, 7, 8);
+	end_start(b, r, 'b', 1, len, len, 8, 7);
+	assert_true((efd = eventfd(0, EFD_CLOEXEC)) >= 0);
+	a->conf.kick_fd = efd;
+	end_go(a);
+	end_go(b);
+	while (a->app.got < MIB)
+		usleep(1000);
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	end_join(a);
+	end_join(b);
+	pair_check(a, b, len, len);
+	assert_true(a->end.resumes >= 1);
+	assert_true(a->lost >= 1);
+	close(efd);
+	relay_stop(r);
+	free(a);
+	free(b);
+}
+
 /* A hello beyond what A has sent: 4007 both to the peer and in *end. */
 static void
 test_hello_out_of_range(void **state)
@@ -747,6 +780,7 @@ main(void)
 		cmocka_unit_test(test_legacy),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_silence),
+		cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_hello_out_of_range),
 	};
 
