@@ -135,6 +135,12 @@ $(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
 
+# Two tunnel ends through a relay of the test's own, over loopback.
+$(BUILD)/tests/test_tunnel: tests/unit/test_tunnel.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIB_A) -lcmocka -lcurl -ljansson $(LIBS) -lpthread
+
 # The console's parsers, and its sessions on both storage backends.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
 		   console_auth.o keys.o store.o store_keys.o store_console.o db.o \

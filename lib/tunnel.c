@@ -587,13 +587,13 @@ tun_round(struct tun *t)
 	int progress = 0, st, r, by_peer;
 
 	/*
-	 * A failed write: what was read before it (a close frame, say)
-	 * still counts, so the receiving half runs first.
+	 * The receiving half first: a close frame is read before a write
+	 * can fail on a connection the peer is closing (a broken lk_wsc is
+	 * not read any more).
 	 */
-	r = tun_send(t);
 	if ((st = tun_recv(t, &progress)) != TUN_RUN)
 		return st;
-	if (r < 0)
+	if ((r = tun_send(t)) < 0)
 		return tun_lost(t, LK_WS_ABNORMAL, "connection lost");
 	progress |= r;
 	tun_out_eof(t);
