@@ -136,7 +136,7 @@ enum {
 /*
  * A piece of a data message, as it arrives (never the whole message
  * buffered, except text: a text message is given whole, at most
- * LK_WS_TEXT_MAX bytes). p points into the connection's input buffer,
+ * LK_WS_TEXT_MAX bytes, unless text_streamed). p points into the connection's input buffer,
  * already unmasked; it stays valid until lk_wsc_fill/lk_wsc_compact moves
  * the buffer, which they do not while a reference is held (iref).
  * first: no byte of this message was given before; fin: its last piece.
@@ -196,6 +196,13 @@ struct lk_wsc {
 	unsigned		 pings_out;	/* pings without a pong */
 	const uint8_t		*pre;		/* bytes read past the head */
 	size_t			 prelen;
+	/*
+	 * Set by the caller after lk_wsc_init: text messages come in pieces
+	 * like binary ones, of any size, their UTF-8 not checked (the
+	 * relay's sessions without resume, where a client's text is data
+	 * passed on, as before).
+	 */
+	int			 text_streamed;
 	/* wsconn.c's own (pre and hstash are not used: see lk_wsc_init) */
 	size_t			 pk;		/* of the piece, unmasked */
 	int			 tready;	/* a text message in tbuf */

@@ -631,7 +631,7 @@ wsc_on_data_hdr(struct lk_wsc *w)
 		w->msg_any = 0;
 		w->tlen = 0;
 	}
-	if (w->msg_op == LK_WS_OP_TEXT) {
+	if (w->msg_op == LK_WS_OP_TEXT && !w->text_streamed) {
 		if (w->cur.len > (uint64_t)(LK_WS_TEXT_MAX - w->tlen))
 			return wsc_proto(w, LK_WS_TOO_BIG);
 		if (w->tbuf == NULL &&
@@ -719,7 +719,7 @@ lk_wsc_peek(struct lk_wsc *w, struct lk_wsc_ev *ev)
 				return r;
 			continue;
 		}
-		if (w->msg_op == LK_WS_OP_TEXT) {
+		if (w->msg_op == LK_WS_OP_TEXT && !w->text_streamed) {
 			if ((r = wsc_text(w, ev, avail)) != LK_WSC_NONE ||
 			    w->error_code != 0)
 				return w->error_code ? LK_WSC_ERROR : r;

@@ -40,13 +40,18 @@ lk_ws_hdr_parse(const uint8_t *p, size_t n, int is_server,
 	    ((p[1] & 0x80) ? 4 : 0);
 	if (n < hlen)
 		return 0;
-	if (len7 == 126)
+	/* The length in its shortest form only (5.2: "MUST"). */
+	if (len7 == 126) {
 		len = (uint64_t)p[2] << 8 | p[3];
-	else if (len7 == 127) {
+		if (len < 126)
+			goto bad;
+	} else if (len7 == 127) {
 		if (p[2] & 0x80)
 			goto bad;
 		for (len = 0, i = 2; i < 10; i++)
 			len = len << 8 | p[i];
+		if (len <= 0xffff)
+			goto bad;
 	} else
 		len = (uint64_t)len7;
 	h->fin = (p[0] & 0x80) != 0;

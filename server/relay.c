@@ -1087,6 +1087,9 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	free(relay_pending_take(c));
 	if (relay_side_take(&s->c, extra, extra_size, sock, urh) != 0)
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	/* Without resume a client's text is data, of any size, as before. */
+	else if (!s->resumable)
+		s->c.w.text_streamed = 1;
 	if (s->c.urh == NULL) {
 		log_warnx("session %s: out of memory", s->id);
 		goto drop;

@@ -361,6 +361,15 @@ test_frame_hdr_errors(void **state)
 	/* The mask where the role forbids it, or none where it needs one. */
 	b[0] = 0x82; b[1] = 0x00; hdr_bad(b, 2, 1);
 	b[1] = 0x80; hdr_bad(b, 6, 0);
+	/* A length not in its shortest form. */
+	memset(b, 0, sizeof(b));
+	b[0] = 0x82; b[1] = 0x80 | 126; b[2] = 0; b[3] = 125; hdr_bad(b, 8, 1);
+	b[3] = 126;
+	parses_as(b, 8, 1, 1, LK_WS_OP_BINARY, 1, 126, 8);
+	b[1] = 0x80 | 127; memset(b + 2, 0, 8); b[9] = 5; hdr_bad(b, 14, 1);
+	b[8] = 0xff; b[9] = 0xff; hdr_bad(b, 14, 1);
+	b[7] = 1; b[8] = 0; b[9] = 0;
+	parses_as(b, 14, 1, 1, LK_WS_OP_BINARY, 1, 65536, 14);
 	/* A top bit clear is fine: 2^63 - 1. */
 	b[1] = 127; b[2] = 0x7f; memset(b + 3, 0xff, 7);
 	parses_as(b, 10, 0, 1, LK_WS_OP_BINARY, 0, UINT64_MAX >> 1, 10);
