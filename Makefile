@@ -62,7 +62,9 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 FUZZ_LIBS	 = -lcurl -lwslay -ljansson $(LIBS)
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
-		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate
+		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate \
+		   $(BUILD)/bench/splice_fwd $(BUILD)/bench/delay_fwd \
+		   $(BUILD)/bench/cpu_wrap
 DEMO_TTL	?= 15
 KEEP		?= 0
 
