@@ -43,6 +43,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -493,6 +494,15 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	log_init(AGENT_PROGNAME, LK_LOG_SYSLOG | (foreground ? LK_LOG_STDERR :
 	    0), LOG_DAEMON);
 	agent_log_set_debug(debug);
+	/*
+	 * A session's buffers (256 KiB and more) are taken while it moves
+	 * bytes and given back when it goes quiet: straight from and back to
+	 * the kernel, so that idle sessions cost no memory. (glibc's default
+	 * raises this threshold after the first such free, keeping freed
+	 * buffers in a thread's arena.) Few arenas: one thread per session.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	if (agent_signals_start() != 0 ||
 	    curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("cannot start");

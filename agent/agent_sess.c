@@ -16,11 +16,13 @@
  * nothing listens on, so the client sees why.
  */
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -40,6 +42,8 @@
 
 #define SESS_PORTS_MAX	64
 #define SESS_ID_MAX	47
+#define SESS_STACK	(256 * 1024)	/* a session thread's stack */
+#define SESS_STACK_MARGIN (8 * 1024)	/* kept below sess_main's frame */
 
 static int sess_ports[SESS_PORTS_MAX] = { 22 };
 static size_t sess_nports = 1;
@@ -321,6 +325,35 @@ sess_live_drop(struct sess_live *l)
 	free(l);
 }
 
+/*
+ * Before a session settles into its tunnel, which may stay open for days:
+ * gives back the pages of this thread's stack below the caller's frame
+ * (less a margin; the dial, libcurl and name resolution, runs deep, the
+ * tunnel's loop shallow; pages given back come again, zeroed, if the
+ * stack ever grows there), and the heap's free pages (what the dials of
+ * sessions opened at once took and freed).
+ */
+static void
+sess_trim(void)
+{
+	pthread_attr_t a;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, top;
+	size_t size;
+	void *addr;
+	char here;
+
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+		lo = ((uintptr_t)addr + page) & ~(page - 1);
+		top = ((uintptr_t)&here - SESS_STACK_MARGIN) & ~(page - 1);
+		if (top > lo)
+			(void)madvise((void *)lo, top - lo, MADV_DONTNEED);
+	}
+	pthread_attr_destroy(&a);
+	(void)malloc_trim(0);
+}
+
 static void *
 sess_main(void *arg)
 {
@@ -359,6 +392,7 @@ sess_main(void *arg)
 		conf.resume_wait_ms = j->resume_wait * 1000L;
 		conf.kick_fd = j->live != NULL ? j->live->kick : -1;
 		conf.stop_fd = sess_stopfd;
+		sess_trim();
 		(void)lk_tunnel_run(ws, fd, fd, &conf, j->resumable ?
 		    sess_redial : NULL, j, sess_event, &end);
 		ws = NULL;	/* the tunnel's */
@@ -497,7 +531,7 @@ agent_sess_start(const json_t *v)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	/* Small stacks: a session's thread only moves bytes. */
-	(void)pthread_attr_setstacksize(&attr, 256 * 1024);
+	(void)pthread_attr_setstacksize(&attr, SESS_STACK);
 	r = pthread_create(&t, &attr, sess_main, j);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {

@@ -74,7 +74,7 @@ USER_T=lk-bench-tun
 PER_INSTANCE=20		# RELAY_PER_INSTANCE in server/relay.h
 # One access key opens all the sessions: its quota (default 5 per
 # instance) raised to the instance's.
-LKD_OPTS="--sessions-per-key $PER_INSTANCE"
+LKD_OPTS="--sessions-per-key $PER_INSTANCE ${LK_BENCH_LKD_OPTS:-}"
 AGENTS=$(((SESSIONS + PER_INSTANCE - 1) / PER_INSTANCE))
 AIM_RATIO=0.8		# tunnel/direct
 AIM_BARE=0.9		# tunnel/bare, where bare/direct < AIM_RATIO

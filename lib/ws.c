@@ -6,6 +6,7 @@
  * plain recv/sendmsg for ws:// and http://, curl_easy_recv/curl_easy_send
  * for wss:// and https://.
  */
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -16,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 
 #include "b64.h"
 #include "err.h"
@@ -327,6 +328,18 @@ ws_conn_init(struct lk_ws *ws, const char *base, const char *head)
 	if ((ws->head = strdup(head)) == NULL)
 		return LK_ERR_ALLOC;
 	ws->tls = strncmp(base, "https:", 6) == 0;
+	/*
+	 * Plain TCP needs nothing more of libcurl: the socket is kept (a
+	 * duplicate) and the handle, tens of kilobytes, let go, so that an
+	 * idle session costs little.
+	 */
+	if (!ws->tls) {
+		if ((fl = fcntl(ws->fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			return LK_ERR_SYSTEM;
+		curl_easy_cleanup(ws->curl);
+		ws->curl = NULL;
+		ws->fd = fl;
+	}
 	if ((fl = fcntl(ws->fd, F_GETFL)) < 0 ||
 	    fcntl(ws->fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return LK_ERR_SYSTEM;
@@ -365,7 +378,7 @@ lk_ws_dial(const char *url, const struct lk_ws_opts *o, struct lk_ws **wsp,
 		goto fail;
 	}
 	r = LK_ERR_ALLOC;
-	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
 	    (key = lk_b64_encode(raw, sizeof(raw), 1)) == NULL ||
 	    (head = malloc(WS_HEAD_MAX + 1)) == NULL ||
 	    (ws->curl = curl_easy_init()) == NULL)
@@ -475,6 +488,8 @@ lk_ws_free(struct lk_ws *ws)
 		lk_wsc_free(&ws->c);
 	if (ws->curl != NULL)
 		curl_easy_cleanup(ws->curl);
+	else if (ws->fd >= 0)
+		close(ws->fd);		/* ours since the handshake */
 	free(ws->pre);
 	free(ws->head);
 	free(ws);

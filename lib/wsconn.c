@@ -21,10 +21,13 @@
  * malloc. Pings and pongs go ahead of data frames not yet started; a close
  * goes out only when everything queued before it has been written.
  *
- * Client-role masks come from RAND_bytes (OpenSSL's per-thread DRBG), 4
- * bytes per frame; at 256 KiB a frame that is noise, and small frames are
- * what interactive SSH sends, where it is still under a microsecond.
+ * Client-role masks come from the kernel (getrandom(2)), 4 bytes per
+ * frame: no state in the process (OpenSSL's RAND_bytes keeps a DRBG per
+ * thread, kilobytes for each of the agent's session threads); at 256 KiB
+ * a frame the call is noise, and for the small frames of interactive SSH
+ * it is well under a microsecond.
  */
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -34,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #include "err.h"
 #include "util.h"
@@ -202,7 +204,7 @@ wsc_enqueue(struct lk_wsc *w, struct lk_wsc_seg *s, int ahead)
 static int
 wsc_mask_new(uint8_t mask[4])
 {
-	return RAND_bytes(mask, 4) == 1 ? 0 : LK_ERR_INTERNAL;
+	return getrandom(mask, 4, 0) == 4 ? 0 : LK_ERR_INTERNAL;
 }
 
 /* A control frame (or a small owned frame): header and payload inline. */

@@ -579,6 +579,12 @@ lkd_serve(const struct lkd_opts *o)
 		return 2;
 	/* A few threads only: no need for more arenas than that. */
 	mallopt(M_ARENA_MAX, 4);
+	/*
+	 * The relay's input buffers (256 KiB) are taken while a session
+	 * moves bytes and given back when it goes quiet: from and back to
+	 * the kernel, so that idle sessions cost no memory.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

@@ -63,6 +63,7 @@
 #define RELAY_STOP_WAIT		3	/* seconds relay_stop waits */
 #define RELAY_ABORT_WAIT	2	/* and then for the records */
 #define RELAY_RECHECK_MS	1000	/* a hand-out not yet seen: look again */
+#define RELAY_TRIM_MS		1000	/* quiet this long: buffers go */
 
 struct relay_sess;
 
@@ -72,7 +73,8 @@ struct relay_side {
 	const char			*name;
 	struct lk_wsc			 w;	/* once ready */
 	int				 ready;	/* w is set up */
-	struct MHD_UpgradeResponseHandle *urh;
+	struct MHD_UpgradeResponseHandle *urh;	/* TLS: libmicrohttpd's */
+	int				 own_fd;	/* plain: ours, or -1 */
 	int				 broken;
 	int				 lost_told;
 	int				 close_code;	/* its close, or loss */
@@ -619,9 +621,13 @@ relay_pump(struct relay_sess *s)
 		for (i = 0; i < 2; i++)
 			if ((d = relay_side_alive(s, side[i], now)) < due)
 				due = d;
-	/* Idle sessions give their buffers back. */
-	lk_wsc_trim(&s->c.w);
-	lk_wsc_trim(&s->a.w);
+	/* Sessions quiet for a while give their buffers back. */
+	if (now - s->last >= RELAY_TRIM_MS) {
+		lk_wsc_trim(&s->c.w);
+		lk_wsc_trim(&s->a.w);
+	} else if ((s->c.w.ibuf != NULL || s->a.w.ibuf != NULL) &&
+	    s->last + RELAY_TRIM_MS < due)
+		due = s->last + RELAY_TRIM_MS;
 	relay_side_watch(&s->c);
 	relay_side_watch(&s->a);
 	/* After a failed epoll_ctl or a side gone silent: at once. */
@@ -671,6 +677,9 @@ relay_side_free(struct relay_side *x)
 	if (x->ready)
 		lk_wsc_free(&x->w);
 	x->ready = 0;
+	if (x->own_fd >= 0)
+		close(x->own_fd);
+	x->own_fd = -1;
 	if (x->urh != NULL)
 		MHD_upgrade_action(x->urh, MHD_UPGRADE_ACTION_CLOSE);
 	x->urh = NULL;
@@ -1011,14 +1020,30 @@ static int
 relay_side_take(struct relay_side *x, const char *extra, size_t extra_size,
     MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-	int fl, one = 1;
+	int fl, one = 1, fd = -1;
 
+	/*
+	 * Without TLS the socket is all there is: a duplicate is kept and
+	 * libmicrohttpd's connection let go at once, with the memory pool
+	 * it holds (--conn-memory, 32 KiB), so that an idle session costs
+	 * latchkeyd little. With TLS libmicrohttpd keeps encrypting for us
+	 * through its socketpair, and the connection stays.
+	 */
+	if (!lkd->tls && (fd = fcntl(sock, F_DUPFD_CLOEXEC, 3)) >= 0)
+		sock = fd;
 	/* Nothing of x is set on failure: the caller still owns urh. */
 	if (lk_wsc_init(&x->w, sock, LK_WSC_SERVER, NULL, extra,
-	    extra_size) != 0)
+	    extra_size) != 0) {
+		if (fd >= 0)
+			close(fd);
 		return LK_ERR_ALLOC;
+	}
 	x->ready = 1;
-	x->urh = urh;
+	x->own_fd = fd;
+	if (fd >= 0)
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	else
+		x->urh = urh;
 	if ((fl = fcntl(sock, F_GETFL)) >= 0)
 		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
 	(void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1090,7 +1115,7 @@ relay_client_up(void *cls, struct MHD_Connection *c, void *req_cls,
 	/* Without resume a client's text is data, of any size, as before. */
 	else if (!s->resumable)
 		s->c.w.text_streamed = 1;
-	if (s->c.urh == NULL) {
+	if (!s->c.ready) {
 		log_warnx("session %s: out of memory", s->id);
 		goto drop;
 	}
@@ -1289,6 +1314,7 @@ relay_sess_new(void)
 	s->a.peer = &s->c;
 	s->c.name = "client";
 	s->a.name = "agent";
+	s->c.own_fd = s->a.own_fd = -1;
 	return s;
 }
 
