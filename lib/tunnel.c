@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,8 +47,9 @@
 #define TUN_BACKOFF_MIN_MS	100
 #define TUN_BACKOFF_MAX_MS	2000
 #define TUN_READ_ROUND		(1024 * 1024)	/* input per round, at most */
+#define TUN_PIPE_SIZE		(1024 * 1024)	/* asked of a pipe */
 
-enum { TUN_RUN = 0, TUN_END, TUN_LOST };
+enum { TUN_RUN = 0, TUN_END, TUN_LOST, TUN_BLOCKED };
 
 struct tun {
 	struct lk_tunnel_conf	 conf;
@@ -89,14 +92,22 @@ tun_set_end(struct tun *t, int code, int by_peer, const char *reason)
 	    reason != NULL ? reason : "");
 }
 
+/*
+ * fd non-blocking; a pipe (ssh gives its ProxyCommand pipes) also gets a
+ * larger buffer, as far as the system allows, so that a bulk copy costs
+ * fewer wake-ups on both sides.
+ */
 static int
 tun_nonblock(int fd)
 {
+	struct stat st;
 	int fl;
 
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return LK_ERR_SYSTEM;
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, TUN_PIPE_SIZE);
 	return 0;
 }
 
@@ -292,6 +303,9 @@ tun_on_data(struct tun *t, const struct lk_wsc_ev *ev)
 	if ((r = tun_write_out(t, ev->p, ev->n)) < 0)
 		return -1;
 	lk_wsc_consume(t->w, (size_t)r);
+	/* Nothing written (out_fd full) is no progress: poll, not spin. */
+	if (r == 0)
+		return TUN_BLOCKED;
 	return TUN_RUN;
 }
 
@@ -337,9 +351,11 @@ tun_recv(struct tun *t, int *progress)
 		t->out_blocked = 0;
 		switch (lk_wsc_peek(t->w, &ev)) {
 		case LK_WSC_DATA:
-			*progress = 1;
 			if ((st = tun_on_data(t, &ev)) < 0)
 				goto out_gone;
+			if (st == TUN_BLOCKED)
+				return TUN_RUN;
+			*progress = 1;
 			if (st != TUN_RUN)
 				return st;
 			if (t->out_blocked)
