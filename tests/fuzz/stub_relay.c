@@ -16,3 +16,8 @@ void
 relay_check_ended(void)
 {
 }
+
+void
+relay_expire(void)
+{
+}
