@@ -64,7 +64,9 @@ FUZZ_LIBS	 = -lcurl -ljansson $(LIBS)
 
 BENCH_BINS	 = $(BUILD)/bench/helper_bench $(BUILD)/bench/agent_load \
 		   $(BUILD)/bench/echo_rtt $(BUILD)/bench/api_rate \
-		   $(BUILD)/bench/ws_bench
+		   $(BUILD)/bench/ws_bench \
+		   $(BUILD)/bench/splice_fwd $(BUILD)/bench/delay_fwd \
+		   $(BUILD)/bench/cpu_wrap
 DEMO_TTL	?= 15
 KEEP		?= 0
 
