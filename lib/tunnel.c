@@ -13,7 +13,7 @@
  *     read (the back-pressure), but input keeps going the other way;
  *   - the keep-alive: a ping after keepalive_ms of silence, the connection
  *     taken as lost after three times that.
- * A loss (no close frame, 4006, 1001, silence, a kick) with resume: the
+ * A loss (no close frame, 4006, silence, a kick) with resume: the
  * WebSocket is dropped, the stream rewinds (lk_stream_reconnect) and the
  * redial function gives a new one, on which both ends say hello and carry
  * on. A control message with an offset out of range (a forged or stale
@@ -312,13 +312,18 @@ tun_on_data(struct tun *t, const struct lk_wsc_ev *ev)
 	return TUN_RUN;
 }
 
-/* The peer's close frame. */
+/*
+ * The peer's close frame. Only 4006 asks for a resume: a 1001 is the other
+ * end stopping (latchkey proxy told to by ssh's SIGHUP, the agent
+ * stopping), which latchkeyd passes on as final (a latchkeyd that stops
+ * sends 4006 for sessions that resume).
+ */
 static int
 tun_on_close(struct tun *t)
 {
 	int code = t->w->close_code;
 
-	if (code == LK_WS_RESUME || code == LK_WS_GOING_AWAY)
+	if (code == LK_WS_RESUME)
 		return tun_lost(t, code, t->w->close_reason);
 	tun_set_end(t, code, 1, t->w->close_reason);
 	return TUN_END;

@@ -671,6 +671,9 @@ test_stop(void **state)
 	assert_false(a->end.by_peer);
 	assert_int_equal(b->rc, LK_ERR_SYSTEM);
 	assert_int_equal(b->end.code, LK_WS_GOING_AWAY);
+	/* The other end's 1001 is final: no loss, no attempt to resume. */
+	assert_true(b->end.by_peer);
+	assert_int_equal(b->lost, 0);
 	assert_false(a->app.bad);
 	assert_false(b->app.bad);
 	close(efd);
