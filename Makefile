@@ -226,8 +226,9 @@ build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
 
-# The unit tests, and the simulated agents test_replicas.sh runs.
-unit: $(UNIT_BINS) $(BUILD)/bench/agent_load
+# The unit tests, the simulated agents test_replicas.sh runs and the
+# delaying forwarder of test_resume.sh's long link (tests/tools/longlink).
+unit: $(UNIT_BINS) $(BUILD)/bench/agent_load $(BUILD)/bench/delay_fwd
 fuzz: $(FUZZ_BINS)
 
 # Every fuzz target for FUZZ_LONG_RUNS executions (10 million) or

@@ -13,10 +13,15 @@
  *     read (the back-pressure), but input keeps going the other way;
  *   - the keep-alive: a ping after keepalive_ms of silence, the connection
  *     taken as lost after three times that.
- * A loss (no close frame, 4006, 1001, silence, a kick) with resume: the
+ * A loss (no close frame, 4006, silence, a kick) with resume: the
  * WebSocket is dropped, the stream rewinds (lk_stream_reconnect) and the
  * redial function gives a new one, on which both ends say hello and carry
- * on. When the tunnel is quiet for TUN_TRIM_MS its buffers are given back.
+ * on. A control message with an offset out of range (a forged or stale
+ * resume's hello) is refused with LK_WS_RESUME_RANGE and, with resume,
+ * taken as a loss too: the stream is untouched and waits for its real
+ * peer. A run of losses with no hello accepted in between is bounded by
+ * resume_wait_ms from the first of them. When the tunnel is quiet for
+ * TUN_TRIM_MS its buffers are given back.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -73,6 +78,7 @@ struct tun {
 	long long		 busy_ms;	/* last progress */
 	uint64_t		 max_sent;
 	int			 lost_code;	/* why the connection went */
+	long long		 lost_first_ms;	/* losses since a good hello */
 	char			 lost_why[124];
 };
 
@@ -253,7 +259,12 @@ tun_write_tpend(struct tun *t)
 	return 0;
 }
 
-/* A control message from the peer; TUN_END on a violation. */
+static void	tun_close_wait(struct tun *);
+
+/*
+ * A control message from the peer; TUN_END on a violation, TUN_LOST for
+ * offsets out of range when the session resumes.
+ */
 static int
 tun_on_ctl(struct tun *t, const struct lk_wsc_ev *ev)
 {
@@ -263,11 +274,24 @@ tun_on_ctl(struct tun *t, const struct lk_wsc_ev *ev)
 	if ((r = lk_stream_ctl_parse(ev->p, ev->n, &c)) == 0)
 		r = lk_stream_on_ctl(&t->s, &c);
 	lk_wsc_consume(t->w, ev->n);
-	if (r == 0)
+	if (r == 0) {
+		if (c.type == LK_STREAM_HELLO)
+			t->lost_first_ms = 0;	/* resumed for real */
 		return TUN_RUN;
+	}
 	code = r == LK_ERR_RANGE ? LK_WS_RESUME_RANGE : LK_WS_PROTOCOL;
 	lk_wsc_close(t->w, code, r == LK_ERR_RANGE ?
 	    "resume offset out of range" : "bad control message");
+	/*
+	 * Refused offsets leave the stream as it was (lib/stream.h): whoever
+	 * sent them is not our peer, or not any more, and the session waits
+	 * for the next connection (latchkeyd keeps it, docs/sessions.md).
+	 */
+	if (code == LK_WS_RESUME_RANGE && t->conf.resumable &&
+	    t->redial != NULL) {
+		tun_close_wait(t);
+		return tun_lost(t, code, "resume refused: offset out of range");
+	}
 	tun_set_end(t, code, 0, t->w->pend_reason);
 	return TUN_END;
 }
@@ -309,13 +333,18 @@ tun_on_data(struct tun *t, const struct lk_wsc_ev *ev)
 	return TUN_RUN;
 }
 
-/* The peer's close frame. */
+/*
+ * The peer's close frame. Only 4006 asks for a resume: a 1001 is the other
+ * end stopping (latchkey proxy told to by ssh's SIGHUP, the agent
+ * stopping), which latchkeyd passes on as final (a latchkeyd that stops
+ * sends 4006 for sessions that resume).
+ */
 static int
 tun_on_close(struct tun *t)
 {
 	int code = t->w->close_code;
 
-	if (code == LK_WS_RESUME || code == LK_WS_GOING_AWAY)
+	if (code == LK_WS_RESUME)
 		return tun_lost(t, code, t->w->close_reason);
 	tun_set_end(t, code, 1, t->w->close_reason);
 	return TUN_END;
@@ -515,8 +544,20 @@ tun_resume(struct tun *t)
 	tun_event(t, "lost", t->lost_why);
 	lk_stream_reconnect(&t->s);
 	t->out_blocked = 0;
-	deadline = lost_at + t->conf.resume_wait_ms;
+	if (t->lost_first_ms == 0)
+		t->lost_first_ms = lost_at;
+	deadline = t->lost_first_ms + t->conf.resume_wait_ms;
+	/* After a refused resume, not at once again. */
+	if (t->lost_code == LK_WS_RESUME_RANGE &&
+	    tun_sleep(t, TUN_BACKOFF_MIN_MS)) {
+		tun_set_end(t, LK_WS_GOING_AWAY, 0, "stopping");
+		return -1;
+	}
 	for (;;) {
+		if (lk_now_ms() >= deadline) {
+			tun_set_end(t, t->lost_code, 0, t->lost_why);
+			return -1;
+		}
 		err[0] = '\0';
 		ws = NULL;
 		r = t->redial(t->arg, deadline, t->conf.stop_fd, &ws, err,

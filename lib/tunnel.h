@@ -64,9 +64,9 @@ struct lk_tunnel_end {
  * Takes ws (frees it, and each one redial gives). Local EOF on in_fd ends
  * that direction (lib/stream.h); the peer's end shuts out_fd down for
  * writing (a socket) or closes it, once everything before it is written.
- * A lost connection (no close frame, LK_WS_RESUME, LK_WS_GOING_AWAY, or
- * silence) with conf->resumable and a redial function: resumed, for up to
- * resume_wait_ms. Returns 0 when closed with LK_WS_NORMAL, else
+ * A lost connection (no close frame, LK_WS_RESUME, or silence) with
+ * conf->resumable and a redial function: resumed, for up to
+ * resume_wait_ms; the peer's LK_WS_GOING_AWAY (it stopped) is final. Returns 0 when closed with LK_WS_NORMAL, else
  * LK_ERR_SYSTEM with *end saying why. on_event (may be NULL) is told of
  * losses and resumes ("lost", "resumed") for the caller's log.
  */

@@ -203,10 +203,87 @@ done
 for c in cross same; do
 	ssh -o "ControlPath=$T/cm-$c" -O exit x 2>/dev/null
 done
+
+# ---------------------------------------------------------------------
+# A move to another replica (issue 13): the replicas again without
+# --public-url, behind HAProxy, which the client and the agent both go
+# through; an scp of MOVE_MB MB, rate-limited so that it is mid-transfer,
+# and kill -9 of the replica holding the client: latchkey proxy resumes
+# through HAProxy on the other replica, the agent follows the new
+# hand-out there, and the copy completes intact.
+MOVE_MB=${LK_REPLICA_MOVE_MB:-100}
+check "the agent stops on SIGTERM" lk_agent_stop agent
 check "replica a stops on SIGTERM" lk_lkd_stop a
 check "replica b stops on SIGTERM" lk_lkd_stop b
-check "the agent stops on SIGTERM" lk_agent_stop agent
+lk_must "replica a starts again without --public-url" lk_lkd_start -p "$PA" a \
+    --replica-id a --advertise-url "$URL_A"
+lk_must "replica b starts again without --public-url" lk_lkd_start -p "$PB" b \
+    --replica-id b --advertise-url "$URL_B"
+lk_must "HAProxy in front of a and b" lk_haproxy_start ha a b
+# The agent's state, with HAProxy as its server.
+mkdir -p "$T/agentha"
+python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["server"] = sys.argv[2]
+if "servers" in s:
+    s["servers"] = [sys.argv[2]]
+json.dump(s, open(sys.argv[3], "w"))
+' "$T/agent/agent.json" "$HA_URL" "$T/agentha/agent.json"
+chmod 0600 "$T/agentha/agent.json"
+lk_must "the agent runs through HAProxy" lk_agent_run agentha \
+    --session-ports "$SSHD_PORT,$ECHO_PORT"
+dd if=/dev/urandom of="$T/xfer/move.bin" bs=1M count="$MOVE_MB" status=none
+chmod 0644 "$T/xfer/move.bin"
+MOVESUM=$(sha256sum <"$T/xfer/move.bin")
+rm -f "$T/xfer/move.up"
+t0=${EPOCHREALTIME/./}
+LATCHKEY_ENDPOINT=$HA_URL timeout 180 scp -q -O -l 80000 -F /dev/null \
+    -P "$SSHD_PORT" -i "$KEY" -o IdentitiesOnly=yes -o BatchMode=yes \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR -o "ProxyCommand=$LK -v proxy %h %p 2>>$T/move-px.log" \
+    "$T/xfer/move.bin" "$LK_ALICE@$INST:$T/xfer/move.up" </dev/null \
+    >"$T/move.out" 2>"$T/move.err" &
+MOVE=$!
+for i in $(seq 1 200); do
+	[ "$(stat -c %s "$T/xfer/move.up" 2>/dev/null || echo 0)" -ge \
+	    $((MOVE_MB * 1048576 / 5)) ] && break
+	sleep 0.1
+done
+MSID=$(sed -n 's/^latchkey: session \(s-[a-z0-9]*\) to .*/\1/p' "$T/move-px.log" |
+    tail -n 1)
+HOLDER=
+for r in a b; do
+	grep -q "session ${MSID:-none} connected .*epoch=0" "$T/$r.log" && HOLDER=$r
+done
+[ "$HOLDER" = a ] && OTHER=b || OTHER=a
+check "move: the copy is under way, its client held by replica ${HOLDER:-none}" \
+    sh -c "[ -n '$HOLDER' ] && [ \$(stat -c %s '$T/xfer/move.up') -lt \
+    $((MOVE_MB * 1048576)) ]"
+check "move: kill -9 of replica ${HOLDER:-none} mid-transfer" \
+    lk_replica_kill "${HOLDER:-none}"
+wait "$MOVE"; rc=$?
+t1=${EPOCHREALTIME/./}
+check "move: the scp completes (exit $rc)" test "$rc" -eq 0
+is "move: ... with the original's sha256" \
+    "$(sha256sum <"$T/xfer/move.up" 2>/dev/null)" "$MOVESUM"
+check "move: ... latchkey proxy resumed the session" grep -q \
+    "session ${MSID:-none} resumed" "$T/move-px.log"
+check "move: ... through replica $OTHER" grep -qE \
+    "session ${MSID:-none} connected .*epoch=[1-9]" "$T/$OTHER.log"
+echo "# move: $MOVE_MB MB at 10 MB/s (scp -l 80000) in $(awk -v a="$t0" \
+    -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }') s, replica" \
+    "$HOLDER killed"
+rm -f "$T/xfer/move.bin" "$T/xfer/move.up"
+lk_replica_restart "${HOLDER:-a}" --advertise-url \
+    "$([ "$HOLDER" = b ] && echo "$URL_B" || echo "$URL_A")" 2>/dev/null
+check "the agent stops on SIGTERM (through HAProxy)" lk_agent_stop agentha
+lk_haproxy_stop
+
+check "replica a stops on SIGTERM" lk_lkd_stop a
+check "replica b stops on SIGTERM" lk_lkd_stop b
 check "no sanitizer report from the replicas or the agent" sh -c \
     "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
-    '$T/a.log' '$T/b.log' '$T/agent.log' '$T/agent.out' >&2"
+    '$T/a.log' '$T/b.log' '$T/agent.log' '$T/agent.out' '$T/agentha.out' \
+    '$T/move-px.log' >&2"
 echo "1..$LK_N"

@@ -8,7 +8,8 @@
  * Checked: 64 MiB of random data each way arrives intact with 0, 1 and 5
  * crashes; EOF both ways ends both with 1000; stop_fd ends with 1001;
  * silence is taken as a loss and resumed; an out-of-range hello from a
- * fake peer ends with LK_WS_RESUME_RANGE; legacy mode still works.
+ * fake peer is refused with LK_WS_RESUME_RANGE and taken as a loss (and
+ * ends with it when no resume can be had); legacy mode still works.
  */
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -670,6 +671,9 @@ test_stop(void **state)
 	assert_false(a->end.by_peer);
 	assert_int_equal(b->rc, LK_ERR_SYSTEM);
 	assert_int_equal(b->end.code, LK_WS_GOING_AWAY);
+	/* The other end's 1001 is final: no loss, no attempt to resume. */
+	assert_true(b->end.by_peer);
+	assert_int_equal(b->lost, 0);
 	assert_false(a->app.bad);
 	assert_false(b->app.bad);
 	close(efd);
@@ -745,7 +749,11 @@ test_kick(void **state)
 	free(b);
 }
 
-/* A hello beyond what A has sent: 4007 both to the peer and in *end. */
+/*
+ * A hello beyond what A has sent: refused with 4007 to the peer, taken as
+ * a loss (the stream waits for its real peer), and with no resume to be
+ * had (the redial refuses), 4007 in *end.
+ */
 static void
 test_hello_out_of_range(void **state)
 {
@@ -755,6 +763,7 @@ test_hello_out_of_range(void **state)
 	(void)state;
 	assert_non_null(a = calloc(1, sizeof(*a)));
 	end_start(a, r, 'a', 1, 0, 0, 1, 2);
+	a->redial_fail = 1;
 	end_go(a);
 	pthread_join(a->th, NULL);
 	shutdown(a->app.fd, SHUT_RDWR);
@@ -762,6 +771,8 @@ test_hello_out_of_range(void **state)
 	assert_int_equal(a->rc, LK_ERR_SYSTEM);
 	assert_int_equal(a->end.code, LK_WS_RESUME_RANGE);
 	assert_false(a->end.by_peer);
+	assert_int_equal(a->lost, 1);
+	assert_string_equal(a->lost_why, "resume refused: offset out of range");
 	while (r->fake_close == 0)
 		usleep(1000);
 	assert_int_equal(r->fake_close, LK_WS_RESUME_RANGE);
