@@ -49,6 +49,7 @@ enum { CMD_NONE, CMD_CRASH, CMD_CRASH_4006, CMD_FREEZE, CMD_STOP };
 struct rside {
 	struct lk_wsc	w;
 	int		live;
+	int		gen;	/* the pairing it belongs to */
 };
 
 struct relay {
@@ -61,6 +62,13 @@ struct relay {
 	_Atomic int	 fake_close;	/* fake mode: the end's close code */
 	int		 fake;		/* answer A with a bad hello */
 	int		 frozen;
+	/*
+	 * Pairings, as latchkeyd's relay has them (a session object per
+	 * connection): a lost hop ends the pairing, and a side's new
+	 * connection is paired only with a new one of the other side,
+	 * never with what is left of the old pairing.
+	 */
+	int		 gen;
 	struct rside	 side[2];	/* 0: A, 1: B */
 };
 
@@ -139,6 +147,7 @@ relay_crash(struct relay *r, int code)
 		relay_drop(&r->side[i]);
 	}
 	r->frozen = 0;
+	r->gen++;
 	r->crashes++;
 }
 
@@ -163,6 +172,7 @@ relay_accept(struct relay *r)
 	assert_int_equal(lk_wsc_init(&r->side[which].w, fd, LK_WSC_SERVER,
 	    NULL, NULL, 0), 0);
 	r->side[which].live = 1;
+	r->side[which].gen = r->gen;
 	r->conns++;
 	if (r->fake && which == 0)
 		assert_int_equal(lk_wsc_queue_copy(&r->side[0].w,
@@ -189,13 +199,16 @@ relay_pump(struct relay *r, int i)
 			continue;
 		}
 		if (e == LK_WSC_CLOSED) {
+			/* Passed on; the pairing is over for both. */
 			lk_wsc_close(b, a->close_code, a->close_reason);
+			r->gen++;
 			return;
 		}
 		if (e == LK_WSC_ERROR) {
 			/* A lost hop: the other one is told to resume. */
 			lk_wsc_close(b, LK_WS_RESUME, "hop lost");
 			relay_drop(&r->side[i]);
+			r->gen++;
 			return;
 		}
 		if (!lk_wsc_want_read(a) || !lk_wsc_room(a) ||
@@ -238,17 +251,25 @@ relay_main(void *arg)
 			r->frozen = 1;
 		if (r->fake && r->side[0].live)
 			relay_fake(r);
-		else if (!r->frozen && r->side[0].live && r->side[1].live) {
+		else if (!r->frozen && r->side[0].live && r->side[1].live &&
+		    r->side[0].gen == r->gen && r->side[1].gen == r->gen) {
 			relay_pump(r, 0);
-			if (r->side[1].live)
+			/* Not into a side the first pump dropped. */
+			if (r->side[0].live && r->side[1].live)
 				relay_pump(r, 1);
 		}
 		for (i = 0; i < 2; i++) {
 			if (!r->side[i].live || r->frozen)
 				continue;
 			(void)lk_wsc_flush(&r->side[i].w);
-			if (lk_wsc_done(&r->side[i].w))
-				relay_drop(&r->side[i]);
+			if (!lk_wsc_done(&r->side[i].w))
+				continue;
+			/* Over (or lost writing): so is the pairing. */
+			if (r->side[i].w.broken && r->side[1 - i].live)
+				lk_wsc_close(&r->side[1 - i].w, LK_WS_RESUME,
+				    "hop lost");
+			relay_drop(&r->side[i]);
+			r->gen++;
 		}
 		p[0] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = r->wake[0], .events = POLLIN };
@@ -531,6 +552,11 @@ end_join(struct end *e)
 static void
 pair_check(struct end *a, struct end *b, size_t la, size_t lb)
 {
+	if (a->rc != 0 || b->rc != 0)
+		print_message("a: rc %d code %d (%s) lost %d (%s); b: rc %d code "
+		    "%d (%s) lost %d (%s)\n", a->rc, a->end.code, a->end.reason,
+		    a->lost, a->lost_why, b->rc, b->end.code, b->end.reason,
+		    b->lost, b->lost_why);
 	assert_int_equal(a->rc, 0);
 	assert_int_equal(b->rc, 0);
 	assert_int_equal(a->end.code, LK_WS_NORMAL);
