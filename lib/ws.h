@@ -105,7 +105,11 @@ size_t	lk_ws_hdr_build(uint8_t *out, int fin, int opcode, uint64_t len,
  * Masking and unmasking are the same operation.
  */
 void	lk_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
-/* dst = src XOR mask (as lk_ws_mask) in one pass; may not overlap. */
+/*
+ * dst = src XOR mask (as lk_ws_mask) in one pass; dst and src are the same
+ * buffer (lk_ws_mask) or do not overlap. Each word is loaded before it is
+ * stored.
+ */
 void	lk_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 	    const uint8_t mask[4], uint64_t off);
 

@@ -115,39 +115,7 @@ ws_mask_word(const uint8_t mask[4], uint64_t off)
 void
 lk_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
 {
-	uint64_t m, a, b, c, d;
-	size_t i = 0;
-
-	/* Byte by byte up to an 8-byte boundary. */
-	while (i < n && ((uintptr_t)(p + i) & 7) != 0) {
-		p[i] ^= mask[(off + i) & 3];
-		i++;
-	}
-	if (n - i >= 8) {
-		m = ws_mask_word(mask, off + i);
-		/* 32 bytes a step: four independent words. */
-		for (; n - i >= 32; i += 32) {
-			memcpy(&a, p + i, 8);
-			memcpy(&b, p + i + 8, 8);
-			memcpy(&c, p + i + 16, 8);
-			memcpy(&d, p + i + 24, 8);
-			a ^= m;
-			b ^= m;
-			c ^= m;
-			d ^= m;
-			memcpy(p + i, &a, 8);
-			memcpy(p + i + 8, &b, 8);
-			memcpy(p + i + 16, &c, 8);
-			memcpy(p + i + 24, &d, 8);
-		}
-		for (; n - i >= 8; i += 8) {
-			memcpy(&a, p + i, 8);
-			a ^= m;
-			memcpy(p + i, &a, 8);
-		}
-	}
-	for (; i < n; i++)
-		p[i] ^= mask[(off + i) & 3];
+	lk_ws_mask_copy(p, p, n, mask, off);
 }
 
 void

@@ -90,22 +90,8 @@ lk_must "the plug-in is installed" env LATCHKEY_ROOT="$R" \
     "$T/bin/acs-plugin-manager" -e -P config_ecs_instance_connect \
     --params --install
 ECHO=$(lk_free_port)
-ECHO_PY='
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d: break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=echo, args=(c,), daemon=True).start()
-'
 LK_PIDFILES+=("$T/echo.pid")
-ip netns exec "$NS" python3 -c "$ECHO_PY" "$ECHO" >"$T/echo.log" 2>&1 &
+ip netns exec "$NS" "$LK_SRC/tests/tools/echo-server" "$ECHO" >"$T/echo.log" 2>&1 &
 echo $! >"$T/echo.pid"
 
 # ---------------------------------------------------------------------
@@ -349,7 +335,7 @@ HAP=$(lk_free_port)
 HAE=$(lk_free_port)
 HOSTECHO=$(lk_free_port)
 LK_PIDFILES+=("$T/hostecho.pid")
-python3 -c "$ECHO_PY" "$HOSTECHO" >"$T/hostecho.log" 2>&1 &
+"$LK_SRC/tests/tools/echo-server" "$HOSTECHO" >"$T/hostecho.log" 2>&1 &
 echo $! >"$T/hostecho.pid"
 cat >"$T/idlecut.cfg" <<EOF
 global

@@ -74,20 +74,7 @@ check "sshd cannot be reached from the client's side" sh -c \
 ECHO=$(lk_free_port)
 DEAD=$(lk_free_port)
 LK_PIDFILES+=("$T/echo.pid")
-ip netns exec "$NS" python3 -c '
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d: break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=echo, args=(c,), daemon=True).start()
-' "$ECHO" >"$T/echo.log" 2>&1 &
+ip netns exec "$NS" "$LK_SRC/tests/tools/echo-server" "$ECHO" >"$T/echo.log" 2>&1 &
 echo $! >"$T/echo.pid"
 
 # ---------------------------------------------------------------------
