@@ -246,6 +246,9 @@ sess_dial(const char *url, struct lk_ws **wsp, char *err, size_t errsize)
 	o.timeout_ms = 10000;
 	r = lk_ws_dial(url, &o, wsp, err, errsize);
 	explicit_bzero(auth, sizeof(auth));
+	/* Our own hop: frames unmasked, sent from the replay ring. */
+	if (r == 0)
+		lk_ws_conn(*wsp)->zero_mask = 1;
 	return r;
 }
 

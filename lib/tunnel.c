@@ -77,6 +77,7 @@ struct tun {
 	long long		 ping_ms;	/* our last ping */
 	long long		 busy_ms;	/* last progress */
 	uint64_t		 max_sent;
+	unsigned		 ring_refs;	/* frames pointing into s.ring */
 	int			 lost_code;	/* why the connection went */
 	long long		 lost_first_ms;	/* losses since a good hello */
 	char			 lost_why[124];
@@ -166,7 +167,16 @@ tun_send_data(struct tun *t)
 			break;
 		if (n > LK_WS_MSG_MAX)
 			n = LK_WS_MSG_MAX;
-		if (lk_wsc_queue_copy(t->w, LK_WS_OP_BINARY, 1, 1, p, n) != 0)
+		/*
+		 * Unmasked (the agent's hop) and resumable, so the bytes
+		 * stay in the ring until acknowledged: sent from there.
+		 */
+		if (t->w->zero_mask && t->s.resumable) {
+			if (lk_wsc_queue_ref(t->w, LK_WS_OP_BINARY, 1, 1, p, n,
+			    &t->ring_refs) != 0)
+				return -1;
+		} else if (lk_wsc_queue_copy(t->w, LK_WS_OP_BINARY, 1, 1, p,
+		    n) != 0)
 			return -1;
 		lk_stream_out_commit(&t->s, n);
 		total += n;
@@ -682,7 +692,8 @@ tun_round(struct tun *t)
 	if (r > 0)
 		return TUN_RUN;
 	if (now - t->busy_ms >= TUN_TRIM_MS) {
-		lk_stream_trim(&t->s);
+		if (t->ring_refs == 0)
+			lk_stream_trim(&t->s);
 		lk_wsc_trim(t->w);
 	}
 	if ((st = tun_keepalive(t, now)) != TUN_RUN)

@@ -207,6 +207,15 @@ struct lk_wsc {
 	 * passed on, as before).
 	 */
 	int			 text_streamed;
+	/*
+	 * Set by the caller after lk_wsc_init, client role: frames carry the
+	 * mask 0 (no work for either end) and lk_wsc_queue_ref is allowed.
+	 * Only for the agent's own hop to latchkeyd, which carries ssh's
+	 * ciphertext and the tunnel's control messages: RFC 6455 masking
+	 * protects intermediaries from what a browser's script sends, and
+	 * nothing here is a browser (docs/sessions.md, "Data path").
+	 */
+	int			 zero_mask;
 	/* wsconn.c's own (pre and hstash are not used: see lk_wsc_init) */
 	size_t			 pk;		/* of the piece, unmasked */
 	int			 tready;	/* a text message in tbuf */
@@ -258,7 +267,8 @@ void	lk_wsc_consume(struct lk_wsc *w, size_t n);
  *   lk_wsc_queue_copy	copies p (masking it in client role)
  *   lk_wsc_queue_ref	refers to p until written; *ref is incremented
  *			now and decremented when the frame is written or
- *			dropped (server role only: no mask to apply)
+ *			dropped (server role, or client role with
+ *			zero_mask: no mask to apply)
  * Returns 0, or LK_ERR_ALLOC, or LK_ERR_STATE after a close was sent.
  */
 int	lk_wsc_queue_copy(struct lk_wsc *w, int op, int first, int fin,

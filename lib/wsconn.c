@@ -202,8 +202,12 @@ wsc_enqueue(struct lk_wsc *w, struct lk_wsc_seg *s, int ahead)
 }
 
 static int
-wsc_mask_new(uint8_t mask[4])
+wsc_mask_new(const struct lk_wsc *w, uint8_t mask[4])
 {
+	if (w->zero_mask) {
+		memset(mask, 0, 4);
+		return 0;
+	}
 	return getrandom(mask, 4, 0) == 4 ? 0 : LK_ERR_INTERNAL;
 }
 
@@ -218,7 +222,7 @@ wsc_queue_ctl(struct lk_wsc *w, int op, const void *p, size_t n, int ahead)
 	if (n > 125)
 		return LK_ERR_TOO_LONG;
 	if (w->role == LK_WSC_CLIENT) {
-		if (wsc_mask_new(mask) != 0)
+		if (wsc_mask_new(w, mask) != 0)
 			return LK_ERR_INTERNAL;
 		m = mask;
 	}
@@ -261,7 +265,7 @@ lk_wsc_queue_copy(struct lk_wsc *w, int op, int first, int fin,
 	if ((r = wsc_data_ok(w, op, first)) != 0)
 		return r;
 	if (w->role == LK_WSC_CLIENT) {
-		if (wsc_mask_new(mask) != 0)
+		if (wsc_mask_new(w, mask) != 0)
 			return LK_ERR_INTERNAL;
 		m = mask;
 	}
@@ -300,13 +304,16 @@ lk_wsc_queue_ref(struct lk_wsc *w, int op, int first, int fin,
 	struct lk_wsc_seg *s;
 	int r, fop = first ? op : LK_WS_OP_CONT;
 
-	if (w->role != LK_WSC_SERVER)
+	static const uint8_t zero[4];
+
+	if (w->role != LK_WSC_SERVER && !w->zero_mask)
 		return LK_ERR_STATE;
 	if ((r = wsc_data_ok(w, op, first)) != 0)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return LK_ERR_ALLOC;
-	s->hlen = (uint8_t)lk_ws_hdr_build(s->hdr, fin, fop, n, NULL);
+	s->hlen = (uint8_t)lk_ws_hdr_build(s->hdr, fin, fop, n,
+	    w->role == LK_WSC_CLIENT ? zero : NULL);
 	s->kind = SEG_REF;
 	s->op = (uint8_t)fop;
 	s->p = p;

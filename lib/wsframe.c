@@ -115,6 +115,9 @@ ws_mask_word(const uint8_t mask[4], uint64_t off)
 void
 lk_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
 {
+	/* The mask 0 (the agent's hop) changes nothing. */
+	if ((mask[0] | mask[1] | mask[2] | mask[3]) == 0)
+		return;
 	lk_ws_mask_copy(p, p, n, mask, off);
 }
 
@@ -125,6 +128,11 @@ lk_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 	uint64_t m, a, b, c, d;
 	size_t i = 0;
 
+	if ((mask[0] | mask[1] | mask[2] | mask[3]) == 0) {
+		if (dst != src && n > 0)
+			memcpy(dst, src, n);
+		return;
+	}
 	/* Align the stores; the loads may stay unaligned. */
 	while (i < n && ((uintptr_t)(dst + i) & 7) != 0) {
 		dst[i] = src[i] ^ mask[(off + i) & 3];
