@@ -104,13 +104,15 @@ static int
 agent_hostkeys_run(char *const argv[], char *out, size_t max)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none;
 	char *envp[] = { NULL };
 	struct pollfd pfd;
 	long long end = agent_now_ms() + AGENT_HOSTKEYS_MS;
 	size_t len = 0;
 	ssize_t n;
 	pid_t pid;
-	int fds[2], status, r = LK_ERR_SYSTEM, left;
+	int fds[2], status, r = LK_ERR_SYSTEM, left, pr;
 
 	out[0] = '\0';
 	if (pipe2(fds, O_CLOEXEC) == -1)
@@ -120,11 +122,22 @@ agent_hostkeys_run(char *const argv[], char *out, size_t max)
 		close(fds[1]);
 		return LK_ERR_SYSTEM;
 	}
-	if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+	if (posix_spawnattr_init(&sa) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(fds[0]);
+		close(fds[1]);
+		return LK_ERR_SYSTEM;
+	}
+	/* The agent's threads block signals; the child gets none blocked. */
+	sigemptyset(&none);
+	if (posix_spawnattr_setsigmask(&sa, &none) != 0 ||
+	    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
 	    0) != 0 || posix_spawn_file_actions_adddup2(&fa, fds[1], 1) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
-	    0) != 0 || posix_spawn(&pid, argv[0], &fa, NULL, argv, envp) != 0)
+	    0) != 0 || posix_spawn(&pid, argv[0], &fa, &sa, argv, envp) != 0)
 		pid = -1;
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
 	if (pid == -1) {
@@ -136,8 +149,10 @@ agent_hostkeys_run(char *const argv[], char *out, size_t max)
 	for (;;) {
 		if ((left = (int)(end - agent_now_ms())) <= 0)
 			break;
-		if (poll(&pfd, 1, left) == -1 && errno != EINTR)
+		if ((pr = poll(&pfd, 1, left)) == -1 && errno != EINTR)
 			break;
+		if (pr <= 0)
+			continue;	/* timed out (checked above), EINTR */
 		if ((n = read(fds[0], out + len, max - 1 - len)) == 0) {
 			r = 0;
 			break;
