@@ -287,7 +287,9 @@ agent_hostkeys(void)
 		agent_log(LOG_WARNING, "hostkeys", "unreadable", "sshd=%s "
 		    "config=%s error=\"%s\"", agent_vis(vis[0], sizeof(vis[0]),
 		    sshd), agent_vis(vis[1], sizeof(vis[1]), config),
-		    r == LK_ERR_NOT_FOUND ? "no host key found" : lk_err(r));
+		    r == LK_ERR_NOT_FOUND ? "no host key found" :
+		    r == LK_ERR_SYSTEM ? "sshd -T failed or timed out" :
+		    lk_err(r));
 	else if (r == 0 && agent_hostkeys_failing != 0)
 		agent_log(LOG_INFO, "hostkeys", "found", "keys=%zu", n);
 	agent_hostkeys_failing = r != 0;
