@@ -32,12 +32,11 @@ keyscan() {
 # (or FIELD) a line, sorted; the raw answer in $T/hk.json.
 hostkeys() {
 	lk_api DescribeInstanceHostKeys InstanceId="$1" >"$T/hk.json"
-	python3 - "${2:-PublicKey}" <"$T/hk.json" <<-'PY'
-	import json, sys
-	d = json.load(sys.stdin)
-	for k in sorted(k[sys.argv[1]] for k in d["HostKeys"]["HostKey"]):
-	    print(k)
-	PY
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in sorted(k[sys.argv[2]] for k in d["HostKeys"]["HostKey"]):
+    print(k)' "$T/hk.json" "${2:-PublicKey}"
 }
 # fingerprints: "SHA256:... type" of keyscan's keys, by ssh-keygen -l.
 fingerprints() {
@@ -212,6 +211,7 @@ is "with their fingerprints" "$(hostkeys "$IID" Fingerprint)" \
     "$(fingerprints)"
 check "the agent logged the change" grep -q 'hostkeys changed keys=3' \
     "$T/agent.log"
+check "the ECDSA key's FirstSeenTime was read" test -n "$FIRST_ECDSA"
 is "the ECDSA key, kept, keeps its FirstSeenTime" "$(python3 -c '
 import json, sys
 for k in json.load(open(sys.argv[1]))["HostKeys"]["HostKey"]:
