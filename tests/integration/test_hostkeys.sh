@@ -218,4 +218,8 @@ for k in json.load(open(sys.argv[1]))["HostKeys"]["HostKey"]:
     if k["KeyType"].startswith("ecdsa"): print(k["FirstSeenTime"])' "$T/hk.json")" \
     "$FIRST_ECDSA"
 
+check "the agent stops on SIGTERM" lk_agent_stop agent
+check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
+check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/agent.out' '$T/agent.register'"
 finish
