@@ -111,7 +111,8 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
-		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c
+		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
+		   agent/agent_hostkeys.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -170,7 +171,7 @@ $(BUILD)/tests/test_longpoll: tests/unit/test_longpoll.c $(LONGPOLL_TEST_OBJS) $
 
 # Heartbeats on an in-memory database.
 HEARTBEAT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,heartbeat.o \
-		   store_agent.o db.o db_sqlite.o db_pg.o)
+		   store_agent.o store_hostkeys.o db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
@@ -194,8 +195,17 @@ $(BUILD)/tests/test_storage_sess: tests/unit/test_storage_sess.c $(SESS_TEST_OBJ
 
 # The agents' store operations on both backends.
 STORAGE_AGENT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_agent.o \
-		   db.o db_sqlite.o db_pg.o)
+		   store_hostkeys.o db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_storage_agent: tests/unit/test_storage_agent.c $(STORAGE_AGENT_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
+# The host keys agents report: their store operations on both backends,
+# and the validation of hostile reports.
+HOSTKEYS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,hostkeys.o store_agent.o \
+		   store_hostkeys.o db.o db_sqlite.o db_pg.o)
+$(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTKEYS_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
@@ -212,6 +222,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
+    server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \

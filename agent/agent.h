@@ -12,6 +12,7 @@
  *	agent_report.c		result queue, spool directory, reporter thread
  *	agent_http.c		HTTP with libcurl
  *	agent_state.c		state file and the host's facts
+ *	agent_hostkeys.c	sshd's host keys, for the facts
  *	agent_log.c		the event log file
  */
 #ifndef LK_AGENT_H
@@ -44,6 +45,8 @@
 #define AGENT_STATE_MAX		(64 * 1024)	/* state file size */
 #define AGENT_OUTPUT_MAX	(24 * 1024)	/* output kept per task */
 #define AGENT_POLL_WAIT		25	/* seconds the server may hold a poll */
+#define AGENT_HOSTKEYS_MAX	16	/* host keys told to the server */
+#define AGENT_HOSTKEY_CHECK	60	/* seconds between checks of them */
 #define AGENT_KILL_GRACE_MS	2000	/* SIGTERM to SIGKILL */
 #define AGENT_DRAIN_MS		5000	/* tasks' time at shutdown */
 #define AGENT_FLUSH_MS		5000	/* reports' time at shutdown */
@@ -77,7 +80,14 @@ int	 agent_state_save(const char *, const struct agent_state *);
 int	 agent_state_spooldir(const char *, char *, size_t);
 int	 agent_id_valid(const char *, size_t);
 int	 agent_cred_valid(const char *);
-json_t	*agent_facts(void);
+json_t	*agent_facts(const json_t *);
+
+/*
+ * agent_hostkeys.c: sshd's host keys as a new JSON array of "type base64"
+ * strings, sorted; empty when they cannot be read (logged once). NULL
+ * only when out of memory.
+ */
+json_t	*agent_hostkeys(void);
 
 /* agent_http.c */
 struct agent_http;
@@ -189,7 +199,7 @@ int	 agent_sess_start(const json_t *);
 void	 agent_sess_stop(long);
 
 /* agent_run.c */
-int	 agent_run(const char *, const char *, int, int);
+int	 agent_run(const char *, const char *, int, int, long);
 int	 agent_quitting(void);
 int	 agent_sleep(long);
 long long agent_now_ms(void);

@@ -2,7 +2,9 @@
  * The daemon ("latchkey-agent run"). Threads:
  *
  *	main		hello, then the long poll in a loop; starts tasks and
- *			passes on stops; at the end, the shutdown
+ *			passes on stops; between polls, every 60 s (or
+ *			--hostkey-check), reads sshd's host keys again and
+ *			says hello when they changed; at the end, the shutdown
  *	signals		sigwait() for SIGTERM/SIGINT (quit) and SIGHUP
  *			(reopen the log file); every other thread blocks them
  *	reporter	sends the queued results (agent_report.c)
@@ -318,13 +320,13 @@ agent_conn_failed(struct agent_conn *c, const struct agent_http *h)
 
 static enum agent_outcome
 agent_hello(struct agent_http *h, const struct agent_state *st,
-    struct agent_conn *c)
+    struct agent_conn *c, const json_t *hostkeys)
 {
 	struct agent_resp resp;
 	json_t *facts;
 	int r;
 
-	if ((facts = agent_facts()) == NULL)
+	if ((facts = agent_facts(hostkeys)) == NULL)
 		fatalx("out of memory");
 	r = agent_http_post(h, "/agent/v1/hello", facts,
 	    AGENT_HELLO_TIMEOUT_MS, agent_quitting, &resp);
@@ -368,7 +370,7 @@ agent_dispatch(const json_t *ans)
  */
 static enum agent_outcome
 agent_poll(struct agent_http *h, const struct agent_state *st,
-    struct agent_conn *c, int *hello)
+    struct agent_conn *c, int *hello, long wait)
 {
 	struct agent_resp resp;
 	enum agent_outcome o;
@@ -376,12 +378,11 @@ agent_poll(struct agent_http *h, const struct agent_state *st,
 	json_t *ans = NULL;
 	int r;
 
-	snprintf(path, sizeof(path), "/agent/v1/poll?wait=%d",
-	    AGENT_POLL_WAIT);
+	snprintf(path, sizeof(path), "/agent/v1/poll?wait=%ld", wait);
 	if ((running = agent_task_running_header()) == NULL)
 		fatalx("out of memory");
 	r = agent_http_do_hdr(h, "GET", path, NULL, running,
-	    (AGENT_POLL_WAIT + 10) * 1000L, agent_quitting, &resp);
+	    (wait + 10) * 1000L, agent_quitting, &resp);
 	free(running);
 	if ((o = agent_outcome("poll", r, &resp, st, h)) == AGENT_OK &&
 	    ((ans = agent_resp_json(&resp)) == NULL ||
@@ -410,22 +411,72 @@ agent_retry_wait(struct agent_http *h, enum agent_outcome o, long *backoff)
 	return agent_round_wait(backoff);
 }
 
-/* The main loop: hello, polls, and the waits between failures. */
+/*
+ * sshd's host keys again, when check_ms has passed since *nextp: a list
+ * that differs from *keysp replaces it and asks for a hello.
+ */
 static void
-agent_loop(struct agent_http *h, const struct agent_state *st)
+agent_hostkeys_check(json_t **keysp, long long *nextp, long check_ms,
+    int *hello)
+{
+	json_t *keys;
+
+	if (agent_now_ms() < *nextp)
+		return;
+	*nextp = agent_now_ms() + check_ms;
+	if ((keys = agent_hostkeys()) == NULL)
+		fatalx("out of memory");
+	if (json_equal(keys, *keysp)) {
+		json_decref(keys);
+		return;
+	}
+	agent_log(LOG_INFO, "hostkeys", "changed", "keys=%zu previous=%zu",
+	    json_array_size(keys), json_array_size(*keysp));
+	json_decref(*keysp);
+	*keysp = keys;
+	*hello = 1;
+}
+
+/*
+ * A poll's wait: AGENT_POLL_WAIT, or less so that it ends when the host
+ * keys are due for a check (at least 1 s).
+ */
+static long
+agent_poll_wait(long long next_check)
+{
+	long long left = (next_check - agent_now_ms() + 999) / 1000;
+
+	if (left < 1)
+		return 1;
+	return left < AGENT_POLL_WAIT ? (long)left : AGENT_POLL_WAIT;
+}
+
+/*
+ * The main loop: hello, polls, and the waits between failures; sshd's
+ * host keys checked every check_s seconds between polls.
+ */
+static void
+agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 {
 	struct agent_conn c;
 	enum agent_outcome o = AGENT_OK;
 	char url[AGENT_URL_MAX];
 	long backoff = 0, wait;
+	long long next_check = agent_now_ms() + check_s * 1000L;
+	json_t *keys;
 	int need_hello = 1;
 
 	memset(&c, 0, sizeof(c));
+	if ((keys = agent_hostkeys()) == NULL)
+		fatalx("out of memory");
 	while (!agent_quitting()) {
-		if (need_hello && (o = agent_hello(h, st, &c)) == AGENT_OK)
+		agent_hostkeys_check(&keys, &next_check, check_s * 1000L,
+		    &need_hello);
+		if (need_hello && (o = agent_hello(h, st, &c, keys)) ==
+		    AGENT_OK)
 			need_hello = 0;
-		if (!need_hello && (o = agent_poll(h, st, &c, &need_hello)) ==
-		    AGENT_OK) {
+		if (!need_hello && (o = agent_poll(h, st, &c, &need_hello,
+		    agent_poll_wait(next_check))) == AGENT_OK) {
 			agent_http_ok(h);
 			backoff = 0;
 			continue;
@@ -440,6 +491,7 @@ agent_loop(struct agent_http *h, const struct agent_state *st)
 		    agent_http_url(h)));
 		agent_sleep(wait);
 	}
+	json_decref(keys);
 }
 
 /*
@@ -473,11 +525,11 @@ agent_goodbye(struct agent_http *h)
 
 /*
  * Runs the daemon with the state file at statepath and the log file at
- * logpath. Returns an exit status: 0 after a clean shutdown.
+ * logpath, checking sshd's host keys every hostkey_check seconds. Returns an exit status: 0 after a clean shutdown.
  */
 int
 agent_run(const char *statepath, const char *logpath, int foreground,
-    int debug)
+    int debug, long hostkey_check)
 {
 	struct agent_state st;
 	struct agent_http *h = NULL;
@@ -524,7 +576,7 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
 	    agent_sess_init(&st) != 0)
 		fatalx("cannot start the reporter");
-	agent_loop(h, &st);
+	agent_loop(h, &st, hostkey_check);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
 	agent_sess_stop(AGENT_DRAIN_MS);

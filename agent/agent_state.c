@@ -413,12 +413,16 @@ agent_json_str(const char *s, const char *fallback)
 	return j;
 }
 
-/* {"hostname","os","version","addresses"} for register and hello. */
+/*
+ * {"hostname","os","version","addresses","session_ports","host_keys"} for
+ * register and hello. host_keys is the list given (agent_hostkeys()), or,
+ * when NULL, read now.
+ */
 json_t *
-agent_facts(void)
+agent_facts(const json_t *hostkeys)
 {
 	char host[256], os[AGENT_OSNAME_MAX];
-	json_t *addrs;
+	json_t *addrs, *keys;
 
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
@@ -426,9 +430,14 @@ agent_facts(void)
 	agent_os_name(os, sizeof(os));
 	if ((addrs = agent_addresses()) == NULL)
 		return NULL;
-	return json_pack("{s:o, s:o, s:s, s:o, s:o}",
+	keys = hostkeys != NULL ? json_deep_copy(hostkeys) : agent_hostkeys();
+	if (keys == NULL) {
+		json_decref(addrs);
+		return NULL;
+	}
+	return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o}",
 	    "hostname", agent_json_str(host, "localhost"),
 	    "os", agent_json_str(os, "Linux"),
 	    "version", AGENT_VERSION, "addresses", addrs,
-	    "session_ports", agent_sess_ports_json());
+	    "session_ports", agent_sess_ports_json(), "host_keys", keys);
 }

@@ -54,6 +54,7 @@ struct agent_opts {
 	const char	*timeout;
 	const char	*stop_after;
 	const char	*session_ports;
+	const char	*hostkey_check;
 	const char	*script;
 	int		 foreground;
 	int		 debug;
@@ -79,7 +80,7 @@ agent_usage(FILE *fp)
 	    "           [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
-	    "           [--session-ports LIST|none]\n"
+	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
@@ -89,7 +90,9 @@ agent_usage(FILE *fp)
 	    "  run        the daemon: long-poll for tasks, run them, report\n"
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
-	    "             --session-ports (comma-separated, default 22)\n"
+	    "             --session-ports (comma-separated, default 22);\n"
+	    "             sshd's host keys are checked every --hostkey-check\n"
+	    "             seconds (default %d)\n"
 	    "  status     print the instance id and server of the state file\n"
 	    "\n"
 	    "Diagnostics: %s exec-local [--user U] [--timeout S] [--dir D]\n"
@@ -97,7 +100,7 @@ agent_usage(FILE *fp)
 	    "  runs SCRIPT here as a task would run and prints its report.\n",
 	    AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME,
 	    AGENT_STATE_FILE, AGENT_SERVERS_MAX, AGENT_LOG_FILE,
-	    AGENT_PROGNAME);
+	    AGENT_HOSTKEY_CHECK, AGENT_PROGNAME);
 }
 
 /*
@@ -142,6 +145,8 @@ static const struct {
 	{ "--stop-after", O_EXEC, offsetof(struct agent_opts, stop_after) },
 	{ "--session-ports", O_SESS, offsetof(struct agent_opts,
 	    session_ports) },
+	{ "--hostkey-check", O_SESS, offsetof(struct agent_opts,
+	    hostkey_check) },
 };
 
 /* One option (or the script of exec-local); returns 0 or -1. */
@@ -397,7 +402,7 @@ agent_cmd_register(const struct agent_opts *o)
 	if ((ex = agent_register_check(o, &st)) != 0)
 		return ex;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-	    (body = agent_facts()) == NULL ||
+	    (body = agent_facts(NULL)) == NULL ||
 	    json_object_set_new(body, "activation_id",
 	    json_string(o->act_id)) != 0 ||
 	    json_object_set_new(body, "activation_code",
@@ -572,6 +577,7 @@ main(int argc, char **argv)
 		{ "run", O_STATE | O_LOG | O_FG | O_SESS, NULL },
 	};
 	struct agent_opts o;
+	long long check = AGENT_HOSTKEY_CHECK;
 	size_t i;
 
 	agent_sanitise_stdfd();
@@ -605,7 +611,13 @@ main(int argc, char **argv)
 			    "up to 64 ports (1-65535), or none");
 			return AGENT_EXIT_USAGE;
 		}
-		return agent_run(o.state, o.log, o.foreground, o.debug);
+		if (o.hostkey_check != NULL && lk_parse_ll(o.hostkey_check, 1,
+		    86400, &check) != 0) {
+			log_warnx("--hostkey-check: 1 to 86400 seconds");
+			return AGENT_EXIT_USAGE;
+		}
+		return agent_run(o.state, o.log, o.foreground, o.debug,
+		    (long)check);
 	}
 	log_warnx("unknown command \"%.64s\" (see --help)", argv[1]);
 	return AGENT_EXIT_USAGE;

@@ -27,6 +27,7 @@
 #include "b64.h"
 #include "err.h"
 #include "heartbeat.h"
+#include "hostkeys.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "longpoll.h"
@@ -138,13 +139,34 @@ agentd_facts(json_t *o, const char **host, const char **os,
 	return *addrs ? 0 : LK_ERR_ALLOC;
 }
 
+/*
+ * The request's "host_keys" into *keysp and *np (hostkeys.c). Returns 0, or
+ * the status of the answer it wrote into *outp: 400 {"error":"malformed
+ * host_keys"} for any bad key, so nothing of the request is stored.
+ */
+static int
+agentd_hostkeys(json_t *in, struct store_hostkey **keysp, size_t *np,
+    char **outp)
+{
+	int r;
+
+	if ((r = hostkeys_parse(json_object_get(in, "host_keys"), keysp,
+	    np)) == 0)
+		return 0;
+	if (r == LK_ERR_ALLOC)
+		return agentd_fail(outp, 500, "internal error");
+	return agentd_fail(outp, 400, "malformed host_keys");
+}
+
 static int
 agentd_register(json_t *in, char **outp)
 {
 	struct store_agent_reg reg;
+	struct store_hostkey *keys = NULL;
 	const char *act, *code, *host, *os, *ver;
 	char id[2 + 20 + 1], cred[44], hash[LK_SIG_V3_SIZE];
 	char codehash[LK_SIG_V3_SIZE], *addrs = NULL;
+	size_t nkeys = 0;
 	int r;
 
 	if ((act = agentd_str(in, "activation_id", 128)) == NULL ||
@@ -153,12 +175,17 @@ agentd_register(json_t *in, char **outp)
 		free(addrs);
 		return agentd_fail(outp, 400, "malformed registration");
 	}
+	if ((r = agentd_hostkeys(in, &keys, &nkeys, outp)) != 0) {
+		free(addrs);
+		return r;
+	}
 	if (lkd_random_id("i-", 20, AGENTD_HEX, id, sizeof(id)) != 0 ||
 	    lkd_random_id("", 43, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 	    "qrstuvwxyz0123456789-_", cred, sizeof(cred)) != 0 ||
 	    lk_sig_sha256_hex(cred, strlen(cred), hash) != 0 ||
 	    lk_sig_sha256_hex(code, strlen(code), codehash) != 0) {
 		free(addrs);
+		store_hostkeys_free(keys, nkeys);
 		return agentd_fail(outp, 500, "internal error");
 	}
 	memset(&reg, 0, sizeof(reg));
@@ -170,9 +197,12 @@ agentd_register(json_t *in, char **outp)
 	reg.os = os;
 	reg.version = ver;
 	reg.addresses = addrs;
+	reg.hostkeys = keys;
+	reg.nhostkeys = nkeys;
 	reg.now = lkd_now();
 	r = store_agent_register(&reg);
 	free(addrs);
+	store_hostkeys_free(keys, nkeys);
 	if (r != 0) {
 		log_info("agent register refused activation=%.64s error=\"%s\"",
 		    act, lk_err(r));
@@ -181,7 +211,8 @@ agentd_register(json_t *in, char **outp)
 			return agentd_fail(outp, 403, "activation refused");
 		return agentd_store_fail(outp, r);
 	}
-	log_info("agent registered instance=%s host=%s", id, host);
+	log_info("agent registered instance=%s host=%s host_keys=%zu", id,
+	    host, nkeys);
 	*outp = agentd_json(json_pack("{s:s, s:s}", "instance_id", id,
 	    "credential", cred));
 	OPENSSL_cleanse(cred, sizeof(cred));
@@ -214,8 +245,10 @@ static int
 agentd_hello(const char *id, json_t *in, char **outp)
 {
 	struct store_agent_hello hl;
+	struct store_hostkey *keys = NULL;
 	const char *host, *os, *ver;
 	char *addrs = NULL, *ports = NULL;
+	size_t nkeys = 0;
 	int r;
 
 	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0 ||
@@ -224,6 +257,13 @@ agentd_hello(const char *id, json_t *in, char **outp)
 		free(ports);
 		return agentd_fail(outp, 400, "malformed hello");
 	}
+	if ((r = agentd_hostkeys(in, &keys, &nkeys, outp)) != 0) {
+		log_info("agent hello refused instance=%s error=\"malformed "
+		    "host_keys\"", id);
+		free(addrs);
+		free(ports);
+		return r;
+	}
 	memset(&hl, 0, sizeof(hl));
 	hl.id = id;
 	hl.hostname = host;
@@ -231,10 +271,13 @@ agentd_hello(const char *id, json_t *in, char **outp)
 	hl.version = ver;
 	hl.addresses = addrs;
 	hl.ports = ports;
+	hl.hostkeys = keys;
+	hl.nhostkeys = nkeys;
 	hl.now = lkd_now();
 	r = store_agent_hello(&hl);
 	free(addrs);
 	free(ports);
+	store_hostkeys_free(keys, nkeys);
 	if (r != 0)
 		return agentd_store_fail(outp, r);
 	*outp = strdup("{}");

@@ -27,6 +27,7 @@ static const struct api_action api_actions[] = {
 	{ "StopInvocation", api_stop_invocation },
 	{ "DescribeInstances", api_describe_instances },
 	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status },
+	{ "DescribeInstanceHostKeys", api_describe_instance_host_keys },
 	{ "StartTerminalSession", api_start_terminal_session },
 	{ "ResumeTerminalSession", api_resume_terminal_session },
 	{ "EndTerminalSession", api_end_terminal_session },

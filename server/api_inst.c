@@ -1,14 +1,16 @@
 /*
  * Instances: DescribeInstances and DescribeCloudAssistantStatus over the
- * servers whose agents registered (the instances table), and
- * inst_check(), how the other action files look up an instance a
- * parameter names.
+ * servers whose agents registered (the instances table),
+ * DescribeInstanceHostKeys (the sshd host keys an instance's agent
+ * reported), and inst_check(), how the other action files look up an
+ * instance a parameter names.
  *
  * Both actions work in two passes: the first walks the matching ids in a
  * stable order (store_inst_list), keeps those the key's policy allows,
  * counts them and remembers the page's; the second describes only those.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -372,5 +374,65 @@ api_describe_cloud_assistant_status(struct api_req *req)
  out:
 	json_decref(x.ids);
 	json_decref(list);
+	return r;
+}
+
+/* A stored host key as a HostKey of DescribeInstanceHostKeys. */
+static json_t *
+inst_hostkey_json(const struct store_hostkey *k)
+{
+	char first[32], last[32];
+	json_t *o;
+	char *pub;
+
+	if (asprintf(&pub, "%s %s", k->type, k->b64) == -1)
+		return NULL;
+	lk_time_iso(k->first_seen, first, sizeof(first));
+	lk_time_iso(k->seen, last, sizeof(last));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "KeyType", k->type,
+	    "PublicKey", pub, "Fingerprint", k->fingerprint,
+	    "FirstSeenTime", first, "LastSeenTime", last);
+	free(pub);
+	return o;
+}
+
+/*
+ * DescribeInstanceHostKeys (a latchkey extension): the host keys the
+ * instance's agent last reported, for ssh's KnownHostsCommand. The key's
+ * policy must allow the instance (403 Forbidden.RAM) and it must exist
+ * (404 InvalidInstance.NotFound); one that never reported keys has none.
+ */
+int
+api_describe_instance_host_keys(struct api_req *req)
+{
+	struct store_hostkey *keys = NULL;
+	const char *id;
+	json_t *list = NULL, *o;
+	size_t n = 0, i;
+	int r = -1, e;
+
+	if (api_param_req(req, "InstanceId", &id) != 0 ||
+	    inst_check(req, id, 1, NULL) != 0)
+		return -1;
+	if ((e = store_hostkeys_get(id, &keys, &n)) != 0) {
+		api_store_error(req, e, "host keys");
+		goto out;
+	}
+	if ((list = json_array()) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if ((o = inst_hostkey_json(&keys[i])) == NULL ||
+		    json_array_append_new(list, o) != 0)
+			goto oom;
+	json_object_set_new(req->resp, "InstanceId", json_string(id));
+	json_object_set_new(req->resp, "HostKeys", json_pack("{s:O}",
+	    "HostKey", list));
+	r = 0;
+	goto out;
+ oom:
+	api_error(req, 500, "InternalError", "out of memory");
+ out:
+	json_decref(list);
+	store_hostkeys_free(keys, n);
 	return r;
 }

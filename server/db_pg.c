@@ -205,6 +205,14 @@ static const char *const dbp_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN lost_at BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX sessions_lost ON sessions(lost_at) WHERE lost_at > 0;",
+	/*
+	 * 3 -> 4 (SQLite's 7 -> 8): the sshd host keys each agent reports
+	 * (issue 14, store_hostkeys.c): public halves only, one row per key.
+	 */
+	"CREATE TABLE instance_host_keys(instance_id TEXT NOT NULL,"
+	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
+	"  fingerprint TEXT NOT NULL, first_seen BIGINT NOT NULL,"
+	"  seen BIGINT NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

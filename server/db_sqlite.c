@@ -171,6 +171,14 @@ static const char *const db_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE sessions ADD COLUMN lost_at INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX sessions_lost ON sessions(lost_at) WHERE lost_at > 0;",
+	/*
+	 * 7 -> 8: the sshd host keys each agent reports (issue 14,
+	 * store_hostkeys.c): public halves only, one row per key.
+	 */
+	"CREATE TABLE instance_host_keys(instance_id TEXT NOT NULL,"
+	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
+	"  fingerprint TEXT NOT NULL, first_seen INTEGER NOT NULL,"
+	"  seen INTEGER NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

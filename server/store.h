@@ -28,6 +28,7 @@
  *	store_sess.c	sessions, their tokens and records; account settings
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
+ *	store_hostkeys.c	the sshd host keys agents report
  */
 #ifndef LK_SERVER_STORE_H
 #define LK_SERVER_STORE_H
@@ -75,6 +76,45 @@ int64_t	store_clock_offset(void);
 int	store_agent_activation_add(const char *id, const char *code_hash,
 	    int64_t count, int64_t expires, int64_t now);
 
+/* ---- store_hostkeys.c -------------------------------------------- */
+
+/*
+ * One sshd host key of an instance, as its agent reported it (validated
+ * by server/hostkeys.c: "type base64" in canonical form, no comment).
+ */
+#define STORE_HOSTKEYS_MAX	16	/* keys an instance may have */
+struct store_hostkey {
+	char	*type;		/* "ssh-ed25519", "ecdsa-sha2-nistp256", ... */
+	char	*b64;		/* the key blob in base64 */
+	char	*fingerprint;	/* "SHA256:...", as ssh-keygen -l prints */
+	int64_t	 first_seen;	/* when a report first had it */
+	int64_t	 seen;		/* when a report last had it */
+};
+void	store_hostkeys_free(struct store_hostkey *keys, size_t n);
+
+/*
+ * Inside a transaction the caller holds (store_agent_register and
+ * store_agent_hello use it): records that instance id's agent reported
+ * keys[0..n-1] (at most STORE_HOSTKEYS_MAX, distinct fingerprints; their
+ * times are ignored) at now. When the set differs from the stored one it
+ * replaces it, keeping first_seen of the keys that stay; otherwise only
+ * seen moves. n == 0 changes nothing: an agent that could not read sshd's
+ * keys reports none, and the last known set stays (ssh then still checks
+ * against it, and a changed key fails rather than being trusted).
+ */
+int	store_hostkeys_put_tx(const char *id, const struct store_hostkey *keys,
+	    size_t n, int64_t now);
+/* The same in a transaction of its own. */
+int	store_hostkeys_put(const char *id, const struct store_hostkey *keys,
+	    size_t n, int64_t now);
+/*
+ * The stored keys of instance id, ordered by type then fingerprint, as a
+ * new array in *keysp (NULL when none) of *np entries, freed with
+ * store_hostkeys_free. An unknown instance has none (not an error).
+ */
+int	store_hostkeys_get(const char *id, struct store_hostkey **keysp,
+	    size_t *np);
+
 /* A new instance, as the agent describes itself. */
 struct store_agent_reg {
 	const char	*activation_id;
@@ -83,6 +123,8 @@ struct store_agent_reg {
 	const char	*cred_hash;	/* SHA-256 hex of its credential */
 	const char	*hostname, *os, *version;
 	const char	*addresses;	/* a JSON array */
+	const struct store_hostkey *hostkeys;	/* store_hostkeys_put_tx */
+	size_t		 nhostkeys;
 	int64_t		 now;
 };
 /*
@@ -101,6 +143,8 @@ struct store_agent_hello {
 	const char	*id;
 	const char	*hostname, *os, *version;
 	const char	*addresses, *ports;
+	const struct store_hostkey *hostkeys;	/* store_hostkeys_put_tx */
+	size_t		 nhostkeys;
 	int64_t		 now;
 };
 int	store_agent_hello(const struct store_agent_hello *h);

@@ -104,7 +104,9 @@ store_agent_register(const struct store_agent_reg *reg)
 	    "registered, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)",
 	    "ssssssssii", reg->id, reg->hostname, reg->hostname, reg->os,
 	    reg->version, reg->addresses, reg->cred_hash, reg->activation_id,
-	    reg->now, reg->now)) != 0)
+	    reg->now, reg->now)) != 0 ||
+	    (r = store_hostkeys_put_tx(reg->id, reg->hostkeys, reg->nhostkeys,
+	    reg->now)) != 0)
 		goto fail;
 	free(want);
 	return lkdb_commit(lkd->db);
@@ -132,13 +134,24 @@ store_agent_cred(const char *id, char **hashp)
 	return 0;
 }
 
+/* The instance's facts and its host keys, in one transaction. */
 int
 store_agent_hello(const struct store_agent_hello *h)
 {
-	return lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
+	int r;
+
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
+	if ((r = lkdb_run(lkd->db, NULL, "UPDATE instances SET hostname = ?, "
 	    "os = ?, version = ?, addresses = ?, session_ports = ?, "
 	    "last_seen = ? WHERE id = ?", "sssssis", h->hostname, h->os,
-	    h->version, h->addresses, h->ports, h->now, h->id);
+	    h->version, h->addresses, h->ports, h->now, h->id)) != 0 ||
+	    (r = store_hostkeys_put_tx(h->id, h->hostkeys, h->nhostkeys,
+	    h->now)) != 0) {
+		lkdb_rollback(lkd->db);
+		return r;
+	}
+	return lkdb_commit(lkd->db);
 }
 
 int

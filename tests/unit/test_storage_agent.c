@@ -517,8 +517,10 @@ test_result_once(void **state)
 	assert_int_equal(count_of("SELECT last_seen FROM instances WHERE "
 	    "id = ?", "i-1"), 0);
 	{
-		struct store_agent_hello h = { "i-1", "host", "linux", "1.0",
-		    "[\"10.0.0.1\"]", "[22]", NOW + 2 };
+		struct store_agent_hello h = { .id = "i-1",
+		    .hostname = "host", .os = "linux", .version = "1.0",
+		    .addresses = "[\"10.0.0.1\"]", .ports = "[22]",
+		    .now = NOW + 2 };
 
 		assert_int_equal(store_agent_hello(&h), 0);
 	}
