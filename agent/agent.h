@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #define AGENT_PROGNAME		"latchkey-agent"
-#define AGENT_VERSION		"1.2.0"
+#define AGENT_VERSION		"1.3.0"
 #define AGENT_STATE_FILE	"/var/lib/latchkey/agent.json"
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
 

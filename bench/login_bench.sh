@@ -85,6 +85,9 @@ plain_key() {
 start_sshd() {
 	local i
 	ssh-keygen -q -t ed25519 -N '' -f "$T/host_ed25519" || return 1
+	# ssh checks it strictly (HostKeyAlias bench-sshd), no trust on first use.
+	printf 'bench-sshd %s\n' "$(cut -d' ' -f1,2 "$T/host_ed25519.pub")" \
+	    >"$T/known_hosts"
 	PORT=$(free_port) || return 1
 	cat >"$T/sshd_config" <<-CONF
 	Port $PORT
@@ -116,8 +119,9 @@ login() {
 	t0=${EPOCHREALTIME/./}
 	ssh -F /dev/null -p "$PORT" -i "$2" \
 	    -o KexAlgorithms=curve25519-sha256 -o BatchMode=yes \
-	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
-	    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+	    -o UserKnownHostsFile="$T/known_hosts" -o HostKeyAlias=bench-sshd \
+	    -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
 	    -o LogLevel=ERROR "$1@127.0.0.1" true </dev/null 2>"$T/ssh.err"
 	rc=$?
 	t1=${EPOCHREALTIME/./}

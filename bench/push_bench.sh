@@ -300,6 +300,9 @@ setup_root() {
 	SSHD_PORT=$(free_port) || return 1
 	ssh-keygen -q -t ed25519 -N '' -f "$R/etc/ssh/ssh_host_ed25519_key" ||
 	    return 1
+	# ssh checks it strictly (HostKeyAlias bench-sshd), no trust on first use.
+	printf 'bench-sshd %s\n' "$(cut -d' ' -f1,2 \
+	    "$R/etc/ssh/ssh_host_ed25519_key.pub")" >"$T/known_hosts"
 	cat >"$R/etc/ssh/sshd_config" <<-CONF
 	Include $R/etc/ssh/sshd_config.d/*.conf
 
@@ -342,8 +345,9 @@ start_agent() {
 ssh_login() {	# ssh_login KEY: one login as $USER_A running true
 	ssh -F /dev/null -p "$SSHD_PORT" -i "$1" \
 	    -o KexAlgorithms=curve25519-sha256 -o BatchMode=yes \
-	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
-	    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+	    -o UserKnownHostsFile="$T/known_hosts" -o HostKeyAlias=bench-sshd \
+	    -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
 	    -o LogLevel=ERROR "$USER_A@127.0.0.1" true </dev/null \
 	    2>>"$T/ssh.err"
 }

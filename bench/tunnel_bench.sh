@@ -205,6 +205,9 @@ setup_sshd() {
 	local i
 	mkdir -p "$T/sshd"
 	ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host_key" || return 1
+	# ssh checks it strictly (HostKeyAlias bench-sshd), no trust on first use.
+	printf 'bench-sshd %s\n' "$(cut -d' ' -f1,2 "$T/sshd/host_key.pub")" \
+	    >"$T/known_hosts"
 	for i in 1 2 3; do
 		setup_sshd_on "$(free_port)" && return 0
 	done
@@ -452,7 +455,8 @@ SSH_OPTS=()
 set_ssh_opts() {
 	SSH_OPTS=(-F /dev/null -i "$T/key"
 	    -o IdentitiesOnly=yes -o BatchMode=yes
-	    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+	    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$T/known_hosts"
+	    -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias=bench-sshd
 	    -o LogLevel=ERROR -o ConnectTimeout=20
 	    -o Ciphers=aes128-gcm@openssh.com
 	    -o KexAlgorithms=curve25519-sha256 -o Compression=no)

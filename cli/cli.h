@@ -13,6 +13,7 @@
  *	cli_ssh.c	ssh, scp and sftp with an ephemeral key
  *	cli_run.c	run, invocations, commands
  *	cli_proxy.c	proxy, forward, sessions: the session tunnel
+ *	cli_knownhosts.c known-hosts: host keys for ssh's KnownHostsCommand
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -160,6 +161,7 @@ struct cli_inst {
 int	 cli_inst_resolve(struct cli *c, const char *what, struct cli_inst *ip);
 int	 cli_inst_from(json_t *inst, const char *address, struct cli_inst *ip);
 void	 cli_inst_free(struct cli_inst *ip);
+int	 cli_inst_has_address(json_t *inst, const char *addr);
 int	 cli_inst_list(struct cli *c, const char *name, const char *status,
 	    json_t **listp);
 int	 cli_inst_online(struct cli *c, const char *id, int *onlinep,
@@ -193,6 +195,9 @@ int	 cli_invoke_wait(struct cli *c, const char *invoke_id,
 int	 cli_invoke_stop(struct cli *c, const char *invoke_id,
 	    const char *instance);
 int	 cli_status_final(const char *status);
+
+/* cli_knownhosts.c */
+int	 cli_known_hosts_main(struct cli *c, int argc, char **argv);
 
 /* cli_ssh.c */
 int	 cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv);

@@ -37,8 +37,8 @@ inst_first_address(json_t *inst)
 }
 
 /* Whether addr is one of the Instance's addresses or its host name. */
-static int
-inst_has_address(json_t *inst, const char *addr)
+int
+cli_inst_has_address(json_t *inst, const char *addr)
 {
 	json_t *lists[2], *v;
 	const char *h = cli_jstr(inst, "HostName");
@@ -66,7 +66,7 @@ cli_inst_list(struct cli *c, const char *name, const char *status,
 	struct cli_req q;
 	json_t *resp = NULL, *list, *page, *v;
 	json_int_t total;
-	size_t i;
+	size_t i, got;
 	int pageno, r = 0;
 
 	if ((list = json_array()) == NULL)
@@ -85,12 +85,13 @@ cli_inst_list(struct cli *c, const char *name, const char *status,
 			break;
 		page = cli_jlist(resp, "Instances", "Instance");
 		total = cli_jint(resp, "TotalCount", 0);
+		got = json_array_size(page);
 		json_array_foreach(page, i, v)
 			json_array_append(list, v);
+		/* page is resp's: read nothing of it after this. */
 		json_decref(resp);
 		resp = NULL;
-		if (json_array_size(page) == 0 ||
-		    (json_int_t)json_array_size(list) >= total)
+		if (got == 0 || (json_int_t)json_array_size(list) >= total)
 			break;
 	}
 	if (r != 0) {
@@ -151,7 +152,7 @@ inst_matching(struct cli *c, const char *what, int byaddr, json_t **matchp)
 	}
 	json_array_foreach(list, i, v) {
 		n = cli_jstr(v, "InstanceName");
-		if (byaddr ? inst_has_address(v, what) :
+		if (byaddr ? cli_inst_has_address(v, what) :
 		    n != NULL && strcmp(n, what) == 0)
 			json_array_append(*matchp, v);
 	}
@@ -205,6 +206,36 @@ inst_ambiguous(struct cli *c, const char *what, json_t *match)
 }
 
 /*
+ * Of several instances named alike, the one online (a server registered
+ * anew leaves its old instance offline): match becomes that one, and
+ * the user is told. -1 when none or several are online.
+ */
+static int
+inst_prefer_online(struct cli *c, const char *what, json_t *match)
+{
+	json_t *v, *pick = NULL;
+	const char *st;
+	size_t i, online = 0;
+
+	json_array_foreach(match, i, v)
+		if ((st = cli_jstr(v, "Status")) != NULL &&
+		    strcmp(st, "Running") == 0) {
+			online++;
+			pick = v;
+		}
+	if (online != 1 || cli_jstr(pick, "InstanceId") == NULL)
+		return -1;
+	if (c->output == CLI_OUT_TEXT)
+		cli_warn("\"%s\" names %zu instances; using %s, the only one "
+		    "online", what, json_array_size(match),
+		    cli_jstr(pick, "InstanceId"));
+	json_incref(pick);
+	json_array_clear(match);
+	json_array_append_new(match, pick);
+	return 0;
+}
+
+/*
  * Resolves what: "i-..." is an instance id; otherwise an instance name,
  * and failing that an address (or host name) of one instance. Fills *ip;
  * when what was an address, that address is the one to connect to.
@@ -234,7 +265,8 @@ cli_inst_resolve(struct cli *c, const char *what, struct cli_inst *ip)
 	for (pass = 0; pass < 2; pass++) {
 		if ((r = inst_matching(c, what, pass, &match)) != 0)
 			return r;
-		if (json_array_size(match) > 1) {
+		if (json_array_size(match) > 1 &&
+		    inst_prefer_online(c, safe, match) != 0) {
 			r = inst_ambiguous(c, safe, match);
 			json_decref(match);
 			return r;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -73,6 +74,7 @@ struct ssh_job {
 static char ssh_dir[PATH_MAX];
 static char ssh_key[PATH_MAX + 16];
 static char ssh_pub[PATH_MAX + 16];
+static char ssh_stamp[PATH_MAX + 16];	/* made when ssh checks the host */
 static volatile sig_atomic_t ssh_dir_made;
 static volatile pid_t ssh_child;
 
@@ -83,6 +85,7 @@ ssh_keydir_remove(void)
 		return;
 	unlink(ssh_key);
 	unlink(ssh_pub);
+	unlink(ssh_stamp);
 	rmdir(ssh_dir);
 	ssh_dir_made = 0;
 }
@@ -187,6 +190,7 @@ ssh_keygen(struct cli *c, char **linep, char fp[LK_SSHKEY_FP_SIZE])
 	}
 	snprintf(ssh_key, sizeof(ssh_key), "%s/id", ssh_dir);
 	snprintf(ssh_pub, sizeof(ssh_pub), "%s/id.pub", ssh_dir);
+	snprintf(ssh_stamp, sizeof(ssh_stamp), "%s/hostkey", ssh_dir);
 	cli_info(c, "ephemeral key directory %s", ssh_dir);
 	argv[0] = (char *)(uintptr_t)keygen;
 	argv[1] = (char *)(uintptr_t)"-q";
@@ -500,6 +504,7 @@ struct ssh_target {
 	char		*what;		/* INSTANCE as given */
 	char		*user;		/* USER@ as given, or NULL */
 	char		*proxy;		/* "ProxyCommand=..." for --tunnel */
+	char		*known;		/* "KnownHostsCommand=..." */
 	struct cli_inst	 inst;
 };
 
@@ -573,6 +578,11 @@ ssh_argv(struct ssh_job *j, struct ssh_target *t, const char *user,
 		ssh_push_arg(argv, &n, "-o");
 		ssh_push_arg(argv, &n, t->proxy);
 	}
+	/* After the user's own -o: theirs win, as ssh takes the first. */
+	ssh_push_arg(argv, &n, "-o");
+	ssh_push_arg(argv, &n, t->known);
+	ssh_push_arg(argv, &n, "-o");
+	ssh_push_arg(argv, &n, "StrictHostKeyChecking=yes");
 	if (colon && strcmp(j->tool->name, "scp") == 0)
 		ssh_push_arg(argv, &n, "--");
 	for (i = 0; i < j->noperands; i++) {
@@ -625,29 +635,75 @@ ssh_shquote(char *out, size_t size, const char *s)
 	return 0;
 }
 
-/* -o ProxyCommand=... that runs this program's proxy command. */
+/*
+ * The -o options that run this program again from ssh: ProxyCommand
+ * (--tunnel, t->proxy) and KnownHostsCommand (always, t->known). ssh
+ * expands % and runs them with the shell, so the path and the profile
+ * are quoted and the instance id (checked: "i-" and safe bytes) is not.
+ */
 static int
-ssh_proxy_option(struct cli *c, struct ssh_target *t)
+ssh_self_options(struct cli *c, struct ssh_target *t, int tunnel)
 {
-	char self[PATH_MAX], qself[2 * PATH_MAX], qprof[512];
+	char self[PATH_MAX], qself[2 * PATH_MAX], qprof[512], qstamp[
+	    2 * sizeof(ssh_stamp)];
+	const char *p;
 	ssize_t n;
 
+	for (p = t->inst.id; *p != '\0'; p++)
+		if (strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", *p) == NULL) {
+			cli_warn("the control plane gave an instance id with "
+			    "unexpected characters");
+			return CLI_EX_API;
+		}
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
-		cli_warn("cannot find this program's path for ProxyCommand");
+		cli_warn("cannot find this program's path for ssh's "
+		    "KnownHostsCommand");
 		return CLI_EX_LOCAL;
 	}
 	self[n] = '\0';
 	qprof[0] = '\0';
 	if (ssh_shquote(qself, sizeof(qself), self) != 0 ||
+	    strchr(self, '%') != NULL || strchr(ssh_stamp, '%') != NULL ||
+	    ssh_shquote(qstamp, sizeof(qstamp), ssh_stamp) != 0 ||
 	    (c->profile_opt != NULL && (strlen(c->profile_opt) > 200 ||
-	    ssh_shquote(qprof, sizeof(qprof), c->profile_opt) != 0)))
+	    strchr(c->profile_opt, '%') != NULL ||
+	    ssh_shquote(qprof, sizeof(qprof), c->profile_opt) != 0))) {
+		cli_warn("this program's path, TMPDIR or the profile's name "
+		    "cannot be passed to ssh (a %% or too long)");
 		return CLI_EX_USAGE;
-	if (asprintf(&t->proxy, "ProxyCommand=%s%s%s proxy %s %%p", qself,
-	    *qprof ? " --profile " : "", qprof, t->inst.id) < 0) {
+	}
+	if (tunnel && asprintf(&t->proxy, "ProxyCommand=%s%s%s proxy %s %%p",
+	    qself, *qprof ? " --profile " : "", qprof, t->inst.id) < 0) {
 		t->proxy = NULL;
 		return CLI_EX_LOCAL;
 	}
+	if (asprintf(&t->known, "KnownHostsCommand=%s%s%s known-hosts "
+	    "--instance %s --stamp %s %%H %%f", qself, *qprof ?
+	    " --profile " : "", qprof, t->inst.id, qstamp) < 0) {
+		t->known = NULL;
+		return CLI_EX_LOCAL;
+	}
 	return 0;
+}
+
+/*
+ * ssh failed (255): if it reached the server's host key check only
+ * after the pushed key had expired, that is why the login was refused.
+ */
+static void
+ssh_explain_late(const char *user, const char *id, time_t expires)
+{
+	struct stat st;
+	char at[32], was[32];
+
+	if (stat(ssh_stamp, &st) != 0 || st.st_mtime <= expires)
+		return;
+	lk_time_iso(expires, was, sizeof(was));
+	lk_time_iso(st.st_mtime, at, sizeof(at));
+	cli_warn("ssh reached %s at %s, after the key pushed for %s had "
+	    "expired (%s; a pushed key is accepted for %d seconds): run "
+	    "the command again", id, at, user, was, CLI_KEY_TTL);
 }
 
 /* Resolves, makes and pushes the key, runs the tool; its status. */
@@ -658,7 +714,8 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	char **argv = NULL, **owned = NULL, *line = NULL, fp[LK_SSHKEY_FP_SIZE];
 	const char *user, *address;
 	size_t nowned = 0, i;
-	int r;
+	time_t expires;
+	int r, tunnel = 0;
 
 	if ((r = ssh_target(j, t)) != 0 || (r = cli_config_load(c)) != 0 ||
 	    (r = cli_inst_resolve(c, t->what, &t->inst)) != 0)
@@ -666,8 +723,7 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	user = j->user != NULL ? j->user : t->user != NULL ? t->user : "root";
 	if (j->tunnel || (j->address == NULL && t->inst.address == NULL)) {
 		/* Through the session relay: ssh runs latchkey proxy. */
-		if ((r = ssh_proxy_option(c, t)) != 0)
-			return r;
+		tunnel = 1;
 		address = t->inst.id;
 		cli_info(c, "connecting through the session tunnel");
 	} else if ((address = j->address) == NULL)
@@ -678,7 +734,8 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	}
 	ssh_signals(ssh_on_signal_early, 0);
 	atexit(ssh_keydir_remove);
-	if ((r = ssh_keygen(c, &line, fp)) != 0)
+	if ((r = ssh_keygen(c, &line, fp)) != 0 ||
+	    (r = ssh_self_options(c, t, tunnel)) != 0)
 		goto out;
 	cli_info(c, "ephemeral key %s", fp);
 	memset(&sk, 0, sizeof(sk));
@@ -689,6 +746,8 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	sk.install_plugin = j->install_plugin;
 	if ((r = cli_sendkey_push(c, &sk)) != 0)
 		goto out;
+	/* Stored before its result came; so it expires no later than this. */
+	expires = time(NULL) + CLI_KEY_TTL;
 	cli_info(c, "key %s for %s on %s until %s", fp, user, t->inst.id,
 	    sk.expires);
 	if ((argv = calloc(SSH_ARGS_MAX, sizeof(char *))) == NULL ||
@@ -698,6 +757,8 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 		goto out;
 	}
 	r = ssh_exec(c, argv);
+	if (r == 255)
+		ssh_explain_late(user, t->inst.id, expires);
  out:
 	ssh_keydir_remove();
 	for (i = 0; i < nowned; i++)
@@ -731,6 +792,7 @@ cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv)
 	free(t.what);
 	free(t.user);
 	free(t.proxy);
+	free(t.known);
 	cli_inst_free(&t.inst);
 	free(j.pass);
 	free(j.operands);

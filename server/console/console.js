@@ -167,6 +167,7 @@ function route() {
     if (h[0] === 'invocations') { setNav('invocations'); return pageInvocations(); }
     if (h[0] === 'invocation' && h[1]) { setNav('invocations'); return pageInvocation(decodeURIComponent(h[1])); }
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
+    if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
     setNav('instances');
     return pageInstances();
   } catch (e) { /* signed out */ }
@@ -229,7 +230,7 @@ async function pageInstances() {
   const rows = r.items.map((i) => {
     const online = i._agent.CloudAssistantStatus === 'true';
     const tr = el('tr', {},
-      el('td', { class: 'mono' }, i.InstanceId),
+      el('td', { class: 'mono' }, el('a', { href: '#/instance/' + encodeURIComponent(i.InstanceId) }, i.InstanceId)),
       el('td', { class: 'wrap' }, i.InstanceName),
       el('td', { class: 'mono' }, addresses(i)),
       el('td', {}, i._agent.CloudAssistantVersion || ''),
@@ -248,6 +249,57 @@ async function pageInstances() {
     for (const tr of rows) { tr.hidden = q !== '' && !tr.dataset.search.includes(q); if (!tr.hidden) n++; }
     status.textContent = n + ' of ' + rows.length + ' shown';
   });
+}
+
+/* One instance: what its agent reported, and sshd's host keys with their
+   SHA256 fingerprints (DescribeInstanceHostKeys), as ssh will check them. */
+async function pageInstance(id) {
+  const v = view('Instance ' + id);
+  const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
+  v.append(el('p', {}, el('a', { href: '#/instances' }, '← All instances')), status);
+  const [ir, st, hk] = await Promise.all([
+    api('DescribeInstances', { InstanceIds: JSON.stringify([id]) }),
+    api('DescribeCloudAssistantStatus', { 'InstanceId.1': id }),
+    api('DescribeInstanceHostKeys', { InstanceId: id }),
+  ]);
+  if (!ir.ok) { status.replaceWith(errorBox(ir.body)); return; }
+  const inst = ir.body.Instances && ir.body.Instances.Instance && ir.body.Instances.Instance[0];
+  if (!inst) { status.replaceWith(errorBox({ Code: 'InvalidInstance.NotFound', Message: 'No instance ' + id + ' is visible to you.' })); return; }
+  const agent = (st.ok && st.body.InstanceCloudAssistantStatusSet &&
+    st.body.InstanceCloudAssistantStatusSet.InstanceCloudAssistantStatus[0]) || {};
+  const online = agent.CloudAssistantStatus === 'true';
+  status.remove();
+  const dl = el('dl', { class: 'facts', id: 'instance-facts' });
+  for (const [k, val] of [['Name', inst.InstanceName], ['Host name', inst.HostName], ['Addresses', addresses(inst)],
+    ['Operating system', inst.OSName], ['Agent version', agent.CloudAssistantVersion || ''],
+    ['State', badge(online ? 'online' : 'offline')], ['Last heartbeat', agent.LastHeartbeatTime || '']]) {
+    dl.append(el('dt', {}, k), el('dd', { class: k === 'Addresses' ? 'mono' : '' }, val || '—'));
+  }
+  v.append(dl, el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
+  if (!hk.ok) { v.append(errorBox(hk.body)); return; }
+  const keys = (hk.body.HostKeys && hk.body.HostKeys.HostKey) || [];
+  if (!keys.length) {
+    v.append(el('p', { class: 'empty', id: 'hostkeys-none' },
+      'The agent has not reported sshd\'s host keys (agents from 1.3.0 do, when sshd -T works on the server). ' +
+      'ssh cannot check this server\'s key through latchkey until it does.'));
+    return;
+  }
+  v.append(el('p', {}, 'The keys sshd uses on this server, as its agent reported them. ssh checks them, with no prompt, ' +
+    'through KnownHostsCommand latchkey known-hosts %H %f; compare a fingerprint ssh shows with these.'));
+  const tbody = el('tbody');
+  for (const k of keys) {
+    tbody.append(el('tr', {},
+      el('td', { class: 'mono' }, k.KeyType),
+      el('td', { class: 'mono fingerprint' }, k.Fingerprint),
+      el('td', {}, k.FirstSeenTime),
+      el('td', {}, k.LastSeenTime)));
+  }
+  v.append(el('table', { id: 'hostkeys', 'aria-labelledby': 'hostkeys-title' },
+    el('thead', {}, el('tr', {}, ['Type', 'Fingerprint', 'First seen', 'Last seen'].map((h) => el('th', { scope: 'col' }, h)))),
+    tbody));
+  v.append(el('h3', { id: 'known-hosts-title' }, 'known_hosts lines'),
+    el('pre', { class: 'mono wrap', id: 'known-hosts', 'aria-labelledby': 'known-hosts-title' },
+      keys.map((k) => id + ' ' + k.PublicKey).join('\n')));
 }
 
 /* ------------------------------------------------------------------ */

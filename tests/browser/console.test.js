@@ -204,6 +204,21 @@ async function phaseSend() {
     await screenshot(page, 'instances');
   });
 
+  await t('the instance page shows sshd\'s host keys with their SHA256 fingerprints', async () => {
+    await page.getByRole('link', { name: INSTANCE, exact: true }).click();
+    await waitTitle(page, `Instance ${INSTANCE}`);
+    const row = page.locator('#hostkeys tbody tr', { hasText: 'ssh-ed25519' });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[1] === env('LK_HOSTKEY_FP'), `fingerprint: ${cells[1]}, ssh-keygen -l: ${env('LK_HOSTKEY_FP')}`);
+    assert(/^\d{4}-\d\d-\d\dT/.test(cells[2]) && /^\d{4}-\d\d-\d\dT/.test(cells[3]), `times: ${cells[2]} ${cells[3]}`);
+    const lines = await page.textContent('#known-hosts');
+    assert(lines.includes(`${INSTANCE} ${env('LK_HOSTKEY_PUB')}`), `known_hosts lines: ${lines}`);
+    await screenshot(page, 'instance');
+    await page.getByRole('link', { name: '← All instances' }).click();
+    await waitTitle(page, 'Instances');
+  });
+
   await t('the Instances filter box hides what does not match', async () => {
     await page.fill('#instance-filter', 'no-such-instance-zzz');
     await page.locator('tbody tr', { hasText: INSTANCE }).waitFor({ state: 'hidden' });

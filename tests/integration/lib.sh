@@ -478,6 +478,7 @@ lk_sshd_start() {
 		CONF
 	} >"$SSHD_CONFIG"
 	LK_PIDFILES+=("$dir/$name.pid")
+	lk_known_host "$SSHD_PORT" "$dir/host_ed25519.pub"
 	/usr/sbin/sshd -f "$SSHD_CONFIG" -E "$dir/$name.log" || return 1
 	for i in $(seq 1 100); do
 		[ -s "$dir/$name.pid" ] &&
@@ -493,15 +494,24 @@ lk_helper_config() {
 	echo "AuthorizedKeysCommandUser $LK_HELPER_USER"
 }
 
-# lk_ssh USER KEYFILE [PORT] -- CMD...: the real ssh client, non-interactive.
+# lk_known_host PORT PUBFILE: sshd on 127.0.0.1:PORT has the host key
+# PUBFILE; lk_ssh checks it strictly against $T/known_hosts.
+lk_known_host() {
+	printf '[127.0.0.1]:%s %s\n' "$1" "$(cut -d' ' -f1,2 "$2")" \
+	    >>"$T/known_hosts"
+}
+
+# lk_ssh USER KEYFILE [PORT] -- CMD...: the real ssh client, non-interactive,
+# checking the host key strictly (lk_known_host; no trust on first use).
 lk_ssh() {
 	local user=$1 key=$2 port=${SSHD_PORT}
 	shift 2
 	if [ "${1:-}" != "--" ]; then port=$1; shift; fi
 	shift
 	ssh -F /dev/null -p "$port" -i "$key" -o BatchMode=yes \
-	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
-	    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+	    -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+	    -o UserKnownHostsFile="$T/known_hosts" \
+	    -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
 	    -o LogLevel=ERROR "$user@127.0.0.1" "$@"
 }
 
@@ -523,6 +533,31 @@ lk_plugin_pkg() {
 	install -m 0644 -o root -g root \
 	    "$LK_SRC/plugins/config_ecs_instance_connect/VERSION" "$pkg/"
 	export LATCHKEY_PLUGIN_DIR=$T/plugins
+}
+
+# lk_netns: a network namespace joined to this one by a veth pair, for a
+# test whose agent and sshd must be somewhere other than this loopback:
+# sets LK_NS, LK_HOSTIP (this side's address) and LK_NSIP (the
+# namespace's, which is the only address an agent there reports).
+# lk_netns_del removes both; call it from the test's EXIT trap before
+# lk_cleanup.
+lk_netns() {
+	local net=10.232.$((RANDOM % 250)).
+	LK_NS=lkn-$$ LK_VA=lkn$$a LK_VB=lkn$$b
+	LK_HOSTIP=${net}1 LK_NSIP=${net}2
+	ip netns add "$LK_NS" &&
+	    ip link add "$LK_VA" type veth peer name "$LK_VB" &&
+	    ip link set "$LK_VB" netns "$LK_NS" &&
+	    ip addr add "$LK_HOSTIP/30" dev "$LK_VA" && ip link set "$LK_VA" up &&
+	    ip netns exec "$LK_NS" ip addr add "$LK_NSIP/30" dev "$LK_VB" &&
+	    ip netns exec "$LK_NS" ip link set "$LK_VB" up &&
+	    ip netns exec "$LK_NS" ip link set lo up
+}
+lk_netns_del() {
+	[ -n "${LK_NS:-}" ] || return 0
+	ip netns del "$LK_NS" 2>/dev/null
+	ip link del "$LK_VA" 2>/dev/null
+	LK_NS=
 }
 
 # lk_mkroot DIR NAME: a scratch root with a Debian-like sshd_config and its
@@ -552,6 +587,7 @@ lk_mkroot() {
 	install -D -m 0755 -o root -g root "$T/bin/acs-plugin-manager" \
 	    "$r/usr/local/bin/acs-plugin-manager"
 	LK_PIDFILES+=("$T/sshd/$name.pid")
+	lk_known_host "$port" "$r/etc/ssh/ssh_host_ed25519_key.pub"
 	# With LK_NETNS set, sshd runs in that network namespace.
 	local ns=()
 	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")

@@ -77,7 +77,7 @@ mkdir -p "$HOME" "$TMPDIR"
 unset LATCHKEY_ENDPOINT LATCHKEY_PROFILE LATCHKEY_CONFIG \
     ALIBABA_CLOUD_ACCESS_KEY_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET \
     ALIBABA_CLOUD_REGION_ID
-SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+SSHOPTS=(-o UserKnownHostsFile=/dev/null
     -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10)
 lk_keygen alice
 lk_keygen bad
@@ -217,6 +217,16 @@ is "ssh exits with the remote command's status" "$("$LK" ssh "$LK_ALICE@$A" \
     --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- 'exit 7' \
     >/dev/null 2>&1; echo $?)" 7
 
+# A login that reaches sshd only after the pushed key expired (the user's
+# ProxyCommand waits TTL + 3 s): ssh fails, and latchkey says why. Its own
+# TMPDIR, since the checks below want theirs empty; collected after the wait.
+mkdir -p "$T/tmp-late"
+TMPDIR=$T/tmp-late "$LK" ssh "$LK_ALICE@$A" --address 127.0.0.1 \
+    --port "$sshd1_PORT" -o ConnectTimeout=$((TTL + 60)) \
+    -o "ProxyCommand=bash -c 'sleep $((TTL + 3)); exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'" \
+    "${SSHOPTS[@]}" -- true </dev/null >/dev/null 2>"$T/late.err" &
+LATE_PID=$!
+
 # SIGTERM while ssh runs: ssh is told, the key directory still goes.
 "$LK" --verbose ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" \
     "${SSHOPTS[@]}" -- sleep 30 >/dev/null 2>"$T/term.log" &
@@ -327,6 +337,11 @@ wait_until=$((EPHEMERAL_AT > SENT_AT ? EPHEMERAL_AT : SENT_AT))
 wait_until=$((wait_until + TTL + 2))
 [ $((C_STOPPED + 62)) -gt "$wait_until" ] && wait_until=$((C_STOPPED + 62))
 [ "$wait_until" -gt "$now" ] && sleep $((wait_until - now))
+
+wait "$LATE_PID"; rc=$?
+is "a login that reached sshd after the key's expiry fails (255)" "$rc" 255
+check "and latchkey says the key had expired before ssh got there" grep -q \
+    "after the key pushed for $LK_ALICE had expired" "$T/late.err"
 
 is "after the TTL the send-key key no longer logs in" \
     "$(lk_ssh "$LK_ALICE" "$T/keys/alice" "$sshd1_PORT" -- id -un 2>/dev/null)" ""

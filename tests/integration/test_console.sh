@@ -98,7 +98,9 @@ export LK_URL=$URL LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET \
     LK_OPERATOR=$OP_NAME LK_OPERATOR_PW=$OP_PW LK_INSTANCE=$INSTANCE \
     LK_LOGIN_USER=$LK_ALICE LK_PUBKEY_FILE=$T/keys/console.pub \
     LK_SHOTS=$SHOTS LK_PROFILE=$T/profile LK_CHROMIUM=$CHROMIUM \
-    LK_TAP_COUNTS=$T/tap-counts LK_OP_SESSION_FILE=$T/op-session
+    LK_TAP_COUNTS=$T/tap-counts LK_OP_SESSION_FILE=$T/op-session \
+    LK_HOSTKEY_FP="$(ssh-keygen -lf "$R/etc/ssh/ssh_host_ed25519_key.pub" | awk '{ print $2 }')" \
+    LK_HOSTKEY_PUB="$(cut -d' ' -f1,2 "$R/etc/ssh/ssh_host_ed25519_key.pub")"
 # browser PHASE: runs one phase, continuing the TAP numbering.
 browser() {
 	rm -f "$T/tap-counts"

@@ -86,8 +86,9 @@ export ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID \
     ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET
 unset LATCHKEY_PROFILE ALIBABA_CLOUD_REGION_ID
 SSH_OPTS=(-F /dev/null -p "$SSHD_PORT" -i "$KEY" -o IdentitiesOnly=yes
-    -o BatchMode=yes -o StrictHostKeyChecking=no
-    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=90
+    -o BatchMode=yes -o StrictHostKeyChecking=yes
+    -o UserKnownHostsFile="$T/known_hosts" -o GlobalKnownHostsFile=/dev/null
+    -o HostKeyAlias="[127.0.0.1]:$SSHD_PORT" -o LogLevel=ERROR -o ConnectTimeout=90
     -o Ciphers=aes128-gcm@openssh.com -o Compression=no
     -o "ProxyCommand=$LK proxy %h %p")
 
@@ -240,7 +241,8 @@ rm -f "$T/xfer/move.up"
 t0=${EPOCHREALTIME/./}
 LATCHKEY_ENDPOINT=$HA_URL timeout 180 scp -q -O -l 80000 -F /dev/null \
     -P "$SSHD_PORT" -i "$KEY" -o IdentitiesOnly=yes -o BatchMode=yes \
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$T/known_hosts" \
+    -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias="[127.0.0.1]:$SSHD_PORT" \
     -o LogLevel=ERROR -o "ProxyCommand=$LK -v proxy %h %p 2>>$T/move-px.log" \
     "$T/xfer/move.bin" "$LK_ALICE@$INST:$T/xfer/move.up" </dev/null \
     >"$T/move.out" 2>"$T/move.err" &

@@ -138,9 +138,11 @@ chmod 0755 "$T/px"
 cat >"$T/ssh_config" <<EOF
 Host i-*
     ProxyCommand $T/px %h %p
+    KnownHostsCommand $LK known-hosts %H %f
     Port $SSHD
-    StrictHostKeyChecking no
+    StrictHostKeyChecking yes
     UserKnownHostsFile /dev/null
+    GlobalKnownHostsFile /dev/null
     BatchMode yes
     IdentitiesOnly yes
     LogLevel ERROR

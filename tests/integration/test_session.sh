@@ -110,9 +110,11 @@ push() { "$LK" send-key --user "$LK_ALICE" --key "$KEY.pub" "$INST" >/dev/null; 
 cat >"$T/ssh_config" <<EOF
 Host i-*
     ProxyCommand $LK proxy %h %p
+    KnownHostsCommand $LK known-hosts %H %f
     Port $SSHD
-    StrictHostKeyChecking no
+    StrictHostKeyChecking yes
     UserKnownHostsFile /dev/null
+    GlobalKnownHostsFile /dev/null
     BatchMode yes
     IdentitiesOnly yes
     LogLevel ERROR
@@ -135,8 +137,7 @@ check "the seed's literal ssh -i key user@i-... logs in through the tunnel" \
     out_has "^tunnel-ok $LK_ALICE\$" tssh "$LK_ALICE@$INST" 'echo tunnel-ok $(id -un)'
 check "latchkey ssh --tunnel logs in with an ephemeral key" out_has \
     '^via-latchkey-ssh$' "$LK" ssh --tunnel --port "$SSHD" "${LK_ALICE}@$INST" \
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o BatchMode=yes -o LogLevel=ERROR -- echo via-latchkey-ssh
+    -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -- echo via-latchkey-ssh
 
 # ---------------------------------------------------------------------
 # 200 MB each way.

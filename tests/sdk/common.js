@@ -310,7 +310,9 @@ function keygen(name) {
 function sshRun(user, keyFile, ...cmd) {
   const r = spawnSync('ssh', ['-F', '/dev/null', '-p', String(env.sshdPort),
     '-i', keyFile, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${env.scratch}/known_hosts`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `${user}@127.0.0.1`,
     ...cmd], { encoding: 'utf8', timeout: 20000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
