@@ -36,10 +36,8 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
-
-#ifndef LK_PLUGINDIR
-#define LK_PLUGINDIR		"/usr/local/lib/latchkey/plugins"
-#endif
+/* LK_PLUGINDIR: $(PREFIX)/lib/latchkey/plugins, from the Makefile. */
+#include "lk_paths.h"
 
 #define APM_PROGNAME		"acs-plugin-manager"
 #define APM_VERSION		"1.0.0"

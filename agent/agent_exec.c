@@ -52,10 +52,12 @@
 #include "util.h"
 
 #include "agent.h"
+#include "lk_paths.h"
 
 #define AGENT_SHELL		"/bin/sh"
 #define AGENT_ENV_PATH		"/usr/local/sbin:/usr/local/bin:" \
 				"/usr/sbin:/usr/bin:/sbin:/bin"
+#define AGENT_ENV_PATH_MAX	4096
 #define AGENT_ENV_MAX		24	/* variables in a task's environment */
 #define AGENT_ENV_PASS_MAX	1024	/* longest LATCHKEY_* passed on */
 #define AGENT_CONTENT_MAX	(128 * 1024 - 1)	/* one argv string */
@@ -318,25 +320,63 @@ agent_exec_env_passed(const char *kv)
 }
 
 /*
- * PATH: the standard one, after the scratch root's own directories when
- * LATCHKEY_ROOT names one (tests and demos; see latchkey-agent(8)).
+ * Appends dir to the colon-separated list in buf (of size len) unless it
+ * is there already. Returns -1 if it does not fit.
+ */
+static int
+agent_exec_path_add(char *buf, size_t len, const char *dir)
+{
+	const char *p = buf, *e;
+	size_t n = strlen(dir), used = strlen(buf);
+
+	while (*p != '\0') {
+		e = strchr(p, ':');
+		if (e == NULL)
+			e = p + strlen(p);
+		if ((size_t)(e - p) == n && strncmp(p, dir, n) == 0)
+			return 0;
+		p = *e == ':' ? e + 1 : e;
+	}
+	if (used + (used > 0) + n + 1 > len)
+		return -1;
+	if (used > 0)
+		buf[used++] = ':';
+	memcpy(buf + used, dir, n + 1);
+	return 0;
+}
+
+/*
+ * PATH: the scratch root's own directories first when LATCHKEY_ROOT names
+ * one (tests and demos; see latchkey-agent(8)), then the directories the
+ * agent was installed into (LK_SBINDIR, LK_BINDIR: acs-plugin-manager sits
+ * beside the agent, so the seed's literal command works under any PREFIX),
+ * then the standard list; each directory once.
  */
 static int
 agent_exec_env_path(char **sp)
 {
 	const char *r = getenv("LATCHKEY_ROOT");
+	const char *std[] = { LK_SBINDIR, LK_BINDIR, "/usr/local/sbin",
+	    "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+	char path[AGENT_ENV_PATH_MAX], rdir[PATH_MAX];
+	size_t i;
 
-	if (r == NULL || r[0] != '/' || strcmp(r, "/") == 0 ||
-	    strlen(r) > PATH_MAX / 2 ||
+	path[0] = '\0';
+	if (r != NULL && r[0] == '/' && strcmp(r, "/") != 0 &&
+	    strlen(r) <= PATH_MAX / 2 &&
 	    strspn(r, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789/._+-") != strlen(r))
-		return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
-	if (asprintf(sp, "PATH=%s/usr/local/sbin:%s/usr/local/bin:%s",
-	    r, r, AGENT_ENV_PATH) == -1) {
-		*sp = NULL;
-		return -1;
+	    "0123456789/._+-") == strlen(r)) {
+		snprintf(rdir, sizeof(rdir), "%s/usr/local/sbin", r);
+		if (agent_exec_path_add(path, sizeof(path), rdir) != 0)
+			return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
+		snprintf(rdir, sizeof(rdir), "%s/usr/local/bin", r);
+		if (agent_exec_path_add(path, sizeof(path), rdir) != 0)
+			return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
 	}
-	return 0;
+	for (i = 0; i < sizeof(std) / sizeof(std[0]); i++)
+		if (agent_exec_path_add(path, sizeof(path), std[i]) != 0)
+			return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
+	return agent_exec_envvar(sp, "PATH", path);
 }
 
 /*

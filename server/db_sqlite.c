@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -277,8 +278,42 @@ dbs_close(void *impl)
 }
 
 /*
+ * The directory the database lives in: created 0700 when it is missing
+ * (one level: /var/lib/latchkeyd, not /var/lib as well), left as it is
+ * when it exists. Returns 0 or LK_ERR_SYSTEM, logged.
+ */
+static int
+dbs_mkparent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t n;
+
+	if (slash == NULL || slash == path)
+		return 0;
+	n = (size_t)(slash - path);
+	if (n >= sizeof(dir)) {
+		log_warnx("db open %s: path too long", path);
+		return LK_ERR_SYSTEM;
+	}
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (stat(dir, &st) == 0)
+		return 0;
+	if (errno != ENOENT || (mkdir(dir, 0700) == -1 && errno != EEXIST)) {
+		log_warn("db open %s: state directory %s", path, dir);
+		return LK_ERR_SYSTEM;
+	}
+	log_info("db created state directory %s (mode 0700)", dir);
+	return 0;
+}
+
+/*
  * The database and its WAL hold secrets' hashes and every session record:
- * created 0600 (the umask may say otherwise), an existing file as it is.
+ * created 0600 (the umask may say otherwise; SQLite gives the -wal and
+ * -shm files the database's mode), an existing file as it is. A missing
+ * directory above it is created 0700 (dbs_mkparent).
  */
 static int
 dbs_open(const char *path, void **implp)
@@ -290,6 +325,10 @@ dbs_open(const char *path, void **implp)
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return LK_ERR_ALLOC;
 	pthread_mutex_init(&db->lock, NULL);
+	if (strcmp(path, ":memory:") != 0 && (r = dbs_mkparent(path)) != 0) {
+		dbs_close(db);
+		return r;
+	}
 	if (strcmp(path, ":memory:") != 0 &&
 	    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
 		close(fd);

@@ -735,10 +735,24 @@ plugin_unlink(struct plugin_ctx *ctx, const char *path)
 static void
 plugin_bins_remove(struct plugin_ctx *ctx)
 {
+	char parent[PATH_MAX], *slash;
+
 	plugin_unlink(ctx, ctx->send);
 	plugin_unlink(ctx, ctx->helper);
-	if (rmdir(ctx->helper_dir) == 0)
-		plugin_msg(ctx, MSG_NOTE, "removed %s", ctx->helper_dir);
+	if (rmdir(ctx->helper_dir) != 0)
+		return;
+	plugin_msg(ctx, MSG_NOTE, "removed %s", ctx->helper_dir);
+	/*
+	 * /usr/local/libexec is not in Debian's /usr/local skeleton (hier(7)):
+	 * when it is empty now, the install made it for the helper, so it
+	 * goes too (a package purge must leave the file list as it was).
+	 */
+	snprintf(parent, sizeof(parent), "%s", ctx->helper_dir);
+	if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+		*slash = '\0';
+		if (rmdir(parent) == 0)
+			plugin_msg(ctx, MSG_NOTE, "removed %s", parent);
+	}
 }
 
 /* --- the key store ---------------------------------------------------- */
