@@ -50,7 +50,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 

@@ -95,7 +95,7 @@ struct agent_resp {
 	long	 status;	/* HTTP status, 0 when there was no answer */
 	char	*body;		/* NUL-terminated, NULL when empty */
 	size_t	 len;
-	char	 err[256];	/* why there was no answer */
+	char	 err[512];	/* why there was no answer */
 	char	 replica[AGENT_REPLICA_MAX + 1];	/* Latchkey-Replica, or "" */
 };
 

@@ -27,6 +27,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "nethint.h"
 
 #include "agent.h"
 
@@ -390,8 +391,8 @@ agent_http_do_hdr(struct agent_http *h, const char *method, const char *path,
 	else if (cc == CURLE_ABORTED_BY_CALLBACK)
 		snprintf(resp->err, sizeof(resp->err), "interrupted");
 	else
-		snprintf(resp->err, sizeof(resp->err), "%s", errbuf[0] !=
-		    '\0' ? errbuf : curl_easy_strerror(cc));
+		lk_net_hint((int)cc, errbuf, h->urls[h->cur], resp->err,
+		    sizeof(resp->err));
 	resp->status = 0;
 	return LK_ERR_SYSTEM;
 }

@@ -32,6 +32,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "nethint.h"
 #include "util.h"
 
 #include "agent.h"
@@ -262,7 +263,7 @@ agent_register_writable(const char *state)
 static int
 agent_register_servers(const struct agent_opts *o, struct agent_state *st)
 {
-	char why[128];
+	char why[512], url[AGENT_URL_MAX];
 	size_t i, j;
 
 	if (o->too_many_servers) {
@@ -270,6 +271,12 @@ agent_register_servers(const struct agent_opts *o, struct agent_state *st)
 		return AGENT_EXIT_USAGE;
 	}
 	for (i = 0; i < o->nservers; i++) {
+		/* The one rule for URLs a user types (latchkey configure's). */
+		if (lk_url_check(o->servers[i], url, sizeof(url), why,
+		    sizeof(why)) != 0) {
+			log_warnx("--server: %s", why);
+			return AGENT_EXIT_USAGE;
+		}
 		if (agent_url_normalize(o->servers[i], st->servers[i],
 		    sizeof(st->servers[i]), why, sizeof(why)) != 0) {
 			log_warnx("bad --server URL \"%.200s\": %s",

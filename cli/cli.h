@@ -91,6 +91,7 @@ struct cli_apierr {
 	char	 message[1024];		/* Message, or the transport error */
 	char	 request_id[80];
 	int	 secret_wrong;		/* SignatureDoesNotMatch, same sts */
+	int	 curl;			/* the transport's CURLcode, or 0 */
 };
 
 /* latchkey.c */

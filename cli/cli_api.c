@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "nethint.h"
 #include "sig.h"
 
 #define API_BODY_MAX		(8 * 1024 * 1024)	/* answer bytes */
@@ -308,9 +309,13 @@ api_perform(struct cli *c, const char *action, const char *body,
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (cr != CURLE_OK) {
-		snprintf(e->message, sizeof(e->message), "%s", b->toolong ?
-		    "the answer is too large" : errbuf[0] ? errbuf :
-		    curl_easy_strerror(cr));
+		e->curl = (int)cr;
+		if (b->toolong)
+			snprintf(e->message, sizeof(e->message),
+			    "the answer is too large");
+		else
+			lk_net_hint((int)cr, errbuf, c->prof.endpoint,
+			    e->message, sizeof(e->message));
 		goto out;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &e->http);

@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "err.h"
 #include "fsutil.h"
+#include "nethint.h"
 
 #define CONFIG_DIR		".latchkey"
 #define CONFIG_FILE		"config.json"
@@ -253,46 +254,24 @@ config_value_valid(const char *v)
 }
 
 /*
- * "http(s)://host[:port]" from what the user typed: https:// is assumed
- * without a scheme, one trailing "/" is dropped, and any other path,
- * query or fragment is refused (the API lives at "/").
+ * "http(s)://host[:port]" from what the user typed, by the one rule for
+ * server URLs (lk_url_check): a scheme is required (a bare host:port is
+ * refused with both URLs it may have meant), one trailing "/" is dropped,
+ * and any other path, query or fragment is refused (the API is at "/").
  */
 static int
 config_endpoint(const char *in, char **outp)
 {
-	const char *host;
-	char *s;
-	size_t len;
+	char url[1100], why[512];
 
 	*outp = NULL;
-	if (!config_value_valid(in))
-		goto bad;
-	if (strstr(in, "://") == NULL) {
-		if (asprintf(&s, "https://%s", in) == -1)
-			return -1;
-	} else if ((s = strdup(in)) == NULL)
+	if (lk_url_check(in, url, sizeof(url), why, sizeof(why)) != 0) {
+		cli_warn("the endpoint: %s", why);
 		return -1;
-	len = strlen(s);
-	if (len > 0 && s[len - 1] == '/')
-		s[--len] = '\0';
-	if (strncmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else {
-		free(s);
-		goto bad;
 	}
-	if (*host == '\0' || strpbrk(host, "/?#@") != NULL) {
-		free(s);
-		goto bad;
-	}
-	*outp = s;
+	if ((*outp = strdup(url)) == NULL)
+		return -1;
 	return 0;
- bad:
-	cli_warn("the endpoint must be a URL like https://latchkey.example.com "
-	    "or http://127.0.0.1:8080 (no path), not \"%.100s\"", in);
-	return -1;
 }
 
 /* Fills c->prof from the file's profile and the environment. */
@@ -544,6 +523,48 @@ config_fill(char *vals[CF_N], json_t *prof, int any_option)
 	return r;
 }
 
+/*
+ * One call with the saved profile (DescribeInstances, one item), so that
+ * a wrong endpoint, secret or region shows now rather than at the next
+ * command. The profile stays saved either way; the exit status says.
+ */
+static int
+config_check(struct cli *c, const char *name)
+{
+	struct cli_apierr e;
+	struct cli_req q;
+	json_t *resp = NULL;
+	int r;
+
+	c->profile_opt = name;
+	c->loaded = 0;
+	if ((r = cli_config_load(c)) != 0)
+		return r;
+	cli_req_init(&q);
+	cli_req_add(&q, "PageSize", "1");
+	r = cli_api_call(c, "DescribeInstances", &q, &resp, &e);
+	cli_req_free(&q);
+	if (r == 0) {
+		fprintf(stderr, "latchkey: checked: %s answered; this access "
+		    "key sees %lld instance%s\n", c->prof.endpoint,
+		    (long long)cli_jint(resp, "TotalCount", 0),
+		    cli_jint(resp, "TotalCount", 0) == 1 ? "" : "s");
+		json_decref(resp);
+		return 0;
+	}
+	if (r == CLI_EX_API && strcmp(e.code, "Forbidden.RAM") == 0) {
+		fprintf(stderr, "latchkey: checked: %s accepts the access key "
+		    "(its policy does not allow DescribeInstances)\n",
+		    c->prof.endpoint);
+		return 0;
+	}
+	r = cli_api_fail(c, "the check", &e);
+	fprintf(stderr, "latchkey: the profile is saved as given; correct it "
+	    "with latchkey configure, or --no-check to save without "
+	    "checking\n");
+	return r;
+}
+
 /* Checks vals and stores them as the profile's object in root. */
 static int
 config_store(json_t *root, const char *name, char *vals[CF_N],
@@ -608,9 +629,11 @@ cli_configure_main(struct cli *c, int argc, char **argv)
 		{ "output", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "no-check", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char path[PATH_MAX], *vals[CF_N] = { NULL };
+	int check = 1;
 	const char *name, *cacert = NULL;
 	json_t *root = NULL;
 	int ch, i, exists, explicit, any = 0, r = CLI_EX_USAGE;
@@ -630,6 +653,7 @@ cli_configure_main(struct cli *c, int argc, char **argv)
 		}
 		switch (ch) {
 		case 'C': cacert = optarg; any = 1; break;
+		case 'N': check = 0; break;
 		case 'P': c->profile_opt = optarg; break;
 		case 'O': break;	/* nothing to print in JSON */
 		case 'v': c->verbose = 1; break;
@@ -667,8 +691,11 @@ cli_configure_main(struct cli *c, int argc, char **argv)
 	    (r = config_store(root, name, vals, cacert)) != 0 ||
 	    (r = config_write(root, path)) != 0)
 		goto out;
-	fprintf(stderr, "latchkey: saved profile \"%s\" in %s\n", name, path);
-	r = 0;
+	fprintf(stderr, "latchkey: saved profile \"%s\" in %s: endpoint %s, "
+	    "access key %s, region %s%s%s\n", name, path, vals[CF_ENDPOINT],
+	    vals[CF_ID], vals[CF_REGION], cacert != NULL && *cacert ?
+	    ", CA file " : "", cacert != NULL && *cacert ? cacert : "");
+	r = check ? config_check(c, name) : 0;
  out:
 	for (i = 0; i < CF_N; i++)
 		config_freezero(vals[i]);

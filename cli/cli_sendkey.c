@@ -577,7 +577,7 @@ sk_read_key(const char *path, int check, char **linep, char *fp,
 	}
 	if ((r = lk_sshkey_parse_line(buf, n, &key)) != 0) {
 		cli_warn("%s is not a valid OpenSSH public key: %s", path,
-		    lk_err(r));
+		    lk_sshkey_why(buf, r));
 		r = CLI_EX_USAGE;
 		goto out;
 	}

@@ -68,7 +68,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "configure", cli_configure_main,
 "usage: latchkey [--profile NAME] configure [--endpoint URL]\n"
 "                [--access-key-id ID] [--access-key-secret SECRET|-]\n"
-"                [--region REGION] [--cacert FILE]\n"
+"                [--region REGION] [--cacert FILE] [--no-check]\n"
 "       latchkey configure list\n",
 "\n"
 "Stores a profile in ~/.latchkey/config.json (directory 0700, file 0600,\n"
@@ -77,6 +77,10 @@ static const struct cli_cmd cli_cmds[] = {
 "current value as the default. \"--access-key-secret -\" reads the secret\n"
 "from standard input. --cacert names the CA bundle that verifies an https\n"
 "endpoint (\"\" removes it). The first profile saved becomes the current one.\n"
+"The endpoint needs its scheme: https://HOST[:PORT], or http://HOST:PORT for\n"
+"a latchkeyd run with --allow-plain-http. One call then checks the saved\n"
+"profile (--no-check: none); if it fails, the profile stays saved and the\n"
+"exit status says so.\n"
 "\"configure list\" prints the profiles, without secrets.\n" },
 	{ "send-key", cli_sendkey_main,
 "usage: latchkey send-key [--user USER] [--key FILE.pub] [--timeout S]\n"
@@ -157,7 +161,8 @@ static const struct cli_cmd cli_cmds[] = {
 "  -i, --instance I      an instance id, name or address (repeatable)\n"
 "  -a, --all             every instance whose agent is online\n"
 "  -l, --user USER       run as USER (default root)\n"
-"  -t, --timeout S       the script's time limit in seconds (default 60)\n"
+"  -t, --timeout S       the script's time limit in seconds (default 60;\n"
+"                        10 to 86400)\n"
 "  -w, --workdir DIR     the directory to run in\n"
 "  -n, --name NAME       the command's name in invocation lists\n" },
 	{ "instances", cli_instances_main,

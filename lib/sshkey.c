@@ -138,3 +138,24 @@ lk_sshkey_fingerprint(const struct lk_sshkey *key, char fp[LK_SSHKEY_FP_SIZE])
 	return 0;
 }
 
+
+const char *
+lk_sshkey_why(const char *line, int err)
+{
+	size_t n;
+
+	if (err == LK_ERR_KEY_TYPE && line != NULL) {
+		while (*line == ' ' || *line == '\t')
+			line++;
+		n = strcspn(line, " \t");
+		if (n == 7 && memcmp(line, "ssh-dss", 7) == 0)
+			return "DSA keys (ssh-dss) are not accepted: OpenSSH "
+			    "turned them off; make an ed25519 key with "
+			    "ssh-keygen -t ed25519";
+		if (n > 21 && memcmp(line + n - 21, "-cert-v01@openssh.com",
+		    21) == 0)
+			return "certificates are not accepted: send the plain "
+			    "public key (the .pub beside the -cert.pub)";
+	}
+	return lk_err(err);
+}

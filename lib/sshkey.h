@@ -62,6 +62,11 @@ int	 lk_sshkey_from_blob_nocrypto(const unsigned char *blob, size_t len,
 
 /* The checks that need OpenSSL, for a key parsed without them. */
 int	 lk_sshkey_validate(const struct lk_sshkey *key);
+/*
+ * Why lk_sshkey_parse_line refused line with err: lk_err(err), or for a
+ * key type that has a better one (DSA) what to use instead.
+ */
+const char *lk_sshkey_why(const char *line, int err);
 
 /*
  * Validates a wire blob. When expect is not NULL the blob's inner type

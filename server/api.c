@@ -384,7 +384,8 @@ api_run(struct api_req *req)
 		return -1;
 	if (strcmp(region, lkd->region) != 0)
 		return api_error(req, 404, "InvalidRegionId.NotFound",
-		    "The specified RegionId does not exist.");
+		    "The specified RegionId does not exist: this server "
+		    "serves %s (latchkeyd --region).", lkd->region);
 	if ((req->resp = json_object()) == NULL)
 		return api_error(req, 500, "InternalError", "out of memory");
 	json_object_set_new(req->resp, "RequestId",

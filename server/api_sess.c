@@ -76,6 +76,21 @@ sess_port_allowed(const char *ports, long long port)
 	return ok;
 }
 
+/* The ports of the agent's list as "22, 2222" into out ("none"). */
+static void
+sess_ports_text(const char *ports, char *out, size_t size)
+{
+	json_t *a = json_loads(ports ? ports : "[]", 0, NULL), *v;
+	size_t i, off = 0;
+
+	snprintf(out, size, "none");
+	json_array_foreach(a, i, v)
+		if (json_is_integer(v) && off < size)
+			off += (size_t)snprintf(out + off, size - off, "%s%lld",
+			    off ? ", " : "", (long long)json_integer_value(v));
+	json_decref(a);
+}
+
 /* The WebSocket base: --public-url, else the Host the client used. */
 static int
 sess_ws_base(struct api_req *req, char *out, size_t size)
@@ -116,6 +131,7 @@ api_start_terminal_session(struct api_req *req)
 	size_t nids = 0;
 	long long port;
 	char sid[24], token[48], hash[LK_SIG_V3_SIZE], base[300], *url = NULL;
+	char ports[400];
 	int on, r = -1, e;
 
 	memset(&x, 0, sizeof(x));
@@ -186,9 +202,10 @@ api_start_terminal_session(struct api_req *req)
 		goto out;
 	}
 	if (!sess_port_allowed(x.session_ports, port)) {
+		sess_ports_text(x.session_ports, ports, sizeof(ports));
 		api_error(req, 403, "InvalidPortNumber.NotAllowed", "The agent "
-		    "of the instance does not allow sessions to port %lld "
-		    "(latchkey-agent --session-ports).", port);
+		    "of the instance does not allow sessions to port %lld; it "
+		    "allows %s (latchkey-agent --session-ports).", port, ports);
 		goto out;
 	}
 	if (sess_ws_base(req, base, sizeof(base)) != 0)

@@ -121,7 +121,7 @@ lkd_usage(FILE *f)
 "                       users the key may send SSH keys for, and the users\n"
 "                       its other commands may run as\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
-"                       lifetime in seconds (default 86400)\n"
+"                       lifetime in seconds (default 86400; 60 to a year)\n"
 "  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
 "                       WebSocketUrl (default: the request's Host header)\n"
 "  --replica-id ID      this latchkeyd among replicas on one PostgreSQL\n"

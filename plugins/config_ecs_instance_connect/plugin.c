@@ -155,12 +155,15 @@ static void	plugin_msg(struct plugin_ctx *, enum plugin_level,
 static void
 plugin_usage(FILE *fp)
 {
-	fprintf(fp, "usage: %s --install | --uninstall | --status | --help\n"
+	fprintf(fp, "usage: %s --install | --uninstall | --status | --help "
+	    "| --version\n"
 	    "\n"
 	    "  --install     set up sshd's AuthorizedKeysCommand for latchkey\n"
 	    "  --uninstall   remove everything --install added\n"
 	    "  --status      report whether it is installed and consistent\n"
-	    "  --help        this help\n", PLUGIN_NAME);
+	    "  --help        this help\n"
+	    "  --version     the package's version (its VERSION file)\n",
+	    PLUGIN_NAME);
 }
 
 static const char *
@@ -1514,6 +1517,14 @@ main(int argc, char **argv)
 	}
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		fatal("calloc");
+	if (strcmp(argv[1], "--version") == 0) {
+		ex = plugin_pkg_init(ctx) == 0 ? PLUGIN_EXIT_OK :
+		    PLUGIN_EXIT_ERROR;
+		if (ex == PLUGIN_EXIT_OK)
+			printf("%s %s\n", PLUGIN_NAME, ctx->version);
+		free(ctx);
+		return ex;
+	}
 	if (plugin_env_init(ctx) != 0 || plugin_pkg_init(ctx) != 0 ||
 	    plugin_paths_init(ctx) != 0) {
 		free(ctx);

@@ -216,8 +216,10 @@ main(int argc, char **argv)
 		log_warnx("%s: \"%s\"", lk_err(r), vis);
 		return r == LK_ERR_USER_INVALID ? EXIT_BAD_USER : EXIT_NO_USER;
 	}
-	if ((r = lk_sshkey_parse_line(keyarg, strlen(keyarg), &key)) != 0)
-		send_die(EXIT_BAD_KEY, "invalid public key", r);
+	if ((r = lk_sshkey_parse_line(keyarg, strlen(keyarg), &key)) != 0) {
+		log_warnx("invalid public key: %s", lk_sshkey_why(keyarg, r));
+		exit(EXIT_BAD_KEY);
+	}
 	if (geteuid() != 0) {
 		log_warnx("must be run as root");
 		lk_sshkey_free(key);

@@ -165,6 +165,18 @@ STATE=$T/agent/agent.json
 check_exit "register: a bad URL is a usage error (64)" 64 "$AGENT" register \
     --server "ftp://127.0.0.1:$LKD_PORT" --activation-id "$ACT_ID" \
     --activation-code "$ACT_CODE" --state "$STATE"
+check "register: a bare host:port is 64, with both URLs it may mean" sh -c \
+    "'$AGENT' register --server '127.0.0.1:$LKD_PORT' --activation-id x \
+    --activation-code y --state '$T/none.json' 2>&1 >/dev/null | grep -q \
+    'write https://127.0.0.1:$LKD_PORT .*or http://127.0.0.1:$LKD_PORT' &&
+    [ ! -e '$T/none.json' ]"
+check_exit "register: a bare host:port exits 64" 64 "$AGENT" register \
+    --server "127.0.0.1:$LKD_PORT" --activation-id x --activation-code y \
+    --state "$T/none.json"
+check "register: https:// to a plain-HTTP latchkeyd says to use http://" sh -c \
+    "'$AGENT' register --server 'https://127.0.0.1:$LKD_PORT' \
+    --activation-id x --activation-code y --state '$T/none.json' 2>&1 |
+    grep -q 'does not speak TLS on that port.*use an http:// URL'"
 DEAD_PORT=$(lk_free_port)
 check_exit "register: an unreachable server is 69" 69 "$AGENT" register \
     --server "http://127.0.0.1:$DEAD_PORT" --activation-id "$ACT_ID" \

@@ -98,9 +98,11 @@ check_exit "run without --instance or --all is a usage error (2)" 2 \
 check "no profile yet: a clear error (3)" err_is 3 "latchkey configure" \
     "$LK" instances
 printf '%s\n' "$AK_SECRET" >"$T/secret"
-check "configure from options, the secret from stdin" sh -c \
-    "'$LK' configure --endpoint '$ENDPOINT' --access-key-id '$AK_ID' \
-    --access-key-secret - --region cn-hangzhou <'$T/secret'"
+check "configure from options, the secret from stdin, checked by one call" \
+    sh -c "'$LK' configure --endpoint '$ENDPOINT' --access-key-id '$AK_ID' \
+    --access-key-secret - --region cn-hangzhou <'$T/secret' 2>'$T/conf.err' &&
+    grep -q 'saved profile \"default\" .*: endpoint $ENDPOINT, access key $AK_ID, region cn-hangzhou' '$T/conf.err' &&
+    grep -q 'checked: $ENDPOINT answered; this access key sees 3 instances' '$T/conf.err'"
 CONF=$HOME/.latchkey/config.json
 is "the config file is 0600, its directory 0700" \
     "$(stat -c %a "$CONF" 2>/dev/null) $(stat -c %a "$HOME/.latchkey" 2>/dev/null)" \
@@ -139,6 +141,32 @@ check "an unknown access key id: exit 4" err_is 4 'is not known to' \
     env ALIBABA_CLOUD_ACCESS_KEY_ID=LTAInosuchkey "$LK" instances
 check "an unreachable endpoint: exit 5" err_is 5 'cannot reach' \
     env LATCHKEY_ENDPOINT="http://127.0.0.1:$(lk_free_port)" "$LK" instances
+check "a port that is not HTTP (sshd's): exit 5, in latchkey's words" err_is 5 \
+    'is not an HTTP server \(a wrong port' env \
+    LATCHKEY_ENDPOINT="http://127.0.0.1:$sshd1_PORT" "$LK" instances
+check "https:// to a plain-HTTP latchkeyd: exit 5, \"use an http:// URL\"" \
+    err_is 5 'does not speak TLS on that port.*use an http:// URL' env \
+    LATCHKEY_ENDPOINT="https://${ENDPOINT#http://}" "$LK" instances
+check "another region: exit 4, naming the one the server serves" err_is 4 \
+    'this server serves cn-hangzhou' env ALIBABA_CLOUD_REGION_ID=cn-beijing \
+    "$LK" instances
+ssh-keygen -q -t dsa -N '' -f "$T/keys/dsa" 2>/dev/null
+check "a DSA key: exit 2, saying what to use instead" err_is 2 \
+    'DSA keys .* ssh-keygen -t ed25519' "$LK" send-key --user "$LK_ALICE" \
+    --key "$T/keys/dsa.pub" "$A"
+check "configure with a bare host:port: refused (2) with both URLs" err_is 2 \
+    'write https://127.0.0.1:1 .* or http://127.0.0.1:1 ' "$LK" configure \
+    --profile bare --endpoint 127.0.0.1:1 --access-key-id x \
+    --access-key-secret y --no-check
+check "configure checks the profile: a wrong secret is saved, said, exit 4" \
+    err_is 4 'the access key secret is wrong' "$LK" configure --profile \
+    wrong --endpoint "$ENDPOINT" --access-key-id "$AK_ID" \
+    --access-key-secret nope --region cn-hangzhou
+check "and the profile was saved all the same" sh -c \
+    "'$LK' configure list | grep -q '^ *wrong '"
+check "configure --no-check saves an unreachable endpoint without a call" \
+    "$LK" configure --profile later --endpoint http://127.0.0.1:1 \
+    --access-key-id x --access-key-secret y --region cn-hangzhou --no-check
 check "an unknown instance: exit 4, \"unknown instance\"" err_is 4 \
     'unknown instance "i-0000deadbeef"' "$LK" send-key --user "$LK_ALICE" \
     --key "$T/keys/alice.pub" i-0000deadbeef

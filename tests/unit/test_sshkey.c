@@ -1246,6 +1246,28 @@ test_unknown_type(void **state)
 	    LK_ERR_KEY_TYPE);
 }
 
+/* The reason given for a refused key names what to use instead. */
+static void
+test_why(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(lk_sshkey_why("ssh-dss AAAAB3NzaC1kc3MAAACB",
+	    LK_ERR_KEY_TYPE), "ssh-keygen -t ed25519"));
+	assert_non_null(strstr(lk_sshkey_why(" ssh-dss AAAA c",
+	    LK_ERR_KEY_TYPE), "DSA"));
+	assert_non_null(strstr(lk_sshkey_why(
+	    "ssh-ed25519-cert-v01@openssh.com AAAA", LK_ERR_KEY_TYPE),
+	    "certificates are not accepted"));
+	assert_string_equal(lk_sshkey_why("ssh-dssx AAAA", LK_ERR_KEY_TYPE),
+	    lk_err(LK_ERR_KEY_TYPE));
+	assert_string_equal(lk_sshkey_why("ssh-dss AAAA", LK_ERR_KEY_BLOB),
+	    lk_err(LK_ERR_KEY_BLOB));
+	assert_string_equal(lk_sshkey_why(NULL, LK_ERR_KEY_TYPE),
+	    lk_err(LK_ERR_KEY_TYPE));
+	assert_string_equal(lk_sshkey_why("", LK_ERR_KEY_TYPE),
+	    lk_err(LK_ERR_KEY_TYPE));
+}
+
 static void
 test_certificate_types_refused(void **state)
 {
@@ -1545,6 +1567,7 @@ main(void)
 		cmocka_unit_test(test_ed25519_key_length),
 		cmocka_unit_test(test_sk_application),
 		cmocka_unit_test(test_unknown_type),
+		cmocka_unit_test(test_why),
 		cmocka_unit_test(test_certificate_types_refused),
 		cmocka_unit_test(test_malformed_lines),
 		cmocka_unit_test(test_fingerprint_known),
