@@ -210,6 +210,14 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The audit trail: chain, verify and file export on both backends.
+AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o \
+		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
+$(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
