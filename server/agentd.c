@@ -24,6 +24,7 @@
 
 #include "agentauth.h"
 #include "agentd.h"
+#include "audit.h"
 #include "b64.h"
 #include "err.h"
 #include "heartbeat.h"
@@ -586,6 +587,23 @@ agentd_status(const char *s)
 	return NULL;
 }
 
+/* The invocation.result event of a result applied (docs/audit.md). */
+static void
+agentd_audit_result(const struct store_agent_result *res)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "invocation.result";
+	ev.actor_type = AUDIT_ACTOR_AGENT;
+	ev.actor = res->instance_id;
+	ev.instance = res->instance_id;
+	ev.detail = json_pack("{s:o, s:s, s:I, s:s}", "task_id",
+	    audit_str(res->task_id), "status", res->status, "exit_code",
+	    (json_int_t)res->exit_code, "error_code", res->error_code);
+	(void)audit_emit(&ev);
+}
+
 /* Applies a task's result once; later reports of the same task are no-ops. */
 static int
 agentd_result(const char *id, json_t *in, char **outp)
@@ -635,6 +653,8 @@ agentd_result(const char *id, json_t *in, char **outp)
 		return agentd_store_fail(outp, r);
 	log_info("agent result instance=%s task=%.80s status=%s applied=%d",
 	    id, task, status, changes);
+	if (changes)
+		agentd_audit_result(&res);
 	*outp = strdup("{}");
 	return 200;
 }

@@ -33,6 +33,14 @@ struct api_req {
 	int			 status;	/* HTTP status of an error */
 	char			 code[96];
 	char			*message;
+	/*
+	 * For the audit event (docs/audit.md): detail members the action
+	 * adds (a new object or NULL), and its target (borrowed strings
+	 * that live until the request is freed).
+	 */
+	json_t			*audit;
+	const char		*audit_instance;
+	const char		*audit_user;
 };
 
 /* Runs the request; returns the HTTP status and a new JSON body. */
@@ -72,6 +80,9 @@ int		 api_param_list(struct api_req *req, const char *name,
 		    size_t max, const char ***vp, size_t *np);
 int		 api_allowed_instance(struct api_req *req, const char *id,
 		    const char *name);
+/* Adds member name to the request's audit detail (value taken). */
+void		 api_audit_set(struct api_req *req, const char *name,
+		    json_t *value);
 
 typedef int (*api_action_fn)(struct api_req *req);
 
@@ -98,5 +109,7 @@ int	api_end_terminal_session(struct api_req *);
 int	api_describe_terminal_sessions(struct api_req *);
 int	api_modify_cloud_assistant_settings(struct api_req *);
 int	api_describe_cloud_assistant_settings(struct api_req *);
+/* api_audit.c */
+int	api_describe_audit_events(struct api_req *);
 
 #endif

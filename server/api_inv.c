@@ -21,8 +21,10 @@
 #include "agentd.h"
 #include "api.h"
 #include "api_int.h"
+#include "audit.h"
 #include "err.h"
 #include "log.h"
+#include "sshkey.h"
 #include "store.h"
 #include "subst.h"
 #include "util.h"
@@ -641,6 +643,84 @@ inv_store(struct api_req *req, struct inv_new *inv,
 	return 0;
 }
 
+/* One key.push event: user on instance id. */
+static void
+inv_audit_push1(struct api_req *req, const struct inv_new *inv,
+    const char *id, const char *user, const char *fp, const char *type,
+    int64_t expires_by)
+{
+	struct audit_ev ev;
+	char when[32];
+
+	lk_time_iso(expires_by, when, sizeof(when));
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "key.push";
+	ev.actor_type = AUDIT_ACTOR_KEY;
+	ev.actor = req->key_id;
+	ev.instance = id;
+	ev.user = user;
+	ev.detail = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "invoke_id",
+	    inv->invoke_id, "fingerprint", fp, "key_type", type, "ttl_s", 60,
+	    "expires_by", when, "request_id", req->request_id);
+	(void)audit_emit(&ev);
+}
+
+/*
+ * The send-key command's events (docs/audit.md): one per instance and
+ * login user, with the pushed key's fingerprint. The key was checked
+ * by the command's pattern; one that does not parse is named so.
+ */
+static void
+inv_audit_push(struct api_req *req, const struct inv_new *inv)
+{
+	struct lk_sshkey *key = NULL;
+	const char *line = inv_effective(inv, "sshPublicKey"), *user;
+	char fp[LK_SSHKEY_FP_SIZE] = "unparsable", type[32] = "unknown";
+	int64_t expires_by = lkd_now() + inv->timeout + 60;
+	size_t i, j;
+	int given = 0;
+
+	if (line != NULL && lk_sshkey_parse_line(line, strlen(line),
+	    &key) == 0) {
+		if (lk_sshkey_fingerprint(key, fp) != 0)
+			snprintf(fp, sizeof(fp), "unknown");
+		snprintf(type, sizeof(type), "%s", lk_sshkey_type_name(key));
+	}
+	lk_sshkey_free(key);
+	for (i = 0; i < inv->n; i++) {
+		given = 0;
+		for (j = 0; j < inv->nvals; j++)
+			if (strcasecmp(inv->vals[j].name, "username") == 0) {
+				given = 1;
+				inv_audit_push1(req, inv, inv->ids[i],
+				    inv->vals[j].value, fp, type, expires_by);
+			}
+		if (given)
+			continue;
+		if ((user = inv_effective(inv, "username")) == NULL)
+			user = INV_USER_DEFAULT;
+		inv_audit_push1(req, inv, inv->ids[i], user, fp, type,
+		    expires_by);
+	}
+}
+
+/* The invocation's api.call event: its instances and run-as user. */
+static void
+inv_audit_call(struct api_req *req, const struct inv_new *inv)
+{
+	json_t *ids = json_array();
+	size_t i;
+
+	for (i = 0; ids != NULL && i < inv->n; i++)
+		json_array_append_new(ids, json_string(inv->ids[i]));
+	api_audit_set(req, "instances", ids);
+	api_audit_set(req, "command_name", audit_str(inv_str(inv->cmd,
+	    "name")));
+	if (inv->n == 1)
+		req->audit_instance = inv->ids[0];
+	req->audit_user = inv->username;
+}
+
 /* Validates everything, then writes one transaction and wakes the agents. */
 static int
 inv_create(struct api_req *req, struct inv_new *inv)
@@ -668,6 +748,9 @@ inv_create(struct api_req *req, struct inv_new *inv)
 		return r;
 	}
 	agentd_wake_many(inv->ids, inv->n);
+	inv_audit_call(req, inv);
+	if (inv_is_sendkey(inv->cmd))
+		inv_audit_push(req, inv);
 	log_info("%s api invoke invoke_id=%s command=%s instances=%zu",
 	    req->request_id, inv->invoke_id, inv_str(inv->cmd, "id"), inv->n);
 	if (inv->run)

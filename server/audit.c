@@ -71,6 +71,32 @@ audit_actor_name(enum audit_actor a)
 	}
 }
 
+json_t *
+audit_str(const char *s)
+{
+	char vis[4 * AUDIT_STR_MAX + 1];
+	size_t n = strnlen(s, AUDIT_STR_MAX + 1);
+	json_t *j;
+
+	if (n <= AUDIT_STR_MAX && (j = json_string(s)) != NULL)
+		return j;
+	lk_vis(vis, sizeof(vis), s, n > AUDIT_STR_MAX ? AUDIT_STR_MAX : n);
+	return json_string(vis);
+}
+
+/* The actor column's prefix (DescribeAuditEvents filters on it). */
+const char *
+audit_actor_column(enum audit_actor a)
+{
+	switch (a) {
+	case AUDIT_ACTOR_KEY:		return "key";
+	case AUDIT_ACTOR_OPERATOR:	return "operator";
+	case AUDIT_ACTOR_AGENT:		return "agent";
+	case AUDIT_ACTOR_ADMIN:		return "admin";
+	default:			return "none";
+	}
+}
+
 struct audit_make {
 	const struct audit_ev	*ev;
 	const char		*time;
@@ -92,24 +118,24 @@ audit_make_cb(void *arg, int64_t seq, const char *prev, char **linep,
 	target = json_object();
 	if (o == NULL || actor == NULL || target == NULL)
 		goto out;
-	json_object_set_new(actor, audit_actor_name(ev->actor_type),
-	    json_string(ev->actor ? ev->actor : ""));
-	if (ev->instance != NULL)
-		json_object_set_new(target, "instance",
-		    json_string(ev->instance));
-	if (ev->user != NULL)
-		json_object_set_new(target, "user", json_string(ev->user));
+	if (json_object_set_new(actor, audit_actor_name(ev->actor_type),
+	    audit_str(ev->actor ? ev->actor : "")) != 0 ||
+	    (ev->instance != NULL && json_object_set_new(target, "instance",
+	    audit_str(ev->instance)) != 0) ||
+	    (ev->user != NULL && json_object_set_new(target, "user",
+	    audit_str(ev->user)) != 0))
+		goto out;
 	if (json_object_set_new(o, "v", json_integer(AUDIT_VERSION)) != 0 ||
 	    json_object_set_new(o, "seq", json_integer(seq)) != 0 ||
 	    json_object_set_new(o, "time", json_string(m->time)) != 0 ||
 	    json_object_set_new(o, "kind", json_string(ev->kind)) != 0 ||
 	    json_object_set(o, "actor", actor) != 0 ||
-	    json_object_set_new(o, "source", json_string(m->source)) != 0 ||
+	    json_object_set_new(o, "source", audit_str(m->source)) != 0 ||
 	    json_object_set(o, "target", target) != 0 ||
 	    json_object_set_new(o, "outcome", json_string(ev->code ?
 	    "refused" : "ok")) != 0 ||
 	    (ev->code != NULL && json_object_set_new(o, "code",
-	    json_string(ev->code)) != 0) ||
+	    audit_str(ev->code)) != 0) ||
 	    (ev->detail != NULL ? json_object_set(o, "detail", ev->detail) :
 	    json_object_set_new(o, "detail", json_object())) != 0 ||
 	    json_object_set_new(o, "prev", json_string(prev)) != 0)
@@ -127,7 +153,7 @@ audit_emit(const struct audit_ev *ev)
 {
 	struct store_audit_new sn;
 	struct audit_make m;
-	char when[40], vis[160];
+	char when[40], vis[160], actor[AUDIT_STR_MAX + 16];
 	int r = 0;
 
 	if (audit_off || lkd->db == NULL)
@@ -135,9 +161,11 @@ audit_emit(const struct audit_ev *ev)
 	audit_time(when, sizeof(when), &sn.time);
 	m.ev = ev;
 	m.time = when;
-	m.source = audit_source != NULL ? audit_source : "local";
+	m.source = audit_source != NULL ? audit_source : "-";
 	sn.kind = ev->kind;
-	sn.actor = ev->actor;
+	snprintf(actor, sizeof(actor), "%s:%s", audit_actor_column(
+	    ev->actor_type), ev->actor ? ev->actor : "");
+	sn.actor = actor;
 	sn.instance_id = ev->instance;
 	sn.username = ev->user;
 	if ((r = store_audit_append(&sn, audit_make_cb, &m, NULL)) != 0) {

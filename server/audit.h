@@ -81,6 +81,20 @@ struct audit_ev {
 	json_t		*detail;	/* taken (decref'd); NULL: {} */
 };
 
+/*
+ * A string from outside as a JSON string: as it is when valid UTF-8 of at
+ * most AUDIT_STR_MAX bytes, else its first AUDIT_STR_MAX bytes made
+ * printable (lk_vis), so no caller's value can make a line too long.
+ */
+#define AUDIT_STR_MAX	256
+json_t	*audit_str(const char *s);
+
+/*
+ * The prefix of the actor column: the column holds "<prefix>:<actor>"
+ * ("key:LTAI...", "operator:alice", "agent:i-...", "admin:root").
+ */
+const char *audit_actor_column(enum audit_actor a);
+
 /* Set by --no-audit: audit_emit records nothing. */
 extern int audit_off;
 
