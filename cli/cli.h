@@ -13,6 +13,7 @@
  *	cli_ssh.c	ssh, scp and sftp with an ephemeral key
  *	cli_run.c	run, invocations, commands
  *	cli_proxy.c	proxy, forward, sessions: the session tunnel
+ *	cli_audit.c	audit: the audit trail's events
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -218,6 +219,8 @@ int	 cli_sessions_main(struct cli *c, int argc, char **argv);
 /* cli_run.c */
 int	 cli_run_main(struct cli *c, int argc, char **argv);
 int	 cli_invocations_main(struct cli *c, int argc, char **argv);
+/* cli_audit.c */
+int	 cli_audit_main(struct cli *c, int argc, char **argv);
 int	 cli_commands_main(struct cli *c, int argc, char **argv);
 
 #endif

@@ -376,12 +376,12 @@ test_query(void **state)
 	(void)state;
 	emit_n(5, 0);
 	memset(&q, 0, sizeof(q));
-	q.actor = "LTAItest";
+	q.actor = "key:LTAItest";
 	q.limit = 2;
 	assert_int_equal(store_audit_query(&q, count_cb, &rows, &total), 0);
 	assert_int_equal(rows, 2);		/* one page */
 	assert_int_equal(total, 5);
-	q.actor = "LTAIother";
+	q.actor = "key:LTAIother";
 	assert_int_equal(store_audit_query(&q, count_cb, &rows, &total), 0);
 	assert_int_equal(total, 0);
 	q.actor = NULL;
