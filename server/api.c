@@ -98,11 +98,10 @@ api_audit_ids(struct api_req *req, int r)
  * any refusal (4xx: policy, signature, parameters). 5xx changed nothing
  * and makes none.
  */
-static void
-api_audit(struct api_req *req, int r)
+int
+api_audit_event(struct api_req *req, int r, struct audit_ev *ev)
 {
 	const char *kind = NULL, *op = CONSOLE_OPERATOR_PREFIX;
-	struct audit_ev ev;
 	char vis[160];
 	size_t i;
 
@@ -110,22 +109,22 @@ api_audit(struct api_req *req, int r)
 		if (strcmp(api_actions[i].name, req->action) == 0)
 			kind = api_actions[i].audit;
 	if (r == 0 && kind == NULL)
-		return;
+		return 1;
 	if (r != 0 && (req->status < 400 || req->status > 499))
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = r == 0 ? kind : "api.refused";
-	ev.actor = req->key_id;
-	ev.actor_type = req->key_id == NULL ? AUDIT_ACTOR_NONE :
+		return 1;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = r == 0 ? kind : "api.refused";
+	ev->actor = req->key_id;
+	ev->actor_type = req->key_id == NULL ? AUDIT_ACTOR_NONE :
 	    AUDIT_ACTOR_KEY;
 	if (req->key_id != NULL && strncmp(req->key_id, op, strlen(op)) == 0) {
-		ev.actor = req->key_id + strlen(op);
-		ev.actor_type = AUDIT_ACTOR_OPERATOR;
+		ev->actor = req->key_id + strlen(op);
+		ev->actor_type = AUDIT_ACTOR_OPERATOR;
 	}
 	api_audit_ids(req, r);
-	ev.instance = req->audit_instance;
-	ev.user = req->audit_user;
-	ev.code = r == 0 ? NULL : req->code;
+	ev->instance = req->audit_instance;
+	ev->user = req->audit_user;
+	ev->code = r == 0 ? NULL : req->code;
 	/* An unknown action's name is the caller's: made printable. */
 	lk_vis(vis, sizeof(vis), req->action ? req->action : "",
 	    req->action ? strnlen(req->action, 128) : 0);
@@ -133,8 +132,18 @@ api_audit(struct api_req *req, int r)
 	api_audit_set(req, "request_id", json_string(req->request_id));
 	if (r != 0)
 		api_audit_set(req, "status", json_integer(req->status));
-	ev.detail = req->audit;
+	ev->detail = req->audit;
 	req->audit = NULL;
+	return 0;
+}
+
+static void
+api_audit(struct api_req *req, int r)
+{
+	struct audit_ev ev;
+
+	if (req->audited || api_audit_event(req, r, &ev) != 0)
+		return;
 	(void)audit_emit(&ev);
 }
 

@@ -41,6 +41,7 @@ struct api_req {
 	json_t			*audit;
 	const char		*audit_instance;
 	const char		*audit_user;
+	int			 audited;	/* the action wrote its event */
 };
 
 /* Runs the request; returns the HTTP status and a new JSON body. */
@@ -83,6 +84,14 @@ int		 api_allowed_instance(struct api_req *req, const char *id,
 /* Adds member name to the request's audit detail (value taken). */
 void		 api_audit_set(struct api_req *req, const char *name,
 		    json_t *value);
+/*
+ * The event of the call's outcome r (0: success) into *ev, its detail
+ * taken from req: 0, or 1 when the outcome makes none. An action that
+ * writes it in its own transaction (audit_batch_add) sets req->audited.
+ */
+struct audit_ev;
+int		 api_audit_event(struct api_req *req, int r,
+		    struct audit_ev *ev);
 
 typedef int (*api_action_fn)(struct api_req *req);
 

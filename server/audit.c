@@ -148,38 +148,117 @@ audit_make_cb(void *arg, int64_t seq, const char *prev, char **linep,
 	return r;
 }
 
+/*
+ * An event ready to be appended: the event (its strings borrowed from
+ * the caller until it is written), its time, source and actor column.
+ */
+struct audit_pend {
+	struct audit_ev		 ev;
+	struct audit_make	 m;
+	struct store_audit_new	 sn;
+	char			 when[40];
+	char			 actor[AUDIT_STR_MAX + 16];
+};
+
+static void
+audit_pend_init(struct audit_pend *p, const struct audit_ev *ev)
+{
+	p->ev = *ev;
+	audit_time(p->when, sizeof(p->when), &p->sn.time);
+	p->m.time = p->when;
+	p->m.source = audit_source != NULL ? audit_source : "-";
+	snprintf(p->actor, sizeof(p->actor), "%s:%.*s", audit_actor_column(
+	    ev->actor_type), AUDIT_STR_MAX, ev->actor ? ev->actor : "");
+	p->sn.kind = ev->kind;
+	p->sn.actor = p->actor;
+	p->sn.instance_id = ev->instance;
+	p->sn.username = ev->user;
+}
+
+static void
+audit_lost(const struct audit_ev *ev, int r)
+{
+	char vis[160];
+
+	lk_vis(vis, sizeof(vis), ev->actor ? ev->actor : "",
+	    ev->actor ? strnlen(ev->actor, 128) : 0);
+	log_warnx("audit lost kind=%s actor=%s instance=%.64s outcome=%s "
+	    "error=\"%s\"", ev->kind, vis, ev->instance ? ev->instance : "-",
+	    ev->code ? "refused" : "ok", lk_err(r));
+}
+
 int
 audit_emit(const struct audit_ev *ev)
 {
-	struct store_audit_new sn;
-	struct audit_make m;
-	char when[40], vis[160], actor[AUDIT_STR_MAX + 16];
+	struct audit_pend p;
 	int r = 0;
 
 	if (audit_off || lkd->db == NULL)
 		goto out;
-	audit_time(when, sizeof(when), &sn.time);
-	m.ev = ev;
-	m.time = when;
-	m.source = audit_source != NULL ? audit_source : "-";
-	sn.kind = ev->kind;
-	snprintf(actor, sizeof(actor), "%s:%s", audit_actor_column(
-	    ev->actor_type), ev->actor ? ev->actor : "");
-	sn.actor = actor;
-	sn.instance_id = ev->instance;
-	sn.username = ev->user;
-	if ((r = store_audit_append(&sn, audit_make_cb, &m, NULL)) != 0) {
-		lk_vis(vis, sizeof(vis), ev->actor ? ev->actor : "",
-		    ev->actor ? strlen(ev->actor) : 0);
-		log_warnx("audit lost kind=%s actor=%s instance=%.64s "
-		    "outcome=%s error=\"%s\"", ev->kind, vis, ev->instance ?
-		    ev->instance : "-", ev->code ? "refused" : "ok", lk_err(r));
+	audit_pend_init(&p, ev);
+	p.m.ev = &p.ev;
+	if ((r = store_audit_append(&p.sn, audit_make_cb, &p.m, NULL)) != 0) {
+		audit_lost(ev, r);
 		goto out;
 	}
 	audit_sink_wake();
  out:
 	json_decref(ev->detail);
 	return r;
+}
+
+int
+audit_batch_add(struct audit_batch *b, const struct audit_ev *ev)
+{
+	struct audit_pend *v;
+
+	if (audit_off || lkd->db == NULL) {
+		json_decref(ev->detail);
+		return 0;
+	}
+	if ((v = reallocarray(b->v, b->n + 1, sizeof(*v))) == NULL) {
+		audit_lost(ev, LK_ERR_ALLOC);
+		json_decref(ev->detail);
+		return LK_ERR_ALLOC;
+	}
+	b->v = v;
+	audit_pend_init(&b->v[b->n++], ev);
+	return 0;
+}
+
+int
+audit_batch_write_tx(void *arg)
+{
+	struct audit_batch *b = arg;
+	size_t i;
+	int r;
+
+	for (i = 0; i < b->n; i++) {
+		/* The array may have moved since: point into it anew. */
+		b->v[i].m.ev = &b->v[i].ev;
+		b->v[i].m.time = b->v[i].when;
+		b->v[i].sn.actor = b->v[i].actor;
+		if ((r = store_audit_append_tx(&b->v[i].sn, audit_make_cb,
+		    &b->v[i].m, NULL)) != 0) {
+			audit_lost(&b->v[i].ev, r);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void
+audit_batch_end(struct audit_batch *b, int committed)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		json_decref(b->v[i].ev.detail);
+	if (committed && b->n > 0)
+		audit_sink_wake();
+	free(b->v);
+	b->v = NULL;
+	b->n = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -310,7 +389,7 @@ audit_file_open(struct audit_file *f, int force)
 	return audit_file_recover(f);
 }
 
-struct audit_batch {
+struct audit_xbatch {
 	char	*buf;
 	size_t	 len, cap;
 	int64_t	 last, n;
@@ -319,7 +398,7 @@ struct audit_batch {
 static int
 audit_batch_cb(void *arg, const struct store_audit_row *row)
 {
-	struct audit_batch *b = arg;
+	struct audit_xbatch *b = arg;
 	size_t n = strlen(row->line), cap;
 	char *p;
 
@@ -359,7 +438,7 @@ audit_write_all(int fd, const char *p, size_t len)
 static int
 audit_file_export(struct audit_file *f, int reopen, int64_t *np)
 {
-	struct audit_batch b;
+	struct audit_xbatch b;
 	int r;
 
 	memset(&b, 0, sizeof(b));

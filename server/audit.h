@@ -111,6 +111,23 @@ int	audit_emit(const struct audit_ev *ev);
  */
 void	audit_set_source(const char *addr);
 
+/*
+ * Events written inside the transaction of the state change they record
+ * (store.h's store_tx_hook_fn): added with audit_batch_add (which takes
+ * each detail and stamps the time and source now), written by
+ * audit_batch_write_tx as the operation's hook (arg: the batch), and
+ * ended by audit_batch_end (committed: the operation committed, so the
+ * sink is woken), which frees them. With --no-audit nothing is added.
+ */
+struct audit_pend;
+struct audit_batch {
+	struct audit_pend	*v;
+	size_t			 n;
+};
+int	audit_batch_add(struct audit_batch *b, const struct audit_ev *ev);
+int	audit_batch_write_tx(void *arg);
+void	audit_batch_end(struct audit_batch *b, int committed);
+
 /* The file sink while serving: a thread of its own. */
 int	audit_sink_start(const char *path);
 void	audit_sink_stop(void);

@@ -37,6 +37,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * A hook an operation runs inside its transaction, just before the
+ * commit (the audit trail writes its events with it: audit.h,
+ * audit_batch_write_tx); an error rolls the whole operation back.
+ */
+typedef int (*store_tx_hook_fn)(void *arg);
+
 /* ---- store.c: the database as a whole ---------------------------- */
 
 /*
@@ -220,6 +227,9 @@ struct store_agent_result {
 	const void	*output;
 	size_t		 outlen;
 	int64_t		 start, finish, now;
+	/* Run in the result's transaction when it applies; may be NULL. */
+	store_tx_hook_fn in_tx;
+	void		*in_tx_arg;
 };
 int	store_agent_result(const struct store_agent_result *res,
 	    int *appliedp);
@@ -400,6 +410,9 @@ struct store_inv_new {
 	const struct store_cmd	*keep;
 	int64_t			 quota;
 	int			 count;	/* add one to command_id's invoke_times */
+	/* Run in the invocation's transaction before it commits; or NULL. */
+	store_tx_hook_fn	 in_tx;
+	void			*in_tx_arg;
 };
 
 /* The invocation that a ClientToken created before. */

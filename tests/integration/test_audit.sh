@@ -179,7 +179,10 @@ sed '4d' "$T/all.jsonl" >"$T/bad.jsonl"
 out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
 is "a deleted line: exit 1, event 4 missing" "$rc $(printf '%s' "$out" | grep -o 'expected seq 4, found seq 5')" \
     "1 expected seq 4, found seq 5"
+lk_agent_stop agent-a
 lk_lkd_stop
+check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/agent-a.out' '$T/agent-a.log'"
 case "$LK_TEST_DB" in
 sqlite) sqlite3 "$DB" "UPDATE audit_events SET line = REPLACE(line, '\"outcome\":\"ok\"', '\"outcome\":\"refused\"') WHERE seq = 2" ;;
 *) psql -q "$DB" -c "UPDATE audit_events SET line = REPLACE(line, '\"outcome\":\"ok\"', '\"outcome\":\"refused\"') WHERE seq = 2" ;;

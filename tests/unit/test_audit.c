@@ -396,6 +396,42 @@ test_query(void **state)
 	assert_int_equal(total, 0);
 }
 
+/* Events in a caller's transaction: gone with its rollback, kept with its commit. */
+static void
+test_batch_tx(void **state)
+{
+	struct audit_batch ab = { NULL, 0 };
+	struct audit_ev ev;
+	int64_t seq;
+	char hash[65];
+	int i, round;
+
+	(void)state;
+	emit_n(1, 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 3; i++) {	/* the array grows: pointers move */
+			memset(&ev, 0, sizeof(ev));
+			ev.kind = "key.push";
+			ev.actor_type = AUDIT_ACTOR_KEY;
+			ev.actor = "LTAIbatch";
+			ev.instance = "i-batch";
+			ev.user = "bob";
+			ev.detail = json_pack("{s:i}", "i", i);
+			assert_int_equal(audit_batch_add(&ab, &ev), 0);
+		}
+		assert_int_equal(lkdb_begin(lkd->db), 0);
+		assert_int_equal(audit_batch_write_tx(&ab), 0);
+		if (round == 0)
+			lkdb_rollback(lkd->db);
+		else
+			assert_int_equal(lkdb_commit(lkd->db), 0);
+		audit_batch_end(&ab, round == 1);
+		assert_int_equal(store_audit_head(&seq, hash), 0);
+		assert_int_equal(seq, round == 0 ? 1 : 4);
+	}
+	assert_int_equal(verify_db_quiet(), 0);
+}
+
 /* Hostile lines: refused, never crash (the fuzzer goes further). */
 static void
 test_hostile_lines(void **state)
@@ -494,6 +530,7 @@ main(void)
 		BOTH(test_file_crash),
 		BOTH(test_concurrent),
 		BOTH(test_query),
+		BOTH(test_batch_tx),
 		cmocka_unit_test(test_hostile_lines),
 	};
 	int r;
