@@ -238,6 +238,14 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The audit trail: chain, verify and file export on both backends.
+AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o \
+		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
+$(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
@@ -251,7 +259,8 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
-    server/store_sess.c server/store.c tests/fuzz/stub_relay.c
+    server/store_sess.c server/store.c server/audit.c server/audit_line.c \
+    server/store_audit.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
@@ -259,6 +268,10 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
+
+build-fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(LIB_SRCS) server/audit_line.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
 
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
     server/console_parse.c

@@ -14,6 +14,7 @@
  *	cli_run.c	run, invocations, commands
  *	cli_proxy.c	proxy, forward, sessions: the session tunnel
  *	cli_knownhosts.c known-hosts: host keys for ssh's KnownHostsCommand
+ *	cli_audit.c	audit: the audit trail's events
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -224,6 +225,8 @@ int	 cli_sessions_main(struct cli *c, int argc, char **argv);
 /* cli_run.c */
 int	 cli_run_main(struct cli *c, int argc, char **argv);
 int	 cli_invocations_main(struct cli *c, int argc, char **argv);
+/* cli_audit.c */
+int	 cli_audit_main(struct cli *c, int argc, char **argv);
 int	 cli_commands_main(struct cli *c, int argc, char **argv);
 
 #endif

@@ -185,6 +185,21 @@ static const struct cli_cmd cli_cmds[] = {
 "  -s, --status S        only this InvokeStatus (Running, Finished,\n"
 "                        Failed, PartialFailed, Stopped)\n"
 "  -m, --max N           at most N invocations (default 20)\n" },
+	{ "audit", cli_audit_main,
+"usage: latchkey audit [--instance INSTANCE] [--user USER] [--since T]\n"
+"                [--kind KIND] [--max N]\n",
+"\n"
+"Lists audit events, newest first (DescribeAuditEvents): key pushes, logins\n"
+"to the console, API calls and refusals, invocation results, sessions. An\n"
+"access key sees the events it caused, unless its policy grants\n"
+"DescribeAuditEvents:all (docs/audit.md).\n"
+"\n"
+"  -i, --instance I      only events about this instance\n"
+"  -u, --user U          only events about this login or run-as user\n"
+"  -s, --since T         only events at or after T: a UTC time\n"
+"                        (YYYY-MM-DDThh:mm:ssZ) or an age (30m, 2h, 7d)\n"
+"  -k, --kind K          only events of this kind (key.push, api.call, ...)\n"
+"  -m, --max N           at most N events (default 20, at most 50)\n" },
 	{ "commands", cli_commands_main,
 "usage: latchkey commands [--public | --private] [--name NAME]\n",
 "\n"

@@ -24,6 +24,7 @@
 
 #include "agentauth.h"
 #include "agentd.h"
+#include "audit.h"
 #include "b64.h"
 #include "err.h"
 #include "heartbeat.h"
@@ -586,6 +587,27 @@ agentd_status(const char *s)
 	return NULL;
 }
 
+/*
+ * The invocation.result event of a result, for the result's transaction
+ * (it is written only when the result applies; docs/audit.md).
+ */
+static void
+agentd_audit_result(const struct store_agent_result *res,
+    struct audit_batch *ab)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "invocation.result";
+	ev.actor_type = AUDIT_ACTOR_AGENT;
+	ev.actor = res->instance_id;
+	ev.instance = res->instance_id;
+	ev.detail = json_pack("{s:o, s:s, s:I, s:s}", "task_id",
+	    audit_str(res->task_id), "status", res->status, "exit_code",
+	    (json_int_t)res->exit_code, "error_code", res->error_code);
+	(void)audit_batch_add(ab, &ev);
+}
+
 /* Applies a task's result once; later reports of the same task are no-ops. */
 static int
 agentd_result(const char *id, json_t *in, char **outp)
@@ -596,6 +618,7 @@ agentd_result(const char *id, json_t *in, char **outp)
 	int64_t start = 0, finish = 0;
 	json_int_t exitc, dropped;
 	struct store_agent_result res;
+	struct audit_batch ab = { NULL, 0 };
 	int changes = 0, r;
 
 	task = agentd_str(in, "task_id", 128);
@@ -629,7 +652,11 @@ agentd_result(const char *id, json_t *in, char **outp)
 	res.now = lkd_now();
 	res.start = start ? start : res.now;
 	res.finish = finish ? finish : res.now;
+	agentd_audit_result(&res, &ab);
+	res.in_tx = audit_batch_write_tx;
+	res.in_tx_arg = &ab;
 	r = store_agent_result(&res, &changes);
+	audit_batch_end(&ab, r == 0 && changes > 0);
 	free(out);
 	if (r != 0)
 		return agentd_store_fail(outp, r);

@@ -6,36 +6,146 @@
 #include <openssl/crypto.h>
 
 #include "api.h"
+#include "audit.h"
+#include "console.h"
 #include "err.h"
 #include "log.h"
 #include "sig.h"
 
+/*
+ * The actions; audit is the kind of the event a success makes (NULL: a
+ * read, no event). Every refusal (4xx) makes an "api.refused" event.
+ */
 struct api_action {
 	const char	*name;
 	api_action_fn	 fn;
+	const char	*audit;
 };
 
 static const struct api_action api_actions[] = {
-	{ "DescribeCommands", api_describe_commands },
-	{ "CreateCommand", api_create_command },
-	{ "ModifyCommand", api_modify_command },
-	{ "DeleteCommand", api_delete_command },
-	{ "InvokeCommand", api_invoke_command },
-	{ "RunCommand", api_run_command },
-	{ "DescribeInvocations", api_describe_invocations },
-	{ "DescribeInvocationResults", api_describe_invocation_results },
-	{ "StopInvocation", api_stop_invocation },
-	{ "DescribeInstances", api_describe_instances },
-	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status },
-	{ "DescribeInstanceHostKeys", api_describe_instance_host_keys },
-	{ "StartTerminalSession", api_start_terminal_session },
-	{ "ResumeTerminalSession", api_resume_terminal_session },
-	{ "EndTerminalSession", api_end_terminal_session },
-	{ "DescribeTerminalSessions", api_describe_terminal_sessions },
-	{ "ModifyCloudAssistantSettings", api_modify_cloud_assistant_settings },
+	{ "DescribeCommands", api_describe_commands, NULL },
+	{ "CreateCommand", api_create_command, "api.call" },
+	{ "ModifyCommand", api_modify_command, "api.call" },
+	{ "DeleteCommand", api_delete_command, "api.call" },
+	{ "InvokeCommand", api_invoke_command, "api.call" },
+	{ "RunCommand", api_run_command, "api.call" },
+	{ "DescribeInvocations", api_describe_invocations, NULL },
+	{ "DescribeInvocationResults", api_describe_invocation_results, NULL },
+	{ "StopInvocation", api_stop_invocation, "api.call" },
+	{ "DescribeInstances", api_describe_instances, NULL },
+	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status,
+	    NULL },
+	{ "DescribeInstanceHostKeys", api_describe_instance_host_keys, NULL },
+	{ "StartTerminalSession", api_start_terminal_session,
+	    "session.start" },
+	{ "ResumeTerminalSession", api_resume_terminal_session,
+	    "session.resume" },
+	{ "EndTerminalSession", api_end_terminal_session, "api.call" },
+	{ "DescribeTerminalSessions", api_describe_terminal_sessions, NULL },
+	{ "ModifyCloudAssistantSettings", api_modify_cloud_assistant_settings,
+	    "api.call" },
 	{ "DescribeCloudAssistantSettings",
-	    api_describe_cloud_assistant_settings },
+	    api_describe_cloud_assistant_settings, NULL },
+	{ "DescribeAuditEvents", api_describe_audit_events, NULL },
 };
+
+#define API_NACTIONS	(sizeof(api_actions) / sizeof(api_actions[0]))
+
+void
+api_audit_set(struct api_req *req, const char *name, json_t *value)
+{
+	if (value == NULL)
+		return;
+	if (req->audit == NULL && (req->audit = json_object()) == NULL) {
+		json_decref(value);
+		return;
+	}
+	json_object_set_new(req->audit, name, value);
+}
+
+/*
+ * What every event of a call names, when the call has it: the ids its
+ * answer gives (a success) or its parameters name, and its target.
+ */
+static void
+api_audit_ids(struct api_req *req, int r)
+{
+	static const char *const ids[][2] = { { "InvokeId", "invoke_id" },
+	    { "CommandId", "command_id" }, { "SessionId", "session_id" } };
+	const char *v;
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		if (req->audit != NULL && json_object_get(req->audit,
+		    ids[i][1]) != NULL)
+			continue;
+		j = r == 0 ? json_object_get(req->resp, ids[i][0]) : NULL;
+		if (json_is_string(j))
+			api_audit_set(req, ids[i][1], json_copy(j));
+		else if ((v = api_param(req, ids[i][0])) != NULL)
+			api_audit_set(req, ids[i][1], audit_str(v));
+	}
+	if (req->audit_instance == NULL &&
+	    (req->audit_instance = api_param(req, "InstanceId.1")) == NULL)
+		req->audit_instance = api_param(req, "InstanceId");
+	if (req->audit_user == NULL)
+		req->audit_user = api_param(req, "Username");
+}
+
+/*
+ * The request's event: a success of an action that changes state, or
+ * any refusal (4xx: policy, signature, parameters). 5xx changed nothing
+ * and makes none.
+ */
+int
+api_audit_event(struct api_req *req, int r, struct audit_ev *ev)
+{
+	const char *kind = NULL, *op = CONSOLE_OPERATOR_PREFIX;
+	char vis[160];
+	size_t i;
+
+	for (i = 0; req->action != NULL && i < API_NACTIONS; i++)
+		if (strcmp(api_actions[i].name, req->action) == 0)
+			kind = api_actions[i].audit;
+	if (r == 0 && kind == NULL)
+		return 1;
+	if (r != 0 && (req->status < 400 || req->status > 499))
+		return 1;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = r == 0 ? kind : "api.refused";
+	ev->actor = req->key_id;
+	ev->actor_type = req->key_id == NULL ? AUDIT_ACTOR_NONE :
+	    AUDIT_ACTOR_KEY;
+	if (req->key_id != NULL && strncmp(req->key_id, op, strlen(op)) == 0) {
+		ev->actor = req->key_id + strlen(op);
+		ev->actor_type = AUDIT_ACTOR_OPERATOR;
+	}
+	api_audit_ids(req, r);
+	ev->instance = req->audit_instance;
+	ev->user = req->audit_user;
+	ev->code = r == 0 ? NULL : req->code;
+	/* An unknown action's name is the caller's: made printable. */
+	lk_vis(vis, sizeof(vis), req->action ? req->action : "",
+	    req->action ? strnlen(req->action, 128) : 0);
+	api_audit_set(req, "action", json_string(vis));
+	api_audit_set(req, "request_id", json_string(req->request_id));
+	if (r != 0)
+		api_audit_set(req, "status", json_integer(req->status));
+	ev->detail = req->audit;
+	req->audit = NULL;
+	return 0;
+}
+
+static void
+api_audit(struct api_req *req, int r)
+{
+	struct audit_ev ev;
+
+	if (req->audited || api_audit_event(req, r, &ev) != 0)
+		return;
+	(void)audit_emit(&ev);
+}
 
 int
 api_error(struct api_req *req, int status, const char *code, const char *fmt,
@@ -367,10 +477,10 @@ api_run(struct api_req *req)
 	const char *region;
 	size_t i;
 
-	for (i = 0; i < sizeof(api_actions) / sizeof(api_actions[0]); i++)
+	for (i = 0; i < API_NACTIONS; i++)
 		if (strcmp(api_actions[i].name, req->action) == 0)
 			break;
-	if (i == sizeof(api_actions) / sizeof(api_actions[0]))
+	if (i == API_NACTIONS)
 		return api_error(req, 404, "InvalidAction.NotFound", "Specified "
 		    "api is not found, please check your url and method.");
 	/* A key that may start sessions may resume its own. */
@@ -416,6 +526,7 @@ api_result(struct api_req *req, int r, json_t **respp)
 
 	lk_vis(vis, sizeof(vis), req->action ? req->action : "-",
 	    req->action ? strlen(req->action) : 1);
+	api_audit(req, r);
 	if (r == 0) {
 		log_info("%s api ok action=%s key=%s", req->request_id, vis,
 		    req->key_id ? req->key_id : "-");
@@ -488,6 +599,7 @@ api_req_free(struct api_req *req)
 	lk_params_free(&req->params);
 	keys_policy_free(&req->policy);
 	json_decref(req->resp);
+	json_decref(req->audit);
 	free(req->key_id);
 	free(req->message);
 }

@@ -33,6 +33,15 @@ struct api_req {
 	int			 status;	/* HTTP status of an error */
 	char			 code[96];
 	char			*message;
+	/*
+	 * For the audit event (docs/audit.md): detail members the action
+	 * adds (a new object or NULL), and its target (borrowed strings
+	 * that live until the request is freed).
+	 */
+	json_t			*audit;
+	const char		*audit_instance;
+	const char		*audit_user;
+	int			 audited;	/* the action wrote its event */
 };
 
 /* Runs the request; returns the HTTP status and a new JSON body. */
@@ -72,6 +81,17 @@ int		 api_param_list(struct api_req *req, const char *name,
 		    size_t max, const char ***vp, size_t *np);
 int		 api_allowed_instance(struct api_req *req, const char *id,
 		    const char *name);
+/* Adds member name to the request's audit detail (value taken). */
+void		 api_audit_set(struct api_req *req, const char *name,
+		    json_t *value);
+/*
+ * The event of the call's outcome r (0: success) into *ev, its detail
+ * taken from req: 0, or 1 when the outcome makes none. An action that
+ * writes it in its own transaction (audit_batch_add) sets req->audited.
+ */
+struct audit_ev;
+int		 api_audit_event(struct api_req *req, int r,
+		    struct audit_ev *ev);
 
 typedef int (*api_action_fn)(struct api_req *req);
 
@@ -98,5 +118,7 @@ int	api_end_terminal_session(struct api_req *);
 int	api_describe_terminal_sessions(struct api_req *);
 int	api_modify_cloud_assistant_settings(struct api_req *);
 int	api_describe_cloud_assistant_settings(struct api_req *);
+/* api_audit.c */
+int	api_describe_audit_events(struct api_req *);
 
 #endif

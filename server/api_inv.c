@@ -21,8 +21,10 @@
 #include "agentd.h"
 #include "api.h"
 #include "api_int.h"
+#include "audit.h"
 #include "err.h"
 #include "log.h"
+#include "sshkey.h"
 #include "store.h"
 #include "subst.h"
 #include "util.h"
@@ -605,7 +607,7 @@ inv_token_replay(struct api_req *req, const struct inv_new *inv,
 
 /* The rows of a new invocation, in one transaction (store_inv_create). */
 static int
-inv_store(struct api_req *req, struct inv_new *inv,
+inv_store(struct api_req *req, struct inv_new *inv, struct audit_batch *ab,
     struct store_inv_prior *prior)
 {
 	struct store_inv_new sn;
@@ -634,6 +636,8 @@ inv_store(struct api_req *req, struct inv_new *inv,
 	sn.keep = inv->keep ? &keep : NULL;
 	sn.quota = CMD_QUOTA;
 	sn.count = inv->stored;
+	sn.in_tx = audit_batch_write_tx;
+	sn.in_tx_arg = ab;
 	r = store_inv_create(&sn, lkd_now(), prior);
 	store_cmd_free(&keep);
 	if (r != 0)
@@ -641,11 +645,103 @@ inv_store(struct api_req *req, struct inv_new *inv,
 	return 0;
 }
 
+/* One key.push event: user on instance id. */
+static void
+inv_audit_push1(struct api_req *req, const struct inv_new *inv,
+    struct audit_batch *ab, const char *id, const char *user, const char *fp,
+    const char *type, int64_t expires_by)
+{
+	struct audit_ev ev;
+	char when[32];
+
+	lk_time_iso(expires_by, when, sizeof(when));
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "key.push";
+	ev.actor_type = AUDIT_ACTOR_KEY;
+	ev.actor = req->key_id;
+	ev.instance = id;
+	ev.user = user;
+	ev.detail = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "invoke_id",
+	    inv->invoke_id, "fingerprint", fp, "key_type", type, "ttl_s", 60,
+	    "expires_by", when, "request_id", req->request_id);
+	(void)audit_batch_add(ab, &ev);
+}
+
+/*
+ * The send-key command's events (docs/audit.md): one per instance and
+ * login user, with the pushed key's fingerprint. The key was checked
+ * by the command's pattern; one that does not parse is named so.
+ */
+static void
+inv_audit_push(struct api_req *req, const struct inv_new *inv,
+    struct audit_batch *ab)
+{
+	struct lk_sshkey *key = NULL;
+	const char *line = inv_effective(inv, "sshPublicKey"), *user;
+	char fp[LK_SSHKEY_FP_SIZE] = "unparsable", type[32] = "unknown";
+	int64_t expires_by = lkd_now() + inv->timeout + 60;
+	size_t i, j;
+	int given = 0;
+
+	if (line != NULL && lk_sshkey_parse_line(line, strlen(line),
+	    &key) == 0) {
+		if (lk_sshkey_fingerprint(key, fp) != 0)
+			snprintf(fp, sizeof(fp), "unknown");
+		snprintf(type, sizeof(type), "%s", lk_sshkey_type_name(key));
+	}
+	lk_sshkey_free(key);
+	for (i = 0; i < inv->n; i++) {
+		given = 0;
+		for (j = 0; j < inv->nvals; j++)
+			if (strcasecmp(inv->vals[j].name, "username") == 0) {
+				given = 1;
+				inv_audit_push1(req, inv, ab, inv->ids[i],
+				    inv->vals[j].value, fp, type, expires_by);
+			}
+		if (given)
+			continue;
+		if ((user = inv_effective(inv, "username")) == NULL)
+			user = INV_USER_DEFAULT;
+		inv_audit_push1(req, inv, ab, inv->ids[i], user, fp, type,
+		    expires_by);
+	}
+}
+
+/*
+ * The invocation's events, written in its transaction (docs/audit.md):
+ * its api.call (instances, run-as user) and, for the send-key command,
+ * the key pushes.
+ */
+static void
+inv_audit(struct api_req *req, const struct inv_new *inv,
+    struct audit_batch *ab)
+{
+	struct audit_ev ev;
+	json_t *ids = json_array();
+	size_t i;
+
+	for (i = 0; ids != NULL && i < inv->n; i++)
+		json_array_append_new(ids, json_string(inv->ids[i]));
+	api_audit_set(req, "invoke_id", json_string(inv->invoke_id));
+	api_audit_set(req, "command_id", audit_str(inv_str(inv->cmd, "id")));
+	api_audit_set(req, "instances", ids);
+	api_audit_set(req, "command_name", audit_str(inv_str(inv->cmd,
+	    "name")));
+	if (inv->n == 1)
+		req->audit_instance = inv->ids[0];
+	req->audit_user = inv->username;
+	if (api_audit_event(req, 0, &ev) == 0)
+		(void)audit_batch_add(ab, &ev);
+	if (inv_is_sendkey(inv->cmd))
+		inv_audit_push(req, inv, ab);
+}
+
 /* Validates everything, then writes one transaction and wakes the agents. */
 static int
 inv_create(struct api_req *req, struct inv_new *inv)
 {
 	struct store_inv_prior prior;
+	struct audit_batch ab = { NULL, 0 };
 	int r;
 
 	if (inv_options(req, inv) != 0 || inv_parameters(req, inv) != 0 ||
@@ -660,7 +756,12 @@ inv_create(struct api_req *req, struct inv_new *inv)
 	if ((inv->params_text = inv->params != NULL ? json_dumps(inv->params,
 	    JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}")) == NULL)
 		return inv_oom(req);
-	if (inv_store(req, inv, &prior) != 0)
+	inv_audit(req, inv, &ab);
+	r = inv_store(req, inv, &ab, &prior);
+	/* Written with the invocation, or not at all (a replay, an error). */
+	req->audited = r == 0 && prior.id == NULL;
+	audit_batch_end(&ab, req->audited);
+	if (r != 0)
 		return -1;
 	if (prior.id != NULL) {
 		r = inv_token_replay(req, inv, &prior);

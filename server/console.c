@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "api.h"
+#include "audit.h"
 #include "console.h"
 #include "err.h"
 #include "log.h"
@@ -256,6 +257,23 @@ console_whoami(const struct console_session *s)
 	    "RegionId", lkd->region);
 }
 
+/* The console.signin event (docs/audit.md); code NULL: signed in. */
+static void
+console_audit_signin(const struct console_signin *si, const char *code)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "console.signin";
+	ev.actor_type = si->kind == CONSOLE_KIND_KEY ? AUDIT_ACTOR_KEY :
+	    AUDIT_ACTOR_OPERATOR;
+	ev.actor = si->name;
+	ev.code = code;
+	ev.detail = json_pack("{s:s}", "method", si->kind == CONSOLE_KIND_KEY ?
+	    "key" : "operator");
+	(void)audit_emit(&ev);
+}
+
 /*
  * A sign-in. console_signin_verify() counts the attempt before checking
  * it and bounds password hashing (console.h); a failure is answered at
@@ -284,6 +302,7 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 	r = console_signin_verify(si.kind, si.name, si.secret, req->client,
 	    &which);
 	if (r == LK_ERR_RANGE) {
+		console_audit_signin(&si, "Throttling");
 		console_error(resp, 429, "Throttling", "",
 		    which == CONSOLE_LIMIT_ACCOUNT ? "Too many failed sign-ins "
 		    "for this account; try again in a few minutes." : "Too "
@@ -305,6 +324,7 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		goto out;
 	}
 	if (r != 0) {
+		console_audit_signin(&si, "BadCredentials");
 		log_info("console signin failed kind=%s name=%s client=%s",
 		    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator",
 		    vis, req->client);
@@ -321,6 +341,7 @@ console_signin(const struct console_req *req, struct console_resp *resp)
 		    "The session could not be stored.");
 		goto out;
 	}
+	console_audit_signin(&si, NULL);
 	log_info("console signin ok kind=%s name=%s client=%s",
 	    si.kind == CONSOLE_KIND_KEY ? "accesskey" : "operator", vis,
 	    req->client);

@@ -213,6 +213,27 @@ static const char *const dbp_migrations[] = {
 	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
 	"  fingerprint TEXT NOT NULL, first_seen BIGINT NOT NULL,"
 	"  seen BIGINT NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
+	/*
+	 * 4 -> 5 (SQLite's 8 -> 9): the audit trail (issue 15,
+	 * store_audit.c, docs/audit.md): the events as their chained lines,
+	 * the chain's head (one row: its row lock keeps the chain of all
+	 * replicas linear) and the sinks' cursors.
+	 */
+	"CREATE TABLE audit_events(seq BIGINT PRIMARY KEY,"
+	"  time BIGINT NOT NULL, kind TEXT NOT NULL,"
+	"  actor TEXT NOT NULL DEFAULT '', instance_id TEXT NOT NULL"
+	"  DEFAULT '', username TEXT NOT NULL DEFAULT '',"
+	"  line TEXT NOT NULL, hash TEXT NOT NULL);"
+	"CREATE INDEX audit_events_actor ON audit_events(actor, seq);"
+	"CREATE INDEX audit_events_instance ON audit_events(instance_id, seq);"
+	"CREATE INDEX audit_events_time ON audit_events(time);"
+	"CREATE TABLE audit_head(id BIGINT PRIMARY KEY, seq BIGINT NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"INSERT INTO audit_head VALUES(1, 0,"
+	"  '00000000000000000000000000000000"
+	"00000000000000000000000000000000');"
+	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
+	"  seq BIGINT NOT NULL);",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

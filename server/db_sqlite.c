@@ -180,6 +180,26 @@ static const char *const db_migrations[] = {
 	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
 	"  fingerprint TEXT NOT NULL, first_seen INTEGER NOT NULL,"
 	"  seen INTEGER NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
+	/*
+	 * 8 -> 9: the audit trail (issue 15, store_audit.c, docs/audit.md):
+	 * the events as their chained lines, the chain's head (one row, the
+	 * lock that keeps the chain linear) and the sinks' cursors.
+	 */
+	"CREATE TABLE audit_events(seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  actor TEXT NOT NULL DEFAULT '', instance_id TEXT NOT NULL"
+	"  DEFAULT '', username TEXT NOT NULL DEFAULT '',"
+	"  line TEXT NOT NULL, hash TEXT NOT NULL);"
+	"CREATE INDEX audit_events_actor ON audit_events(actor, seq);"
+	"CREATE INDEX audit_events_instance ON audit_events(instance_id, seq);"
+	"CREATE INDEX audit_events_time ON audit_events(time);"
+	"CREATE TABLE audit_head(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"INSERT INTO audit_head VALUES(1, 0,"
+	"  '00000000000000000000000000000000"
+	"00000000000000000000000000000000');"
+	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

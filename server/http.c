@@ -29,6 +29,7 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "audit.h"
 #include "conn.h"
 #include "console.h"
 #include "err.h"
@@ -210,6 +211,7 @@ http_route(struct http_req *hr, struct MHD_Response **respp,
 	int status;
 
 	*respp = NULL;
+	audit_set_source(hr->conn != NULL ? hr->conn->addr : "-");
 	if ((path = strndup(hr->uri, q ? (size_t)(q - hr->uri) :
 	    strlen(hr->uri))) == NULL) {
 		*respp = http_json(500, NULL, statusp);
@@ -262,13 +264,16 @@ http_work(void *job)
 	struct http_req *hr = job;
 	struct MHD_Response *resp = NULL;
 	unsigned int status = 500;
+	int r;
 
 	if (hr->poll.why == LONGPOLL_QUIT) {
 		resp = http_busy(" (latchkeyd is stopping)", &status);
 		http_answer(hr, resp, status);
 		return;
 	}
-	if (http_route(hr, &resp, &status) == 1)
+	r = http_route(hr, &resp, &status);
+	audit_set_source(NULL);
+	if (r == 1)
 		return;
 	http_answer(hr, resp, status);
 }

@@ -6,12 +6,14 @@
  *	latchkeyd --db PATH activation create ...
  *	latchkeyd --db PATH operator create|list|disable ...
  *	latchkeyd --db PATH|URI migrate | backup DEST
+ *	latchkeyd --db PATH|URI audit verify [--file F] | export --file F
  *
  * See latchkeyd(8).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 
 #include "agentd.h"
 #include "api.h"
+#include "audit.h"
 #include "conn.h"
 #include "console.h"
 #include "err.h"
@@ -58,6 +61,9 @@ struct lkd_opts {
 	const char	*description;
 	long long	 count;
 	long long	 ttl;
+	/* the audit trail (docs/audit.md) */
+	const char	*file;		/* audit verify/export --file */
+	const char	*audit_file;	/* --audit-file: the file sink */
 };
 
 /*
@@ -86,6 +92,7 @@ lkd_usage(FILE *f)
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
+"                 [--audit-file FILE] [--no-audit]\n"
 "                 [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
@@ -98,6 +105,8 @@ lkd_usage(FILE *f)
 "       latchkeyd --db PATH session-manager enable|disable|status\n"
 "       latchkeyd --db PATH migrate\n"
 "       latchkeyd --db PATH backup DEST\n"
+"       latchkeyd --db PATH audit verify [--file FILE]\n"
+"       latchkeyd --db PATH audit export --file FILE\n"
 "\n"
 "The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
 "actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
@@ -156,7 +165,14 @@ lkd_usage(FILE *f)
 "                       also ModifyCloudAssistantSettings)\n"
 "  migrate              create or migrate the schema, print its version\n"
 "  backup DEST          a consistent copy of an SQLite database while it\n"
-"                       serves (PostgreSQL: pg_dump)\n",
+"                       serves (PostgreSQL: pg_dump)\n"
+"  --audit-file FILE    append every audit event to FILE as JSON lines,\n"
+"                       exactly once, following rotation (docs/audit.md)\n"
+"  --no-audit           record no audit events (for benchmarks only)\n"
+"  audit verify [--file FILE]  check the audit chain of the database (or\n"
+"                       of an exported FILE); exit 1 names the first\n"
+"                       altered, missing or reordered event\n"
+"  audit export --file FILE  append the events not yet exported to FILE\n",
 	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
@@ -206,6 +222,24 @@ lkd_open(const struct lkd_opts *o)
 	return 0;
 }
 
+/* An admin subcommand's event: actor the Unix user, source "local". */
+static void
+lkd_audit_admin(const char *kind, json_t *detail)
+{
+	struct passwd *pw = getpwuid(getuid());
+	struct audit_ev ev;
+	char uid[32];
+
+	snprintf(uid, sizeof(uid), "uid %ld", (long)getuid());
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.actor_type = AUDIT_ACTOR_ADMIN;
+	ev.actor = pw != NULL ? pw->pw_name : uid;
+	ev.detail = detail;
+	audit_set_source("local");
+	(void)audit_emit(&ev);
+}
+
 static void
 lkd_print(json_t *v, int json, const char *text)
 {
@@ -234,6 +268,10 @@ lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 			log_warnx("accesskey create: %s", lk_err(r));
 			return 1;
 		}
+		lkd_audit_admin("accesskey.create", json_pack("{s:s, s:s, "
+		    "s:s, s:s}", "access_key_id", id, "actions", o->actions ?
+		    o->actions : "*", "instances", o->instances ? o->instances :
+		    "*", "users", o->users ? o->users : "*"));
 		snprintf(text, sizeof(text), "AccessKeyId:     %s\n"
 		    "AccessKeySecret: %s\n(the secret is shown only now)\n",
 		    id, secret);
@@ -276,6 +314,8 @@ lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 			    lk_err(r));
 			return 1;
 		}
+		lkd_audit_admin("accesskey.disable", json_pack("{s:s}",
+		    "access_key_id", argv[1]));
 		printf("disabled %s\n", argv[1]);
 		return 0;
 	}
@@ -300,6 +340,9 @@ lkd_activation(const struct lkd_opts *o, int argc, char **argv)
 		free(code);
 		return 1;
 	}
+	lkd_audit_admin("activation.create", json_pack("{s:s, s:I, s:s}",
+	    "activation_id", id, "count", (json_int_t)o->count, "expires",
+	    exp));
 	snprintf(text, sizeof(text), "ActivationId:   %s\nActivationCode: %s\n"
 	    "Uses: %lld, expires %s\nOn a server: latchkey-agent register "
 	    "--server URL --activation-id %s --activation-code %s\n", id, code,
@@ -386,6 +429,8 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 			    "the name is taken" : lk_err(r));
 			return 1;
 		}
+		lkd_audit_admin("operator.create", json_pack("{s:s}", "name",
+		    argv[1]));
 		printf("created operator %s\n", argv[1]);
 		return 0;
 	}
@@ -414,6 +459,8 @@ lkd_operator(const struct lkd_opts *o, int argc, char **argv)
 			    ? "no such operator" : lk_err(r));
 			return 1;
 		}
+		lkd_audit_admin("operator.disable", json_pack("{s:s}", "name",
+		    argv[1]));
 		printf("disabled %s (and ended its console sessions)\n",
 		    argv[1]);
 		return 0;
@@ -439,12 +486,37 @@ lkd_session_manager(const struct lkd_opts *o, int argc, char **argv)
 		log_warnx("cannot change the setting");
 		return 1;
 	}
+	if (strcmp(argv[0], "status") != 0)
+		lkd_audit_admin("settings.session_manager", json_pack("{s:b}",
+		    "enabled", strcmp(argv[0], "enable") == 0));
 	if (store_sess_manager(lkd->db, &on) != 0) {
 		log_warnx("cannot read the setting");
 		return 1;
 	}
 	printf("session manager: %s\n", on ? "enabled" : "disabled");
 	return 0;
+}
+
+static int
+lkd_audit(const struct lkd_opts *o, int argc, char **argv)
+{
+	int64_t n = 0;
+	int r;
+
+	if (argc == 1 && strcmp(argv[0], "verify") == 0)
+		return o->file != NULL ? audit_verify_file(o->file) :
+		    audit_verify_db();
+	if (argc == 1 && strcmp(argv[0], "export") == 0 && o->file != NULL) {
+		if ((r = audit_export_file(o->file, &n)) != 0) {
+			log_warnx("audit export %s: %s", o->file, lk_err(r));
+			return 1;
+		}
+		printf("audit: %lld events exported to %s\n", (long long)n,
+		    o->file);
+		return 0;
+	}
+	log_warnx("usage: audit verify [--file FILE] | export --file FILE");
+	return 2;
 }
 
 /* Opening the database migrated it: say where it stands. */
@@ -588,10 +660,15 @@ lkd_serve(const struct lkd_opts *o)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* threads inherit it */
 	signal(SIGPIPE, SIG_IGN);
 	lkd->tls = o->cert != NULL;
 	lkd_replica_defaults(o->listen);
+	if (audit_off)
+		log_warnx("--no-audit: no audit events are recorded");
+	if (o->audit_file != NULL && (r = audit_sink_start(o->audit_file)) != 0)
+		return 1;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
 	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
@@ -599,11 +676,14 @@ lkd_serve(const struct lkd_opts *o)
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s replica=%s "
 	    "advertise=%s", LKD_VERSION, o->listen, lkd->region, lkd_dbname,
 	    lkd->replica_id, lkd->advertise_url);
-	sigwait(&set, &sig);
+	/* SIGHUP: the audit file is reopened (after a rotation). */
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		audit_sink_reopen();
 	log_info("latchkeyd stopping signal=%d", sig);
 	relay_stop();
 	http_stop();
 	agentd_stop();		/* after the last poll: flushes heartbeats */
+	audit_sink_stop();	/* after the last event */
 	return 0;
 }
 
@@ -618,6 +698,7 @@ static const struct lkd_cmd {
 	{ "session-manager", lkd_session_manager },
 	{ "migrate", lkd_migrate },
 	{ "backup", lkd_backup },
+	{ "audit", lkd_audit },
 };
 
 static const struct option lkd_longopts[] = {
@@ -652,6 +733,10 @@ static const struct option lkd_longopts[] = {
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
+	/* the audit trail */
+	{ "file", required_argument, NULL, 'F' },
+	{ "audit-file", required_argument, NULL, 'L' },
+	{ "no-audit", no_argument, NULL, 'N' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -735,6 +820,9 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 	case 'D': o->description = arg; break;
 	case 'g': o->logflags |= LK_LOG_DEBUG; break;
 	case 'X': o->plain_ok = 1; break;
+	case 'F': o->file = arg; break;
+	case 'L': o->audit_file = arg; break;
+	case 'N': audit_off = 1; break;
 	case 'r':
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
 			fprintf(stderr, "latchkeyd: bad --region\n");

@@ -53,6 +53,7 @@
 #include "latchkeyd.h"
 #include "log.h"
 #include "notify.h"
+#include "audit.h"
 #include "relay.h"
 #include "store.h"
 #include "ws.h"
@@ -637,6 +638,31 @@ relay_pump(struct relay_sess *s)
 }
 
 /*
+ * The session's audit event (docs/audit.md): its connection joined
+ * (status NULL) or ended, with this connection's bytes.
+ */
+static void
+relay_audit(const struct relay_sess *s, const char *kind, const char *status,
+    const char *reason)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.actor_type = AUDIT_ACTOR_AGENT;
+	ev.actor = s->instance;
+	ev.instance = s->instance;
+	ev.detail = status == NULL ? json_pack("{s:s, s:I, s:i}",
+	    "session_id", s->id, "epoch", (json_int_t)s->epoch, "port",
+	    s->port) : json_pack("{s:s, s:I, s:i, s:s, s:o, s:I, s:I}",
+	    "session_id", s->id, "epoch", (json_int_t)s->epoch, "port",
+	    s->port, "status", status, "reason", audit_str(reason),
+	    "bytes_in", (json_int_t)s->c.bytes, "bytes_out",
+	    (json_int_t)s->a.bytes);
+	(void)audit_emit(&ev);
+}
+
+/*
  * The session's record, as this connection ends: Closed or Failed, or,
  * when a resumable session was lost, Disconnected until its ends resume
  * (ResumeTerminalSession) or --session-resume-wait is over.
@@ -656,6 +682,8 @@ relay_record(struct relay_sess *s, const char *status, const char *reason)
 		    reason);
 	if (r != 0)
 		log_warnx("session %s: cannot record its end", s->id);
+	relay_audit(s, "session.end", s->lost ? "Disconnected" : status,
+	    reason);
 	lk_vis(vis, sizeof(vis), reason, strlen(reason));
 	log_info("session %s %s instance=%s port=%d epoch=%lld bytes_in=%llu "
 	    "bytes_out=%llu reason=\"%s\"", s->id, s->lost ? "Disconnected" :
@@ -815,6 +843,7 @@ relay_wait(struct relay_sess *s, long long now)
 	pthread_mutex_unlock(&relay_lock);
 	if (attached) {
 		(void)store_sess_connected(lkd->db, s->id, s->epoch);
+		relay_audit(s, "session.connect", NULL, NULL);
 		log_info("session %s connected instance=%s port=%d epoch=%lld",
 		    s->id, s->instance, s->port, (long long)s->epoch);
 		s->pumping = 1;

@@ -29,12 +29,20 @@
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
  *	store_hostkeys.c	the sshd host keys agents report
+ *	store_audit.c	the audit trail's events, head and cursors
  */
 #ifndef LK_SERVER_STORE_H
 #define LK_SERVER_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * A hook an operation runs inside its transaction, just before the
+ * commit (the audit trail writes its events with it: audit.h,
+ * audit_batch_write_tx); an error rolls the whole operation back.
+ */
+typedef int (*store_tx_hook_fn)(void *arg);
 
 /* ---- store.c: the database as a whole ---------------------------- */
 
@@ -219,6 +227,9 @@ struct store_agent_result {
 	const void	*output;
 	size_t		 outlen;
 	int64_t		 start, finish, now;
+	/* Run in the result's transaction when it applies; may be NULL. */
+	store_tx_hook_fn in_tx;
+	void		*in_tx_arg;
 };
 int	store_agent_result(const struct store_agent_result *res,
 	    int *appliedp);
@@ -399,6 +410,9 @@ struct store_inv_new {
 	const struct store_cmd	*keep;
 	int64_t			 quota;
 	int			 count;	/* add one to command_id's invoke_times */
+	/* Run in the invocation's transaction before it commits; or NULL. */
+	store_tx_hook_fn	 in_tx;
+	void			*in_tx_arg;
 };
 
 /* The invocation that a ClientToken created before. */
@@ -929,5 +943,71 @@ int	store_climit_clear(struct lkdb *db);
 
 
 /* ---- end store_keys.c and store_console.c ------------------------- */
+
+/* ---- store_audit.c ------------------------------------------------ */
+
+/*
+ * The audit trail (docs/audit.md). An event is stored as its chained line
+ * (server/audit_line.c) with the columns queries select on. The chain's
+ * head (the last seq and hash) is one row, updated by every append in the
+ * append's transaction, so appends of every latchkeyd on one database are
+ * serialised by its row lock (PostgreSQL) or the database lock (SQLite):
+ * one linear chain, no fork, no gap.
+ */
+struct store_audit_new {
+	int64_t		 time;		/* seconds */
+	const char	*kind;
+	const char	*actor;		/* "" for none */
+	const char	*instance_id;	/* "" for none */
+	const char	*username;	/* "" for none */
+};
+/*
+ * Called inside the append's transaction with the new event's seq and
+ * the previous event's hash: makes the line (*linep, malloc'd, taken by
+ * the store) and its hash. An error rolls the append back.
+ */
+typedef int (*store_audit_make_fn)(void *arg, int64_t seq, const char *prev,
+	    char **linep, char hash[65]);
+/* Appends one event in a transaction of its own; *seqp its seq (or NULL). */
+int	store_audit_append(const struct store_audit_new *ev,
+	    store_audit_make_fn make, void *arg, int64_t *seqp);
+/* The same inside a transaction the caller holds. */
+int	store_audit_append_tx(const struct store_audit_new *ev,
+	    store_audit_make_fn make, void *arg, int64_t *seqp);
+
+/* One stored event, as the callbacks below see it (borrowed). */
+struct store_audit_row {
+	int64_t		 seq;
+	const char	*line;
+	const char	*hash;
+};
+typedef int (*store_audit_row_fn)(void *arg, const struct store_audit_row *);
+/*
+ * The events after seq after, oldest first, at most limit (0: all): fn
+ * for each (returns 0 to go on, 1 to stop, or an error).
+ */
+int	store_audit_scan(int64_t after, int64_t limit, store_audit_row_fn fn,
+	    void *arg);
+/* The head: the last seq (0 when none) and its hash. */
+int	store_audit_head(int64_t *seqp, char hash[65]);
+
+/* What DescribeAuditEvents selects; NULL or 0 matches everything. */
+struct store_audit_query {
+	const char	*actor;
+	const char	*instance_id;
+	const char	*username;
+	const char	*kind;
+	int64_t		 since;		/* time >= since */
+	int64_t		 offset, limit;
+};
+/* One page, newest first: fn for each, and *totalp the matches. */
+int	store_audit_query(const struct store_audit_query *q,
+	    store_audit_row_fn fn, void *arg, int64_t *totalp);
+
+/* A sink's cursor: the last seq it exported (0 when unknown). */
+int	store_audit_cursor_get(const char *name, int64_t *seqp);
+int	store_audit_cursor_set(const char *name, int64_t seq);
+
+/* ---- end store_audit.c -------------------------------------------- */
 
 #endif

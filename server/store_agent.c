@@ -453,6 +453,8 @@ store_agent_result(const struct store_agent_result *res, int *appliedp)
 	int changes = 0, r;
 
 	*appliedp = 0;
+	if (res->in_tx != NULL && (r = lkdb_begin(lkd->db)) != 0)
+		return r;
 	if ((r = lkdb_run(lkd->db, &changes, "UPDATE tasks SET status = ?, "
 	    "exit_code = ?, output = ?, dropped = ?, error_code = ?, "
 	    "start_time = ?, finish_time = ?, updated = ? WHERE id = ? AND "
@@ -460,9 +462,19 @@ store_agent_result(const struct store_agent_result *res, int *appliedp)
 	    "sibisiiiss", res->status, res->exit_code, res->output, res->outlen,
 	    res->dropped, res->error_code, res->start, res->finish, res->now,
 	    res->task_id, res->instance_id)) != 0)
-		return r;
-	*appliedp = changes;
-	return 0;
+		goto out;
+	if (res->in_tx != NULL && changes > 0)
+		r = res->in_tx(res->in_tx_arg);
+ out:
+	if (res->in_tx != NULL) {
+		if (r != 0)
+			lkdb_rollback(lkd->db);
+		else
+			r = lkdb_commit(lkd->db);
+	}
+	if (r == 0)
+		*appliedp = changes;
+	return r;
 }
 
 static int

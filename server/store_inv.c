@@ -176,7 +176,8 @@ store_inv_create(const struct store_inv_new *inv, int64_t now,
 			store_inv_prior_free(prior);
 		return r;
 	}
-	if ((r = store_inv_rows(inv, now)) != 0)
+	if ((r = store_inv_rows(inv, now)) != 0 ||
+	    (inv->in_tx != NULL && (r = inv->in_tx(inv->in_tx_arg)) != 0))
 		goto fail;
 	return lkdb_commit(lkd->db);
  fail:

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The audit trail (docs/audit.md) from real actions: latchkeyd with a file
+# sink on a loopback port, one agent with its own sshd and the plug-in,
+# the latchkey CLI. Each action's event has the documented fields: admin
+# subcommands, a key push (the pushed key's SHA256 fingerprint, user,
+# instance) and the ssh login with that key, the agent's result, a policy
+# refusal, a bad signature, console sign-ins; DescribeAuditEvents
+# (latchkey audit) sees a key's own events only unless its policy allows
+# more; verify passes the database and the file, and names an edit;
+# kill -9 of latchkeyd before the export: after a restart every event is
+# in the file exactly once; a rotated file is reopened.
+. "$(dirname "$0")/lib.sh"
+
+lk_setup
+PLUGIN=config_ecs_instance_connect
+LK=$T/bin/latchkey
+LKD=$T/bin/latchkeyd
+lk_need_built "$LK" "$LKD" "$T/bin/latchkey-agent"
+AF=$T/audit.jsonl
+
+# ev JQ: the events in the database (latchkey audit as the admin key) that
+# JQ selects, one compact JSON per line.
+ev() {
+	"$LK" --output json audit --max 50 | jq -c ".AuditEvents[] | select($1)"
+}
+# file_seqs_once: the file's seqs are 1..N, each once, in order.
+file_seqs_once() {
+	local n
+	n=$(jq -s 'length' "$AF") || return 1
+	[ "$(jq -s '[.[].seq] == [range(1; length + 1)]' "$AF")" = true ] ||
+	    { echo "seqs in $AF: $(jq -c -s '[.[].seq]' "$AF")" >&2; return 1; }
+	[ "$n" -ge "${1:-1}" ]
+}
+db_count() { lk_lkd_admin audit verify | sed -n 's/^audit: \([0-9]*\) events intact.*/\1/p'; }
+
+lk_plugin_pkg
+unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
+R=$T/root
+check "sshd runs in the root" lk_mkroot "$R" sshd1
+check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
+    LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
+    "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
+sleep 0.5
+lk_wait_port "$sshd1_PORT"
+SSHD_PORT=$sshd1_PORT
+
+lk_new_db lkd || { echo "not ok - a database"; exit 1; }
+check "accesskey create (admin key)" lk_accesskey AK --description admin
+check "accesskey create (a key for $LK_ALICE only)" lk_accesskey LIM \
+    --users "$LK_ALICE" --actions InvokeCommand,DescribeCommands,DescribeInstances,DescribeCloudAssistantStatus,DescribeInvocations,DescribeInvocationResults,DescribeAuditEvents
+lk_activation ACT --count 1 2>"$T/last.err"
+check "latchkeyd listens, with --audit-file" lk_lkd_start latchkeyd --audit-file "$AF"
+check "the agent registers and runs" lk_agent_register agent-a
+A=${AGENT_IID:-none}
+LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid lk_agent_run agent-a
+
+export HOME=$T/home TMPDIR=$T/tmp
+mkdir -p "$HOME" "$TMPDIR"
+unset LATCHKEY_ENDPOINT LATCHKEY_PROFILE LATCHKEY_CONFIG \
+    ALIBABA_CLOUD_ACCESS_KEY_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET ALIBABA_CLOUD_REGION_ID
+check "configure the admin profile" sh -c "printf '%s\n' '$AK_SECRET' |
+    '$LK' configure --endpoint '$LKD_URL' --access-key-id '$AK_ID' \
+    --access-key-secret - --region cn-hangzhou >/dev/null"
+check "audit --help exits 0 with its usage" sh -c "'$LK' audit --help | grep -q 'usage: latchkey audit'"
+
+# ---------------------------------------------------------------------
+# Admin subcommands.
+is "accesskey.create names the key, the admin and its policy" \
+    "$(ev ".kind == \"accesskey.create\" and .detail.access_key_id == \"$LIM_ID\"" |
+    jq -r '[.v, .actor.admin, .source, .outcome, .detail.users] | join(" ")')" \
+    "1 $(id -un) local ok $LK_ALICE"
+
+# ---------------------------------------------------------------------
+# A key push and the login with it.
+lk_keygen alice
+FP=$(ssh-keygen -lf "$T/keys/alice.pub" | awk '{print $2}')
+check "send-key as the limited key" env ALIBABA_CLOUD_ACCESS_KEY_ID="$LIM_ID" \
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET="$LIM_SECRET" \
+    "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A"
+is "the pushed key logs in" "$(lk_ssh "$LK_ALICE" "$T/keys/alice" -- id -un 2>"$T/ssh.err")" "$LK_ALICE"
+PUSH=$(ev ".kind == \"key.push\"")
+is "key.push: who, instance, login user, fingerprint" \
+    "$(printf '%s' "$PUSH" | jq -r '[.actor.access_key_id, .target.instance, .target.user, .detail.fingerprint, .detail.ttl_s, .source] | join(" ")')" \
+    "$LIM_ID $A $LK_ALICE $FP 60 127.0.0.1"
+check "key.push has an RFC 3339 time with ms, and expires_by" sh -c \
+    "[ -n '$PUSH' ] && printf '%s' '$PUSH' | jq -e '(.time | test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\\\.[0-9]{3}Z\$\")) and (.detail.expires_by | test(\"Z\$\"))' >/dev/null"
+INV=$(printf '%s' "$PUSH" | jq -r .detail.invoke_id)
+is "api.call InvokeCommand names the same invocation" \
+    "$(ev ".kind == \"api.call\" and .detail.invoke_id == \"$INV\"" | jq -r '[.detail.action, .target.instance, .target.user] | join(" ")')" \
+    "InvokeCommand $A root"
+sleep 0.3
+is "invocation.result: from the agent, Success, exit 0" \
+    "$(ev ".kind == \"invocation.result\"" | jq -r '[.actor.agent, .target.instance, .detail.status, .detail.exit_code] | join(" ")' | head -n 1)" \
+    "$A $A Success 0"
+
+# ---------------------------------------------------------------------
+# Refusals.
+env ALIBABA_CLOUD_ACCESS_KEY_ID="$LIM_ID" ALIBABA_CLOUD_ACCESS_KEY_SECRET="$LIM_SECRET" \
+    "$LK" send-key --user "$LK_BOB" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+is "a policy refusal: api.refused Forbidden.RAM, status 403" \
+    "$(ev ".kind == \"api.refused\" and .code == \"Forbidden.RAM\"" | jq -r '[.actor.access_key_id, .outcome, .detail.status, .detail.action] | join(" ")' | head -n 1)" \
+    "$LIM_ID refused 403 InvokeCommand"
+env ALIBABA_CLOUD_ACCESS_KEY_ID="$LIM_ID" ALIBABA_CLOUD_ACCESS_KEY_SECRET="wrong$LIM_SECRET" \
+    "$LK" instances >/dev/null 2>&1
+is "a bad signature: api.refused SignatureDoesNotMatch" \
+    "$(ev ".code == \"SignatureDoesNotMatch\"" | jq -r '[.kind, .actor.access_key_id] | join(" ")' | head -n 1)" \
+    "api.refused $LIM_ID"
+
+# Console sign-ins.
+signin() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"AccessKeyId\":\"$1\",\"AccessKeySecret\":\"$2\"}" "$LKD_URL/console/api/signin"; }
+is "console sign-in with a wrong secret: 401" "$(signin "$AK_ID" nope)" 401
+is "console sign-in: 200" "$(signin "$AK_ID" "$AK_SECRET")" 200
+is "console.signin events: refused BadCredentials, then ok" \
+    "$(ev '.kind == "console.signin"' | jq -r '[.outcome, (.code // "-"), .actor.access_key_id, .detail.method] | join(" ")' | tac | tr '\n' ';')" \
+    "refused BadCredentials $AK_ID key;ok - $AK_ID key;"
+
+# ---------------------------------------------------------------------
+# Query limits and filters.
+LIM_KINDS=$(env ALIBABA_CLOUD_ACCESS_KEY_ID="$LIM_ID" ALIBABA_CLOUD_ACCESS_KEY_SECRET="$LIM_SECRET" \
+    "$LK" --output json audit --max 50 | jq -r '[.AuditEvents[].actor.access_key_id] | unique | join(" ")')
+is "the limited key sees only its own events" "$LIM_KINDS" "$LIM_ID"
+is "the admin key (actions *) sees others' events too" \
+    "$("$LK" --output json audit --max 50 --kind accesskey.create | jq '.TotalCount')" 2
+is "audit --instance --user --kind" \
+    "$("$LK" --output json audit --instance "$A" --user "$LK_ALICE" --kind key.push | jq -r '.AuditEvents | length')" 1
+is "audit --since in the future: none" \
+    "$("$LK" --output json audit --since 2100-01-01T00:00:00Z | jq '.TotalCount')" 0
+check "audit prints a table" sh -c "'$LK' audit --kind key.push | grep -q 'key.push .*$LK_ALICE@$A'"
+
+# ---------------------------------------------------------------------
+# The file sink, verify, kill -9, rotation.
+sleep 0.5
+check "verify: the database's chain is intact" lk_lkd_admin audit verify
+check "verify --file: the exported file is intact" lk_lkd_admin audit verify --file "$AF"
+check "the file holds seq 1..N, each once" file_seqs_once 10
+is "as many lines as events in the database" "$(wc -l <"$AF")" "$(db_count)"
+
+# kill -9 with events not exported: start without the sink, act, kill.
+lk_lkd_stop
+check "latchkeyd restarts without the sink" lk_lkd_start -p "$LKD_PORT" latchkeyd
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+kill -KILL "$LKD_PID"; wait "$LKD_PID" 2>/dev/null
+BEFORE=$(wc -l <"$AF")
+check "latchkeyd after kill -9, with the sink" lk_lkd_start -p "$LKD_PORT" latchkeyd --audit-file "$AF"
+sleep 0.5
+[ "$(wc -l <"$AF")" -gt "$BEFORE" ] && tap_ok "the events made before kill -9 are exported after the restart" ||
+    tap_fail "the events made before kill -9 are exported after the restart ($BEFORE lines)"
+check "still each seq once" file_seqs_once
+is "and as many as in the database" "$(wc -l <"$AF")" "$(db_count)"
+# Kill -9 right after an action, with the sink on.
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+kill -KILL "$LKD_PID"; wait "$LKD_PID" 2>/dev/null
+check "latchkeyd after another kill -9" lk_lkd_start -p "$LKD_PORT" latchkeyd --audit-file "$AF"
+sleep 0.5
+check "each seq once after kill -9 during export" file_seqs_once
+is "every event exported" "$(wc -l <"$AF")" "$(db_count)"
+
+# Rotation: the file moved away, the sink writes a new one.
+mv "$AF" "$AF.1"
+"$LK" instances >/dev/null 2>&1			# a read: no event
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+sleep 0.6
+check "after a rotation the sink writes a new file" test -s "$AF"
+check "the new file verifies on its own (it starts later)" lk_lkd_admin audit verify --file "$AF"
+cat "$AF.1" "$AF" >"$T/all.jsonl"
+check "both files together are one chain" lk_lkd_admin audit verify --file "$T/all.jsonl"
+mv "$AF" "$AF.2"
+kill -HUP "$LKD_PID"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+sleep 0.6
+check "SIGHUP: the sink reopens too" test -s "$AF"
+
+# Tampering is named.
+sed -E '3s/"outcome":"ok"/"outcome":"refused"/' "$T/all.jsonl" >"$T/bad.jsonl"
+out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
+is "an edited line: exit 1, the line named" "$rc $(printf '%s' "$out" | grep -o 'line 3: altered')" "1 line 3: altered"
+sed '4d' "$T/all.jsonl" >"$T/bad.jsonl"
+out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
+is "a deleted line: exit 1, event 4 missing" "$rc $(printf '%s' "$out" | grep -o 'expected seq 4, found seq 5')" \
+    "1 expected seq 4, found seq 5"
+lk_agent_stop agent-a
+lk_lkd_stop
+check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/agent-a.out' '$T/agent-a.log'"
+case "$LK_TEST_DB" in
+sqlite) sqlite3 "$DB" "UPDATE audit_events SET line = REPLACE(line, '\"outcome\":\"ok\"', '\"outcome\":\"refused\"') WHERE seq = 2" ;;
+*) psql -q "$DB" -c "UPDATE audit_events SET line = REPLACE(line, '\"outcome\":\"ok\"', '\"outcome\":\"refused\"') WHERE seq = 2" ;;
+esac
+out=$(lk_lkd_admin audit verify); rc=$?
+is "an edited event in the database: exit 1, named" "$rc $(printf '%s' "$out" | grep -o 'line 2: altered')" "1 line 2: altered"
+
+lk_keep_logs
+echo "1..$LK_N"
