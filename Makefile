@@ -15,6 +15,7 @@ SBINDIR		 = $(PREFIX)/sbin
 LIBEXECDIR	 = $(PREFIX)/libexec/latchkey
 PLUGINDIR	 = $(PREFIX)/lib/latchkey/plugins
 MANDIR		 = $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
 
 CC		?= cc
 SANITIZE	?= 0
@@ -32,7 +33,8 @@ WARNINGS	 = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS		?= -O2 -g
 ALL_CFLAGS	 = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) \
 		   -Ilib -DLK_PLUGINDIR='"$(PLUGINDIR)"' \
-		   -DLK_LIBEXECDIR='"$(LIBEXECDIR)"' -MMD -MP
+		   -DLK_LIBEXECDIR='"$(LIBEXECDIR)"' \
+		   -DLK_SYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
 ALL_LDFLAGS	 = -Wl,--as-needed $(LDFLAGS) $(SANFLAGS)
 LIBS		 = -lcrypto
 
@@ -40,7 +42,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/conf.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -285,7 +287,7 @@ lint:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
@@ -298,6 +300,7 @@ install: all
 	    $(DESTDIR)$(SBINDIR)/
 	install -m 0644 agent/latchkey-agent.8 server/latchkeyd.8 \
 	    $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 server/latchkeyd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	sed 's|/usr/local/sbin|$(SBINDIR)|' agent/latchkey-agent.service \
 	    >$(DESTDIR)$(PREFIX)/lib/systemd/system/latchkey-agent.service
 	install -m 0755 $(BUILD)/bin/config_ecs_instance_connect \
@@ -319,6 +322,7 @@ uninstall:
 	    $(DESTDIR)$(SBINDIR)/latchkey-agent $(DESTDIR)$(SBINDIR)/latchkeyd \
 	    $(DESTDIR)$(MANDIR)/man8/latchkey-agent.8 \
 	    $(DESTDIR)$(MANDIR)/man8/latchkeyd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/latchkeyd.conf.5 \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/latchkey-agent.service
 	rm -rf $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect
 	rm -f $(DESTDIR)$(MANDIR)/man8/acs-plugin-manager.8 \
