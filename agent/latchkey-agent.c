@@ -56,6 +56,7 @@ struct agent_opts {
 	const char	*stop_after;
 	const char	*session_ports;
 	const char	*hostkey_check;
+	const char	*log_format;
 	const char	*script;
 	const char	*config;	/* --config FILE */
 	const char	*config_read;	/* the file read, if one was */
@@ -85,6 +86,7 @@ agent_usage(FILE *fp)
 	    "           [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
+	    "           [--log-format text|json]\n"
 	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s check-config [--config FILE] [options]\n"
@@ -98,7 +100,9 @@ agent_usage(FILE *fp)
 	    "             sessions may reach the local ports of\n"
 	    "             --session-ports (comma-separated, default 22);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
-	    "             seconds (default %d)\n"
+	    "             seconds (default %d); in the foreground, events go\n"
+	    "             to stderr too, as key=value lines (--log-format\n"
+	    "             text) or JSON objects (json)\n"
 	    "  status     print the instance id and server of the state file\n"
 	    "  check-config  check the configuration file (default %s)\n"
 	    "             and the options given; exit 0 when all are good\n"
@@ -169,6 +173,8 @@ static const struct agent_optdef {
 	{ "--foreground", O_FG, AO_FLAG,
 	    offsetof(struct agent_opts, foreground) },
 	{ "--debug", O_FG, AO_FLAG, offsetof(struct agent_opts, debug) },
+	{ "--log-format", O_FG, AO_VAL, offsetof(struct agent_opts,
+	    log_format) },
 	{ "--session-ports", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    session_ports) },
 	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
@@ -271,6 +277,7 @@ agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
 {
 	char url[AGENT_URL_MAX], uwhy[128];
 	long long v;
+	int fmt;
 
 	if (d->kind == AO_SERVER && agent_url_normalize(val, url, sizeof(url),
 	    uwhy, sizeof(uwhy)) != 0)
@@ -278,6 +285,9 @@ agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
 	else if (d->allowed == O_ACT && !agent_token_valid(val))
 		snprintf(why, whylen, "1-%d printable characters without "
 		    "blanks", AGENT_ACTIVATION_MAX);
+	else if (strcmp(d->name, "--log-format") == 0 &&
+	    log_format_parse(val, &fmt) != 0)
+		snprintf(why, whylen, "text or json");
 	else if (strcmp(d->name, "--hostkey-check") == 0 &&
 	    lk_parse_ll(val, 1, 86400, &v) != 0)
 		snprintf(why, whylen, "1 to 86400 seconds");
@@ -724,6 +734,7 @@ agent_cmd_check_config(const struct agent_opts *o)
 	char url[AGENT_URL_MAX], why[128];
 	long long v;
 	size_t i;
+	int fmt;
 
 	for (i = 0; i < o->nservers; i++)
 		if (agent_url_normalize(o->servers[i], url, sizeof(url), why,
@@ -737,9 +748,12 @@ agent_cmd_check_config(const struct agent_opts *o)
 	}
 	if ((o->session_ports != NULL &&
 	    agent_sess_config(o->session_ports) != 0) ||
+	    (o->log_format != NULL && log_format_parse(o->log_format,
+	    &fmt) != 0) ||
 	    (o->hostkey_check != NULL && lk_parse_ll(o->hostkey_check, 1,
 	    86400, &v) != 0)) {
-		log_warnx("bad --session-ports or --hostkey-check (see --help)");
+		log_warnx("bad --session-ports, --hostkey-check or --log-format "
+		    "(see --help)");
 		return AGENT_EXIT_USAGE;
 	}
 	if (o->config_read != NULL)
@@ -781,6 +795,7 @@ main(int argc, char **argv)
 	struct agent_opts o;
 	long long check = AGENT_HOSTKEY_CHECK;
 	size_t i;
+	int fmt = LK_LOG_FMT_TEXT;
 
 	agent_sanitise_stdfd();
 	log_init(AGENT_PROGNAME, LK_LOG_STDERR, LOG_DAEMON);
@@ -818,6 +833,12 @@ main(int argc, char **argv)
 			log_warnx("--hostkey-check: 1 to 86400 seconds");
 			return AGENT_EXIT_USAGE;
 		}
+		if (o.log_format != NULL &&
+		    log_format_parse(o.log_format, &fmt) != 0) {
+			log_warnx("--log-format: text or json");
+			return AGENT_EXIT_USAGE;
+		}
+		log_format(fmt);	/* stderr, in the foreground */
 		return agent_run(o.state, o.log, o.foreground, o.debug,
 		    (long)check);
 	}

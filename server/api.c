@@ -416,7 +416,9 @@ api_result(struct api_req *req, int r, json_t **respp)
 	lk_vis(vis, sizeof(vis), req->action ? req->action : "-",
 	    req->action ? strlen(req->action) : 1);
 	if (r == 0) {
-		log_info("%s api ok action=%s key=%s", req->request_id, vis,
+		/* Reads are routine (the SDKs poll results): debug only. */
+		(strncmp(vis, "Describe", 8) == 0 ? log_debug : log_info)(
+		    "%s api ok action=%s key=%s", req->request_id, vis,
 		    req->key_id ? req->key_id : "-");
 		*respp = json_incref(req->resp);
 		return 200;

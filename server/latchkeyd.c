@@ -52,6 +52,7 @@ struct lkd_opts {
 	int		 json;
 	int		 plain_ok;	/* --allow-plain-http */
 	int		 logflags;
+	int		 logfmt;	/* --log-format, when serving */
 	long long	 workers;
 	long long	 io_threads;
 	long long	 max_conns;	/* 0: from the descriptor limit */
@@ -90,7 +91,8 @@ lkd_usage(FILE *f)
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
-"                 [--allow-plain-http] [--debug] [--config FILE]\n"
+"                 [--allow-plain-http] [--debug] [--log-format text|json]\n"
+"                 [--config FILE]\n"
 "       latchkeyd [--config FILE] [options] --check-config\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
@@ -112,6 +114,10 @@ lkd_usage(FILE *f)
 "                       if it exists): \"key = value\" lines, the keys\n"
 "                       being the long options; the command line wins\n"
 "  --check-config       check the file and the options, exit 0 or 1\n"
+"  --log-format text|json  the log on stderr while serving: key=value\n"
+"                       lines (default) or JSON objects, one event a line,\n"
+"                       stamped in RFC 3339 unless stderr is the journal\n"
+"  --debug              log debug events too (every API read, migrations)\n"
 "  --db PATH            SQLite database (created and migrated on start);\n"
 "                       also sqlite:PATH\n"
 "  --db postgresql://USER@HOST[:PORT]/DB[?host=/SOCKET/DIR]\n"
@@ -661,6 +667,7 @@ static const struct option lkd_longopts[] = {
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
+	{ "log-format", required_argument, NULL, 'L' },
 	{ "config", required_argument, NULL, 'F' },
 	{ "check-config", no_argument, NULL, 'K' },
 	{ "help", no_argument, NULL, 'h' },
@@ -798,6 +805,12 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 		}
 		snprintf(lkd->advertise_url, sizeof(lkd->advertise_url), "%s",
 		    arg);
+		break;
+	case 'L':
+		if (log_format_parse(arg, &o->logfmt) != 0) {
+			snprintf(why, whylen, "text or json");
+			return 2;
+		}
 		break;
 	case 'F': o->config = arg; break;
 	case 'K': o->check = 1; break;
@@ -961,6 +974,7 @@ main(int argc, char **argv)
 	o.workers = (long long)work_default_threads();
 	o.io_threads = lkd_io_threads_default();
 	o.logflags = LK_LOG_STDERR;
+	o.logfmt = LK_LOG_FMT_TEXT;
 	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
 	if ((r = lkd_options(argc, argv, &o)) != 0)
 		return r == 256 ? 0 : o.check ? 1 : r;	/* 256: --help... */
@@ -981,6 +995,9 @@ main(int argc, char **argv)
 		log_warnx("unknown command \"%s\" (see --help)", argv[0]);
 		return 2;
 	}
+	/* Serving: events in the stable format (docs/operations.md). */
+	if (cmd == NULL)
+		log_format(o.logfmt);
 	if ((r = lkd_open(&o)) != 0)
 		return r;
 	r = cmd != NULL ? cmd->fn(&o, argc - 1, argv + 1) : lkd_serve(&o);

@@ -33,7 +33,7 @@ declare -A GOOD=(
 	[session-resume-wait]=0 [session-buffer]=65536 [allow-plain-http]=on
 	[max-connections]=100 [max-conns-per-ip]=0 [workers]=2
 	[header-timeout]=5 [body-timeout]=5 [idle-timeout]=5
-	[sessions-per-key]=3 [conn-memory]=16 [io-threads]=1
+	[sessions-per-key]=3 [conn-memory]=16 [io-threads]=1 [log-format]=json
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -43,7 +43,7 @@ declare -A BAD=(
 	[session-resume-wait]=3601 [session-buffer]=65535
 	[allow-plain-http]=yess [max-connections]=15 [max-conns-per-ip]=1e3
 	[workers]=65 [header-timeout]=0 [body-timeout]=x [idle-timeout]=3601
-	[sessions-per-key]=21 [conn-memory]=7 [io-threads]=17
+	[sessions-per-key]=21 [conn-memory]=7 [io-threads]=17 [log-format]=xml
 )
 CMDLINE_ONLY="config check-config help version"
 
@@ -139,11 +139,12 @@ declare -A AGOOD=(
 	[server]=https://a.example [activation-id]=act-1
 	[activation-code]=code-1 [state]=$T/ag/agent.json [cacert]=$T/ca.pem
 	[log]=$T/ag.log [foreground]=yes [debug]=no [session-ports]=22,2222
-	[hostkey-check]=60
+	[hostkey-check]=60 [log-format]=text
 )
 declare -A ABAD=(
 	[server]=ftp://x [activation-id]='a b' [activation-code]='x y'
 	[foreground]=sure [debug]=2 [session-ports]=0 [hostkey-check]=86401
+	[log-format]=JSON
 )
 ACMDLINE_ONLY="config help version user dir type timeout stop-after"
 missing=
