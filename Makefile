@@ -212,6 +212,12 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The counters behind /metrics.
+$(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/obj/server/metrics.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
@@ -225,7 +231,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
-    server/store_sess.c server/store.c tests/fuzz/stub_relay.c
+    server/store_sess.c server/store.c server/metrics.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

@@ -31,6 +31,7 @@
 #include "latchkeyd.h"
 #include "log.h"
 #include "longpoll.h"
+#include "metrics.h"
 #include "notify.h"
 #include "relay.h"
 #include "sig.h"
@@ -635,6 +636,8 @@ agentd_result(const char *id, json_t *in, char **outp)
 		return agentd_store_fail(outp, r);
 	log_info("agent result instance=%s task=%.80s status=%s applied=%d",
 	    id, task, status, changes);
+	if (changes > 0)
+		metrics_task_done(task, status);
 	*outp = strdup("{}");
 	return 200;
 }

@@ -8,6 +8,7 @@
 #include "api.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 
 struct api_action {
@@ -423,6 +424,7 @@ api_result(struct api_req *req, int r, json_t **respp)
 		*respp = json_incref(req->resp);
 		return 200;
 	}
+	metrics_api_error(req->code);
 	log_info("%s api error action=%s key=%s code=%s status=%d",
 	    req->request_id, vis, req->key_id ? req->key_id : "-", req->code,
 	    req->status);

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ struct http_req {
 };
 
 static struct MHD_Daemon *http_daemon;
+static atomic_int http_up;	/* read by /healthz */
 static char *http_cert, *http_key;
 static int http_tls;
 /* The rate limits of two log lines; libmicrohttpd's threads share them. */
@@ -691,7 +693,26 @@ http_start(const char *listen, const char *cert, const char *key,
 		close(fd);
 		return LK_ERR_SYSTEM;
 	}
+	atomic_store(&http_up, 1);
 	return 0;
+}
+
+int
+http_bind_addr(const char *listen)
+{
+	struct sockaddr_storage ss;
+
+	if (http_parse_addr(listen, &ss) != 0) {
+		log_warnx("%s: expected ADDRESS:PORT", listen);
+		return -1;
+	}
+	return http_bind(listen, &ss);
+}
+
+int
+http_serving(void)
+{
+	return atomic_load(&http_up);
 }
 
 /*
@@ -704,6 +725,7 @@ http_stop(void)
 {
 	MHD_socket s;
 
+	atomic_store(&http_up, 0);
 	if (http_daemon != NULL) {
 		s = MHD_quiesce_daemon(http_daemon);
 		longpoll_stop();

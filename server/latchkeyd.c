@@ -33,6 +33,7 @@
 #include "store.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "metrics.h"
 #include "work.h"
 
 static struct lkd_env lkd_env_store;
@@ -46,6 +47,7 @@ struct lkd_opts {
 	const char	*cert;
 	const char	*key;
 	const char	*master;
+	const char	*metrics;	/* --metrics-listen, NULL: default */
 	const char	*config;	/* --config FILE */
 	const char	*config_read;	/* the file read, if one was */
 	int		 check;		/* --check-config */
@@ -92,7 +94,7 @@ lkd_usage(FILE *f)
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
 "                 [--allow-plain-http] [--debug] [--log-format text|json]\n"
-"                 [--config FILE]\n"
+"                 [--metrics-listen ADDR:PORT|off] [--config FILE]\n"
 "       latchkeyd [--config FILE] [options] --check-config\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
@@ -118,6 +120,9 @@ lkd_usage(FILE *f)
 "                       lines (default) or JSON objects, one event a line,\n"
 "                       stamped in RFC 3339 unless stderr is the journal\n"
 "  --debug              log debug events too (every API read, migrations)\n"
+"  --metrics-listen ADDR:PORT|off  where /metrics (Prometheus) and /healthz\n"
+"                       are served, apart from the API (default %s;\n"
+"                       when that default is taken, a warning and none)\n"
 "  --db PATH            SQLite database (created and migrated on start);\n"
 "                       also sqlite:PATH\n"
 "  --db postgresql://USER@HOST[:PORT]/DB[?host=/SOCKET/DIR]\n"
@@ -172,7 +177,7 @@ lkd_usage(FILE *f)
 "  migrate              create or migrate the schema, print its version\n"
 "  backup DEST          a consistent copy of an SQLite database while it\n"
 "                       serves (PostgreSQL: pg_dump)\n",
-	    LKD_CONF_FILE, LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+	    LKD_CONF_FILE, METRICS_LISTEN_DEFAULT, LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
 	    lkd_io_threads_default(),
@@ -609,13 +614,16 @@ lkd_serve(const struct lkd_opts *o)
 	lkd_replica_defaults(o->listen);
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
-	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
+	    (size_t)o->workers, (size_t)o->io_threads)) != 0 ||
+	    (r = metrics_start(o->metrics != NULL ? o->metrics :
+	    METRICS_LISTEN_DEFAULT, o->metrics == NULL)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s replica=%s "
 	    "advertise=%s", LKD_VERSION, o->listen, lkd->region, lkd_dbname,
 	    lkd->replica_id, lkd->advertise_url);
 	sigwait(&set, &sig);
 	log_info("latchkeyd stopping signal=%d", sig);
+	metrics_stop();
 	relay_stop();
 	http_stop();
 	agentd_stop();		/* after the last poll: flushes heartbeats */
@@ -668,6 +676,7 @@ static const struct option lkd_longopts[] = {
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
 	{ "log-format", required_argument, NULL, 'L' },
+	{ "metrics-listen", required_argument, NULL, 'G' },
 	{ "config", required_argument, NULL, 'F' },
 	{ "check-config", no_argument, NULL, 'K' },
 	{ "help", no_argument, NULL, 'h' },
@@ -811,6 +820,14 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 			snprintf(why, whylen, "text or json");
 			return 2;
 		}
+		break;
+	case 'G':
+		if (strcmp(arg, "off") != 0 &&
+		    http_listen_is_loopback(arg) == -1) {
+			snprintf(why, whylen, "ADDRESS:PORT or off");
+			return 2;
+		}
+		o->metrics = arg;
 		break;
 	case 'F': o->config = arg; break;
 	case 'K': o->check = 1; break;
