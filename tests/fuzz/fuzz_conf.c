@@ -4,6 +4,7 @@
  * outer blanks, and the line it reports an error on exists.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
