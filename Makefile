@@ -50,7 +50,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -246,6 +246,12 @@ $(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The counters behind /metrics.
+$(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/obj/server/metrics.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka $(LIBS) -lpthread
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
@@ -260,7 +266,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c tests/fuzz/stub_relay.c
+    server/store_audit.c server/metrics.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
@@ -329,7 +335,7 @@ UNIT_SED	 = sed -e 's|/usr/local/sbin|$(SBINDIR)|g'
 install: all
 	install -d $(DESTDIR)$(SBINDIR) \
 	    $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
@@ -342,6 +348,7 @@ install: all
 	    $(DESTDIR)$(SBINDIR)/
 	install -m 0644 agent/latchkey-agent.8 server/latchkeyd.8 \
 	    $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 server/latchkeyd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	$(UNIT_SED) agent/latchkey-agent.service \
 	    >$(DESTDIR)$(UNITDIR)/latchkey-agent.service
 	$(UNIT_SED) server/latchkeyd.service \
@@ -367,6 +374,7 @@ uninstall:
 	    $(DESTDIR)$(SBINDIR)/latchkey-agent $(DESTDIR)$(SBINDIR)/latchkeyd \
 	    $(DESTDIR)$(MANDIR)/man8/latchkey-agent.8 \
 	    $(DESTDIR)$(MANDIR)/man8/latchkeyd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/latchkeyd.conf.5 \
 	    $(DESTDIR)$(UNITDIR)/latchkey-agent.service \
 	    $(DESTDIR)$(UNITDIR)/latchkeyd.service
 	rm -rf $(DESTDIR)$(PLUGINDIR)/config_ecs_instance_connect

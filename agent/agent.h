@@ -33,6 +33,10 @@
 #define AGENT_VERSION		"1.3.0"
 #define AGENT_STATE_FILE	"/var/lib/latchkey/agent.json"
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
+#ifndef LK_SYSCONFDIR
+#define LK_SYSCONFDIR		"/etc"
+#endif
+#define AGENT_CONF_FILE		LK_SYSCONFDIR "/latchkey/agent.conf"
 
 #define AGENT_URL_MAX		1024	/* longest server URL */
 #define AGENT_SERVERS_MAX	8	/* register --server, repeated */

@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "conf.h"
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
@@ -56,7 +57,11 @@ struct agent_opts {
 	const char	*stop_after;
 	const char	*session_ports;
 	const char	*hostkey_check;
+	const char	*log_format;
 	const char	*script;
+	const char	*config;	/* --config FILE */
+	const char	*config_read;	/* the file read, if one was */
+	int		 servers_from_file;
 	int		 foreground;
 	int		 debug;
 	int		 help;
@@ -71,6 +76,7 @@ struct agent_opts {
 #define O_FG		0x0020
 #define O_EXEC		0x0040
 #define O_SESS		0x0080
+#define O_CONF		0x0100
 
 static void
 agent_usage(FILE *fp)
@@ -81,8 +87,10 @@ agent_usage(FILE *fp)
 	    "           [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
+	    "           [--log-format text|json]\n"
 	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
 	    "       %s status [--state FILE]\n"
+	    "       %s check-config [--config FILE] [options]\n"
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
 	    "  register   register this server with latchkeyd and store its\n"
@@ -93,15 +101,25 @@ agent_usage(FILE *fp)
 	    "             sessions may reach the local ports of\n"
 	    "             --session-ports (comma-separated, default 22);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
-	    "             seconds (default %d)\n"
+	    "             seconds (default %d); in the foreground, events go\n"
+	    "             to stderr too, as key=value lines (--log-format\n"
+	    "             text) or JSON objects (json)\n"
 	    "  status     print the instance id and server of the state file\n"
+	    "  check-config  check the configuration file (default %s)\n"
+	    "             and the options given; exit 0 when all are good\n"
+	    "\n"
+	    "register, run and status read their options first from\n"
+	    "--config FILE (default %s, if it exists): one \"key = value\"\n"
+	    "a line, the keys being the long options without \"--\"; the\n"
+	    "command line wins (see latchkeyd.conf(5)).\n"
 	    "\n"
 	    "Diagnostics: %s exec-local [--user U] [--timeout S] [--dir D]\n"
 	    "           [--type T] [--stop-after MS] [--] SCRIPT\n"
 	    "  runs SCRIPT here as a task would run and prints its report.\n",
 	    AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME, AGENT_PROGNAME,
-	    AGENT_STATE_FILE, AGENT_SERVERS_MAX, AGENT_LOG_FILE,
-	    AGENT_HOSTKEY_CHECK, AGENT_PROGNAME);
+	    AGENT_PROGNAME, AGENT_STATE_FILE, AGENT_SERVERS_MAX,
+	    AGENT_LOG_FILE, AGENT_HOSTKEY_CHECK, AGENT_CONF_FILE,
+	    AGENT_CONF_FILE, AGENT_PROGNAME);
 }
 
 /*
@@ -129,32 +147,69 @@ agent_optval(int argc, char **argv, int *ip, const char *name,
 	return 0;
 }
 
-static const struct {
+/* What an option holds: a string, a yes/no flag, or one more server. */
+#define AO_VAL		0
+#define AO_FLAG		1
+#define AO_SERVER	2
+
+/*
+ * Every long option: the commands that take it, its kind and its place
+ * in struct agent_opts. The configuration file's keys are these names
+ * without "--" (agent_conf_set), so this table is the one list of both.
+ */
+static const struct agent_optdef {
 	const char	*name;
 	int		 allowed;
+	int		 kind;
 	size_t		 off;
-} agent_valopts[] = {
-	{ "--activation-id", O_ACT, offsetof(struct agent_opts, act_id) },
-	{ "--activation-code", O_ACT, offsetof(struct agent_opts, act_code) },
-	{ "--state", O_STATE, offsetof(struct agent_opts, state) },
-	{ "--cacert", O_CACERT, offsetof(struct agent_opts, cacert) },
-	{ "--log", O_LOG, offsetof(struct agent_opts, log) },
-	{ "--user", O_EXEC, offsetof(struct agent_opts, user) },
-	{ "--dir", O_EXEC, offsetof(struct agent_opts, dir) },
-	{ "--type", O_EXEC, offsetof(struct agent_opts, type) },
-	{ "--timeout", O_EXEC, offsetof(struct agent_opts, timeout) },
-	{ "--stop-after", O_EXEC, offsetof(struct agent_opts, stop_after) },
-	{ "--session-ports", O_SESS, offsetof(struct agent_opts,
+} agent_optdefs[] = {
+	{ "--server", O_SERVER, AO_SERVER, 0 },
+	{ "--activation-id", O_ACT, AO_VAL,
+	    offsetof(struct agent_opts, act_id) },
+	{ "--activation-code", O_ACT, AO_VAL,
+	    offsetof(struct agent_opts, act_code) },
+	{ "--state", O_STATE, AO_VAL, offsetof(struct agent_opts, state) },
+	{ "--cacert", O_CACERT, AO_VAL, offsetof(struct agent_opts, cacert) },
+	{ "--log", O_LOG, AO_VAL, offsetof(struct agent_opts, log) },
+	{ "--foreground", O_FG, AO_FLAG,
+	    offsetof(struct agent_opts, foreground) },
+	{ "--debug", O_FG, AO_FLAG, offsetof(struct agent_opts, debug) },
+	{ "--log-format", O_FG, AO_VAL, offsetof(struct agent_opts,
+	    log_format) },
+	{ "--session-ports", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    session_ports) },
-	{ "--hostkey-check", O_SESS, offsetof(struct agent_opts,
+	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    hostkey_check) },
+	{ "--config", O_CONF, AO_VAL, offsetof(struct agent_opts, config) },
+	{ "--user", O_EXEC, AO_VAL, offsetof(struct agent_opts, user) },
+	{ "--dir", O_EXEC, AO_VAL, offsetof(struct agent_opts, dir) },
+	{ "--type", O_EXEC, AO_VAL, offsetof(struct agent_opts, type) },
+	{ "--timeout", O_EXEC, AO_VAL, offsetof(struct agent_opts, timeout) },
+	{ "--stop-after", O_EXEC, AO_VAL, offsetof(struct agent_opts,
+	    stop_after) },
 };
+
+static void
+agent_opt_set(struct agent_opts *o, const struct agent_optdef *d,
+    const char *v)
+{
+	if (d->kind == AO_SERVER) {
+		if (o->nservers == AGENT_SERVERS_MAX)
+			o->too_many_servers = 1;
+		else
+			o->servers[o->nservers++] = v;
+	} else if (d->kind == AO_FLAG)
+		*(int *)(void *)((char *)o + d->off) = 1;
+	else
+		*(const char **)(void *)((char *)o + d->off) = v;
+}
 
 /* One option (or the script of exec-local); returns 0 or -1. */
 static int
 agent_parse_one(int argc, char **argv, int *ip, int allowed,
     struct agent_opts *o)
 {
+	const struct agent_optdef *d;
 	const char *a = argv[*ip], *v;
 	size_t i;
 	int m;
@@ -163,24 +218,9 @@ agent_parse_one(int argc, char **argv, int *ip, int allowed,
 		o->help = 1;
 		return 0;
 	}
-	if ((allowed & O_FG) && (strcmp(a, "--foreground") == 0 ||
-	    strcmp(a, "-f") == 0)) {
-		o->foreground = 1;
-		return 0;
-	}
-	if ((allowed & O_FG) && (strcmp(a, "--debug") == 0 ||
-	    strcmp(a, "-d") == 0)) {
-		o->debug = 1;
-		return 0;
-	}
-	if ((allowed & O_SERVER) && (m = agent_optval(argc, argv, ip,
-	    "--server", &v)) != 0) {
-		if (m == -1)
-			goto missing;
-		if (o->nservers == AGENT_SERVERS_MAX)
-			o->too_many_servers = 1;
-		else
-			o->servers[o->nservers++] = v;
+	if ((allowed & O_FG) && (strcmp(a, "-f") == 0 || strcmp(a, "-d") ==
+	    0)) {
+		*(a[1] == 'f' ? &o->foreground : &o->debug) = 1;
 		return 0;
 	}
 	if ((allowed & O_EXEC) && o->script == NULL &&
@@ -190,24 +230,156 @@ agent_parse_one(int argc, char **argv, int *ip, int allowed,
 		o->script = argv[*ip];
 		return 0;
 	}
-	for (i = 0; i < sizeof(agent_valopts) / sizeof(agent_valopts[0]);
+	for (i = 0; i < sizeof(agent_optdefs) / sizeof(agent_optdefs[0]);
 	    i++) {
-		if (!(allowed & agent_valopts[i].allowed))
+		d = &agent_optdefs[i];
+		if (!(allowed & d->allowed))
 			continue;
-		if ((m = agent_optval(argc, argv, ip, agent_valopts[i].name,
-		    &v)) == -1)
-			goto missing;
-		if (m == 1) {
-			*(const char **)(void *)((char *)o +
-			    agent_valopts[i].off) = v;
+		if (d->kind == AO_FLAG) {
+			if (strcmp(a, d->name) != 0)
+				continue;
+			agent_opt_set(o, d, NULL);
 			return 0;
 		}
+		if ((m = agent_optval(argc, argv, ip, d->name, &v)) == -1)
+			goto missing;
+		if (m == 0)
+			continue;
+		/* The command line's servers replace the file's. */
+		if (d->kind == AO_SERVER && o->servers_from_file) {
+			o->servers_from_file = 0;
+			o->nservers = 0;
+			o->too_many_servers = 0;
+		}
+		agent_opt_set(o, d, v);
+		return 0;
 	}
 	log_warnx("unknown option or argument \"%.64s\" (see --help)", a);
 	return -1;
  missing:
 	log_warnx("option %s needs a value (see --help)", a);
 	return -1;
+}
+
+/* The configuration file's buffer: its values are used until exit. */
+static char *agent_conf_buf;
+
+struct agent_conf_ctx {
+	struct agent_opts	*o;
+	int			 allowed;	/* the command's options */
+};
+
+static int agent_token_valid(const char *);
+
+/* A value of the file checked as the command line's would be later. */
+static int
+agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
+    size_t whylen)
+{
+	char url[AGENT_URL_MAX], uwhy[128];
+	long long v;
+	int fmt;
+
+	if (d->kind == AO_SERVER && agent_url_normalize(val, url, sizeof(url),
+	    uwhy, sizeof(uwhy)) != 0)
+		snprintf(why, whylen, "%s", uwhy);
+	else if (d->allowed == O_ACT && !agent_token_valid(val))
+		snprintf(why, whylen, "1-%d printable characters without "
+		    "blanks", AGENT_ACTIVATION_MAX);
+	else if (strcmp(d->name, "--log-format") == 0 &&
+	    log_format_parse(val, &fmt) != 0)
+		snprintf(why, whylen, "text or json");
+	else if (strcmp(d->name, "--hostkey-check") == 0 &&
+	    lk_parse_ll(val, 1, 86400, &v) != 0)
+		snprintf(why, whylen, "1 to 86400 seconds");
+	else if (strcmp(d->name, "--session-ports") == 0 &&
+	    agent_sess_config(val) != 0)
+		snprintf(why, whylen, "a comma-separated list of up to 64 "
+		    "ports (1-65535), or none");
+	else
+		return 0;
+	return -1;
+}
+
+/*
+ * A setting of agent.conf: its key is a long option's name without
+ * "--". Settings for another command than this one are checked and
+ * ignored, so that one file serves register, run and status.
+ */
+static int
+agent_conf_set(void *arg, const char *key, const char *val, size_t dup,
+    char *why, size_t whylen)
+{
+	struct agent_conf_ctx *c = arg;
+	const struct agent_optdef *d = NULL;
+	size_t i;
+	int b = 1;
+
+	for (i = 0; i < sizeof(agent_optdefs) / sizeof(agent_optdefs[0]); i++)
+		if (strcmp(agent_optdefs[i].name + 2, key) == 0)
+			d = &agent_optdefs[i];
+	if (d == NULL) {
+		snprintf(why, whylen, "unknown key \"%s\" (the keys are "
+		    "latchkey-agent's long options, see latchkeyd.conf(5))",
+		    key);
+		return -1;
+	}
+	if (d->allowed == O_CONF || d->allowed == O_EXEC) {
+		snprintf(why, whylen, "%s: only on the command line", key);
+		return -1;
+	}
+	if (dup != 0 && d->kind != AO_SERVER) {
+		snprintf(why, whylen, "%s: set twice (first on line %zu)", key,
+		    dup);
+		return -1;
+	}
+	if (d->kind == AO_FLAG && (b = lk_conf_bool(val)) == -1) {
+		snprintf(why, whylen, "%s: yes or no", key);
+		return -1;
+	}
+	if (d->kind != AO_FLAG && agent_conf_check(d, val, why, whylen) != 0) {
+		char tmp[LK_CONF_ERR_SIZE];
+
+		snprintf(tmp, sizeof(tmp), "%s", why);
+		snprintf(why, whylen, "%s: %s", key, tmp);
+		return -1;
+	}
+	if (!(c->allowed & d->allowed) || b == 0)
+		return 0;
+	if (d->kind == AO_SERVER)
+		c->o->servers_from_file = 1;
+	agent_opt_set(c->o, d, val);
+	return 0;
+}
+
+/*
+ * Reads --config FILE (found on the command line first), or the default
+ * file if it exists, into o. Returns 0 or -1 (said).
+ */
+static int
+agent_conf_read(int argc, char **argv, int allowed, struct agent_opts *o)
+{
+	struct agent_conf_ctx c = { o, allowed };
+	const char *path = NULL;
+	char err[LK_CONF_ERR_SIZE];
+	int i, r;
+
+	for (i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		else if (agent_optval(argc, argv, &i, "--config", &path) == -1)
+			break;
+	o->config = path;
+	r = lk_conf_load(path != NULL ? path : AGENT_CONF_FILE,
+	    &agent_conf_buf, agent_conf_set, &c, err, sizeof(err));
+	if (r == LK_ERR_NOT_FOUND && path == NULL)
+		return 0;
+	if (r != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	o->config_read = path != NULL ? path : AGENT_CONF_FILE;
+	return 0;
 }
 
 static int
@@ -218,6 +390,8 @@ agent_parse(int argc, char **argv, int allowed, struct agent_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->state = AGENT_STATE_FILE;
 	o->log = AGENT_LOG_FILE;
+	if ((allowed & O_CONF) && agent_conf_read(argc, argv, allowed, o) != 0)
+		return -1;
 	for (i = 2; i < argc; i++)
 		if (agent_parse_one(argc, argv, &i, allowed, o) != 0)
 			return -1;
@@ -557,6 +731,46 @@ agent_cmd_exec_local(const struct agent_opts *o)
 	return AGENT_EXIT_OK;
 }
 
+/*
+ * check-config: the file (checked as it was read) and the command line's
+ * values as run and register would check them.
+ */
+static int
+agent_cmd_check_config(const struct agent_opts *o)
+{
+	char url[AGENT_URL_MAX], why[128];
+	long long v;
+	size_t i;
+	int fmt;
+
+	for (i = 0; i < o->nservers; i++)
+		if (agent_url_normalize(o->servers[i], url, sizeof(url), why,
+		    sizeof(why)) != 0) {
+			log_warnx("server %.200s: %s", o->servers[i], why);
+			return AGENT_EXIT_USAGE;
+		}
+	if (o->too_many_servers) {
+		log_warnx("at most %d servers", AGENT_SERVERS_MAX);
+		return AGENT_EXIT_USAGE;
+	}
+	if ((o->session_ports != NULL &&
+	    agent_sess_config(o->session_ports) != 0) ||
+	    (o->log_format != NULL && log_format_parse(o->log_format,
+	    &fmt) != 0) ||
+	    (o->hostkey_check != NULL && lk_parse_ll(o->hostkey_check, 1,
+	    86400, &v) != 0)) {
+		log_warnx("bad --session-ports, --hostkey-check or --log-format "
+		    "(see --help)");
+		return AGENT_EXIT_USAGE;
+	}
+	if (o->config_read != NULL)
+		printf("%s: ok\n", o->config_read);
+	else
+		printf("%s: absent (the defaults and the command line are "
+		    "ok)\n", AGENT_CONF_FILE);
+	return AGENT_EXIT_OK;
+}
+
 /* Makes sure descriptors 0-2 are open, so no pipe or socket gets them. */
 static void
 agent_sanitise_stdfd(void)
@@ -577,15 +791,18 @@ main(int argc, char **argv)
 		int		 allowed;
 		int		 (*fn)(const struct agent_opts *);
 	} cmds[] = {
-		{ "register", O_SERVER | O_ACT | O_STATE | O_CACERT,
+		{ "register", O_SERVER | O_ACT | O_STATE | O_CACERT | O_CONF,
 		    agent_cmd_register },
-		{ "status", O_STATE, agent_cmd_status },
+		{ "status", O_STATE | O_CONF, agent_cmd_status },
 		{ "exec-local", O_EXEC, agent_cmd_exec_local },
-		{ "run", O_STATE | O_LOG | O_FG | O_SESS, NULL },
+		{ "run", O_STATE | O_LOG | O_FG | O_SESS | O_CONF, NULL },
+		{ "check-config", O_SERVER | O_ACT | O_STATE | O_CACERT |
+		    O_LOG | O_FG | O_SESS | O_CONF, agent_cmd_check_config },
 	};
 	struct agent_opts o;
 	long long check = AGENT_HOSTKEY_CHECK;
 	size_t i;
+	int fmt = LK_LOG_FMT_TEXT;
 
 	agent_sanitise_stdfd();
 	log_init(AGENT_PROGNAME, LK_LOG_STDERR, LOG_DAEMON);
@@ -623,6 +840,12 @@ main(int argc, char **argv)
 			log_warnx("--hostkey-check: 1 to 86400 seconds");
 			return AGENT_EXIT_USAGE;
 		}
+		if (o.log_format != NULL &&
+		    log_format_parse(o.log_format, &fmt) != 0) {
+			log_warnx("--log-format: text or json");
+			return AGENT_EXIT_USAGE;
+		}
+		log_format(fmt);	/* stderr, in the foreground */
 		return agent_run(o.state, o.log, o.foreground, o.debug,
 		    (long)check);
 	}

@@ -662,7 +662,7 @@ main() {
 
 	setup_root || die "the scratch root's sshd or plug-in did not start"
 	start_lkd push "$AGENTS" || die "latchkeyd did not start"
-	grep -m 1 -o 'latchkeyd limits .*' "$LKD_LOG"
+	grep -m 1 -o 'latchkeyd limits.*' "$LKD_LOG"
 	start_agent || die "the real agent did not connect"
 	echo "real agent $IID connected"
 	if [ "$BASELINE" -gt 0 ]; then

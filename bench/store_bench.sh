@@ -180,7 +180,7 @@ run_backend() {
 		bad=1
 	fi
 	[ "$bad" -eq 0 ] || { echo "latchkeyd's database errors (count):"
-	    grep -o ' db .*error=.*' "$LKD_LOG" | sort | uniq -c |
+	    grep -o '[ "]db .*error=.*' "$LKD_LOG" | sort | uniq -c |
 	    sort -rn | head -n 10; echo "latchkeyd's log (last lines):"
 	    tail -n 3 "$LKD_LOG"; } >&2
 	stop_run

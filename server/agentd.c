@@ -32,6 +32,7 @@
 #include "latchkeyd.h"
 #include "log.h"
 #include "longpoll.h"
+#include "metrics.h"
 #include "notify.h"
 #include "relay.h"
 #include "sig.h"
@@ -662,6 +663,8 @@ agentd_result(const char *id, json_t *in, char **outp)
 		return agentd_store_fail(outp, r);
 	log_info("agent result instance=%s task=%.80s status=%s applied=%d",
 	    id, task, status, changes);
+	if (changes > 0)
+		metrics_task_done(task, status);
 	*outp = strdup("{}");
 	return 200;
 }

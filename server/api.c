@@ -10,6 +10,7 @@
 #include "console.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 
 /*
@@ -528,11 +529,14 @@ api_result(struct api_req *req, int r, json_t **respp)
 	    req->action ? strlen(req->action) : 1);
 	api_audit(req, r);
 	if (r == 0) {
-		log_info("%s api ok action=%s key=%s", req->request_id, vis,
+		/* Reads are routine (the SDKs poll results): debug only. */
+		(strncmp(vis, "Describe", 8) == 0 ? log_debug : log_info)(
+		    "%s api ok action=%s key=%s", req->request_id, vis,
 		    req->key_id ? req->key_id : "-");
 		*respp = json_incref(req->resp);
 		return 200;
 	}
+	metrics_api_error(req->code);
 	log_info("%s api error action=%s key=%s code=%s status=%d",
 	    req->request_id, vis, req->key_id ? req->key_id : "-", req->code,
 	    req->status);

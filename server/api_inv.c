@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "sshkey.h"
 #include "store.h"
 #include "subst.h"
@@ -769,6 +770,8 @@ inv_create(struct api_req *req, struct inv_new *inv)
 		return r;
 	}
 	agentd_wake_many(inv->ids, inv->n);
+	if (inv_is_sendkey(inv->cmd))
+		metrics_push_start(inv->invoke_id, inv->n);
 	log_info("%s api invoke invoke_id=%s command=%s instances=%zu",
 	    req->request_id, inv->invoke_id, inv_str(inv->cmd, "id"), inv->n);
 	if (inv->run)

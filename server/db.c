@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,20 @@ lkdb_describe(const char *spec, char *out, size_t outsize)
 	/* Cut a password=... parameter (and everything after it). */
 	if ((q = strstr(out, "password=")) != NULL)
 		out[q - out] = '\0';
+}
+
+static atomic_ullong lkdb_nerrors;
+
+void
+lkdb_error_count(void)
+{
+	atomic_fetch_add_explicit(&lkdb_nerrors, 1, memory_order_relaxed);
+}
+
+unsigned long long
+lkdb_errors(void)
+{
+	return atomic_load_explicit(&lkdb_nerrors, memory_order_relaxed);
 }
 
 int

@@ -102,6 +102,13 @@ int	lkdb_listen(struct lkdb *db, const char *channel, lkdb_notify_cb cb,
 /* Copies the database to dest (SQLite's online backup). */
 int	lkdb_backup(struct lkdb *db, const char *dest);
 
+/*
+ * Database errors (failed statements and connections, not constraint
+ * refusals): the backends count each; /metrics reads the total.
+ */
+void	lkdb_error_count(void);
+unsigned long long lkdb_errors(void);
+
 /* The schema version, and the version this latchkeyd writes. */
 int	lkdb_schema_version(struct lkdb *db, int *vp, int *wantp);
 

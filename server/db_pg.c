@@ -275,6 +275,7 @@ dbp_fail(struct dbp_conn *c, PGresult *res, const char *what)
 	}
 	log_warnx("db %s state=%s error=\"%s\"", what, state ? state : "-",
 	    line);
+	lkdb_error_count();
 	if (c->broken || dbp_unavailable(state))
 		return LK_ERR_UNAVAILABLE;
 	return LK_ERR_INTERNAL;
@@ -320,6 +321,7 @@ dbp_connect(struct dbp *db, struct dbp_conn *c)
 		snprintf(line, sizeof(line), "%s", PQerrorMessage(c->pg));
 		line[strcspn(line, "\n")] = '\0';
 		log_warnx("db connect error=\"%s\"", line);
+		lkdb_error_count();
 		c->broken = 1;
 		return LK_ERR_UNAVAILABLE;
 	}

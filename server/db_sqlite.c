@@ -210,6 +210,7 @@ db_fail(struct dbs *db, const char *what)
 	int rc = sqlite3_errcode(db->conn);
 
 	log_warnx("db %s error=\"%s\"", what, sqlite3_errmsg(db->conn));
+	lkdb_error_count();
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_FULL ||
 	    rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN)
 		return LK_ERR_UNAVAILABLE;
@@ -224,6 +225,7 @@ db_exec_locked(struct dbs *db, const char *sql)
 
 	if ((rc = sqlite3_exec(db->conn, sql, NULL, NULL, &err)) != SQLITE_OK) {
 		log_warnx("db exec error=\"%s\"", err ? err : "?");
+		lkdb_error_count();
 		sqlite3_free(err);
 		return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ||
 		    rc == SQLITE_FULL || rc == SQLITE_IOERR ?

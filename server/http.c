@@ -18,12 +18,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -66,6 +70,7 @@ struct http_req {
 };
 
 static struct MHD_Daemon *http_daemon;
+static atomic_int http_up;	/* read by /healthz */
 static char *http_cert, *http_key;
 static int http_tls;
 /* The rate limits of two log lines; libmicrohttpd's threads share them. */
@@ -540,10 +545,14 @@ http_log_cb(void *cls, const char *fm, va_list ap)
 	vsnprintf(msg, sizeof(msg), fm, ap);
 	n = strcspn(msg, "\r\n");
 	msg[n] = '\0';
+	for (n = 0; msg[n] != '\0'; n++)	/* quotes end the value */
+		if (msg[n] == '"' || msg[n] == '\\' ||
+		    (unsigned char)msg[n] < 0x20 || (unsigned char)msg[n] > 0x7e)
+			msg[n] = '\'';
 	if (dropped > 0)
-		log_warnx("http: %s (and %lu more messages)", msg, dropped);
+		log_warnx("http error detail=\"%s\" dropped=%lu", msg, dropped);
 	else
-		log_warnx("http: %s", msg);
+		log_warnx("http error detail=\"%s\"", msg);
 	dropped = 0;
 	pthread_mutex_unlock(&http_log_lock);
 }
@@ -596,6 +605,40 @@ http_listen_is_loopback(const char *listen)
 	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
 }
 
+/*
+ * The listening socket, bound here rather than by libmicrohttpd, so that a
+ * failure names the address and the reason. Returns the socket or -1.
+ */
+static int
+http_bind(const char *addr, const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd, on = 1;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("listen %s: socket", addr);
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+		    sizeof(on));
+	if (bind(fd, (const struct sockaddr *)ss, len) == -1) {
+		log_warnx("cannot listen on %s: %s", addr, errno ==
+		    EADDRINUSE ? "address already in use" : strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, SOMAXCONN) == -1) {
+		log_warn("cannot listen on %s", addr);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
 http_start(const char *listen, const char *cert, const char *key,
     size_t workers, size_t io_threads)
@@ -609,12 +652,14 @@ http_start(const char *listen, const char *cert, const char *key,
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	size_t len;
-	int r;
+	int r, fd;
 
 	if ((r = http_parse_addr(listen, &ss)) != 0) {
 		log_warnx("--listen %s: expected ADDRESS:PORT", listen);
 		return r;
 	}
+	if ((fd = http_bind(listen, &ss)) == -1)
+		return LK_ERR_SYSTEM;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (cert != NULL || key != NULL) {
@@ -623,6 +668,7 @@ http_start(const char *listen, const char *cert, const char *key,
 		    (r = lk_fs_read(key, 1024 * 1024, &http_key, &len)) != 0) {
 			log_warnx("TLS needs both --tls-cert and --tls-key, "
 			    "readable");
+			close(fd);
 			return r ? r : LK_ERR_INVALID_FORMAT;
 		}
 		flags |= MHD_USE_TLS;
@@ -631,11 +677,12 @@ http_start(const char *listen, const char *cert, const char *key,
 	if ((r = conn_start()) != 0 || (r = longpoll_start(http_poll_back)) !=
 	    0 || (r = work_start(workers, http_work)) != 0) {
 		log_warnx("cannot start the server's threads");
+		close(fd);
 		return r;
 	}
 	http_daemon = MHD_start_daemon(flags, 0, http_accept_cb, NULL,
 	    http_access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_uri_cb, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, NULL,
@@ -647,10 +694,30 @@ http_start(const char *listen, const char *cert, const char *key,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, http_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, http_key, MHD_OPTION_END);
 	if (http_daemon == NULL) {
-		log_warnx("cannot listen on %s", listen);
+		log_warnx("cannot serve on %s", listen);
+		close(fd);
 		return LK_ERR_SYSTEM;
 	}
+	atomic_store(&http_up, 1);
 	return 0;
+}
+
+int
+http_bind_addr(const char *listen)
+{
+	struct sockaddr_storage ss;
+
+	if (http_parse_addr(listen, &ss) != 0) {
+		log_warnx("%s: expected ADDRESS:PORT", listen);
+		return -1;
+	}
+	return http_bind(listen, &ss);
+}
+
+int
+http_serving(void)
+{
+	return atomic_load(&http_up);
 }
 
 /*
@@ -663,6 +730,7 @@ http_stop(void)
 {
 	MHD_socket s;
 
+	atomic_store(&http_up, 0);
 	if (http_daemon != NULL) {
 		s = MHD_quiesce_daemon(http_daemon);
 		longpoll_stop();

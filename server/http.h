@@ -17,5 +17,13 @@ int	http_start(const char *listen, const char *cert, const char *key,
 void	http_stop(void);
 /* 1 if listen names a loopback address, 0 if not, -1 if malformed. */
 int	http_listen_is_loopback(const char *listen);
+/*
+ * A listening socket bound to "ADDR:PORT" (non-blocking, close-on-exec),
+ * or -1 with the reason logged ("cannot listen on ADDR:PORT: address
+ * already in use").
+ */
+int	http_bind_addr(const char *listen);
+/* 1 while the API listener serves. */
+int	http_serving(void);
 
 #endif

@@ -28,6 +28,7 @@
 #include "api.h"
 #include "audit.h"
 #include "conn.h"
+#include "conf.h"
 #include "console.h"
 #include "err.h"
 #include "http.h"
@@ -35,6 +36,7 @@
 #include "store.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "metrics.h"
 #include "work.h"
 
 static struct lkd_env lkd_env_store;
@@ -48,9 +50,14 @@ struct lkd_opts {
 	const char	*cert;
 	const char	*key;
 	const char	*master;
+	const char	*metrics;	/* --metrics-listen, NULL: default */
+	const char	*config;	/* --config FILE */
+	const char	*config_read;	/* the file read, if one was */
+	int		 check;		/* --check-config */
 	int		 json;
 	int		 plain_ok;	/* --allow-plain-http */
 	int		 logflags;
+	int		 logfmt;	/* --log-format, when serving */
 	long long	 workers;
 	long long	 io_threads;
 	long long	 max_conns;	/* 0: from the descriptor limit */
@@ -93,7 +100,9 @@ lkd_usage(FILE *f)
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
 "                 [--audit-file FILE] [--no-audit]\n"
-"                 [--allow-plain-http] [--debug]\n"
+"                 [--allow-plain-http] [--debug] [--log-format text|json]\n"
+"                 [--metrics-listen ADDR:PORT|off] [--config FILE]\n"
+"       latchkeyd [--config FILE] [options] --check-config\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
@@ -112,6 +121,17 @@ lkd_usage(FILE *f)
 "actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
 "web console at /console/ (sign in with an access key or an operator).\n"
 "\n"
+"  --config FILE        read options from FILE first (default %s,\n"
+"                       if it exists): \"key = value\" lines, the keys\n"
+"                       being the long options; the command line wins\n"
+"  --check-config       check the file and the options, exit 0 or 1\n"
+"  --log-format text|json  the log on stderr while serving: key=value\n"
+"                       lines (default) or JSON objects, one event a line,\n"
+"                       stamped in RFC 3339 unless stderr is the journal\n"
+"  --debug              log debug events too (every API read, migrations)\n"
+"  --metrics-listen ADDR:PORT|off  where /metrics (Prometheus) and /healthz\n"
+"                       are served, apart from the API (default %s;\n"
+"                       when that default is taken, a warning and none)\n"
 "  --db PATH            SQLite database (created and migrated on start);\n"
 "                       also sqlite:PATH\n"
 "  --db postgresql://USER@HOST[:PORT]/DB[?host=/SOCKET/DIR]\n"
@@ -173,7 +193,8 @@ lkd_usage(FILE *f)
 "                       of an exported FILE); exit 1 names the first\n"
 "                       altered, missing or reordered event\n"
 "  audit export --file FILE  append the events not yet exported to FILE\n",
-	    LKD_REGION_DEFAULT, RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
+	    LKD_CONF_FILE, METRICS_LISTEN_DEFAULT, LKD_REGION_DEFAULT,
+	    RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT,
 	    CONN_MAX_DEFAULT, CONN_PER_IP_DEFAULT, work_default_threads(),
 	    lkd_io_threads_default(),
@@ -671,7 +692,9 @@ lkd_serve(const struct lkd_opts *o)
 		return 1;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
-	    (size_t)o->workers, (size_t)o->io_threads)) != 0)
+	    (size_t)o->workers, (size_t)o->io_threads)) != 0 ||
+	    (r = metrics_start(o->metrics != NULL ? o->metrics :
+	    METRICS_LISTEN_DEFAULT, o->metrics == NULL)) != 0)
 		return 1;
 	log_info("latchkeyd %s serving listen=%s region=%s db=%s replica=%s "
 	    "advertise=%s", LKD_VERSION, o->listen, lkd->region, lkd_dbname,
@@ -680,6 +703,7 @@ lkd_serve(const struct lkd_opts *o)
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		audit_sink_reopen();
 	log_info("latchkeyd stopping signal=%d", sig);
+	metrics_stop();
 	relay_stop();
 	http_stop();
 	agentd_stop();		/* after the last poll: flushes heartbeats */
@@ -700,6 +724,10 @@ static const struct lkd_cmd {
 	{ "backup", lkd_backup },
 	{ "audit", lkd_audit },
 };
+
+/* Long options without a short letter (any value over 255). */
+#define LKD_OPT_FILE		0x2001	/* audit verify/export --file */
+#define LKD_OPT_AUDIT_FILE	0x2002
 
 static const struct option lkd_longopts[] = {
 	{ "db", required_argument, NULL, 'd' },
@@ -734,13 +762,29 @@ static const struct option lkd_longopts[] = {
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
 	/* the audit trail */
-	{ "file", required_argument, NULL, 'F' },
-	{ "audit-file", required_argument, NULL, 'L' },
+	{ "file", required_argument, NULL, LKD_OPT_FILE },
+	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
 	{ "no-audit", no_argument, NULL, 'N' },
+	{ "log-format", required_argument, NULL, 'L' },
+	{ "metrics-listen", required_argument, NULL, 'G' },
+	{ "config", required_argument, NULL, 'F' },
+	{ "check-config", no_argument, NULL, 'K' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* The long name of option ch, for messages. */
+static const char *
+lkd_optname(int ch)
+{
+	const struct option *opt;
+
+	for (opt = lkd_longopts; opt->name != NULL; opt++)
+		if (opt->val == ch)
+			return opt->name;
+	return "?";
+}
 
 /* The numeric options: their ranges, and what a bad value is told. */
 static const struct lkd_num {
@@ -748,22 +792,22 @@ static const struct lkd_num {
 	long long	 min, max;
 	const char	*range;
 } lkd_nums[] = {
-	{ 'n', 1, 1000000, "--count: 1 to 1000000" },
-	{ 't', 60, 365LL * 86400, "--ttl: 60 seconds to a year" },
-	{ 'S', 1, 86400, "--session-idle-timeout: 1 to 86400 seconds" },
-	{ 'T', 1, 86400, "--session-token-ttl: 1 to 86400 seconds" },
-	{ 'e', 0, 3600, "--session-resume-wait: 0 (never) to 3600 seconds" },
-	{ 'f', 65536, 268435456, "--session-buffer: 65536 to 268435456 "
+	{ 'n', 1, 1000000, "1 to 1000000" },
+	{ 't', 60, 365LL * 86400, "60 seconds to a year" },
+	{ 'S', 1, 86400, "1 to 86400 seconds" },
+	{ 'T', 1, 86400, "1 to 86400 seconds" },
+	{ 'e', 0, 3600, "0 (never) to 3600 seconds" },
+	{ 'f', 65536, 268435456, "65536 to 268435456 "
 	    "bytes" },
-	{ 'C', 16, 1 << 24, "--max-connections: 16 to 16777216" },
-	{ 'p', 0, 1 << 24, "--max-conns-per-ip: 0 (no limit) to 16777216" },
-	{ 'W', 1, 64, "--workers: 1 to 64" },
-	{ 'H', 1, 3600, "--header-timeout: 1 to 3600 seconds" },
-	{ 'B', 1, 3600, "--body-timeout: 1 to 3600 seconds" },
-	{ 'i', 1, 3600, "--idle-timeout: 1 to 3600 seconds" },
-	{ 'Q', 1, RELAY_PER_INSTANCE, "--sessions-per-key: 1 to 20" },
-	{ 'M', 8, 256, "--conn-memory: 8 to 256 KiB" },
-	{ 'O', 1, 16, "--io-threads: 1 to 16" },
+	{ 'C', 16, 1 << 24, "16 to 16777216" },
+	{ 'p', 0, 1 << 24, "0 (no limit) to 16777216" },
+	{ 'W', 1, 64, "1 to 64" },
+	{ 'H', 1, 3600, "1 to 3600 seconds" },
+	{ 'B', 1, 3600, "1 to 3600 seconds" },
+	{ 'i', 1, 3600, "1 to 3600 seconds" },
+	{ 'Q', 1, RELAY_PER_INSTANCE, "1 to 20" },
+	{ 'M', 8, 256, "8 to 256 KiB" },
+	{ 'O', 1, 16, "1 to 16" },
 };
 
 static int
@@ -790,9 +834,14 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	return 0;
 }
 
-/* One option; 0 to go on, or the exit status. */
+/*
+ * One option, from the command line or the configuration file; 0 to go
+ * on, or the exit status (256: done, for --help and --version) with the
+ * reason of a bad value in why.
+ */
 static int
-lkd_option(int ch, const char *arg, struct lkd_opts *o)
+lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
+    size_t whylen)
 {
 	long long v;
 	size_t i;
@@ -802,7 +851,7 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 			continue;
 		if (lk_parse_ll(arg, lkd_nums[i].min, lkd_nums[i].max,
 		    &v) != 0) {
-			fprintf(stderr, "latchkeyd: %s\n", lkd_nums[i].range);
+			snprintf(why, whylen, "%s", lkd_nums[i].range);
 			return 2;
 		}
 		return lkd_option_num(ch, v, o);
@@ -820,12 +869,13 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 	case 'D': o->description = arg; break;
 	case 'g': o->logflags |= LK_LOG_DEBUG; break;
 	case 'X': o->plain_ok = 1; break;
-	case 'F': o->file = arg; break;
-	case 'L': o->audit_file = arg; break;
+	case LKD_OPT_FILE: o->file = arg; break;
+	case LKD_OPT_AUDIT_FILE: o->audit_file = arg; break;
 	case 'N': audit_off = 1; break;
 	case 'r':
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
-			fprintf(stderr, "latchkeyd: bad --region\n");
+			snprintf(why, whylen, "1 to %zu characters",
+			    sizeof(lkd->region) - 1);
 			return 2;
 		}
 		snprintf(lkd->region, sizeof(lkd->region), "%s", arg);
@@ -835,16 +885,14 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 		    strncmp(arg, "https://", 8) != 0) ||
 		    strlen(arg) >= sizeof(lkd->public_url) ||
 		    strpbrk(arg, " \t\r\n?#") != NULL) {
-			fprintf(stderr, "latchkeyd: --public-url: an "
-			    "http:// or https:// URL\n");
+			snprintf(why, whylen, "an http:// or https:// URL");
 			return 2;
 		}
 		snprintf(lkd->public_url, sizeof(lkd->public_url), "%s", arg);
 		break;
 	case 'R':
 		if (lkd_replica_id_ok(arg) != 0) {
-			fprintf(stderr, "latchkeyd: --replica-id: 1 to 63 of "
-			    "A-Z a-z 0-9 _ -\n");
+			snprintf(why, whylen, "1 to 63 of A-Z a-z 0-9 _ -");
 			return 2;
 		}
 		snprintf(lkd->replica_id, sizeof(lkd->replica_id), "%s", arg);
@@ -854,17 +902,172 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 		    strncmp(arg, "https://", 8) != 0) ||
 		    strlen(arg) >= sizeof(lkd->advertise_url) ||
 		    strpbrk(arg, " \t\r\n?#") != NULL) {
-			fprintf(stderr, "latchkeyd: --advertise-url: an "
-			    "http:// or https:// URL\n");
+			snprintf(why, whylen, "an http:// or https:// URL");
 			return 2;
 		}
 		snprintf(lkd->advertise_url, sizeof(lkd->advertise_url), "%s",
 		    arg);
 		break;
+	case 'L':
+		if (log_format_parse(arg, &o->logfmt) != 0) {
+			snprintf(why, whylen, "text or json");
+			return 2;
+		}
+		break;
+	case 'G':
+		if (strcmp(arg, "off") != 0 &&
+		    http_listen_is_loopback(arg) == -1) {
+			snprintf(why, whylen, "ADDRESS:PORT or off");
+			return 2;
+		}
+		o->metrics = arg;
+		break;
+	case 'F': o->config = arg; break;
+	case 'K': o->check = 1; break;
 	case 'h': lkd_usage(stdout); return 256;
 	case 'V': printf("latchkeyd %s\n", LKD_VERSION); return 256;
 	default: lkd_usage(stderr); return 2;
 	}
+	return 0;
+}
+
+/* The configuration file's buffer: its values are used until exit. */
+static char *lkd_conf_buf;
+
+/*
+ * A setting of the configuration file: its key is a long option's name
+ * (lkd_longopts is the one list of both), its value the option's
+ * argument, or yes/no for an option without one.
+ */
+static int
+lkd_conf_set(void *arg, const char *key, const char *val, size_t dup,
+    char *why, size_t whylen)
+{
+	const struct option *opt;
+	int b;
+
+	for (opt = lkd_longopts; opt->name != NULL; opt++)
+		if (strcmp(opt->name, key) == 0)
+			break;
+	if (opt->name == NULL) {
+		snprintf(why, whylen, "unknown key \"%s\" (the keys are "
+		    "latchkeyd's long options, see latchkeyd.conf(5))", key);
+		return -1;
+	}
+	if ((opt->val < 128 && strchr("FKhV", opt->val) != NULL) ||
+	    opt->val == LKD_OPT_FILE) {
+		snprintf(why, whylen, "%s: only on the command line", key);
+		return -1;
+	}
+	if (dup != 0) {
+		snprintf(why, whylen, "%s: set twice (first on line %zu)", key,
+		    dup);
+		return -1;
+	}
+	if (opt->has_arg == no_argument) {
+		if ((b = lk_conf_bool(val)) == -1) {
+			snprintf(why, whylen, "%s: yes or no", key);
+			return -1;
+		}
+		if (b == 0)
+			return 0;
+		val = NULL;
+	}
+	if (lkd_option(opt->val, val, arg, why, whylen) != 0) {
+		if (why[0] == '\0')
+			snprintf(why, whylen, "%s: bad value", key);
+		else {
+			char tmp[LK_CONF_ERR_SIZE];
+
+			snprintf(tmp, sizeof(tmp), "%s", why);
+			snprintf(why, whylen, "%s: %s", key, tmp);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads --config FILE, or the default file if it exists, into o before
+ * the command line is applied over it. Returns 0 or an exit status.
+ */
+static int
+lkd_conf_read(struct lkd_opts *o)
+{
+	const char *path = o->config != NULL ? o->config : LKD_CONF_FILE;
+	char err[LK_CONF_ERR_SIZE];
+	int r;
+
+	r = lk_conf_load(path, &lkd_conf_buf, lkd_conf_set, o, err,
+	    sizeof(err));
+	if (r == LK_ERR_NOT_FOUND && o->config == NULL)
+		return 0;
+	if (r != 0) {
+		fprintf(stderr, "latchkeyd: %s\n", err);
+		return o->check ? 1 : 2;
+	}
+	o->config_read = path;
+	return 0;
+}
+
+/*
+ * The command line, in two passes: the first finds --config,
+ * --check-config, --help and --version, then the file is read, then the
+ * second pass applies every option over the file's settings. Returns 0
+ * or the exit status (256: exit 0).
+ */
+static int
+lkd_options(int argc, char **argv, struct lkd_opts *o)
+{
+	char why[LK_CONF_ERR_SIZE];
+	int ch, r, early = 0;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "hV", lkd_longopts, NULL)) != -1)
+		if (strchr("FKhV", ch) != NULL && ch != '?') {
+			if (ch == 'h' || ch == 'V')
+				early = ch;
+			else
+				(void)lkd_option(ch, optarg, o, why,
+				    sizeof(why));
+		}
+	opterr = 1;
+	optind = 0;		/* glibc: start over */
+	if (early != 0)
+		return lkd_option(early, NULL, o, why, sizeof(why));
+	if ((r = lkd_conf_read(o)) != 0)
+		return r;
+	while ((ch = getopt_long(argc, argv, "hV", lkd_longopts, NULL)) != -1) {
+		why[0] = '\0';
+		if ((r = lkd_option(ch, optarg, o, why, sizeof(why))) != 0) {
+			if (why[0] != '\0')
+				fprintf(stderr, "latchkeyd: --%s: %s\n",
+				    lkd_optname(ch), why);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* --check-config: the settings parsed; now what serving would refuse. */
+static int
+lkd_check_config(const struct lkd_opts *o)
+{
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		log_warnx("tls-cert and tls-key go together");
+		return 1;
+	}
+	if (o->listen != NULL && o->cert == NULL && !o->plain_ok &&
+	    http_listen_is_loopback(o->listen) == 0) {
+		log_warnx("listen %s is not loopback: give tls-cert and "
+		    "tls-key, or allow-plain-http", o->listen);
+		return 1;
+	}
+	if (o->config_read != NULL)
+		printf("%s: ok\n", o->config_read);
+	else
+		printf("%s: absent (the defaults and the command line are "
+		    "ok)\n", LKD_CONF_FILE);
 	return 0;
 }
 
@@ -874,7 +1077,7 @@ main(int argc, char **argv)
 	const struct lkd_cmd *cmd = NULL;
 	struct lkd_opts o;
 	size_t i;
-	int ch, r;
+	int r;
 
 	memset(&o, 0, sizeof(o));
 	o.count = 10;
@@ -882,11 +1085,13 @@ main(int argc, char **argv)
 	o.workers = (long long)work_default_threads();
 	o.io_threads = lkd_io_threads_default();
 	o.logflags = LK_LOG_STDERR;
+	o.logfmt = LK_LOG_FMT_TEXT;
 	snprintf(lkd->region, sizeof(lkd->region), "%s", LKD_REGION_DEFAULT);
-	while ((ch = getopt_long(argc, argv, "hV", lkd_longopts, NULL)) != -1)
-		if ((r = lkd_option(ch, optarg, &o)) != 0)
-			return r == 256 ? 0 : r;	/* 256: --help, --version */
+	if ((r = lkd_options(argc, argv, &o)) != 0)
+		return r == 256 ? 0 : o.check ? 1 : r;	/* 256: --help... */
 	log_init("latchkeyd", o.logflags, LOG_DAEMON);
+	if (o.check)
+		return lkd_check_config(&o);
 	argc -= optind;
 	argv += optind;
 	if (argc == 0 && o.listen == NULL) {
@@ -901,6 +1106,9 @@ main(int argc, char **argv)
 		log_warnx("unknown command \"%s\" (see --help)", argv[0]);
 		return 2;
 	}
+	/* Serving: events in the stable format (docs/operations.md). */
+	if (cmd == NULL)
+		log_format(o.logfmt);
 	if ((r = lkd_open(&o)) != 0)
 		return r;
 	r = cmd != NULL ? cmd->fn(&o, argc - 1, argv + 1) : lkd_serve(&o);

@@ -43,6 +43,10 @@
 #define LKD_VERSION		"1.1.0"
 #define LKD_API_VERSION		"2014-05-26"
 #define LKD_REGION_DEFAULT	"cn-hangzhou"
+#ifndef LK_SYSCONFDIR
+#define LK_SYSCONFDIR		"/etc"
+#endif
+#define LKD_CONF_FILE		LK_SYSCONFDIR "/latchkey/latchkeyd.conf"
 #define LKD_BODY_MAX		(1024 * 1024)
 #define LKD_TIME_WINDOW		(15 * 60)	/* signature timestamps */
 #define LKD_ONLINE_WINDOW	60		/* seconds since last poll */

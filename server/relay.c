@@ -52,6 +52,7 @@
 #include "util.h"
 #include "latchkeyd.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "audit.h"
 #include "relay.h"
@@ -115,6 +116,7 @@ struct relay_sess {
 	long long		 since;		/* the client came, ms */
 	long long		 handed_ms;	/* this replica handed it out */
 	int			 pumping;	/* the agent is attached */
+	int			 counted;	/* in metrics' sessions open */
 	int			 end_req;	/* end_code, as last seen */
 	struct relay_side	*closer;	/* whose close (or loss) came first */
 	int			 own_code;	/* or the relay's: idle, ended */
@@ -456,6 +458,7 @@ relay_move(struct relay_sess *s, struct relay_side *x, long long now)
 			return;
 		}
 		x->bytes += ev.n;
+		metrics_relay_bytes(x == &s->c, ev.n);
 		s->last = now;
 		lk_wsc_consume(&x->w, ev.n);
 	}
@@ -684,6 +687,10 @@ relay_record(struct relay_sess *s, const char *status, const char *reason)
 		log_warnx("session %s: cannot record its end", s->id);
 	relay_audit(s, "session.end", s->lost ? "Disconnected" : status,
 	    reason);
+	if (s->counted) {
+		s->counted = 0;
+		metrics_session(-1);
+	}
 	lk_vis(vis, sizeof(vis), reason, strlen(reason));
 	log_info("session %s %s instance=%s port=%d epoch=%lld bytes_in=%llu "
 	    "bytes_out=%llu reason=\"%s\"", s->id, s->lost ? "Disconnected" :
@@ -846,6 +853,10 @@ relay_wait(struct relay_sess *s, long long now)
 		relay_audit(s, "session.connect", NULL, NULL);
 		log_info("session %s connected instance=%s port=%d epoch=%lld",
 		    s->id, s->instance, s->port, (long long)s->epoch);
+		if (!s->counted) {
+			s->counted = 1;
+			metrics_session(1);
+		}
 		s->pumping = 1;
 		s->last = s->last_alive = now;
 		return 1;

@@ -256,7 +256,7 @@ MSID=$(sed -n 's/^latchkey: session \(s-[a-z0-9]*\) to .*/\1/p' "$T/move-px.log"
     tail -n 1)
 HOLDER=
 for r in a b; do
-	grep -q "session ${MSID:-none} connected .*epoch=0" "$T/$r.log" && HOLDER=$r
+	grep -Eq "session ${MSID:-none} connected\"? .*epoch=0" "$T/$r.log" && HOLDER=$r
 done
 [ "$HOLDER" = a ] && OTHER=b || OTHER=a
 check "move: the copy is under way, its client held by replica ${HOLDER:-none}" \
@@ -272,7 +272,7 @@ is "move: ... with the original's sha256" \
 check "move: ... latchkey proxy resumed the session" grep -q \
     "session ${MSID:-none} resumed" "$T/move-px.log"
 check "move: ... through replica $OTHER" grep -qE \
-    "session ${MSID:-none} connected .*epoch=[1-9]" "$T/$OTHER.log"
+    "session ${MSID:-none} connected\"? .*epoch=[1-9]" "$T/$OTHER.log"
 echo "# move: $MOVE_MB MB at 10 MB/s (scp -l 80000) in $(awk -v a="$t0" \
     -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }') s, replica" \
     "$HOLDER killed"

@@ -150,7 +150,7 @@ check "latchkeyd serves on PostgreSQL (a password in its URI)" \
     lk_lkd_start pg
 export ENDPOINT=$LKD_URL
 check "latchkeyd's log names the database without the password" \
-    grep -q "db=postgresql://latchkey@/lk_storage" "$T/pg.log"
+    grep -Eq "db=\"?postgresql://latchkey@/lk_storage" "$T/pg.log"
 check "the password is nowhere in its log" fails_grep Pw-never-logged-42 \
     "$T/pg.log"
 check "CreateCommand works" out_has '^ok ' pop CreateCommand Name=before \

@@ -250,6 +250,124 @@ test_fatalx_exits(void **state)
 	assert_int_equal(WEXITSTATUS(st), 1);
 }
 
+/* log_fmt_line: msg from the leading words, then the message's pairs. */
+static void
+expect_line(int fmt, const char *ts, const char *msg, const char *err,
+    const char *want)
+{
+	char line[1024];
+
+	log_init("lk-unit", LK_LOG_STDERR, 0);
+	log_fmt_line(line, sizeof(line), fmt, ts, "info", msg, err);
+	assert_string_equal(line, want);
+}
+
+static void
+test_fmt_text(void **state)
+{
+	(void)state;
+	expect_line(LK_LOG_FMT_TEXT, "2026-12-05T06:00:00.123Z",
+	    "agent registered instance=i-1 host=h", NULL,
+	    "time=2026-12-05T06:00:00.123Z level=info prog=lk-unit "
+	    "msg=\"agent registered\" instance=i-1 host=h");
+	expect_line(LK_LOG_FMT_TEXT, NULL, "db schema version=8 from=0", NULL,
+	    "level=info prog=lk-unit msg=\"db schema\" version=8 from=0");
+	/* Quoted values keep their blanks; an empty one stays quoted. */
+	expect_line(LK_LOG_FMT_TEXT, NULL,
+	    "conn cut reason=\"too slow\" why=\"\" n=1", NULL,
+	    "level=info prog=lk-unit msg=\"conn cut\" reason=\"too slow\" "
+	    "why=\"\" n=1");
+	/* A value with '=' (base64) is quoted. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x y k=YQ==", NULL,
+	    "level=info prog=lk-unit msg=\"x y\" k=\"YQ==\"");
+	/* errno's text as error=. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "cannot open file", "No such file",
+	    "level=info prog=lk-unit msg=\"cannot open file\" "
+	    "error=\"No such file\"");
+	/* One word, and an empty message. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "stopped", NULL,
+	    "level=info prog=lk-unit msg=stopped");
+	expect_line(LK_LOG_FMT_TEXT, NULL, "", NULL,
+	    "level=info prog=lk-unit msg=\"\"");
+}
+
+static void
+test_fmt_text_falls_back_to_msg(void **state)
+{
+	(void)state;
+	/* Free text after a pair: the whole message is msg. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "listen a=b is not loopback", NULL,
+	    "level=info prog=lk-unit msg=\"listen a=b is not loopback\"");
+	/* A pair naming one of our fields, or twice the same key. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x level=crit", NULL,
+	    "level=info prog=lk-unit msg=\"x level=crit\"");
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x a=1 a=2", NULL,
+	    "level=info prog=lk-unit msg=\"x a=1 a=2\"");
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x error=1", "boom",
+	    "level=info prog=lk-unit msg=\"x error=1\" error=boom");
+	/* An unterminated quote, a quote inside a bare value. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x a=\"b c", NULL,
+	    "level=info prog=lk-unit msg=\"x a=\\\"b c\"");
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x a=b\"c", NULL,
+	    "level=info prog=lk-unit msg=\"x a=b\\\"c\"");
+	/* Two blanks between pairs, a trailing blank. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "x a=1  b=2", NULL,
+	    "level=info prog=lk-unit msg=\"x a=1  b=2\"");
+}
+
+static void
+test_fmt_cannot_forge(void **state)
+{
+	(void)state;
+	/* Control bytes and quotes cannot end the line or the value. */
+	expect_line(LK_LOG_FMT_TEXT, NULL, "evil\nlevel=crit msg=\"x\"\r",
+	    NULL, "level=info prog=lk-unit msg=\"evil\\x0alevel=crit "
+	    "msg=\\\"x\\\"\\x0d\"");
+	expect_line(LK_LOG_FMT_JSON, NULL, "evil\n\"}{\"a\":\"\\ \xc3\xa9",
+	    NULL, "{\"level\":\"info\",\"prog\":\"lk-unit\",\"msg\":"
+	    "\"evil\\u000a\\\"}{\\\"a\\\":\\\"\\\\ \\u00c3\\u00a9\"}");
+}
+
+static void
+test_fmt_json(void **state)
+{
+	(void)state;
+	expect_line(LK_LOG_FMT_JSON, "2026-12-05T06:00:00.123Z",
+	    "conn cut reason=\"too \\\"slow\\\"\" n=1", "errno text",
+	    "{\"time\":\"2026-12-05T06:00:00.123Z\",\"level\":\"info\","
+	    "\"prog\":\"lk-unit\",\"msg\":\"conn cut\",\"reason\":"
+	    "\"too \\\"slow\\\"\",\"n\":\"1\",\"error\":\"errno text\"}");
+}
+
+static void
+test_fmt_bounded(void **state)
+{
+	char big[3000], line[64];
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_fmt_line(line, sizeof(line), LK_LOG_FMT_TEXT, NULL, "info", big,
+	    NULL);
+	assert_int_equal(strlen(line), sizeof(line) - 1);
+	log_fmt_line(line, 1, LK_LOG_FMT_JSON, NULL, "info", big, NULL);
+	assert_string_equal(line, "");
+}
+
+static void
+test_format_parse(void **state)
+{
+	int f = -1;
+
+	(void)state;
+	assert_int_equal(log_format_parse("text", &f), 0);
+	assert_int_equal(f, LK_LOG_FMT_TEXT);
+	assert_int_equal(log_format_parse("json", &f), 0);
+	assert_int_equal(f, LK_LOG_FMT_JSON);
+	assert_int_equal(log_format_parse("JSON", &f), -1);
+	assert_int_equal(log_format_parse("", &f), -1);
+}
+
 int
 main(void)
 {
@@ -265,6 +383,12 @@ main(void)
 		cmocka_unit_test(test_log_debug_only_when_asked),
 		cmocka_unit_test(test_log_long_message_bounded),
 		cmocka_unit_test(test_fatalx_exits),
+		cmocka_unit_test(test_fmt_text),
+		cmocka_unit_test(test_fmt_text_falls_back_to_msg),
+		cmocka_unit_test(test_fmt_cannot_forge),
+		cmocka_unit_test(test_fmt_json),
+		cmocka_unit_test(test_fmt_bounded),
+		cmocka_unit_test(test_format_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
