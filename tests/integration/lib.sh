@@ -191,7 +191,8 @@ lk_lkd_start() {
 	LK_LKD_SCHEME[$name]=$scheme
 	lk_lkd_use "$name"
 	lk_pidfile "$LKD_PIDFILE"
-	"$(lk_bin latchkeyd)" --db "$DB" --listen "$addr:$port" "$@" \
+	"$(lk_bin latchkeyd)" --db "$DB" --listen "$addr:$port" \
+	    $(lk_noconf "$@") "$@" \
 	    >>"$LKD_LOG" 2>&1 </dev/null &
 	LKD_PID=$!
 	echo "$LKD_PID" >"$LKD_PIDFILE"
@@ -228,7 +229,18 @@ lk_lkd_stop() {
 # lk_lkd_admin ARG...: the latchkeyd command line on the current database
 # (latchkeyd --db "$DB" ARG...).
 lk_lkd_admin() {
-	"$(lk_bin latchkeyd)" --db "$DB" "$@"
+	"$(lk_bin latchkeyd)" --db "$DB" $(lk_noconf "$@") "$@"
+}
+
+# lk_noconf ARG...: "--config /dev/null" unless ARG... has a --config: the
+# programs a test starts never read the machine's /etc/latchkey files
+# (test_deb installs packages that may leave some while others run).
+lk_noconf() {
+	local a
+	for a in "$@"; do
+		case $a in --config|--config=*) return 0 ;; esac
+	done
+	echo "--config /dev/null"
 }
 
 # lk_accesskey VAR [OPTION...]: latchkeyd accesskey create OPTION... on
@@ -269,7 +281,8 @@ lk_agent_register() {
 	local name=$1 ns=() rc; shift
 	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
 	AGENT_IID=
-	"${ns[@]}" "$(lk_bin latchkey-agent)" register --server "$LKD_URL" \
+	"${ns[@]}" "$(lk_bin latchkey-agent)" register $(lk_noconf "$@") \
+	    --server "$LKD_URL" \
 	    --activation-id "${LK_ACT_ID:-}" \
 	    --activation-code "${LK_ACT_CODE:-}" \
 	    --state "$T/$name/agent.json" "$@" >"$T/$name.register" 2>&1
@@ -294,7 +307,8 @@ lk_agent_run() {
 	AGENT_PIDFILE=$T/$name.pid
 	n0=$(grep -c ' conn connected' "$AGENT_LOG" 2>/dev/null)
 	lk_pidfile "$AGENT_PIDFILE"
-	"${ns[@]}" "$(lk_bin latchkey-agent)" run --state "$T/$name/agent.json" \
+	"${ns[@]}" "$(lk_bin latchkey-agent)" run $(lk_noconf "$@") \
+	    --state "$T/$name/agent.json" \
 	    --log "$AGENT_LOG" --foreground "$@" >>"$T/$name.out" 2>&1 </dev/null &
 	AGENT_PID=$!
 	echo "$AGENT_PID" >"$AGENT_PIDFILE"

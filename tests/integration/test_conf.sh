@@ -34,7 +34,7 @@ declare -A GOOD=(
 	[max-connections]=100 [max-conns-per-ip]=0 [workers]=2
 	[header-timeout]=5 [body-timeout]=5 [idle-timeout]=5
 	[sessions-per-key]=3 [conn-memory]=16 [io-threads]=1 [log-format]=json
-	[metrics-listen]=off
+	[metrics-listen]=off [audit-file]=$T/audit.jsonl [no-audit]=no
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -45,9 +45,9 @@ declare -A BAD=(
 	[allow-plain-http]=yess [max-connections]=15 [max-conns-per-ip]=1e3
 	[workers]=65 [header-timeout]=0 [body-timeout]=x [idle-timeout]=3601
 	[sessions-per-key]=21 [conn-memory]=7 [io-threads]=17 [log-format]=xml
-	[metrics-listen]=localhost
+	[metrics-listen]=localhost [no-audit]=maybe
 )
-CMDLINE_ONLY="config check-config help version"
+CMDLINE_ONLY="config check-config help version file"
 
 # Every long option of --help is a key here, or command-line only.
 missing=
