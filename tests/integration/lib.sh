@@ -71,7 +71,9 @@ lk_ensure_user() {
 		useradd -m -s /bin/sh "$u" || return 1
 	fi
 	# sshd without PAM refuses locked accounts; '*' is "no password".
-	usermod -p '*' "$u"
+	# (Only when needed: tests run side by side, and usermod locks
+	# /etc/shadow.)
+	[ "$(getent shadow "$u" | cut -d: -f2)" = '*' ] || usermod -p '*' "$u"
 }
 
 lk_ensure_helper_user() {
@@ -457,11 +459,14 @@ lk_wait_port() {
 }
 
 # A free TCP port on 127.0.0.1, chosen at random from a high range.
+# A port below the kernel's ephemeral range (32768-60999 on Debian), so
+# that no outgoing connection can hold it between this check and the
+# program's bind(2), and with no TCP socket of any state on it now.
 lk_free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+		p=$((12000 + RANDOM % 20000))
+		ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -556,7 +561,7 @@ lk_plugin_pkg() {
 # lk_netns_del removes both; call it from the test's EXIT trap before
 # lk_cleanup.
 lk_netns() {
-	local net=10.232.$((RANDOM % 250)).
+	local net=10.233.$((RANDOM % 250)).
 	LK_NS=lkn-$$ LK_VA=lkn$$a LK_VB=lkn$$b
 	LK_HOSTIP=${net}1 LK_NSIP=${net}2
 	ip netns add "$LK_NS" &&
