@@ -103,6 +103,10 @@ lk_cleanup() {
 		    kill "$pid" 2>/dev/null
 	done
 	[ -n "${LK_OWN_PG:-}" ] && "$LK_SRC/tests/tools/pg-cluster" stop "$LK_OWN_PG"
+	if [ -n "${LK_NS:-}" ]; then
+		sleep 0.3	# the namespace's processes end first
+		lk_netns_del
+	fi
 	lk_keep_logs
 	rm -rf "$T"
 	[ "$LK_FAILED" -eq 0 ]
@@ -558,8 +562,7 @@ lk_plugin_pkg() {
 # test whose agent and sshd must be somewhere other than this loopback:
 # sets LK_NS, LK_HOSTIP (this side's address) and LK_NSIP (the
 # namespace's, which is the only address an agent there reports).
-# lk_netns_del removes both; call it from the test's EXIT trap before
-# lk_cleanup.
+# lk_netns_del removes both; lk_cleanup calls it.
 lk_netns() {
 	local net=10.233.$((RANDOM % 250)).
 	LK_NS=lkn-$$ LK_VA=lkn$$a LK_VB=lkn$$b

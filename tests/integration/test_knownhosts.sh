@@ -25,17 +25,6 @@ AGENT=$T/bin/latchkey-agent
 CYCLES=${LK_KH_CYCLES:-50}
 lk_need_built "$LK" "$LKD" "$AGENT"
 
-kh_cleanup() {
-	local pf pid
-	for pf in "${LK_PIDFILES[@]}"; do
-		[ -f "$pf" ] && pid=$(cat "$pf") && [ -n "$pid" ] &&
-		    kill "$pid" 2>/dev/null
-	done
-	sleep 0.3
-	lk_netns_del
-	lk_cleanup
-}
-trap kh_cleanup EXIT
 finish() { echo "1..$LK_N"; exit "$([ "$LK_FAILED" -eq 0 ] && echo 0 || echo 1)"; }
 
 # out_is STATUS ERE CMD...: CMD exits STATUS with ERE on stdout or stderr.
