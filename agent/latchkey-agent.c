@@ -54,6 +54,7 @@ struct agent_opts {
 	const char	*timeout;
 	const char	*stop_after;
 	const char	*session_ports;
+	const char	*shell_users;
 	const char	*hostkey_check;
 	const char	*script;
 	int		 foreground;
@@ -80,7 +81,8 @@ agent_usage(FILE *fp)
 	    "           [--state FILE] [--cacert FILE]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
-	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
+	    "           [--session-ports LIST|none] [--shell-users LIST|none]\n"
+	    "           [--hostkey-check SECONDS]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
@@ -91,6 +93,8 @@ agent_usage(FILE *fp)
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
 	    "             --session-ports (comma-separated, default 22);\n"
+	    "             shell sessions may run as the users of\n"
+	    "             --shell-users (comma-separated, default none);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
 	    "             seconds (default %d)\n"
 	    "  status     print the instance id and server of the state file\n"
@@ -145,6 +149,8 @@ static const struct {
 	{ "--stop-after", O_EXEC, offsetof(struct agent_opts, stop_after) },
 	{ "--session-ports", O_SESS, offsetof(struct agent_opts,
 	    session_ports) },
+	{ "--shell-users", O_SESS, offsetof(struct agent_opts,
+	    shell_users) },
 	{ "--hostkey-check", O_SESS, offsetof(struct agent_opts,
 	    hostkey_check) },
 };
@@ -609,6 +615,12 @@ main(int argc, char **argv)
 		    agent_sess_config(o.session_ports) != 0) {
 			log_warnx("--session-ports: a comma-separated list of "
 			    "up to 64 ports (1-65535), or none");
+			return AGENT_EXIT_USAGE;
+		}
+		if (o.shell_users != NULL &&
+		    agent_sess_shell_users(o.shell_users) != 0) {
+			log_warnx("--shell-users: a comma-separated list of "
+			    "up to 64 user names, or none");
 			return AGENT_EXIT_USAGE;
 		}
 		if (o.hostkey_check != NULL && lk_parse_ll(o.hostkey_check, 1,
