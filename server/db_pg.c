@@ -213,6 +213,9 @@ static const char *const dbp_migrations[] = {
 	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
 	"  fingerprint TEXT NOT NULL, first_seen BIGINT NOT NULL,"
 	"  seen BIGINT NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
+	/* 4 -> 5 (SQLite's 8 -> 9): shell sessions (issue 17). */
+	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
+	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

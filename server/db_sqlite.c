@@ -180,6 +180,13 @@ static const char *const db_migrations[] = {
 	"  key_type TEXT NOT NULL, key_b64 TEXT NOT NULL,"
 	"  fingerprint TEXT NOT NULL, first_seen INTEGER NOT NULL,"
 	"  seen INTEGER NOT NULL, PRIMARY KEY(instance_id, fingerprint));",
+	/*
+	 * 8 -> 9: shell sessions (issue 17, docs/sessions.md): the kind
+	 * ('port' or 'shell') and a shell's hand-out as JSON (command, tty,
+	 * cols, rows); a shell session's port is 0.
+	 */
+	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
+	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))
