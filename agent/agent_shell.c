@@ -64,7 +64,8 @@ struct shell_prep {
 	char		*pwbuf;
 	gid_t		*groups;
 	int		 ngroups;
-	char		*argv[4];
+	char		*path;		/* the program */
+	char		*argv[4];	/* NULL-terminated */
 	char		*envp[SHELL_ENV_MAX + 1];
 	char		 slave[64];	/* the pty's name (tty) */
 	struct winsize	 ws;
@@ -78,6 +79,7 @@ shell_prep_free(struct shell_prep *p)
 
 	free(p->pwbuf);
 	free(p->groups);
+	free(p->path);
 	for (i = 0; i < 4; i++)
 		free(p->argv[i]);
 	for (i = 0; i < SHELL_ENV_MAX; i++)
@@ -134,8 +136,7 @@ shell_prepare(const struct agent_shell_req *q, struct shell_prep *p,
 	}
 	if (p->argv[0] == NULL || p->argv[1] == NULL)
 		return LK_ERR_ALLOC;
-	/* The program to run, kept in argv[3] (argv ends at the first NULL). */
-	if ((p->argv[3] = strdup(q->command != NULL ? "/bin/sh" : sh)) == NULL)
+	if ((p->path = strdup(q->command != NULL ? "/bin/sh" : sh)) == NULL)
 		return LK_ERR_ALLOC;
 	if ((r = shell_env(p, &n, "HOME", p->pw.pw_dir)) != 0 ||
 	    (r = shell_env(p, &n, "USER", p->pw.pw_name)) != 0 ||
@@ -212,7 +213,7 @@ shell_child(const struct shell_prep *p, int tty, int in, int out)
 	umask(022);
 	if (chdir(p->pw.pw_dir) == -1 && chdir("/") == -1)
 		goto fail;
-	execve(p->argv[3], p->argv, p->envp);
+	execve(p->path, p->argv, p->envp);
  fail:
 	ign = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)ign;

@@ -243,7 +243,9 @@ cli_session_main(struct cli *c, int argc, char **argv)
 		cli_warn("no local user name: give --user");
 		return CLI_EX_USAGE;
 	}
-	if ((r = session_command(argc - optind - 1, argv + optind + 1,
+	/* INSTANCE -- COMMAND...: getopt stopped at INSTANCE, before "--". */
+	k = optind + 1 < argc && strcmp(argv[optind + 1], "--") == 0;
+	if ((r = session_command(argc - optind - 1 - k, argv + optind + 1 + k,
 	    &cmd)) != 0)
 		return r;
 	sh.command = cmd;
