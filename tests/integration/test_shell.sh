@@ -124,7 +124,7 @@ send 'sleep 30; echo slept' Enter
 sleep 1
 send C-c
 send 'echo after-$?' Enter
-check "Ctrl-C interrupts the sleep (130)" wait_pane '^after-130$' 5
+check "Ctrl-C interrupts the sleep (130)" wait_pane 'after-130$' 5
 check "... which did not finish" sh -c "! $TM capture-pane -p -t sh | grep -q '^slept$'"
 send 'exit 3' Enter
 for i in $(seq 1 100); do [ -s "$T/tty.exit" ] && break; sleep 0.1; done
