@@ -14,6 +14,8 @@
  *	agent_state.c		state file and the host's facts
  *	agent_hostkeys.c	sshd's host keys, for the facts
  *	agent_log.c		the event log file
+ *	agent_sess.c		sessions: ports and shells through the relay
+ *	agent_shell.c		a shell session's process, its keeper, its pty
  */
 #ifndef LK_AGENT_H
 #define LK_AGENT_H
@@ -30,7 +32,7 @@
 #include <jansson.h>
 
 #define AGENT_PROGNAME		"latchkey-agent"
-#define AGENT_VERSION		"1.3.0"
+#define AGENT_VERSION		"1.4.0"
 #define AGENT_STATE_FILE	"/var/lib/latchkey/agent.json"
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
 #ifndef LK_SYSCONFDIR
@@ -170,6 +172,11 @@ void	 agent_ctl_free(struct agent_ctl *);
 void	 agent_ctl_stop(struct agent_ctl *, int);
 int	 agent_spec_from_json(const json_t *, struct agent_spec *);
 void	 agent_spec_free(struct agent_spec *);
+struct passwd;
+/* getpwnam_r() into pw, its strings in *bufp (the caller frees it). */
+int	 agent_exec_getpw(const char *, struct passwd *, char **);
+/* The account's groups (getgrouplist) into *groupsp (realloc'd), *np. */
+int	 agent_exec_getgroups(const struct passwd *, gid_t **, int *);
 void	 agent_exec_run(const struct agent_spec *, struct agent_ctl *,
 	    struct agent_result *);
 void	 agent_result_error(struct agent_result *, const char *,
@@ -197,6 +204,7 @@ char	*agent_task_running_header(void);
 
 /* agent_sess.c: sessions (docs/sessions.md). */
 int	 agent_sess_config(const char *);
+int	 agent_sess_shell_users(const char *);
 json_t	*agent_sess_ports_json(void);
 int	 agent_sess_init(const struct agent_state *);
 int	 agent_sess_start(const json_t *);

@@ -243,7 +243,7 @@ agent_prep_free(struct agent_prep *p)
 }
 
 /* getpwnam_r() with a buffer that grows; *bufp is freed by the caller. */
-static int
+int
 agent_exec_getpw(const char *name, struct passwd *pw, char **bufp)
 {
 	struct passwd *res = NULL;
@@ -266,26 +266,32 @@ agent_exec_getpw(const char *name, struct passwd *pw, char **bufp)
 	return e == 0 ? 0 : LK_ERR_SYSTEM;
 }
 
-static int
-agent_exec_groups(const struct passwd *pw, struct agent_prep *p)
+int
+agent_exec_getgroups(const struct passwd *pw, gid_t **groupsp, int *np)
 {
 	int n = 64, want;
 	gid_t *g;
 
 	for (;;) {
-		if ((g = reallocarray(p->groups, (size_t)n, sizeof(*g))) ==
+		if ((g = reallocarray(*groupsp, (size_t)n, sizeof(*g))) ==
 		    NULL)
 			return LK_ERR_ALLOC;
-		p->groups = g;
+		*groupsp = g;
 		want = n;
 		if (getgrouplist(pw->pw_name, pw->pw_gid, g, &want) != -1) {
-			p->ngroups = want;
+			*np = want;
 			return 0;
 		}
 		if (want <= n || want > AGENT_GROUPS_MAX)
 			return LK_ERR_SYSTEM;
 		n = want;
 	}
+}
+
+static int
+agent_exec_groups(const struct passwd *pw, struct agent_prep *p)
+{
+	return agent_exec_getgroups(pw, &p->groups, &p->ngroups);
 }
 
 /* asprintf() that leaves *sp NULL on failure. */

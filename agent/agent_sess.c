@@ -14,10 +14,18 @@
  * Only the ports of --session-ports (default 22) are reached; any other
  * request is answered with a close frame LK_WS_PORT_REFUSED, as is a port
  * nothing listens on, so the client sees why.
+ *
+ * A shell session (an entry with "kind":"shell") runs a user's login shell
+ * or a command (agent_shell.c) where a port session has its TCP socket;
+ * only the users of --shell-users (default none) are run, anything else is
+ * answered with LK_WS_SHELL_REFUSED and starts no process. Its tunnel
+ * carries the shell's control messages (lib/stream.h): winch and signal
+ * from the client, exit to it before the agent's eof.
  */
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +43,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_shell.h"
 #include "err.h"
 #include "util.h"
 #include "tunnel.h"
@@ -42,6 +51,9 @@
 
 #define SESS_PORTS_MAX	64
 #define SESS_ID_MAX	47
+#define SESS_USER_MAX	32	/* a user name's length */
+#define SESS_USERS_MAX	64	/* --shell-users */
+#define SESS_CMD_MAX	512	/* a shell session's command */
 #define SESS_STACK	(256 * 1024)	/* a session thread's stack */
 #define SESS_STACK_MARGIN (8 * 1024)	/* kept below sess_main's frame */
 
@@ -52,6 +64,54 @@ static int sess_stopfd = -1;
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sess_cond;
 static int sess_active;
+static char sess_users[SESS_USERS_MAX][SESS_USER_MAX + 1];
+static size_t sess_nusers;	/* 0: shell sessions are off */
+
+/* A portable user name (POSIX, and what useradd takes): 1..32 chars. */
+static int
+sess_user_valid(const char *u)
+{
+	size_t n = strlen(u);
+
+	return n >= 1 && n <= SESS_USER_MAX && u[0] != '-' &&
+	    strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == n;
+}
+
+int
+agent_sess_shell_users(const char *list)
+{
+	char buf[SESS_USERS_MAX * (SESS_USER_MAX + 1)], *p, *tok, *save = NULL;
+	size_t n = 0;
+
+	if (strcmp(list, "none") == 0) {
+		sess_nusers = 0;
+		return 0;
+	}
+	if (strlen(list) >= sizeof(buf))
+		return LK_ERR_TOO_LONG;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (p = buf; (tok = strtok_r(p, ",", &save)) != NULL; p = NULL) {
+		if (n == SESS_USERS_MAX || !sess_user_valid(tok))
+			return LK_ERR_INVALID_FORMAT;
+		snprintf(sess_users[n++], sizeof(sess_users[0]), "%s", tok);
+	}
+	if (n == 0)
+		return LK_ERR_INVALID_FORMAT;
+	sess_nusers = n;
+	return 0;
+}
+
+static int
+sess_user_allowed(const char *u)
+{
+	size_t i;
+
+	for (i = 0; i < sess_nusers; i++)
+		if (strcmp(sess_users[i], u) == 0)
+			return 1;
+	return 0;
+}
 
 /* Is the host of http(s) URL u (after "://") a loopback or "any" address? */
 static int
@@ -215,6 +275,12 @@ struct sess_job {
 	long			 resume_wait;	/* seconds */
 	long			 window;	/* bytes */
 	struct sess_live	*live;		/* resumable: its entry */
+	/* a shell session */
+	int			 shell;
+	char			 user[SESS_USER_MAX + 1];
+	char			*command;	/* NULL: a login shell */
+	int			 tty, cols, rows;
+	struct agent_shell	 sh;
 };
 
 /* The URL to dial for session id: the hand-out's, else the server's. */
@@ -357,58 +423,150 @@ sess_trim(void)
 	(void)malloc_trim(0);
 }
 
+/* The client's winch and signal; an exit from it is refused. */
+static int
+sess_shell_ctl(void *arg, const struct lk_stream_ctl *c)
+{
+	struct sess_job *j = arg;
+
+	if (c->type == LK_STREAM_WINCH)
+		return agent_shell_winch(&j->sh, (int)c->n, (int)c->n2);
+	if (c->type == LK_STREAM_SIGNAL)
+		return agent_shell_signal(&j->sh, (int)c->n);
+	return LK_ERR_STATE;
+}
+
+/* Before our eof: the command's exit status, once the keeper said it. */
+static int
+sess_shell_trailer(void *arg, struct lk_stream_ctl *c)
+{
+	struct sess_job *j = arg;
+	int st, r;
+
+	if ((r = agent_shell_status(&j->sh, &st)) == LK_ERR_BUSY)
+		return r;
+	if (r != 0)
+		return 0;
+	if (WIFSIGNALED(st) && lk_stream_sig_name(WTERMSIG(st)) != NULL) {
+		c->type = LK_STREAM_EXIT_SIGNAL;
+		c->n = (uint64_t)WTERMSIG(st);
+	} else {
+		c->type = LK_STREAM_EXIT;
+		c->n = WIFEXITED(st) ? (uint64_t)WEXITSTATUS(st) : 255;
+	}
+	return 1;
+}
+
+/*
+ * A shell session's checks and process: 0 with j->sh running, else why
+ * (for the client's close frame) and no process.
+ */
+static int
+sess_shell_start(struct sess_job *j, char *why, size_t size)
+{
+	struct agent_shell_req q;
+
+	if (!j->resumable) {
+		snprintf(why, size, "%s", "shell sessions need a client and a "
+		    "latchkeyd that resume");
+		return -1;
+	}
+	if (!sess_user_allowed(j->user)) {
+		snprintf(why, size, "user %s is not in the agent's "
+		    "--shell-users", j->user);
+		return -1;
+	}
+	memset(&q, 0, sizeof(q));
+	q.user = j->user;
+	q.command = j->command;
+	q.tty = j->tty;
+	q.cols = j->cols;
+	q.rows = j->rows;
+	return agent_shell_start(&q, &j->sh, why, size) == 0 ? 0 : -1;
+}
+
+/* Runs an open session's tunnel: the port's socket, or the shell's fds. */
+static void
+sess_run(struct sess_job *j, struct lk_ws *ws, int fd, const char *url)
+{
+	struct lk_tunnel_conf conf;
+	struct lk_tunnel_end end;
+	char vis[160];
+	int st;
+
+	agent_log(LOG_INFO, "session", "open", "session=%s port=%d "
+	    "resumable=%d via=\"%s\"%s%s", j->id, j->port, j->resumable,
+	    agent_vis(vis, sizeof(vis), url), j->shell ? " shell=1 user=" :
+	    "", j->shell ? j->user : "");
+	memset(&conf, 0, sizeof(conf));
+	conf.resumable = j->resumable;
+	conf.window = (size_t)j->window;
+	conf.resume_wait_ms = j->resume_wait * 1000L;
+	conf.kick_fd = j->live != NULL ? j->live->kick : -1;
+	conf.stop_fd = sess_stopfd;
+	if (j->shell) {
+		conf.on_ctl = sess_shell_ctl;
+		conf.trailer = sess_shell_trailer;
+		conf.ctl_fd = j->sh.status_fd;
+		conf.out_discard = 1;
+	}
+	sess_trim();
+	(void)lk_tunnel_run(ws, j->shell ? j->sh.fd : fd, j->shell ?
+	    j->sh.in_fd : fd, &conf, j->resumable ? sess_redial : NULL, j,
+	    sess_event, &end);
+	if (j->shell) {
+		st = j->sh.have_status ? j->sh.status : -1;
+		agent_shell_end(&j->sh, !end.out_closed);
+		agent_log(LOG_INFO, "session", "shell-ended", "session=%s "
+		    "user=%s status=%d", j->id, j->user, st);
+	}
+	agent_log(LOG_INFO, "session", "closed", "session=%s port=%d "
+	    "code=%d resumes=%u bytes_to_port=%llu "
+	    "bytes_from_port=%llu", j->id, j->port, end.code,
+	    end.resumes, (unsigned long long)end.bytes_out,
+	    (unsigned long long)end.bytes_in);
+}
+
 static void *
 sess_main(void *arg)
 {
 	struct sess_job *j = arg;
-	struct lk_tunnel_conf conf;
-	struct lk_tunnel_end end;
 	struct lk_ws *ws = NULL;
 	char url[sizeof(j->url)], why[160] = "", err[256], vis[160];
-	int fd = -1;
+	int fd = -1, ok = 0;
 
 	if (j->resumable && j->epoch > 0)
 		snprintf(why, sizeof(why), "%s", "this agent no longer has "
 		    "the session (it restarted)");
+	else if (j->shell)
+		ok = sess_shell_start(j, why, sizeof(why)) == 0;
 	else if (!sess_allowed(j->port))
 		snprintf(why, sizeof(why), "port %d is not in the agent's "
 		    "--session-ports", j->port);
 	else
-		fd = sess_connect(j->port, why, sizeof(why));
+		ok = (fd = sess_connect(j->port, why, sizeof(why))) >= 0;
 	sess_dial_url(j->url, j->id, url, sizeof(url));
 	if (sess_dial(url, &ws, err, sizeof(err)) != 0) {
 		agent_log(LOG_WARNING, "session", "dial-failed", "session=%s "
 		    "error=\"%s\"", j->id, agent_vis(vis, sizeof(vis), err));
-	} else if (fd < 0) {
+		if (j->shell && ok)
+			agent_shell_end(&j->sh, 1);
+	} else if (!ok) {
 		agent_log(LOG_WARNING, "session", "refused", "session=%s "
 		    "port=%d why=\"%s\"", j->id, j->port,
 		    agent_vis(vis, sizeof(vis), why));
 		lk_ws_close(ws, j->resumable && j->epoch > 0 ?
-		    LK_WS_RESUME_GONE : LK_WS_PORT_REFUSED, why);
+		    LK_WS_RESUME_GONE : j->shell ? LK_WS_SHELL_REFUSED :
+		    LK_WS_PORT_REFUSED, why);
 	} else {
-		agent_log(LOG_INFO, "session", "open", "session=%s port=%d "
-		    "resumable=%d via=\"%s\"", j->id, j->port, j->resumable,
-		    agent_vis(vis, sizeof(vis), url));
-		memset(&conf, 0, sizeof(conf));
-		conf.resumable = j->resumable;
-		conf.window = (size_t)j->window;
-		conf.resume_wait_ms = j->resume_wait * 1000L;
-		conf.kick_fd = j->live != NULL ? j->live->kick : -1;
-		conf.stop_fd = sess_stopfd;
-		sess_trim();
-		(void)lk_tunnel_run(ws, fd, fd, &conf, j->resumable ?
-		    sess_redial : NULL, j, sess_event, &end);
+		sess_run(j, ws, fd, url);
 		ws = NULL;	/* the tunnel's */
-		agent_log(LOG_INFO, "session", "closed", "session=%s port=%d "
-		    "code=%d resumes=%u bytes_to_port=%llu "
-		    "bytes_from_port=%llu", j->id, j->port, end.code,
-		    end.resumes, (unsigned long long)end.bytes_out,
-		    (unsigned long long)end.bytes_in);
 	}
 	lk_ws_free(ws);
 	if (fd >= 0)
 		close(fd);
 	sess_live_drop(j->live);
+	free(j->command);
 	free(j);
 	pthread_mutex_lock(&sess_lock);
 	sess_active--;
@@ -453,6 +611,43 @@ agent_sess_init(const struct agent_state *st)
 }
 
 /*
+ * A shell entry's "user", "command", "tty", "cols" and "rows": checked
+ * (j NULL: LK_ERR_INVALID_FORMAT for anything out of its form), or taken
+ * into j (LK_ERR_ALLOC).
+ */
+static int
+sess_shell_entry(const json_t *v, struct sess_job *j)
+{
+	json_t *uv = json_object_get(v, "user"), *cv = json_object_get(v,
+	    "command"), *tv = json_object_get(v, "tty"),
+	    *xv = json_object_get(v, "cols"), *yv = json_object_get(v, "rows");
+	const char *u = json_string_value(uv), *c = json_string_value(cv);
+
+	if (j == NULL) {
+		if (u == NULL || !sess_user_valid(u) || (cv != NULL &&
+		    (c == NULL || json_string_length(cv) != strlen(c) ||
+		    strlen(c) == 0 || strlen(c) > SESS_CMD_MAX)) ||
+		    (tv != NULL && !json_is_boolean(tv)))
+			return LK_ERR_INVALID_FORMAT;
+		if ((xv != NULL && (!json_is_integer(xv) ||
+		    json_integer_value(xv) < 1 || json_integer_value(xv) >
+		    LK_STREAM_WINSZ_MAX)) || (yv != NULL &&
+		    (!json_is_integer(yv) || json_integer_value(yv) < 1 ||
+		    json_integer_value(yv) > LK_STREAM_WINSZ_MAX)))
+			return LK_ERR_INVALID_FORMAT;
+		return 0;
+	}
+	j->shell = 1;
+	snprintf(j->user, sizeof(j->user), "%s", u);
+	j->tty = json_is_true(tv);
+	j->cols = xv != NULL ? (int)json_integer_value(xv) : 80;
+	j->rows = yv != NULL ? (int)json_integer_value(yv) : 24;
+	if (c != NULL && (j->command = strdup(c)) == NULL)
+		return LK_ERR_ALLOC;
+	return 0;
+}
+
+/*
  * The poll's "sessions" entry v: a new session (a thread that connects to
  * the port and dials back), or, for a resumable one (an "epoch" in v), the
  * resume of one this agent holds.
@@ -473,11 +668,16 @@ agent_sess_start(const json_t *v)
 	pthread_t t;
 	int r;
 
+	const char *kind = json_string_value(json_object_get(v, "kind"));
+	int shell = kind != NULL && strcmp(kind, "shell") == 0;
+
 	if (id == NULL || strlen(id) < 3 || strlen(id) > SESS_ID_MAX ||
 	    strncmp(id, "s-", 2) != 0 ||
 	    strspn(id + 2, "0123456789abcdefghijklmnopqrstuvwxyz") !=
-	    strlen(id) - 2 || !json_is_integer(port) ||
-	    json_integer_value(port) < 1 || json_integer_value(port) > 65535 ||
+	    strlen(id) - 2 || (kind != NULL && !shell &&
+	    strcmp(kind, "port") != 0) || (!shell && (!json_is_integer(port) ||
+	    json_integer_value(port) < 1 || json_integer_value(port) >
+	    65535)) || (shell && sess_shell_entry(v, NULL) != 0) ||
 	    (ev != NULL && (!json_is_integer(ev) || json_integer_value(ev) <
 	    0)) || (wv != NULL && (!json_is_integer(wv) ||
 	    json_integer_value(wv) < 0 || json_integer_value(wv) > 3600)) ||
@@ -490,7 +690,11 @@ agent_sess_start(const json_t *v)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return LK_ERR_ALLOC;
 	snprintf(j->id, sizeof(j->id), "%s", id);
-	j->port = (int)json_integer_value(port);
+	j->port = shell ? 0 : (int)json_integer_value(port);
+	if (shell && sess_shell_entry(v, j) != 0) {
+		free(j);
+		return LK_ERR_ALLOC;
+	}
 	/* A URL not followed: the server URL, where the dial may find it. */
 	if (uv != NULL && (url == NULL ||
 	    !sess_url_ok(url, id, sess_st.server)))
@@ -539,6 +743,7 @@ agent_sess_start(const json_t *v)
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
 		sess_live_drop(j->live);
+		free(j->command);
 		free(j);
 		pthread_mutex_lock(&sess_lock);
 		sess_active--;

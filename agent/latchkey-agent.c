@@ -56,6 +56,7 @@ struct agent_opts {
 	const char	*timeout;
 	const char	*stop_after;
 	const char	*session_ports;
+	const char	*shell_users;
 	const char	*hostkey_check;
 	const char	*log_format;
 	const char	*script;
@@ -88,7 +89,8 @@ agent_usage(FILE *fp)
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
 	    "           [--log-format text|json]\n"
-	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
+	    "           [--session-ports LIST|none] [--shell-users LIST|none]\n"
+	    "           [--hostkey-check SECONDS]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s check-config [--config FILE] [options]\n"
 	    "       %s -h | --help | -V | --version\n"
@@ -100,6 +102,8 @@ agent_usage(FILE *fp)
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
 	    "             --session-ports (comma-separated, default 22);\n"
+	    "             shell sessions may run as the users of\n"
+	    "             --shell-users (comma-separated, default none);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
 	    "             seconds (default %d); in the foreground, events go\n"
 	    "             to stderr too, as key=value lines (--log-format\n"
@@ -178,6 +182,8 @@ static const struct agent_optdef {
 	    log_format) },
 	{ "--session-ports", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    session_ports) },
+	{ "--shell-users", O_SESS, AO_VAL, offsetof(struct agent_opts,
+	    shell_users) },
 	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    hostkey_check) },
 	{ "--config", O_CONF, AO_VAL, offsetof(struct agent_opts, config) },
@@ -833,6 +839,12 @@ main(int argc, char **argv)
 		    agent_sess_config(o.session_ports) != 0) {
 			log_warnx("--session-ports: a comma-separated list of "
 			    "up to 64 ports (1-65535), or none");
+			return AGENT_EXIT_USAGE;
+		}
+		if (o.shell_users != NULL &&
+		    agent_sess_shell_users(o.shell_users) != 0) {
+			log_warnx("--shell-users: a comma-separated list of "
+			    "up to 64 user names, or none");
 			return AGENT_EXIT_USAGE;
 		}
 		if (o.hostkey_check != NULL && lk_parse_ll(o.hostkey_check, 1,

@@ -13,6 +13,7 @@
  *	cli_ssh.c	ssh, scp and sftp with an ephemeral key
  *	cli_run.c	run, invocations, commands
  *	cli_proxy.c	proxy, forward, sessions: the session tunnel
+ *	cli_session.c	session: a shell on an instance through the tunnel
  *	cli_knownhosts.c known-hosts: host keys for ssh's KnownHostsCommand
  *	cli_audit.c	audit: the audit trail's events
  *
@@ -29,6 +30,8 @@
 #include <jansson.h>
 
 #include "params.h"
+
+struct lk_stream_ctl;
 
 #define CLI_VERSION		"1.1.0"
 #define CLI_API_VERSION		"2014-05-26"
@@ -207,11 +210,21 @@ int	 cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv);
 /* cli_proxy.c */
 struct lk_ws;
 /* One session's tunnel from this side: its options and what it got. */
+/* A shell session's side (cli_session.c); NULL in a port session. */
+struct cli_shell {
+	const char	*user;
+	const char	*command;	/* NULL: the user's login shell */
+	int		 tty;		/* stdin is a terminal, in raw mode */
+	int		 cols, rows;	/* the size last told the agent */
+	int		 winch_fd;	/* readable after SIGWINCH; -1 */
+	int		 exit_code;	/* the agent's "exit": -1 until then */
+};
 struct cli_tun {
 	int	resume_wait;	/* --resume-wait, seconds; 0: never */
 	int	keepalive;	/* --keepalive, seconds */
 	int	resumable;	/* latchkeyd said it resumes */
 	char	sid[64];
+	struct cli_shell *shell;	/* a shell session, or NULL */
 };
 int	 cli_tunnel_open(struct cli *c, const char *id, int port,
 	    struct cli_tun *t, struct lk_ws **wsp);
@@ -219,8 +232,22 @@ int	 cli_tunnel_open(struct cli *c, const char *id, int port,
 int	 cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws,
 	    int in_fd, int out_fd);
 int	 cli_proxy_main(struct cli *c, int argc, char **argv);
+void	 cli_tun_defaults(struct cli_tun *t);
+/* INSTANCE (an id, a name or an address) as an instance id, *idp new. */
+int	 cli_inst_id(struct cli *c, const char *what, char **idp);
+/* --resume-wait, --keepalive: 1 taken, 0 not one, -1 bad (*rp set). */
+int	 cli_tun_opt(int ch, const char *arg, struct cli_tun *t, int *rp);
 int	 cli_forward_main(struct cli *c, int argc, char **argv);
 int	 cli_sessions_main(struct cli *c, int argc, char **argv);
+
+/* cli_session.c */
+int	 cli_session_main(struct cli *c, int argc, char **argv);
+/*
+ * The tunnel's hooks for a shell: the agent's exit (anything else it
+ * sends is refused), and a new window size to tell it (1 with *c).
+ */
+int	 cli_session_on_ctl(struct cli_shell *sh, const struct lk_stream_ctl *c);
+int	 cli_session_next_ctl(struct cli_shell *sh, struct lk_stream_ctl *c);
 
 /* cli_run.c */
 int	 cli_run_main(struct cli *c, int argc, char **argv);

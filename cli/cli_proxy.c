@@ -43,8 +43,8 @@ proxy_is_id(const char *s)
 }
 
 /* INSTANCE (an id, a name or an address) as an instance id in idp. */
-static int
-proxy_instance(struct cli *c, const char *what, char **idp)
+int
+cli_inst_id(struct cli *c, const char *what, char **idp)
 {
 	struct cli_inst inst;
 	int r;
@@ -90,7 +90,17 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct cli_tun *t,
 
 	cli_req_init(&q);
 	cli_req_add(&q, "InstanceId.1", id);
-	cli_req_addf(&q, "PortNumber", "%d", port);
+	if (t->shell == NULL)
+		cli_req_addf(&q, "PortNumber", "%d", port);
+	else {
+		/* A shell session: a Username and no PortNumber. */
+		cli_req_add(&q, "Username", t->shell->user);
+		if (t->shell->command != NULL)
+			cli_req_add(&q, "CommandLine", t->shell->command);
+		cli_req_add(&q, "Tty", t->shell->tty ? "true" : "false");
+		cli_req_addf(&q, "Cols", "%d", t->shell->cols);
+		cli_req_addf(&q, "Rows", "%d", t->shell->rows);
+	}
 	r = cli_api_do(c, "StartTerminalSession", &q, &resp);
 	cli_req_free(&q);
 	if (r != 0)
@@ -103,7 +113,11 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct cli_tun *t,
 	}
 	snprintf(t->sid, sizeof(t->sid), "%s", cli_jstr(resp, "SessionId") ?
 	    cli_jstr(resp, "SessionId") : "");
-	cli_info(c, "session %s to %s port %d", t->sid, id, port);
+	if (t->shell != NULL)
+		cli_info(c, "session %s: a shell on %s as %s", t->sid, id,
+		    t->shell->user);
+	else
+		cli_info(c, "session %s to %s port %d", t->sid, id, port);
 	if ((r = proxy_dial(c, t, url, wsp, err, sizeof(err))) != 0) {
 		cli_warn("session %s: %s", t->sid, err);
 		json_decref(resp);
@@ -186,11 +200,29 @@ proxy_event(void *arg, const char *what, const char *detail)
 	    d);
 }
 
+static int
+proxy_shell_ctl(void *arg, const struct lk_stream_ctl *c)
+{
+	struct proxy_redial *x = arg;
+
+	return cli_session_on_ctl(x->t->shell, c);
+}
+
+static int
+proxy_shell_next(void *arg, struct lk_stream_ctl *c)
+{
+	struct proxy_redial *x = arg;
+
+	return cli_session_next_ctl(x->t->shell, c);
+}
+
 /*
  * Runs the opened session's tunnel between in_fd and out_fd until it
  * ends; says how it ended and returns the exit status. SIGINT, SIGTERM and
  * SIGHUP (ssh sends SIGHUP to its ProxyCommand when it is done) make
- * cli_stop_fd() readable, which closes with 1001.
+ * cli_stop_fd() readable, which closes with 1001. A shell session also
+ * carries its window size and the remote exit status (t->shell), and ends
+ * once the agent's side has (its eof ends our input).
  */
 int
 cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws, int in_fd,
@@ -207,6 +239,12 @@ cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws, int in_fd,
 	conf.resume_wait_ms = t->resume_wait * 1000L;
 	conf.stop_fd = cli_stop_fd();
 	conf.kick_fd = -1;
+	if (t->shell != NULL) {
+		conf.on_ctl = proxy_shell_ctl;
+		conf.next_ctl = proxy_shell_next;
+		conf.ctl_fd = t->shell->winch_fd;
+		conf.end_on_peer_eof = 1;
+	}
 	(void)lk_tunnel_run(ws, in_fd, out_fd, &conf, t->resumable ?
 	    proxy_redial : NULL, &x, proxy_event, &end);
 	cli_info(c, "session %s: %llu bytes sent, %llu received, %u "
@@ -224,8 +262,8 @@ cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws, int in_fd,
 }
 
 /* --resume-wait and --keepalive of proxy and forward; 1 if ch was one. */
-static int
-proxy_tun_opt(int ch, const char *arg, struct cli_tun *t, int *rp)
+int
+cli_tun_opt(int ch, const char *arg, struct cli_tun *t, int *rp)
 {
 	long long v;
 
@@ -252,8 +290,8 @@ proxy_tun_opt(int ch, const char *arg, struct cli_tun *t, int *rp)
 	return 0;
 }
 
-static void
-proxy_tun_init(struct cli_tun *t)
+void
+cli_tun_defaults(struct cli_tun *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->resume_wait = LK_TUNNEL_RESUME_WAIT_DEFAULT;
@@ -287,12 +325,12 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 	char *id = NULL;
 	int ch, k, r, port = 22;
 
-	proxy_tun_init(&t);
+	cli_tun_defaults(&t);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "proxy", ch, &r)) < 0)
 			return r;
-		if (k == 0 && proxy_tun_opt(ch, optarg, &t, &r) < 0)
+		if (k == 0 && cli_tun_opt(ch, optarg, &t, &r) < 0)
 			return r;
 	}
 	if (argc - optind < 1 || argc - optind > 2) {
@@ -303,7 +341,7 @@ cli_proxy_main(struct cli *c, int argc, char **argv)
 	    (r = proxy_port(argv[optind + 1], "PORT", &port)) != 0)
 		return r;
 	if ((r = cli_config_load(c)) != 0 ||
-	    (r = proxy_instance(c, argv[optind], &id)) != 0 ||
+	    (r = cli_inst_id(c, argv[optind], &id)) != 0 ||
 	    (r = cli_tunnel_open(c, id, port, &t, &ws)) != 0)
 		goto out;
 	cli_api_cleanup(c);
@@ -383,14 +421,14 @@ cli_forward_main(struct cli *c, int argc, char **argv)
 	long long lv;
 	pid_t pid;
 
-	proxy_tun_init(&t);
+	cli_tun_defaults(&t);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+vhb:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "forward", ch, &r)) < 0)
 			return r;
 		if (k == 0 && ch == 'b')
 			bind_addr = optarg;
-		else if (k == 0 && proxy_tun_opt(ch, optarg, &t, &r) < 0)
+		else if (k == 0 && cli_tun_opt(ch, optarg, &t, &r) < 0)
 			return r;
 	}
 	if (argc - optind != 3) {
@@ -405,7 +443,7 @@ cli_forward_main(struct cli *c, int argc, char **argv)
 		return CLI_EX_USAGE;
 	}
 	if ((r = cli_config_load(c)) != 0 ||
-	    (r = proxy_instance(c, argv[optind], &id)) != 0 ||
+	    (r = cli_inst_id(c, argv[optind], &id)) != 0 ||
 	    (r = forward_listen(bind_addr, (int)lv, &lfd, &local)) != 0)
 		goto out;
 	/* The line scripts wait for: the port is open from here on. */
@@ -509,7 +547,7 @@ cli_sessions_main(struct cli *c, int argc, char **argv)
 		return r;
 	}
 	if (argc - optind == 1) {
-		if ((r = proxy_instance(c, argv[optind], &id)) != 0) {
+		if ((r = cli_inst_id(c, argv[optind], &id)) != 0) {
 			cli_req_free(&q);
 			return r;
 		}

@@ -50,6 +50,7 @@ static const char main_help[] =
 "  proxy         connect stdin/stdout to an instance's port by instance id\n"
 "                (ssh ProxyCommand), through latchkeyd's session relay\n"
 "  forward       forward a local port to an instance's port the same way\n"
+"  session       a shell on an instance, run by its agent (no sshd needed)\n"
 "  known-hosts   an instance's host keys for ssh (KnownHostsCommand)\n"
 "  sessions      list sessions, or end one\n"
 "\n"
@@ -265,6 +266,28 @@ static const struct cli_cmd cli_cmds[] = {
 "\n"
 "  -b, --bind ADDR       the local address to listen on\n"
 "      --resume-wait S   as for proxy (default 60; 0: never)\n"
+"      --keepalive S     as for proxy (default 30)\n" },
+	{ "session", cli_session_main,
+"usage: latchkey session [--user U] [--resume-wait S] [--keepalive S]\n"
+"                        INSTANCE [-- COMMAND...]\n",
+"\n"
+"Opens a shell on INSTANCE as user U (default: your local user name),\n"
+"started by its agent (latchkey-agent --shell-users must list U), through\n"
+"latchkeyd's session relay as latchkey proxy goes: no sshd, no address\n"
+"and no key on the instance. With COMMAND, runs that (sh -c) instead of\n"
+"the login shell.\n"
+"\n"
+"With a terminal on stdin the shell gets a pseudo-terminal of your\n"
+"terminal's size (resizes follow), and your terminal is in raw mode until\n"
+"the session ends: every key, Ctrl-C too, goes to the remote side. Without\n"
+"one, stdin is streamed to the command and its output (stdout and stderr\n"
+"merged) comes back. Exits with the remote command's status (128 + N when\n"
+"signal N ended it), 255 when the session broke (the reason goes to\n"
+"stderr), or 4/5 when it could not start (refused, unreachable).\n"
+"\n"
+"  -u, --user U          the user to run the shell as\n"
+"      --resume-wait S   as for proxy (default 60; 1 to 3600: a shell\n"
+"                        session always resumes)\n"
 "      --keepalive S     as for proxy (default 30)\n" },
 	{ "sessions", cli_sessions_main,
 "usage: latchkey sessions [--max N] [INSTANCE]\n"

@@ -10,6 +10,7 @@
  * costs only this structure.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,126 @@ stream_parse_u64(const char *p, size_t n, uint64_t *vp)
 	return 0;
 }
 
+/* The standard signals by name (signal(7)), for signal and exit signal. */
+static const struct {
+	int		 signo;
+	const char	*name;
+	int		 sendable;	/* a client may send it */
+} stream_sigs[] = {
+	{ SIGHUP, "HUP", 1 },	{ SIGINT, "INT", 1 },	{ SIGQUIT, "QUIT", 1 },
+	{ SIGILL, "ILL", 0 },	{ SIGTRAP, "TRAP", 0 },	{ SIGABRT, "ABRT", 0 },
+	{ SIGBUS, "BUS", 0 },	{ SIGFPE, "FPE", 0 },	{ SIGKILL, "KILL", 1 },
+	{ SIGUSR1, "USR1", 1 },	{ SIGSEGV, "SEGV", 0 },	{ SIGUSR2, "USR2", 1 },
+	{ SIGPIPE, "PIPE", 0 },	{ SIGALRM, "ALRM", 0 },	{ SIGTERM, "TERM", 1 },
+	{ SIGSTKFLT, "STKFLT", 0 }, { SIGCHLD, "CHLD", 0 },
+	{ SIGCONT, "CONT", 0 },	{ SIGSTOP, "STOP", 0 },	{ SIGTSTP, "TSTP", 0 },
+	{ SIGTTIN, "TTIN", 0 },	{ SIGTTOU, "TTOU", 0 },	{ SIGURG, "URG", 0 },
+	{ SIGXCPU, "XCPU", 0 },	{ SIGXFSZ, "XFSZ", 0 },
+	{ SIGVTALRM, "VTALRM", 0 }, { SIGPROF, "PROF", 0 },
+	{ SIGWINCH, "WINCH", 1 }, { SIGIO, "IO", 0 },	{ SIGPWR, "PWR", 0 },
+	{ SIGSYS, "SYS", 0 },
+};
+#define STREAM_NSIGS	(sizeof(stream_sigs) / sizeof(stream_sigs[0]))
+
+const char *
+lk_stream_sig_name(int signo)
+{
+	size_t i;
+
+	for (i = 0; i < STREAM_NSIGS; i++)
+		if (stream_sigs[i].signo == signo)
+			return stream_sigs[i].name;
+	return NULL;
+}
+
+int
+lk_stream_sig_parse(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < STREAM_NSIGS; i++)
+		if (strlen(stream_sigs[i].name) == n &&
+		    memcmp(stream_sigs[i].name, p, n) == 0)
+			return stream_sigs[i].signo;
+	return 0;
+}
+
+int
+lk_stream_sig_sendable(int signo)
+{
+	size_t i;
+
+	for (i = 0; i < STREAM_NSIGS; i++)
+		if (stream_sigs[i].signo == signo)
+			return stream_sigs[i].sendable;
+	return 0;
+}
+
+int
+lk_stream_ctl_is_shell(int type)
+{
+	return type == LK_STREAM_WINCH || type == LK_STREAM_SIGNAL ||
+	    type == LK_STREAM_EXIT || type == LK_STREAM_EXIT_SIGNAL;
+}
+
+/* Does p[0..n) begin with word and a space? */
+static int
+stream_word(const char *p, size_t n, const char *word)
+{
+	size_t len = strlen(word);
+
+	return n > len + 1 && memcmp(p, word, len) == 0 && p[len] == ' ';
+}
+
+/* "winch C R", "signal NAME", "exit N", "exit signal NAME" (after the word). */
+static int
+stream_parse_shell(const char *s, size_t n, struct lk_stream_ctl *c)
+{
+	const char *sp;
+	uint64_t a, b;
+	int sig;
+
+	if (stream_word(s, n, "winch")) {
+		s += 6;
+		n -= 6;
+		if ((sp = memchr(s, ' ', n)) == NULL ||
+		    stream_parse_u64(s, (size_t)(sp - s), &a) != 0 ||
+		    stream_parse_u64(sp + 1, n - (size_t)(sp - s) - 1, &b) != 0 ||
+		    a < 1 || a > LK_STREAM_WINSZ_MAX || b < 1 ||
+		    b > LK_STREAM_WINSZ_MAX)
+			return LK_ERR_INVALID_FORMAT;
+		c->type = LK_STREAM_WINCH;
+		c->n = a;
+		c->n2 = b;
+		return 0;
+	}
+	if (stream_word(s, n, "signal")) {
+		if ((sig = lk_stream_sig_parse(s + 7, n - 7)) == 0 ||
+		    !lk_stream_sig_sendable(sig))
+			return LK_ERR_INVALID_FORMAT;
+		c->type = LK_STREAM_SIGNAL;
+		c->n = (uint64_t)sig;
+		return 0;
+	}
+	if (stream_word(s, n, "exit")) {
+		s += 5;
+		n -= 5;
+		if (stream_word(s, n, "signal")) {
+			if ((sig = lk_stream_sig_parse(s + 7, n - 7)) == 0)
+				return LK_ERR_INVALID_FORMAT;
+			c->type = LK_STREAM_EXIT_SIGNAL;
+			c->n = (uint64_t)sig;
+			return 0;
+		}
+		if (stream_parse_u64(s, n, &a) != 0 || a > 255)
+			return LK_ERR_INVALID_FORMAT;
+		c->type = LK_STREAM_EXIT;
+		c->n = a;
+		return 0;
+	}
+	return LK_ERR_INVALID_FORMAT;
+}
+
 int
 lk_stream_ctl_parse(const void *p, size_t n, struct lk_stream_ctl *c)
 {
@@ -63,6 +184,7 @@ lk_stream_ctl_parse(const void *p, size_t n, struct lk_stream_ctl *c)
 
 	if (n > LK_STREAM_CTL_MAX)
 		return LK_ERR_INVALID_FORMAT;
+	memset(c, 0, sizeof(*c));
 	for (i = 0; i < sizeof(stream_ctl_names) / sizeof(stream_ctl_names[0]);
 	    i++) {
 		len = strlen(stream_ctl_names[i].name);
@@ -75,22 +197,59 @@ lk_stream_ctl_parse(const void *p, size_t n, struct lk_stream_ctl *c)
 		c->n = v;
 		return 0;
 	}
-	return LK_ERR_INVALID_FORMAT;
+	return stream_parse_shell(s, n, c);
+}
+
+size_t
+lk_stream_ctl_format(const struct lk_stream_ctl *c, char *buf)
+{
+	const char *name;
+	int len = -1;
+
+	switch (c->type) {
+	case LK_STREAM_HELLO:
+		len = snprintf(buf, LK_STREAM_CTL_MAX, "hello %" PRIu64, c->n);
+		break;
+	case LK_STREAM_ACK:
+		len = snprintf(buf, LK_STREAM_CTL_MAX, "ack %" PRIu64, c->n);
+		break;
+	case LK_STREAM_EOF:
+		len = snprintf(buf, LK_STREAM_CTL_MAX, "eof %" PRIu64, c->n);
+		break;
+	case LK_STREAM_WINCH:
+		if (c->n >= 1 && c->n <= LK_STREAM_WINSZ_MAX && c->n2 >= 1 &&
+		    c->n2 <= LK_STREAM_WINSZ_MAX)
+			len = snprintf(buf, LK_STREAM_CTL_MAX, "winch %" PRIu64
+			    " %" PRIu64, c->n, c->n2);
+		break;
+	case LK_STREAM_SIGNAL:
+		if (c->n < 64 && lk_stream_sig_sendable((int)c->n) &&
+		    (name = lk_stream_sig_name((int)c->n)) != NULL)
+			len = snprintf(buf, LK_STREAM_CTL_MAX, "signal %s",
+			    name);
+		break;
+	case LK_STREAM_EXIT:
+		if (c->n <= 255)
+			len = snprintf(buf, LK_STREAM_CTL_MAX, "exit %" PRIu64,
+			    c->n);
+		break;
+	case LK_STREAM_EXIT_SIGNAL:
+		if (c->n < 64 && (name = lk_stream_sig_name((int)c->n)) !=
+		    NULL)
+			len = snprintf(buf, LK_STREAM_CTL_MAX, "exit signal %s",
+			    name);
+		break;
+	}
+	return len > 0 && len < LK_STREAM_CTL_MAX ? (size_t)len : 0;
 }
 
 /* Writes "name N" into buf (LK_STREAM_CTL_MAX bytes); returns its length. */
 static size_t
 stream_ctl_format(int type, uint64_t n, char *buf)
 {
-	const char *name = "ack";
-	int len;
+	struct lk_stream_ctl c = { type, n, 0 };
 
-	if (type == LK_STREAM_HELLO)
-		name = "hello";
-	else if (type == LK_STREAM_EOF)
-		name = "eof";
-	len = snprintf(buf, LK_STREAM_CTL_MAX, "%s %" PRIu64, name, n);
-	return len > 0 ? (size_t)len : 0;
+	return lk_stream_ctl_format(&c, buf);
 }
 
 void
@@ -270,7 +429,8 @@ lk_stream_ctl_next(struct lk_stream *s, int idle, char *buf)
 		s->ack_now = 0;
 		return stream_ctl_format(LK_STREAM_HELLO, s->recvd, buf);
 	}
-	if (s->in_eof && !s->eof_sent && s->hello_rcvd && s->sent == s->end) {
+	if (s->in_eof && !s->eof_sent && !s->eof_hold && s->hello_rcvd &&
+	    s->sent == s->end) {
 		s->eof_sent = 1;
 		return stream_ctl_format(LK_STREAM_EOF, s->end, buf);
 	}

@@ -19,6 +19,19 @@
  *	ack N		I have received N bytes; drop them
  *	eof N		my stream ends at N (after the data before it)
  *
+ * A shell session (docs/sessions.md, "Shell sessions") adds, next to them
+ * and of the same form (C, R, N decimal as above):
+ *	winch C R	client → agent: the terminal is C columns, R rows
+ *			(1..LK_STREAM_WINSZ_MAX each)
+ *	signal NAME	client → agent: send NAME to the remote command; NAME
+ *			one of INT TERM HUP QUIT KILL USR1 USR2 WINCH
+ *	exit N		agent → client: the command exited with N (0..255),
+ *			sent before the agent's eof
+ *	exit signal NAME  agent → client: the command was killed by NAME
+ *			(a signal name of lk_stream_sig_name, without SIG)
+ * lk_stream_ctl_parse parses them; lk_stream_on_ctl does not take them
+ * (they are not the stream's: the tunnel hands them to its caller).
+ *
  * Without resume (a client that did not ask for it, or an older agent:
  * lk_stream_init with resumable 0) no control message is used: data goes
  * out as it is read, nothing is kept, and the end of the stream is an
@@ -37,11 +50,18 @@
 /* Legacy mode's send buffer, and the most one lk_stream_in_buf offers. */
 #define LK_STREAM_READ_MAX		(256 * 1024)
 
-enum { LK_STREAM_HELLO = 1, LK_STREAM_ACK, LK_STREAM_EOF };
+#define LK_STREAM_WINSZ_MAX		1000	/* columns or rows */
+
+enum { LK_STREAM_HELLO = 1, LK_STREAM_ACK, LK_STREAM_EOF,
+	LK_STREAM_WINCH, LK_STREAM_SIGNAL, LK_STREAM_EXIT,
+	LK_STREAM_EXIT_SIGNAL };
 
 struct lk_stream_ctl {
-	int		type;		/* LK_STREAM_HELLO, _ACK, _EOF */
-	uint64_t	n;
+	int		type;		/* LK_STREAM_HELLO, ... */
+	uint64_t	n;		/* hello/ack/eof: the offset; winch:
+					   columns; exit: the status; signal,
+					   exit signal: the signal number */
+	uint64_t	n2;		/* winch: rows */
 };
 
 struct lk_stream {
@@ -54,6 +74,7 @@ struct lk_stream {
 	uint64_t	 end;		/* bytes taken from local input */
 	int		 in_eof;	/* local input ended at end */
 	int		 eof_sent;
+	int		 eof_hold;	/* not yet: the caller has more to say */
 	/* receiving */
 	uint64_t	 recvd;		/* bytes received and delivered */
 	uint64_t	 ack_sent;	/* the last hello/ack value sent */
@@ -68,6 +89,23 @@ struct lk_stream {
  * *c filled, or LK_ERR_INVALID_FORMAT for anything else.
  */
 int	lk_stream_ctl_parse(const void *p, size_t n, struct lk_stream_ctl *c);
+
+/* Is type one of the shell session's messages (winch, signal, exit)? */
+int	lk_stream_ctl_is_shell(int type);
+/*
+ * Writes c as its message into buf (at least LK_STREAM_CTL_MAX bytes);
+ * returns its length, 0 for a value it cannot say (a signal without a
+ * name, an exit status above 255, a window size out of range).
+ */
+size_t	lk_stream_ctl_format(const struct lk_stream_ctl *c, char *buf);
+/*
+ * A signal's name without "SIG" (HUP, INT, ... of the 31 standard ones),
+ * NULL for another number; lk_stream_sig_parse is its inverse (0 for an
+ * unknown name). lk_stream_sig_sendable: the signals a client may send.
+ */
+const char *lk_stream_sig_name(int signo);
+int	lk_stream_sig_parse(const char *p, size_t n);
+int	lk_stream_sig_sendable(int signo);
 
 /* window is clamped to [LK_STREAM_WINDOW_MIN, LK_STREAM_WINDOW_MAX]. */
 void	lk_stream_init(struct lk_stream *s, int resumable, size_t window);
@@ -115,7 +153,7 @@ int	lk_stream_may_recv(const struct lk_stream *s);
  * The next control message to send, written into buf (at least
  * LK_STREAM_CTL_MAX bytes); returns its length, 0 when none is due. In
  * order: hello (once per connection), eof (once everything before it was
- * queued), ack (when ack_now, or a quarter window was received since the
+ * queued, and not while eof_hold is set), ack (when ack_now, or a quarter window was received since the
  * last one, or idle is set: the driver has nothing else to do). Taking it
  * marks it sent.
  */

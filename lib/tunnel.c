@@ -81,6 +81,10 @@ struct tun {
 	int			 lost_code;	/* why the connection went */
 	long long		 lost_first_ms;	/* losses since a good hello */
 	char			 lost_why[124];
+	/* a shell session's trailer (the exit status), once known */
+	struct lk_stream_ctl	 trailer;
+	int			 trailer_known;	/* 1 known, -1 none */
+	int			 trailer_sent;	/* on this connection */
 };
 
 static void
@@ -129,6 +133,62 @@ tun_lost(struct tun *t, int code, const char *why)
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* Queues shell message c. 0, or -1. */
+static int
+tun_queue_ctl(struct tun *t, const struct lk_stream_ctl *c)
+{
+	char buf[LK_STREAM_CTL_MAX];
+	size_t n;
+
+	if ((n = lk_stream_ctl_format(c, buf)) == 0)
+		return 0;	/* nothing sayable: dropped */
+	return lk_wsc_queue_copy(t->w, LK_WS_OP_TEXT, 1, 1, buf, n) != 0 ?
+	    -1 : 0;
+}
+
+/*
+ * A shell session's messages: the caller's (after our hello), and, once
+ * local input ended and all of it was queued, the trailer, which holds
+ * the stream's eof back until it is known and sent. Returns how many
+ * were queued, or -1.
+ */
+static int
+tun_send_shell(struct tun *t)
+{
+	struct lk_stream_ctl c;
+	int k = 0, r;
+
+	if (!t->s.resumable || !t->s.hello_sent)
+		return 0;
+	while (t->conf.next_ctl != NULL && t->conf.next_ctl(t->arg, &c) > 0) {
+		if (tun_queue_ctl(t, &c) != 0)
+			return -1;
+		k++;
+	}
+	if (t->conf.trailer == NULL || !t->s.in_eof)
+		return k;
+	if (t->trailer_known == 0) {
+		memset(&c, 0, sizeof(c));
+		r = t->conf.trailer(t->arg, &c);
+		if (r == LK_ERR_BUSY) {
+			t->s.eof_hold = 1;
+			return k;
+		}
+		t->trailer = c;
+		t->trailer_known = r > 0 ? 1 : -1;
+	}
+	t->s.eof_hold = 0;
+	if (t->trailer_known > 0 && !t->trailer_sent && t->s.hello_rcvd &&
+	    t->s.sent == t->s.end) {
+		if (tun_queue_ctl(t, &t->trailer) != 0)
+			return -1;
+		t->trailer_sent = 1;
+		k++;
+	} else if (t->trailer_known > 0 && !t->trailer_sent)
+		t->s.eof_hold = 1;	/* the data before it first */
+	return k;
+}
+
 /* Control messages due now. Returns how many were queued, or -1. */
 static int
 tun_send_ctl(struct tun *t, int idle)
@@ -139,6 +199,8 @@ tun_send_ctl(struct tun *t, int idle)
 
 	if (t->w->close_sent || t->w->pend_code != 0)
 		return 0;
+	if ((k = tun_send_shell(t)) < 0)
+		return -1;
 	while ((n = lk_stream_ctl_next(&t->s, idle, buf)) > 0) {
 		if (lk_wsc_queue_copy(t->w, LK_WS_OP_TEXT, 1, 1, buf, n) != 0)
 			return -1;
@@ -242,11 +304,21 @@ tun_write_out(struct tun *t, const uint8_t *p, size_t n)
 
 	if (n == 0)
 		return 0;
+	if (t->out_shut && t->conf.out_discard) {
+		lk_stream_delivered(&t->s, n);
+		return (ssize_t)n;
+	}
 	do
 		r = write(t->out_fd, p, n);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		r = 0;
+	if (r < 0 && t->conf.out_discard) {
+		/* The terminal is gone: what comes is dropped. */
+		t->out_shut = 1;
+		lk_stream_delivered(&t->s, n);
+		return (ssize_t)n;
+	}
 	if (r < 0)
 		return -1;
 	if ((size_t)r < n)
@@ -281,12 +353,23 @@ tun_on_ctl(struct tun *t, const struct lk_wsc_ev *ev)
 	struct lk_stream_ctl c;
 	int r, code;
 
-	if ((r = lk_stream_ctl_parse(ev->p, ev->n, &c)) == 0)
-		r = lk_stream_on_ctl(&t->s, &c);
+	if ((r = lk_stream_ctl_parse(ev->p, ev->n, &c)) == 0) {
+		if (!lk_stream_ctl_is_shell(c.type))
+			r = lk_stream_on_ctl(&t->s, &c);
+		else if (t->conf.on_ctl == NULL || !t->s.hello_rcvd)
+			r = LK_ERR_STATE;
+		else if ((r = t->conf.on_ctl(t->arg, &c)) != 0)
+			r = LK_ERR_INVALID_FORMAT;
+	}
 	lk_wsc_consume(t->w, ev->n);
 	if (r == 0) {
 		if (c.type == LK_STREAM_HELLO)
 			t->lost_first_ms = 0;	/* resumed for real */
+		if (c.type == LK_STREAM_EOF && t->conf.end_on_peer_eof &&
+		    t->in_open) {
+			t->in_open = 0;
+			lk_stream_in_eof(&t->s);
+		}
 		return TUN_RUN;
 	}
 	code = r == LK_ERR_RANGE ? LK_WS_RESUME_RANGE : LK_WS_PROTOCOL;
@@ -367,8 +450,10 @@ tun_out_eof(struct tun *t)
 	if (t->out_shut || !t->s.peer_eof || t->tpoff < t->tplen)
 		return;
 	t->out_shut = 1;
-	if (shutdown(t->out_fd, SHUT_WR) != 0 && t->in_fd != t->out_fd)
+	if (shutdown(t->out_fd, SHUT_WR) != 0 && t->in_fd != t->out_fd) {
 		close(t->out_fd);
+		t->end->out_closed = 1;
+	}
 }
 
 /*
@@ -553,6 +638,7 @@ tun_resume(struct tun *t)
 	}
 	tun_event(t, "lost", t->lost_why);
 	lk_stream_reconnect(&t->s);
+	t->trailer_sent = 0;
 	t->out_blocked = 0;
 	if (t->lost_first_ms == 0)
 		t->lost_first_ms = lost_at;
@@ -615,7 +701,7 @@ tun_drain(int fd)
 static int
 tun_poll(struct tun *t, int timeout)
 {
-	struct pollfd p[5];
+	struct pollfd p[6];
 	nfds_t n = 0;
 	int ik = -1, is = -1, r;
 	short ev = 0;
@@ -635,6 +721,11 @@ tun_poll(struct tun *t, int timeout)
 		p[n++] = (struct pollfd){ .fd = t->conf.kick_fd,
 		    .events = POLLIN };
 	}
+	/* The caller's messages, or the trailer until it is known. */
+	if (t->conf.ctl_fd > 0 && (t->conf.next_ctl != NULL ||
+	    (t->conf.trailer != NULL && t->trailer_known == 0)))
+		p[n++] = (struct pollfd){ .fd = t->conf.ctl_fd,
+		    .events = POLLIN };
 	if (t->conf.stop_fd >= 0) {
 		is = (int)n;
 		p[n++] = (struct pollfd){ .fd = t->conf.stop_fd,

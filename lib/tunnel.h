@@ -34,6 +34,32 @@ struct lk_tunnel_conf {
 	int	kick_fd;
 	/* Readable: close with LK_WS_GOING_AWAY and end. -1: none. */
 	int	stop_fd;
+	/*
+	 * A shell session's messages (lib/stream.h: winch, signal, exit;
+	 * resumable sessions only), all called with lk_tunnel_run's arg.
+	 * NULL each: none (a shell message from the peer is then refused).
+	 *
+	 * on_ctl: a shell message from the peer; an error refuses it (the
+	 * tunnel closes with LK_WS_PROTOCOL, "bad control message").
+	 * next_ctl: 1 with *c a message to send now, 0 when none; asked
+	 * every round after the hello, and ctl_fd (0 or -1: none) readable wakes
+	 * the loop for it.
+	 * trailer: local input ended; 1 with *c the message to send just
+	 * before our eof (the exit status), 0 for none, LK_ERR_BUSY while it
+	 * is not known yet (ctl_fd readable says it may be). It is sent
+	 * again before the eof on every new connection.
+	 */
+	int	(*on_ctl)(void *arg, const struct lk_stream_ctl *c);
+	int	(*next_ctl)(void *arg, struct lk_stream_ctl *c);
+	int	(*trailer)(void *arg, struct lk_stream_ctl *c);
+	int	ctl_fd;
+	/* The peer's eof also ends local input (a shell's client). */
+	int	end_on_peer_eof;
+	/*
+	 * out_fd refusing a write (a pty whose terminal closed) drops what
+	 * comes instead of ending the session: the trailer still goes out.
+	 */
+	int	out_discard;
 };
 
 /*
@@ -56,6 +82,9 @@ struct lk_tunnel_end {
 	uint64_t	bytes_in;	/* in_fd → WebSocket (stream bytes) */
 	uint64_t	bytes_out;	/* WebSocket → out_fd */
 	unsigned	resumes;	/* connections after the first */
+	int		out_closed;	/* the tunnel closed out_fd (a pipe
+					   at the peer's eof): not the caller's
+					   to close any more */
 };
 
 /*

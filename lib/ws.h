@@ -53,6 +53,7 @@
 #define LK_WS_RESUME		4006	/* hop lost: resume the session */
 #define LK_WS_RESUME_RANGE	4007	/* resume offset out of range */
 #define LK_WS_RESUME_GONE	4008	/* the other end no longer has it */
+#define LK_WS_SHELL_REFUSED	4009	/* the agent refused a shell session */
 
 #define LK_WS_KEY_LEN		24	/* base64 of 16 bytes */
 #define LK_WS_ACCEPT_LEN	28	/* base64 of a SHA-1 */

@@ -73,6 +73,7 @@ lk_ws_code_name(int code)
 	case LK_WS_RESUME:	return "connection lost, resuming";
 	case LK_WS_RESUME_RANGE: return "resume refused: offset out of range";
 	case LK_WS_RESUME_GONE:	return "the agent no longer has the session";
+	case LK_WS_SHELL_REFUSED: return "the agent refused the shell session";
 	default:		return "closed";
 	}
 }

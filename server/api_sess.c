@@ -22,6 +22,16 @@
 #define SESS_TOKEN_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop" \
 				"qrstuvwxyz0123456789-_"
 #define SESS_LIST_MAX		100
+#define SESS_CMD_MAX		512	/* a shell session's CommandLine */
+#define SESS_USER_MAX		32
+#define SESS_WINSZ_MAX		1000	/* LK_STREAM_WINSZ_MAX */
+
+/* A shell session's parameters, as the agent's hand-out carries them. */
+struct sess_shell {
+	const char	*command;	/* NULL: a login shell */
+	long long	 cols, rows;
+	int		 tty;
+};
 
 /*
  * Admits and inserts the session (store_sess_start: one transaction, so
@@ -31,12 +41,14 @@
  */
 static int
 sess_insert(struct api_req *req, const char *inst, long long port,
-    const char *user, const char *sid, const char *hash)
+    const char *user, const char *shell, const char *sid, const char *hash)
 {
 	struct store_sess_new s;
 	int limit = 0, r;
 
 	memset(&s, 0, sizeof(s));
+	s.kind = shell != NULL ? "shell" : "port";
+	s.shell = shell;
 	s.id = sid;
 	s.owner = req->key_id;
 	s.instance_id = inst;
@@ -123,16 +135,97 @@ sess_ws_base(struct api_req *req, char *out, size_t size)
 	return 0;
 }
 
+/* Is v 1.4.0 or later (an agent that runs shell sessions)? */
+static int
+sess_agent_shells(const char *v)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return 0;
+	a = strtoul(v, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return 0;
+	b = strtoul(end + 1, &end, 10);
+	return a > 1 || (a == 1 && b >= 4);
+}
+
+/* A portable user name, as the agent takes it (1..32 characters). */
+static int
+sess_user_valid(const char *u)
+{
+	size_t n = strlen(u);
+
+	return n >= 1 && n <= SESS_USER_MAX && u[0] != '-' &&
+	    strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == n;
+}
+
+/*
+ * A shell session's parameters (no PortNumber, a Username): the user the
+ * key's policy must allow (as for key pushes: 403 Forbidden.RAM, and
+ * nothing reaches the agent), CommandLine, and latchkey's Tty, Cols and
+ * Rows. 0, or -1 with the API error set.
+ */
+static int
+sess_shell_params(struct api_req *req, const char *user, struct sess_shell *sh)
+{
+	const char *c = api_param(req, "CommandLine"), *t = api_param(req,
+	    "Tty");
+
+	memset(sh, 0, sizeof(*sh));
+	if (!sess_user_valid(user))
+		return api_error(req, 400, "InvalidParameter.Username", "The "
+		    "specified Username is not a valid user name.");
+	if (!keys_policy_user(&req->policy, user))
+		return api_error(req, 403, "Forbidden.RAM", "User not "
+		    "authorized to operate on the specified resource: this "
+		    "access key may not open sessions as %s.", user);
+	if (c != NULL && *c != '\0') {
+		if (strlen(c) > SESS_CMD_MAX || !cmd_utf8_valid(c, strlen(c)))
+			return api_error(req, 400, "InvalidParameter."
+			    "CommandLine", "CommandLine must be UTF-8 of at "
+			    "most %d bytes.", SESS_CMD_MAX);
+		sh->command = c;
+	}
+	if (t == NULL || strcmp(t, "true") == 0)
+		sh->tty = 1;
+	else if (strcmp(t, "false") != 0)
+		return api_error(req, 400, "InvalidParameter.Tty", "Tty must "
+		    "be true or false.");
+	if (api_param_int(req, "Cols", 80, 1, SESS_WINSZ_MAX, &sh->cols) != 0 ||
+	    api_param_int(req, "Rows", 24, 1, SESS_WINSZ_MAX, &sh->rows) != 0)
+		return -1;
+	return 0;
+}
+
+/* The hand-out's shell part as JSON text (a new string), or NULL. */
+static char *
+sess_shell_json(const struct sess_shell *sh)
+{
+	json_t *j = json_pack("{s:b, s:I, s:I}", "tty", sh->tty, "cols",
+	    (json_int_t)sh->cols, "rows", (json_int_t)sh->rows);
+	char *s;
+
+	if (j != NULL && sh->command != NULL)
+		json_object_set_new(j, "command", json_string(sh->command));
+	s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	return s;
+}
+
 int
 api_start_terminal_session(struct api_req *req)
 {
 	struct store_inst x;
 	const char **ids = NULL, *user;
+	struct sess_shell shp;
 	size_t nids = 0;
 	long long port;
 	char sid[24], token[48], hash[LK_SIG_V3_SIZE], base[300], *url = NULL;
-	char ports[400];
-	int on, r = -1, e;
+	char ports[400], *shell = NULL;
+	int on, r = -1, e, is_shell;
 
 	memset(&x, 0, sizeof(x));
 
@@ -158,11 +251,24 @@ api_start_terminal_session(struct api_req *req)
 		    "specified Username is not valid.");
 		goto out;
 	}
-	if (api_param(req, "CommandLine") != NULL &&
+	/* No PortNumber and a Username: a shell session (Alibaba's shape). */
+	is_shell = api_param(req, "PortNumber") == NULL && user != NULL &&
+	    *user != '\0';
+	if (is_shell) {
+		port = 0;
+		if (sess_shell_params(req, user, &shp) != 0)
+			goto out;
+		if (relay_conf.resume_wait == 0) {
+			api_error(req, 403, "InvalidOperation.ResumeDisabled",
+			    "Shell sessions need sessions that resume "
+			    "(latchkeyd --session-resume-wait is 0).");
+			goto out;
+		}
+	} else if (api_param(req, "CommandLine") != NULL &&
 	    *api_param(req, "CommandLine") != '\0') {
-		api_error(req, 400, "InvalidParameter.CommandLine", "latchkey "
-		    "sessions carry a TCP stream to a port; CommandLine is not "
-		    "supported.");
+		api_error(req, 400, "InvalidParameter.CommandLine", "A "
+		    "CommandLine runs in a shell session: give a Username and "
+		    "no PortNumber.");
 		goto out;
 	}
 	if (api_param(req, "TargetServer") != NULL &&
@@ -201,7 +307,13 @@ api_start_terminal_session(struct api_req *req)
 		    "later does.", *x.version ? x.version : "unknown");
 		goto out;
 	}
-	if (!sess_port_allowed(x.session_ports, port)) {
+	if (is_shell && !sess_agent_shells(x.version)) {
+		api_error(req, 403, "ClientNeedUpgrade", "The agent of the "
+		    "instance (version %s) does not run shell sessions; 1.4.0 "
+		    "or later does.", *x.version ? x.version : "unknown");
+		goto out;
+	}
+	if (!is_shell && !sess_port_allowed(x.session_ports, port)) {
 		sess_ports_text(x.session_ports, ports, sizeof(ports));
 		api_error(req, 403, "InvalidPortNumber.NotAllowed", "The agent "
 		    "of the instance does not allow sessions to port %lld; it "
@@ -219,17 +331,27 @@ api_start_terminal_session(struct api_req *req)
 		api_error(req, 500, "InternalError", "no session id");
 		goto out;
 	}
-	if (sess_insert(req, ids[0], port, user, sid, hash) != 0)
+	if (is_shell && (shell = sess_shell_json(&shp)) == NULL) {
+		api_error(req, 500, "InternalError", "out of memory");
+		goto out;
+	}
+	if (sess_insert(req, ids[0], port, user, shell, sid, hash) != 0)
 		goto out;
 	json_object_set_new(req->resp, "SessionId", json_string(sid));
 	json_object_set_new(req->resp, "SecurityToken", json_string(token));
 	json_object_set_new(req->resp, "WebSocketUrl", json_string(url));
-	log_info("%s session %s started instance=%s port=%lld key=%s",
-	    req->request_id, sid, ids[0], port, req->key_id);
+	if (is_shell)
+		log_info("%s session %s started instance=%s shell user=%s "
+		    "command=%d key=%s", req->request_id, sid, ids[0], user,
+		    shp.command != NULL, req->key_id);
+	else
+		log_info("%s session %s started instance=%s port=%lld key=%s",
+		    req->request_id, sid, ids[0], port, req->key_id);
 	r = 0;
  out:
 	free(ids);
 	free(url);
+	free(shell);
 	store_inst_free(&x);
 	return r;
 }
@@ -349,8 +471,9 @@ sess_time(int64_t t)
 static int
 sess_describe(const struct store_sess *s, json_t *list)
 {
-	json_t *conn;
+	json_t *conn, *o, *sh;
 	int failed = strcmp(s->status, "Failed") == 0;
+	int shell = strcmp(s->kind, "shell") == 0;
 
 	conn = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}",
 	    "InstanceId", s->instance_id,
@@ -358,16 +481,27 @@ sess_describe(const struct store_sess *s, json_t *list)
 	    "StartTime", sess_time(s->started), "EndTime", sess_time(s->ended),
 	    "ClosedReason", failed ? "" : s->closed_reason,
 	    "FailedDetail", failed ? s->closed_reason : "");
-	if (conn == NULL || json_array_append_new(list, json_pack("{s:s, s:s,"
-	    " s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:I, s:{s:[o]}}",
-	    "SessionId", s->id, "Username", s->username,
+	if (conn == NULL || (o = json_pack("{s:s, s:s, s:s,"
+	    " s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:{s:[o]}}",
+	    "SessionId", s->id, "Kind", shell ? "shell" : "port",
+	    "Username", s->username,
 	    "ClientIP", s->client_ip, "CreationTime", sess_time(s->created),
-	    "PortNumber", (json_int_t)s->port,
 	    "TargetServer", "127.0.0.1", "IdentityType", "AccessKey",
 	    "PrincipalId", s->owner,
 	    "BytesFromClient", (json_int_t)s->bytes_in,
 	    "BytesToClient", (json_int_t)s->bytes_out,
-	    "Connections", "Connection", conn)) != 0)
+	    "Connections", "Connection", conn)) == NULL)
+		return LK_ERR_ALLOC;
+	/* A port session's port; a shell's command, if it ran one. */
+	if (!shell)
+		json_object_set_new(o, "PortNumber", json_integer(s->port));
+	else if ((sh = json_loads(s->shell, 0, NULL)) != NULL) {
+		if (json_is_string(json_object_get(sh, "command")))
+			json_object_set(o, "CommandLine", json_object_get(sh,
+			    "command"));
+		json_decref(sh);
+	}
+	if (json_array_append_new(list, o) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }

@@ -234,6 +234,9 @@ static const char *const dbp_migrations[] = {
 	"00000000000000000000000000000000');"
 	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
 	"  seq BIGINT NOT NULL);",
+	/* 5 -> 6 (SQLite's 9 -> 10): shell sessions (issue 17). */
+	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
+	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

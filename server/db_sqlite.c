@@ -200,6 +200,13 @@ static const char *const db_migrations[] = {
 	"00000000000000000000000000000000');"
 	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
 	"  seq INTEGER NOT NULL);",
+	/*
+	 * 9 -> 10: shell sessions (issue 17, docs/sessions.md): the kind
+	 * ('port' or 'shell') and a shell's hand-out as JSON (command, tty,
+	 * cols, rows); a shell session's port is 0.
+	 */
+	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
+	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -1301,6 +1301,17 @@ relay_admit(const char *query, const char *ip, int want_resume,
 	s->resumable = row.epoch > 0 ? row.resumable != 0 : want_resume &&
 	    relay_conf.resume_wait > 0 &&
 	    relay_agent_resumes(row.agent_version);
+	/*
+	 * A shell session speaks lib/stream.h's control messages: only over
+	 * a stream that resumes (its token stays unspent, for a client that
+	 * asks).
+	 */
+	if (strcmp(row.kind, "shell") == 0 && !s->resumable) {
+		status = relay_err(bodyp, 403, "InvalidOperation."
+		    "ResumeRequired", "A shell session needs a client that "
+		    "resumes: dial with the header Latchkey-Resume: 1.");
+		goto out;
+	}
 	/* Of clients presenting the token at once, one wins. */
 	if ((r = store_sess_redeem(lkd->db, sid, hash, ip, lkd->replica_id,
 	    lkd->advertise_url, lkd_now(), s->resumable)) ==
@@ -1493,6 +1504,34 @@ relay_take_url(const struct store_sess_handout *h)
 }
 
 /*
+ * A hand-out's entry: {"session_id","port"} for a port session;
+ * {"session_id","kind":"shell","user","tty","cols","rows"[,"command"]}
+ * for a shell session (docs/sessions.md, "Shell sessions").
+ */
+static json_t *
+relay_take_entry(const struct store_sess_handout *h)
+{
+	json_t *e, *sh;
+
+	if (strcmp(h->kind, "shell") != 0)
+		return json_pack("{s:s, s:I}", "session_id", h->id, "port",
+		    (json_int_t)h->port);
+	if ((sh = json_loads(h->shell, 0, NULL)) == NULL ||
+	    !json_is_object(sh)) {
+		json_decref(sh);
+		return NULL;
+	}
+	e = json_pack("{s:s, s:s, s:s}", "session_id", h->id, "kind",
+	    "shell", "user", h->username);
+	if (e != NULL && json_object_update(e, sh) != 0) {
+		json_decref(e);
+		e = NULL;
+	}
+	json_decref(sh);
+	return e;
+}
+
+/*
  * For the poll of instance_id, on any replica: the sessions whose client
  * is connected (on any replica) and that no poll has taken yet, taken
  * now (store_sess_handout: of two polls, one gets each), as
@@ -1526,8 +1565,7 @@ relay_take(const char *instance_id)
 	if ((a = json_array()) == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		e = json_pack("{s:s, s:I}", "session_id", v[i].id, "port",
-		    (json_int_t)v[i].port);
+		e = relay_take_entry(&v[i]);
 		if (e != NULL && (u = relay_take_url(&v[i])) != NULL)
 			json_object_set_new(e, "url", u);
 		/* Resumable: the agent keeps the stream across connections. */

@@ -599,7 +599,9 @@ struct store_sess_new {
 	const char	*instance_id;
 	const char	*username;	/* may be NULL: "" */
 	const char	*token_hash;	/* hex SHA-256 of the token */
-	int64_t		 port;
+	const char	*kind;		/* "port" or "shell"; NULL: "port" */
+	const char	*shell;		/* a shell's hand-out (JSON), or NULL */
+	int64_t		 port;		/* 0 for a shell */
 	int64_t		 token_expires;
 	int64_t		 now;		/* its creation time */
 };
@@ -634,6 +636,8 @@ struct store_sess {
 	char	*status;	/* Pending Connecting Connected Disconnected
 				   Closed Failed */
 	char	*closed_reason;
+	char	*kind;		/* "port" or "shell" */
+	char	*shell;		/* a shell's JSON, "" for a port */
 	int64_t	 port;
 	int64_t	 created;
 	int64_t	 started;	/* 0 before the client connected */
@@ -659,6 +663,7 @@ struct store_sess_token {
 	char	*instance_id;
 	char	*token_hash;
 	char	*status;
+	char	*kind;		/* "port" or "shell" */
 	int64_t	 port;
 	int64_t	 token_expires;
 	int64_t	 epoch;		/* 0, or the resume's number */
@@ -692,6 +697,9 @@ struct store_sess_handout {
 	char	*id;
 	char	*replica;	/* the replica holding the client */
 	char	*url;		/* its advertise URL */
+	char	*kind;		/* "port" or "shell" */
+	char	*username;
+	char	*shell;		/* a shell's JSON, "" for a port */
 	int64_t	 port;
 	int64_t	 epoch;
 	int64_t	 resumable;

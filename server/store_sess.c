@@ -97,10 +97,12 @@ store_sess_start(struct lkdb *db, const struct store_sess_new *s,
 	}
 	if ((r = lkdb_run(db, NULL, "INSERT INTO sessions(id, owner, "
 	    "instance_id, port, username, token_hash, token_expires, status, "
-	    "created) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?)", "sssissii",
+	    "created, kind, shell) VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending', ?, "
+	    "?, ?)", "sssissiiss",
 	    s->id, s->owner, s->instance_id, s->port,
 	    s->username != NULL ? s->username : "", s->token_hash,
-	    s->token_expires, s->now)) != 0)
+	    s->token_expires, s->now, s->kind != NULL ? s->kind : "port",
+	    s->shell != NULL ? s->shell : "")) != 0)
 		goto fail;
 	return lkdb_commit(db);
  fail:
@@ -190,6 +192,8 @@ sess_free_one(struct store_sess *s)
 	free(s->client_ip);
 	free(s->status);
 	free(s->closed_reason);
+	free(s->kind);
+	free(s->shell);
 }
 
 void
@@ -233,7 +237,9 @@ sess_list_cb(const struct lkdb_row *row, void *arg)
 	    (s->client_ip = lkdb_col_str(row, 4)) == NULL ||
 	    (s->status = lkdb_col_str(row, 5)) == NULL ||
 	    (s->closed_reason = lkdb_col_str(row, 11)) == NULL ||
-	    (s->owner = lkdb_col_str(row, 12)) == NULL)
+	    (s->owner = lkdb_col_str(row, 12)) == NULL ||
+	    (s->kind = lkdb_col_str(row, 13)) == NULL ||
+	    (s->shell = lkdb_col_str(row, 14)) == NULL)
 		return LK_ERR_ALLOC;
 	s->port = lkdb_int(row, 2);
 	s->created = lkdb_int(row, 6);
@@ -255,7 +261,8 @@ store_sess_list(struct lkdb *db, const struct store_sess_query *q,
 	*np = 0;
 	if ((r = lkdb_query(db, sess_list_cb, &l, "SELECT id, instance_id, "
 	    "port, username, client_ip, status, created, started, ended, "
-	    "bytes_in, bytes_out, closed_reason, owner FROM sessions WHERE "
+	    "bytes_in, bytes_out, closed_reason, owner, kind, shell FROM "
+	    "sessions WHERE "
 	    "owner = ?1 AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
 	    "OR id = ?3) ORDER BY created DESC, id LIMIT ?4 OFFSET ?5",
 	    "sssii", q->owner, q->instance_id, q->id, q->limit,
@@ -277,6 +284,7 @@ store_sess_token_free(struct store_sess_token *t)
 	free(t->token_hash);
 	free(t->status);
 	free(t->agent_version);
+	free(t->kind);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -294,7 +302,8 @@ sess_token_cb(const struct lkdb_row *row, void *arg)
 	if ((x->t->instance_id = lkdb_col_str(row, 0)) == NULL ||
 	    (x->t->token_hash = lkdb_col_str(row, 2)) == NULL ||
 	    (x->t->status = lkdb_col_str(row, 4)) == NULL ||
-	    (x->t->agent_version = lkdb_col_str(row, 7)) == NULL)
+	    (x->t->agent_version = lkdb_col_str(row, 7)) == NULL ||
+	    (x->t->kind = lkdb_col_str(row, 8)) == NULL)
 		return LK_ERR_ALLOC;
 	x->t->port = lkdb_int(row, 1);
 	x->t->token_expires = lkdb_int(row, 3);
@@ -313,7 +322,8 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 	memset(t, 0, sizeof(*t));
 	if ((r = lkdb_query(db, sess_token_cb, &x, "SELECT s.instance_id, "
 	    "s.port, s.token_hash, s.token_expires, s.status, s.epoch, "
-	    "s.resumable, COALESCE(i.version, '') FROM sessions s LEFT JOIN "
+	    "s.resumable, COALESCE(i.version, ''), s.kind FROM sessions s "
+	    "LEFT JOIN "
 	    "instances i ON i.id = s.instance_id WHERE s.id = ?", "s",
 	    sid)) != 0) {
 		store_sess_token_free(t);
@@ -364,6 +374,9 @@ store_sess_handout_free(struct store_sess_handout *list, size_t n)
 		free(list[i].id);
 		free(list[i].replica);
 		free(list[i].url);
+		free(list[i].kind);
+		free(list[i].username);
+		free(list[i].shell);
 	}
 	free(list);
 }
@@ -393,7 +406,10 @@ sess_handout_cb(const struct lkdb_row *row, void *arg)
 	l->n++;
 	if ((h->id = lkdb_col_str(row, 0)) == NULL ||
 	    (h->replica = lkdb_col_str(row, 2)) == NULL ||
-	    (h->url = lkdb_col_str(row, 3)) == NULL)
+	    (h->url = lkdb_col_str(row, 3)) == NULL ||
+	    (h->kind = lkdb_col_str(row, 6)) == NULL ||
+	    (h->username = lkdb_col_str(row, 7)) == NULL ||
+	    (h->shell = lkdb_col_str(row, 8)) == NULL)
 		return LK_ERR_ALLOC;
 	h->port = lkdb_int(row, 1);
 	h->epoch = lkdb_int(row, 4);
@@ -423,7 +439,8 @@ store_sess_handout(struct lkdb *db, const char *instance_id, int64_t now,
 	if ((r = lkdb_query(db, sess_handout_cb, &l, "UPDATE sessions SET "
 	    "handout = 2, handed = ?1 WHERE instance_id = ?2 AND handout = 1 "
 	    "AND status = 'Connecting' RETURNING id, port, client_replica, "
-	    "client_url, epoch, resumable", "is", now, instance_id)) != 0) {
+	    "client_url, epoch, resumable, kind, username, shell", "is", now,
+	    instance_id)) != 0) {
 		store_sess_handout_free(l.v, l.n);
 		return r;
 	}

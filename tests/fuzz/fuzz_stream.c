@@ -1,7 +1,9 @@
 /*
  * libFuzzer harness for lib/stream.c. The first byte picks the part:
- *  - even: the control-message parser. What parses formats back to the
- *    same bytes; what is refused is not of the documented form.
+ *  - even: the control-message parser, the shell session's messages
+ *    (winch, signal, exit) too. What parses formats back to the same
+ *    bytes, with values in their documented ranges; what is refused is
+ *    not of the documented form; the stream never takes a shell message.
  *  - odd: the rest drives two streams through a transport that may lose
  *    everything in flight (reconnect), one operation per byte. Checked at
  *    every step: no more than window bytes held, every byte received is
@@ -37,27 +39,41 @@ static void
 fuzz_parse(const uint8_t *p, size_t n)
 {
 	struct lk_stream_ctl c;
+	struct lk_stream s;
 	char buf[LK_STREAM_CTL_MAX + 1];
-	const char *name;
-	int len;
+	size_t len;
 
 	if (lk_stream_ctl_parse(p, n, &c) != 0)
 		return;
 	switch (c.type) {
 	case LK_STREAM_HELLO:
-		name = "hello";
-		break;
 	case LK_STREAM_ACK:
-		name = "ack";
-		break;
 	case LK_STREAM_EOF:
-		name = "eof";
+		CHECK(c.n2 == 0);
+		break;
+	case LK_STREAM_WINCH:
+		CHECK(c.n >= 1 && c.n <= LK_STREAM_WINSZ_MAX);
+		CHECK(c.n2 >= 1 && c.n2 <= LK_STREAM_WINSZ_MAX);
+		break;
+	case LK_STREAM_SIGNAL:
+		CHECK(lk_stream_sig_sendable((int)c.n));
+		break;
+	case LK_STREAM_EXIT:
+		CHECK(c.n <= 255);
+		break;
+	case LK_STREAM_EXIT_SIGNAL:
+		CHECK(lk_stream_sig_name((int)c.n) != NULL);
 		break;
 	default:
 		abort();
 	}
-	len = snprintf(buf, sizeof(buf), "%s %" PRIu64, name, c.n);
-	CHECK(len > 0 && (size_t)len == n && memcmp(buf, p, n) == 0);
+	len = lk_stream_ctl_format(&c, buf);
+	CHECK(len > 0 && len == n && memcmp(buf, p, n) == 0);
+	if (lk_stream_ctl_is_shell(c.type)) {
+		lk_stream_init(&s, 1, 0);
+		CHECK(lk_stream_on_ctl(&s, &c) == LK_ERR_INVALID_FORMAT);
+		lk_stream_free(&s);
+	}
 }
 
 /* ---- two streams ---------------------------------------------------- */
@@ -164,7 +180,7 @@ static void
 try_ctl(const struct lk_stream *s, int type, uint64_t n)
 {
 	struct lk_stream copy = *s, before = *s;
-	struct lk_stream_ctl c = { type, n };
+	struct lk_stream_ctl c = { type, n, 0 };
 	int r, want = expect_ctl(s, &c);
 
 	r = lk_stream_on_ctl(&copy, &c);

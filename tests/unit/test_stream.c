@@ -96,6 +96,135 @@ test_ctl_parse_vectors(void **state)
 	}
 }
 
+/*
+ * A shell session's messages (winch, signal, exit): what they say, and
+ * hostile values refused (out of range, unknown or unsendable signals,
+ * stray spaces, signs, NULs); what parses formats back to the same bytes,
+ * and the stream itself does not take them.
+ */
+struct svec {
+	const char	*s;
+	size_t		 n;		/* 0: strlen(s) */
+	int		 type;		/* 0: refused */
+	uint64_t	 a, b;
+};
+
+static void
+test_ctl_shell(void **state)
+{
+	static const struct svec vecs[] = {
+		{ "winch 80 24", 0, LK_STREAM_WINCH, 80, 24 },
+		{ "winch 1 1", 0, LK_STREAM_WINCH, 1, 1 },
+		{ "winch 1000 1000", 0, LK_STREAM_WINCH, 1000, 1000 },
+		{ "winch 1001 24", 0, 0, 0, 0 },
+		{ "winch 80 1001", 0, 0, 0, 0 },
+		{ "winch 0 24", 0, 0, 0, 0 },
+		{ "winch 80 0", 0, 0, 0, 0 },
+		{ "winch 080 24", 0, 0, 0, 0 },
+		{ "winch -80 24", 0, 0, 0, 0 },
+		{ "winch 80", 0, 0, 0, 0 },
+		{ "winch 80 24 1", 0, 0, 0, 0 },
+		{ "winch 80  24", 0, 0, 0, 0 },
+		{ "winch 18446744073709551696 24", 0, 0, 0, 0 },
+		{ "winch 80 24\0", 12, 0, 0, 0 },
+		{ "winch  80 24", 0, 0, 0, 0 },
+		{ "signal INT", 0, LK_STREAM_SIGNAL, 2, 0 },
+		{ "signal TERM", 0, LK_STREAM_SIGNAL, 15, 0 },
+		{ "signal HUP", 0, LK_STREAM_SIGNAL, 1, 0 },
+		{ "signal QUIT", 0, LK_STREAM_SIGNAL, 3, 0 },
+		{ "signal KILL", 0, LK_STREAM_SIGNAL, 9, 0 },
+		{ "signal USR1", 0, LK_STREAM_SIGNAL, 10, 0 },
+		{ "signal USR2", 0, LK_STREAM_SIGNAL, 12, 0 },
+		{ "signal WINCH", 0, LK_STREAM_SIGNAL, 28, 0 },
+		{ "signal SEGV", 0, 0, 0, 0 },
+		{ "signal STOP", 0, 0, 0, 0 },
+		{ "signal 9", 0, 0, 0, 0 },
+		{ "signal SIGINT", 0, 0, 0, 0 },
+		{ "signal int", 0, 0, 0, 0 },
+		{ "signal INT ", 0, 0, 0, 0 },
+		{ "signal ", 0, 0, 0, 0 },
+		{ "signal INT\0", 11, 0, 0, 0 },
+		{ "exit 0", 0, LK_STREAM_EXIT, 0, 0 },
+		{ "exit 3", 0, LK_STREAM_EXIT, 3, 0 },
+		{ "exit 255", 0, LK_STREAM_EXIT, 255, 0 },
+		{ "exit 256", 0, 0, 0, 0 },
+		{ "exit -1", 0, 0, 0, 0 },
+		{ "exit 03", 0, 0, 0, 0 },
+		{ "exit", 0, 0, 0, 0 },
+		{ "exit ", 0, 0, 0, 0 },
+		{ "exit 3 4", 0, 0, 0, 0 },
+		{ "exit signal SEGV", 0, LK_STREAM_EXIT_SIGNAL, 11, 0 },
+		{ "exit signal KILL", 0, LK_STREAM_EXIT_SIGNAL, 9, 0 },
+		{ "exit signal FOO", 0, 0, 0, 0 },
+		{ "exit signal 9", 0, 0, 0, 0 },
+		{ "exit signal", 0, 0, 0, 0 },
+		{ "exit signal ", 0, 0, 0, 0 },
+		{ "exit signal KILL ", 0, 0, 0, 0 },
+	};
+	struct lk_stream_ctl c;
+	struct lk_stream s;
+	char buf[LK_STREAM_CTL_MAX];
+	size_t i, n;
+	int r;
+
+	(void)state;
+	lk_stream_init(&s, 1, 0);
+	for (i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) {
+		n = vecs[i].n != 0 ? vecs[i].n : strlen(vecs[i].s);
+		r = lk_stream_ctl_parse(vecs[i].s, n, &c);
+		if (vecs[i].type == 0) {
+			if (r != LK_ERR_INVALID_FORMAT)
+				fail_msg("vector %zu \"%s\": accepted (%d)", i,
+				    vecs[i].s, r);
+			continue;
+		}
+		if (r != 0)
+			fail_msg("vector %zu \"%s\": refused", i, vecs[i].s);
+		assert_int_equal(c.type, vecs[i].type);
+		assert_true(c.n == vecs[i].a && c.n2 == vecs[i].b);
+		assert_true(lk_stream_ctl_is_shell(c.type));
+		assert_int_equal(lk_stream_ctl_format(&c, buf), n);
+		assert_memory_equal(buf, vecs[i].s, n);
+		/* Not the stream's: refused, nothing changed. */
+		assert_int_equal(lk_stream_on_ctl(&s, &c),
+		    LK_ERR_INVALID_FORMAT);
+	}
+	/* Values the formatter cannot say give nothing to send. */
+	c = (struct lk_stream_ctl){ LK_STREAM_EXIT, 256, 0 };
+	assert_int_equal(lk_stream_ctl_format(&c, buf), 0);
+	c = (struct lk_stream_ctl){ LK_STREAM_WINCH, 0, 5 };
+	assert_int_equal(lk_stream_ctl_format(&c, buf), 0);
+	c = (struct lk_stream_ctl){ LK_STREAM_SIGNAL, 11, 0 };
+	assert_int_equal(lk_stream_ctl_format(&c, buf), 0);
+	c = (struct lk_stream_ctl){ LK_STREAM_EXIT_SIGNAL, 99, 0 };
+	assert_int_equal(lk_stream_ctl_format(&c, buf), 0);
+	assert_false(lk_stream_ctl_is_shell(LK_STREAM_HELLO));
+	lk_stream_free(&s);
+}
+
+/* eof_hold keeps the eof back (the shell's exit goes first), then not. */
+static void
+test_eof_hold(void **state)
+{
+	struct lk_stream s;
+	struct lk_stream_ctl c = { LK_STREAM_HELLO, 0, 0 };
+	char buf[LK_STREAM_CTL_MAX];
+	size_t n;
+
+	(void)state;
+	lk_stream_init(&s, 1, 0);
+	assert_true(lk_stream_ctl_next(&s, 0, buf) > 0);	/* hello */
+	assert_int_equal(lk_stream_on_ctl(&s, &c), 0);
+	lk_stream_in_eof(&s);
+	s.eof_hold = 1;
+	assert_int_equal(lk_stream_ctl_next(&s, 0, buf), 0);
+	s.eof_hold = 0;
+	n = lk_stream_ctl_next(&s, 0, buf);
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "eof 0", 5);
+	lk_stream_free(&s);
+}
+
 /* Over LK_STREAM_CTL_MAX bytes is refused, and the pointer is not read
  * as a C string (no NUL at the end). */
 static void
@@ -119,7 +248,7 @@ test_ctl_parse_long(void **state)
 static void
 ctl_ok(struct lk_stream *s, int type, uint64_t n)
 {
-	struct lk_stream_ctl c = { type, n };
+	struct lk_stream_ctl c = { type, n, 0 };
 
 	assert_int_equal(lk_stream_on_ctl(s, &c), 0);
 }
@@ -128,7 +257,7 @@ ctl_ok(struct lk_stream *s, int type, uint64_t n)
 static void
 ctl_bad(struct lk_stream *s, int type, uint64_t n, int want)
 {
-	struct lk_stream_ctl c = { type, n };
+	struct lk_stream_ctl c = { type, n, 0 };
 	struct lk_stream before = *s;
 
 	assert_int_equal(lk_stream_on_ctl(s, &c), want);
@@ -302,7 +431,7 @@ test_legacy(void **state)
 	struct lk_stream s;
 	const uint8_t *p;
 	char buf[LK_STREAM_CTL_MAX];
-	struct lk_stream_ctl c = { LK_STREAM_HELLO, 0 };
+	struct lk_stream_ctl c = { LK_STREAM_HELLO, 0, 0 };
 	size_t n;
 
 	(void)state;
@@ -587,6 +716,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ctl_parse_vectors),
 		cmocka_unit_test(test_ctl_parse_long),
+		cmocka_unit_test(test_ctl_shell),
+		cmocka_unit_test(test_eof_hold),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_legacy),
