@@ -53,11 +53,19 @@ lk_net_hint(int curlcode, const char *errbuf, const char *url, char *out,
 		    "latchkey-agent register --cacert FILE)";
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
-		why = strstr(curl, "wrong version number") != NULL ||
-		    strstr(curl, "packet length too long") != NULL ?
-		    "it does not speak TLS on that port: for a latchkeyd "
-		    "run with --allow-plain-http, use an http:// URL" :
-		    "the TLS handshake failed";
+		if (strstr(curl, "wrong version number") != NULL ||
+		    strstr(curl, "packet length too long") != NULL)
+			why = "it does not speak TLS on that port: for a "
+			    "latchkeyd run with --allow-plain-http, use an "
+			    "http:// URL";
+		else if (strstr(curl, "SSL_ERROR_SYSCALL") != NULL ||
+		    strstr(curl, "unexpected eof") != NULL)
+			why = "it closed the connection during the TLS "
+			    "handshake; it may not speak TLS on that port (for "
+			    "a latchkeyd run with --allow-plain-http, use an "
+			    "http:// URL)";
+		else
+			why = "the TLS handshake failed";
 		break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_WEIRD_SERVER_REPLY:

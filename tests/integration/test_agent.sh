@@ -176,7 +176,7 @@ check_exit "register: a bare host:port exits 64" 64 "$AGENT" register \
 check "register: https:// to a plain-HTTP latchkeyd says to use http://" sh -c \
     "'$AGENT' register --server 'https://127.0.0.1:$LKD_PORT' \
     --activation-id x --activation-code y --state '$T/none.json' 2>&1 |
-    grep -q 'does not speak TLS on that port.*use an http:// URL'"
+    grep -q 'TLS on that port.*use an http:// URL'"
 DEAD_PORT=$(lk_free_port)
 check_exit "register: an unreachable server is 69" 69 "$AGENT" register \
     --server "http://127.0.0.1:$DEAD_PORT" --activation-id "$ACT_ID" \
