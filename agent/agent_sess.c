@@ -353,7 +353,7 @@ sess_redial(void *arg, long long deadline_ms, int stop_fd, struct lk_ws **wsp,
 		if (poll(p, stop_fd >= 0 ? 2 : 1, left > 1000 ? 1000 :
 		    (int)left) > 0) {
 			if (p[0].revents & POLLIN)
-				(void)read(l->kick, &n, sizeof(n));
+				lk_fd_drain(l->kick, &n, sizeof(n));
 			if (stop_fd >= 0 && (p[1].revents & POLLIN))
 				return LK_ERR_STATE;
 		}
@@ -595,7 +595,7 @@ sess_live_resume(const char *id, int64_t epoch, const char *url)
 		l->epoch = epoch;
 		snprintf(l->next_url, sizeof(l->next_url), "%s", url);
 		l->have_next = 1;
-		(void)write(l->kick, &one, sizeof(one));
+		lk_fd_wake(l->kick, &one, sizeof(one));
 	}
 	return 1;
 }
@@ -760,7 +760,7 @@ agent_sess_stop(long ms)
 	long long end = agent_now_ms() + ms;
 
 	if (sess_stopfd >= 0)
-		(void)write(sess_stopfd, &one, sizeof(one));
+		lk_fd_wake(sess_stopfd, &one, sizeof(one));
 	pthread_mutex_lock(&sess_lock);
 	while (sess_active > 0 && agent_now_ms() < end)
 		(void)agent_cond_wait(&sess_cond, &sess_lock, end);

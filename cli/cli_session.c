@@ -30,6 +30,7 @@
 #include "err.h"
 #include "stream.h"
 #include "tunnel.h"
+#include "util.h"
 #include "ws.h"
 
 #define SESSION_CMD_MAX		512	/* StartTerminalSession's CommandLine */
@@ -73,7 +74,7 @@ session_on_winch(int sig)
 
 	(void)sig;
 	if (session_winch_pipe[1] >= 0)
-		(void)write(session_winch_pipe[1], "w", 1);
+		lk_fd_wake(session_winch_pipe[1], "w", 1);
 	errno = e;
 }
 

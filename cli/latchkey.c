@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "util.h"
 
 volatile sig_atomic_t cli_interrupted;
 
@@ -428,7 +429,7 @@ cli_on_signal(int sig)
 
 	cli_interrupted = sig;
 	if (cli_stop_pipe[1] >= 0)
-		(void)write(cli_stop_pipe[1], "x", 1);
+		lk_fd_wake(cli_stop_pipe[1], "x", 1);
 	errno = e;
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "util.h"
@@ -103,4 +104,24 @@ lk_time_parse(const char *s, int64_t *tp)
 		return LK_ERR_INVALID_FORMAT;
 	*tp = (int64_t)t;
 	return 0;
+}
+
+void
+lk_fd_wake(int fd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, buf, len);
+	while (n == -1 && errno == EINTR);
+}
+
+void
+lk_fd_drain(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n == -1 && errno == EINTR);
 }

@@ -37,6 +37,14 @@ int	lk_parse_ll(const char *s, long long min, long long max,
  * writes "" for t <= 0 (unset) or a time it cannot format.
  */
 void	lk_time_iso(int64_t t, char *buf, size_t size);
+
+/*
+ * A wake-up written to, or read from, an eventfd or a pipe. A full pipe
+ * or counter already wakes its reader and an empty one has nothing to
+ * take, so these retry only on EINTR and ignore other failures on purpose.
+ */
+void	lk_fd_wake(int fd, const void *buf, size_t len);
+void	lk_fd_drain(int fd, void *buf, size_t len);
 /* Parses exactly that form. Returns 0 or LK_ERR_INVALID_FORMAT. */
 int	lk_time_parse(const char *s, int64_t *tp);
 

@@ -34,6 +34,7 @@
 #include "db.h"
 #include "err.h"
 #include "log.h"
+#include "util.h"
 
 #define DBP_POOL_MAX	24	/* connections: workers + background threads */
 #define DBP_CACHE_SLOTS	256	/* prepared statements per connection */
@@ -999,7 +1000,7 @@ dbp_listen_stop(struct dbp_listener *l)
 {
 	if (!l->running)
 		return;
-	(void)write(l->quit[1], "q", 1);
+	lk_fd_wake(l->quit[1], "q", 1);
 	pthread_join(l->thread, NULL);
 	close(l->quit[0]);
 	close(l->quit[1]);

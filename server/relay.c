@@ -923,7 +923,7 @@ relay_take_kicked(struct relay_sess **run)
 	struct relay_sess *s;
 	uint64_t n;
 
-	(void)read(relay_efd, &n, sizeof(n));
+	lk_fd_drain(relay_efd, &n, sizeof(n));
 	pthread_mutex_lock(&relay_lock);
 	for (s = relay_kicked; s != NULL; s = s->knext) {
 		s->kicked = 0;
@@ -1051,7 +1051,7 @@ relay_kick(struct relay_sess *s)
 		s->knext = relay_kicked;
 		relay_kicked = s;
 	}
-	(void)write(relay_efd, &one, sizeof(one));
+	lk_fd_wake(relay_efd, &one, sizeof(one));
 }
 
 /* ---- the upgrades (libmicrohttpd's thread: never block) ---- */
@@ -1704,7 +1704,7 @@ relay_stop(void)
 			s->end_code = LK_WS_GOING_AWAY;
 		relay_kick(s);
 	}
-	(void)write(relay_efd, &one, sizeof(one));	/* when there is none */
+	lk_fd_wake(relay_efd, &one, sizeof(one));	/* when there is none */
 	while (relay_running)
 		if (pthread_cond_timedwait(&relay_cond, &relay_lock, &dl) ==
 		    ETIMEDOUT)
@@ -1713,7 +1713,7 @@ relay_stop(void)
 		log_warnx("relay: sessions still closing after %d s; dropped",
 		    RELAY_STOP_WAIT);
 		relay_abort = 1;
-		(void)write(relay_efd, &one, sizeof(one));
+		lk_fd_wake(relay_efd, &one, sizeof(one));
 		dl.tv_sec += RELAY_ABORT_WAIT;
 		while (relay_running)
 			if (pthread_cond_timedwait(&relay_cond, &relay_lock,

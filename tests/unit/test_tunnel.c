@@ -289,7 +289,7 @@ relay_main(void *arg)
 		if (poll(p, 4, 20) < 0)
 			continue;
 		if (p[1].revents & POLLIN)
-			(void)read(r->wake[0], junk, sizeof(junk));
+			lk_fd_drain(r->wake[0], junk, sizeof(junk));
 		if (p[0].revents & POLLIN)
 			relay_accept(r);
 	}
@@ -302,7 +302,7 @@ static void
 relay_cmd(struct relay *r, int cmd)
 {
 	r->cmd = cmd;
-	(void)write(r->wake[1], "x", 1);
+	lk_fd_wake(r->wake[1], "x", 1);
 }
 
 static struct relay *
