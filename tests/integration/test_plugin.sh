@@ -36,6 +36,7 @@ mkroot() {
 	SSHD_PORT=$(lk_free_port) || return 1
 	mkdir -p "$R/etc/ssh/sshd_config.d" "$R/run"
 	ssh-keygen -q -t ed25519 -N '' -f "$R/etc/ssh/ssh_host_ed25519_key"
+	lk_known_host "$SSHD_PORT" "$R/etc/ssh/ssh_host_ed25519_key.pub"
 	{
 		echo "# This is the sshd server system-wide configuration file.  See"
 		echo "# sshd_config(5) for more information."
