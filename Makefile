@@ -127,8 +127,18 @@ $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson \
 	    -lsqlite3 -lpq $(LIBS) -lpthread
 
-# The web console's assets, embedded in latchkeyd as C arrays.
-CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*))
+# The web console's assets, embedded in latchkeyd as C arrays, with
+# xterm.js for its terminal from Debian's node-xterm and libjs-xterm
+# (scripts/install-deps): libjs-xterm's xterm.js is no browser bundle, so
+# tools/jsbundle.sh makes one of node-xterm's CommonJS modules.
+XTERM_LIB	?= /usr/share/nodejs/xterm/lib
+XTERM_CSS	?= /usr/share/javascript/xterm/xterm.css
+CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*)) $(BUILD)/gen/xterm.js \
+		   $(XTERM_CSS)
+$(BUILD)/gen/xterm.js: tools/jsbundle.sh $(XTERM_LIB)/public/Terminal.js
+	@mkdir -p $(dir $@)
+	sh tools/jsbundle.sh $(XTERM_LIB) public/Terminal xterm >$@.tmp && \
+	    mv $@.tmp $@
 $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<

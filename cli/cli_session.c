@@ -214,7 +214,8 @@ cli_session_main(struct cli *c, int argc, char **argv)
 	struct cli_tun t;
 	struct lk_ws *ws = NULL;
 	char *id = NULL, *cmd = NULL;
-	int ch, k, r;
+	const char *inst;
+	int ch, k, r, pass;
 
 	memset(&sh, 0, sizeof(sh));
 	sh.winch_fd = -1;
@@ -222,18 +223,28 @@ cli_session_main(struct cli *c, int argc, char **argv)
 	sh.cols = 80;
 	sh.rows = 24;
 	cli_tun_defaults(&t);
+	/*
+	 * Options go before INSTANCE or after it, before "--" and the
+	 * COMMAND (latchkey session INSTANCE --user U -- COMMAND): getopt
+	 * stops at INSTANCE ("+"), and is run again after it.
+	 */
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+vhu:", opts, NULL)) != -1) {
-		if ((k = cli_common_opt(c, "session", ch, &r)) < 0)
-			return r;
-		if (k == 0 && ch == 'u')
-			sh.user = optarg;
-		else if (k == 0 && cli_tun_opt(ch, optarg, &t, &r) < 0)
-			return r;
-	}
-	if (argc - optind < 1) {
-		cli_usage_of("session", 1);
-		return CLI_EX_USAGE;
+	for (pass = 0; pass < 2; pass++) {
+		while ((ch = getopt_long(argc, argv, "+vhu:", opts,
+		    NULL)) != -1) {
+			if ((k = cli_common_opt(c, "session", ch, &r)) < 0)
+				return r;
+			if (k == 0 && ch == 'u')
+				sh.user = optarg;
+			else if (k == 0 && cli_tun_opt(ch, optarg, &t, &r) < 0)
+				return r;
+		}
+		if (pass == 0 && argc - optind < 1) {
+			cli_usage_of("session", 1);
+			return CLI_EX_USAGE;
+		}
+		if (pass == 0)
+			inst = argv[optind++];
 	}
 	if (t.resume_wait == 0) {
 		cli_warn("--resume-wait: shell sessions need resume (1 to "
@@ -244,10 +255,8 @@ cli_session_main(struct cli *c, int argc, char **argv)
 		cli_warn("no local user name: give --user");
 		return CLI_EX_USAGE;
 	}
-	/* INSTANCE -- COMMAND...: getopt stopped at INSTANCE, before "--". */
-	k = optind + 1 < argc && strcmp(argv[optind + 1], "--") == 0;
-	if ((r = session_command(argc - optind - 1 - k, argv + optind + 1 + k,
-	    &cmd)) != 0)
+	/* The COMMAND: what follows INSTANCE's options (getopt ate "--"). */
+	if ((r = session_command(argc - optind, argv + optind, &cmd)) != 0)
 		return r;
 	sh.command = cmd;
 	sh.tty = isatty(STDIN_FILENO);
@@ -256,7 +265,7 @@ cli_session_main(struct cli *c, int argc, char **argv)
 	t.shell = &sh;
 	atexit(session_restore);
 	if ((r = cli_config_load(c)) != 0 ||
-	    (r = cli_inst_id(c, argv[optind], &id)) != 0 ||
+	    (r = cli_inst_id(c, inst, &id)) != 0 ||
 	    (r = cli_tunnel_open(c, id, 0, &t, &ws)) != 0)
 		goto out;
 	cli_api_cleanup(c);

@@ -122,6 +122,15 @@ sess_ws_base(struct api_req *req, char *out, size_t size)
 			out[--i] = '\0';
 		return 0;
 	}
+	/*
+	 * A call with no HTTP request of its own (the console's, through
+	 * api_call_internal): a path on this server, "/session?...", which
+	 * the console turns into its own terminal URL.
+	 */
+	if (req->headers == NULL) {
+		snprintf(out, size, "%s", "");
+		return 0;
+	}
 	for (i = 0; i < req->nheaders; i++)
 		if (strcmp(req->headers[i].name, "host") == 0)
 			host = req->headers[i].value;

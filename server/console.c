@@ -8,6 +8,8 @@
  *					{Operator, Password}: sets the cookie
  *	POST /console/api/signout	ends the session
  *	POST /console/api/call		{Action, Params}: an API action
+ *	POST /console/api/terminal	a shell session for the terminal page
+ *	GET  /console/terminal		its WebSocket (http.c -> relay.c)
  *
  * Every POST must be JSON (so that a cross-site form cannot send one
  * without a preflight), must not come from another origin (Origin and
@@ -30,6 +32,7 @@
 #include "console.h"
 #include "err.h"
 #include "log.h"
+#include "store.h"
 
 #define CONSOLE_CSP	"default-src 'self'; frame-ancestors 'none'; " \
 			"base-uri 'none'; form-action 'self'"
@@ -368,29 +371,23 @@ console_region(struct lk_params *params)
 	return r;
 }
 
-static void
-console_call(const struct console_req *req, struct console_resp *resp,
-    const struct console_session *s)
+/*
+ * Runs action with params as the session's identity (its access key and
+ * policy, or the operator's whole policy). Returns 0 with *statusp and
+ * *outp (a new reference) the API's answer, or -1 having answered resp.
+ */
+static int
+console_run(struct console_resp *resp, const struct console_session *s,
+    const char *action, struct lk_params *params, int *statusp, json_t **outp)
 {
-	struct lk_params params;
 	struct lkd_policy pol;
-	char *action = NULL, key_id[CONSOLE_NAME_MAX + 16];
-	char field[3 * LK_PARAMS_NAME_MAX + 1];
-	json_t *out = NULL;
-	int status, r;
+	char key_id[CONSOLE_NAME_MAX + 16];
+	int r, ret = -1;
 
 	memset(&pol, 0, sizeof(pol));
-	if ((r = console_call_parse(req->body, req->bodylen, &action, &params,
-	    field, sizeof(field))) != 0) {
-		console_error(resp, 400, "InvalidParameter", field,
-		    r == LK_ERR_TOO_LONG ? "The value is too long." :
-		    "The call is malformed: {\"Action\": NAME, \"Params\": "
-		    "{NAME: string, number or boolean}}.");
-		return;
-	}
 	/* The console's region is the only one; the API still checks it. */
-	if (lk_params_get(&params, "RegionId") == NULL &&
-	    console_region(&params) != 0) {
+	if (lk_params_get(params, "RegionId") == NULL &&
+	    console_region(params) != 0) {
 		console_error(resp, 500, "InternalError", "", "out of memory");
 		goto out;
 	}
@@ -404,14 +401,117 @@ console_call(const struct console_req *req, struct console_resp *resp,
 		    "The access key of this session is gone or disabled.");
 		goto out;
 	}
-	if (api_call_internal(action, &params, key_id, &pol, &status,
-	    &out) != 0) {
+	if (api_call_internal(action, params, key_id, &pol, statusp,
+	    outp) != 0) {
 		console_error(resp, 500, "InternalError", "", "out of memory");
 		goto out;
 	}
-	console_json(resp, status, out);
+	ret = 0;
  out:
 	keys_policy_free(&pol);
+	return ret;
+}
+
+/* Parses a call's body; 0, or -1 having answered resp. */
+static int
+console_call_body(const struct console_req *req, struct console_resp *resp,
+    char **actionp, struct lk_params *params)
+{
+	char field[3 * LK_PARAMS_NAME_MAX + 1];
+	int r;
+
+	if ((r = console_call_parse(req->body, req->bodylen, actionp, params,
+	    field, sizeof(field))) != 0) {
+		console_error(resp, 400, "InvalidParameter", field,
+		    r == LK_ERR_TOO_LONG ? "The value is too long." :
+		    "The call is malformed: {\"Action\": NAME, \"Params\": "
+		    "{NAME: string, number or boolean}}.");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+console_call(const struct console_req *req, struct console_resp *resp,
+    const struct console_session *s)
+{
+	struct lk_params params;
+	char *action = NULL;
+	json_t *out = NULL;
+	int status;
+
+	if (console_call_body(req, resp, &action, &params) != 0)
+		return;
+	if (console_run(resp, s, action, &params, &status, &out) == 0)
+		console_json(resp, status, out);
+	lk_params_free(&params);
+	free(action);
+}
+
+/*
+ * POST /console/api/terminal (docs/console.md, "Terminal"): the body of
+ * a StartTerminalSession call for a shell session under a pseudo-terminal
+ * (a Username, no PortNumber, Tty absent or true), run as the signed-in
+ * principal like any call; on success the session is bound to this
+ * console session (sid: the cookie's value) before anyone learns its
+ * token, and the answer is {SessionId, TerminalUrl}: the path of the
+ * console's WebSocket (/console/terminal?...), which only this console
+ * session, from this origin, may dial. The API's WebSocketUrl is not
+ * given: the session cannot be dialled at /session.
+ */
+static void
+console_terminal(const struct console_req *req, struct console_resp *resp,
+    const struct console_session *s, const char *sid)
+{
+	struct lk_params params;
+	char *action = NULL, *url = NULL, hash[LK_SIG_V3_SIZE];
+	const char *id, *token, *tty;
+	json_t *out = NULL;
+	int status, r;
+
+	if (console_call_body(req, resp, &action, &params) != 0)
+		return;
+	tty = lk_params_get(&params, "Tty");
+	if (strcmp(action, "StartTerminalSession") != 0 ||
+	    lk_params_get(&params, "PortNumber") != NULL ||
+	    lk_params_get(&params, "Username") == NULL ||
+	    (tty != NULL && strcmp(tty, "true") != 0)) {
+		console_error(resp, 400, "InvalidParameter", "Action", "The "
+		    "console's terminal starts StartTerminalSession shell "
+		    "sessions: a Username, no PortNumber, a terminal.");
+		goto out;
+	}
+	if (console_run(resp, s, action, &params, &status, &out) != 0)
+		goto out;
+	if (status != 200) {
+		console_json(resp, status, out);
+		out = NULL;
+		goto out;
+	}
+	id = json_string_value(json_object_get(out, "SessionId"));
+	token = json_string_value(json_object_get(out, "SecurityToken"));
+	if (id == NULL || token == NULL ||
+	    lk_sig_sha256_hex(sid, CONSOLE_SID_HEX, hash) != 0 ||
+	    asprintf(&url, "/console/terminal?sessionId=%s&token=%s", id,
+	    token) < 0) {
+		url = NULL;
+		console_error(resp, 500, "InternalError", "", "no session");
+		goto out;
+	}
+	/* Its token is still ours alone: bind before answering. */
+	if ((r = store_sess_console_bind(lkd->db, id, hash)) != 0) {
+		console_store_error(resp, r == LK_ERR_NOT_FOUND ?
+		    LK_ERR_INTERNAL : r, "The session could not be bound to "
+		    "this console session.");
+		goto out;
+	}
+	log_info("console terminal session=%s principal=%s", id,
+	    s->principal);
+	console_json(resp, 200, json_pack("{s:s, s:s}", "SessionId", id,
+	    "TerminalUrl", url));
+ out:
+	json_decref(out);
+	free(url);
 	lk_params_free(&params);
 	free(action);
 }
@@ -435,7 +535,7 @@ console_api(const struct console_req *req, struct console_resp *resp,
 		return;
 	}
 	if (strcmp(what, "signin") != 0 && strcmp(what, "signout") != 0 &&
-	    strcmp(what, "call") != 0) {
+	    strcmp(what, "call") != 0 && strcmp(what, "terminal") != 0) {
 		console_error(resp, 404, "NotFound", "", "No such path.");
 		return;
 	}
@@ -465,7 +565,64 @@ console_api(const struct console_req *req, struct console_resp *resp,
 		console_cookie_set(resp, req, NULL);
 		return;
 	}
-	console_call(req, resp, &s);
+	if (strcmp(what, "terminal") == 0)
+		console_terminal(req, resp, &s, sid);
+	else
+		console_call(req, resp, &s);
+	OPENSSL_cleanse(sid, sizeof(sid));
+}
+
+/*
+ * The terminal's WebSocket handshake (GET /console/terminal), before the
+ * relay looks at its token: a browser always sends Origin on a WebSocket
+ * (it is the only defence against cross-site WebSocket hijacking, since
+ * SameSite does not cover every case), so it must be present and ours;
+ * Sec-Fetch-Site, when sent, must be same-origin; the cookie must name a
+ * live console session, whose hash goes into hash for the relay to
+ * compare with the session's binding. Returns 0, or the HTTP status with
+ * *codep and *msgp (static strings).
+ */
+int
+console_ws_admit(const struct lk_sig_header *h, size_t nh, int tls,
+    char hash[LK_SIG_V3_SIZE], const char **codep, const char **msgp)
+{
+	struct console_req req;
+	struct console_session s;
+	char sid[CONSOLE_SID_HEX + 1];
+	const char *origin, *site;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.headers = h;
+	req.nheaders = nh;
+	origin = console_hdr(&req, "origin");
+	site = console_hdr(&req, "sec-fetch-site");
+	if (origin == NULL || !console_origin_ok(origin, console_hdr(&req,
+	    "host"), tls) || (site != NULL && strcmp(site,
+	    "same-origin") != 0)) {
+		*codep = "Forbidden.Origin";
+		*msgp = "The console's terminal is opened from the console's "
+		    "own origin only.";
+		return 403;
+	}
+	r = console_cookie_get(console_hdr(&req, "cookie"), CONSOLE_COOKIE,
+	    sid, sizeof(sid));
+	if (r == 0)
+		r = console_session_get(sid, &s);
+	if (r == 0)
+		r = lk_sig_sha256_hex(sid, CONSOLE_SID_HEX, hash);
+	OPENSSL_cleanse(sid, sizeof(sid));
+	if (r == LK_ERR_UNAVAILABLE) {
+		*codep = "ServiceUnavailable";
+		*msgp = "The database is unavailable, try again later.";
+		return 503;
+	}
+	if (r != 0) {
+		*codep = "NotSignedIn";
+		*msgp = "Sign in to the console to open its terminal.";
+		return 401;
+	}
+	return 0;
 }
 
 void

@@ -71,6 +71,14 @@ struct console_resp {
 void	console_handle(const struct console_req *req,
 	    struct console_resp *resp);
 void	console_resp_free(struct console_resp *resp);
+/*
+ * The checks of the terminal's WebSocket handshake (GET
+ * /console/terminal) before the relay takes it: Origin present and this
+ * server's, the console cookie naming a live session (its SHA-256 into
+ * hash). 0, or an HTTP status with *codep and *msgp set.
+ */
+int	console_ws_admit(const struct lk_sig_header *h, size_t nh, int tls,
+	    char hash[LK_SIG_V3_SIZE], const char **codep, const char **msgp);
 
 /* console_parse.c: pure functions over untrusted bytes. */
 struct console_signin {

@@ -238,6 +238,8 @@ static const char *const dbp_migrations[] = {
 	/* 5 -> 6 (SQLite's 9 -> 10): shell sessions (issue 17). */
 	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
 	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
+	/* 6 -> 7 (SQLite's 10 -> 11): console-bound shell sessions. */
+	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

@@ -207,6 +207,14 @@ static const char *const db_migrations[] = {
 	 */
 	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';"
 	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 10 -> 11: a shell session started by the web console is bound to
+	 * the console session that started it (the SHA-256 of its cookie, as
+	 * console_sessions keys it; '' for any other session): only that
+	 * browser, on the console's own origin, may dial it
+	 * (docs/console.md, "Terminal").
+	 */
+	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -176,7 +176,40 @@ http_console(struct http_req *hr, const char *path, unsigned int *statusp)
 	return r;
 }
 
-/* The WebSocket paths of the session relay. */
+/*
+ * GET /console/terminal: the console's terminal page dials its shell
+ * session here (docs/console.md, "Terminal"); the console's checks
+ * (Origin, cookie), then the relay's (token, binding).
+ */
+static void
+http_terminal(struct http_req *hr, const char *query,
+    struct MHD_Response **respp, unsigned int *statusp)
+{
+	char hash[LK_SIG_V3_SIZE], *body = NULL;
+	const char *code, *msg;
+	json_t *j;
+	int status;
+
+	status = console_ws_admit(hr->headers, hr->nheaders, http_tls, hash,
+	    &code, &msg);
+	if (status != 0) {
+		log_info("console terminal refused code=%s client=%s", code,
+		    hr->conn != NULL ? hr->conn->addr : "-");
+		j = json_pack("{s:s, s:s}", "Code", code, "Message", msg);
+		body = j != NULL ? json_dumps(j, JSON_COMPACT |
+		    JSON_PRESERVE_ORDER) : NULL;
+		json_decref(j);
+		*respp = http_json(status, body, statusp);
+		return;
+	}
+	status = relay_http(hr->mc, "/session", query, hr->method,
+	    hr->headers, hr->nheaders, hash, respp, &body);
+	if (*respp == NULL)
+		*respp = http_json(status, body, statusp);
+	else
+		*statusp = (unsigned int)status;
+}
+
 /*
  * GET /healthz, for load balancers: 200 while the database answers, else
  * 503. No authentication; the database is asked at most once a second.
@@ -222,11 +255,14 @@ http_route(struct http_req *hr, struct MHD_Response **respp,
 		*respp = http_json(500, NULL, statusp);
 		return 0;
 	}
-	if (strncmp(path, "/console", 8) == 0 && strchr("/", path[8]) != NULL)
+	if (strcmp(path, "/console/terminal") == 0)
+		http_terminal(hr, query, respp, statusp);
+	else if (strncmp(path, "/console", 8) == 0 && strchr("/", path[8]) !=
+	    NULL)
 		*respp = http_console(hr, path, statusp);
 	else if (http_is_session(path)) {
 		status = relay_http(hr->mc, path, query, hr->method,
-		    hr->headers, hr->nheaders, respp, &body);
+		    hr->headers, hr->nheaders, NULL, respp, &body);
 		if (*respp == NULL)
 			*respp = http_json(status, body, statusp);
 		else

@@ -1234,10 +1234,14 @@ relay_agent_resumes(const char *v)
 	return a > 1 || (a == 1 && b >= 2);
 }
 
-/* Checks and spends a client's token; fills s. */
+/*
+ * Checks and spends a client's token; fills s. console: the hash of the
+ * console session dialling from the console's terminal page (its Origin
+ * and cookie checked by console_ws_admit), NULL at /session.
+ */
 static int
 relay_admit(const char *query, const char *ip, int want_resume,
-    struct relay_sess *s, char **bodyp)
+    const char *console, struct relay_sess *s, char **bodyp)
 {
 	struct lk_params qp = { 0 };
 	struct store_sess_token row = { 0 };
@@ -1283,6 +1287,18 @@ relay_admit(const char *query, const char *ip, int want_resume,
 		status = relay_err(bodyp, 401, "InvalidSecurityToken.Expired",
 		    "This session's WebSocketUrl has expired; start a new "
 		    "session.");
+		goto out;
+	}
+	/*
+	 * A session the console started is dialled by that console session
+	 * only, at /console/terminal; the console dials no other.
+	 */
+	if (console != NULL ? row.console[0] == '\0' ||
+	    !lk_sig_equal(console, row.console) : row.console[0] != '\0') {
+		status = relay_err(bodyp, 403, "Forbidden.ConsoleSession",
+		    console != NULL ? "This session was not started by this "
+		    "console session." : "This session was started by the web "
+		    "console; only its terminal page may dial it.");
 		goto out;
 	}
 	/* Off, also when the database cannot say. */
@@ -1401,7 +1417,7 @@ relay_agent_refuse(const char *sid, int elsewhere, const char *inst,
 int
 relay_http(struct MHD_Connection *c, const char *path, const char *query,
     const char *method, const struct lk_sig_header *h, size_t nh,
-    struct MHD_Response **respp, char **bodyp)
+    const char *console, struct MHD_Response **respp, char **bodyp)
 {
 	const char *key = relay_hdr(h, nh, "sec-websocket-key");
 	const char *ver = relay_hdr(h, nh, "sec-websocket-version");
@@ -1451,8 +1467,11 @@ relay_http(struct MHD_Connection *c, const char *path, const char *query,
 			return relay_err(bodyp, 500, "InternalError",
 			    "out of memory");
 		relay_client_ip(c, ip, sizeof(ip));
-		if ((status = relay_admit(query, ip, relay_hdr_has(relay_hdr(h,
-		    nh, "latchkey-resume"), "1"), s, bodyp)) != 0) {
+		/* A browser cannot send Latchkey-Resume: the console's page
+		 * always speaks the resumable stream. */
+		if ((status = relay_admit(query, ip, console != NULL ||
+		    relay_hdr_has(relay_hdr(h, nh, "latchkey-resume"), "1"),
+		    console, s, bodyp)) != 0) {
 			free(s);
 			return status;
 		}

@@ -37,7 +37,9 @@ struct relay_conf {
 extern struct relay_conf relay_conf;
 
 /*
- * For http.c: answers a WebSocket request for path ("/session" or
+ * For http.c: answers a WebSocket request for path ("/session",
+ * "/console/terminal" with console the hash of the console session that
+ * console_ws_admit() let through, NULL otherwise, or
  * "/agent/v1/session/<id>"). Returns the HTTP status; on 101 *respp is the
  * upgrade response to queue, otherwise *bodyp a JSON error body. Any
  * thread may call it; the upgrade callbacks hand the socket to the relay
@@ -45,7 +47,7 @@ extern struct relay_conf relay_conf;
  */
 int	relay_http(struct MHD_Connection *c, const char *path,
 	    const char *query, const char *method,
-	    const struct lk_sig_header *h, size_t nh,
+	    const struct lk_sig_header *h, size_t nh, const char *console,
 	    struct MHD_Response **respp, char **bodyp);
 /*
  * For http.c: c's request got relay_http's 101 but the connection closed

@@ -669,11 +669,20 @@ struct store_sess_token {
 	int64_t	 epoch;		/* 0, or the resume's number */
 	int64_t	 resumable;	/* set by the first connection */
 	char	*agent_version;	/* of the instance's agent, "" unknown */
+	char	*console;	/* the console session it is bound to, or "" */
 };
 void	store_sess_token_free(struct store_sess_token *t);
 /* Session sid's token; LK_ERR_NOT_FOUND. */
 int	store_sess_token_get(struct lkdb *db, const char *sid,
 	    struct store_sess_token *t);
+/*
+ * Binds the Pending shell session sid to the console session whose
+ * cookie hashes to console_hash (docs/console.md, "Terminal"): from then
+ * on only a dial with that console session may spend its token.
+ * LK_ERR_NOT_FOUND: no such Pending shell session, or already bound.
+ */
+int	store_sess_console_bind(struct lkdb *db, const char *sid,
+	    const char *console_hash);
 /*
  * Spends session sid's single-use token: one conditional update, from
  * Pending with token_hash and a token still valid at now to Connecting

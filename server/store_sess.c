@@ -285,6 +285,7 @@ store_sess_token_free(struct store_sess_token *t)
 	free(t->status);
 	free(t->agent_version);
 	free(t->kind);
+	free(t->console);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -303,7 +304,8 @@ sess_token_cb(const struct lkdb_row *row, void *arg)
 	    (x->t->token_hash = lkdb_col_str(row, 2)) == NULL ||
 	    (x->t->status = lkdb_col_str(row, 4)) == NULL ||
 	    (x->t->agent_version = lkdb_col_str(row, 7)) == NULL ||
-	    (x->t->kind = lkdb_col_str(row, 8)) == NULL)
+	    (x->t->kind = lkdb_col_str(row, 8)) == NULL ||
+	    (x->t->console = lkdb_col_str(row, 9)) == NULL)
 		return LK_ERR_ALLOC;
 	x->t->port = lkdb_int(row, 1);
 	x->t->token_expires = lkdb_int(row, 3);
@@ -322,7 +324,8 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 	memset(t, 0, sizeof(*t));
 	if ((r = lkdb_query(db, sess_token_cb, &x, "SELECT s.instance_id, "
 	    "s.port, s.token_hash, s.token_expires, s.status, s.epoch, "
-	    "s.resumable, COALESCE(i.version, ''), s.kind FROM sessions s "
+	    "s.resumable, COALESCE(i.version, ''), s.kind, s.console "
+	    "FROM sessions s "
 	    "LEFT JOIN "
 	    "instances i ON i.id = s.instance_id WHERE s.id = ?", "s",
 	    sid)) != 0) {
@@ -330,6 +333,19 @@ store_sess_token_get(struct lkdb *db, const char *sid,
 		return r;
 	}
 	return x.found ? 0 : LK_ERR_NOT_FOUND;
+}
+
+int
+store_sess_console_bind(struct lkdb *db, const char *sid,
+    const char *console_hash)
+{
+	int changes = 0, r;
+
+	if ((r = lkdb_run(db, &changes, "UPDATE sessions SET console = ?1 "
+	    "WHERE id = ?2 AND kind = 'shell' AND status = 'Pending' AND "
+	    "console = ''", "ss", console_hash, sid)) != 0)
+		return r;
+	return changes == 1 ? 0 : LK_ERR_NOT_FOUND;
 }
 
 int

@@ -7,7 +7,7 @@
  */
 'use strict';
 
-const state = { csrf: '', who: null, timers: [], instances: null };
+const state = { csrf: '', who: null, timers: [], instances: null, term: null };
 const FINISHED = ['Success', 'Failed', 'Stopped', 'Timeout', 'Error', 'Cancelled', 'PartialFailed', 'Finished', 'Terminated'];
 const PLUGIN_INSTALL = 'acs-plugin-manager -e -P config_ecs_instance_connect --params --install';
 const SEND_KEY = 'ACS-ECS-SendSshPublicKey-linux.sh';
@@ -73,6 +73,8 @@ function fieldError(id, msg) {
 function stopTimers() {
   for (const t of state.timers) clearTimeout(t);
   state.timers = [];
+  if (state.term) { state.term.close(); state.term = null; }
+  $('view').classList.remove('term-view');
 }
 
 /* ------------------------------------------------------------------ */
@@ -168,6 +170,10 @@ function route() {
     if (h[0] === 'invocation' && h[1]) { setNav('invocations'); return pageInvocation(decodeURIComponent(h[1])); }
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
+    if (h[0] === 'terminal' && h[1] && h[2]) {
+      setNav('instances');
+      return pageTerminal(decodeURIComponent(h[1]), decodeURIComponent(h[2]));
+    }
     setNav('instances');
     return pageInstances();
   } catch (e) { /* signed out */ }
@@ -275,7 +281,8 @@ async function pageInstance(id) {
     ['State', badge(online ? 'online' : 'offline')], ['Last heartbeat', agent.LastHeartbeatTime || '']]) {
     dl.append(el('dt', {}, k), el('dd', { class: k === 'Addresses' ? 'mono' : '' }, val || '—'));
   }
-  v.append(dl, el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
+  v.append(dl, connectForm(id, online));
+  v.append(el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
   if (!hk.ok) { v.append(errorBox(hk.body)); return; }
   const keys = (hk.body.HostKeys && hk.body.HostKeys.HostKey) || [];
   if (!keys.length) {
@@ -300,6 +307,71 @@ async function pageInstance(id) {
   v.append(el('h3', { id: 'known-hosts-title' }, 'known_hosts lines'),
     el('pre', { class: 'mono wrap', id: 'known-hosts', 'aria-labelledby': 'known-hosts-title' },
       keys.map((k) => id + ' ' + k.PublicKey).join('\n')));
+}
+
+/* Connect: a shell on the instance in the terminal page. */
+function connectForm(id, online) {
+  const user = el('input', { id: 'connect-user', spellcheck: 'false', autocomplete: 'off',
+    value: localStorage.getItem('lk-connect-user') || '' });
+  const form = el('form', { class: 'toolbar', id: 'connect-form', novalidate: true },
+    el('div', { class: 'field' }, el('label', { for: 'connect-user' }, 'Log in as'), user,
+      el('p', { class: 'field-error', id: 'connect-user-error', role: 'alert' })),
+    el('button', { type: 'submit', id: 'connect', disabled: !online }, 'Connect'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const u = user.value.trim();
+    if (!/^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$/.test(u)) {
+      fieldError('connect-user', 'A user name: 1 to 32 of A-Z a-z 0-9 . _ -');
+      return;
+    }
+    localStorage.setItem('lk-connect-user', u);
+    location.hash = '#/terminal/' + encodeURIComponent(id) + '/' + encodeURIComponent(u);
+  });
+  return el('section', { 'aria-labelledby': 'connect-title' },
+    el('h2', { id: 'connect-title' }, 'Shell'),
+    el('p', {}, 'A shell on the server in your browser, through its agent (no sshd, no open port). ' +
+      'The user must be allowed by your access key\'s Users policy and listed in the agent\'s --shell-users.'),
+    form);
+}
+
+/* The terminal page (terminal.js): the whole view, sized to the window. */
+async function pageTerminal(id, user) {
+  const v = view(user + '@' + id);
+  v.classList.add('term-view');
+  const status = el('span', { class: 'status muted', id: 'terminal-status', 'aria-live': 'polite' }, 'Connecting…');
+  const box = el('div', { class: 'terminal', id: 'terminal' });
+  let h = null;
+  const again = el('button', { type: 'button', class: 'secondary', id: 'terminal-again', hidden: true,
+    on: { click: route } }, 'Connect again');
+  v.append(el('div', { class: 'toolbar term-bar' },
+    el('a', { href: '#/instance/' + encodeURIComponent(id) }, '← Instance'), status,
+    el('span', { class: 'spacer' }),
+    el('button', { type: 'button', class: 'secondary', id: 'terminal-copy', on: { click: () => h && h.copy && h.copy() } }, 'Copy'),
+    el('button', { type: 'button', class: 'secondary', id: 'terminal-paste', on: { click: () => h && h.paste && h.paste() } }, 'Paste'),
+    again,
+    el('button', { type: 'button', class: 'secondary', id: 'terminal-close',
+      on: { click: () => { location.hash = '#/instance/' + encodeURIComponent(id); } } }, 'Disconnect')),
+    box);
+  const here = location.hash;
+  const onStatus = (msg, ended) => {
+    status.textContent = typeof msg === 'string' ? msg : errText(msg);
+    status.classList.toggle('field-error', ended);
+    again.hidden = !ended;
+  };
+  try {
+    h = await LkTerminal.open(box, async (cols, rows) => {
+      const r = await post('api/terminal', { Action: 'StartTerminalSession', Params: {
+        'InstanceId.1': id, Username: user, Cols: cols, Rows: rows } }, true);
+      if (r.status === 401 && r.body.Code === 'NotSignedIn') showSignin('Your session has ended; sign in again.');
+      return r;
+    }, onStatus);
+  } catch (e) {
+    onStatus({ Code: 'ConsoleError', Message: String(e.message || e) }, true);
+    return;
+  }
+  if (location.hash !== here) { h.close(); return; }
+  state.term = h;
+  window.lkTerminal = h;		/* for the browser tests */
 }
 
 /* ------------------------------------------------------------------ */

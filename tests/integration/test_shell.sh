@@ -56,6 +56,11 @@ out=$("$LK" session --user "$LK_ALICE" "$INST" -- 'id -un; echo err >&2' \
     </dev/null 2>/dev/null)
 is "the command runs as $LK_ALICE, stderr merged" "$out" "$LK_ALICE
 err"
+out=$("$LK" session "$INST" --user "$LK_ALICE" -- 'id -un; uname -s' \
+    </dev/null 2>"$T/after.err")
+is "options after INSTANCE (session INST --user U -- CMD): as U" "$out" \
+    "$LK_ALICE
+Linux"
 "$LK" session --user "$LK_ALICE" "$INST" -- 'kill -TERM $$' </dev/null \
     2>/dev/null
 is "a command killed by SIGTERM: 128 + 15" "$?" 143
