@@ -50,7 +50,8 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c \
+		   lib/sshdlog.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -140,7 +141,7 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
-		   agent/agent_hostkeys.c
+		   agent/agent_hostkeys.c agent/agent_login.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -260,7 +261,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c tests/fuzz/stub_relay.c
+    server/store_audit.c server/agentlogin.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

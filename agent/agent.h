@@ -13,6 +13,7 @@
  *	agent_http.c		HTTP with libcurl
  *	agent_state.c		state file and the host's facts
  *	agent_hostkeys.c	sshd's host keys, for the facts
+ *	agent_login.c		logins with pushed keys, from sshd's log
  *	agent_log.c		the event log file
  */
 #ifndef LK_AGENT_H
@@ -88,6 +89,11 @@ json_t	*agent_facts(const json_t *);
  * only when out of memory.
  */
 json_t	*agent_hostkeys(void);
+
+/* agent_login.c: logins with pushed keys, reported (docs/audit.md). */
+int	 agent_login_config(const char *);
+int	 agent_login_start(void);
+void	 agent_login_stop(void);
 
 /* agent_http.c */
 struct agent_http;

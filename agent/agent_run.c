@@ -574,11 +574,12 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	    st.instance_id, agent_vis(vis[0], sizeof(vis[0]), st.server), more,
 	    agent_vis(vis[1], sizeof(vis[1]), statepath), agent_report_count());
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
-	    agent_sess_init(&st) != 0)
+	    agent_sess_init(&st) != 0 || agent_login_start() != 0)
 		fatalx("cannot start the reporter");
 	agent_loop(h, &st, hostkey_check);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
+	agent_login_stop();
 	agent_sess_stop(AGENT_DRAIN_MS);
 	agent_task_drain(AGENT_DRAIN_MS);
 	agent_report_finish(AGENT_FLUSH_MS);

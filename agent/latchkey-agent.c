@@ -56,6 +56,7 @@ struct agent_opts {
 	const char	*stop_after;
 	const char	*session_ports;
 	const char	*hostkey_check;
+	const char	*sshd_log;
 	const char	*script;
 	int		 foreground;
 	int		 debug;
@@ -82,6 +83,7 @@ agent_usage(FILE *fp)
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
 	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
+	    "           [--sshd-log auto|journal|none|FILE]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s -h | --help | -V | --version\n"
 	    "\n"
@@ -93,7 +95,8 @@ agent_usage(FILE *fp)
 	    "             sessions may reach the local ports of\n"
 	    "             --session-ports (comma-separated, default 22);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
-	    "             seconds (default %d)\n"
+	    "             seconds (default %d); logins with pushed keys are\n"
+	    "             read from --sshd-log (default auto) and reported\n"
 	    "  status     print the instance id and server of the state file\n"
 	    "\n"
 	    "Diagnostics: %s exec-local [--user U] [--timeout S] [--dir D]\n"
@@ -148,6 +151,7 @@ static const struct {
 	    session_ports) },
 	{ "--hostkey-check", O_SESS, offsetof(struct agent_opts,
 	    hostkey_check) },
+	{ "--sshd-log", O_SESS, offsetof(struct agent_opts, sshd_log) },
 };
 
 /* One option (or the script of exec-local); returns 0 or -1. */
@@ -621,6 +625,11 @@ main(int argc, char **argv)
 		if (o.hostkey_check != NULL && lk_parse_ll(o.hostkey_check, 1,
 		    86400, &check) != 0) {
 			log_warnx("--hostkey-check: 1 to 86400 seconds");
+			return AGENT_EXIT_USAGE;
+		}
+		if (agent_login_config(o.sshd_log) != 0) {
+			log_warnx("--sshd-log: auto, journal, none or an "
+			    "absolute path");
 			return AGENT_EXIT_USAGE;
 		}
 		return agent_run(o.state, o.log, o.foreground, o.debug,

@@ -796,6 +796,8 @@ agentd_handle(const char *method, const char *path, const char *query,
 	}
 	else if (strcmp(path, "result") == 0 && in != NULL)
 		status = agentd_result(id, in, outp);
+	else if (strcmp(path, "login") == 0 && in != NULL)
+		status = agentlogin_handle(id, in, outp);
 	else if (strcmp(path, "goodbye") == 0 && in != NULL)
 		status = agentd_goodbye(id, in, outp);
 	else

@@ -43,6 +43,33 @@ void	agentd_wake_many(const char *const *ids, size_t n);
 int	agentd_start(void);
 void	agentd_stop(void);
 
+/* ---- agentlogin.c: POST /agent/v1/login ---------------------------- */
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "sshkey.h"
+#include "util.h"
+
+#define AGENTLOGIN_MAX	64	/* logins in one report */
+
+/* One login an agent reports, checked. */
+struct agentlogin {
+	char	 user[LK_USER_MAX + 1];
+	char	 fp[LK_SSHKEY_FP_SIZE];
+	char	 keytype[32];
+	char	 from[46];		/* numeric IPv4 or IPv6 */
+	int	 port;
+	int64_t	 time;			/* on the agent's clock */
+};
+/*
+ * Checks a report {"logins":[...]} into v (AGENTLOGIN_MAX entries) and
+ * *np. LK_ERR_INVALID_FORMAT when anything in it is not as documented.
+ */
+int	agentlogin_parse(const json_t *in, struct agentlogin *v, size_t *np);
+/* The endpoint: 200 after a login event each, or 400. */
+int	agentlogin_handle(const char *id, json_t *in, char **outp);
+
 /* Admin: activation codes. */
 int	agentd_activation_create(long long count, long long ttl, char **idp,
 	    char **codep, char *expires, size_t expsize);

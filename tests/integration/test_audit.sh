@@ -52,7 +52,8 @@ lk_activation ACT --count 1 2>"$T/last.err"
 check "latchkeyd listens, with --audit-file" lk_lkd_start latchkeyd --audit-file "$AF"
 check "the agent registers and runs" lk_agent_register agent-a
 A=${AGENT_IID:-none}
-LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid lk_agent_run agent-a
+LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid lk_agent_run agent-a \
+    --sshd-log "$T/sshd/sshd1.log"
 
 export HOME=$T/home TMPDIR=$T/tmp
 mkdir -p "$HOME" "$TMPDIR"
@@ -88,6 +89,52 @@ INV=$(printf '%s' "$PUSH" | jq -r .detail.invoke_id)
 is "api.call InvokeCommand names the same invocation" \
     "$(ev ".kind == \"api.call\" and .detail.invoke_id == \"$INV\"" | jq -r '[.detail.action, .target.instance, .target.user] | join(" ")')" \
     "InvokeCommand $A root"
+# The login itself: the agent read sshd's "Accepted publickey" line.
+for i in $(seq 1 40); do [ -n "$(ev '.kind == "login"')" ] && break; sleep 0.25; done
+LOGIN=$(ev '.kind == "login"' | head -n 1)
+is "login: from the agent, instance, user, fingerprint, from" \
+    "$(printf '%s' "$LOGIN" | jq -r '[.actor.agent, .target.instance, .target.user, .detail.fingerprint, .detail.key_type, .detail.from] | join(" ")')" \
+    "$A $A $LK_ALICE $FP ED25519 127.0.0.1"
+is "login links to the key.push: its seq, invocation and access key" \
+    "$(printf '%s' "$LOGIN" | jq -r '[.detail.push_seq, .detail.invoke_id, .detail.pushed_by, .detail.push_time] | join(" ")')" \
+    "$(printf '%s' "$PUSH" | jq -r '[.seq, .detail.invoke_id, .actor.access_key_id, .time] | join(" ")')"
+check "login has a port and an RFC 3339 login_time" sh -c \
+    "printf '%s' '$LOGIN' | jq -e '(.detail.port > 0) and (.detail.login_time | test(\"Z\$\"))' >/dev/null"
+check "the agent logged the login it reported" grep -q " login accepted user=$LK_ALICE fp=$FP" "$T/agent-a.log"
+# A key sshd accepts that latchkey did not push is not reported.
+NLOGIN=$(ev '.kind == "login"' | wc -l)
+printf 'Accepted publickey for %s from 127.0.0.1 port 1 ssh2: ED25519 %s\n' \
+    "$LK_BOB" "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" >>"$T/sshd/sshd1.log"
+# Another program's tag in a syslog-style line is not sshd's.
+printf 'Dec  5 06:09:00 h evil[1]: Accepted publickey for %s from 127.0.0.1 port 1 ssh2: ED25519 %s\n' \
+    "$LK_ALICE" "$FP" >>"$T/sshd/sshd1.log"
+sleep 1
+is "a key not pushed, or a line not sshd's: no login event" "$(ev '.kind == "login"' | wc -l)" "$NLOGIN"
+
+# The endpoint refuses what is not a login.
+ST=$T/agent-a/agent.json
+BEARER="Authorization: Bearer $(json_str instance_id <"$ST").$(json_str credential <"$ST")"
+login_post() { curl -s -o /dev/null -w '%{http_code}' -H "$BEARER" -d "$1" "$LKD_URL/agent/v1/login"; }
+GOODL="{\"user\":\"$LK_ALICE\",\"fingerprint\":\"$FP\",\"key_type\":\"ED25519\",\"from\":\"127.0.0.1\",\"port\":22,\"time\":\"2026-01-01T00:00:00Z\"}"
+bad=0
+for body in '{}' '{"logins":[]}' '{"logins":{}}' '[1]' \
+    "{\"logins\":[${GOODL/\"port\":22/\"port\":0}]}" \
+    "{\"logins\":[${GOODL/\"port\":22/\"port\":\"22\"}]}" \
+    "{\"logins\":[${GOODL/$LK_ALICE/..}]}" \
+    "{\"logins\":[${GOODL/$LK_ALICE/a\\u0000b}]}" \
+    "{\"logins\":[${GOODL/127.0.0.1/evil.example}]}" \
+    "{\"logins\":[${GOODL/$FP/SHA256:x}]}" \
+    "{\"logins\":[${GOODL/ED25519/ed 25519}]}" \
+    "{\"logins\":[${GOODL/2026-01-01T00:00:00Z/yesterday}]}" \
+    "{\"logins\":[$GOODL,1]}" \
+    "{\"logins\":[$(printf "$GOODL,%.0s" $(seq 1 65))$GOODL]}"; do
+	c=$(login_post "$body")
+	[ "$c" = 400 ] || { echo "# $c for $body" >&2; bad=1; }
+done
+is "malformed login reports: 400 each, no event" "$bad $(ev '.kind == "login"' | wc -l)" "0 $NLOGIN"
+is "a login report without the agent's credential: 401" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -d "{\"logins\":[$GOODL]}" "$LKD_URL/agent/v1/login")" 401
+
 sleep 0.3
 is "invocation.result: from the agent, Success, exit 0" \
     "$(ev ".kind == \"invocation.result\"" | jq -r '[.actor.agent, .target.instance, .detail.status, .detail.exit_code] | join(" ")' | head -n 1)" \
