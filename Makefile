@@ -141,7 +141,7 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
-		   agent/agent_hostkeys.c agent/agent_login.c
+		   agent/agent_hostkeys.c agent/agent_login.c agent/agent_clock.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -261,7 +261,8 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c server/agentlogin.c tests/fuzz/stub_relay.c
+    server/store_audit.c server/agentlogin.c server/agentskew.c \
+    tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

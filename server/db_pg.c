@@ -234,6 +234,13 @@ static const char *const dbp_migrations[] = {
 	"00000000000000000000000000000000');"
 	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
 	"  seq BIGINT NOT NULL);",
+	/*
+	 * 5 -> 6 (SQLite's 9 -> 10): each agent's clock against latchkeyd's
+	 * (issue 15, docs/audit.md, "Clock skew").
+	 */
+	"ALTER TABLE instances ADD COLUMN clock_skew_ms BIGINT NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN clock_at BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

@@ -200,6 +200,14 @@ static const char *const db_migrations[] = {
 	"00000000000000000000000000000000');"
 	"CREATE TABLE audit_cursors(name TEXT PRIMARY KEY,"
 	"  seq INTEGER NOT NULL);",
+	/*
+	 * 9 -> 10: each agent's clock against latchkeyd's (issue 15,
+	 * docs/audit.md, "Clock skew"): milliseconds ahead (negative:
+	 * behind), and when it was measured (0: never).
+	 */
+	"ALTER TABLE instances ADD COLUMN clock_skew_ms INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN clock_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

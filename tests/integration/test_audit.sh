@@ -218,6 +218,55 @@ kill -HUP "$LKD_PID"
 sleep 0.6
 check "SIGHUP: the sink reopens too" test -s "$AF"
 
+# ---------------------------------------------------------------------
+# Clock skew: the server's clock faked with LATCHKEY_TEST_CLOCK_OFFSET
+# (test-only) for the agent (the time it reports) and the sshd helper
+# (the clock it judges expiry by), as if the server's clock were ahead;
+# send_ssh_public_key stores the key on the true clock.
+DROPIN=$(grep -l AuthorizedKeysCommand "$R"/etc/ssh/sshd_config.d/*.conf | head -n 1)
+cp "$DROPIN" "$T/dropin.orig"
+HELPER=$(sed -n 's/^AuthorizedKeysCommand \([^ ]*\).*/\1/p' "$T/dropin.orig")
+skewed() {	# skewed SECONDS: the agent and the helper SECONDS ahead
+	sed "s|^AuthorizedKeysCommand |AuthorizedKeysCommand /usr/bin/env LATCHKEY_TEST_CLOCK_OFFSET=$1 |" \
+	    "$T/dropin.orig" >"$DROPIN"
+	kill -HUP "$(cat "$T/sshd/sshd1.pid")"
+	lk_agent_stop agent-a
+	LATCHKEY_TEST_CLOCK_OFFSET=$1 LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+	    lk_agent_run agent-a --sshd-log "$T/sshd/sshd1.log"
+	sleep 0.5
+	lk_wait_port "$sshd1_PORT"
+}
+SSHOPTS=(-o "UserKnownHostsFile=$T/known_hosts" -o StrictHostKeyChecking=yes
+    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10)
+skewed 120
+check "the agent logs its clock 120 s off" grep -qE " clock skew skew_ms=1(19|20)[0-9]{3} " "$T/agent-a.log"
+check "the agent wrote the skew beside the key store" grep -qE "^skew_ms=1(19|20)[0-9]{3}\$" "$R/run/latchkey/clock-skew"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >"$T/skew.out" 2>"$T/skew.err"
+check "120 s ahead: send-key warns about the clock" grep -q "warning: the clock of $A is 1[12][0-9] s ahead of latchkeyd's" "$T/skew.err"
+is "120 s ahead: the key.push event records the skew" \
+    "$(ev '.kind == "key.push"' | head -n 1 | jq '.detail.clock_skew_s >= 115 and .detail.clock_skew_s <= 125')" true
+# The helper, as sshd runs it, refuses the key that expired by its clock and says why.
+HOUT=$(runuser -u "$LK_HELPER_USER" -- env LATCHKEY_TEST_CLOCK_OFFSET=120 "$HELPER" \
+    --store "$R/run/latchkey/keys" "$LK_ALICE" "$FP" 2>&1 >"$T/helper.stdout")
+is "120 s ahead: the helper prints no key" "$(cat "$T/helper.stdout")" ""
+printf '%s\n' "$HOUT" >"$T/helper.err"
+check "120 s ahead: the helper logs the refusal" grep -qF \
+    "authkeys refuse user=$LK_ALICE fp=$FP error=\"key expired by this server's clock\" expired_s_ago=" "$T/helper.err"
+check "with the skew and its likely cause" grep -qE 'clock_skew_s=\+1[12][0-9] cause="clock skew"$' "$T/helper.err"
+out=$("$LK" ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- true 2>&1 </dev/null); rc=$?
+is "120 s ahead: latchkey ssh is refused (255)" "$rc" 255
+check "and latchkey names the skewed clock as the likely cause" sh -c \
+    "printf '%s' \"\$1\" | grep -q 'the clock of $A is 1[12][0-9] s ahead of latchkeyd.s, the likely cause'" _ "$out"
+for off in 30 -30; do
+	skewed "$off"
+	"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >"$T/skew.out" 2>"$T/skew.err"
+	check "$off s: send-key warns (more than 5 s)" grep -q "warning: the clock of $A is [23][0-9] s" "$T/skew.err"
+	is "$off s: the login works" "$(lk_ssh "$LK_ALICE" "$T/keys/alice" -- id -un 2>"$T/ssh.err")" "$LK_ALICE"
+	is "$off s: latchkey ssh works" "$("$LK" ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- id -un 2>"$T/lkssh.err" </dev/null)" "$LK_ALICE"
+done
+cp "$T/dropin.orig" "$DROPIN"
+kill -HUP "$(cat "$T/sshd/sshd1.pid")"
+
 # Tampering is named.
 sed -E '3s/"outcome":"ok"/"outcome":"refused"/' "$T/all.jsonl" >"$T/bad.jsonl"
 out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
