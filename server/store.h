@@ -1013,6 +1013,9 @@ int	store_audit_query(const struct store_audit_query *q,
 /* A sink's cursor: the last seq it exported (0 when unknown). */
 int	store_audit_cursor_get(const char *name, int64_t *seqp);
 int	store_audit_cursor_set(const char *name, int64_t seq);
+/* Every cursor, by name: fn returns 0 to go on. */
+int	store_audit_cursor_list(int (*fn)(void *arg, const char *name,
+	    int64_t seq), void *arg);
 
 /* ---- end store_audit.c -------------------------------------------- */
 

@@ -267,6 +267,52 @@ done
 cp "$T/dropin.orig" "$DROPIN"
 kill -HUP "$(cat "$T/sshd/sshd1.pid")"
 
+# ---------------------------------------------------------------------
+# The syslog sink: RFC 5424 datagrams to a socket this test binds
+# (tests/tools/syslog-recv.py), held back while it is gone, then all sent.
+SLS=$T/syslog.sock SLOUT=$T/syslog.out
+slog_start() {
+	"$LK_SRC/tests/tools/syslog-recv.py" "$SLS" "$SLOUT" &
+	echo $! >"$T/syslog-recv.pid"
+	lk_pidfile "$T/syslog-recv.pid"
+	for i in $(seq 1 50); do [ -S "$SLS" ] && return 0; sleep 0.1; done
+	return 1
+}
+slog_stop() { stop_pidfile "$T/syslog-recv.pid"; }
+slog_seqs() { sed -n 's/.*\[latchkey@32473 seq="\([0-9]*\)".*/\1/p' "$SLOUT" | sort -n | uniq; }
+check "a syslog receiver listens" slog_start
+lk_lkd_stop
+check "latchkeyd with --audit-syslog-socket" lk_lkd_start -p "$LKD_PORT" latchkeyd \
+    --audit-file "$AF" --audit-syslog-socket "$SLS"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+sleep 0.6
+N=$(db_count)
+is "syslog: every event of the database, each seq" "$(slog_seqs | wc -l) $(slog_seqs | head -n 1) $(slog_seqs | tail -n 1)" "$N 1 $N"
+L=$(grep ' key.push \[' "$SLOUT" | tail -n 1)
+check "syslog: an RFC 5424 line: <PRI>1 time host latchkeyd pid MSGID [SD] JSON" sh -c \
+    "printf '%s' \"\$1\" | grep -qE '^<86>1 [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [^ ]+ latchkeyd [0-9]+ key\.push \[latchkey@32473 seq=\"[0-9]+\" actor=\"access_key_id:[A-Za-z0-9]+\" instance=\"$A\" user=\"$LK_ALICE\" outcome=\"ok\" hash=\"[0-9a-f]{64}\"\] \{\"v\":1,'" _ "$L"
+printf '%s\n' "$L" | sed 's/^[^]]*\] //' >"$T/sl1.jsonl"
+check "syslog: the message is the event's line, hash intact" lk_lkd_admin audit verify --file "$T/sl1.jsonl"
+check "syslog: a refusal has severity notice and its code" grep -qE '^<85>1 .* outcome="refused" code="[A-Za-z.]+" hash=' "$SLOUT"
+is "audit status: the syslog sink has no backlog" \
+    "$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')" 0
+# The receiver goes away: the events wait, visibly; none is lost.
+slog_stop
+for i in 1 2 3; do "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1; done
+sleep 1
+BL=$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')
+check "receiver down: audit status shows a growing backlog ($BL)" test "${BL:-0}" -ge 6
+check "receiver down: latchkeyd logs the backlog" grep -qE 'audit syslog socket=.* backlog=[1-9][0-9]* retry_ms=' "$LKD_LOG"
+check "the receiver is back" slog_start
+for i in $(seq 1 80); do [ "$(slog_seqs | wc -l)" -ge "$(db_count)" ] && break; sleep 0.25; done
+N=$(db_count)
+is "receiver back: every event delivered, in order, none missing" \
+    "$(slog_seqs | wc -l) $(slog_seqs | tail -n 1)" "$N $N"
+is "and the backlog is 0 again" \
+    "$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')" 0
+check "latchkeyd logs that the sink resumed" grep -q 'audit syslog socket=.* resumed' "$LKD_LOG"
+slog_stop
+
 # Tampering is named.
 sed -E '3s/"outcome":"ok"/"outcome":"refused"/' "$T/all.jsonl" >"$T/bad.jsonl"
 out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
