@@ -124,7 +124,7 @@ SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson \
-	    -lsqlite3 -lpq $(LIBS) -lpthread
+	    -lsqlite3 -lpq -lcurl $(LIBS) -lpthread
 
 # The web console's assets, embedded in latchkeyd as C arrays.
 CONSOLE_ASSETS	 = $(sort $(wildcard server/console/*))
@@ -240,12 +240,12 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
 # The audit trail: chain, verify and file export on both backends.
-AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o audit_syslog.o \
+AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o audit_syslog.o audit_webhook.o \
 		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
-	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq -lcurl $(LIBS) -lpthread
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -261,7 +261,8 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c server/audit_syslog.c server/agentlogin.c server/agentskew.c \
+    server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
+    server/agentlogin.c server/agentskew.c \
     tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \

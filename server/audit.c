@@ -504,6 +504,7 @@ static void
 audit_sink_wake(void)
 {
 	audit_syslog_wake();
+	audit_webhook_wake();
 	if (!__atomic_load_n(&audit_sink.running, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&audit_sink.lock);

@@ -134,6 +134,13 @@ int	audit_syslog_start(const char *socket_path);
 void	audit_syslog_stop(void);
 void	audit_syslog_wake(void);
 
+/* ---- audit_webhook.c: the webhook sink (JSON batches), a thread --- */
+int	audit_webhook_start(const char *url);
+void	audit_webhook_stop(void);
+void	audit_webhook_wake(void);
+/* https://, or http:// to loopback only: 0 or LK_ERR_INVALID_FORMAT. */
+int	audit_webhook_url_ok(const char *url, char *why, size_t size);
+
 /* "latchkeyd audit status": the head and each sink's cursor, backlog. */
 int	audit_status(void);
 

@@ -65,6 +65,7 @@ struct lkd_opts {
 	const char	*file;		/* audit verify/export --file */
 	const char	*audit_file;	/* --audit-file: the file sink */
 	const char	*audit_syslog;	/* --audit-syslog[-socket]: its socket */
+	const char	*audit_webhook;	/* --audit-webhook URL */
 };
 
 /*
@@ -94,7 +95,8 @@ lkd_usage(FILE *f)
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
 "                 [--audit-file FILE] [--audit-syslog]\n"
-"                 [--audit-syslog-socket PATH] [--no-audit]\n"
+"                 [--audit-syslog-socket PATH] [--audit-webhook URL]\n"
+"                 [--no-audit]\n"
 "                 [--allow-plain-http] [--debug]\n"
 "       latchkeyd --db PATH accesskey create [--actions LIST] [--instances LIST]\n"
 "                 [--users LIST] [--description TEXT] [--json]\n"
@@ -174,6 +176,8 @@ lkd_usage(FILE *f)
 "  --audit-syslog       send every audit event to syslog (/dev/log) as an\n"
 "                       RFC 5424 message with structured data\n"
 "  --audit-syslog-socket PATH  the same, to the datagram socket PATH\n"
+"  --audit-webhook URL  POST every audit event in JSON batches to URL\n"
+"                       (https://, or http:// on loopback), retried\n"
 "  --no-audit           record no audit events (for benchmarks only)\n"
 "  audit verify [--file FILE]  check the audit chain of the database (or\n"
 "                       of an exported FILE); exit 1 names the first\n"
@@ -680,7 +684,9 @@ lkd_serve(const struct lkd_opts *o)
 	if ((o->audit_file != NULL &&
 	    (r = audit_sink_start(o->audit_file)) != 0) ||
 	    (o->audit_syslog != NULL &&
-	    (r = audit_syslog_start(o->audit_syslog)) != 0))
+	    (r = audit_syslog_start(o->audit_syslog)) != 0) ||
+	    (o->audit_webhook != NULL &&
+	    (r = audit_webhook_start(o->audit_webhook)) != 0))
 		return 1;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
@@ -698,6 +704,7 @@ lkd_serve(const struct lkd_opts *o)
 	agentd_stop();		/* after the last poll: flushes heartbeats */
 	audit_sink_stop();	/* after the last event */
 	audit_syslog_stop();
+	audit_webhook_stop();
 	return 0;
 }
 
@@ -752,6 +759,7 @@ static const struct option lkd_longopts[] = {
 	{ "audit-file", required_argument, NULL, 'L' },
 	{ "audit-syslog", no_argument, NULL, 'y' },
 	{ "audit-syslog-socket", required_argument, NULL, 'Y' },
+	{ "audit-webhook", required_argument, NULL, 'w' },
 	{ "no-audit", no_argument, NULL, 'N' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -841,6 +849,7 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 	case 'N': audit_off = 1; break;
 	case 'y': o->audit_syslog = AUDIT_SYSLOG_SOCKET; break;
 	case 'Y': o->audit_syslog = arg; break;
+	case 'w': o->audit_webhook = arg; break;
 	case 'r':
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
 			fprintf(stderr, "latchkeyd: bad --region\n");

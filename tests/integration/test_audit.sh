@@ -313,6 +313,49 @@ is "and the backlog is 0 again" \
 check "latchkeyd logs that the sink resumed" grep -q 'audit syslog socket=.* resumed' "$LKD_LOG"
 slog_stop
 
+# ---------------------------------------------------------------------
+# The webhook sink: JSON batches to a receiver of the test's own
+# (tests/tools/webhook-recv.py); down for a while, then back.
+WHP=$(lk_free_port) WHOUT=$T/webhook.out
+wh_start() {
+	"$LK_SRC/tests/tools/webhook-recv.py" "$WHP" "$WHOUT" 2>>"$T/webhook.err" &
+	echo $! >"$T/webhook-recv.pid"
+	lk_pidfile "$T/webhook-recv.pid"
+	lk_wait_port "$WHP"
+}
+wh_stop() { stop_pidfile "$T/webhook-recv.pid"; }
+wh_seqs() { cut -d' ' -f1 "$WHOUT" | sort -n | uniq; }
+wh_backlog() { lk_lkd_admin audit status | sed -n 's/^sink webhook:.* backlog=\([0-9]*\)$/\1/p'; }
+out=$("$LKD" --db "$DB" --listen 127.0.0.1:1 --audit-webhook http://10.1.2.3/hook 2>&1); rc=$?
+check "--audit-webhook refuses plain http off loopback" sh -c \
+    "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q 'plain http:// only to a loopback address'" _ "$out"
+check "a webhook receiver listens" wh_start
+lk_lkd_stop
+check "latchkeyd with --audit-webhook" lk_lkd_start -p "$LKD_PORT" latchkeyd \
+    --audit-file "$AF" --audit-webhook "http://127.0.0.1:$WHP/hook"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+for i in $(seq 1 40); do [ "$(wh_seqs | wc -l)" -ge "$(db_count)" ] && break; sleep 0.25; done
+N=$(db_count)
+is "webhook: every event, in batches, seqs 1..N" "$(wh_seqs | wc -l) $(wh_seqs | head -n 1) $(wh_seqs | tail -n 1)" "$N 1 $N"
+is "webhook: no malformed batch" "$(cat "$T/webhook.err" 2>/dev/null)" ""
+wh_stop
+for i in 1 2 3; do "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1; done
+sleep 1.5
+BL=$(wh_backlog)
+check "receiver down: audit status shows the backlog ($BL)" test "${BL:-0}" -ge 6
+check "receiver down: latchkeyd logs the backlog and the retry" \
+    grep -qE 'audit webhook url=http://127.0.0.1:[0-9]+/hook error=".+" backlog=[1-9][0-9]* retry_ms=[0-9]+' "$LKD_LOG"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+BL2=$(wh_backlog)
+check "the backlog grows while it is down ($BL -> $BL2)" test "${BL2:-0}" -gt "${BL:-0}"
+check "the receiver is back" wh_start
+for i in $(seq 1 160); do [ "$(wh_backlog)" = 0 ] && break; sleep 0.25; done
+N=$(db_count)
+is "receiver back: every event delivered, none missing" "$(wh_seqs | wc -l) $(wh_seqs | tail -n 1)" "$N $N"
+is "the webhook backlog is 0 again" "$(wh_backlog)" 0
+check "latchkeyd logs that the webhook resumed" grep -q 'audit webhook url=.* resumed' "$LKD_LOG"
+wh_stop
+
 # Tampering is named.
 sed -E '3s/"outcome":"ok"/"outcome":"refused"/' "$T/all.jsonl" >"$T/bad.jsonl"
 out=$(lk_lkd_admin audit verify --file "$T/bad.jsonl"); rc=$?
