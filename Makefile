@@ -52,7 +52,8 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
+		   lib/sshdlog.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -125,7 +126,7 @@ SERVER_OBJS	 = $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkeyd: $(SERVER_OBJS) $(BUILD)/obj/gen/console_assets.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson \
-	    -lsqlite3 -lpq $(LIBS) -lpthread
+	    -lsqlite3 -lpq -lcurl $(LIBS) -lpthread
 
 # The web console's assets, embedded in latchkeyd as C arrays, with
 # xterm.js for its terminal from Debian's node-xterm and libjs-xterm
@@ -152,7 +153,8 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
-		   agent/agent_hostkeys.c agent/agent_shell.c
+		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
+		   agent/agent_clock.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -251,12 +253,12 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
 # The audit trail: chain, verify and file export on both backends.
-AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o \
+AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o audit_syslog.o audit_webhook.o \
 		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
-	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq -lcurl $(LIBS) -lpthread
 
 # The counters behind /metrics.
 $(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/obj/server/metrics.o $(LIB_A)
@@ -278,7 +280,9 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c server/metrics.c tests/fuzz/stub_relay.c
+    server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
+    server/agentlogin.c server/agentskew.c server/metrics.c \
+    tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

@@ -13,6 +13,8 @@
  *	agent_http.c		HTTP with libcurl
  *	agent_state.c		state file and the host's facts
  *	agent_hostkeys.c	sshd's host keys, for the facts
+ *	agent_login.c		logins with pushed keys, from sshd's log
+ *	agent_clock.c		this clock against latchkeyd's
  *	agent_log.c		the event log file
  *	agent_sess.c		sessions: ports and shells through the relay
  *	agent_shell.c		a shell session's process, its keeper, its pty
@@ -94,6 +96,15 @@ json_t	*agent_facts(const json_t *);
  * only when out of memory.
  */
 json_t	*agent_hostkeys(void);
+
+/* agent_clock.c: this clock against latchkeyd's (docs/audit.md). */
+long long agent_clock_ms(void);
+void	 agent_clock_note(const json_t *);
+
+/* agent_login.c: logins with pushed keys, reported (docs/audit.md). */
+int	 agent_login_config(const char *);
+int	 agent_login_start(void);
+void	 agent_login_stop(void);
 
 /* agent_http.c */
 struct agent_http;

@@ -16,6 +16,11 @@
  * A report the server rejects as such (400, 403, 404, 413 or 422) would
  * block the queue forever; it is dropped with a warning instead.
  *
+ * The same queue carries the logins agent_login.c saw in sshd's log
+ * (POST /agent/v1/login), spooled as login-<ms>-<n>.json: they are
+ * retried and survive a restart like results, and are not task ids (they
+ * stay out of Latchkey-Running-Tasks).
+ *
  * The queue, its condition variable and the "closing" state are guarded
  * by rq.mtx. Only the reporter thread removes items, so it may use the
  * head item's fields without the lock while it sends them.
@@ -42,10 +47,16 @@
 #define AGENT_SPOOL_FILE_MAX	(256 * 1024)	/* one spooled report */
 #define AGENT_REPORT_TIMEOUT_MS	15000L
 #define AGENT_REPORT_REFUSED_MS	60000L		/* after a 401 */
+#define AGENT_LOGIN_PREFIX	"login-"
+
+/* The two endpoints; an item points to one (compared by address). */
+static const char AGENT_REPORT_RESULT[] = "/agent/v1/result";
+static const char AGENT_REPORT_LOGIN[] = "/agent/v1/login";
 
 struct agent_report_item {
 	struct agent_report_item *next;
 	char			 task_id[AGENT_TASKID_MAX + 1];
+	const char		*endpoint;	/* static */
 	char			*body;
 };
 
@@ -72,6 +83,14 @@ agent_report_path(const char *task_id, char *buf, size_t len)
 	return 0;
 }
 
+/* Where a report of this id goes: a login's or a task's result. */
+static const char *
+agent_report_endpoint(const char *id)
+{
+	return strncmp(id, AGENT_LOGIN_PREFIX, strlen(AGENT_LOGIN_PREFIX)) ==
+	    0 ? AGENT_REPORT_LOGIN : AGENT_REPORT_RESULT;
+}
+
 /* Appends to the queue; takes body. Called with rq.mtx held. */
 static int
 agent_report_push(const char *task_id, char *body)
@@ -83,6 +102,7 @@ agent_report_push(const char *task_id, char *body)
 		return LK_ERR_ALLOC;
 	}
 	snprintf(it->task_id, sizeof(it->task_id), "%s", task_id);
+	it->endpoint = agent_report_endpoint(task_id);
 	it->body = body;
 	if (rq.tail != NULL)
 		rq.tail->next = it;
@@ -110,9 +130,12 @@ agent_report_load_one(const char *name)
 	if (!agent_id_valid(id, AGENT_TASKID_MAX) ||
 	    agent_report_path(id, path, sizeof(path)) != 0 ||
 	    lk_fs_read(path, AGENT_SPOOL_FILE_MAX, &buf, &len) != 0 ||
-	    (o = json_loadb(buf, len, 0, NULL)) == NULL ||
-	    (tid = json_string_value(json_object_get(o, "task_id"))) == NULL ||
-	    strcmp(tid, id) != 0)
+	    (o = json_loadb(buf, len, 0, NULL)) == NULL)
+		goto bad;
+	if (agent_report_endpoint(id) == AGENT_REPORT_LOGIN ?
+	    !json_is_array(json_object_get(o, "logins")) :
+	    ((tid = json_string_value(json_object_get(o, "task_id"))) ==
+	    NULL || strcmp(tid, id) != 0))
 		goto bad;
 	json_decref(o);
 	pthread_mutex_lock(&rq.mtx);
@@ -225,7 +248,8 @@ agent_report_ids(char *ids, size_t cap, size_t *lenp, size_t max,
 
 	pthread_mutex_lock(&rq.mtx);
 	for (it = rq.head; it != NULL && n < max; it = it->next) {
-		if (skip != NULL && skip(it->task_id))
+		if (it->endpoint != AGENT_REPORT_RESULT ||
+		    (skip != NULL && skip(it->task_id)))
 			continue;
 		need = strlen(it->task_id) + (len > 0 ? 1 : 0);
 		if (need >= cap - len)
@@ -313,7 +337,7 @@ agent_report_send(const struct agent_report_item *it, long *backoff)
 	if (end != 0 && end - agent_now_ms() < timeout)
 		timeout = end - agent_now_ms() > 100 ?
 		    (long)(end - agent_now_ms()) : 100;
-	r = agent_http_do(rq.http, "POST", "/agent/v1/result", it->body,
+	r = agent_http_do(rq.http, "POST", it->endpoint, it->body,
 	    timeout, agent_report_abort, &resp);
 	s = resp.status;
 	agent_resp_error(&resp, why, sizeof(why));

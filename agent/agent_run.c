@@ -323,16 +323,22 @@ agent_hello(struct agent_http *h, const struct agent_state *st,
     struct agent_conn *c, const json_t *hostkeys)
 {
 	struct agent_resp resp;
-	json_t *facts;
+	json_t *facts, *ans;
 	int r;
 
-	if ((facts = agent_facts(hostkeys)) == NULL)
+	if ((facts = agent_facts(hostkeys)) == NULL ||
+	    json_object_set_new(facts, "clock_ms",
+	    json_integer(agent_clock_ms())) != 0)
 		fatalx("out of memory");
 	r = agent_http_post(h, "/agent/v1/hello", facts,
 	    AGENT_HELLO_TIMEOUT_MS, agent_quitting, &resp);
 	json_decref(facts);
-	if ((r = agent_outcome("hello", r, &resp, st, h)) == AGENT_OK)
+	if ((r = agent_outcome("hello", r, &resp, st, h)) == AGENT_OK) {
 		(void)agent_conn_answered(c, h, &resp);
+		if ((ans = agent_resp_json(&resp)) != NULL)
+			agent_clock_note(ans);
+		json_decref(ans);
+	}
 	agent_resp_free(&resp);
 	return r;
 }
@@ -374,11 +380,12 @@ agent_poll(struct agent_http *h, const struct agent_state *st,
 {
 	struct agent_resp resp;
 	enum agent_outcome o;
-	char path[64], *running;
+	char path[96], *running;
 	json_t *ans = NULL;
 	int r;
 
-	snprintf(path, sizeof(path), "/agent/v1/poll?wait=%ld", wait);
+	snprintf(path, sizeof(path), "/agent/v1/poll?wait=%ld&clock=%lld",
+	    wait, agent_clock_ms());
 	if ((running = agent_task_running_header()) == NULL)
 		fatalx("out of memory");
 	r = agent_http_do_hdr(h, "GET", path, NULL, running,
@@ -392,6 +399,8 @@ agent_poll(struct agent_http *h, const struct agent_state *st,
 	}
 	if (o == AGENT_OK && agent_conn_answered(c, h, &resp))
 		*hello = 1;
+	if (o == AGENT_OK)
+		agent_clock_note(ans);
 	json_decref(ans);
 	agent_resp_free(&resp);
 	return o;
@@ -574,11 +583,12 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	    st.instance_id, agent_vis(vis[0], sizeof(vis[0]), st.server), more,
 	    agent_vis(vis[1], sizeof(vis[1]), statepath), agent_report_count());
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
-	    agent_sess_init(&st) != 0)
+	    agent_sess_init(&st) != 0 || agent_login_start() != 0)
 		fatalx("cannot start the reporter");
 	agent_loop(h, &st, hostkey_check);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
+	agent_login_stop();
 	agent_sess_stop(AGENT_DRAIN_MS);
 	agent_task_drain(AGENT_DRAIN_MS);
 	agent_report_finish(AGENT_FLUSH_MS);

@@ -59,6 +59,7 @@ struct agent_opts {
 	const char	*shell_users;
 	const char	*hostkey_check;
 	const char	*log_format;
+	const char	*sshd_log;
 	const char	*script;
 	const char	*config;	/* --config FILE */
 	const char	*config_read;	/* the file read, if one was */
@@ -91,6 +92,7 @@ agent_usage(FILE *fp)
 	    "           [--log-format text|json]\n"
 	    "           [--session-ports LIST|none] [--shell-users LIST|none]\n"
 	    "           [--hostkey-check SECONDS]\n"
+	    "           [--sshd-log auto|journal|none|FILE]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s check-config [--config FILE] [options]\n"
 	    "       %s -h | --help | -V | --version\n"
@@ -105,9 +107,11 @@ agent_usage(FILE *fp)
 	    "             shell sessions may run as the users of\n"
 	    "             --shell-users (comma-separated, default none);\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
-	    "             seconds (default %d); in the foreground, events go\n"
-	    "             to stderr too, as key=value lines (--log-format\n"
-	    "             text) or JSON objects (json)\n"
+	    "             seconds (default %d); logins with pushed keys are\n"
+	    "             read from --sshd-log (default auto) and reported;\n"
+	    "             in the foreground, events go to stderr too, as\n"
+	    "             key=value lines (--log-format text) or JSON\n"
+	    "             objects (json)\n"
 	    "  status     print the instance id and server of the state file\n"
 	    "  check-config  check the configuration file (default %s)\n"
 	    "             and the options given; exit 0 when all are good\n"
@@ -186,6 +190,8 @@ static const struct agent_optdef {
 	    shell_users) },
 	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    hostkey_check) },
+	{ "--sshd-log", O_SESS, AO_VAL, offsetof(struct agent_opts,
+	    sshd_log) },
 	{ "--config", O_CONF, AO_VAL, offsetof(struct agent_opts, config) },
 	{ "--user", O_EXEC, AO_VAL, offsetof(struct agent_opts, user) },
 	{ "--dir", O_EXEC, AO_VAL, offsetof(struct agent_opts, dir) },
@@ -858,6 +864,11 @@ main(int argc, char **argv)
 			return AGENT_EXIT_USAGE;
 		}
 		log_format(fmt);	/* stderr, in the foreground */
+		if (agent_login_config(o.sshd_log) != 0) {
+			log_warnx("--sshd-log: auto, journal, none or an "
+			    "absolute path");
+			return AGENT_EXIT_USAGE;
+		}
 		return agent_run(o.state, o.log, o.foreground, o.debug,
 		    (long)check);
 	}

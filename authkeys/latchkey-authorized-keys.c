@@ -65,6 +65,41 @@ authkeys_emit(const struct lk_record *rec, void *arg)
 	return 0;
 }
 
+static int
+authkeys_latest(const struct lk_record *rec, void *arg)
+{
+	int64_t *na = arg;
+
+	if (rec->not_after > *na)
+		*na = rec->not_after;
+	return 0;
+}
+
+/*
+ * The key looked up is in the store but expired by this clock: sshd is
+ * told nothing, syslog why, with this clock's skew against latchkeyd's
+ * when the agent wrote one (a skewed clock is the usual cause).
+ */
+static void
+authkeys_expired(struct lk_store *store, const char *storepath,
+    const char *user, const char *vuser, const char *fp,
+    const unsigned char *dig, int64_t now)
+{
+	int64_t na = 0, skew;
+	char sk[64] = "";
+
+	if (lk_store_list(store, user, dig, 0, authkeys_latest, &na) != 0 ||
+	    na == 0 || na > now)
+		return;
+	if (lk_store_skew_read(storepath, &skew) == 0)
+		snprintf(sk, sizeof(sk), " clock_skew_s=%+lld%s",
+		    (long long)(skew / 1000), skew / 1000 > 5 ||
+		    skew / 1000 < -5 ? " cause=\"clock skew\"" : "");
+	log_warnx("authkeys refuse user=%s fp=%s error=\"key expired by this "
+	    "server's clock\" expired_s_ago=%lld%s", vuser, fp,
+	    (long long)(now - na), sk);
+}
+
 static void
 authkeys_usage(FILE *f)
 {
@@ -90,6 +125,7 @@ main(int argc, char **argv)
 	unsigned char dig[LK_SSHKEY_DIGEST_LEN], *digp = NULL;
 	const char *storepath = LK_STORE_DEFAULT, *user;
 	char vuser[4 * LK_USER_MAX + 8];
+	int64_t now = (int64_t)time(NULL) + lk_test_clock_offset();
 	int ch, r, status = 1;
 
 	/* sshd discards stderr: syslog is where the reasons go. */
@@ -129,11 +165,14 @@ main(int argc, char **argv)
 		log_warnx("authkeys store=%s error=\"%s\"", storepath, lk_err(r));
 		goto out;
 	}
-	if ((r = lk_store_list(store, user, digp, (int64_t)time(NULL),
-	    authkeys_emit, &out)) != 0) {
+	if ((r = lk_store_list(store, user, digp, now, authkeys_emit,
+	    &out)) != 0) {
 		log_warnx("authkeys user=%s error=\"%s\"", vuser, lk_err(r));
 		goto out;
 	}
+	if (out.count == 0 && digp != NULL)
+		authkeys_expired(store, storepath, user, vuser, argv[optind + 1],
+		    digp, now);
 	/* All or nothing: a partial write would be worse than none. */
 	if (out.len > 0 && (fwrite(out.buf, 1, out.len, stdout) != out.len ||
 	    fflush(stdout) != 0))

@@ -2,8 +2,10 @@
 # audit_bench.sh BUILD_DIR: what the audit trail costs a key push
 # (issue 15, docs/audit.md). latchkeyd with one real agent (the
 # plug-in in a scratch root with its own sshd, push_bench.sh's setup),
-# alternately with the trail on (events in the database and the file
-# sink, --audit-file) and off (--no-audit), ROUNDS rounds of PUSHES
+# alternately with the trail on (events in the database and all three
+# sinks: --audit-file, --audit-syslog-socket to a receiver of its own,
+# --audit-webhook to tests/tools/webhook-recv.py on loopback) and off
+# (--no-audit), ROUNDS rounds of PUSHES
 # pushes each. For each push: how long the signed InvokeCommand took
 # (the api.call and key.push events are written before it answers), and
 # the push latency, from the call's start until the key's record is in
@@ -56,7 +58,8 @@ apush() {
 round() {
 	local mode=$1 i=$2 n opts
 	if [ "$mode" = on ]; then
-		opts="--audit-file $T/audit-$i.jsonl"
+		opts="--audit-file $T/audit-$i.jsonl --audit-syslog-socket"
+		opts="$opts $T/syslog.sock --audit-webhook http://127.0.0.1:$WHP/hook"
 	else
 		opts="--no-audit"
 	fi
@@ -87,6 +90,13 @@ main() {
 	    "database on $(stat -f -c %T "$DBT") (every commit waits for an" \
 	    "fsync unless that is a tmpfs)"
 	setup_root || die "the scratch root's sshd or plug-in did not start"
+	# The syslog and webhook sinks' receivers, for the rounds with the trail.
+	WHP=$(free_port) || die "no free port"
+	"$HERE/../tests/tools/syslog-recv.py" "$T/syslog.sock" "$T/syslog.out" &
+	echo $! >"$T/syslog-recv.pid"
+	"$HERE/../tests/tools/webhook-recv.py" "$WHP" "$T/webhook.out" &
+	echo $! >"$T/webhook-recv.pid"
+	PIDS+=("$T/syslog-recv.pid" "$T/webhook-recv.pid")
 	: >"$T/on.times"; : >"$T/off.times"
 	for i in $(seq 1 "$ROUNDS"); do
 		round off "$i" || die "round $i (trail off) FAILED"
@@ -97,7 +107,8 @@ main() {
 		awk '{ print ($3 - $1) / 1000 }' "$T/$m.times" >"$T/$m.push.ms"
 	done
 	echo "$((ROUNDS * PUSHES)) pushes each way; the last file sink held" \
-	    "$EVENTS events, verified"
+	    "$EVENTS events, verified; syslog received $(wc -l <"$T/syslog.out")," \
+	    "the webhook $(wc -l <"$T/webhook.out") (all rounds)"
 	printf '%-44s %8s %8s %8s %8s %8s\n' "(ms from the InvokeCommand call)" \
 	    p50 p90 p99 mean max
 	row "InvokeCommand answered, trail off" "$T/off.call.ms"

@@ -185,6 +185,8 @@ struct cli_sendkey {
 	char		 invoke_id[80];
 	char		 expires[32];	/* ISO time, after success */
 	char		 fingerprint[64];
+	int		 skew_known;	/* latchkeyd warned of the clock */
+	long long	 skew_s;	/* the server's clock ahead (< 0 behind) */
 };
 enum cli_wait {
 	CLI_WAIT_DONE,		/* the result is final */

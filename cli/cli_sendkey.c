@@ -438,6 +438,37 @@ sk_command_id(struct cli *c, char *id, size_t size)
 	return 0;
 }
 
+/*
+ * latchkeyd's warnings about the push (a latchkey extension of the
+ * answer): printed; a clock skew of the instance is kept for ssh.
+ */
+static void
+sk_warnings(struct cli_sendkey *sk, const json_t *resp)
+{
+	const json_t *v, *w = json_object_get(resp, "Warnings");
+	char text[320];
+	const char *s;
+	size_t i, j;
+
+	json_array_foreach(w, i, v)
+		if ((s = json_string_value(v)) != NULL) {
+			/* Printable ASCII only: the server's words, not its bytes. */
+			snprintf(text, sizeof(text), "%s", s);
+			for (j = 0; text[j] != '\0'; j++)
+				if (text[j] < 0x20 || text[j] > 0x7e)
+					text[j] = '?';
+			cli_warn("warning: %s", text);
+		}
+	json_array_foreach(json_object_get(resp, "ClockSkew"), i, v)
+		if (json_is_integer(json_object_get(v, "SkewSeconds")) &&
+		    (s = json_string_value(json_object_get(v, "InstanceId"))) !=
+		    NULL && strcmp(s, sk->instance) == 0) {
+			sk->skew_known = 1;
+			sk->skew_s = (long long)json_integer_value(
+			    json_object_get(v, "SkewSeconds"));
+		}
+}
+
 /* InvokeCommand of the send-key command with its two parameters. */
 static int
 sk_invoke(struct cli *c, struct cli_sendkey *sk, const char *cmd_id)
@@ -465,6 +496,7 @@ sk_invoke(struct cli *c, struct cli_sendkey *sk, const char *cmd_id)
 		return r;
 	snprintf(sk->invoke_id, sizeof(sk->invoke_id), "%s",
 	    cli_jstr(resp, "InvokeId") ? cli_jstr(resp, "InvokeId") : "");
+	sk_warnings(sk, resp);
 	json_decref(resp);
 	if (sk->invoke_id[0] == '\0') {
 		cli_warn("InvokeCommand: the answer has no InvokeId");

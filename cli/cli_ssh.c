@@ -757,7 +757,14 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 		goto out;
 	}
 	r = ssh_exec(c, argv);
-	if (r == 255)
+	if (r == 255 && sk.skew_known)
+		cli_warn("if the login was refused: the clock of %s is %lld s "
+		    "%s latchkeyd's, the likely cause (its key store and sshd "
+		    "judge the key's %d seconds by that clock); set the "
+		    "server's time (NTP) and run the command again",
+		    t->inst.id, sk.skew_s < 0 ? -sk.skew_s : sk.skew_s,
+		    sk.skew_s > 0 ? "ahead of" : "behind", CLI_KEY_TTL);
+	else if (r == 255)
 		ssh_explain_late(user, t->inst.id, expires);
  out:
 	ssh_keydir_remove();

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "err.h"
 #include "log.h"
 #include "keystore.h"
+#include "util.h"
 #include "keystore_int.h"
 
 #define STORE_PARENT_MODE	0755
@@ -315,3 +317,35 @@ lk_store_list(struct lk_store *store, const char *user,
 	return r;
 }
 
+
+int
+lk_store_skew_read(const char *storepath, int64_t *skewp)
+{
+	char path[PATH_MAX], buf[LK_CLOCK_FILE_MAX + 1], num[24];
+	const char *slash = strrchr(storepath, '/');
+	long long v;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	*skewp = 0;
+	if (slash == NULL || (size_t)snprintf(path, sizeof(path), "%.*s/%s",
+	    (int)(slash - storepath), storepath, LK_CLOCK_FILE) >= sizeof(path))
+		return LK_ERR_NOT_FOUND;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return LK_ERR_NOT_FOUND;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 8 || memcmp(buf, "skew_ms=", 8) != 0)
+		return LK_ERR_INVALID_FORMAT;
+	buf[n] = '\0';
+	len = strcspn(buf + 8, "\n");
+	if (len == 0 || len >= sizeof(num) || buf[8 + len] != '\n')
+		return LK_ERR_INVALID_FORMAT;
+	memcpy(num, buf + 8, len);
+	num[len] = '\0';
+	if (lk_parse_ll(num, -INT64_MAX / 2, INT64_MAX / 2, &v) != 0)
+		return LK_ERR_INVALID_FORMAT;
+	*skewp = (int64_t)v;
+	return 0;
+}

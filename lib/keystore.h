@@ -28,6 +28,13 @@
 #define LK_HELPER_USER		"latchkey-authkeys"
 #define LK_STORE_MAX_PER_USER	32	/* live keys kept per user */
 #define LK_STORE_MAX_USERS	100000	/* directories scanned by a purge */
+/*
+ * Beside the store (in its parent directory): the server's clock against
+ * latchkeyd's as the agent last heard it, "skew_ms=N\nmeasured=T\n",
+ * root-owned, 0644 (docs/audit.md, "Clock skew").
+ */
+#define LK_CLOCK_FILE		"clock-skew"
+#define LK_CLOCK_FILE_MAX	256
 
 #define LK_STORE_WRITE		0x01	/* open for writing (root) */
 #define LK_STORE_CREATE		0x02	/* create missing directories */
@@ -71,6 +78,13 @@ typedef int (*lk_store_cb)(const struct lk_record *rec, void *arg);
  */
 int	lk_store_list(struct lk_store *store, const char *user,
 	    const unsigned char *dig, int64_t now, lk_store_cb cb, void *arg);
+
+/*
+ * The skew the agent wrote beside the store at storepath (LK_CLOCK_FILE):
+ * 0 and *skewp (ms, positive: this clock is ahead), or LK_ERR_NOT_FOUND
+ * when there is none, LK_ERR_INVALID_FORMAT when it is not that form.
+ */
+int	lk_store_skew_read(const char *storepath, int64_t *skewp);
 
 /* Removes expired and corrupt records of every user; counts them. */
 int	lk_store_purge(struct lk_store *store, int64_t now, size_t *removedp);

@@ -67,6 +67,17 @@ lk_parse_ll(const char *s, long long min, long long max, long long *outp)
 	return 0;
 }
 
+int64_t
+lk_test_clock_offset(void)
+{
+	const char *s = getenv("LATCHKEY_TEST_CLOCK_OFFSET");
+	long long v;
+
+	if (s == NULL || lk_parse_ll(s, -86400, 86400, &v) != 0)
+		return 0;
+	return (int64_t)v;
+}
+
 long long
 lk_now_ms(void)
 {

@@ -48,6 +48,14 @@ void	lk_fd_drain(int fd, void *buf, size_t len);
 /* Parses exactly that form. Returns 0 or LK_ERR_INVALID_FORMAT. */
 int	lk_time_parse(const char *s, int64_t *tp);
 
+/*
+ * For tests only: seconds to add to the wall clock where latchkey-agent
+ * reports its time and latchkey-authorized-keys checks expiry, from
+ * LATCHKEY_TEST_CLOCK_OFFSET (-86400..86400; 0 when unset or invalid),
+ * so that a test can fake a skewed server clock. Not for production.
+ */
+int64_t	lk_test_clock_offset(void);
+
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines and idle times. */
 long long lk_now_ms(void);
 

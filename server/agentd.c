@@ -250,10 +250,13 @@ agentd_hello(const char *id, json_t *in, char **outp)
 	struct store_hostkey *keys = NULL;
 	const char *host, *os, *ver;
 	char *addrs = NULL, *ports = NULL;
+	json_t *clock = json_object_get(in, "clock_ms");
+	int64_t skew = 0;
 	size_t nkeys = 0;
-	int r;
+	int r, known = 0;
 
-	if (agentd_facts(in, &host, &os, &ver, &addrs) != 0 ||
+	if ((clock != NULL && !json_is_integer(clock)) ||
+	    agentd_facts(in, &host, &os, &ver, &addrs) != 0 ||
 	    agentd_ports(in, &ports) != 0) {
 		free(addrs);
 		free(ports);
@@ -282,8 +285,12 @@ agentd_hello(const char *id, json_t *in, char **outp)
 	store_hostkeys_free(keys, nkeys);
 	if (r != 0)
 		return agentd_store_fail(outp, r);
-	*outp = strdup("{}");
-	return 200;
+	if (clock != NULL)
+		known = agentskew_note(id, json_integer_value(clock), &skew) ==
+		    0;
+	*outp = known ? agentd_json(json_pack("{s:I}", "clock_skew_ms",
+	    (json_int_t)skew)) : strdup("{}");
+	return *outp != NULL ? 200 : 500;
 }
 
 /*
@@ -491,12 +498,19 @@ agentd_take(const char *id, const char *running, unsigned long seq,
 }
 
 static int
-agentd_poll_answer(struct agentd_work *w, json_t *sess, char **outp)
+agentd_poll_answer(struct agentd_work *w, json_t *sess,
+    const struct agentd_poll *p, char **outp)
 {
+	json_t *o;
+
 	if (sess == NULL)
 		sess = json_array();
-	*outp = agentd_json(json_pack("{s:o, s:o, s:o}", "tasks", w->tasks,
-	    "stops", w->stops, "sessions", sess));
+	o = json_pack("{s:o, s:o, s:o}", "tasks", w->tasks, "stops", w->stops,
+	    "sessions", sess);
+	if (o != NULL && p->skew_known)
+		json_object_set_new(o, "clock_skew_ms",
+		    json_integer(p->skew_ms));
+	*outp = agentd_json(o);
 	return *outp != NULL ? 200 : 500;
 }
 
@@ -516,9 +530,17 @@ agentd_poll(const char *id, const char *query, const char *running,
 	unsigned long seq;
 	const char *q = strstr(query, "wait=");
 	char num[8];
+	int64_t clock, skew;
 	int r, turns;
 
 	if (p->gen == 0) {
+		if (agentskew_query(query, &clock) != 0)
+			return agentd_fail(outp, 400, "clock: milliseconds "
+			    "since 1970");
+		if (clock != 0 && agentskew_note(id, clock, &skew) == 0) {
+			p->skew_ms = skew;
+			p->skew_known = 1;
+		}
 		if (q != NULL) {
 			snprintf(num, sizeof(num), "%.*s",
 			    (int)strcspn(q + 5, "&"), q + 5);
@@ -572,7 +594,7 @@ agentd_poll(const char *id, const char *query, const char *running,
 		if (r != LK_ERR_BUSY)
 			break;	/* superseded or stopping: answer now */
 	}
-	return agentd_poll_answer(&w, sess, outp);
+	return agentd_poll_answer(&w, sess, p, outp);
 }
 
 static const char *
@@ -799,6 +821,8 @@ agentd_handle(const char *method, const char *path, const char *query,
 	}
 	else if (strcmp(path, "result") == 0 && in != NULL)
 		status = agentd_result(id, in, outp);
+	else if (strcmp(path, "login") == 0 && in != NULL)
+		status = agentlogin_handle(id, in, outp);
 	else if (strcmp(path, "goodbye") == 0 && in != NULL)
 		status = agentd_goodbye(id, in, outp);
 	else

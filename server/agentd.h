@@ -20,6 +20,8 @@ struct agentd_poll {
 	long long	 deadline;	/* lk_now_ms() */
 	int		 fd;
 	int		 why;		/* LONGPOLL_* that handed it back */
+	long long	 skew_ms;	/* the agent's clock, when known */
+	int		 skew_known;
 };
 
 /* agentd_handle's answers that are not HTTP statuses. */
@@ -42,6 +44,48 @@ void	agentd_wake(const char *instance_id);
 void	agentd_wake_many(const char *const *ids, size_t n);
 int	agentd_start(void);
 void	agentd_stop(void);
+
+/* ---- agentlogin.c: POST /agent/v1/login ---------------------------- */
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "sshkey.h"
+#include "util.h"
+
+#define AGENTLOGIN_MAX	64	/* logins in one report */
+
+/* One login an agent reports, checked. */
+struct agentlogin {
+	char	 user[LK_USER_MAX + 1];
+	char	 fp[LK_SSHKEY_FP_SIZE];
+	char	 keytype[32];
+	char	 from[46];		/* numeric IPv4 or IPv6 */
+	int	 port;
+	int64_t	 time;			/* on the agent's clock */
+};
+/*
+ * Checks a report {"logins":[...]} into v (AGENTLOGIN_MAX entries) and
+ * *np. LK_ERR_INVALID_FORMAT when anything in it is not as documented.
+ */
+int	agentlogin_parse(const json_t *in, struct agentlogin *v, size_t *np);
+/* The endpoint: 200 after a login event each, or 400. */
+int	agentlogin_handle(const char *id, json_t *in, char **outp);
+
+/* ---- agentskew.c: each agent's clock against latchkeyd's ---------- */
+
+#define AGENTSKEW_WARN_MS	5000	/* a push to a clock further off warns */
+
+/* The poll's "clock=<ms>" in *clockp (0 when absent). 0 or invalid. */
+int	agentskew_query(const char *query, int64_t *clockp);
+/*
+ * The agent of id says its clock reads clock_ms now: its skew (ms ahead
+ * of latchkeyd) in *skewp, stored when it moved. LK_ERR_RANGE for a
+ * clock that is not one (then *skewp is 0).
+ */
+int	agentskew_note(const char *id, int64_t clock_ms, int64_t *skewp);
+/* The stored skew of an instance: 1 and *skewp when known, else 0. */
+int	agentskew_get(const char *id, int64_t *skewp);
 
 /* Admin: activation codes. */
 int	agentd_activation_create(long long count, long long ttl, char **idp,

@@ -654,6 +654,7 @@ inv_audit_push1(struct api_req *req, const struct inv_new *inv,
 {
 	struct audit_ev ev;
 	char when[32];
+	int64_t skew;
 
 	lk_time_iso(expires_by, when, sizeof(when));
 	memset(&ev, 0, sizeof(ev));
@@ -665,6 +666,10 @@ inv_audit_push1(struct api_req *req, const struct inv_new *inv,
 	ev.detail = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "invoke_id",
 	    inv->invoke_id, "fingerprint", fp, "key_type", type, "ttl_s", 60,
 	    "expires_by", when, "request_id", req->request_id);
+	if (ev.detail != NULL && agentskew_get(id, &skew) &&
+	    llabs(skew) > AGENTSKEW_WARN_MS)
+		json_object_set_new(ev.detail, "clock_skew_s",
+		    json_integer((json_int_t)(skew / 1000)));
 	(void)audit_batch_add(ab, &ev);
 }
 
@@ -737,6 +742,45 @@ inv_audit(struct api_req *req, const struct inv_new *inv,
 		inv_audit_push(req, inv, ab);
 }
 
+/*
+ * A key push to a server whose clock is more than AGENTSKEW_WARN_MS off
+ * latchkeyd's (as its agent last said): the answer says so, in
+ * "Warnings" (text) and "ClockSkew" (per instance), latchkey extensions
+ * that latchkey send-key and ssh print (docs/audit.md, "Clock skew").
+ */
+static void
+inv_skew_warn(struct api_req *req, const struct inv_new *inv)
+{
+	json_t *warn = NULL, *skews = NULL;
+	char text[256];
+	int64_t skew;
+	size_t i;
+
+	for (i = 0; i < inv->n; i++) {
+		if (!agentskew_get(inv->ids[i], &skew) ||
+		    llabs(skew) <= AGENTSKEW_WARN_MS)
+			continue;
+		if (warn == NULL && ((warn = json_array()) == NULL ||
+		    (skews = json_array()) == NULL))
+			break;
+		snprintf(text, sizeof(text), "the clock of %s is %lld s %s "
+		    "latchkeyd's: the key may be refused as expired (or outlive "
+		    "its %d s); set the server's time (NTP)", inv->ids[i],
+		    (long long)llabs(skew / 1000), skew > 0 ? "ahead of" :
+		    "behind", 60);
+		json_array_append_new(warn, json_string(text));
+		json_array_append_new(skews, json_pack("{s:s, s:I}",
+		    "InstanceId", inv->ids[i], "SkewSeconds",
+		    (json_int_t)(skew / 1000)));
+		log_info("%s api invoke clock-skew instance=%s skew_ms=%lld",
+		    req->request_id, inv->ids[i], (long long)skew);
+	}
+	if (warn != NULL)
+		json_object_set_new(req->resp, "Warnings", warn);
+	if (skews != NULL)
+		json_object_set_new(req->resp, "ClockSkew", skews);
+}
+
 /* Validates everything, then writes one transaction and wakes the agents. */
 static int
 inv_create(struct api_req *req, struct inv_new *inv)
@@ -778,6 +822,8 @@ inv_create(struct api_req *req, struct inv_new *inv)
 		json_object_set_new(req->resp, "CommandId",
 		    json_string(inv_str(inv->cmd, "id")));
 	json_object_set_new(req->resp, "InvokeId", json_string(inv->invoke_id));
+	if (inv_is_sendkey(inv->cmd))
+		inv_skew_warn(req, inv);
 	return 0;
 }
 

@@ -503,6 +503,8 @@ static struct {
 static void
 audit_sink_wake(void)
 {
+	audit_syslog_wake();
+	audit_webhook_wake();
 	if (!__atomic_load_n(&audit_sink.running, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&audit_sink.lock);
@@ -702,5 +704,37 @@ audit_verify_file(const char *path)
 	}
 	printf("audit: %s: %lld events intact (seq %lld..%lld)\n", path,
 	    (long long)c.n, (long long)(c.n ? c.first : 0), (long long)c.last);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status                                                              */
+
+static int
+audit_status_cb(void *arg, const char *name, int64_t seq)
+{
+	int64_t head = *(int64_t *)arg;
+
+	printf("sink %s seq=%lld backlog=%lld\n", name, (long long)seq,
+	    (long long)(head - seq));
+	return 0;
+}
+
+int
+audit_status(void)
+{
+	char hash[AUDIT_HASH_SIZE];
+	int64_t head;
+	int r;
+
+	if ((r = store_audit_head(&head, hash)) != 0) {
+		log_warnx("audit status: %s", lk_err(r));
+		return 2;
+	}
+	printf("events %lld head=%s\n", (long long)head, hash);
+	if ((r = store_audit_cursor_list(audit_status_cb, &head)) != 0) {
+		log_warnx("audit status: %s", lk_err(r));
+		return 2;
+	}
 	return 0;
 }

@@ -128,6 +128,22 @@ int	audit_batch_add(struct audit_batch *b, const struct audit_ev *ev);
 int	audit_batch_write_tx(void *arg);
 void	audit_batch_end(struct audit_batch *b, int committed);
 
+/* ---- audit_syslog.c: the syslog sink (RFC 5424), a thread ---------- */
+#define AUDIT_SYSLOG_SOCKET	"/dev/log"
+int	audit_syslog_start(const char *socket_path);
+void	audit_syslog_stop(void);
+void	audit_syslog_wake(void);
+
+/* ---- audit_webhook.c: the webhook sink (JSON batches), a thread --- */
+int	audit_webhook_start(const char *url);
+void	audit_webhook_stop(void);
+void	audit_webhook_wake(void);
+/* https://, or http:// to loopback only: 0 or LK_ERR_INVALID_FORMAT. */
+int	audit_webhook_url_ok(const char *url, char *why, size_t size);
+
+/* "latchkeyd audit status": the head and each sink's cursor, backlog. */
+int	audit_status(void);
+
 /* The file sink while serving: a thread of its own. */
 int	audit_sink_start(const char *path);
 void	audit_sink_stop(void);

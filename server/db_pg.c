@@ -240,6 +240,13 @@ static const char *const dbp_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 	/* 6 -> 7 (SQLite's 10 -> 11): console-bound shell sessions. */
 	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 7 -> 8 (SQLite's 11 -> 12): each agent's clock against latchkeyd's
+	 * (issue 15, docs/audit.md, "Clock skew").
+	 */
+	"ALTER TABLE instances ADD COLUMN clock_skew_ms BIGINT NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN clock_at BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

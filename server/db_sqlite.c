@@ -215,6 +215,14 @@ static const char *const db_migrations[] = {
 	 * (docs/console.md, "Terminal").
 	 */
 	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 11 -> 12: each agent's clock against latchkeyd's (issue 15,
+	 * docs/audit.md, "Clock skew"): milliseconds ahead (negative:
+	 * behind), and when it was measured (0: never).
+	 */
+	"ALTER TABLE instances ADD COLUMN clock_skew_ms INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN clock_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -71,6 +71,8 @@ struct lkd_opts {
 	/* the audit trail (docs/audit.md) */
 	const char	*file;		/* audit verify/export --file */
 	const char	*audit_file;	/* --audit-file: the file sink */
+	const char	*audit_syslog;	/* --audit-syslog[-socket]: its socket */
+	const char	*audit_webhook;	/* --audit-webhook URL */
 };
 
 /*
@@ -99,7 +101,9 @@ lkd_usage(FILE *f)
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
-"                 [--audit-file FILE] [--no-audit]\n"
+"                 [--audit-file FILE] [--audit-syslog]\n"
+"                 [--audit-syslog-socket PATH] [--audit-webhook URL]\n"
+"                 [--no-audit]\n"
 "                 [--allow-plain-http] [--debug] [--log-format text|json]\n"
 "                 [--metrics-listen ADDR:PORT|off] [--config FILE]\n"
 "       latchkeyd [--config FILE] [options] --check-config\n"
@@ -116,6 +120,7 @@ lkd_usage(FILE *f)
 "       latchkeyd --db PATH backup DEST\n"
 "       latchkeyd --db PATH audit verify [--file FILE]\n"
 "       latchkeyd --db PATH audit export --file FILE\n"
+"       latchkeyd --db PATH audit status\n"
 "\n"
 "The latchkey control plane: the ECS OpenAPI (2014-05-26) Cloud Assistant\n"
 "actions for the official Alibaba Cloud SDKs, the agents' endpoints, and the\n"
@@ -188,11 +193,17 @@ lkd_usage(FILE *f)
 "                       serves (PostgreSQL: pg_dump)\n"
 "  --audit-file FILE    append every audit event to FILE as JSON lines,\n"
 "                       exactly once, following rotation (docs/audit.md)\n"
+"  --audit-syslog       send every audit event to syslog (/dev/log) as an\n"
+"                       RFC 5424 message with structured data\n"
+"  --audit-syslog-socket PATH  the same, to the datagram socket PATH\n"
+"  --audit-webhook URL  POST every audit event in JSON batches to URL\n"
+"                       (https://, or http:// on loopback), retried\n"
 "  --no-audit           record no audit events (for benchmarks only)\n"
 "  audit verify [--file FILE]  check the audit chain of the database (or\n"
 "                       of an exported FILE); exit 1 names the first\n"
 "                       altered, missing or reordered event\n"
-"  audit export --file FILE  append the events not yet exported to FILE\n",
+"  audit export --file FILE  append the events not yet exported to FILE\n"
+"  audit status         the last event and each sink's cursor and backlog\n",
 	    LKD_CONF_FILE, METRICS_LISTEN_DEFAULT, LKD_REGION_DEFAULT,
 	    RELAY_IDLE_DEFAULT, RELAY_TOKEN_TTL_DEFAULT,
 	    RELAY_RESUME_WAIT_DEFAULT, RELAY_BUFFER_DEFAULT,
@@ -536,7 +547,10 @@ lkd_audit(const struct lkd_opts *o, int argc, char **argv)
 		    o->file);
 		return 0;
 	}
-	log_warnx("usage: audit verify [--file FILE] | export --file FILE");
+	if (argc == 1 && strcmp(argv[0], "status") == 0)
+		return audit_status();
+	log_warnx("usage: audit verify [--file FILE] | export --file FILE | "
+	    "status");
 	return 2;
 }
 
@@ -688,7 +702,12 @@ lkd_serve(const struct lkd_opts *o)
 	lkd_replica_defaults(o->listen);
 	if (audit_off)
 		log_warnx("--no-audit: no audit events are recorded");
-	if (o->audit_file != NULL && (r = audit_sink_start(o->audit_file)) != 0)
+	if ((o->audit_file != NULL &&
+	    (r = audit_sink_start(o->audit_file)) != 0) ||
+	    (o->audit_syslog != NULL &&
+	    (r = audit_syslog_start(o->audit_syslog)) != 0) ||
+	    (o->audit_webhook != NULL &&
+	    (r = audit_webhook_start(o->audit_webhook)) != 0))
 		return 1;
 	if ((r = relay_start()) != 0 || (r = agentd_start()) != 0 ||
 	    (r = http_start(o->listen, o->cert, o->key,
@@ -708,6 +727,8 @@ lkd_serve(const struct lkd_opts *o)
 	http_stop();
 	agentd_stop();		/* after the last poll: flushes heartbeats */
 	audit_sink_stop();	/* after the last event */
+	audit_syslog_stop();
+	audit_webhook_stop();
 	return 0;
 }
 
@@ -764,6 +785,9 @@ static const struct option lkd_longopts[] = {
 	/* the audit trail */
 	{ "file", required_argument, NULL, LKD_OPT_FILE },
 	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
+	{ "audit-syslog", no_argument, NULL, 'y' },
+	{ "audit-syslog-socket", required_argument, NULL, 'Y' },
+	{ "audit-webhook", required_argument, NULL, 'w' },
 	{ "no-audit", no_argument, NULL, 'N' },
 	{ "log-format", required_argument, NULL, 'L' },
 	{ "metrics-listen", required_argument, NULL, 'G' },
@@ -872,6 +896,9 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 	case LKD_OPT_FILE: o->file = arg; break;
 	case LKD_OPT_AUDIT_FILE: o->audit_file = arg; break;
 	case 'N': audit_off = 1; break;
+	case 'y': o->audit_syslog = AUDIT_SYSLOG_SOCKET; break;
+	case 'Y': o->audit_syslog = arg; break;
+	case 'w': o->audit_webhook = arg; break;
 	case 'r':
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
 			snprintf(why, whylen, "1 to %zu characters",

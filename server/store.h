@@ -256,6 +256,12 @@ int	store_agent_sweep(int64_t now, int64_t dead_before,
 	    int64_t offline_before, int *failedp);
 /* Measures the database's clock again (lkd_now() follows it). */
 int	store_agent_clock_sync(void);
+/*
+ * An agent's clock against latchkeyd's (agentskew.c): skew_ms ahead
+ * (negative: behind), measured at time at. get: *atp 0 when never.
+ */
+int	store_agent_skew_set(const char *id, int64_t skew_ms, int64_t at);
+int	store_agent_skew_get(const char *id, int64_t *skewp, int64_t *atp);
 
 /*
  * Replicas (docs/replicas.md). Each agent's route: the replica that holds
@@ -1024,6 +1030,9 @@ int	store_audit_query(const struct store_audit_query *q,
 /* A sink's cursor: the last seq it exported (0 when unknown). */
 int	store_audit_cursor_get(const char *name, int64_t *seqp);
 int	store_audit_cursor_set(const char *name, int64_t seq);
+/* Every cursor, by name: fn returns 0 to go on. */
+int	store_audit_cursor_list(int (*fn)(void *arg, const char *name,
+	    int64_t seq), void *arg);
 
 /* ---- end store_audit.c -------------------------------------------- */
 

@@ -686,3 +686,37 @@ store_agent_clock_sync(void)
 {
 	return lkdb_clock_sync(lkd->db);
 }
+
+int
+store_agent_skew_set(const char *id, int64_t skew_ms, int64_t at)
+{
+	return lkdb_run(lkd->db, NULL, "UPDATE instances SET clock_skew_ms = ?,"
+	    " clock_at = ? WHERE id = ?", "iis", skew_ms, at, id);
+}
+
+struct store_agent_skewv {
+	int64_t	 skew, at;
+};
+
+static int
+store_agent_skew_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_skewv *v = arg;
+
+	v->skew = lkdb_int(row, 0);
+	v->at = lkdb_int(row, 1);
+	return 1;
+}
+
+int
+store_agent_skew_get(const char *id, int64_t *skewp, int64_t *atp)
+{
+	struct store_agent_skewv v = { 0, 0 };
+	int r;
+
+	r = lkdb_query(lkd->db, store_agent_skew_cb, &v, "SELECT clock_skew_ms,"
+	    " clock_at FROM instances WHERE id = ?", "s", id);
+	*skewp = v.skew;
+	*atp = v.at;
+	return r;
+}

@@ -187,3 +187,28 @@ store_audit_cursor_set(const char *name, int64_t seq)
 	return lkdb_run(lkd->db, NULL, "INSERT INTO audit_cursors(name, seq) "
 	    "VALUES(?, ?)", "si", name, seq);
 }
+
+struct store_audit_curs {
+	int	(*fn)(void *, const char *, int64_t);
+	void	*arg;
+};
+
+static int
+store_audit_curs_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_audit_curs *c = arg;
+	const char *name = lkdb_text(row, 0);
+
+	return name == NULL ? LK_ERR_RECORD : c->fn(c->arg, name,
+	    lkdb_int(row, 1));
+}
+
+int
+store_audit_cursor_list(int (*fn)(void *arg, const char *name, int64_t seq),
+    void *arg)
+{
+	struct store_audit_curs c = { fn, arg };
+
+	return lkdb_query(lkd->db, store_audit_curs_cb, &c, "SELECT name, seq "
+	    "FROM audit_cursors ORDER BY name", "");
+}

@@ -169,6 +169,7 @@ function route() {
     if (h[0] === 'invocations') { setNav('invocations'); return pageInvocations(); }
     if (h[0] === 'invocation' && h[1]) { setNav('invocations'); return pageInvocation(decodeURIComponent(h[1])); }
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
+    if (h[0] === 'audit') { setNav('audit'); return pageAudit(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
     if (h[0] === 'terminal' && h[1] && h[2]) {
       setNav('instances');
@@ -733,6 +734,80 @@ async function pageInvocation(id) {
     }
     if (running) state.timers.push(setTimeout(load, 2000));
   };
+  await load();
+}
+
+/* ------------------------------------------------------------------ */
+/* Audit: DescribeAuditEvents, under the same policy as the API (a key
+ * sees its own events unless its policy allows all; an operator its). */
+
+function auditActor(a) {
+  const [k, v] = Object.entries(a || {})[0] || ['anonymous', ''];
+  return (k === 'access_key_id' ? 'key' : k) + (v ? ' ' + v : '');
+}
+
+async function pageAudit() {
+  const v = view('Audit');
+  const f = { instance: el('input', { id: 'audit-instance', spellcheck: 'false', placeholder: 'i-…' }),
+    user: el('input', { id: 'audit-user', spellcheck: 'false', placeholder: 'login or run-as user' }),
+    since: el('input', { id: 'audit-since', spellcheck: 'false', placeholder: 'YYYY-MM-DDThh:mm:ssZ',
+      'aria-describedby': 'audit-since-error' }),
+    kind: el('input', { id: 'audit-kind', spellcheck: 'false', placeholder: 'key.push, login, …' }) };
+  const field = (id, label, input, err) => el('div', { class: 'field' }, el('label', { for: id }, label), input,
+    err ? el('p', { class: 'field-error', id: id + '-error', role: 'alert' }) : null);
+  const form = el('form', { class: 'toolbar', id: 'audit-filter', novalidate: true },
+    field('audit-instance', 'Instance', f.instance), field('audit-user', 'User', f.user),
+    field('audit-since', 'Since', f.since, true), field('audit-kind', 'Kind', f.kind),
+    el('button', { type: 'submit', id: 'audit-apply' }, 'Filter'));
+  const status = el('p', { class: 'status muted', id: 'audit-status', 'aria-live': 'polite' }, 'Loading…');
+  const holder = el('div');
+  const older = el('button', { type: 'button', class: 'secondary', id: 'audit-older', hidden: true }, 'Older');
+  const newer = el('button', { type: 'button', class: 'secondary', id: 'audit-newer', hidden: true }, 'Newer');
+  v.append(form, status, holder, el('div', { class: 'toolbar' }, newer, older));
+  let page = 1;
+  const here = location.hash;
+  const load = async () => {
+    const p = { PageSize: 50, PageNumber: page };
+    if (f.instance.value.trim()) p.InstanceId = f.instance.value.trim();
+    if (f.user.value.trim()) p.UserName = f.user.value.trim();
+    if (f.since.value.trim()) p.Since = f.since.value.trim();
+    if (f.kind.value.trim()) p.Kind = f.kind.value.trim();
+    fieldError('audit-since', '');
+    status.textContent = 'Loading…';
+    const r = await api('DescribeAuditEvents', p);
+    if (location.hash !== here) return;
+    clear(holder);
+    if (!r.ok) {
+      status.textContent = '';
+      if (r.body.Code === 'InvalidParameter.Since') fieldError('audit-since', 'A UTC time: YYYY-MM-DDThh:mm:ssZ.');
+      holder.append(errorBox(r.body));
+      return;
+    }
+    const ae = r.body.AuditEvents;
+    const evs = (ae && (Array.isArray(ae) ? ae : ae.AuditEvent)) || [];
+    const total = r.body.TotalCount || 0;
+    status.textContent = total + ' event' + (total === 1 ? '' : 's') +
+      (total > evs.length ? ' (page ' + page + ', newest first)' : '');
+    older.hidden = page * 50 >= total;
+    newer.hidden = page <= 1;
+    if (!evs.length) { holder.append(el('p', { class: 'empty' }, 'No event matches.')); return; }
+    holder.append(el('table', { 'aria-labelledby': 'view-title', id: 'audit-table' },
+      el('thead', {}, el('tr', {}, ['Seq', 'Time', 'Kind', 'Actor', 'Target', 'Outcome', 'Detail']
+        .map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, evs.map((e) => el('tr', { 'data-seq': String(e.seq) },
+        el('td', { class: 'mono' }, String(e.seq)),
+        el('td', { class: 'mono' }, e.time),
+        el('td', { class: 'mono audit-kind' }, e.kind),
+        el('td', { class: 'mono wrap' }, auditActor(e.actor)),
+        el('td', { class: 'mono wrap' }, [e.target && e.target.user, e.target && e.target.instance]
+          .filter(Boolean).join('@') || '—'),
+        el('td', {}, el('span', { class: 'badge s-' + (e.outcome === 'ok' ? 'Success' : 'Failed') }, e.outcome),
+          e.code ? ' ' + e.code : ''),
+        el('td', { class: 'mono wrap audit-detail' }, JSON.stringify(e.detail || {})))))));
+  };
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); page = 1; load(); });
+  older.addEventListener('click', () => { page++; load(); });
+  newer.addEventListener('click', () => { page = Math.max(1, page - 1); load(); });
   await load();
 }
 

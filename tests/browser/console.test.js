@@ -7,6 +7,7 @@
 //                               SendSshPublicKey through Create Task
 //   node console.test.js rest   hostile values, CSRF, Stop, sign-out,
 //                               operator, Settings
+//   node console.test.js audit  the Audit page: events, filters, policy
 //
 // Prints one TAP line per case, numbered from LK_TAP_START, and writes
 // "LAST_NUMBER FAILURES" to LK_TAP_COUNTS. A browser that cannot start is
@@ -532,11 +533,97 @@ async function phaseRest() {
   await ctx.close();
 }
 
+// ---------------------------------------------------------------------
+// The Audit page (DescribeAuditEvents, the API's policy).
+
+async function auditRows(page) {
+  await page.waitForFunction(() => {
+    const s = document.querySelector('#audit-status');
+    return s && s.textContent !== 'Loading…';
+  });
+  return page.$$eval('#audit-table tbody tr', (trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+}
+
+async function auditFilter(page, f) {
+  for (const k of ['instance', 'user', 'since', 'kind']) await page.fill(`#audit-${k}`, f[k] || '');
+  await page.evaluate(() => { document.querySelector('#audit-status').textContent = 'Loading…'; });
+  await page.click('#audit-apply');
+  return auditRows(page);
+}
+
+async function phaseAudit() {
+  const { ctx, page } = await launch('audit');
+  await t('the Audit page lists the events, newest first, for a key allowed all', async () => {
+    await signinKey(page, env('LK_AK_SECRET'));
+    await waitTitle(page, 'Instances');
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await waitTitle(page, 'Audit');
+    const rows = await auditRows(page);
+    assert(rows.length > 5, `rows: ${rows.length}`);
+    const seqs = rows.map((r) => Number(r[0]));
+    assert(seqs.every((s, i) => i === 0 || s < seqs[i - 1]), `not newest first: ${seqs}`);
+    const kinds = rows.map((r) => r[2]);
+    for (const k of ['key.push', 'console.signin', 'api.call']) assert(kinds.includes(k), `no ${k} in ${kinds}`);
+    assert(rows.some((r) => r[3].startsWith('admin ')), 'the admin\'s events are not shown');
+    await screenshot(page, 'audit');
+  });
+  await t('filters: instance, user and kind narrow the list to the key pushes', async () => {
+    const rows = await auditFilter(page, { instance: INSTANCE, user: env('LK_LOGIN_USER'), kind: 'key.push' });
+    assert(rows.length >= 1, 'no key.push');
+    for (const r of rows) {
+      assert(r[2] === 'key.push', `kind ${r[2]}`);
+      assert(r[4] === `${env('LK_LOGIN_USER')}@${INSTANCE}`, `target ${r[4]}`);
+      assert(typeof JSON.parse(r[6]).fingerprint === 'string', `detail ${r[6]}`);
+    }
+    // The key the send phase pushed (others were refused by the command).
+    assert(rows.some((r) => JSON.parse(r[6]).fingerprint.startsWith('SHA256:')), 'no pushed key\'s fingerprint');
+  });
+  await t('since: a future time shows none, a malformed one its error', async () => {
+    let rows = await auditFilter(page, { since: '2100-01-01T00:00:00Z' });
+    assert(rows.length === 0, `rows: ${rows.length}`);
+    assert(await page.textContent('#audit-status') === '0 events', await page.textContent('#audit-status'));
+    await page.fill('#audit-since', 'yesterday');
+    await page.click('#audit-apply');
+    await page.locator('#audit-since-error', { hasText: 'YYYY-MM-DDThh:mm:ssZ' }).waitFor();
+    rows = await auditFilter(page, {});
+    assert(rows.length > 5, 'the list did not come back');
+  });
+  await t('hostile values in events are shown as text', async () => {
+    // The rest phase created a command named with markup: its events hold it.
+    const rows = await auditFilter(page, { kind: 'api.call' });
+    assert(rows.some((r) => r[6].includes('<img src=x')), 'the hostile name is not in any event');
+    assert(!(await page.$('#audit-table img, #audit-table script')), 'markup became elements');
+    assert(!(await pwned(page)), 'a value ran as script');
+  });
+  await ctx.close();
+  const second = await launch('audit-limited');
+  await t('a key limited to its own events sees only them (the API\'s policy)', async () => {
+    const p = second.page;
+    await p.goto(URL_);
+    await p.locator('#signin-form').waitFor();
+    await p.fill('#ak-id', env('LK_AK2_ID'));
+    await p.fill('#ak-secret', env('LK_AK2_SECRET'));
+    await p.click('#signin-submit');
+    await waitTitle(p, 'Instances');
+    await p.goto(`${URL_}#/audit`);
+    await waitTitle(p, 'Audit');
+    const rows = await auditRows(p);
+    assert(rows.length >= 1, 'no own events');
+    for (const r of rows) assert(r[3] === `key ${env('LK_AK2_ID')}`, `someone else's event: ${r[3]}`);
+  });
+  await t('no script error or CSP violation on the Audit page', async () => {
+    assert(problems.length === 0, problems.join('; '));
+  });
+  await second.ctx.close();
+}
+
 (async () => {
   try {
     if (process.argv[2] === 'send') await phaseSend();
     else if (process.argv[2] === 'rest') await phaseRest();
-    else throw new Error('usage: node console.test.js send|rest');
+    else if (process.argv[2] === 'audit') await phaseAudit();
+    else throw new Error('usage: node console.test.js send|rest|audit');
   } catch (e) {
     n++;
     failed++;

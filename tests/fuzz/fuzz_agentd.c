@@ -52,7 +52,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const paths[] = { "register", "hello", "result",
-	    "poll", "nope" };
+	    "poll", "login", "nope" };
 	struct lk_sig_header h = { "authorization", fuzz_auth };
 	struct agentd_poll poll = { .fd = -1 };
 	const char *path;
@@ -64,7 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_init();
 	if (size < 1)
 		return 0;
-	path = paths[data[0] % 5];
+	path = paths[data[0] % 6];
 	if (strcmp(path, "poll") == 0)
 		return 0;	/* parks; covered by the integration tests */
 	status = agentd_handle("POST", path, "", &h, 1,

@@ -52,7 +52,8 @@ lk_activation ACT --count 1 2>"$T/last.err"
 check "latchkeyd listens, with --audit-file" lk_lkd_start latchkeyd --audit-file "$AF"
 check "the agent registers and runs" lk_agent_register agent-a
 A=${AGENT_IID:-none}
-LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid lk_agent_run agent-a
+LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid lk_agent_run agent-a \
+    --sshd-log "$T/sshd/sshd1.log"
 
 export HOME=$T/home TMPDIR=$T/tmp
 mkdir -p "$HOME" "$TMPDIR"
@@ -88,6 +89,52 @@ INV=$(printf '%s' "$PUSH" | jq -r .detail.invoke_id)
 is "api.call InvokeCommand names the same invocation" \
     "$(ev ".kind == \"api.call\" and .detail.invoke_id == \"$INV\"" | jq -r '[.detail.action, .target.instance, .target.user] | join(" ")')" \
     "InvokeCommand $A root"
+# The login itself: the agent read sshd's "Accepted publickey" line.
+for i in $(seq 1 40); do [ -n "$(ev '.kind == "login"')" ] && break; sleep 0.25; done
+LOGIN=$(ev '.kind == "login"' | head -n 1)
+is "login: from the agent, instance, user, fingerprint, from" \
+    "$(printf '%s' "$LOGIN" | jq -r '[.actor.agent, .target.instance, .target.user, .detail.fingerprint, .detail.key_type, .detail.from] | join(" ")')" \
+    "$A $A $LK_ALICE $FP ED25519 127.0.0.1"
+is "login links to the key.push: its seq, invocation and access key" \
+    "$(printf '%s' "$LOGIN" | jq -r '[.detail.push_seq, .detail.invoke_id, .detail.pushed_by, .detail.push_time] | join(" ")')" \
+    "$(printf '%s' "$PUSH" | jq -r '[.seq, .detail.invoke_id, .actor.access_key_id, .time] | join(" ")')"
+check "login has a port and an RFC 3339 login_time" sh -c \
+    "printf '%s' '$LOGIN' | jq -e '(.detail.port > 0) and (.detail.login_time | test(\"Z\$\"))' >/dev/null"
+check "the agent logged the login it reported" grep -q " login accepted user=$LK_ALICE fp=$FP" "$T/agent-a.log"
+# A key sshd accepts that latchkey did not push is not reported.
+NLOGIN=$(ev '.kind == "login"' | wc -l)
+printf 'Accepted publickey for %s from 127.0.0.1 port 1 ssh2: ED25519 %s\n' \
+    "$LK_BOB" "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" >>"$T/sshd/sshd1.log"
+# Another program's tag in a syslog-style line is not sshd's.
+printf 'Dec  5 06:09:00 h evil[1]: Accepted publickey for %s from 127.0.0.1 port 1 ssh2: ED25519 %s\n' \
+    "$LK_ALICE" "$FP" >>"$T/sshd/sshd1.log"
+sleep 1
+is "a key not pushed, or a line not sshd's: no login event" "$(ev '.kind == "login"' | wc -l)" "$NLOGIN"
+
+# The endpoint refuses what is not a login.
+ST=$T/agent-a/agent.json
+BEARER="Authorization: Bearer $(json_str instance_id <"$ST").$(json_str credential <"$ST")"
+login_post() { curl -s -o /dev/null -w '%{http_code}' -H "$BEARER" -d "$1" "$LKD_URL/agent/v1/login"; }
+GOODL="{\"user\":\"$LK_ALICE\",\"fingerprint\":\"$FP\",\"key_type\":\"ED25519\",\"from\":\"127.0.0.1\",\"port\":22,\"time\":\"2026-01-01T00:00:00Z\"}"
+bad=0
+for body in '{}' '{"logins":[]}' '{"logins":{}}' '[1]' \
+    "{\"logins\":[${GOODL/\"port\":22/\"port\":0}]}" \
+    "{\"logins\":[${GOODL/\"port\":22/\"port\":\"22\"}]}" \
+    "{\"logins\":[${GOODL/$LK_ALICE/..}]}" \
+    "{\"logins\":[${GOODL/$LK_ALICE/a\\u0000b}]}" \
+    "{\"logins\":[${GOODL/127.0.0.1/evil.example}]}" \
+    "{\"logins\":[${GOODL/$FP/SHA256:x}]}" \
+    "{\"logins\":[${GOODL/ED25519/ed 25519}]}" \
+    "{\"logins\":[${GOODL/2026-01-01T00:00:00Z/yesterday}]}" \
+    "{\"logins\":[$GOODL,1]}" \
+    "{\"logins\":[$(printf "$GOODL,%.0s" $(seq 1 65))$GOODL]}"; do
+	c=$(login_post "$body")
+	[ "$c" = 400 ] || { echo "# $c for $body" >&2; bad=1; }
+done
+is "malformed login reports: 400 each, no event" "$bad $(ev '.kind == "login"' | wc -l)" "0 $NLOGIN"
+is "a login report without the agent's credential: 401" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -d "{\"logins\":[$GOODL]}" "$LKD_URL/agent/v1/login")" 401
+
 sleep 0.3
 is "invocation.result: from the agent, Success, exit 0" \
     "$(ev ".kind == \"invocation.result\"" | jq -r '[.actor.agent, .target.instance, .detail.status, .detail.exit_code] | join(" ")' | head -n 1)" \
@@ -170,6 +217,144 @@ kill -HUP "$LKD_PID"
 "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
 sleep 0.6
 check "SIGHUP: the sink reopens too" test -s "$AF"
+
+# ---------------------------------------------------------------------
+# Clock skew: the server's clock faked with LATCHKEY_TEST_CLOCK_OFFSET
+# (test-only) for the agent (the time it reports) and the sshd helper
+# (the clock it judges expiry by), as if the server's clock were ahead;
+# send_ssh_public_key stores the key on the true clock.
+DROPIN=$(grep -l AuthorizedKeysCommand "$R"/etc/ssh/sshd_config.d/*.conf | head -n 1)
+cp "$DROPIN" "$T/dropin.orig"
+HELPER=$(sed -n 's/^AuthorizedKeysCommand \([^ ]*\).*/\1/p' "$T/dropin.orig")
+skewed() {	# skewed SECONDS: the agent and the helper SECONDS ahead
+	sed "s|^AuthorizedKeysCommand |AuthorizedKeysCommand /usr/bin/env LATCHKEY_TEST_CLOCK_OFFSET=$1 |" \
+	    "$T/dropin.orig" >"$DROPIN"
+	kill -HUP "$(cat "$T/sshd/sshd1.pid")"
+	lk_agent_stop agent-a
+	LATCHKEY_TEST_CLOCK_OFFSET=$1 LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+	    lk_agent_run agent-a --sshd-log "$T/sshd/sshd1.log"
+	sleep 0.5
+	lk_wait_port "$sshd1_PORT"
+}
+SSHOPTS=(-o "UserKnownHostsFile=$T/known_hosts" -o StrictHostKeyChecking=yes
+    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10)
+skewed 120
+check "the agent logs its clock 120 s off" grep -qE " clock skew skew_ms=1(19|20)[0-9]{3} " "$T/agent-a.log"
+check "the agent wrote the skew beside the key store" grep -qE "^skew_ms=1(19|20)[0-9]{3}\$" "$R/run/latchkey/clock-skew"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >"$T/skew.out" 2>"$T/skew.err"
+check "120 s ahead: send-key warns about the clock" grep -q "warning: the clock of $A is 1[12][0-9] s ahead of latchkeyd's" "$T/skew.err"
+is "120 s ahead: the key.push event records the skew" \
+    "$(ev '.kind == "key.push"' | head -n 1 | jq '.detail.clock_skew_s >= 115 and .detail.clock_skew_s <= 125')" true
+# The helper, as sshd runs it, refuses the key that expired by its clock and says why.
+HOUT=$(runuser -u "$LK_HELPER_USER" -- env LATCHKEY_TEST_CLOCK_OFFSET=120 "$HELPER" \
+    --store "$R/run/latchkey/keys" "$LK_ALICE" "$FP" 2>&1 >"$T/helper.stdout")
+is "120 s ahead: the helper prints no key" "$(cat "$T/helper.stdout")" ""
+printf '%s\n' "$HOUT" >"$T/helper.err"
+check "120 s ahead: the helper logs the refusal" grep -qF \
+    "authkeys refuse user=$LK_ALICE fp=$FP error=\"key expired by this server's clock\" expired_s_ago=" "$T/helper.err"
+check "with the skew and its likely cause" grep -qE 'clock_skew_s=\+1[12][0-9] cause="clock skew"$' "$T/helper.err"
+out=$("$LK" ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- true 2>&1 </dev/null); rc=$?
+is "120 s ahead: latchkey ssh is refused (255)" "$rc" 255
+check "and latchkey names the skewed clock as the likely cause" sh -c \
+    "printf '%s' \"\$1\" | grep -q 'the clock of $A is 1[12][0-9] s ahead of latchkeyd.s, the likely cause'" _ "$out"
+for off in 30 -30; do
+	skewed "$off"
+	"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >"$T/skew.out" 2>"$T/skew.err"
+	check "$off s: send-key warns (more than 5 s)" grep -q "warning: the clock of $A is [23][0-9] s" "$T/skew.err"
+	is "$off s: the login works" "$(lk_ssh "$LK_ALICE" "$T/keys/alice" -- id -un 2>"$T/ssh.err")" "$LK_ALICE"
+	is "$off s: latchkey ssh works" "$("$LK" ssh "$LK_ALICE@$A" --address 127.0.0.1 --port "$sshd1_PORT" "${SSHOPTS[@]}" -- id -un 2>"$T/lkssh.err" </dev/null)" "$LK_ALICE"
+done
+cp "$T/dropin.orig" "$DROPIN"
+kill -HUP "$(cat "$T/sshd/sshd1.pid")"
+
+# ---------------------------------------------------------------------
+# The syslog sink: RFC 5424 datagrams to a socket this test binds
+# (tests/tools/syslog-recv.py), held back while it is gone, then all sent.
+SLS=$T/syslog.sock SLOUT=$T/syslog.out
+slog_start() {
+	"$LK_SRC/tests/tools/syslog-recv.py" "$SLS" "$SLOUT" &
+	echo $! >"$T/syslog-recv.pid"
+	lk_pidfile "$T/syslog-recv.pid"
+	for i in $(seq 1 50); do [ -S "$SLS" ] && return 0; sleep 0.1; done
+	return 1
+}
+slog_stop() { stop_pidfile "$T/syslog-recv.pid"; }
+slog_seqs() { sed -n 's/.*\[latchkey@32473 seq="\([0-9]*\)".*/\1/p' "$SLOUT" | sort -n | uniq; }
+check "a syslog receiver listens" slog_start
+lk_lkd_stop
+check "latchkeyd with --audit-syslog-socket" lk_lkd_start -p "$LKD_PORT" latchkeyd \
+    --audit-file "$AF" --audit-syslog-socket "$SLS"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+sleep 0.6
+N=$(db_count)
+is "syslog: every event of the database, each seq" "$(slog_seqs | wc -l) $(slog_seqs | head -n 1) $(slog_seqs | tail -n 1)" "$N 1 $N"
+L=$(grep ' key.push \[' "$SLOUT" | tail -n 1)
+check "syslog: an RFC 5424 line: <PRI>1 time host latchkeyd pid MSGID [SD] JSON" sh -c \
+    "printf '%s' \"\$1\" | grep -qE '^<86>1 [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [^ ]+ latchkeyd [0-9]+ key\.push \[latchkey@32473 seq=\"[0-9]+\" actor=\"access_key_id:[A-Za-z0-9]+\" instance=\"$A\" user=\"$LK_ALICE\" outcome=\"ok\" hash=\"[0-9a-f]{64}\"\] \{\"v\":1,'" _ "$L"
+printf '%s\n' "$L" | sed 's/^[^]]*\] //' >"$T/sl1.jsonl"
+check "syslog: the message is the event's line, hash intact" lk_lkd_admin audit verify --file "$T/sl1.jsonl"
+check "syslog: a refusal has severity notice and its code" grep -qE '^<85>1 .* outcome="refused" code="[A-Za-z.]+" hash=' "$SLOUT"
+is "audit status: the syslog sink has no backlog" \
+    "$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')" 0
+# The receiver goes away: the events wait, visibly; none is lost.
+slog_stop
+for i in 1 2 3; do "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1; done
+sleep 1
+BL=$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')
+check "receiver down: audit status shows a growing backlog ($BL)" test "${BL:-0}" -ge 6
+check "receiver down: latchkeyd logs the backlog" grep -qE 'audit syslog socket=.* backlog=[1-9][0-9]* retry_ms=' "$LKD_LOG"
+check "the receiver is back" slog_start
+for i in $(seq 1 80); do [ "$(slog_seqs | wc -l)" -ge "$(db_count)" ] && break; sleep 0.25; done
+N=$(db_count)
+is "receiver back: every event delivered, in order, none missing" \
+    "$(slog_seqs | wc -l) $(slog_seqs | tail -n 1)" "$N $N"
+is "and the backlog is 0 again" \
+    "$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')" 0
+check "latchkeyd logs that the sink resumed" grep -q 'audit syslog socket=.* resumed' "$LKD_LOG"
+slog_stop
+
+# ---------------------------------------------------------------------
+# The webhook sink: JSON batches to a receiver of the test's own
+# (tests/tools/webhook-recv.py); down for a while, then back.
+WHP=$(lk_free_port) WHOUT=$T/webhook.out
+wh_start() {
+	"$LK_SRC/tests/tools/webhook-recv.py" "$WHP" "$WHOUT" 2>>"$T/webhook.err" &
+	echo $! >"$T/webhook-recv.pid"
+	lk_pidfile "$T/webhook-recv.pid"
+	lk_wait_port "$WHP"
+}
+wh_stop() { stop_pidfile "$T/webhook-recv.pid"; }
+wh_seqs() { cut -d' ' -f1 "$WHOUT" | sort -n | uniq; }
+wh_backlog() { lk_lkd_admin audit status | sed -n 's/^sink webhook:.* backlog=\([0-9]*\)$/\1/p'; }
+out=$("$LKD" --db "$DB" --listen 127.0.0.1:1 --audit-webhook http://10.1.2.3/hook 2>&1); rc=$?
+check "--audit-webhook refuses plain http off loopback" sh -c \
+    "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q 'plain http:// only to a loopback address'" _ "$out"
+check "a webhook receiver listens" wh_start
+lk_lkd_stop
+check "latchkeyd with --audit-webhook" lk_lkd_start -p "$LKD_PORT" latchkeyd \
+    --audit-file "$AF" --audit-webhook "http://127.0.0.1:$WHP/hook"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+for i in $(seq 1 40); do [ "$(wh_seqs | wc -l)" -ge "$(db_count)" ] && break; sleep 0.25; done
+N=$(db_count)
+is "webhook: every event, in batches, seqs 1..N" "$(wh_seqs | wc -l) $(wh_seqs | head -n 1) $(wh_seqs | tail -n 1)" "$N 1 $N"
+is "webhook: no malformed batch" "$(cat "$T/webhook.err" 2>/dev/null)" ""
+wh_stop
+for i in 1 2 3; do "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1; done
+sleep 1.5
+BL=$(wh_backlog)
+check "receiver down: audit status shows the backlog ($BL)" test "${BL:-0}" -ge 6
+check "receiver down: latchkeyd logs the backlog and the retry" \
+    grep -qE 'audit webhook url=http://127.0.0.1:[0-9]+/hook error=".+" backlog=[1-9][0-9]* retry_ms=[0-9]+' "$LKD_LOG"
+"$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
+BL2=$(wh_backlog)
+check "the backlog grows while it is down ($BL -> $BL2)" test "${BL2:-0}" -gt "${BL:-0}"
+check "the receiver is back" wh_start
+for i in $(seq 1 160); do [ "$(wh_backlog)" = 0 ] && break; sleep 0.25; done
+N=$(db_count)
+is "receiver back: every event delivered, none missing" "$(wh_seqs | wc -l) $(wh_seqs | tail -n 1)" "$N $N"
+is "the webhook backlog is 0 again" "$(wh_backlog)" 0
+check "latchkeyd logs that the webhook resumed" grep -q 'audit webhook url=.* resumed' "$LKD_LOG"
+wh_stop
 
 # Tampering is named.
 sed -E '3s/"outcome":"ok"/"outcome":"refused"/' "$T/all.jsonl" >"$T/bad.jsonl"

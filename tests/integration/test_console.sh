@@ -14,6 +14,8 @@
 # (no CSRF token, another origin, a cross-site form) are refused and change
 # nothing; Stop; sign-out ends the session server-side; an operator made
 # with "latchkeyd operator create" signs in; Settings.
+# Phase "audit": the Audit page with its filters; a key limited to its own
+# events sees only those.
 # Screenshots of each page go to tests/logs/screenshots/BUILD/.
 . "$(dirname "$0")/lib.sh"
 
@@ -62,6 +64,8 @@ SSHD_PORT=${sshd1_PORT:-0}
 # latchkeyd, an access key for the console, an operator, one agent.
 lk_new_db lkd || { echo "not ok - a database"; exit 1; }
 check "latchkeyd accesskey create" lk_accesskey AK --description console
+check "a key that sees only its own audit events" lk_accesskey AK2 --description audit \
+    --actions DescribeInstances,DescribeCloudAssistantStatus,DescribeAuditEvents
 OP_NAME=ops-$RANDOM
 OP_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 check "operator create reads the password from stdin" sh -c \
@@ -99,6 +103,7 @@ export LK_URL=$URL LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET \
     LK_LOGIN_USER=$LK_ALICE LK_PUBKEY_FILE=$T/keys/console.pub \
     LK_SHOTS=$SHOTS LK_PROFILE=$T/profile LK_CHROMIUM=$CHROMIUM \
     LK_TAP_COUNTS=$T/tap-counts LK_OP_SESSION_FILE=$T/op-session \
+    LK_AK2_ID=$AK2_ID LK_AK2_SECRET=$AK2_SECRET \
     LK_HOSTKEY_FP="$(ssh-keygen -lf "$R/etc/ssh/ssh_host_ed25519_key.pub" | awk '{ print $2 }')" \
     LK_HOSTKEY_PUB="$(cut -d' ' -f1,2 "$R/etc/ssh/ssh_host_ed25519_key.pub")"
 # browser PHASE: runs one phase, continuing the TAP numbering.
@@ -126,6 +131,7 @@ check_exit "a key that was never sent is refused" 255 \
     lk_ssh "$LK_BOB" "$T/keys/console" -- true
 
 browser rest
+browser audit
 
 out=$("$LKD" --db "$DB" session-manager status 2>/dev/null)
 is "the Settings switch turned the session manager on" "$out" "session manager: enabled"

@@ -1329,12 +1329,51 @@ test_reader_handle(void **state)
 	lk_sshkey_free(k);
 }
 
+/* The agent's clock-skew file beside the store: its form, or nothing. */
+static void
+test_skew_file(void **state)
+{
+	static const struct { const char *text; int r; int64_t skew; } v[] = {
+		{ "skew_ms=120034\nmeasured=1\n", 0, 120034 },
+		{ "skew_ms=-30000\n", 0, -30000 },
+		{ "skew_ms=\n", LK_ERR_INVALID_FORMAT, 0 },
+		{ "skew_ms=12x\n", LK_ERR_INVALID_FORMAT, 0 },
+		{ "skew_ms=12", LK_ERR_INVALID_FORMAT, 0 },
+		{ "skew_ms=99999999999999999999999\n", LK_ERR_INVALID_FORMAT, 0 },
+		{ "skew=1\n", LK_ERR_INVALID_FORMAT, 0 },
+		{ "", LK_ERR_INVALID_FORMAT, 0 },
+	};
+	struct sctx *c = *state;
+	char file[192];
+	int64_t skew;
+	size_t i;
+	int fd;
+
+	assert_int_equal(lk_store_skew_read(c->path, &skew), LK_ERR_NOT_FOUND);
+	snprintf(file, sizeof(file), "%s/%s", c->root, LK_CLOCK_FILE);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_true((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC,
+		    0644)) >= 0);
+		assert_int_equal(write(fd, v[i].text, strlen(v[i].text)),
+		    (ssize_t)strlen(v[i].text));
+		close(fd);
+		skew = 7;
+		assert_int_equal(lk_store_skew_read(c->path, &skew), v[i].r);
+		assert_int_equal(skew, v[i].skew);
+	}
+	/* A symlink is not followed. */
+	unlink(file);
+	assert_int_equal(symlink("/etc/hostname", file), 0);
+	assert_int_equal(lk_store_skew_read(c->path, &skew), LK_ERR_NOT_FOUND);
+}
+
 int
 main(void)
 {
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_put_then_list),
+		T(test_skew_file),
 		T(test_put_every_key_type),
 		T(test_list_expiry_boundary),
 		T(test_renew_same_key),
