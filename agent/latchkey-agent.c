@@ -288,11 +288,11 @@ static int
 agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
     size_t whylen)
 {
-	char url[AGENT_URL_MAX], uwhy[128];
+	char url[AGENT_URL_MAX], uwhy[512];
 	long long v;
 	int fmt;
 
-	if (d->kind == AO_SERVER && agent_url_normalize(val, url, sizeof(url),
+	if (d->kind == AO_SERVER && lk_url_check(val, url, sizeof(url),
 	    uwhy, sizeof(uwhy)) != 0)
 		snprintf(why, whylen, "%s", uwhy);
 	else if (d->allowed == O_ACT && !agent_token_valid(val))
@@ -308,6 +308,12 @@ agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
 	    agent_sess_config(val) != 0)
 		snprintf(why, whylen, "a comma-separated list of up to 64 "
 		    "ports (1-65535), or none");
+	else if (strcmp(d->name, "--shell-users") == 0 &&
+	    agent_sess_shell_users(val) != 0)
+		snprintf(why, whylen, "user names, comma-separated, or none");
+	else if (strcmp(d->name, "--sshd-log") == 0 &&
+	    agent_login_config(val) != 0)
+		snprintf(why, whylen, "auto, journal, none or an absolute path");
 	else
 		return 0;
 	return -1;
@@ -773,6 +779,15 @@ agent_cmd_check_config(const struct agent_opts *o)
 	    86400, &v) != 0)) {
 		log_warnx("bad --session-ports, --hostkey-check or --log-format "
 		    "(see --help)");
+		return AGENT_EXIT_USAGE;
+	}
+	if (o->shell_users != NULL &&
+	    agent_sess_shell_users(o->shell_users) != 0) {
+		log_warnx("--shell-users: user names, comma-separated, or none");
+		return AGENT_EXIT_USAGE;
+	}
+	if (agent_login_config(o->sshd_log) != 0) {
+		log_warnx("--sshd-log: auto, journal, none or an absolute path");
 		return AGENT_EXIT_USAGE;
 	}
 	if (o->config_read != NULL)

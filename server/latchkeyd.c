@@ -898,7 +898,11 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 	case 'N': audit_off = 1; break;
 	case 'y': o->audit_syslog = AUDIT_SYSLOG_SOCKET; break;
 	case 'Y': o->audit_syslog = arg; break;
-	case 'w': o->audit_webhook = arg; break;
+	case 'w':
+		if (audit_webhook_url_ok(arg, why, whylen) != 0)
+			return 2;
+		o->audit_webhook = arg;
+		break;
 	case 'r':
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(lkd->region)) {
 			snprintf(why, whylen, "1 to %zu characters",

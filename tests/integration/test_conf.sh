@@ -35,6 +35,8 @@ declare -A GOOD=(
 	[header-timeout]=5 [body-timeout]=5 [idle-timeout]=5
 	[sessions-per-key]=3 [conn-memory]=16 [io-threads]=1 [log-format]=json
 	[metrics-listen]=off [audit-file]=$T/audit.jsonl [no-audit]=no
+	[audit-syslog]=no [audit-syslog-socket]=$T/syslog.sock
+	[audit-webhook]=http://127.0.0.1:9/hook
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -45,7 +47,8 @@ declare -A BAD=(
 	[allow-plain-http]=yess [max-connections]=15 [max-conns-per-ip]=1e3
 	[workers]=65 [header-timeout]=0 [body-timeout]=x [idle-timeout]=3601
 	[sessions-per-key]=21 [conn-memory]=7 [io-threads]=17 [log-format]=xml
-	[metrics-listen]=localhost [no-audit]=maybe
+	[metrics-listen]=localhost [no-audit]=maybe [audit-syslog]=maybe
+	[audit-webhook]=ftp://x
 )
 CMDLINE_ONLY="config check-config help version file"
 
@@ -141,12 +144,13 @@ declare -A AGOOD=(
 	[server]=https://a.example [activation-id]=act-1
 	[activation-code]=code-1 [state]=$T/ag/agent.json [cacert]=$T/ca.pem
 	[log]=$T/ag.log [foreground]=yes [debug]=no [session-ports]=22,2222
-	[hostkey-check]=60 [log-format]=text
+	[hostkey-check]=60 [log-format]=text [shell-users]=lk-alice
+	[sshd-log]=none
 )
 declare -A ABAD=(
 	[server]=ftp://x [activation-id]='a b' [activation-code]='x y'
 	[foreground]=sure [debug]=2 [session-ports]=0 [hostkey-check]=86401
-	[log-format]=JSON
+	[log-format]=JSON [sshd-log]=relative/path
 )
 ACMDLINE_ONLY="config help version user dir type timeout stop-after"
 missing=
