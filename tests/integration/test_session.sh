@@ -22,25 +22,11 @@ PLUGIN=config_ecs_instance_connect
 LK=$T/bin/latchkey
 LKD=$T/bin/latchkeyd
 AGENT=$T/bin/latchkey-agent
-NS=lks-$$
-VA=lks$$a
-VB=lks$$b
-NET=10.231.$((RANDOM % 250)).
-HOSTIP=${NET}1
-NSIP=${NET}2
 IDLE=4
 
+# lk_cleanup stops the daemons and removes the namespace (lk_netns).
 sess_cleanup() {
-	local pf pid
-	for pf in "${LK_PIDFILES[@]}"; do
-		[ -f "$pf" ] && pid=$(cat "$pf") && [ -n "$pid" ] &&
-		    kill "$pid" 2>/dev/null
-	done
-	sleep 0.3
-	ip netns del "$NS" 2>/dev/null
-	ip link del "$VA" 2>/dev/null
 	rm -f "/tmp/lk-sess-$$"*
-	lk_keep_logs
 	lk_cleanup
 }
 trap sess_cleanup EXIT
@@ -49,13 +35,8 @@ ns_listening() { ip netns exec "$NS" ss -Htln "sport = :$1" | grep -q .; }
 
 # ---------------------------------------------------------------------
 # The namespace, the veth pair, sshd inside.
-check "a network namespace with a veth pair" sh -c "
-    ip netns add '$NS' && ip link add '$VA' type veth peer name '$VB' &&
-    ip link set '$VB' netns '$NS' && ip addr add '$HOSTIP/30' dev '$VA' &&
-    ip link set '$VA' up &&
-    ip netns exec '$NS' ip addr add '$NSIP/30' dev '$VB' &&
-    ip netns exec '$NS' ip link set '$VB' up &&
-    ip netns exec '$NS' ip link set lo up"
+check "a network namespace with a veth pair" lk_netns
+NS=$LK_NS HOSTIP=$LK_HOSTIP NSIP=$LK_NSIP
 lk_plugin_pkg
 unset LATCHKEY_SSHD LATCHKEY_ROOT LATCHKEY_SSHD_PIDFILE
 R=$T/root
