@@ -43,8 +43,19 @@ void	agentd_wake_many(const char *const *ids, size_t n);
 int	agentd_start(void);
 void	agentd_stop(void);
 
-/* Admin: activation codes. */
-int	agentd_activation_create(long long count, long long ttl, char **idp,
+/*
+ * A new activation (the admin's "activation create", CreateActivation):
+ * count registrations within ttl seconds; instance_name, ip_range and
+ * description are checked by the caller (fleet.h) and may be NULL. in_tx
+ * (may be NULL) runs in its transaction. *idp and *codep: new strings.
+ */
+struct agentd_act_spec {
+	long long	 count, ttl;
+	const char	*instance_name, *ip_range, *description;
+	int		(*in_tx)(void *);
+	void		*in_tx_arg;
+};
+int	agentd_activation_create(const struct agentd_act_spec *sp, char **idp,
 	    char **codep, char *expires, size_t expsize);
 
 #endif

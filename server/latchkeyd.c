@@ -3,7 +3,8 @@
  *
  *	latchkeyd --db PATH --listen ADDR:PORT [--tls-cert F --tls-key F]
  *	latchkeyd --db PATH accesskey create|list|disable ...
- *	latchkeyd --db PATH activation create ...
+ *	latchkeyd --db PATH activation create|list|disable|delete ...
+ *	latchkeyd --db PATH instance list|rename|remove ...
  *	latchkeyd --db PATH operator create|list|disable ...
  *	latchkeyd --db PATH|URI migrate | backup DEST
  *	latchkeyd --db PATH|URI audit verify [--file F] | export --file F
@@ -27,6 +28,7 @@
 #include "agentd.h"
 #include "api.h"
 #include "audit.h"
+#include "fleet_admin.h"
 #include "conn.h"
 #include "console.h"
 #include "err.h"
@@ -61,6 +63,8 @@ struct lkd_opts {
 	const char	*description;
 	long long	 count;
 	long long	 ttl;
+	const char	*instance_name;	/* activation create */
+	const char	*ip_range;
 	/* the audit trail (docs/audit.md) */
 	const char	*file;		/* audit verify/export --file */
 	const char	*audit_file;	/* --audit-file: the file sink */
@@ -98,7 +102,11 @@ lkd_usage(FILE *f)
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
 "       latchkeyd --db PATH accesskey disable ACCESS_KEY_ID\n"
-"       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS] [--json]\n"
+"       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS]\n"
+"                 [--instance-name PREFIX] [--ip-range CIDR]\n"
+"                 [--description TEXT] [--json]\n"
+"       latchkeyd --db PATH activation list [--json] | disable ID | delete ID\n"
+"       latchkeyd --db PATH instance list [--json] | rename ID NAME | remove ID\n"
 "       latchkeyd --db PATH operator create NAME     (password on stdin)\n"
 "       latchkeyd --db PATH operator list [--json]\n"
 "       latchkeyd --db PATH operator disable NAME\n"
@@ -131,6 +139,9 @@ lkd_usage(FILE *f)
 "                       its other commands may run as\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
 "                       lifetime in seconds (default 86400; 60 to a year)\n"
+"  --instance-name P, --ip-range R  activation: its instances are named\n"
+"                       P-1, P-2 ... (else by hostname); only agents\n"
+"                       connecting from R (an address or CIDR) may use it\n"
 "  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
 "                       WebSocketUrl (default: the request's Host header)\n"
 "  --replica-id ID      this latchkeyd among replicas on one PostgreSQL\n"
@@ -323,36 +334,35 @@ lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 	return 2;
 }
 
+/* The lifecycle's subcommands: fleet_admin.c. */
+static void
+lkd_fleet_opts(const struct lkd_opts *o, struct fleet_admin_opts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->json = o->json;
+	f->count = o->count;
+	f->ttl = o->ttl;
+	f->name = o->instance_name;
+	f->ip_range = o->ip_range;
+	f->description = o->description;
+}
+
 static int
 lkd_activation(const struct lkd_opts *o, int argc, char **argv)
 {
-	char *id = NULL, *code = NULL, exp[32], text[512];
-	int r;
+	struct fleet_admin_opts f;
 
-	if (argc != 1 || strcmp(argv[0], "create") != 0) {
-		log_warnx("usage: activation create [--count N] [--ttl S]");
-		return 2;
-	}
-	if ((r = agentd_activation_create(o->count, o->ttl, &id, &code, exp,
-	    sizeof(exp))) != 0) {
-		log_warnx("activation create: %s", lk_err(r));
-		free(id);
-		free(code);
-		return 1;
-	}
-	lkd_audit_admin("activation.create", json_pack("{s:s, s:I, s:s}",
-	    "activation_id", id, "count", (json_int_t)o->count, "expires",
-	    exp));
-	snprintf(text, sizeof(text), "ActivationId:   %s\nActivationCode: %s\n"
-	    "Uses: %lld, expires %s\nOn a server: latchkey-agent register "
-	    "--server URL --activation-id %s --activation-code %s\n", id, code,
-	    o->count, exp, id, code);
-	lkd_print(json_pack("{s:s, s:s, s:I, s:s}", "ActivationId", id,
-	    "ActivationCode", code, "InstanceCount", (json_int_t)o->count,
-	    "ExpiredTime", exp), o->json, text);
-	free(id);
-	free(code);
-	return 0;
+	lkd_fleet_opts(o, &f);
+	return fleet_admin_activation(&f, argc, argv);
+}
+
+static int
+lkd_instance(const struct lkd_opts *o, int argc, char **argv)
+{
+	struct fleet_admin_opts f;
+
+	lkd_fleet_opts(o, &f);
+	return fleet_admin_instance(&f, argc, argv);
 }
 
 /*
@@ -694,6 +704,7 @@ static const struct lkd_cmd {
 } lkd_cmds[] = {
 	{ "accesskey", lkd_accesskey },
 	{ "activation", lkd_activation },
+	{ "instance", lkd_instance },
 	{ "operator", lkd_operator },
 	{ "session-manager", lkd_session_manager },
 	{ "migrate", lkd_migrate },
@@ -715,6 +726,8 @@ static const struct option lkd_longopts[] = {
 	{ "description", required_argument, NULL, 'D' },
 	{ "count", required_argument, NULL, 'n' },
 	{ "ttl", required_argument, NULL, 't' },
+	{ "instance-name", required_argument, NULL, 'Y' },
+	{ "ip-range", required_argument, NULL, 'Z' },
 	{ "debug", no_argument, NULL, 'g' },
 	{ "public-url", required_argument, NULL, 'P' },
 	{ "replica-id", required_argument, NULL, 'R' },
@@ -818,6 +831,8 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o)
 	case 'I': o->instances = arg; break;
 	case 'U': o->users = arg; break;
 	case 'D': o->description = arg; break;
+	case 'Y': o->instance_name = arg; break;
+	case 'Z': o->ip_range = arg; break;
 	case 'g': o->logflags |= LK_LOG_DEBUG; break;
 	case 'X': o->plain_ok = 1; break;
 	case 'F': o->file = arg; break;
