@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #define AGENT_PROGNAME		"latchkey-agent"
-#define AGENT_VERSION		"1.3.0"
+#define AGENT_VERSION		"1.4.0"
 #define AGENT_STATE_FILE	"/var/lib/latchkey/agent.json"
 #define AGENT_LOG_FILE		"/var/log/latchkey/agent.log"
 
@@ -60,6 +60,7 @@
 #define AGENT_EXIT_PROTOCOL	76	/* server's answer not understood */
 #define AGENT_EXIT_REFUSED	77	/* activation refused */
 #define AGENT_EXIT_CONFIG	78	/* not registered or bad state file */
+#define AGENT_EXIT_DEREGISTERED	79	/* the instance was deregistered */
 
 /*
  * agent_state.c: the identity written by register, read by run. server is
@@ -81,6 +82,8 @@ int	 agent_state_spooldir(const char *, char *, size_t);
 int	 agent_id_valid(const char *, size_t);
 int	 agent_cred_valid(const char *);
 json_t	*agent_facts(const json_t *);
+#define AGENT_MACHINE_ID_MAX	64
+const char *agent_machine_id(char *, size_t);
 
 /*
  * agent_hostkeys.c: sshd's host keys as a new JSON array of "type base64"

@@ -345,6 +345,57 @@ agent_register_answer(const struct agent_resp *resp, struct agent_state *st)
 	return ok ? 0 : -1;
 }
 
+/*
+ * An activation refused: what the server's "reason" means, in words that
+ * say what to do (latchkey-agent(8), "Registration"). A server before
+ * reasons sent none: the old advice.
+ */
+static void
+agent_register_refused(const struct agent_resp *resp)
+{
+	static const struct {
+		const char	*reason, *advice;
+	} tab[] = {
+		{ "wrong-id-or-code", "no activation has this id and code: "
+		    "check --activation-id and --activation-code (copy them "
+		    "again from latchkeyd activation create or "
+		    "CreateActivation)" },
+		{ "disabled", "the activation was disabled: ask for a new one "
+		    "(latchkeyd activation create)" },
+		{ "expired", "the activation has expired: ask for a new one "
+		    "(latchkeyd activation create, or a longer --ttl)" },
+		{ "used-up", "the activation has no registrations left (its "
+		    "InstanceCount are used): ask for a new one, or deregister "
+		    "unused instances first" },
+		{ "address-not-allowed", "this host's address is outside the "
+		    "activation's IpAddressRange: register from an allowed "
+		    "address, or ask for an activation that allows it" },
+	};
+	const char *reason = NULL, *addr = NULL;
+	char vis[64];
+	json_t *o = agent_resp_json(resp);
+	size_t i;
+
+	if (o != NULL) {
+		reason = json_string_value(json_object_get(o, "reason"));
+		addr = json_string_value(json_object_get(o, "address"));
+	}
+	for (i = 0; reason != NULL && i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(tab[i].reason, reason) == 0)
+			break;
+	if (reason == NULL || i == sizeof(tab) / sizeof(tab[0]))
+		log_warnx("activation refused by the server: check the "
+		    "activation id and code, and that the activation has not "
+		    "expired and has uses left");
+	else if (addr != NULL && *addr != '\0')
+		log_warnx("activation refused (%s; the server sees this host "
+		    "as %s)", tab[i].advice, agent_vis_text(vis, sizeof(vis),
+		    addr, strlen(addr)));
+	else
+		log_warnx("activation refused (%s)", tab[i].advice);
+	json_decref(o);
+}
+
 /* Says why the server did not register us; returns the exit status. */
 static int
 agent_register_failed(int r, const struct agent_resp *resp,
@@ -358,9 +409,7 @@ agent_register_failed(int r, const struct agent_resp *resp,
 		return AGENT_EXIT_UNAVAILABLE;
 	}
 	if (resp->status == 403) {
-		log_warnx("activation refused by the server (%s): check the "
-		    "activation id and code, and that the activation has not "
-		    "expired and has uses left", why);
+		agent_register_refused(resp);
 		return AGENT_EXIT_REFUSED;
 	}
 	log_warnx("registration failed: the server answered HTTP %ld: %s",
@@ -403,6 +452,7 @@ agent_cmd_register(const struct agent_opts *o)
 	struct agent_http *h = NULL;
 	struct agent_resp resp = { 0 };
 	json_t *body = NULL;
+	char mid[AGENT_MACHINE_ID_MAX + 1];
 	int ex, r;
 
 	memset(&st, 0, sizeof(st));
@@ -414,6 +464,8 @@ agent_cmd_register(const struct agent_opts *o)
 	    json_string(o->act_id)) != 0 ||
 	    json_object_set_new(body, "activation_code",
 	    json_string(o->act_code)) != 0 ||
+	    (*agent_machine_id(mid, sizeof(mid)) != '\0' &&
+	    json_object_set_new(body, "machine_id", json_string(mid)) != 0) ||
 	    agent_http_new(&st, 0, &h) != 0)
 		fatalx("out of memory");
 	r = agent_register_post(h, body, &resp);
