@@ -60,6 +60,7 @@ struct agent_opts {
 	int		 foreground;
 	int		 debug;
 	int		 help;
+	const char	*machine_id;	/* register: ID, "none" or "auto" */
 };
 
 /* Which options a command takes. */
@@ -78,7 +79,7 @@ agent_usage(FILE *fp)
 	fprintf(fp,
 	    "usage: %s register --server URL [--server URL ...]\n"
 	    "           --activation-id ID --activation-code CODE\n"
-	    "           [--state FILE] [--cacert FILE]\n"
+	    "           [--state FILE] [--cacert FILE] [--machine-id ID|none|auto]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
 	    "           [--session-ports LIST|none] [--hostkey-check SECONDS]\n"
@@ -87,7 +88,9 @@ agent_usage(FILE *fp)
 	    "\n"
 	    "  register   register this server with latchkeyd and store its\n"
 	    "             identity in the state file (default %s); up to %d\n"
-	    "             --server URLs, used in turn when one fails\n"
+	    "             --server URLs, used in turn when one fails; the\n"
+	    "             machine id (default auto: /etc/machine-id) makes a\n"
+	    "             registration again replace this machine's instance\n"
 	    "  run        the daemon: long-poll for tasks, run them, report\n"
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
@@ -136,6 +139,7 @@ static const struct {
 } agent_valopts[] = {
 	{ "--activation-id", O_ACT, offsetof(struct agent_opts, act_id) },
 	{ "--activation-code", O_ACT, offsetof(struct agent_opts, act_code) },
+	{ "--machine-id", O_ACT, offsetof(struct agent_opts, machine_id) },
 	{ "--state", O_STATE, offsetof(struct agent_opts, state) },
 	{ "--cacert", O_CACERT, offsetof(struct agent_opts, cacert) },
 	{ "--log", O_LOG, offsetof(struct agent_opts, log) },
@@ -312,6 +316,16 @@ agent_register_check(const struct agent_opts *o, struct agent_state *st)
 		    "characters without blanks", AGENT_ACTIVATION_MAX);
 		return AGENT_EXIT_USAGE;
 	}
+	if (o->machine_id != NULL && strcmp(o->machine_id, "none") != 0 &&
+	    strcmp(o->machine_id, "auto") != 0 &&
+	    (strlen(o->machine_id) > AGENT_MACHINE_ID_MAX ||
+	    strspn(o->machine_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789._:-") != strlen(o->machine_id) ||
+	    *o->machine_id == '\0')) {
+		log_warnx("--machine-id: 1-%d of A-Z a-z 0-9 . _ : -, or none "
+		    "or auto", AGENT_MACHINE_ID_MAX);
+		return AGENT_EXIT_USAGE;
+	}
 	if (agent_register_writable(o->state) != 0)
 		return AGENT_EXIT_IO;
 	if (o->cacert != NULL && ((size_t)snprintf(st->cacert,
@@ -321,6 +335,23 @@ agent_register_check(const struct agent_opts *o, struct agent_state *st)
 		return AGENT_EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * The machine id to register with: --machine-id ID as given, none with
+ * "none", else (auto, the default) agent_machine_id()'s.
+ */
+static const char *
+agent_register_mid(const struct agent_opts *o, char *buf, size_t len)
+{
+	const char *m = o->machine_id;
+
+	buf[0] = '\0';
+	if (m == NULL || strcmp(m, "auto") == 0)
+		return agent_machine_id(buf, len);
+	if (strcmp(m, "none") != 0)
+		snprintf(buf, len, "%s", m);
+	return buf;
 }
 
 /* Reads instance_id and credential from the register answer into st. */
@@ -464,7 +495,7 @@ agent_cmd_register(const struct agent_opts *o)
 	    json_string(o->act_id)) != 0 ||
 	    json_object_set_new(body, "activation_code",
 	    json_string(o->act_code)) != 0 ||
-	    (*agent_machine_id(mid, sizeof(mid)) != '\0' &&
+	    (*agent_register_mid(o, mid, sizeof(mid)) != '\0' &&
 	    json_object_set_new(body, "machine_id", json_string(mid)) != 0) ||
 	    agent_http_new(&st, 0, &h) != 0)
 		fatalx("out of memory");

@@ -56,6 +56,8 @@
 /* Latchkey-Running-Tasks: at most this many ids of at most ID_MAX bytes. */
 #define AGENTD_RUNNING_MAX	128
 #define AGENTD_RUNNING_ID_MAX	96
+/* Seconds an idle agent's polls may skip the database (agentd_take). */
+#define AGENTD_RECHECK		60
 
 static int agentd_gone(const char *id, char **outp);
 
@@ -564,7 +566,7 @@ agentd_take(const char *id, const char *running, unsigned long seq,
 {
 	struct store_agent_work sw;
 	const struct store_agent_task *t;
-	int64_t now = lkd_now();
+	int64_t now = lkd_now(), lease_due;
 	size_t i;
 	int r;
 
@@ -577,7 +579,15 @@ agentd_take(const char *id, const char *running, unsigned long seq,
 		goto out;
 	if (sw.idle) {
 		heartbeat_seen(id, now);
-		notify_idle(id, seq, running, sw.lease_due);
+		/*
+		 * Idle turns skip the database until something changes, but
+		 * not for longer than AGENTD_RECHECK: an instance deregistered
+		 * by another process (latchkeyd instance remove, which cannot
+		 * wake this one's polls) is then found gone within that time.
+		 */
+		lease_due = sw.lease_due != 0 && sw.lease_due < now +
+		    AGENTD_RECHECK ? sw.lease_due : now + AGENTD_RECHECK;
+		notify_idle(id, seq, running, lease_due);
 	} else
 		notify_busy(id);
 	for (i = 0; i < sw.ntasks; i++) {
