@@ -109,6 +109,31 @@ check "a command for it now: InvalidInstance.NotFound" out_has 'InvalidInstance.
     lk_api RunCommand Type=RunShellScript "InstanceId.1=$IID2" CommandContent=dHJ1ZQ== ContentEncoding=Base64
 
 # ---------------------------------------------------------------------
+# latchkey activations and latchkey instances --rename/--remove.
+lk() {
+	LATCHKEY_CONFIG=$T/none.json LATCHKEY_ENDPOINT=$LKD_URL \
+	    ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID \
+	    ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET \
+	    ALIBABA_CLOUD_REGION_ID=cn-hangzhou "$T/bin/latchkey" "$@"
+}
+check "latchkey activations --create" out_has 'ActivationCode: ' \
+    lk activations --create --count 2 --instance-name cli --ip-range 127.0.0.1
+CLI_ACT=$(grep -o 'act-[0-9a-f]*' "$T/out.txt" | head -n 1)
+CLI_CODE=$(sed -n 's/^ActivationCode: //p' "$T/out.txt")
+check "latchkey activations lists it" out_has "$CLI_ACT +active +2 +2 +0 " lk activations
+LK_ACT_ID=$CLI_ACT LK_ACT_CODE=$CLI_CODE \
+    LATCHKEY_ROOT=/nonexistent LK_AGENT_MACHINE_ID=none lk_agent_register c1
+IID4=$AGENT_IID
+is "the CLI's activation names it cli-1" "$(lk_api DescribeManagedInstances "InstanceId.1=$IID4" | json_str InstanceName)" "cli-1"
+check "latchkey instances --rename" out_has "renamed $IID4 to cli-web" lk instances --rename cli-1 cli-web
+check "latchkey instances --remove (by name)" out_has "removed $IID4" lk instances --remove cli-web
+check "latchkey activations --disable" out_has "disabled $CLI_ACT" lk activations --disable "$CLI_ACT"
+check "latchkey activations --delete (no instance uses it now)" \
+    out_has "deleted $CLI_ACT" lk activations --delete "$CLI_ACT"
+check "latchkey activations --delete again: exit 4, not found" \
+    err_is 4 'InvalidActivationId.NotFound' lk activations --delete "$CLI_ACT"
+
+# ---------------------------------------------------------------------
 # Refusals: the reason in latchkeyd's log, words in the agent's output.
 refused() {	# NAME ERE: register exits 77 and says ERE
 	LATCHKEY_ROOT=$R lk_agent_register "$1" >/dev/null 2>&1
