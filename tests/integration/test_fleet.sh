@@ -168,4 +168,9 @@ check "instance rename of an unknown id: not found" err_is 1 'InvalidInstance.No
 check "instance list (empty) prints its header" out_has 'InstanceId' lk_lkd_admin instance list
 
 check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
+no_sanitizer_report() {
+	! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@" >&2
+}
+check "no sanitizer report in latchkeyd's or the agents' output" \
+    no_sanitizer_report "$LKD_LOG" "$T"/*.out "$T"/*.register
 finish
