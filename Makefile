@@ -213,7 +213,8 @@ $(BUILD)/tests/test_longpoll: tests/unit/test_longpoll.c $(LONGPOLL_TEST_OBJS) $
 
 # Heartbeats on an in-memory database.
 HEARTBEAT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,heartbeat.o \
-		   store_agent.o store_hostkeys.o db.o db_sqlite.o db_pg.o)
+		   store_agent.o store_fleet.o fleet.o store_hostkeys.o db.o \
+		   db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
@@ -237,7 +238,7 @@ $(BUILD)/tests/test_storage_sess: tests/unit/test_storage_sess.c $(SESS_TEST_OBJ
 
 # The agents' store operations on both backends.
 STORAGE_AGENT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_agent.o \
-		   store_hostkeys.o db.o db_sqlite.o db_pg.o)
+		   store_fleet.o fleet.o store_hostkeys.o db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_storage_agent: tests/unit/test_storage_agent.c $(STORAGE_AGENT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
@@ -246,7 +247,7 @@ $(BUILD)/tests/test_storage_agent: tests/unit/test_storage_agent.c $(STORAGE_AGE
 # The host keys agents report: their store operations on both backends,
 # and the validation of hostile reports.
 HOSTKEYS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,hostkeys.o store_agent.o \
-		   store_hostkeys.o db.o db_sqlite.o db_pg.o)
+		   store_fleet.o fleet.o store_hostkeys.o db.o db_sqlite.o db_pg.o)
 $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTKEYS_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
@@ -278,6 +279,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
+    server/store_fleet.c server/fleet.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
     server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
@@ -294,6 +296,17 @@ build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
 build-fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(LIB_SRCS) server/audit_line.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
+
+# The managed-instance lifecycle's checks (fleet.c): pure functions.
+build-fuzz/fuzz_fleet: tests/fuzz/fuzz_fleet.c $(LIB_SRCS) server/fleet.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Iserver -o $@ $^ $(FUZZ_LIBS)
+
+# The lifecycle's checks alone.
+$(BUILD)/tests/test_fleet: tests/unit/test_fleet.c $(BUILD)/obj/server/fleet.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iserver $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka $(LIBS)
 
 build-fuzz/fuzz_console: tests/fuzz/fuzz_console.c $(LIB_SRCS) \
     server/console_parse.c

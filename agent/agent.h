@@ -68,6 +68,7 @@
 #define AGENT_EXIT_PROTOCOL	76	/* server's answer not understood */
 #define AGENT_EXIT_REFUSED	77	/* activation refused */
 #define AGENT_EXIT_CONFIG	78	/* not registered or bad state file */
+#define AGENT_EXIT_DEREGISTERED	79	/* the instance was deregistered */
 
 /*
  * agent_state.c: the identity written by register, read by run. server is
@@ -89,6 +90,8 @@ int	 agent_state_spooldir(const char *, char *, size_t);
 int	 agent_id_valid(const char *, size_t);
 int	 agent_cred_valid(const char *);
 json_t	*agent_facts(const json_t *);
+#define AGENT_MACHINE_ID_MAX	64
+const char *agent_machine_id(char *, size_t);
 
 /*
  * agent_hostkeys.c: sshd's host keys as a new JSON array of "type base64"

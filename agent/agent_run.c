@@ -78,6 +78,7 @@ enum agent_outcome {
 	AGENT_RETRY,	/* another failure: the same URL, later */
 	AGENT_REFUSED,
 	AGENT_QUIT,
+	AGENT_GONE,	/* 410: the instance was deregistered */
 };
 
 /* The poller's connection, for its log lines. */
@@ -90,6 +91,7 @@ struct agent_conn {
 };
 
 static atomic_int agent_quit;
+static int agent_deregistered;	/* a 410 ended the main loop */
 static pthread_mutex_t agent_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agent_cv;
 
@@ -227,6 +229,37 @@ agent_signals_start(void)
 	return r == 0 ? 0 : LK_ERR_SYSTEM;
 }
 
+/*
+ * 410 from latchkeyd: the instance was deregistered (DeregisterManagedInstance,
+ * latchkeyd instance remove) or replaced (the machine registered again).
+ * Logged once; the agent then stops without running anything more and
+ * exits AGENT_EXIT_DEREGISTERED.
+ */
+static void
+agent_gone(const struct agent_resp *resp, const struct agent_state *st)
+{
+	const char *reason = NULL;
+	char vis[64];
+	json_t *o = agent_resp_json(resp);
+
+	if (o != NULL)
+		reason = json_string_value(json_object_get(o, "reason"));
+	agent_log(LOG_ERR, "agent", "deregistered", "instance=%s reason=%s "
+	    "hint=%s", st->instance_id, agent_vis_text(vis, sizeof(vis),
+	    reason ? reason : "deregistered", reason ? strlen(reason) : 12),
+	    reason != NULL && strcmp(reason, "replaced") == 0 ?
+	    "this-machine-registered-again-stop-this-agent" :
+	    "register-again-with-a-new-activation");
+	log_warnx("instance %s was %s by the server: this agent stops "
+	    "(exit %d)%s", st->instance_id, reason != NULL &&
+	    strcmp(reason, "replaced") == 0 ? "replaced (this machine "
+	    "registered again as another instance)" : "deregistered",
+	    AGENT_EXIT_DEREGISTERED, reason != NULL && strcmp(reason,
+	    "replaced") == 0 ? "" : "; to manage this server again, run "
+	    "latchkey-agent register with a new activation");
+	json_decref(o);
+}
+
 /* Sorts an answer (or its absence) into an outcome, logging failures. */
 static enum agent_outcome
 agent_outcome(const char *what, int r, const struct agent_resp *resp,
@@ -240,6 +273,10 @@ agent_outcome(const char *what, int r, const struct agent_resp *resp,
 		return AGENT_OK;
 	agent_resp_error(resp, why, sizeof(why));
 	agent_vis(url, sizeof(url), agent_http_url(h));
+	if (r == 0 && resp->status == 410) {
+		agent_gone(resp, st);
+		return AGENT_GONE;
+	}
 	if (r == 0 && resp->status == 401) {
 		agent_log(LOG_ERR, "conn", "credential-refused",
 		    "request=%s url=%s instance=%s http=401 error=\"%s\" "
@@ -492,6 +529,10 @@ agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 		}
 		if (o == AGENT_QUIT)
 			break;
+		if (o == AGENT_GONE) {
+			agent_deregistered = 1;
+			break;
+		}
 		agent_conn_failed(&c, h);
 		need_hello = 1;
 		wait = agent_retry_wait(h, o, &backoff);
@@ -589,14 +630,20 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
 	agent_login_stop();
-	agent_sess_stop(AGENT_DRAIN_MS);
-	agent_task_drain(AGENT_DRAIN_MS);
-	agent_report_finish(AGENT_FLUSH_MS);
-	agent_goodbye(h);
+	/*
+	 * Deregistered: nothing may run here any more, so running tasks get
+	 * no time to drain (their process groups are killed), and neither
+	 * their reports nor a goodbye are sent (the server refuses them).
+	 */
+	agent_sess_stop(agent_deregistered ? 0 : AGENT_DRAIN_MS);
+	agent_task_drain(agent_deregistered ? 0 : AGENT_DRAIN_MS);
+	agent_report_finish(agent_deregistered ? 0 : AGENT_FLUSH_MS);
+	if (!agent_deregistered)
+		agent_goodbye(h);
 	agent_http_free(h);
 	explicit_bzero(&st, sizeof(st));
 	agent_log(LOG_INFO, "agent", "stopped", "%s", "");
 	agent_log_close();
 	curl_global_cleanup();
-	return AGENT_EXIT_OK;
+	return agent_deregistered ? AGENT_EXIT_DEREGISTERED : AGENT_EXIT_OK;
 }

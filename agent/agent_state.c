@@ -441,3 +441,35 @@ agent_facts(const json_t *hostkeys)
 	    "version", AGENT_VERSION, "addresses", addrs,
 	    "session_ports", agent_sess_ports_json(), "host_keys", keys);
 }
+
+/*
+ * The machine id the agent registers with (docs/agent-protocol.md): the
+ * first line of $LATCHKEY_ROOT/etc/machine-id when LATCHKEY_ROOT names a
+ * scratch root, else of /etc/machine-id; at most AGENT_MACHINE_ID_MAX of
+ * [A-Za-z0-9._:-]. Anything else (no file, empty, odd characters) is no
+ * machine id: buf is "" and the server adds a new instance as before.
+ */
+const char *
+agent_machine_id(char *buf, size_t len)
+{
+	const char *root = getenv("LATCHKEY_ROOT");
+	char path[PATH_MAX], *data = NULL;
+	size_t n = 0, k;
+
+	buf[0] = '\0';
+	if (root != NULL && *root != '\0' && strcmp(root, "/") != 0)
+		snprintf(path, sizeof(path), "%s/etc/machine-id", root);
+	else
+		snprintf(path, sizeof(path), "/etc/machine-id");
+	if (lk_fs_read(path, 4096, &data, &n) != 0)
+		return buf;
+	k = strcspn(data, "\r\n");
+	if (k > 0 && k <= AGENT_MACHINE_ID_MAX && k < len && strspn(data,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	    "._:-") == k) {
+		memcpy(buf, data, k);
+		buf[k] = '\0';
+	}
+	free(data);
+	return buf;
+}

@@ -67,6 +67,7 @@ struct agent_opts {
 	int		 foreground;
 	int		 debug;
 	int		 help;
+	const char	*machine_id;	/* register: ID, "none" or "auto" */
 };
 
 /* Which options a command takes. */
@@ -86,7 +87,7 @@ agent_usage(FILE *fp)
 	fprintf(fp,
 	    "usage: %s register --server URL [--server URL ...]\n"
 	    "           --activation-id ID --activation-code CODE\n"
-	    "           [--state FILE] [--cacert FILE]\n"
+	    "           [--state FILE] [--cacert FILE] [--machine-id ID|none|auto]\n"
 	    "       %s run [--state FILE] [--log FILE] [--foreground] "
 	    "[--debug]\n"
 	    "           [--log-format text|json]\n"
@@ -99,7 +100,9 @@ agent_usage(FILE *fp)
 	    "\n"
 	    "  register   register this server with latchkeyd and store its\n"
 	    "             identity in the state file (default %s); up to %d\n"
-	    "             --server URLs, used in turn when one fails\n"
+	    "             --server URLs, used in turn when one fails; the\n"
+	    "             machine id (default auto: /etc/machine-id) makes a\n"
+	    "             registration again replace this machine's instance\n"
 	    "  run        the daemon: long-poll for tasks, run them, report\n"
 	    "             their results; logs to --log (default %s);\n"
 	    "             sessions may reach the local ports of\n"
@@ -176,6 +179,8 @@ static const struct agent_optdef {
 	    offsetof(struct agent_opts, act_id) },
 	{ "--activation-code", O_ACT, AO_VAL,
 	    offsetof(struct agent_opts, act_code) },
+	{ "--machine-id", O_ACT, AO_VAL,
+	    offsetof(struct agent_opts, machine_id) },
 	{ "--state", O_STATE, AO_VAL, offsetof(struct agent_opts, state) },
 	{ "--cacert", O_CACERT, AO_VAL, offsetof(struct agent_opts, cacert) },
 	{ "--log", O_LOG, AO_VAL, offsetof(struct agent_opts, log) },
@@ -504,6 +509,16 @@ agent_register_check(const struct agent_opts *o, struct agent_state *st)
 		    "characters without blanks", AGENT_ACTIVATION_MAX);
 		return AGENT_EXIT_USAGE;
 	}
+	if (o->machine_id != NULL && strcmp(o->machine_id, "none") != 0 &&
+	    strcmp(o->machine_id, "auto") != 0 &&
+	    (strlen(o->machine_id) > AGENT_MACHINE_ID_MAX ||
+	    strspn(o->machine_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789._:-") != strlen(o->machine_id) ||
+	    *o->machine_id == '\0')) {
+		log_warnx("--machine-id: 1-%d of A-Z a-z 0-9 . _ : -, or none "
+		    "or auto", AGENT_MACHINE_ID_MAX);
+		return AGENT_EXIT_USAGE;
+	}
 	if (agent_register_writable(o->state) != 0)
 		return AGENT_EXIT_IO;
 	if (o->cacert != NULL && ((size_t)snprintf(st->cacert,
@@ -513,6 +528,23 @@ agent_register_check(const struct agent_opts *o, struct agent_state *st)
 		return AGENT_EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * The machine id to register with: --machine-id ID as given, none with
+ * "none", else (auto, the default) agent_machine_id()'s.
+ */
+static const char *
+agent_register_mid(const struct agent_opts *o, char *buf, size_t len)
+{
+	const char *m = o->machine_id;
+
+	buf[0] = '\0';
+	if (m == NULL || strcmp(m, "auto") == 0)
+		return agent_machine_id(buf, len);
+	if (strcmp(m, "none") != 0)
+		snprintf(buf, len, "%s", m);
+	return buf;
 }
 
 /* Reads instance_id and credential from the register answer into st. */
@@ -537,6 +569,57 @@ agent_register_answer(const struct agent_resp *resp, struct agent_state *st)
 	return ok ? 0 : -1;
 }
 
+/*
+ * An activation refused: what the server's "reason" means, in words that
+ * say what to do (latchkey-agent(8), "Registration"). A server before
+ * reasons sent none: the old advice.
+ */
+static void
+agent_register_refused(const struct agent_resp *resp)
+{
+	static const struct {
+		const char	*reason, *advice;
+	} tab[] = {
+		{ "wrong-id-or-code", "no activation has this id and code: "
+		    "check --activation-id and --activation-code (copy them "
+		    "again from latchkeyd activation create or "
+		    "CreateActivation)" },
+		{ "disabled", "the activation was disabled: ask for a new one "
+		    "(latchkeyd activation create)" },
+		{ "expired", "the activation has expired: ask for a new one "
+		    "(latchkeyd activation create, or a longer --ttl)" },
+		{ "used-up", "the activation has no registrations left (its "
+		    "InstanceCount are used): ask for a new one, or deregister "
+		    "unused instances first" },
+		{ "address-not-allowed", "this host's address is outside the "
+		    "activation's IpAddressRange: register from an allowed "
+		    "address, or ask for an activation that allows it" },
+	};
+	const char *reason = NULL, *addr = NULL;
+	char vis[64];
+	json_t *o = agent_resp_json(resp);
+	size_t i;
+
+	if (o != NULL) {
+		reason = json_string_value(json_object_get(o, "reason"));
+		addr = json_string_value(json_object_get(o, "address"));
+	}
+	for (i = 0; reason != NULL && i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(tab[i].reason, reason) == 0)
+			break;
+	if (reason == NULL || i == sizeof(tab) / sizeof(tab[0]))
+		log_warnx("activation refused by the server: check the "
+		    "activation id and code, and that the activation has not "
+		    "expired and has uses left");
+	else if (addr != NULL && *addr != '\0')
+		log_warnx("activation refused (%s; the server sees this host "
+		    "as %s)", tab[i].advice, agent_vis_text(vis, sizeof(vis),
+		    addr, strlen(addr)));
+	else
+		log_warnx("activation refused (%s)", tab[i].advice);
+	json_decref(o);
+}
+
 /* Says why the server did not register us; returns the exit status. */
 static int
 agent_register_failed(int r, const struct agent_resp *resp,
@@ -550,9 +633,7 @@ agent_register_failed(int r, const struct agent_resp *resp,
 		return AGENT_EXIT_UNAVAILABLE;
 	}
 	if (resp->status == 403) {
-		log_warnx("activation refused by the server (%s): check the "
-		    "activation id and code, and that the activation has not "
-		    "expired and has uses left", why);
+		agent_register_refused(resp);
 		return AGENT_EXIT_REFUSED;
 	}
 	log_warnx("registration failed: the server answered HTTP %ld: %s",
@@ -595,6 +676,7 @@ agent_cmd_register(const struct agent_opts *o)
 	struct agent_http *h = NULL;
 	struct agent_resp resp = { 0 };
 	json_t *body = NULL;
+	char mid[AGENT_MACHINE_ID_MAX + 1];
 	int ex, r;
 
 	memset(&st, 0, sizeof(st));
@@ -606,6 +688,8 @@ agent_cmd_register(const struct agent_opts *o)
 	    json_string(o->act_id)) != 0 ||
 	    json_object_set_new(body, "activation_code",
 	    json_string(o->act_code)) != 0 ||
+	    (*agent_register_mid(o, mid, sizeof(mid)) != '\0' &&
+	    json_object_set_new(body, "machine_id", json_string(mid)) != 0) ||
 	    agent_http_new(&st, 0, &h) != 0)
 		fatalx("out of memory");
 	r = agent_register_post(h, body, &resp);

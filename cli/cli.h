@@ -174,6 +174,10 @@ int	 cli_inst_online(struct cli *c, const char *id, int *onlinep,
 void	 cli_offline_why(const char *seen, char *buf, size_t size);
 void	 cli_say_offline(struct cli *c, const char *id, const char *seen);
 int	 cli_instances_main(struct cli *c, int argc, char **argv);
+/* cli_fleet.c */
+int	 cli_activations_main(struct cli *c, int argc, char **argv);
+int	 cli_fleet_instance(struct cli *c, const char *what,
+	    const char *new_name);
 
 /* cli_sendkey.c */
 struct cli_sendkey {

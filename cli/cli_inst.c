@@ -350,9 +350,11 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		CLI_COMMON_OPTIONS,
 		{ "name", required_argument, NULL, 'n' },
 		{ "status", required_argument, NULL, 's' },
+		{ "rename", required_argument, NULL, 'R' },
+		{ "remove", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *name = NULL, *status = NULL;
+	const char *name = NULL, *status = NULL, *rename = NULL, *rm = NULL;
 	json_t *list = NULL, *out;
 	int ch, k, r;
 
@@ -365,9 +367,16 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		switch (ch) {
 		case 'n': name = optarg; break;
 		case 's': status = optarg; break;
+		case 'R': rename = optarg; break;
+		case 'X': rm = optarg; break;
 		}
 	}
-	if (optind != argc) {
+	/* --rename INSTANCE NAME, --remove INSTANCE: cli_fleet.c. */
+	if (rename != NULL && rm == NULL && optind + 1 == argc)
+		return cli_fleet_instance(c, rename, argv[optind]);
+	if (rm != NULL && rename == NULL && optind == argc)
+		return cli_fleet_instance(c, rm, NULL);
+	if (optind != argc || rename != NULL || rm != NULL) {
 		cli_usage_of("instances", 1);
 		return CLI_EX_USAGE;
 	}

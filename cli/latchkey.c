@@ -168,13 +168,36 @@ static const struct cli_cmd cli_cmds[] = {
 "  -w, --workdir DIR     the directory to run in\n"
 "  -n, --name NAME       the command's name in invocation lists\n" },
 	{ "instances", cli_instances_main,
-"usage: latchkey instances [--name PATTERN] [--status Running|Stopped]\n",
+"usage: latchkey instances [--name PATTERN] [--status Running|Stopped]\n"
+"       latchkey instances --rename INSTANCE NEW_NAME\n"
+"       latchkey instances --remove INSTANCE\n",
 "\n"
 "Lists the instances the access key may see: id, name, status (Running\n"
 "when its agent is online), first address and operating system.\n"
 "\n"
 "  -n, --name PATTERN    only names matching PATTERN (* is a wildcard)\n"
-"  -s, --status S        only Running or only Stopped instances\n" },
+"  -s, --status S        only Running or only Stopped instances\n"
+"      --rename I NAME   rename instance I (id, name or address):\n"
+"                        ModifyManagedInstance\n"
+"      --remove I        deregister instance I: its tasks fail and its\n"
+"                        agent stops (DeregisterManagedInstance)\n" },
+	{ "activations", cli_activations_main,
+"usage: latchkey activations\n"
+"       latchkey activations --create [--count N] [--ttl-hours H]\n"
+"                [--instance-name PREFIX] [--ip-range CIDR]\n"
+"                [--description TEXT]\n"
+"       latchkey activations --disable ID | --delete ID\n",
+"\n"
+"Lists the activations servers register with (DescribeActivations), or\n"
+"creates one (CreateActivation: its code is shown only then), disables one\n"
+"(no new registrations) or deletes one no instance uses. Needs an access\n"
+"key without an Instances policy.\n"
+"\n"
+"  -c, --count N         registrations allowed (default 10; 1 to 1000)\n"
+"  -t, --ttl-hours H     hours it stays usable (default 4)\n"
+"  -n, --instance-name P its instances are named P-1, P-2 ...\n"
+"  -r, --ip-range CIDR   only servers connecting from CIDR may use it\n"
+"  -d, --description T   a description (at most 100 characters)\n" },
 	{ "invocations", cli_invocations_main,
 "usage: latchkey invocations [--instance INSTANCE] [--status S] [--max N]\n"
 "       latchkey invocations INVOKE_ID\n",

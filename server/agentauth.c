@@ -20,11 +20,14 @@
  * 25 s) cost the database nothing: a slot per instance id's hash holding
  * the id and its credential's SHA-256, trusted for AGENTAUTH_CACHE_SEC.
  * A credential never changes for an instance (registering again makes a
- * new instance), so the only staleness is that of a deleted instance,
- * which then works for at most that long (5 minutes; latchkeyd has no
- * instance deletion yet: when it has, the deletion must reach every
- * replica's cache, e.g. through notify.c). Failures are never kept: a
- * wrong credential always reaches the database.
+ * new instance), so the only staleness is that of a deregistered
+ * instance: the replica that deregisters it forgets it here at once; on
+ * another replica its cached credential still passes for at most that
+ * long, but its polls are refused all the same (store_agent_take finds
+ * the instance gone, and the deregistration wakes them), no task can be
+ * created for it, and its results change nothing (its tasks have failed).
+ * Failures are never kept: a wrong credential always reaches the
+ * database.
  */
 #define AGENTAUTH_CACHE_SLOTS	16384
 #define AGENTAUTH_CACHE_SEC	300
@@ -101,6 +104,38 @@ agentauth_remember(const char *id, const char *hash)
  * header is missing or malformed), LK_ERR_UNAVAILABLE when the database
  * cannot say.
  */
+void
+agentauth_forget(const char *id)
+{
+	struct agentauth_slot *e;
+
+	pthread_mutex_lock(&agentauth_lock);
+	if (agentauth_cache != NULL) {
+		e = &agentauth_cache[agentauth_slot_of(id)];
+		if (strcmp(e->id, id) == 0)
+			memset(e, 0, sizeof(*e));
+	}
+	pthread_mutex_unlock(&agentauth_lock);
+}
+
+/*
+ * hash is not the credential of a registered instance id: LK_ERR_STATE
+ * when it was that of instance id before it went, else LK_ERR_NOT_FOUND.
+ */
+static int
+agentauth_gone(const char *id, const char *hash)
+{
+	char *want = NULL, *reason = NULL;
+	int r;
+
+	if ((r = store_agent_gone(id, &want, &reason)) != 0)
+		return r == LK_ERR_UNAVAILABLE ? r : LK_ERR_NOT_FOUND;
+	r = lk_sig_equal(hash, want) ? LK_ERR_STATE : LK_ERR_NOT_FOUND;
+	free(want);
+	free(reason);
+	return r;
+}
+
 int
 agentauth_verify(const struct lk_sig_header *h, size_t nh, char *id,
     size_t idsize)
@@ -124,7 +159,8 @@ agentauth_verify(const struct lk_sig_header *h, size_t nh, char *id,
 	if (agentauth_cached(id, hash))
 		return 0;
 	if ((r = store_agent_cred(id, &want)) != 0)
-		return r == LK_ERR_UNAVAILABLE ? r : LK_ERR_NOT_FOUND;
+		return r == LK_ERR_NOT_FOUND ? agentauth_gone(id, hash) :
+		    r == LK_ERR_UNAVAILABLE ? r : LK_ERR_NOT_FOUND;
 	r = lk_sig_equal(hash, want) ? 0 : LK_ERR_NOT_FOUND;
 	free(want);
 	if (r == 0)

@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "b64.h"
 #include "err.h"
+#include "fleet.h"
 #include "heartbeat.h"
 #include "hostkeys.h"
 #include "latchkeyd.h"
@@ -56,6 +57,10 @@
 /* Latchkey-Running-Tasks: at most this many ids of at most ID_MAX bytes. */
 #define AGENTD_RUNNING_MAX	128
 #define AGENTD_RUNNING_ID_MAX	96
+/* Seconds an idle agent's polls may skip the database (agentd_take). */
+#define AGENTD_RECHECK		60
+
+static int agentd_gone(const char *id, char **outp);
 
 static pthread_mutex_t agentd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agentd_cond;	/* the watchdog's, and quitting */
@@ -160,23 +165,115 @@ agentd_hostkeys(json_t *in, struct store_hostkey **keysp, size_t *np,
 	return agentd_fail(outp, 400, "malformed host_keys");
 }
 
+/*
+ * A refused registration: latchkeyd's log names the reason; the agent
+ * learns it only once it has shown the right code, so that a caller
+ * without one cannot tell a wrong code from an unknown id, nor learn
+ * anything of an activation it does not hold.
+ */
 static int
-agentd_register(json_t *in, char **outp)
+agentd_register_refused(const char *act, const char *host, const char *peer,
+    enum store_reg_why why, char **outp)
+{
+	const char *reason = store_reg_why_str(why), *msg;
+	struct audit_ev ev;
+
+	log_info("agent register refused activation=%.64s host=%.64s "
+	    "peer=%s reason=%s", act, host, peer, reason);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "agent.register";
+	ev.actor_type = AUDIT_ACTOR_AGENT;
+	ev.code = "ActivationRefused";
+	ev.detail = json_pack("{s:o, s:o, s:s}", "activation_id",
+	    audit_str(act), "hostname", audit_str(host), "reason", reason);
+	(void)audit_emit(&ev);
+	switch (why) {
+	case STORE_REG_DISABLED:
+		msg = "the activation was disabled";
+		break;
+	case STORE_REG_EXPIRED:
+		msg = "the activation has expired";
+		break;
+	case STORE_REG_USED_UP:
+		msg = "the activation has no registrations left";
+		break;
+	case STORE_REG_ADDRESS:
+		msg = "this host's address is outside the activation's "
+		    "IpAddressRange";
+		break;
+	default:
+		reason = "wrong-id-or-code";
+		msg = "no activation has this id and code";
+		break;
+	}
+	*outp = agentd_json(json_pack("{s:s, s:s, s:s, s:s}", "error",
+	    "activation refused", "reason", reason, "message", msg,
+	    "address", why == STORE_REG_ADDRESS ? peer : ""));
+	return 403;
+}
+
+/*
+ * The instances a registration replaced are gone: their credentials are
+ * forgotten here, and their polls (here or on another replica) woken to
+ * be told so. Its events are written in the registration's transaction.
+ */
+static void
+agentd_register_replaced(const struct store_agent_reg_out *out)
+{
+	size_t i;
+
+	for (i = 0; i < out->nreplaced; i++) {
+		agentauth_forget(out->replaced[i]);
+		heartbeat_forget(out->replaced[i]);
+		log_info("agent replaced instance=%s", out->replaced[i]);
+	}
+	if (out->nreplaced > 0)
+		notify_wake_many((const char *const *)out->replaced,
+		    out->nreplaced);
+}
+
+/* The registration's events, added before its transaction. */
+static void
+agentd_register_events(struct audit_batch *ab,
+    const struct store_agent_reg *reg, const char *mid)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "agent.register";
+	ev.actor_type = AUDIT_ACTOR_AGENT;
+	ev.actor = reg->id;
+	ev.instance = reg->id;
+	ev.detail = json_pack("{s:o, s:o, s:s}", "activation_id",
+	    audit_str(reg->activation_id), "hostname",
+	    audit_str(reg->hostname), "machine_id", mid);
+	(void)audit_batch_add(ab, &ev);
+}
+
+static int
+agentd_register(json_t *in, const char *peer, char **outp)
 {
 	struct store_agent_reg reg;
+	struct store_agent_reg_out out;
 	struct store_hostkey *keys = NULL;
-	const char *act, *code, *host, *os, *ver;
+	struct audit_batch ab = { NULL, 0 };
+	const char *act, *code, *host, *os, *ver, *mid = "";
 	char id[2 + 20 + 1], cred[44], hash[LK_SIG_V3_SIZE];
 	char codehash[LK_SIG_V3_SIZE], *addrs = NULL;
+	json_t *m = json_object_get(in, "machine_id");
 	size_t nkeys = 0;
 	int r;
 
 	if ((act = agentd_str(in, "activation_id", 128)) == NULL ||
 	    (code = agentd_str(in, "activation_code", 128)) == NULL ||
+	    (m != NULL && !json_is_null(m) &&
+	    !fleet_machine_id_valid(mid = json_string_value(m))) ||
 	    agentd_facts(in, &host, &os, &ver, &addrs) != 0) {
 		free(addrs);
 		return agentd_fail(outp, 400, "malformed registration");
 	}
+	if (mid == NULL)
+		mid = "";
 	if ((r = agentd_hostkeys(in, &keys, &nkeys, outp)) != 0) {
 		free(addrs);
 		return r;
@@ -201,23 +298,37 @@ agentd_register(json_t *in, char **outp)
 	reg.addresses = addrs;
 	reg.hostkeys = keys;
 	reg.nhostkeys = nkeys;
+	reg.machine_id = mid;
+	reg.peer = peer;
 	reg.now = lkd_now();
-	r = store_agent_register(&reg);
+	agentd_register_events(&ab, &reg, mid);
+	reg.in_tx = audit_batch_write_tx;
+	reg.in_tx_arg = &ab;
+	r = store_agent_register(&reg, &out);
+	audit_batch_end(&ab, r == 0);
 	free(addrs);
 	store_hostkeys_free(keys, nkeys);
 	if (r != 0) {
-		log_info("agent register refused activation=%.64s error=\"%s\"",
-		    act, lk_err(r));
 		OPENSSL_cleanse(cred, sizeof(cred));
 		if (r == LK_ERR_NOT_FOUND)
-			return agentd_fail(outp, 403, "activation refused");
-		return agentd_store_fail(outp, r);
+			r = agentd_register_refused(act, host, peer, out.why,
+			    outp);
+		else {
+			log_info("agent register failed activation=%.64s "
+			    "error=\"%s\"", act, lk_err(r));
+			r = agentd_store_fail(outp, r);
+		}
+		store_agent_reg_out_free(&out);
+		return r;
 	}
-	log_info("agent registered instance=%s host=%s host_keys=%zu", id,
-	    host, nkeys);
-	*outp = agentd_json(json_pack("{s:s, s:s}", "instance_id", id,
-	    "credential", cred));
+	agentd_register_replaced(&out);
+	log_info("agent registered instance=%s name=%s host=%s host_keys=%zu "
+	    "machine_id=%s replaced=%zu", id, out.name, host, nkeys,
+	    *mid ? mid : "-", out.nreplaced);
+	*outp = agentd_json(json_pack("{s:s, s:s, s:s}", "instance_id", id,
+	    "credential", cred, "instance_name", out.name));
 	OPENSSL_cleanse(cred, sizeof(cred));
+	store_agent_reg_out_free(&out);
 	return 200;
 }
 
@@ -463,7 +574,7 @@ agentd_take(const char *id, const char *running, unsigned long seq,
 {
 	struct store_agent_work sw;
 	const struct store_agent_task *t;
-	int64_t now = lkd_now();
+	int64_t now = lkd_now(), lease_due;
 	size_t i;
 	int r;
 
@@ -476,7 +587,15 @@ agentd_take(const char *id, const char *running, unsigned long seq,
 		goto out;
 	if (sw.idle) {
 		heartbeat_seen(id, now);
-		notify_idle(id, seq, running, sw.lease_due);
+		/*
+		 * Idle turns skip the database until something changes, but
+		 * not for longer than AGENTD_RECHECK: an instance deregistered
+		 * by another process (latchkeyd instance remove, which cannot
+		 * wake this one's polls) is then found gone within that time.
+		 */
+		lease_due = sw.lease_due != 0 && sw.lease_due < now +
+		    AGENTD_RECHECK ? sw.lease_due : now + AGENTD_RECHECK;
+		notify_idle(id, seq, running, lease_due);
 	} else
 		notify_busy(id);
 	for (i = 0; i < sw.ntasks; i++) {
@@ -576,7 +695,8 @@ agentd_poll(const char *id, const char *query, const char *running,
 		if ((r = agentd_take(id, running, seq, &w)) != 0) {
 			json_decref(w.tasks);
 			json_decref(w.stops);
-			return agentd_store_fail(outp, r);
+			return r == LK_ERR_STATE ? agentd_gone(id, outp) :
+			    agentd_store_fail(outp, r);
 		}
 		if (json_array_size(w.tasks) > 0 ||
 		    json_array_size(w.stops) > 0 ||
@@ -781,11 +901,41 @@ agentd_stop(void)
 	notify_free();
 }
 
+/*
+ * The answer to a deregistered instance's agent (its credential was
+ * right): 410 with the reason, which the agent logs before it exits
+ * (latchkey-agent(8), exit status 79).
+ */
+static int
+agentd_gone(const char *id, char **outp)
+{
+	char *hash = NULL, *reason = NULL;
+	const char *msg;
+	int r;
+
+	if ((r = store_agent_gone(id, &hash, &reason)) != 0 &&
+	    r != LK_ERR_NOT_FOUND)
+		return agentd_store_fail(outp, r);
+	msg = reason != NULL && strcmp(reason, "replaced") == 0 ?
+	    "the machine registered again as another instance" :
+	    "the instance was deregistered (DeregisterManagedInstance)";
+	log_info("agent refused instance=%s reason=%s", id,
+	    reason != NULL ? reason : "deregistered");
+	*outp = agentd_json(json_pack("{s:s, s:s, s:s}", "error",
+	    "instance deregistered", "reason", reason != NULL ? reason :
+	    "deregistered", "message", msg));
+	free(hash);
+	free(reason);
+	return 410;
+}
+
 int
 agentd_handle(const char *method, const char *path, const char *query,
     const struct lk_sig_header *h, size_t nh, const char *body,
     size_t bodylen, struct agentd_poll *poll, char **outp)
 {
+	const char *peer = audit_source_get();
+
 	json_t *in = NULL;
 	char id[64], *running = NULL;
 	int r, status;
@@ -795,7 +945,7 @@ agentd_handle(const char *method, const char *path, const char *query,
 	    NULL)) == NULL)
 		return agentd_fail(outp, 400, "body is not JSON");
 	if (strcmp(path, "register") == 0 && in != NULL) {
-		status = agentd_register(in, outp);
+		status = agentd_register(in, peer, outp);
 		goto out;
 	}
 	/*
@@ -805,8 +955,12 @@ agentd_handle(const char *method, const char *path, const char *query,
 	if (poll != NULL && poll->gen != 0 && strcmp(path, "poll") == 0)
 		snprintf(id, sizeof(id), "%s", poll->id);
 	else if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0) {
-		status = r == LK_ERR_UNAVAILABLE ? agentd_store_fail(outp, r) :
-		    agentd_fail(outp, 401, "unknown instance or credential");
+		if (r == LK_ERR_STATE)
+			status = agentd_gone(id, outp);
+		else
+			status = r == LK_ERR_UNAVAILABLE ?
+			    agentd_store_fail(outp, r) : agentd_fail(outp, 401,
+			    "unknown instance or credential");
 		goto out;
 	}
 	if (strcmp(path, "hello") == 0 && in != NULL)
@@ -834,9 +988,10 @@ agentd_handle(const char *method, const char *path, const char *query,
 }
 
 int
-agentd_activation_create(long long count, long long ttl, char **idp,
+agentd_activation_create(const struct agentd_act_spec *sp, char **idp,
     char **codep, char *expires, size_t expsize)
 {
+	struct store_act_new a;
 	char id[4 + 32 + 1], code[20 + 1], hash[LK_SIG_V3_SIZE];
 	int64_t now = lkd_now();
 	int r;
@@ -847,11 +1002,25 @@ agentd_activation_create(long long count, long long ttl, char **idp,
 	    "qrstuvwxyz23456789", code, sizeof(code))) != 0 ||
 	    (r = lk_sig_sha256_hex(code, strlen(code), hash)) != 0)
 		return r;
-	if ((r = store_agent_activation_add(id, hash, (int64_t)count,
-	    (int64_t)(now + ttl), now)) != 0)
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.code_hash = hash;
+	a.instance_name = sp->instance_name;
+	a.ip_range = sp->ip_range;
+	a.description = sp->description;
+	a.count = (int64_t)sp->count;
+	a.expires = now + (int64_t)sp->ttl;
+	a.now = now;
+	a.in_tx = sp->in_tx;
+	a.in_tx_arg = sp->in_tx_arg;
+	if ((r = store_act_add(&a)) != 0)
 		return r;
-	lk_time_iso(now + ttl, expires, expsize);
-	if ((*idp = strdup(id)) == NULL || (*codep = strdup(code)) == NULL)
+	lk_time_iso(now + sp->ttl, expires, expsize);
+	if ((*idp = strdup(id)) == NULL || (*codep = strdup(code)) == NULL) {
+		free(*idp);
+		*idp = NULL;
 		return LK_ERR_ALLOC;
+	}
+	OPENSSL_cleanse(code, sizeof(code));
 	return 0;
 }

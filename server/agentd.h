@@ -87,8 +87,19 @@ int	agentskew_note(const char *id, int64_t clock_ms, int64_t *skewp);
 /* The stored skew of an instance: 1 and *skewp when known, else 0. */
 int	agentskew_get(const char *id, int64_t *skewp);
 
-/* Admin: activation codes. */
-int	agentd_activation_create(long long count, long long ttl, char **idp,
+/*
+ * A new activation (the admin's "activation create", CreateActivation):
+ * count registrations within ttl seconds; instance_name, ip_range and
+ * description are checked by the caller (fleet.h) and may be NULL. in_tx
+ * (may be NULL) runs in its transaction. *idp and *codep: new strings.
+ */
+struct agentd_act_spec {
+	long long	 count, ttl;
+	const char	*instance_name, *ip_range, *description;
+	int		(*in_tx)(void *);
+	void		*in_tx_arg;
+};
+int	agentd_activation_create(const struct agentd_act_spec *sp, char **idp,
 	    char **codep, char *expires, size_t expsize);
 
 #endif

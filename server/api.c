@@ -48,6 +48,14 @@ static const struct api_action api_actions[] = {
 	{ "DescribeCloudAssistantSettings",
 	    api_describe_cloud_assistant_settings, NULL },
 	{ "DescribeAuditEvents", api_describe_audit_events, NULL },
+	{ "CreateActivation", api_create_activation, "api.call" },
+	{ "DescribeActivations", api_describe_activations, NULL },
+	{ "DisableActivation", api_disable_activation, "api.call" },
+	{ "DeleteActivation", api_delete_activation, "api.call" },
+	{ "DescribeManagedInstances", api_describe_managed_instances, NULL },
+	{ "ModifyManagedInstance", api_modify_managed_instance, "api.call" },
+	{ "DeregisterManagedInstance", api_deregister_managed_instance,
+	    "api.call" },
 };
 
 #define API_NACTIONS	(sizeof(api_actions) / sizeof(api_actions[0]))
@@ -72,7 +80,8 @@ static void
 api_audit_ids(struct api_req *req, int r)
 {
 	static const char *const ids[][2] = { { "InvokeId", "invoke_id" },
-	    { "CommandId", "command_id" }, { "SessionId", "session_id" } };
+	    { "CommandId", "command_id" }, { "SessionId", "session_id" },
+	    { "ActivationId", "activation_id" } };
 	const char *v;
 	json_t *j;
 	size_t i;
@@ -121,6 +130,12 @@ api_audit_event(struct api_req *req, int r, struct audit_ev *ev)
 	if (req->key_id != NULL && strncmp(req->key_id, op, strlen(op)) == 0) {
 		ev->actor = req->key_id + strlen(op);
 		ev->actor_type = AUDIT_ACTOR_OPERATOR;
+	}
+	/* latchkeyd's subcommands (api_call_internal, fleet_admin.c). */
+	if (req->key_id != NULL && strncmp(req->key_id, API_ADMIN_PREFIX,
+	    strlen(API_ADMIN_PREFIX)) == 0) {
+		ev->actor = req->key_id + strlen(API_ADMIN_PREFIX);
+		ev->actor_type = AUDIT_ACTOR_ADMIN;
 	}
 	api_audit_ids(req, r);
 	ev->instance = req->audit_instance;

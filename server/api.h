@@ -55,6 +55,8 @@ void		 api_req_free(struct api_req *req);
  * JSON body: the action's answer, or the API's error object. Returns 0 or
  * LK_ERR_ALLOC.
  */
+/* key_id of latchkeyd's own subcommands: "admin:<unix user>". */
+#define API_ADMIN_PREFIX	"admin:"
 int		 api_call_internal(const char *action, struct lk_params *params,
 		    const char *key_id, const struct lkd_policy *pol,
 		    int *statusp, json_t **respp);
@@ -120,5 +122,13 @@ int	api_modify_cloud_assistant_settings(struct api_req *);
 int	api_describe_cloud_assistant_settings(struct api_req *);
 /* api_audit.c */
 int	api_describe_audit_events(struct api_req *);
+/* api_fleet.c */
+int	api_create_activation(struct api_req *);
+int	api_describe_activations(struct api_req *);
+int	api_disable_activation(struct api_req *);
+int	api_delete_activation(struct api_req *);
+int	api_describe_managed_instances(struct api_req *);
+int	api_modify_managed_instance(struct api_req *);
+int	api_deregister_managed_instance(struct api_req *);
 
 #endif

@@ -5,6 +5,7 @@
 #define LK_API_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -24,6 +25,12 @@ int	 cmd_from_request(struct api_req *, int, json_t **);
 int	 cmd_to_store(json_t *, struct store_cmd *);
 int	 cmd_store_error(struct api_req *, int, const char *);
 int	 cmd_lookup(struct api_req *, const char *, json_t **);
+
+/* api_fleet.c */
+struct store_act;
+struct store_minst;
+json_t	*fleet_act_json(const struct store_act *, int);
+json_t	*fleet_minst_json(const struct store_minst *, int, int64_t);
 
 /* api_inst.c */
 int	 inst_check(struct api_req *, const char *, int, char **);

@@ -39,6 +39,12 @@ audit_set_source(const char *addr)
 	audit_source = addr;
 }
 
+const char *
+audit_source_get(void)
+{
+	return audit_source != NULL ? audit_source : "-";
+}
+
 /* "2026-12-05T06:09:00.123Z" for now, on the database's clock. */
 static void
 audit_time(char *buf, size_t size, int64_t *secp)

@@ -110,6 +110,8 @@ int	audit_emit(const struct audit_ev *ev);
  * the next call on this thread.
  */
 void	audit_set_source(const char *addr);
+/* That address ("-" when none was set). */
+const char *audit_source_get(void);
 
 /*
  * Events written inside the transaction of the state change they record

@@ -223,6 +223,27 @@ static const char *const db_migrations[] = {
 	"ALTER TABLE instances ADD COLUMN clock_skew_ms INTEGER NOT NULL"
 	"  DEFAULT 0;"
 	"ALTER TABLE instances ADD COLUMN clock_at INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 12 -> 13: the managed-instance lifecycle (issue 18, store_fleet.c,
+	 * docs/api.md): an activation's default instance name, allowed
+	 * addresses, description, lifetime and deregistrations; an
+	 * instance's machine id; and the instances that were deregistered
+	 * (their credential's hash kept, so that their agent is told 410
+	 * "instance deregistered" rather than 401).
+	 */
+	"ALTER TABLE activations ADD COLUMN instance_name TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE activations ADD COLUMN ip_range TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE activations ADD COLUMN description TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE activations ADD COLUMN deregistered INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN machine_id TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX instances_machine ON instances(machine_id);"
+	"CREATE INDEX instances_activation ON instances(activation_id);"
+	"CREATE TABLE instances_gone(id TEXT PRIMARY KEY,"
+	"  cred_hash TEXT NOT NULL, reason TEXT NOT NULL,"
+	"  replaced_by TEXT NOT NULL DEFAULT '', gone INTEGER NOT NULL);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

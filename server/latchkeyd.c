@@ -3,7 +3,8 @@
  *
  *	latchkeyd --db PATH --listen ADDR:PORT [--tls-cert F --tls-key F]
  *	latchkeyd --db PATH accesskey create|list|disable ...
- *	latchkeyd --db PATH activation create ...
+ *	latchkeyd --db PATH activation create|list|disable|delete ...
+ *	latchkeyd --db PATH instance list|rename|remove ...
  *	latchkeyd --db PATH operator create|list|disable ...
  *	latchkeyd --db PATH|URI migrate | backup DEST
  *	latchkeyd --db PATH|URI audit verify [--file F] | export --file F
@@ -27,6 +28,7 @@
 #include "agentd.h"
 #include "api.h"
 #include "audit.h"
+#include "fleet_admin.h"
 #include "conn.h"
 #include "conf.h"
 #include "console.h"
@@ -68,6 +70,8 @@ struct lkd_opts {
 	const char	*description;
 	long long	 count;
 	long long	 ttl;
+	const char	*instance_name;	/* activation create */
+	const char	*ip_range;
 	/* the audit trail (docs/audit.md) */
 	const char	*file;		/* audit verify/export --file */
 	const char	*audit_file;	/* --audit-file: the file sink */
@@ -111,7 +115,11 @@ lkd_usage(FILE *f)
 "                 [--users LIST] [--description TEXT] [--json]\n"
 "       latchkeyd --db PATH accesskey list [--json]\n"
 "       latchkeyd --db PATH accesskey disable ACCESS_KEY_ID\n"
-"       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS] [--json]\n"
+"       latchkeyd --db PATH activation create [--count N] [--ttl SECONDS]\n"
+"                 [--instance-name PREFIX] [--ip-range CIDR]\n"
+"                 [--description TEXT] [--json]\n"
+"       latchkeyd --db PATH activation list [--json] | disable ID | delete ID\n"
+"       latchkeyd --db PATH instance list [--json] | rename ID NAME | remove ID\n"
 "       latchkeyd --db PATH operator create NAME     (password on stdin)\n"
 "       latchkeyd --db PATH operator list [--json]\n"
 "       latchkeyd --db PATH operator disable NAME\n"
@@ -156,6 +164,9 @@ lkd_usage(FILE *f)
 "                       its other commands may run as\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
 "                       lifetime in seconds (default 86400; 60 to a year)\n"
+"  --instance-name P, --ip-range R  activation: its instances are named\n"
+"                       P-1, P-2 ... (else by hostname); only agents\n"
+"                       connecting from R (an address or CIDR) may use it\n"
 "  --public-url URL     the URL clients reach latchkeyd at, for the session\n"
 "                       WebSocketUrl (default: the request's Host header)\n"
 "  --replica-id ID      this latchkeyd among replicas on one PostgreSQL\n"
@@ -355,36 +366,35 @@ lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 	return 2;
 }
 
+/* The lifecycle's subcommands: fleet_admin.c. */
+static void
+lkd_fleet_opts(const struct lkd_opts *o, struct fleet_admin_opts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->json = o->json;
+	f->count = o->count;
+	f->ttl = o->ttl;
+	f->name = o->instance_name;
+	f->ip_range = o->ip_range;
+	f->description = o->description;
+}
+
 static int
 lkd_activation(const struct lkd_opts *o, int argc, char **argv)
 {
-	char *id = NULL, *code = NULL, exp[32], text[512];
-	int r;
+	struct fleet_admin_opts f;
 
-	if (argc != 1 || strcmp(argv[0], "create") != 0) {
-		log_warnx("usage: activation create [--count N] [--ttl S]");
-		return 2;
-	}
-	if ((r = agentd_activation_create(o->count, o->ttl, &id, &code, exp,
-	    sizeof(exp))) != 0) {
-		log_warnx("activation create: %s", lk_err(r));
-		free(id);
-		free(code);
-		return 1;
-	}
-	lkd_audit_admin("activation.create", json_pack("{s:s, s:I, s:s}",
-	    "activation_id", id, "count", (json_int_t)o->count, "expires",
-	    exp));
-	snprintf(text, sizeof(text), "ActivationId:   %s\nActivationCode: %s\n"
-	    "Uses: %lld, expires %s\nOn a server: latchkey-agent register "
-	    "--server URL --activation-id %s --activation-code %s\n", id, code,
-	    o->count, exp, id, code);
-	lkd_print(json_pack("{s:s, s:s, s:I, s:s}", "ActivationId", id,
-	    "ActivationCode", code, "InstanceCount", (json_int_t)o->count,
-	    "ExpiredTime", exp), o->json, text);
-	free(id);
-	free(code);
-	return 0;
+	lkd_fleet_opts(o, &f);
+	return fleet_admin_activation(&f, argc, argv);
+}
+
+static int
+lkd_instance(const struct lkd_opts *o, int argc, char **argv)
+{
+	struct fleet_admin_opts f;
+
+	lkd_fleet_opts(o, &f);
+	return fleet_admin_instance(&f, argc, argv);
 }
 
 /*
@@ -739,6 +749,7 @@ static const struct lkd_cmd {
 } lkd_cmds[] = {
 	{ "accesskey", lkd_accesskey },
 	{ "activation", lkd_activation },
+	{ "instance", lkd_instance },
 	{ "operator", lkd_operator },
 	{ "session-manager", lkd_session_manager },
 	{ "migrate", lkd_migrate },
@@ -749,6 +760,7 @@ static const struct lkd_cmd {
 /* Long options without a short letter (any value over 255). */
 #define LKD_OPT_FILE		0x2001	/* audit verify/export --file */
 #define LKD_OPT_AUDIT_FILE	0x2002
+#define LKD_OPT_AUDIT_SYSLOG_SOCKET 0x2003
 
 static const struct option lkd_longopts[] = {
 	{ "db", required_argument, NULL, 'd' },
@@ -764,6 +776,8 @@ static const struct option lkd_longopts[] = {
 	{ "description", required_argument, NULL, 'D' },
 	{ "count", required_argument, NULL, 'n' },
 	{ "ttl", required_argument, NULL, 't' },
+	{ "instance-name", required_argument, NULL, 'Y' },
+	{ "ip-range", required_argument, NULL, 'Z' },
 	{ "debug", no_argument, NULL, 'g' },
 	{ "public-url", required_argument, NULL, 'P' },
 	{ "replica-id", required_argument, NULL, 'R' },
@@ -786,7 +800,8 @@ static const struct option lkd_longopts[] = {
 	{ "file", required_argument, NULL, LKD_OPT_FILE },
 	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
 	{ "audit-syslog", no_argument, NULL, 'y' },
-	{ "audit-syslog-socket", required_argument, NULL, 'Y' },
+	{ "audit-syslog-socket", required_argument, NULL,
+	    LKD_OPT_AUDIT_SYSLOG_SOCKET },
 	{ "audit-webhook", required_argument, NULL, 'w' },
 	{ "no-audit", no_argument, NULL, 'N' },
 	{ "log-format", required_argument, NULL, 'L' },
@@ -891,13 +906,15 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 	case 'I': o->instances = arg; break;
 	case 'U': o->users = arg; break;
 	case 'D': o->description = arg; break;
+	case 'Y': o->instance_name = arg; break;
+	case 'Z': o->ip_range = arg; break;
 	case 'g': o->logflags |= LK_LOG_DEBUG; break;
 	case 'X': o->plain_ok = 1; break;
 	case LKD_OPT_FILE: o->file = arg; break;
 	case LKD_OPT_AUDIT_FILE: o->audit_file = arg; break;
 	case 'N': audit_off = 1; break;
 	case 'y': o->audit_syslog = AUDIT_SYSLOG_SOCKET; break;
-	case 'Y': o->audit_syslog = arg; break;
+	case LKD_OPT_AUDIT_SYSLOG_SOCKET: o->audit_syslog = arg; break;
 	case 'w':
 		if (audit_webhook_url_ok(arg, why, whylen) != 0)
 			return 2;

@@ -29,6 +29,7 @@
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
  *	store_hostkeys.c	the sshd host keys agents report
+ *	store_fleet.c	activations and managed instances (their lifecycle)
  *	store_audit.c	the audit trail's events, head and cursors
  */
 #ifndef LK_SERVER_STORE_H
@@ -80,9 +81,6 @@ int64_t	store_clock_offset(void);
 /* Instance ids per wake-up statement (store_agent_notify). */
 #define STORE_AGENT_NOTIFY_BATCH	1000
 
-/* Activation codes (the admin's "activation" subcommand). */
-int	store_agent_activation_add(const char *id, const char *code_hash,
-	    int64_t count, int64_t expires, int64_t now);
 
 /* ---- store_hostkeys.c -------------------------------------------- */
 
@@ -133,15 +131,51 @@ struct store_agent_reg {
 	const char	*addresses;	/* a JSON array */
 	const struct store_hostkey *hostkeys;	/* store_hostkeys_put_tx */
 	size_t		 nhostkeys;
+	const char	*machine_id;	/* "" or NULL: none */
+	const char	*peer;		/* the address it connects from */
 	int64_t		 now;
+	/* Run in the registration's transaction before it commits; or NULL. */
+	store_tx_hook_fn in_tx;
+	void		*in_tx_arg;
 };
+/* Why a registration was refused (store_agent_reg_out.why). */
+enum store_reg_why {
+	STORE_REG_OK = 0,
+	STORE_REG_UNKNOWN,	/* no such activation */
+	STORE_REG_WRONG_CODE,	/* its code is another */
+	STORE_REG_DISABLED,
+	STORE_REG_EXPIRED,
+	STORE_REG_USED_UP,
+	STORE_REG_ADDRESS	/* peer outside its IpAddressRange */
+};
+/* The words store_reg_why's value stands for ("expired", ...). */
+const char *store_reg_why_str(enum store_reg_why why);
+/* What a registration did, freed by store_agent_reg_out_free. */
+struct store_agent_reg_out {
+	enum store_reg_why why;
+	char		*name;		/* the new instance's */
+	char		**replaced;	/* instances of the same machine id */
+	size_t		 nreplaced;
+};
+void	store_agent_reg_out_free(struct store_agent_reg_out *out);
 /*
  * Uses one registration of the activation and adds the instance, in one
  * transaction; concurrent registrations never use an activation more than
- * its count. LK_ERR_NOT_FOUND: the activation is unknown, its code is not
- * this one, or it is disabled, used up or expired (nothing changed).
+ * its count. The instance is named by the activation's InstanceName
+ * ("<prefix>-<n>") or else by its hostname. With a machine id, every
+ * instance registered before with the same machine id is deregistered in
+ * the same transaction (store_fleet_deregister_tx, reason "replaced") and
+ * the new one takes the newest one's name; their ids are in out->replaced.
+ * LK_ERR_NOT_FOUND with out->why set: refused (nothing changed).
  */
-int	store_agent_register(const struct store_agent_reg *reg);
+int	store_agent_register(const struct store_agent_reg *reg,
+	    struct store_agent_reg_out *out);
+/*
+ * An instance that is no more (store_fleet_deregister_tx): its former
+ * credential hash and why it went ("deregistered", "replaced") as new
+ * strings. LK_ERR_NOT_FOUND when id never was or is still registered.
+ */
+int	store_agent_gone(const char *id, char **hashp, char **reasonp);
 
 /* The instance's credential hash (SHA-256 hex) in *hashp; NOT_FOUND. */
 int	store_agent_cred(const char *id, char **hashp);
@@ -212,7 +246,8 @@ struct store_agent_work {
  * handed out, and notes the poll in last_seen. When the instance has no
  * Pending task and no stop request, w->idle is set and nothing is
  * written (the caller notes the heartbeat). Free w with
- * store_agent_work_free, also after an error.
+ * store_agent_work_free, also after an error. LK_ERR_STATE: the instance
+ * is no longer registered (deregistered or replaced).
  */
 int	store_agent_take(const char *id, int64_t now, const char *running,
 	    store_agent_choose_fn choose, void *arg,
@@ -299,6 +334,121 @@ int	store_replica_beat(const char *id, const char *url, int64_t now,
 	    int starting);
 
 /* ---- end store_agent.c -------------------------------------------- */
+
+
+/* ---- store_fleet.c: activations and managed instances ------------- */
+
+/* An activation as DescribeActivations shows it. */
+struct store_act {
+	char	*id;
+	char	*instance_name;		/* "" when none */
+	char	*ip_range;		/* "" when any */
+	char	*description;
+	int64_t	 count;			/* InstanceCount */
+	int64_t	 uses_left;
+	int64_t	 expires;
+	int64_t	 created;
+	int	 disabled;
+	int64_t	 deregistered;		/* its instances deregistered since */
+	int64_t	 registered_now;	/* its instances registered now */
+};
+void	store_act_free(struct store_act *a);
+void	store_act_list_free(struct store_act *v, size_t n);
+
+/* A new activation; strings borrowed, "" for none. */
+struct store_act_new {
+	const char	*id;
+	const char	*code_hash;
+	const char	*instance_name;
+	const char	*ip_range;
+	const char	*description;
+	int64_t		 count;
+	int64_t		 expires;
+	int64_t		 now;
+	store_tx_hook_fn in_tx;		/* or NULL */
+	void		*in_tx_arg;
+};
+int	store_act_add(const struct store_act_new *a);
+/*
+ * The activations, newest first (created DESC, id), that match id and
+ * instance_name (NULL: any); one page (offset, limit) in *listp (*np of
+ * them) and the number of all matches in *totalp.
+ */
+struct store_act_query {
+	const char	*id;
+	const char	*instance_name;
+	int64_t		 offset, limit;
+};
+int	store_act_list(const struct store_act_query *q, struct store_act **listp,
+	    size_t *np, int64_t *totalp);
+/* Activation id into *a; LK_ERR_NOT_FOUND. */
+int	store_act_get(const char *id, struct store_act *a);
+/*
+ * Disables activation id (again: no change) and reads it back into *a,
+ * in one transaction with in_tx (may be NULL). LK_ERR_NOT_FOUND.
+ */
+int	store_act_disable(const char *id, struct store_act *a,
+	    store_tx_hook_fn in_tx, void *arg);
+/*
+ * Deletes activation id, read into *a first, in one transaction with
+ * in_tx. LK_ERR_NOT_FOUND; LK_ERR_STATE when an instance registered with
+ * it is still registered (ECS: ActivationId.InUse), nothing changed.
+ */
+int	store_act_delete(const char *id, struct store_act *a,
+	    store_tx_hook_fn in_tx, void *arg);
+
+/* A managed instance, as DescribeManagedInstances shows it. */
+struct store_minst {
+	const char	*id, *name, *hostname, *os, *version;
+	const char	*addresses;		/* a JSON array, as text */
+	const char	*activation_id, *machine_id;
+	int64_t		 registered, last_seen;
+	int64_t		 invocations;		/* its tasks */
+	int64_t		 last_invoked;		/* the newest one's, or 0 */
+};
+/* What DescribeManagedInstances filters on; NULL fields do not filter. */
+struct store_minst_query {
+	const char *const *ids;		/* nids of them; non-NULL: only these */
+	size_t		 nids;
+	const char	*name;		/* exact */
+	const char	*machine_id;
+	const char	*activation_id;
+	const char	*address;	/* one of its addresses, exact */
+	int		 connected;	/* -1 any, 0 offline, 1 online */
+	int64_t		 online_since;
+};
+/*
+ * Calls cb(inst, arg) for each matching instance in registration order
+ * (then id); the strings are valid during the call. cb returns 0 to go
+ * on, 1 to stop, or a negative error, which the call returns.
+ */
+typedef int (*store_minst_cb)(const struct store_minst *m, void *arg);
+int	store_minst_scan(const struct store_minst_query *q, store_minst_cb cb,
+	    void *arg);
+/*
+ * Renames instance id, in one transaction with in_tx (may be NULL).
+ * LK_ERR_NOT_FOUND.
+ */
+int	store_minst_rename(const char *id, const char *name,
+	    store_tx_hook_fn in_tx, void *arg);
+/*
+ * Deregisters instance id at now, in one transaction with in_tx (may be
+ * NULL): store_fleet_deregister_tx. LK_ERR_NOT_FOUND.
+ */
+int	store_minst_deregister(const char *id, int64_t now,
+	    store_tx_hook_fn in_tx, void *arg);
+/*
+ * Inside the caller's transaction: instance id goes (reason
+ * "deregistered" or "replaced", replaced_by the new instance or ""): its
+ * credential hash is kept in instances_gone (store_agent_gone), its
+ * Pending, Running and Stopping tasks fail with InstanceReleased, its
+ * host keys go, its activation counts one more deregistration, and its
+ * row is deleted. LK_ERR_NOT_FOUND.
+ */
+int	store_fleet_deregister_tx(const char *id, const char *reason,
+	    const char *replaced_by, int64_t now);
+
+/* ---- end store_fleet.c -------------------------------------------- */
 
 
 /* ---- store_inv.c and store_cmd.c ---------------------------------- */

@@ -19,6 +19,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "fleet.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "sig.h"
@@ -64,28 +65,171 @@ store_agent_str_cb(const struct lkdb_row *row, void *arg)
 	return 1;
 }
 
-int
-store_agent_activation_add(const char *id, const char *code_hash,
-    int64_t count, int64_t expires, int64_t now)
+/* instances_gone's cred_hash and reason into two strings. */
+static int
+store_agent_gone_cb(const struct lkdb_row *row, void *arg)
 {
-	return lkdb_run(lkd->db, NULL, "INSERT INTO activations(id, code_hash, "
-	    "count, uses_left, expires, created) VALUES(?,?,?,?,?,?)", "ssiiii",
-	    id, code_hash, count, count, expires, now);
+	char **v = arg;
+
+	if ((v[0] = lkdb_col_str(row, 0)) == NULL ||
+	    (v[1] = lkdb_col_str(row, 1)) == NULL)
+		return LK_ERR_ALLOC;
+	return 1;
+}
+
+const char *
+store_reg_why_str(enum store_reg_why why)
+{
+	switch (why) {
+	case STORE_REG_OK:		return "ok";
+	case STORE_REG_UNKNOWN:		return "unknown-activation";
+	case STORE_REG_WRONG_CODE:	return "wrong-code";
+	case STORE_REG_DISABLED:	return "disabled";
+	case STORE_REG_EXPIRED:		return "expired";
+	case STORE_REG_USED_UP:		return "used-up";
+	case STORE_REG_ADDRESS:		return "address-not-allowed";
+	}
+	return "refused";
+}
+
+void
+store_agent_reg_out_free(struct store_agent_reg_out *out)
+{
+	size_t i;
+
+	free(out->name);
+	for (i = 0; i < out->nreplaced; i++)
+		free(out->replaced[i]);
+	free(out->replaced);
+	memset(out, 0, sizeof(*out));
+}
+
+/* The activation as a registration checks it. */
+struct store_agent_act {
+	int	 found;
+	char	*code_hash, *ip_range, *prefix;
+	int64_t	 count, uses_left, expires, disabled;
+};
+
+static int
+store_agent_act_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_act *a = arg;
+
+	a->found = 1;
+	if ((a->code_hash = lkdb_col_str(row, 0)) == NULL ||
+	    (a->ip_range = lkdb_col_str(row, 1)) == NULL ||
+	    (a->prefix = lkdb_col_str(row, 2)) == NULL)
+		return LK_ERR_ALLOC;
+	a->count = lkdb_int(row, 3);
+	a->uses_left = lkdb_int(row, 4);
+	a->expires = lkdb_int(row, 5);
+	a->disabled = lkdb_int(row, 6);
+	return 1;
+}
+
+/* Why activation a refuses reg (STORE_REG_OK: it does not). */
+static enum store_reg_why
+store_agent_act_why(const struct store_agent_act *a,
+    const struct store_agent_reg *reg)
+{
+	if (!a->found)
+		return STORE_REG_UNKNOWN;
+	if (!lk_sig_equal(a->code_hash, reg->code_hash))
+		return STORE_REG_WRONG_CODE;
+	if (a->disabled)
+		return STORE_REG_DISABLED;
+	if (a->expires <= reg->now)
+		return STORE_REG_EXPIRED;
+	if (a->uses_left <= 0)
+		return STORE_REG_USED_UP;
+	if (!fleet_addr_in_range(reg->peer, a->ip_range))
+		return STORE_REG_ADDRESS;
+	return STORE_REG_OK;
+}
+
+/* Ids (and the newest one's name) of the instances of a machine id. */
+struct store_agent_same {
+	struct store_agent_reg_out *out;
+	char	*name;
+};
+
+static int
+store_agent_same_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_agent_same *x = arg;
+	struct store_agent_reg_out *o = x->out;
+	char **v;
+
+	if ((v = reallocarray(o->replaced, o->nreplaced + 1,
+	    sizeof(*v))) == NULL)
+		return LK_ERR_ALLOC;
+	o->replaced = v;
+	if ((v[o->nreplaced] = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	o->nreplaced++;
+	free(x->name);
+	return (x->name = lkdb_col_str(row, 1)) == NULL ? LK_ERR_ALLOC : 0;
+}
+
+/*
+ * The new instance's name into out->name, and the instances of the same
+ * machine (deregistered here) into out->replaced; inside the transaction.
+ */
+static int
+store_agent_reg_name(const struct store_agent_reg *reg,
+    const struct store_agent_act *a, struct store_agent_reg_out *out)
+{
+	struct store_agent_same same = { out, NULL };
+	char seq[FLEET_PREFIX_MAX + 32];
+	size_t i;
+	int r;
+
+	if (reg->machine_id != NULL && *reg->machine_id != '\0' &&
+	    (r = lkdb_query(lkd->db, store_agent_same_cb, &same, "SELECT id, "
+	    "name FROM instances WHERE machine_id = ? ORDER BY registered, id",
+	    "s", reg->machine_id)) != 0)
+		goto out;
+	for (i = 0; i < out->nreplaced; i++)
+		if ((r = store_fleet_deregister_tx(out->replaced[i], "replaced",
+		    reg->id, reg->now)) != 0)
+			goto out;
+	if (same.name != NULL) {
+		out->name = same.name;
+		same.name = NULL;
+	} else if (a->prefix[0] != '\0') {
+		if ((r = fleet_seq_name(a->prefix, a->count, a->count -
+		    a->uses_left + 1, seq, sizeof(seq))) != 0)
+			goto out;
+		out->name = strdup(seq);
+	} else
+		out->name = strdup(reg->hostname);
+	r = out->name != NULL ? 0 : LK_ERR_ALLOC;
+ out:
+	free(same.name);
+	return r;
 }
 
 int
-store_agent_register(const struct store_agent_reg *reg)
+store_agent_register(const struct store_agent_reg *reg,
+    struct store_agent_reg_out *out)
 {
-	char *want = NULL;
+	struct store_agent_act a;
+	char key[160];
 	int changes = 0, r;
 
+	memset(out, 0, sizeof(*out));
+	memset(&a, 0, sizeof(a));
 	if ((r = lkdb_begin(lkd->db)) != 0)
 		return r;
-	if ((r = lkdb_query(lkd->db, store_agent_str_cb, &want, "SELECT "
-	    "code_hash FROM activations WHERE id = ?", "s",
+	snprintf(key, sizeof(key), "activation:%.128s", reg->activation_id);
+	if ((r = lkdb_lock(lkd->db, key)) != 0 ||
+	    (r = lkdb_query(lkd->db, store_agent_act_cb, &a, "SELECT "
+	    "code_hash, ip_range, instance_name, count, uses_left, expires, "
+	    "disabled FROM activations WHERE id = ?", "s",
 	    reg->activation_id)) != 0)
 		goto fail;
-	if (want == NULL || !lk_sig_equal(want, reg->code_hash)) {
+	if ((out->why = store_agent_act_why(&a, reg)) != STORE_REG_OK) {
 		r = LK_ERR_NOT_FOUND;
 		goto fail;
 	}
@@ -96,24 +240,63 @@ store_agent_register(const struct store_agent_reg *reg)
 	    reg->now)) != 0)
 		goto fail;
 	if (changes != 1) {
+		out->why = STORE_REG_USED_UP;
 		r = LK_ERR_NOT_FOUND;
 		goto fail;
 	}
+	if ((r = store_agent_reg_name(reg, &a, out)) != 0)
+		goto fail;
 	if ((r = lkdb_run(lkd->db, NULL, "INSERT INTO instances(id, name, "
 	    "hostname, os, version, addresses, cred_hash, activation_id, "
-	    "registered, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)",
-	    "ssssssssii", reg->id, reg->hostname, reg->hostname, reg->os,
+	    "registered, last_seen, machine_id) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+	    "ssssssssiis", reg->id, out->name, reg->hostname, reg->os,
 	    reg->version, reg->addresses, reg->cred_hash, reg->activation_id,
-	    reg->now, reg->now)) != 0 ||
+	    reg->now, reg->now, reg->machine_id ? reg->machine_id : "")) != 0 ||
 	    (r = store_hostkeys_put_tx(reg->id, reg->hostkeys, reg->nhostkeys,
-	    reg->now)) != 0)
+	    reg->now)) != 0 ||
+	    (reg->in_tx != NULL && (r = reg->in_tx(reg->in_tx_arg)) != 0))
 		goto fail;
-	free(want);
-	return lkdb_commit(lkd->db);
+	if ((r = lkdb_commit(lkd->db)) != 0)
+		goto fail_committed;
+	free(a.code_hash);
+	free(a.ip_range);
+	free(a.prefix);
+	return 0;
  fail:
 	lkdb_rollback(lkd->db);
-	free(want);
+ fail_committed:
+	free(a.code_hash);
+	free(a.ip_range);
+	free(a.prefix);
+	if (r != LK_ERR_NOT_FOUND) {
+		store_agent_reg_out_free(out);
+	} else {
+		/* Nothing happened: no instance was replaced. */
+		enum store_reg_why why = out->why;
+
+		store_agent_reg_out_free(out);
+		out->why = why;
+	}
 	return r;
+}
+
+int
+store_agent_gone(const char *id, char **hashp, char **reasonp)
+{
+	char *g[2] = { NULL, NULL };
+	int r;
+
+	*hashp = *reasonp = NULL;
+	if ((r = lkdb_query(lkd->db, store_agent_gone_cb, g, "SELECT "
+	    "cred_hash, reason FROM instances_gone WHERE id = ?", "s",
+	    id)) != 0 || g[0] == NULL || g[1] == NULL) {
+		free(g[0]);
+		free(g[1]);
+		return r != 0 ? r : LK_ERR_NOT_FOUND;
+	}
+	*hashp = g[0];
+	*reasonp = g[1];
+	return 0;
 }
 
 int
@@ -369,6 +552,7 @@ struct store_agent_look {
 	int64_t	work;		/* 1: Pending tasks or stop requests */
 	int64_t	oldest;		/* a not listed Running task's handed_out */
 	int	has_oldest;
+	int	exists;		/* the instance is (still) registered */
 };
 
 static int
@@ -381,6 +565,7 @@ store_agent_look_cb(const struct lkdb_row *row, void *arg)
 		l->has_oldest = 1;
 		l->oldest = lkdb_int(row, 1);
 	}
+	l->exists = lkdb_int(row, 2) != 0;
 	return 1;
 }
 
@@ -405,9 +590,12 @@ store_agent_take(const char *id, int64_t now, const char *running,
 	    "1))) THEN 1 ELSE 0 END, (SELECT MIN(handed_out) FROM tasks WHERE "
 	    "instance_id = ?1 AND status = 'Running' AND handed_out IS NOT NULL "
 	    "AND finish_time IS NULL AND ?2 IS NOT NULL AND "
-	    "(',' || ?2 || ',') NOT LIKE ('%,' || id || ',%'))", "ss", id,
-	    running)) != 0)
+	    "(',' || ?2 || ',') NOT LIKE ('%,' || id || ',%')), CASE WHEN "
+	    "EXISTS (SELECT 1 FROM instances WHERE id = ?1) THEN 1 ELSE 0 END",
+	    "ss", id, running)) != 0)
 		return r;
+	if (!look.exists)
+		return LK_ERR_STATE;	/* deregistered meanwhile */
 	if (!look.work && (!look.has_oldest ||
 	    look.oldest >= now - STORE_AGENT_LEASE)) {
 		w->idle = 1;

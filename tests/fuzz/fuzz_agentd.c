@@ -24,13 +24,14 @@ static char fuzz_auth[128];
 static void
 fuzz_init(void)
 {
+	struct agentd_act_spec spec = { .count = 1000000, .ttl = 3600 };
 	char *id = NULL, *code = NULL, exp[32], body[512], *out = NULL;
 	struct agentd_poll poll = { .fd = -1 };
 	json_t *v;
 
 	log_init("fuzz", 0, 0);
 	if (lkdb_open(":memory:", &lkd->db) != 0 ||
-	    agentd_activation_create(1000000, 3600, &id, &code, exp,
+	    agentd_activation_create(&spec, &id, &code, exp,
 	    sizeof(exp)) != 0)
 		abort();
 	snprintf(body, sizeof(body), "{\"activation_id\":\"%s\","

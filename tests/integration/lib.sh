@@ -283,6 +283,8 @@ lk_activation() {
 # $T/NAME/agent.json (its spool beside it), output in $T/NAME.register.
 # Sets AGENT_IID (the instance id); returns register's exit status. With
 # LK_NETNS set, in that network namespace.
+# Agents of one test share a machine: none sends a machine id (which
+# would make each replace the one before) unless LK_AGENT_MACHINE_ID says.
 lk_agent_register() {
 	local name=$1 ns=() rc; shift
 	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
@@ -291,6 +293,7 @@ lk_agent_register() {
 	    --server "$LKD_URL" \
 	    --activation-id "${LK_ACT_ID:-}" \
 	    --activation-code "${LK_ACT_CODE:-}" \
+	    --machine-id "${LK_AGENT_MACHINE_ID:-none}" \
 	    --state "$T/$name/agent.json" "$@" >"$T/$name.register" 2>&1
 	rc=$?
 	if [ "$rc" -ne 0 ]; then

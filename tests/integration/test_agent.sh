@@ -46,7 +46,7 @@ gone() {
 # ---------------------------------------------------------------------
 # The command line.
 check "--version prints the version" sh -c \
-    "'$AGENT' --version | grep -qx 'latchkey-agent 1.3.0'"
+    "'$AGENT' --version | grep -qx 'latchkey-agent 1.4.0'"
 check "--help prints the usage" sh -c "'$AGENT' --help | grep -q 'register --server URL'"
 check_exit "an unknown command is a usage error (64)" 64 "$AGENT" frobnicate
 check_exit "status without a state file says not registered (78)" 78 \
@@ -219,7 +219,7 @@ wait_log() {	# wait_log REGEX SECONDS
 	return 1
 }
 check "run: one event a line, <time> <subsystem> <event>" sh -c \
-    "grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z agent start version=1.3.0 ' '$AGENT_LOG'"
+    "grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z agent start version=1.4.0 ' '$AGENT_LOG'"
 
 # ---------------------------------------------------------------------
 # The public API, signature 1.0 (HMAC-SHA1), signed by lk_api (lib.sh)

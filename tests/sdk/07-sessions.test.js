@@ -471,12 +471,12 @@ describe('StartTerminalSession, DescribeTerminalSessions, EndTerminalSession', (
     await setSwitch(pop, true);
   });
 
-  it('DescribeCloudAssistantStatus: SupportSessionManager true for the 1.3.0 agent', async () => {
+  it('DescribeCloudAssistantStatus: SupportSessionManager true for the 1.4.0 agent', async () => {
     const res = await pop.request('DescribeCloudAssistantStatus', {
       RegionId: R(), 'InstanceId.1': c.env.instanceA,
     });
     const s = res.InstanceCloudAssistantStatusSet.InstanceCloudAssistantStatus[0];
-    assert.equal(s.CloudAssistantVersion, '1.3.0', JSON.stringify(s));
+    assert.equal(s.CloudAssistantVersion, '1.4.0', JSON.stringify(s));
     assert.equal(s.SupportSessionManager, true, JSON.stringify(s));
     const r3 = await v3.describeCloudAssistantStatus(new Ecs.DescribeCloudAssistantStatusRequest({
       regionId: R(), instanceId: [c.env.instanceA],

@@ -111,6 +111,7 @@ register_one(void *arg)
 {
 	struct reg_arg *a = arg;
 	struct store_agent_reg reg;
+	struct store_agent_reg_out out;
 	char id[32];
 
 	snprintf(id, sizeof(id), "i-%d", a->n);
@@ -123,14 +124,52 @@ register_one(void *arg)
 	reg.addresses = "[]";
 	reg.now = NOW;
 	pthread_barrier_wait(&start_line);
-	a->r = store_agent_register(&reg);
+	a->r = store_agent_register(&reg, &out);
+	store_agent_reg_out_free(&out);
 	return NULL;
+}
+
+/* An activation, as store_act_add stores it. */
+static void
+act_add(const char *id, const char *hash, int64_t count, int64_t expires,
+    int64_t now, const char *prefix, const char *range)
+{
+	struct store_act_new a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.code_hash = hash;
+	a.count = count;
+	a.expires = expires;
+	a.now = now;
+	a.instance_name = prefix;
+	a.ip_range = range;
+	assert_int_equal(store_act_add(&a), 0);
+}
+
+/* Registers id; returns the store's result, out->why on a refusal. */
+static int
+reg_do(struct store_agent_reg *reg, const char *id, enum store_reg_why *why,
+    char **namep)
+{
+	struct store_agent_reg_out out;
+	int r;
+
+	reg->id = id;
+	r = store_agent_register(reg, &out);
+	if (why != NULL)
+		*why = out.why;
+	if (namep != NULL)
+		*namep = out.name != NULL ? strdup(out.name) : NULL;
+	store_agent_reg_out_free(&out);
+	return r;
 }
 
 static void
 test_register_count(void **state)
 {
 	struct store_agent_reg reg;
+	enum store_reg_why why;
 	struct reg_arg a[NTHREADS];
 	char bad[LK_SIG_V3_SIZE], *hash = NULL;
 	pthread_t th[NTHREADS];
@@ -139,10 +178,8 @@ test_register_count(void **state)
 	(void)state;
 	assert_int_equal(lk_sig_sha256_hex("code", 4, code_hash), 0);
 	assert_int_equal(lk_sig_sha256_hex("nope", 4, bad), 0);
-	assert_int_equal(store_agent_activation_add("act-1", code_hash, 3,
-	    NOW + 60, NOW), 0);
-	assert_int_equal(store_agent_activation_add("act-old", code_hash, 3,
-	    NOW - 1, NOW - 60), 0);
+	act_add("act-1", code_hash, 3, NOW + 60, NOW, NULL, NULL);
+	act_add("act-old", code_hash, 3, NOW - 1, NOW - 60, NULL, NULL);
 
 	/* A wrong code, an expired or unknown activation: refused. */
 	memset(&reg, 0, sizeof(reg));
@@ -153,12 +190,15 @@ test_register_count(void **state)
 	reg.hostname = reg.os = reg.version = "x";
 	reg.addresses = "[]";
 	reg.now = NOW;
-	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	assert_int_equal(reg_do(&reg, "i-wrong", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_WRONG_CODE);
 	reg.activation_id = "act-old";
 	reg.code_hash = code_hash;
-	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	assert_int_equal(reg_do(&reg, "i-wrong", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_EXPIRED);
 	reg.activation_id = "act-nosuch";
-	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	assert_int_equal(reg_do(&reg, "i-wrong", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_UNKNOWN);
 	assert_int_equal(count_of("SELECT uses_left FROM activations WHERE "
 	    "id = ?", "act-1"), 3);
 
@@ -198,6 +238,100 @@ test_register_count(void **state)
 	}
 	assert_int_equal(store_agent_cred("i-wrong", &hash), LK_ERR_NOT_FOUND);
 	assert_null(hash);
+	/* Used up now. */
+	reg.activation_id = "act-1";
+	assert_int_equal(reg_do(&reg, "i-late", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_USED_UP);
+}
+
+/*
+ * The lifecycle: refusal reasons (disabled, address), names from the
+ * activation's prefix, a machine that registers again replacing its
+ * instance (tasks failed, credential kept as gone), deregistration,
+ * DeleteActivation refused while an instance uses it.
+ */
+static void
+test_lifecycle(void **state)
+{
+	struct store_agent_reg reg;
+	struct store_act a;
+	enum store_reg_why why;
+	char *name = NULL, *hash = NULL, *reason = NULL;
+
+	(void)state;
+	assert_int_equal(lk_sig_sha256_hex("code", 4, code_hash), 0);
+	act_add("act-w", code_hash, 12, NOW + 60, NOW, "web", "10.0.0.0/8");
+	memset(&reg, 0, sizeof(reg));
+	reg.activation_id = "act-w";
+	reg.code_hash = code_hash;
+	reg.cred_hash = "cred-1";
+	reg.hostname = reg.os = reg.version = "x";
+	reg.addresses = "[\"10.1.2.3\"]";
+	reg.now = NOW;
+	reg.peer = "192.168.1.1";
+	assert_int_equal(reg_do(&reg, "i-a", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_ADDRESS);
+	reg.peer = "10.1.2.3";
+	reg.machine_id = "m-1";
+	assert_int_equal(reg_do(&reg, "i-a", NULL, &name), 0);
+	assert_string_equal(name, "web-01");
+	free(name);
+	/* A task for it, then the same machine again. */
+	assert_int_equal(lkdb_run(lkd->db, NULL, "INSERT INTO tasks(id, "
+	    "invoke_id, instance_id, content, status, created, updated) "
+	    "VALUES('t-1:i-a', 't-1', 'i-a', 'x', 'Pending', 1, 1)", ""), 0);
+	assert_int_equal(store_minst_rename("i-a", "kept", NULL, NULL), 0);
+	reg.cred_hash = "cred-2";
+	assert_int_equal(reg_do(&reg, "i-b", NULL, &name), 0);
+	assert_string_equal(name, "kept");	/* the replaced one's */
+	free(name);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM instances WHERE "
+	    "machine_id = ?", "m-1"), 1);
+	assert_int_equal(store_agent_cred("i-a", &hash), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_agent_gone("i-a", &hash, &reason), 0);
+	assert_string_equal(hash, "cred-1");
+	assert_string_equal(reason, "replaced");
+	free(hash);
+	free(reason);
+	assert_int_equal(count_of("SELECT COUNT(*) FROM tasks WHERE status = "
+	    "'Failed' AND error_code = 'InstanceReleased' AND instance_id = ?",
+	    "i-a"), 1);
+	/* The poll of a gone instance: LK_ERR_STATE. */
+	{
+		struct store_agent_work w;
+
+		assert_int_equal(store_agent_take("i-a", NOW, NULL, NULL, NULL,
+		    &w), LK_ERR_STATE);
+		store_agent_work_free(&w);
+	}
+	assert_int_equal(store_act_get("act-w", &a), 0);
+	assert_int_equal(a.deregistered, 1);
+	assert_int_equal(a.registered_now, 1);
+	assert_int_equal(a.uses_left, 10);
+	store_act_free(&a);
+	/* In use: not deleted. Disabled: refused with its reason. */
+	assert_int_equal(store_act_delete("act-w", &a, NULL, NULL),
+	    LK_ERR_STATE);
+	store_act_free(&a);
+	assert_int_equal(store_act_disable("act-w", &a, NULL, NULL), 0);
+	assert_true(a.disabled);
+	store_act_free(&a);
+	reg.machine_id = NULL;
+	assert_int_equal(reg_do(&reg, "i-c", &why, NULL), LK_ERR_NOT_FOUND);
+	assert_int_equal(why, STORE_REG_DISABLED);
+	/* Deregistered: gone; then the activation may go. */
+	assert_int_equal(store_minst_deregister("i-b", NOW, NULL, NULL), 0);
+	assert_int_equal(store_minst_deregister("i-b", NOW, NULL, NULL),
+	    LK_ERR_NOT_FOUND);
+	assert_int_equal(store_agent_gone("i-b", &hash, &reason), 0);
+	assert_string_equal(reason, "deregistered");
+	free(hash);
+	free(reason);
+	assert_int_equal(store_act_delete("act-w", &a, NULL, NULL), 0);
+	store_act_free(&a);
+	assert_int_equal(store_act_get("act-w", &a), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_act_disable("act-w", &a, NULL, NULL),
+	    LK_ERR_NOT_FOUND);
 }
 
 /* ---- the poll's hand-out ---------------------------------------------- */
@@ -893,6 +1027,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_register_count),
+		BOTH(test_lifecycle),
 		BOTH(test_take_once),
 		BOTH(test_take_fifo),
 		BOTH(test_take_idle),

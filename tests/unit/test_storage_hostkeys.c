@@ -342,6 +342,7 @@ test_store_register_hello(void **state)
 	const int ab[] = { TK_ED25519, TK_RSA2048 };
 	const int c[] = { TK_ECDSA521 };
 	struct store_agent_reg reg;
+	struct store_agent_reg_out out;
 	struct store_agent_hello hl;
 	struct store_hostkey *k1, *k2, got;
 	char hash[LK_SIG_V3_SIZE];
@@ -351,8 +352,17 @@ test_store_register_hello(void **state)
 	n1 = keys_of(ab, 2, &k1);
 	n2 = keys_of(c, 1, &k2);
 	assert_int_equal(lk_sig_sha256_hex("code", 4, hash), 0);
-	assert_int_equal(store_agent_activation_add("act-1", hash, 5,
-	    1000000, 100), 0);
+	{
+		struct store_act_new a;
+
+		memset(&a, 0, sizeof(a));
+		a.id = "act-1";
+		a.code_hash = hash;
+		a.count = 5;
+		a.expires = 1000000;
+		a.now = 100;
+		assert_int_equal(store_act_add(&a), 0);
+	}
 	memset(&reg, 0, sizeof(reg));
 	reg.activation_id = "act-1";
 	reg.code_hash = hash;
@@ -363,14 +373,16 @@ test_store_register_hello(void **state)
 	reg.hostkeys = k1;
 	reg.nhostkeys = n1;
 	reg.now = 100;
-	assert_int_equal(store_agent_register(&reg), 0);
+	assert_int_equal(store_agent_register(&reg, &out), 0);
+	store_agent_reg_out_free(&out);
 	assert_int_equal(stored("i-9", tkeys[TK_RSA2048].fp, &got), 2);
 	assert_int_equal(got.first_seen, 100);
 
 	/* A registration refused stores no keys. */
 	reg.id = "i-10";
 	reg.activation_id = "act-nosuch";
-	assert_int_equal(store_agent_register(&reg), LK_ERR_NOT_FOUND);
+	assert_int_equal(store_agent_register(&reg, &out), LK_ERR_NOT_FOUND);
+	store_agent_reg_out_free(&out);
 	assert_int_equal(stored("i-10", NULL, &got), 0);
 
 	memset(&hl, 0, sizeof(hl));
