@@ -36,7 +36,8 @@ declare -A GOOD=(
 	[sessions-per-key]=3 [conn-memory]=16 [io-threads]=1 [log-format]=json
 	[metrics-listen]=off [audit-file]=$T/audit.jsonl [no-audit]=no
 	[audit-syslog]=no [audit-syslog-socket]=$T/syslog.sock
-	[audit-webhook]=http://127.0.0.1:9/hook
+	[audit-webhook]=http://127.0.0.1:9/hook [instance-name]=web
+	[ip-range]=10.0.0.0/8
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -145,7 +146,7 @@ declare -A AGOOD=(
 	[activation-code]=code-1 [state]=$T/ag/agent.json [cacert]=$T/ca.pem
 	[log]=$T/ag.log [foreground]=yes [debug]=no [session-ports]=22,2222
 	[hostkey-check]=60 [log-format]=text [shell-users]=lk-alice
-	[sshd-log]=none
+	[sshd-log]=none [machine-id]=none
 )
 declare -A ABAD=(
 	[server]=ftp://x [activation-id]='a b' [activation-code]='x y'

@@ -41,15 +41,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	tap_fail "node and npm are installed"
 	finish
 fi
-if [ ! -d "$BROWSER/node_modules/playwright-core" ] ||
-    [ "$BROWSER/package-lock.json" -nt "$BROWSER/node_modules/.package-lock.json" ]; then
-	if (cd "$BROWSER" && npm ci --no-audit --no-fund --ignore-scripts \
-	    --loglevel=error) >"$T/npm.log" 2>&1; then
-		tap_ok "npm ci installed the pinned playwright-core"
-	else
-		tap_fail "npm ci in tests/browser ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
-		finish
-	fi
+if ! "$LK_SRC/tests/tools/npm-pinned" "$BROWSER" >"$T/npm.log" 2>&1; then
+	tap_fail "npm ci in tests/browser ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
+	finish
 fi
 
 # ---------------------------------------------------------------------

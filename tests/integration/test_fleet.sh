@@ -77,7 +77,7 @@ is "one instance has the machine id" "$(managed MachineId=$MID)" "$IID2"
 check "the old agent exits 79 (replaced)" exits_with "$T/m1.pid" 79 40
 check "its log says it was replaced" grep -q "deregistered instance=$IID1 reason=replaced" "$T/m1.log"
 check "its stderr says what happened" grep -q "was replaced (this machine registered again" "$T/m1.out"
-check "latchkeyd's log names the replacement" grep -q "agent replaced instance=$IID1" "$LKD_LOG"
+check "latchkeyd's log names the replacement" grep -q "msg=\"agent replaced\" instance=$IID1" "$LKD_LOG"
 
 # ---------------------------------------------------------------------
 # DeregisterManagedInstance: the running agent stops, tasks fail.
@@ -144,18 +144,18 @@ refused() {	# NAME ERE: register exits 77 and says ERE
 GOOD_CODE=$LK_ACT_CODE
 LK_ACT_CODE=wrong-code-0123456789 check "a wrong code: refused in words" \
     refused r1 'no activation has this id and code'
-check "latchkeyd's log: reason=wrong-code" grep -q "register refused activation=$ACT_ID .*reason=wrong-code" "$LKD_LOG"
+check "latchkeyd's log: reason=wrong-code" grep -q "msg=\"agent register refused\" activation=$ACT_ID .*reason=wrong-code" "$LKD_LOG"
 LK_ACT_ID=act-nosuch check "an unknown id: the same words" \
     refused r2 'no activation has this id and code'
-check "latchkeyd's log: reason=unknown-activation" grep -q "register refused activation=act-nosuch .*reason=unknown-activation" "$LKD_LOG"
+check "latchkeyd's log: reason=unknown-activation" grep -q "msg=\"agent register refused\" activation=act-nosuch .*reason=unknown-activation" "$LKD_LOG"
 check "latchkeyd activation create --ip-range 10.0.0.0/8" lk_activation FAR --ip-range 10.0.0.0/8
 check "outside IpAddressRange: refused in words" \
     refused r3 "outside the activation's IpAddressRange.*127\.0\.0\.1"
-check "latchkeyd's log: reason=address-not-allowed" grep -q "register refused activation=$FAR_ID .*reason=address-not-allowed" "$LKD_LOG"
+check "latchkeyd's log: reason=address-not-allowed" grep -q "msg=\"agent register refused\" activation=$FAR_ID .*reason=address-not-allowed" "$LKD_LOG"
 check "latchkeyd activation disable" lk_lkd_admin activation disable "$ACT_ID"
 LK_ACT_ID=$ACT_ID LK_ACT_CODE=$GOOD_CODE check "disabled: refused in words" \
     refused r4 'the activation was disabled'
-check "latchkeyd's log: reason=disabled" grep -q "register refused activation=$ACT_ID .*reason=disabled" "$LKD_LOG"
+check "latchkeyd's log: reason=disabled" grep -q "msg=\"agent register refused\" activation=$ACT_ID .*reason=disabled" "$LKD_LOG"
 
 # ---------------------------------------------------------------------
 # The admin's subcommands.

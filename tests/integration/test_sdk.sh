@@ -38,15 +38,9 @@ if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
 	tap_fail "Node.js 20.11 or later (found $(node --version))"
 	echo "1..$LK_N"; exit 1
 fi
-if [ ! -d "$SDK/node_modules" ] ||
-    [ "$SDK/package-lock.json" -nt "$SDK/node_modules/.package-lock.json" ]; then
-	if (cd "$SDK" && npm ci --no-audit --no-fund --ignore-scripts \
-	    --loglevel=error) >"$T/npm.log" 2>&1; then
-		tap_ok "npm ci installed the pinned SDKs"
-	else
-		tap_fail "npm ci in tests/sdk ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
-		echo "1..$LK_N"; exit 1
-	fi
+if ! "$LK_SRC/tests/tools/npm-pinned" "$SDK" >"$T/npm.log" 2>&1; then
+	tap_fail "npm ci in tests/sdk ($(tail -n 3 "$T/npm.log" | tr '\n' ' '))"
+	echo "1..$LK_N"; exit 1
 fi
 
 # ---------------------------------------------------------------------
