@@ -353,12 +353,11 @@ static void
 agent_file_explain(const struct agent_file_prep *p,
     const struct agent_file_err *e, struct agent_result *res)
 {
-	char why[128], comp[LK_FILE_DIR_MAX + 1];
+	char buf[128], comp[LK_FILE_DIR_MAX + 1];
+	const char *why = strerror_r(e->err, buf, sizeof(buf));	/* GNU */
 	int off = e->off > 0 && e->off <= (int)LK_FILE_DIR_MAX ? e->off : 0;
 
 	snprintf(comp, sizeof(comp), "%.*s", off, p->dir);
-	if (strerror_r(e->err, why, sizeof(why)) != 0)
-		snprintf(why, sizeof(why), "errno %d", e->err);
 	switch (e->stage) {
 	case AF_LINK:
 		agent_file_fail(res, "FilePathInvalid", "%s is a symbolic link "
