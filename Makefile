@@ -175,6 +175,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
+# lib/filespec reads the SendFile task with jansson.
+$(BUILD)/tests/test_filespec: tests/unit/test_filespec.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) -ljansson $(LIBS) -lcmocka
+
 # The resumable stream alone (pure state: no I/O, no other module).
 $(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $(BUILD)/obj/lib/err.o
 	@mkdir -p $(dir $@)
