@@ -53,7 +53,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
 		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
-		   lib/sshdlog.c
+		   lib/sshdlog.c lib/filespec.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -154,7 +154,7 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
 		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
-		   agent/agent_clock.c
+		   agent/agent_clock.c agent/agent_file.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -174,6 +174,11 @@ $(filter-out $(BUILD)/bin/latchkeyd $(BUILD)/bin/latchkey-agent \
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
+
+# lib/filespec reads the SendFile task with jansson.
+$(BUILD)/tests/test_filespec: tests/unit/test_filespec.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIB_A) -ljansson $(LIBS) -lcmocka
 
 # The resumable stream alone (pure state: no I/O, no other module).
 $(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $(BUILD)/obj/lib/err.o

@@ -9,6 +9,7 @@
  *	agent_run.c		the daemon: signals, hello, long poll, shutdown
  *	agent_task.c		running tasks: one thread each, stops
  *	agent_exec.c		one task's process: fork, user, output, timeout
+ *	agent_file.c		a SendFile task: the file written as its owner
  *	agent_report.c		result queue, spool directory, reporter thread
  *	agent_http.c		HTTP with libcurl
  *	agent_state.c		state file and the host's facts
@@ -197,6 +198,10 @@ void	 agent_result_error(struct agent_result *, const char *,
 	    const char *, const char *);
 char	*agent_result_json(const struct agent_result *, size_t);
 void	 agent_result_free(struct agent_result *);
+
+/* agent_file.c: a SendFile task, run to the end in the calling thread. */
+void	 agent_file_run(const struct agent_spec *, struct agent_ctl *,
+	    struct agent_result *);
 
 /* agent_report.c */
 int	 agent_report_init(const char *);

@@ -812,6 +812,8 @@ agent_exec_run(const struct agent_spec *spec, struct agent_ctl *ctl,
 	if (spec->type == NULL)
 		agent_result_error(res, "Error", "ExecutionException",
 		    "malformed task");
+	else if (strcmp(spec->type, "SendFile") == 0)
+		agent_file_run(spec, ctl, res);
 	else if (strcmp(spec->type, "RunShellScript") != 0)
 		agent_result_error(res, "Error", "CommandNotApplicable",
 		    "only RunShellScript runs on this system");

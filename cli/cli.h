@@ -16,6 +16,7 @@
  *	cli_session.c	session: a shell on an instance through the tunnel
  *	cli_knownhosts.c known-hosts: host keys for ssh's KnownHostsCommand
  *	cli_audit.c	audit: the audit trail's events
+ *	cli_file.c	send-file: a file pushed to instances (SendFile)
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -258,6 +259,8 @@ int	 cli_session_next_ctl(struct cli_shell *sh, struct lk_stream_ctl *c);
 /* cli_run.c */
 int	 cli_run_main(struct cli *c, int argc, char **argv);
 int	 cli_invocations_main(struct cli *c, int argc, char **argv);
+/* cli_file.c */
+int	 cli_send_file_main(struct cli *c, int argc, char **argv);
 /* cli_audit.c */
 int	 cli_audit_main(struct cli *c, int argc, char **argv);
 int	 cli_commands_main(struct cli *c, int argc, char **argv);

@@ -45,6 +45,7 @@ static const char main_help[] =
 "  ssh           log in with a fresh key that lives for one login\n"
 "  scp, sftp     copy files the same way\n"
 "  run           run a shell script on instances and show the results\n"
+"  send-file     push a small file to instances, as its owner\n"
 "  instances     list the instances\n"
 "  invocations   list invocations, or show one's results\n"
 "  commands      list the commands\n"
@@ -167,6 +168,23 @@ static const struct cli_cmd cli_cmds[] = {
 "                        10 to 86400)\n"
 "  -w, --workdir DIR     the directory to run in\n"
 "  -n, --name NAME       the command's name in invocation lists\n" },
+	{ "send-file", cli_send_file_main,
+"usage: latchkey send-file --instance INSTANCE... [--owner USER] [--group G]\n"
+"                [--mode MODE] [--overwrite] [--timeout S]\n"
+"                LOCAL_FILE TARGET_DIR/[NAME]\n",
+"\n"
+"Sends a local file of at most 24 KiB to instances (SendFile) and prints\n"
+"each instance's outcome. The agent writes it atomically as its owner,\n"
+"never through a symbolic link, making missing directories; a TARGET\n"
+"ending in '/' keeps the local name. Exits 0 only when every instance\n"
+"succeeded.\n"
+"\n"
+"  -i, --instance I      an instance id, name or address (repeatable, 50)\n"
+"  -o, --owner USER      the file's owner, who writes it (default root)\n"
+"  -g, --group G         its group (default the owner's primary group)\n"
+"  -m, --mode MODE       its mode in octal, exactly (default 0644)\n"
+"  -f, --overwrite       replace an existing file (default: refuse)\n"
+"  -t, --timeout S       the time limit in seconds (default 60)\n" },
 	{ "instances", cli_instances_main,
 "usage: latchkey instances [--name PATTERN] [--status Running|Stopped]\n"
 "       latchkey instances --rename INSTANCE NEW_NAME\n"

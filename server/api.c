@@ -33,6 +33,8 @@ static const struct api_action api_actions[] = {
 	{ "DescribeInvocations", api_describe_invocations, NULL },
 	{ "DescribeInvocationResults", api_describe_invocation_results, NULL },
 	{ "StopInvocation", api_stop_invocation, "api.call" },
+	{ "SendFile", api_send_file, "api.call" },
+	{ "DescribeSendFileResults", api_describe_send_file_results, NULL },
 	{ "DescribeInstances", api_describe_instances, NULL },
 	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status,
 	    NULL },

@@ -109,6 +109,9 @@ int	api_run_command(struct api_req *);
 int	api_describe_invocations(struct api_req *);
 int	api_describe_invocation_results(struct api_req *);
 int	api_stop_invocation(struct api_req *);
+/* api_file.c */
+int	api_send_file(struct api_req *);
+int	api_describe_send_file_results(struct api_req *);
 /* api_inst.c */
 int	api_describe_instances(struct api_req *);
 int	api_describe_cloud_assistant_status(struct api_req *);

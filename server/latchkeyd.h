@@ -17,6 +17,7 @@
  *	api.c		the ECS OpenAPI: signatures, policy, errors, dispatch
  *	api_cmd.c	commands: Describe/Create/Modify/DeleteCommand
  *	api_inv.c	invocations: InvokeCommand, RunCommand, results, stop
+ *	api_file.c	files: SendFile, DescribeSendFileResults
  *	api_inst.c	instances and the agents' status
  *	api_sess.c	sessions and the session manager switch
  *	console.c	the web console's pages and its API calls

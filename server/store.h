@@ -632,7 +632,15 @@ struct store_inv_query {
 	const char	*command_name;	/* store_inv_scan only */
 	const char	*command_type;	/* store_inv_scan only */
 	const char	*instance_id;
+	/*
+	 * 0: command invocations only; 1: SendFile's only (command_type
+	 * STORE_INV_FILE_TYPE; store_inv_scan's command_name is the file's
+	 * name then). The two APIs never see each other's.
+	 */
+	int		 files;
 };
+/* The command_type of a SendFile invocation (server/api_file.c). */
+#define STORE_INV_FILE_TYPE	"SendFile"
 
 void	store_inv_prior_free(struct store_inv_prior *prior);
 void	store_inv_free(struct store_inv *inv);

@@ -23,6 +23,11 @@
 	" FROM tasks t JOIN invocations v ON v.id = t.invoke_id" \
 	" LEFT JOIN instances n ON n.id = t.instance_id"
 
+/* Whether invocation v is a SendFile's, against parameter p (0 or 1). */
+#define STORE_INV_FILES(p) \
+	"(CASE WHEN v.command_type = '" STORE_INV_FILE_TYPE "' THEN 1 " \
+	"ELSE 0 END) = " p
+
 #define STORE_INV_ID_MAX	160	/* a task's id, bytes */
 
 void
@@ -260,10 +265,10 @@ store_inv_scan(const struct store_inv_query *q, store_task_cb cb, void *arg)
 	    "AND (?3 IS NULL OR v.command_id = ?3) AND (?4 IS NULL OR "
 	    "v.command_name = ?4) AND (?5 IS NULL OR v.command_type = ?5) AND "
 	    "(?6 IS NULL OR v.id IN (SELECT invoke_id FROM tasks WHERE "
-	    "instance_id = ?6)) ORDER BY v.created DESC, v.id DESC, "
-	    "t.instance_id", "ssssss",
+	    "instance_id = ?6)) AND " STORE_INV_FILES("?7") " ORDER BY "
+	    "v.created DESC, v.id DESC, t.instance_id", "ssssssi",
 	    q->owner, q->invoke_id, q->command_id, q->command_name,
-	    q->command_type, q->instance_id);
+	    q->command_type, q->instance_id, (int64_t)(q->files != 0));
 }
 
 int
@@ -275,9 +280,10 @@ store_inv_results(const struct store_inv_query *q, store_task_cb cb,
 	return lkdb_query(lkd->db, store_task_cb_full, &w, "SELECT "
 	    STORE_TASK_COLUMNS STORE_TASK_FROM " WHERE v.owner = ?1 AND (?2 IS "
 	    "NULL OR t.invoke_id = ?2) AND (?3 IS NULL OR t.instance_id = ?3) "
-	    "AND (?4 IS NULL OR v.command_id = ?4) ORDER BY v.created DESC, "
-	    "t.invoke_id DESC, t.instance_id", "ssss", q->owner, q->invoke_id,
-	    q->instance_id, q->command_id);
+	    "AND (?4 IS NULL OR v.command_id = ?4) AND " STORE_INV_FILES("?5")
+	    " ORDER BY v.created DESC, t.invoke_id DESC, t.instance_id",
+	    "ssssi", q->owner, q->invoke_id, q->instance_id, q->command_id,
+	    (int64_t)(q->files != 0));
 }
 
 int
