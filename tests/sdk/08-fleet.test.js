@@ -117,9 +117,9 @@ describe('activations', () => {
     assert.equal(r.status, 403);
     assert.equal(r.json.reason, 'disabled');
     const log = logText();
-    assert.match(log, new RegExp(`register refused activation=${act.activationId} .*reason=wrong-code`));
-    assert.match(log, /register refused activation=act-nosuch .*reason=unknown-activation/);
-    assert.match(log, new RegExp(`register refused activation=${act.activationId} .*reason=disabled`));
+    assert.match(log, new RegExp(`agent register refused" activation=${act.activationId} .*reason=wrong-code`));
+    assert.match(log, /agent register refused" activation=act-nosuch .*reason=unknown-activation/);
+    assert.match(log, new RegExp(`agent register refused" activation=${act.activationId} .*reason=disabled`));
   });
 
   it('DeleteActivation (pop-core), then it is unknown', async () => {
