@@ -184,9 +184,10 @@ test_code_names(void **state)
 		{ LK_WS_RESUME,		"resum" },
 		{ LK_WS_RESUME_RANGE,	"out of range" },
 		{ LK_WS_RESUME_GONE,	"no longer" },
+		{ LK_WS_SHELL_REFUSED,	"shell" },
 	};
 	static const int unknown[] = { 0, -1, 999, 1003, 1005, 1010,
-	    3000, 4009, 4999, 65535 };
+	    3000, 4010, 4999, 65535 };
 	const char *dflt = lk_ws_code_name(0), *a, *b;
 	size_t i, j;
 
@@ -209,6 +210,7 @@ test_code_names(void **state)
 	assert_int_equal(LK_WS_RESUME, 4006);
 	assert_int_equal(LK_WS_RESUME_RANGE, 4007);
 	assert_int_equal(LK_WS_RESUME_GONE, 4008);
+	assert_int_equal(LK_WS_SHELL_REFUSED, 4009);
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		a = lk_ws_code_name(codes[i].code);
 		assert_non_null(a);
