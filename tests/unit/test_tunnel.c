@@ -348,6 +348,7 @@ struct app {
 	uint64_t	 seed_in;	/* what it must read */
 	size_t		 len_out, len_in;
 	_Atomic size_t	 got;		/* read so far */
+	_Atomic size_t	 allow;		/* written at most, so far */
 	_Atomic int	 bad;		/* a byte differed, or too many */
 	int		 eof;		/* read saw EOF */
 	pthread_t	 wth, rth;
@@ -396,7 +397,12 @@ app_writer(void *arg)
 	ssize_t r;
 
 	while (buf != NULL && off < a->len_out) {
+		/* A test may hold the rest back (run_transfer's crashes). */
+		while (off >= a->allow)
+			usleep(200);
 		n = a->len_out - off < APP_CHUNK ? a->len_out - off : APP_CHUNK;
+		if (n > a->allow - off)
+			n = a->allow - off;
 		stream_fill(&st, buf, n);
 		for (k = 0; k < n; k += (size_t)r)
 			if ((r = write(a->fd, buf + k, n - k)) <= 0)
@@ -524,6 +530,7 @@ end_start(struct end *e, struct relay *r, char path, int resumable,
 	e->fd = sv[0];
 	e->app.fd = sv[1];
 	e->app.len_out = out;
+	e->app.allow = out;
 	e->app.len_in = in;
 	e->app.seed_out = seed_out;
 	e->app.seed_in = seed_in;
@@ -570,6 +577,15 @@ pair_check(struct end *a, struct end *b, size_t la, size_t lb)
 	assert_true(b->end.bytes_in == lb && a->end.bytes_out == lb);
 }
 
+/* k/(crashes + 1) of len, rounded down to 8 bytes; all of it past the end. */
+static size_t
+transfer_share(size_t len, int k, int crashes)
+{
+	if (k > crashes)
+		return len;
+	return len / (size_t)(crashes + 1) * (size_t)k & ~(size_t)7;
+}
+
 /* la bytes A → B, lb B → A, crashes relay crashes spread over the run. */
 static void
 run_transfer(int resumable, size_t la, size_t lb, int crashes, int cmd)
@@ -582,9 +598,19 @@ run_transfer(int resumable, size_t la, size_t lb, int crashes, int cmd)
 	assert_non_null(b = calloc(1, sizeof(*b)));
 	end_start(a, r, 'a', resumable, la, lb, 11, 22);
 	end_start(b, r, 'b', resumable, lb, la, 22, 11);
+	/*
+	 * Each side writes at most one share past the next crash's point,
+	 * so a fast run cannot end before every crash happened (whole
+	 * multiples of 8 bytes: the streams are made 8 bytes at a time).
+	 */
+	a->app.allow = transfer_share(la, 2, crashes);
+	b->app.allow = transfer_share(lb, 2, crashes);
 	end_go(a);
 	end_go(b);
-	/* Crash i once the data is (i + 1)/(crashes + 1) of the way. */
+	/*
+	 * Crash i once the data is (i + 1)/(crashes + 1) of the way, with
+	 * more in flight: each side may be one share ahead, never more.
+	 */
 	while (done < crashes) {
 		size_t got = a->app.got + b->app.got;
 
@@ -594,6 +620,8 @@ run_transfer(int resumable, size_t la, size_t lb, int crashes, int cmd)
 			while (r->crashes == done)
 				usleep(1000);
 			done++;
+			a->app.allow = transfer_share(la, done + 2, crashes);
+			b->app.allow = transfer_share(lb, done + 2, crashes);
 		}
 		if (a->app.got == lb && b->app.got == la)
 			break;
