@@ -52,7 +52,8 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/record.c lib/keystore.c lib/keystore_write.c lib/fsutil.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
-		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c
+		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
+		   lib/cast.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -178,6 +179,11 @@ $(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
 
+# The asciicast writer and check (jansson).
+$(BUILD)/tests/test_cast: tests/unit/test_cast.c $(BUILD)/obj/lib/cast.o $(BUILD)/obj/lib/err.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka -ljansson -lm
+
 # Two tunnel ends through a relay of the test's own, over loopback.
 $(BUILD)/tests/test_tunnel: tests/unit/test_tunnel.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -286,6 +292,10 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
+
+build-fuzz/fuzz_cast: tests/fuzz/fuzz_cast.c lib/cast.c lib/err.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ -ljansson -lm
 
 build-fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(LIB_SRCS) server/audit_line.c
 	@mkdir -p $(dir $@)
