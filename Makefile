@@ -153,7 +153,7 @@ $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
 AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
-		   agent/agent_hostkeys.c agent/agent_shell.c
+		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_rec.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -576,10 +576,13 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
 	    agent_sess_init(&st) != 0)
 		fatalx("cannot start the reporter");
+	if (agent_rec_init(statepath, &st) != 0)
+		fatalx("cannot use the recordings' spool directory");
 	agent_loop(h, &st, hostkey_check);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
 	agent_sess_stop(AGENT_DRAIN_MS);
+	agent_rec_stop();
 	agent_task_drain(AGENT_DRAIN_MS);
 	agent_report_finish(AGENT_FLUSH_MS);
 	agent_goodbye(h);
