@@ -284,7 +284,8 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_hostkeys.c server/hostkeys.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
-    server/store_audit.c server/metrics.c tests/fuzz/stub_relay.c
+    server/store_audit.c server/metrics.c server/recording.c \
+    server/store_rec.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread

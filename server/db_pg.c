@@ -240,6 +240,11 @@ static const char *const dbp_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN shell TEXT NOT NULL DEFAULT '';",
 	/* 6 -> 7 (SQLite's 10 -> 11): console-bound shell sessions. */
 	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
+	/* 7 -> 8 (SQLite's 11 -> 12): shell sessions' recordings. */
+	"CREATE TABLE session_recordings(session_id TEXT PRIMARY KEY,"
+	"  instance_id TEXT NOT NULL, size BIGINT NOT NULL,"
+	"  truncated BIGINT NOT NULL, created BIGINT NOT NULL,"
+	"  data BYTEA NOT NULL);",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

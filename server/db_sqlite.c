@@ -215,6 +215,14 @@ static const char *const db_migrations[] = {
 	 * (docs/console.md, "Terminal").
 	 */
 	"ALTER TABLE sessions ADD COLUMN console TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 11 -> 12: shell sessions' recordings (asciicast v2 as the agent
+	 * sent it, docs/sessions.md, "Recording"), one per session.
+	 */
+	"CREATE TABLE session_recordings(session_id TEXT PRIMARY KEY,"
+	"  instance_id TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  truncated INTEGER NOT NULL, created INTEGER NOT NULL,"
+	"  data BLOB NOT NULL);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

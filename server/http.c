@@ -41,6 +41,7 @@
 #include "http.h"
 #include "log.h"
 #include "longpoll.h"
+#include "recording.h"
 #include "relay.h"
 #include "store.h"
 #include "util.h"
@@ -60,6 +61,8 @@ struct http_req {
 	char			*body;
 	size_t			 bodylen;
 	int			 too_large;
+	size_t			 body_max;	/* LKD_BODY_MAX, or an
+						   agent's recording's */
 	struct lk_sig_header	 headers[HTTP_MAX_HEADERS];
 	size_t			 nheaders;
 	int			 too_many_headers;
@@ -497,6 +500,8 @@ http_begin(struct MHD_Connection *c, const char *url, const char *method,
 		free(hr);
 		return MHD_NO;
 	}
+	hr->body_max = recording_is_upload(hr->uri) ? (size_t)recording_max :
+	    LKD_BODY_MAX;
 	*con_cls = hr;
 	if (cn != NULL)
 		conn_head_done(cn);
@@ -529,7 +534,7 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	if (*upload_data_size > 0) {
 		if (hr->too_large || hr->bodylen + *upload_data_size >
-		    LKD_BODY_MAX) {
+		    hr->body_max) {
 			hr->too_large = 1;
 		} else if ((nb = realloc(hr->body, hr->bodylen +
 		    *upload_data_size + 1)) != NULL) {
