@@ -282,6 +282,29 @@ async function main() {
     assert(await page.locator('#terminal-again').isVisible(), 'no Connect again');
   });
 
+  // The agent runs with --record-shells (test_console_term.sh): the
+  // session above was recorded; its Replay shows what it showed.
+  await t('Replay on the instance page plays the recorded session (Linux, the user)', async () => {
+    let ids = [];
+    for (let i = 0; i < 40 && !ids.length; i++) {
+      await page.goto(URL_ + '#/instance/' + encodeURIComponent(INSTANCE));
+      await page.locator('#shell-sessions, #shell-sessions-none').first().waitFor();
+      ids = await page.$$eval('#shell-sessions a.replay', (as) => as.map((a) => a.getAttribute('href')));
+      if (!ids.length) await page.waitForTimeout(500);
+    }
+    assert(ids.length > 0, 'no Replay link');
+    let last = '';
+    for (const href of ids) {
+      await page.goto(URL_ + href);
+      await page.locator('#replay-status', { hasText: /Playing|Finished/ }).waitFor();
+      await page.locator('#replay-end').click();
+      await page.locator('#replay-status', { hasText: 'Finished' }).waitFor();
+      last = await termText(page);
+      if (/^Linux$/m.test(last) && new RegExp(`^${USER}$`, 'm').test(last)) return;
+    }
+    throw new Error(`no replay showed Linux and ${USER}; the last:\n${last.slice(-400)}`);
+  });
+
   await t('no script error or CSP violation in the page', async () => {
     assert(problems.length === 0, problems.join('; '));
   });

@@ -51,12 +51,16 @@ export LATCHKEY_ENDPOINT=$LKD_URL ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID \
     ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET
 unset LATCHKEY_PROFILE ALIBABA_CLOUD_REGION_ID
 
-# The newest session's id.
-last_sid() {
-	"$LK" sessions --output json "$INST" | python3 -c '
+# The ids of the instance's sessions, one a line (mark them before a
+# session with "sids >$T/before", then new_sid finds its id: creation
+# times are seconds, so the newest is not always first).
+sids() {
+	"$LK" sessions --max 100 --output json "$INST" | python3 -c '
 import json, sys
-print(json.load(sys.stdin)["Sessions"]["Session"][0]["SessionId"])'
+for s in json.load(sys.stdin)["Sessions"]["Session"]:
+    print(s["SessionId"])'
 }
+new_sid() { sids | grep -vxF -f "$T/before" | head -n 1; }
 # fetch SID FILE: the recording into FILE, waiting up to 15 s for it.
 fetch() {
 	local i
@@ -105,11 +109,12 @@ wait_for() {
 
 # ---------------------------------------------------------------------
 # Without a terminal.
+sids >"$T/before"
 "$LK" session --user "$LK_ALICE" "$INST" -- \
     'printf "one\ntwo\r\n"; echo "wörld €"; printf "\033[1mbold\033[0m\tt\\\\ \"q\"\n"; seq 1 2000' \
     </dev/null >"$T/pipe.out" 2>"$T/pipe.err"
 is "a command without a terminal exits 0" "$?" 0
-SID1=$(last_sid)
+SID1=$(new_sid)
 check "its recording is stored (latchkey sessions --recording)" fetch \
     "$SID1" "$T/pipe.cast"
 check "a recorded session replays the same text it showed (no terminal)" \
@@ -123,10 +128,10 @@ check "DescribeTerminalSessions says HasRecording" python3 -c '
 import json, subprocess, sys
 j = json.loads(subprocess.check_output([sys.argv[1], "sessions", "--output",
     "json", sys.argv[2]]))
-s = j["Sessions"]["Session"][0]
+s = [s for s in j["Sessions"]["Session"] if s["SessionId"] == sys.argv[4]][0]
 assert s["HasRecording"] is True and s["RecordingTruncated"] is False, s
 assert s["RecordingSize"] == int(sys.argv[3]), s
-' "$LK" "$INST" "$(stat -c %s "$T/pipe.cast")"
+' "$LK" "$INST" "$(stat -c %s "$T/pipe.cast")" "$SID1"
 check "the audit trail has session.recording" sh -c \
     "'$T/bin/latchkeyd' --db '$DB' --config /dev/null audit export --file '$T/audit.jsonl' >/dev/null && grep -q '\"session.recording\".*$SID1' '$T/audit.jsonl'"
 
@@ -147,6 +152,7 @@ echo done >"$T/tty.exit"
 exec sleep 600
 EOF2
 chmod 0755 "$T/run-session"
+sids >"$T/before"
 $TM new-session -d -s rec -x 100 -y 30 "$T/run-session"
 pane() { $TM capture-pane -p -t rec 2>/dev/null; }
 wait_pane() {
@@ -169,7 +175,7 @@ check "the resize reached the shell (25 90)" wait_pane '^25 90$'
 send 'exit' Enter
 for i in $(seq 1 100); do [ -s "$T/tty.exit" ] && break; sleep 0.1; done
 $TM kill-server 2>/dev/null
-SID2=$(last_sid)
+SID2=$(new_sid)
 check "the terminal session's recording is stored" fetch "$SID2" \
     "$T/tty.cast"
 check "a recorded session replays the same text it showed (tmux)" \
@@ -185,12 +191,13 @@ check "... and marker-42 an \"o\" event" cast_has "$T/tty.cast" o 'marker-42'
 lk_must "the agent stops" lk_agent_stop agent
 lk_must "the agent runs with --record-max $RECMAX" lk_agent_run agent \
     --shell-users "$LK_ALICE" --record-shells --record-max "$RECMAX"
+sids >"$T/before"
 "$LK" session --user "$LK_ALICE" "$INST" -- \
     'head -c 300000 /dev/zero | tr "\0" x; echo; echo end-of-output' \
     </dev/null >"$T/big.out" 2>/dev/null
 is "a session with 300 KB of output exits 0" "$?" 0
 check "... and showed all of it" grep -q '^end-of-output$' "$T/big.out"
-SID3=$(last_sid)
+SID3=$(new_sid)
 check "its recording is stored" fetch "$SID3" "$T/big.cast"
 check "... no larger than --record-max" test "$(stat -c %s "$T/big.cast")" \
     -le "$RECMAX"
@@ -207,12 +214,13 @@ check "the agent logged the truncation" grep -q \
 
 # ---------------------------------------------------------------------
 # latchkeyd down when the session ends: spooled, logged, sent later.
+sids >"$T/before"
 "$LK" session --user "$LK_ALICE" --resume-wait 2 "$INST" -- \
     'echo before-the-outage; sleep 2; echo after-it' \
     </dev/null >"$T/down.out" 2>"$T/down.err" &
 LKPID=$!
 lk_wait_log "$T/down.out" 'before-the-outage' 1
-SID4=$(last_sid)
+SID4=$(new_sid)
 lk_must "latchkeyd stops (by its PID)" lk_lkd_stop latchkeyd
 wait "$LKPID"
 check "the agent could not upload: logged" lk_wait_log "$AGENT_LOG" \
@@ -278,5 +286,10 @@ check "... the first one stays" bash -c \
     "grep -q forged <<<'$out' && ! grep -q other <<<'$out'"
 check "refusals are in the audit trail" sh -c \
     "'$T/bin/latchkeyd' --db '$DB' --config /dev/null audit export --file '$T/audit2.jsonl' >/dev/null && grep -q 'InvalidRecording.Format' '$T/audit2.jsonl'"
+
+check "latchkeyd stops on SIGTERM" lk_lkd_stop latchkeyd
+check "the agent stops on SIGTERM" lk_agent_stop agent
+check "no sanitizer report in latchkeyd's or the agent's output" sh -c \
+    "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/latchkeyd.log' '$T/agent.out' '$AGENT_LOG'"
 
 echo "1..$LK_N"
