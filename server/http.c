@@ -474,6 +474,18 @@ http_queue(struct MHD_Connection *c, struct MHD_Response *resp,
 	return ret;
 }
 
+/* Does the request carry "Authorization: Bearer ..."? */
+static int
+http_has_bearer(const struct http_req *hr)
+{
+	size_t i;
+
+	for (i = 0; i < hr->nheaders; i++)
+		if (strcmp(hr->headers[i].name, "authorization") == 0)
+			return strncmp(hr->headers[i].value, "Bearer ", 7) == 0;
+	return 0;
+}
+
 /* The first call: the head is in. Admission, then the request's state. */
 static enum MHD_Result
 http_begin(struct MHD_Connection *c, const char *url, const char *method,
@@ -500,12 +512,17 @@ http_begin(struct MHD_Connection *c, const char *url, const char *method,
 		free(hr);
 		return MHD_NO;
 	}
-	hr->body_max = recording_is_upload(hr->uri) ? (size_t)recording_max :
-	    LKD_BODY_MAX;
 	*con_cls = hr;
 	if (cn != NULL)
 		conn_head_done(cn);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_cb, hr);
+	/*
+	 * An agent's recording may be larger than other bodies; a request
+	 * without the agent's kind of credential does not get that far
+	 * (it is checked once the body is in).
+	 */
+	hr->body_max = recording_is_upload(hr->uri) && http_has_bearer(hr) ?
+	    (size_t)recording_max : LKD_BODY_MAX;
 	return MHD_YES;
 }
 
