@@ -53,7 +53,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
 		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
-		   lib/sshdlog.c lib/filespec.c
+		   lib/sshdlog.c lib/filespec.c lib/cast.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -154,7 +154,7 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
 		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
-		   agent/agent_clock.c agent/agent_file.c
+		   agent/agent_clock.c agent/agent_file.c agent/agent_rec.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -184,6 +184,11 @@ $(BUILD)/tests/test_filespec: tests/unit/test_filespec.c $(LIB_A)
 $(BUILD)/tests/test_stream: tests/unit/test_stream.c $(BUILD)/obj/lib/stream.o $(BUILD)/obj/lib/err.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
+
+# The asciicast writer and check (jansson).
+$(BUILD)/tests/test_cast: tests/unit/test_cast.c $(BUILD)/obj/lib/cast.o $(BUILD)/obj/lib/err.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka -ljansson -lm
 
 # Two tunnel ends through a relay of the test's own, over loopback.
 $(BUILD)/tests/test_tunnel: tests/unit/test_tunnel.c $(LIB_A)
@@ -289,7 +294,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
     server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
     server/agentlogin.c server/agentskew.c server/metrics.c \
-    tests/fuzz/stub_relay.c
+    server/recording.c server/store_rec.c tests/fuzz/stub_relay.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PQ_CFLAGS) -Iserver -o $@ $^ -lsqlite3 -lpq $(FUZZ_LIBS) \
 	    -lpthread
@@ -297,6 +302,10 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
 build-fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c lib/stream.c lib/err.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
+
+build-fuzz/fuzz_cast: tests/fuzz/fuzz_cast.c lib/cast.c lib/err.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ -ljansson -lm
 
 build-fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(LIB_SRCS) server/audit_line.c
 	@mkdir -p $(dir $@)

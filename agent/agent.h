@@ -19,6 +19,7 @@
  *	agent_log.c		the event log file
  *	agent_sess.c		sessions: ports and shells through the relay
  *	agent_shell.c		a shell session's process, its keeper, its pty
+ *	agent_rec.c		shell sessions' recordings, their upload
  */
 #ifndef LK_AGENT_H
 #define LK_AGENT_H
@@ -228,6 +229,22 @@ json_t	*agent_sess_ports_json(void);
 int	 agent_sess_init(const struct agent_state *);
 int	 agent_sess_start(const json_t *);
 void	 agent_sess_stop(long);
+
+/*
+ * agent_rec.c: shell sessions' recordings and their upload
+ * (docs/sessions.md, "Recording"). agent_rec_begin returns NULL when
+ * recording is off or cannot start (logged; the session goes on); the
+ * session's thread alone calls output, resize and end, which takes r.
+ */
+struct agent_rec;
+int	 agent_rec_config(int, const char *);
+int	 agent_rec_enabled(void);
+int	 agent_rec_init(const char *, const struct agent_state *);
+void	 agent_rec_stop(void);
+struct agent_rec *agent_rec_begin(const char *, int, int, int);
+void	 agent_rec_output(struct agent_rec *, const void *, size_t);
+void	 agent_rec_resize(struct agent_rec *, int, int);
+void	 agent_rec_end(struct agent_rec *);
 
 /* agent_run.c */
 int	 agent_run(const char *, const char *, int, int, long);

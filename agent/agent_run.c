@@ -626,6 +626,8 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	if (agent_report_start(&st) != 0 || agent_http_new(&st, 1, &h) != 0 ||
 	    agent_sess_init(&st) != 0 || agent_login_start() != 0)
 		fatalx("cannot start the reporter");
+	if (agent_rec_init(statepath, &st) != 0)
+		fatalx("cannot use the recordings' spool directory");
 	agent_loop(h, &st, hostkey_check);
 	agent_log(LOG_INFO, "agent", "stopping", "pending_reports=%zu",
 	    agent_report_count());
@@ -636,6 +638,7 @@ agent_run(const char *statepath, const char *logpath, int foreground,
 	 * their reports nor a goodbye are sent (the server refuses them).
 	 */
 	agent_sess_stop(agent_deregistered ? 0 : AGENT_DRAIN_MS);
+	agent_rec_stop();
 	agent_task_drain(agent_deregistered ? 0 : AGENT_DRAIN_MS);
 	agent_report_finish(agent_deregistered ? 0 : AGENT_FLUSH_MS);
 	if (!agent_deregistered)

@@ -281,6 +281,7 @@ struct sess_job {
 	char			*command;	/* NULL: a login shell */
 	int			 tty, cols, rows;
 	struct agent_shell	 sh;
+	struct agent_rec	*rec;		/* --record-shells: its recording */
 };
 
 /* The URL to dial for session id: the hand-out's, else the server's. */
@@ -429,8 +430,11 @@ sess_shell_ctl(void *arg, const struct lk_stream_ctl *c)
 {
 	struct sess_job *j = arg;
 
-	if (c->type == LK_STREAM_WINCH)
+	if (c->type == LK_STREAM_WINCH) {
+		if (j->tty)
+			agent_rec_resize(j->rec, (int)c->n, (int)c->n2);
 		return agent_shell_winch(&j->sh, (int)c->n, (int)c->n2);
+	}
 	if (c->type == LK_STREAM_SIGNAL)
 		return agent_shell_signal(&j->sh, (int)c->n);
 	return LK_ERR_STATE;
@@ -485,6 +489,15 @@ sess_shell_start(struct sess_job *j, char *why, size_t size)
 	return agent_shell_start(&q, &j->sh, why, size) == 0 ? 0 : -1;
 }
 
+/* The shell's output, as it goes to the client: into the recording. */
+static void
+sess_rec_input(void *arg, const void *p, size_t n)
+{
+	struct sess_job *j = arg;
+
+	agent_rec_output(j->rec, p, n);
+}
+
 /* Runs an open session's tunnel: the port's socket, or the shell's fds. */
 static void
 sess_run(struct sess_job *j, struct lk_ws *ws, int fd, const char *url)
@@ -509,6 +522,9 @@ sess_run(struct sess_job *j, struct lk_ws *ws, int fd, const char *url)
 		conf.trailer = sess_shell_trailer;
 		conf.ctl_fd = j->sh.status_fd;
 		conf.out_discard = 1;
+		if ((j->rec = agent_rec_begin(j->id, j->cols, j->rows,
+		    j->tty)) != NULL)
+			conf.on_input = sess_rec_input;
 	}
 	sess_trim();
 	(void)lk_tunnel_run(ws, j->shell ? j->sh.fd : fd, j->shell ?
@@ -517,6 +533,8 @@ sess_run(struct sess_job *j, struct lk_ws *ws, int fd, const char *url)
 	if (j->shell) {
 		st = j->sh.have_status ? j->sh.status : -1;
 		agent_shell_end(&j->sh, !end.out_closed);
+		agent_rec_end(j->rec);
+		j->rec = NULL;
 		agent_log(LOG_INFO, "session", "shell-ended", "session=%s "
 		    "user=%s status=%d", j->id, j->user, st);
 	}

@@ -37,6 +37,7 @@
 #include "util.h"
 
 #include "agent.h"
+#include "cast.h"
 
 #define AGENT_ACTIVATION_MAX	256	/* activation id or code */
 #define AGENT_REGISTER_MS	30000L
@@ -57,6 +58,8 @@ struct agent_opts {
 	const char	*stop_after;
 	const char	*session_ports;
 	const char	*shell_users;
+	const char	*record_max;
+	int		 record_shells;
 	const char	*hostkey_check;
 	const char	*log_format;
 	const char	*sshd_log;
@@ -92,6 +95,7 @@ agent_usage(FILE *fp)
 	    "[--debug]\n"
 	    "           [--log-format text|json]\n"
 	    "           [--session-ports LIST|none] [--shell-users LIST|none]\n"
+	    "           [--record-shells] [--record-max BYTES]\n"
 	    "           [--hostkey-check SECONDS]\n"
 	    "           [--sshd-log auto|journal|none|FILE]\n"
 	    "       %s status [--state FILE]\n"
@@ -109,6 +113,9 @@ agent_usage(FILE *fp)
 	    "             --session-ports (comma-separated, default 22);\n"
 	    "             shell sessions may run as the users of\n"
 	    "             --shell-users (comma-separated, default none);\n"
+	    "             with --record-shells, shell sessions are recorded\n"
+	    "             (asciicast v2, at most --record-max bytes, default\n"
+	    "             16 MiB) and sent to latchkeyd when they end;\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
 	    "             seconds (default %d); logins with pushed keys are\n"
 	    "             read from --sshd-log (default auto) and reported;\n"
@@ -193,6 +200,10 @@ static const struct agent_optdef {
 	    session_ports) },
 	{ "--shell-users", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    shell_users) },
+	{ "--record-shells", O_SESS, AO_FLAG, offsetof(struct agent_opts,
+	    record_shells) },
+	{ "--record-max", O_SESS, AO_VAL, offsetof(struct agent_opts,
+	    record_max) },
 	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    hostkey_check) },
 	{ "--sshd-log", O_SESS, AO_VAL, offsetof(struct agent_opts,
@@ -309,6 +320,10 @@ agent_conf_check(const struct agent_optdef *d, const char *val, char *why,
 	else if (strcmp(d->name, "--hostkey-check") == 0 &&
 	    lk_parse_ll(val, 1, 86400, &v) != 0)
 		snprintf(why, whylen, "1 to 86400 seconds");
+	else if (strcmp(d->name, "--record-max") == 0 &&
+	    lk_parse_ll(val, LK_CAST_MAX_MIN, LK_CAST_MAX_MAX, &v) != 0)
+		snprintf(why, whylen, "%d to %d bytes", LK_CAST_MAX_MIN,
+		    LK_CAST_MAX_MAX);
 	else if (strcmp(d->name, "--session-ports") == 0 &&
 	    agent_sess_config(val) != 0)
 		snprintf(why, whylen, "a comma-separated list of up to 64 "
@@ -950,6 +965,11 @@ main(int argc, char **argv)
 		    agent_sess_shell_users(o.shell_users) != 0) {
 			log_warnx("--shell-users: a comma-separated list of "
 			    "up to 64 user names, or none");
+			return AGENT_EXIT_USAGE;
+		}
+		if (agent_rec_config(o.record_shells, o.record_max) != 0) {
+			log_warnx("--record-max: %d to %d bytes",
+			    LK_CAST_MAX_MIN, LK_CAST_MAX_MAX);
 			return AGENT_EXIT_USAGE;
 		}
 		if (o.hostkey_check != NULL && lk_parse_ll(o.hostkey_check, 1,

@@ -26,7 +26,8 @@
 #include "nethint.h"
 #include "sig.h"
 
-#define API_BODY_MAX		(8 * 1024 * 1024)	/* answer bytes */
+/* Answer bytes: a recording (16 MiB by default) escaped twice fits. */
+#define API_BODY_MAX		(96 * 1024 * 1024)
 #define API_CONNECT_TIMEOUT	5L			/* seconds */
 #define API_TOTAL_TIMEOUT	30L			/* seconds */
 #define API_STS_MARK		"string to sign is:"

@@ -503,6 +503,35 @@ sessions_print(json_t *list)
 	}
 }
 
+/*
+ * The asciicast text of a recording to stdout as it came (asciinema play
+ * takes it), or the whole answer with --output json; a truncated one is
+ * said on stderr.
+ */
+static int
+sessions_recording(struct cli *c, json_t *resp)
+{
+	json_t *v = json_object_get(resp, "Recording");
+
+	if (c->output == CLI_OUT_JSON) {
+		cli_json_print(resp);
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		cli_warn("the answer has no Recording");
+		return CLI_EX_API;
+	}
+	if (fwrite(json_string_value(v), 1, json_string_length(v), stdout) !=
+	    json_string_length(v) || fflush(stdout) != 0) {
+		cli_warn("cannot write the recording: %s", strerror(errno));
+		return CLI_EX_LOCAL;
+	}
+	if (json_is_true(json_object_get(resp, "Truncated")))
+		cli_warn("the recording is truncated (it reached the agent's "
+		    "--record-max)");
+	return 0;
+}
+
 int
 cli_sessions_main(struct cli *c, int argc, char **argv)
 {
@@ -510,29 +539,33 @@ cli_sessions_main(struct cli *c, int argc, char **argv)
 		CLI_COMMON_OPTIONS,
 		{ "max", required_argument, NULL, 'm' },
 		{ "end", required_argument, NULL, 'e' },
+		{ "recording", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cli_req q;
 	json_t *resp = NULL, *list;
-	const char *end = NULL;
+	const char *end = NULL, *rec = NULL;
 	char *id = NULL;
 	long long max = 20;
 	int ch, k, r;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "vhm:e:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhm:e:R:", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "sessions", ch, &r)) < 0)
 			return r;
 		if (k > 0)
 			continue;
 		if (ch == 'e')
 			end = optarg;
+		else if (ch == 'R')
+			rec = optarg;
 		else if (ch == 'm' && lk_parse_ll(optarg, 1, 100, &max) != 0) {
 			cli_warn("--max: 1 to 100");
 			return CLI_EX_USAGE;
 		}
 	}
-	if (argc - optind > 1 || (end != NULL && argc - optind != 0)) {
+	if (argc - optind > 1 || ((end != NULL || rec != NULL) &&
+	    argc - optind != 0) || (end != NULL && rec != NULL)) {
 		cli_usage_of("sessions", 1);
 		return CLI_EX_USAGE;
 	}
@@ -543,6 +576,16 @@ cli_sessions_main(struct cli *c, int argc, char **argv)
 		cli_req_add(&q, "SessionId", end);
 		r = cli_api_do(c, "EndTerminalSession", &q, &resp);
 		cli_req_free(&q);
+		json_decref(resp);
+		return r;
+	}
+	if (rec != NULL) {
+		cli_req_add(&q, "SessionId", rec);
+		r = cli_api_do(c, "DescribeTerminalSessionRecording", &q,
+		    &resp);
+		cli_req_free(&q);
+		if (r == 0)
+			r = sessions_recording(c, resp);
 		json_decref(resp);
 		return r;
 	}

@@ -333,14 +333,18 @@ static const struct cli_cmd cli_cmds[] = {
 "      --keepalive S     as for proxy (default 30)\n" },
 	{ "sessions", cli_sessions_main,
 "usage: latchkey sessions [--max N] [INSTANCE]\n"
-"       latchkey sessions --end SESSION_ID\n",
+"       latchkey sessions --end SESSION_ID\n"
+"       latchkey sessions --recording SESSION_ID > FILE.cast\n",
 "\n"
 "Lists your recent sessions (DescribeTerminalSessions): instance, port,\n"
 "status, bytes each way and why each ended. --end closes a session\n"
-"(EndTerminalSession).\n"
+"(EndTerminalSession). --recording prints a recorded shell session as\n"
+"asciicast v2 (DescribeTerminalSessionRecording; asciinema play FILE.cast\n"
+"replays it).\n"
 "\n"
 "  -m, --max N           at most N sessions (default 20)\n"
-"  -e, --end ID          end this session\n" },
+"  -e, --end ID          end this session\n"
+"  -R, --recording ID    print this session's recording\n" },
 };
 
 #define CLI_NCMDS	(sizeof(cli_cmds) / sizeof(cli_cmds[0]))

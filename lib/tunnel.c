@@ -270,6 +270,8 @@ tun_read_in(struct tun *t)
 			lk_stream_in_eof(&t->s);
 			break;
 		}
+		if (t->conf.on_input != NULL)
+			t->conf.on_input(t->arg, p, (size_t)r);
 		lk_stream_in_commit(&t->s, (size_t)r);
 		total += (size_t)r;
 	}

@@ -60,6 +60,12 @@ struct lk_tunnel_conf {
 	 * comes instead of ending the session: the trailer still goes out.
 	 */
 	int	out_discard;
+	/*
+	 * Each read of in_fd as it enters the stream, once (a resume does
+	 * not repeat it), with lk_tunnel_run's arg: a shell session's
+	 * recording. NULL: none. It must not block for long.
+	 */
+	void	(*on_input)(void *arg, const void *p, size_t n);
 };
 
 /*

@@ -35,6 +35,7 @@
 #include "longpoll.h"
 #include "metrics.h"
 #include "notify.h"
+#include "recording.h"
 #include "relay.h"
 #include "sig.h"
 #include "store.h"
@@ -941,6 +942,17 @@ agentd_handle(const char *method, const char *path, const char *query,
 	int r, status;
 
 	*outp = NULL;
+	/* A recording's body is asciicast text, not JSON (recording.c). */
+	if (strncmp(path, "recording/", 10) == 0) {
+		if (strcmp(method, "POST") != 0)
+			return agentd_fail(outp, 405, "POST only");
+		if ((r = agentauth_verify(h, nh, id, sizeof(id))) != 0)
+			return r == LK_ERR_UNAVAILABLE ? agentd_store_fail(outp,
+			    r) : agentd_fail(outp, 401, "unknown instance or "
+			    "credential");
+		return recording_upload(id, path + 10, query, body, bodylen,
+		    outp);
+	}
 	if (strcmp(method, "POST") == 0 && (in = json_loadb(body, bodylen, 0,
 	    NULL)) == NULL)
 		return agentd_fail(outp, 400, "body is not JSON");

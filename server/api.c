@@ -45,6 +45,8 @@ static const struct api_action api_actions[] = {
 	    "session.resume" },
 	{ "EndTerminalSession", api_end_terminal_session, "api.call" },
 	{ "DescribeTerminalSessions", api_describe_terminal_sessions, NULL },
+	{ "DescribeTerminalSessionRecording",
+	    api_describe_terminal_session_recording, "api.call" },
 	{ "ModifyCloudAssistantSettings", api_modify_cloud_assistant_settings,
 	    "api.call" },
 	{ "DescribeCloudAssistantSettings",

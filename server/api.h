@@ -121,6 +121,7 @@ int	api_start_terminal_session(struct api_req *);
 int	api_resume_terminal_session(struct api_req *);
 int	api_end_terminal_session(struct api_req *);
 int	api_describe_terminal_sessions(struct api_req *);
+int	api_describe_terminal_session_recording(struct api_req *);
 int	api_modify_cloud_assistant_settings(struct api_req *);
 int	api_describe_cloud_assistant_settings(struct api_req *);
 /* api_audit.c */

@@ -501,6 +501,16 @@ sess_describe(const struct store_sess *s, json_t *list)
 	    "BytesToClient", (json_int_t)s->bytes_out,
 	    "Connections", "Connection", conn)) == NULL)
 		return LK_ERR_ALLOC;
+	if (shell) {
+		json_object_set_new(o, "HasRecording", json_boolean(
+		    s->rec_size >= 0));
+		if (s->rec_size >= 0) {
+			json_object_set_new(o, "RecordingSize",
+			    json_integer(s->rec_size));
+			json_object_set_new(o, "RecordingTruncated",
+			    json_boolean(s->rec_truncated));
+		}
+	}
 	/* A port session's port; a shell's command, if it ran one. */
 	if (!shell)
 		json_object_set_new(o, "PortNumber", json_integer(s->port));
@@ -561,6 +571,52 @@ api_describe_terminal_sessions(struct api_req *req)
 	json_object_set_new(req->resp, "NextToken", json_string(next));
 	json_object_set_new(req->resp, "Sessions", json_pack("{s:o}",
 	    "Session", list));
+	return 0;
+}
+
+/*
+ * A shell session's recording (docs/sessions.md, "Recording"): for the
+ * access key that started the session, as DescribeTerminalSessions.
+ */
+int
+api_describe_terminal_session_recording(struct api_req *req)
+{
+	struct store_rec rec;
+	const char *sid;
+	char created[32];
+	int r;
+
+	if (api_param_req(req, "SessionId", &sid) != 0)
+		return -1;
+	if ((r = store_rec_get(lkd->db, sid, &rec)) == LK_ERR_NOT_FOUND)
+		return api_error(req, 404, "InvalidSessionId.NotFound", "The "
+		    "specified session does not exist.");
+	if (r != 0)
+		return api_store_error(req, r, "session");
+	if (strcmp(rec.owner, req->key_id) != 0) {
+		store_rec_free(&rec);
+		return api_error(req, 403, "Forbidden.SessionOwner", "The "
+		    "session was started by another access key.");
+	}
+	if (!rec.has) {
+		r = strcmp(rec.kind, "shell") == 0;
+		store_rec_free(&rec);
+		return api_error(req, 404, "InvalidRecording.NotFound", r ?
+		    "The session has no recording (the agent does not record "
+		    "shell sessions, or its upload has not arrived yet)." :
+		    "Only shell sessions are recorded.");
+	}
+	lk_time_iso(rec.created, created, sizeof(created));
+	json_object_set_new(req->resp, "SessionId", json_string(sid));
+	json_object_set_new(req->resp, "Format", json_string("asciicast-v2"));
+	json_object_set_new(req->resp, "Truncated",
+	    json_boolean(rec.truncated));
+	json_object_set_new(req->resp, "Size", json_integer((json_int_t)
+	    rec.len));
+	json_object_set_new(req->resp, "CreationTime", json_string(created));
+	json_object_set_new(req->resp, "Recording", json_stringn(rec.data,
+	    rec.len));
+	store_rec_free(&rec);
 	return 0;
 }
 

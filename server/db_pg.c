@@ -268,6 +268,11 @@ static const char *const dbp_migrations[] = {
 	"CREATE TABLE instances_gone(id TEXT PRIMARY KEY,"
 	"  cred_hash TEXT NOT NULL, reason TEXT NOT NULL,"
 	"  replaced_by TEXT NOT NULL DEFAULT '', gone BIGINT NOT NULL);",
+	/* 9 -> 10 (SQLite's 13 -> 14): shell sessions' recordings. */
+	"CREATE TABLE session_recordings(session_id TEXT PRIMARY KEY,"
+	"  instance_id TEXT NOT NULL, size BIGINT NOT NULL,"
+	"  truncated BIGINT NOT NULL, created BIGINT NOT NULL,"
+	"  data BYTEA NOT NULL);",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

@@ -244,6 +244,14 @@ static const char *const db_migrations[] = {
 	"CREATE TABLE instances_gone(id TEXT PRIMARY KEY,"
 	"  cred_hash TEXT NOT NULL, reason TEXT NOT NULL,"
 	"  replaced_by TEXT NOT NULL DEFAULT '', gone INTEGER NOT NULL);",
+	/*
+	 * 13 -> 14: shell sessions' recordings (asciicast v2 as the agent
+	 * sent it, docs/sessions.md, "Recording"), one per session.
+	 */
+	"CREATE TABLE session_recordings(session_id TEXT PRIMARY KEY,"
+	"  instance_id TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  truncated INTEGER NOT NULL, created INTEGER NOT NULL,"
+	"  data BLOB NOT NULL);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

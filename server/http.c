@@ -41,6 +41,7 @@
 #include "http.h"
 #include "log.h"
 #include "longpoll.h"
+#include "recording.h"
 #include "relay.h"
 #include "store.h"
 #include "util.h"
@@ -60,6 +61,8 @@ struct http_req {
 	char			*body;
 	size_t			 bodylen;
 	int			 too_large;
+	size_t			 body_max;	/* LKD_BODY_MAX, or an
+						   agent's recording's */
 	struct lk_sig_header	 headers[HTTP_MAX_HEADERS];
 	size_t			 nheaders;
 	int			 too_many_headers;
@@ -471,6 +474,18 @@ http_queue(struct MHD_Connection *c, struct MHD_Response *resp,
 	return ret;
 }
 
+/* Does the request carry "Authorization: Bearer ..."? */
+static int
+http_has_bearer(const struct http_req *hr)
+{
+	size_t i;
+
+	for (i = 0; i < hr->nheaders; i++)
+		if (strcmp(hr->headers[i].name, "authorization") == 0)
+			return strncmp(hr->headers[i].value, "Bearer ", 7) == 0;
+	return 0;
+}
+
 /* The first call: the head is in. Admission, then the request's state. */
 static enum MHD_Result
 http_begin(struct MHD_Connection *c, const char *url, const char *method,
@@ -501,6 +516,13 @@ http_begin(struct MHD_Connection *c, const char *url, const char *method,
 	if (cn != NULL)
 		conn_head_done(cn);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_cb, hr);
+	/*
+	 * An agent's recording may be larger than other bodies; a request
+	 * without the agent's kind of credential does not get that far
+	 * (it is checked once the body is in).
+	 */
+	hr->body_max = recording_is_upload(hr->uri) && http_has_bearer(hr) ?
+	    (size_t)recording_max : LKD_BODY_MAX;
 	return MHD_YES;
 }
 
@@ -529,7 +551,7 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	if (*upload_data_size > 0) {
 		if (hr->too_large || hr->bodylen + *upload_data_size >
-		    LKD_BODY_MAX) {
+		    hr->body_max) {
 			hr->too_large = 1;
 		} else if ((nb = realloc(hr->body, hr->bodylen +
 		    *upload_data_size + 1)) != NULL) {

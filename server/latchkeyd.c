@@ -28,6 +28,7 @@
 #include "agentd.h"
 #include "api.h"
 #include "audit.h"
+#include "cast.h"
 #include "fleet_admin.h"
 #include "conn.h"
 #include "conf.h"
@@ -39,6 +40,7 @@
 #include "latchkeyd.h"
 #include "log.h"
 #include "metrics.h"
+#include "recording.h"
 #include "work.h"
 
 static struct lkd_env lkd_env_store;
@@ -104,6 +106,7 @@ lkd_usage(FILE *f)
 "                 [--io-threads N]\n"
 "                 [--header-timeout S] [--body-timeout S] [--idle-timeout S]\n"
 "                 [--conn-memory KIB] [--sessions-per-key N]\n"
+"                 [--recording-max BYTES]\n"
 "                 [--replica-id ID] [--advertise-url URL]\n"
 "                 [--audit-file FILE] [--audit-syslog]\n"
 "                 [--audit-syslog-socket PATH] [--audit-webhook URL]\n"
@@ -177,6 +180,9 @@ lkd_usage(FILE *f)
 "                       data, no keep-alive) for S seconds is lost; it is\n"
 "                       pinged after S/3 (default %d)\n"
 "  --session-token-ttl S  how long a WebSocketUrl stays usable (default %d)\n"
+"  --recording-max BYTES  the largest shell session recording an agent may\n"
+"                       upload (default 16 MiB; the agents' --record-max\n"
+"                       should not be larger)\n"
 "  --session-resume-wait S  how long a session whose connection was lost\n"
 "                       waits to be resumed (default %d; 0: never resume)\n"
 "  --session-buffer BYTES  each agent's replay buffer and flow-control\n"
@@ -796,6 +802,7 @@ static const struct option lkd_longopts[] = {
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
+	{ "recording-max", required_argument, NULL, 'y' },
 	/* the audit trail */
 	{ "file", required_argument, NULL, LKD_OPT_FILE },
 	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
@@ -847,6 +854,7 @@ static const struct lkd_num {
 	{ 'Q', 1, RELAY_PER_INSTANCE, "1 to 20" },
 	{ 'M', 8, 256, "8 to 256 KiB" },
 	{ 'O', 1, 16, "1 to 16" },
+	{ 'y', LK_CAST_MAX_MIN, LK_CAST_MAX_MAX, "65536 to 1073741824 bytes" },
 };
 
 static int
@@ -868,6 +876,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'Q': relay_conf.per_key = (long)v; break;
 	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
 	case 'O': o->io_threads = v; break;
+	case 'y': recording_max = (uint64_t)v; break;
 	default: return 2;
 	}
 	return 0;

@@ -26,6 +26,7 @@
  *	store_cmd.c	commands
  *	store_inst.c	instances as the API lists them
  *	store_sess.c	sessions, their tokens and records; account settings
+ *	store_rec.c	shell sessions' recordings
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
  *	store_hostkeys.c	the sshd host keys agents report
@@ -808,6 +809,8 @@ struct store_sess {
 	int64_t	 ended;		/* 0 while open */
 	int64_t	 bytes_in;	/* from the client */
 	int64_t	 bytes_out;	/* to the client */
+	int64_t	 rec_size;	/* its recording's bytes, -1: none */
+	int	 rec_truncated;
 };
 /* owner's sessions, newest first; instance_id and id may be NULL. */
 struct store_sess_query {
@@ -971,6 +974,40 @@ int	store_sess_end_requested(struct lkdb *db, const char *replica,
 	    store_sess_id_cb cb, void *arg);
 
 /* ---- end store_inst.c and store_sess.c ---------------------------- */
+
+/* ---- store_rec.c: shell sessions' recordings ----------------------- */
+
+/* An upload of session_id's recording by instance_id's agent. */
+struct store_rec_new {
+	const char	*session_id;
+	const char	*instance_id;
+	const void	*data;		/* asciicast text, already checked */
+	size_t		 len;
+	int		 truncated;
+	int64_t		 now;
+};
+/*
+ * Stores n in one transaction (in_tx, may be NULL, runs inside it when a
+ * row is added: the audit event). *createdp 1 when added; 0 with
+ * *createdp 0 when the session already has this instance's recording
+ * (an upload repeated); LK_ERR_NOT_FOUND when session_id is not a shell
+ * session of instance_id (or its recording came from another instance).
+ */
+int	store_rec_put(struct lkdb *db, const struct store_rec_new *n,
+	    int *createdp, store_tx_hook_fn in_tx, void *in_tx_arg);
+/* A session and its recording, if it has one. */
+struct store_rec {
+	char	*owner;		/* the session's access key */
+	char	*kind;		/* "port" or "shell" */
+	int	 has;		/* a recording was stored */
+	int	 truncated;
+	int64_t	 created;
+	char	*data;		/* NUL-terminated (no NUL inside: checked) */
+	size_t	 len;
+};
+/* Session sid (any owner) into *rec (store_rec_free); LK_ERR_NOT_FOUND. */
+int	store_rec_get(struct lkdb *db, const char *sid, struct store_rec *rec);
+void	store_rec_free(struct store_rec *rec);
 
 
 /* ---- store_keys.c and store_console.c ----------------------------- */

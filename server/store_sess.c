@@ -247,6 +247,8 @@ sess_list_cb(const struct lkdb_row *row, void *arg)
 	s->ended = lkdb_isnull(row, 8) ? 0 : lkdb_int(row, 8);
 	s->bytes_in = lkdb_int(row, 9);
 	s->bytes_out = lkdb_int(row, 10);
+	s->rec_size = lkdb_isnull(row, 15) ? -1 : lkdb_int(row, 15);
+	s->rec_truncated = !lkdb_isnull(row, 16) && lkdb_int(row, 16) != 0;
 	return 0;
 }
 
@@ -261,8 +263,10 @@ store_sess_list(struct lkdb *db, const struct store_sess_query *q,
 	*np = 0;
 	if ((r = lkdb_query(db, sess_list_cb, &l, "SELECT id, instance_id, "
 	    "port, username, client_ip, status, created, started, ended, "
-	    "bytes_in, bytes_out, closed_reason, owner, kind, shell FROM "
-	    "sessions WHERE "
+	    "bytes_in, bytes_out, closed_reason, owner, kind, shell, "
+	    "(SELECT r.size FROM session_recordings r WHERE r.session_id = "
+	    "sessions.id), (SELECT r.truncated FROM session_recordings r "
+	    "WHERE r.session_id = sessions.id) FROM sessions WHERE "
 	    "owner = ?1 AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
 	    "OR id = ?3) ORDER BY created DESC, id LIMIT ?4 OFFSET ?5",
 	    "sssii", q->owner, q->instance_id, q->id, q->limit,

@@ -171,6 +171,7 @@ function route() {
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
     if (h[0] === 'audit') { setNav('audit'); return pageAudit(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
+    if (h[0] === 'replay' && h[1]) { setNav('instances'); return pageReplay(decodeURIComponent(h[1])); }
     if (h[0] === 'terminal' && h[1] && h[2]) {
       setNav('instances');
       return pageTerminal(decodeURIComponent(h[1]), decodeURIComponent(h[2]));
@@ -282,7 +283,7 @@ async function pageInstance(id) {
     ['State', badge(online ? 'online' : 'offline')], ['Last heartbeat', agent.LastHeartbeatTime || '']]) {
     dl.append(el('dt', {}, k), el('dd', { class: k === 'Addresses' ? 'mono' : '' }, val || '—'));
   }
-  v.append(dl, connectForm(id, online));
+  v.append(dl, connectForm(id, online), await shellSessions(id));
   v.append(el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
   if (!hk.ok) { v.append(errorBox(hk.body)); return; }
   const keys = (hk.body.HostKeys && hk.body.HostKeys.HostKey) || [];
@@ -333,6 +334,66 @@ function connectForm(id, online) {
     el('p', {}, 'A shell on the server in your browser, through its agent (no sshd, no open port). ' +
       'The user must be allowed by your access key\'s Users policy and listed in the agent\'s --shell-users.'),
     form);
+}
+
+/* Your recent shell sessions on the instance, with Replay for those recorded. */
+async function shellSessions(id) {
+  const sec = el('section', { 'aria-labelledby': 'shell-sessions-title' },
+    el('h2', { id: 'shell-sessions-title' }, 'Recent shell sessions'));
+  const r = await api('DescribeTerminalSessions', { InstanceId: id, MaxResults: 50 });
+  if (!r.ok) { sec.append(errorBox(r.body)); return sec; }
+  const list = ((r.body.Sessions && r.body.Sessions.Session) || []).filter((s) => s.Kind === 'shell').slice(0, 10);
+  if (!list.length) {
+    sec.append(el('p', { class: 'empty', id: 'shell-sessions-none' }, 'None of yours yet.'));
+    return sec;
+  }
+  const tbody = el('tbody');
+  for (const s of list) {
+    const c = (s.Connections && s.Connections.Connection && s.Connections.Connection[0]) || {};
+    tbody.append(el('tr', {},
+      el('td', { class: 'mono' }, s.SessionId),
+      el('td', {}, s.Username),
+      el('td', {}, s.CreationTime),
+      el('td', {}, c.Status || ''),
+      el('td', {}, s.HasRecording ? el('a', { href: '#/replay/' + encodeURIComponent(s.SessionId),
+        class: 'replay', 'aria-label': 'Replay ' + s.SessionId }, 'Replay') : el('span', { class: 'muted' }, 'not recorded'))));
+  }
+  sec.append(el('table', { id: 'shell-sessions', 'aria-labelledby': 'shell-sessions-title' },
+    el('thead', {}, el('tr', {}, ['Session', 'User', 'Created', 'Status', 'Recording'].map((h) => el('th', { scope: 'col' }, h)))),
+    tbody));
+  return sec;
+}
+
+/* A recorded shell session replayed in xterm.js with its timing (terminal.js). */
+async function pageReplay(sid) {
+  const v = view('Replay ' + sid);
+  v.classList.add('term-view');
+  const status = el('span', { class: 'status muted', id: 'replay-status', 'aria-live': 'polite' }, 'Loading…');
+  const box = el('div', { class: 'terminal', id: 'terminal' });
+  let h = null;
+  const back = el('a', { href: '#/instances' }, '← Instances');
+  v.append(el('div', { class: 'toolbar term-bar' }, back, status, el('span', { class: 'spacer' }),
+    el('button', { type: 'button', class: 'secondary', id: 'replay-end', on: { click: () => h && h.skip() } }, 'Skip to end'),
+    el('button', { type: 'button', class: 'secondary', id: 'replay-again', on: { click: route } }, 'Play again')),
+    box);
+  const here = location.hash;
+  const r = await api('DescribeTerminalSessionRecording', { SessionId: sid });
+  if (location.hash !== here) return;
+  if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
+  const s = await api('DescribeTerminalSessions', { SessionId: sid });
+  const inst = s.ok && s.body.Sessions && s.body.Sessions.Session[0] &&
+    s.body.Sessions.Session[0].Connections.Connection[0].InstanceId;
+  if (inst) back.replaceWith(el('a', { href: '#/instance/' + encodeURIComponent(inst) }, '← Instance ' + inst));
+  try {
+    h = await LkTerminal.replay(box, r.body.Recording, (msg) => { status.textContent = msg; });
+  } catch (e) {
+    status.textContent = String(e.message || e);
+    return;
+  }
+  if (r.body.Truncated) status.textContent += ' (truncated: it reached the agent\'s --record-max)';
+  if (location.hash !== here) { h.close(); return; }
+  state.term = h;
+  window.lkTerminal = h;		/* for the browser tests */
 }
 
 /* The terminal page (terminal.js): the whole view, sized to the window. */

@@ -188,5 +188,63 @@ const LkTerminal = (() => {
     return h;
   }
 
-  return { open };
+  /*
+   * Replays an asciicast v2 recording (text) in box: the header's size,
+   * "o" events written and "r" events resized at their times (a pause
+   * longer than IDLE_MAX_S is cut to it, as asciinema -i does). Returns a
+   * handle with skip() (everything at once), close() and text().
+   */
+  const IDLE_MAX_S = 2;
+  async function replay(box, text, onStatus) {
+    const lines = text.split('\n').filter((l) => l !== '');
+    const head = JSON.parse(lines[0]);
+    if (head.version !== 2) throw new Error('not an asciicast v2 recording');
+    const events = lines.slice(1).map((l) => JSON.parse(l));
+    const xterm = await loadXterm();
+    const term = new xterm.Terminal({ cols: head.width, rows: head.height, scrollback: 5000, disableStdin: true,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace', fontSize: 14 });
+    term.open(box);
+    let i = 0, timer = 0, last = 0, done = false;
+    const h = { closed: false };
+    function play(e) {
+      if (e[1] === 'o') term.write(e[2]);
+      else if (e[1] === 'r') {
+        const m = /^(\d+)x(\d+)$/.exec(e[2]);
+        if (m) term.resize(+m[1], +m[2]);
+      }
+    }
+    function finish() {
+      done = true;
+      onStatus('Finished: ' + events.length + ' events, ' + (last ? last.toFixed(1) : '0') + ' s.');
+    }
+    function step() {
+      timer = 0;
+      if (h.closed) return;
+      if (i >= events.length) { finish(); return; }
+      const e = events[i++];
+      play(e);
+      const next = events[i];
+      if (!next) { finish(); return; }
+      const wait = Math.min(Math.max(next[0] - e[0], 0), IDLE_MAX_S);
+      last = e[0];
+      timer = setTimeout(step, wait * 1000);
+    }
+    h.skip = () => {
+      clearTimeout(timer);
+      while (i < events.length) { last = events[i][0]; play(events[i++]); }
+      if (!done) finish();
+    };
+    h.close = () => { h.closed = true; clearTimeout(timer); term.dispose(); };
+    h.text = () => {
+      const b = term._core.buffer, out = [];
+      for (let y = 0; y < b.lines.length; y++) out.push(b.translateBufferLineToString(y, true));
+      return out.join('\n');
+    };
+    h.done = () => done;
+    onStatus('Playing…');
+    step();
+    return h;
+  }
+
+  return { open, replay };
 })();

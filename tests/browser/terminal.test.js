@@ -282,6 +282,40 @@ async function main() {
     assert(await page.locator('#terminal-again').isVisible(), 'no Connect again');
   });
 
+  // The agent runs with --record-shells (test_console_term.sh): the
+  // session above was recorded; its Replay shows what it showed.
+  // (The page cleared its screen before the copy test: the replay's
+  // screen ends as the live one did.)
+  await t('Replay on the instance page plays the recorded session: its screen ends as the live one did', async () => {
+    const want = /^COPY-ME-42$[^]*^PASTED-42$[^]*exit 7/m;
+    const deadline = Date.now() + 30000;
+    let last = '', seen = 0;
+    while (Date.now() < deadline) {
+      await page.goto(URL_ + '#/instance/' + encodeURIComponent(INSTANCE));
+      await page.locator('#shell-sessions, #shell-sessions-none').first().waitFor();
+      const ids = await page.$$eval('#shell-sessions a.replay', (as) => as.map((a) => a.getAttribute('href')));
+      seen = Math.max(seen, ids.length);
+      for (const href of ids) {
+        await page.goto(URL_ + href);
+        await page.locator('#replay-status', { hasText: /Playing|Finished/ }).waitFor();
+        await page.locator('#replay-end').click();
+        await page.locator('#replay-status', { hasText: 'Finished' }).waitFor();
+        try { await waitText(page, want, 3000); } catch (e) { last = await termText(page); continue; }
+        // The whole recording (the screen lost what clear wiped) has the rest:
+        // its "o" events, concatenated, hold Linux and the user.
+        const out = await page.evaluate(async (sid) => {
+          const r = await api('DescribeTerminalSessionRecording', { SessionId: sid });
+          return r.body.Recording.split('\n').slice(1).filter((l) => l)
+            .map((l) => JSON.parse(l)).filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+        }, decodeURIComponent(href.replace('#/replay/', '')));
+        assert(/^Linux\r$/m.test(out) && out.includes(`\n${USER}\r\n`), `the output: ${JSON.stringify(out.slice(0, 300))}`);
+        return;
+      }
+      await page.waitForTimeout(500);
+    }
+    throw new Error(`${seen} Replay links; none showed COPY-ME-42, PASTED-42, exit 7; the last:\n${last.trim().slice(-400)}`);
+  });
+
   await t('no script error or CSP violation in the page', async () => {
     assert(problems.length === 0, problems.join('; '));
   });

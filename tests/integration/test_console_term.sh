@@ -8,7 +8,8 @@
 # stty size follows the viewport; copy and paste; api/terminal's answer
 # and refusals; forged WebSockets (no console session, another Origin, no
 # Origin, another console session, the token at /session) refused; exit
-# ends the page's session; a user the key's policy does not allow is
+# ends the page's session, which (the agent runs with --record-shells)
+# Replay on the instance page plays back; a user the key's policy does not allow is
 # refused with 403 and never reaches the agent.
 . "$(dirname "$0")/lib.sh"
 
@@ -40,7 +41,7 @@ lk_must "latchkeyd starts" lk_lkd_start latchkeyd
 lk_must "the agent registers" lk_agent_register agent
 INSTANCE=${AGENT_IID:-none}
 lk_must "the agent runs with --shell-users $LK_ALICE" lk_agent_run agent \
-    --shell-users "$LK_ALICE"
+    --shell-users "$LK_ALICE" --record-shells
 lk_must "latchkeyd session-manager enable" lk_lkd_admin session-manager enable
 mkdir -p "$T/profile" "$SHOTS"
 
