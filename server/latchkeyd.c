@@ -767,6 +767,7 @@ static const struct lkd_cmd {
 #define LKD_OPT_FILE		0x2001	/* audit verify/export --file */
 #define LKD_OPT_AUDIT_FILE	0x2002
 #define LKD_OPT_AUDIT_SYSLOG_SOCKET 0x2003
+#define LKD_OPT_RECORDING_MAX	0x2004
 
 static const struct option lkd_longopts[] = {
 	{ "db", required_argument, NULL, 'd' },
@@ -802,7 +803,7 @@ static const struct option lkd_longopts[] = {
 	{ "sessions-per-key", required_argument, NULL, 'Q' },
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
-	{ "recording-max", required_argument, NULL, 'y' },
+	{ "recording-max", required_argument, NULL, LKD_OPT_RECORDING_MAX },
 	/* the audit trail */
 	{ "file", required_argument, NULL, LKD_OPT_FILE },
 	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
@@ -854,7 +855,8 @@ static const struct lkd_num {
 	{ 'Q', 1, RELAY_PER_INSTANCE, "1 to 20" },
 	{ 'M', 8, 256, "8 to 256 KiB" },
 	{ 'O', 1, 16, "1 to 16" },
-	{ 'y', LK_CAST_MAX_MIN, LK_CAST_MAX_MAX, "65536 to 1073741824 bytes" },
+	{ LKD_OPT_RECORDING_MAX, LK_CAST_MAX_MIN, LK_CAST_MAX_MAX,
+	    "65536 to 1073741824 bytes" },
 };
 
 static int
@@ -876,7 +878,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'Q': relay_conf.per_key = (long)v; break;
 	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
 	case 'O': o->io_threads = v; break;
-	case 'y': recording_max = (uint64_t)v; break;
+	case LKD_OPT_RECORDING_MAX: recording_max = (uint64_t)v; break;
 	default: return 2;
 	}
 	return 0;

@@ -37,7 +37,7 @@ declare -A GOOD=(
 	[metrics-listen]=off [audit-file]=$T/audit.jsonl [no-audit]=no
 	[audit-syslog]=no [audit-syslog-socket]=$T/syslog.sock
 	[audit-webhook]=http://127.0.0.1:9/hook [instance-name]=web
-	[ip-range]=10.0.0.0/8
+	[ip-range]=10.0.0.0/8 [recording-max]=1048576
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -49,6 +49,7 @@ declare -A BAD=(
 	[workers]=65 [header-timeout]=0 [body-timeout]=x [idle-timeout]=3601
 	[sessions-per-key]=21 [conn-memory]=7 [io-threads]=17 [log-format]=xml
 	[metrics-listen]=localhost [no-audit]=maybe [audit-syslog]=maybe
+	[recording-max]=1000
 	[audit-webhook]=ftp://x
 )
 CMDLINE_ONLY="config check-config help version file"
@@ -146,7 +147,8 @@ declare -A AGOOD=(
 	[activation-code]=code-1 [state]=$T/ag/agent.json [cacert]=$T/ca.pem
 	[log]=$T/ag.log [foreground]=yes [debug]=no [session-ports]=22,2222
 	[hostkey-check]=60 [log-format]=text [shell-users]=lk-alice
-	[sshd-log]=none [machine-id]=none
+	[sshd-log]=none [machine-id]=none [record-shells]=yes
+	[record-max]=1048576
 )
 declare -A ABAD=(
 	[server]=ftp://x [activation-id]='a b' [activation-code]='x y'
