@@ -263,7 +263,7 @@ syslog_main(void *arg)
 			    (long long)(head - sl.seq), backoff);
 			sl.why[0] = '\0';
 		} else if (backoff != 0) {
-			log_info("audit syslog socket=%s resumed seq=%lld",
+			log_info("audit syslog resumed socket=%s seq=%lld",
 			    sl.path, (long long)sl.seq);
 			backoff = 0;
 		}

@@ -259,7 +259,7 @@ webhook_main(void *arg)
 			    wh.why : lk_err(r), (long long)(head - wh.seq),
 			    backoff);
 		} else if (backoff != 0) {
-			log_info("audit webhook url=%s resumed seq=%lld",
+			log_info("audit webhook resumed url=%s seq=%lld",
 			    wh.url, (long long)wh.seq);
 			backoff = 0;
 		}

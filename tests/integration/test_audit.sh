@@ -302,7 +302,7 @@ for i in 1 2 3; do "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "
 sleep 1
 BL=$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')
 check "receiver down: audit status shows a growing backlog ($BL)" test "${BL:-0}" -ge 6
-check "receiver down: latchkeyd logs the backlog" grep -qE 'audit syslog socket=.* backlog=[1-9][0-9]* retry_ms=' "$LKD_LOG"
+check "receiver down: latchkeyd logs the backlog" grep -qE 'msg="audit syslog" socket=.* backlog=[1-9][0-9]* retry_ms=' "$LKD_LOG"
 check "the receiver is back" slog_start
 for i in $(seq 1 80); do [ "$(slog_seqs | wc -l)" -ge "$(db_count)" ] && break; sleep 0.25; done
 N=$(db_count)
@@ -310,7 +310,7 @@ is "receiver back: every event delivered, in order, none missing" \
     "$(slog_seqs | wc -l) $(slog_seqs | tail -n 1)" "$N $N"
 is "and the backlog is 0 again" \
     "$(lk_lkd_admin audit status | sed -n 's/^sink syslog:.* backlog=\([0-9]*\)$/\1/p')" 0
-check "latchkeyd logs that the sink resumed" grep -q 'audit syslog socket=.* resumed' "$LKD_LOG"
+check "latchkeyd logs that the sink resumed" grep -q 'msg="audit syslog resumed" socket=' "$LKD_LOG"
 slog_stop
 
 # ---------------------------------------------------------------------
@@ -344,7 +344,7 @@ sleep 1.5
 BL=$(wh_backlog)
 check "receiver down: audit status shows the backlog ($BL)" test "${BL:-0}" -ge 6
 check "receiver down: latchkeyd logs the backlog and the retry" \
-    grep -qE 'audit webhook url=http://127.0.0.1:[0-9]+/hook error=".+" backlog=[1-9][0-9]* retry_ms=[0-9]+' "$LKD_LOG"
+    grep -qE 'msg="audit webhook" url=http://127.0.0.1:[0-9]+/hook error=".+" backlog=[1-9][0-9]* retry_ms=[0-9]+' "$LKD_LOG"
 "$LK" send-key --user "$LK_ALICE" --key "$T/keys/alice.pub" "$A" >/dev/null 2>&1
 BL2=$(wh_backlog)
 check "the backlog grows while it is down ($BL -> $BL2)" test "${BL2:-0}" -gt "${BL:-0}"
@@ -353,7 +353,7 @@ for i in $(seq 1 160); do [ "$(wh_backlog)" = 0 ] && break; sleep 0.25; done
 N=$(db_count)
 is "receiver back: every event delivered, none missing" "$(wh_seqs | wc -l) $(wh_seqs | tail -n 1)" "$N $N"
 is "the webhook backlog is 0 again" "$(wh_backlog)" 0
-check "latchkeyd logs that the webhook resumed" grep -q 'audit webhook url=.* resumed' "$LKD_LOG"
+check "latchkeyd logs that the webhook resumed" grep -q 'msg="audit webhook resumed" url=' "$LKD_LOG"
 wh_stop
 
 # Tampering is named.
