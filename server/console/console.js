@@ -99,6 +99,7 @@ function showApp(who) {
   $('app').hidden = false;
   $('signout').hidden = false;
   $('who').textContent = (who.Kind === 'operator' ? 'Operator ' : 'AccessKey ') + who.Principal;
+  for (const e of document.querySelectorAll('[data-operator-only]')) e.hidden = who.Kind !== 'operator';
   if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/instances';
   else route();
 }
@@ -171,6 +172,7 @@ function route() {
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
     if (h[0] === 'audit') { setNav('audit'); return pageAudit(); }
     if (h[0] === 'activations') { setNav('activations'); return pageActivations(); }
+    if (h[0] === 'accesskeys') { setNav('accesskeys'); return pageAccessKeys(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
     if (h[0] === 'terminal' && h[1] && h[2]) {
       setNav('instances');
@@ -1119,6 +1121,112 @@ function openCreateActivation() {
   });
 }
 
+/* ------------------------------------------------------------------ */
+/* Access keys (operators only): /console/api/accesskeys, not the API. */
+
+async function keysCall(action, params) {
+  const r = await post('api/accesskeys', { Action: action, Params: params || {} }, true);
+  if (r.status === 401 && r.body.Code === 'NotSignedIn') {
+    showSignin('Your session has ended; sign in again.');
+    throw new Error('signed out');
+  }
+  return r;
+}
+
+function policyText(v) {
+  return Array.isArray(v) ? (v.length ? v.join(', ') : '(none)') : String(v || '*');
+}
+
+async function pageAccessKeys() {
+  const v = view('Access keys');
+  if (state.who.Kind !== 'operator') {
+    v.append(errorBox({ Code: 'Forbidden.Operator', Message: 'Only an operator manages access keys.' }));
+    return;
+  }
+  v.append(el('div', { class: 'toolbar' },
+    el('button', { type: 'button', id: 'accesskey-new', on: { click: openCreateKey } }, 'Create AccessKey'),
+    el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh')));
+  const status = el('p', { class: 'status muted', id: 'accesskeys-status', 'aria-live': 'polite' }, 'Loading…');
+  const err = el('p', { class: 'field-error', id: 'accesskeys-error', role: 'alert' });
+  v.append(status, err);
+  const r = await keysCall('ListAccessKeys');
+  if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
+  const keys = r.body.AccessKeys || [];
+  status.textContent = keys.length + ' access key' + (keys.length === 1 ? '' : 's');
+  if (!keys.length) { v.append(el('p', { class: 'empty' }, 'No access key yet.')); return; }
+  v.append(el('table', { 'aria-labelledby': 'view-title', id: 'accesskeys' },
+    el('thead', {}, el('tr', {}, ['AccessKey ID', 'Description', 'Actions', 'Instances', 'Users', 'Created', 'State', '']
+      .map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, keys.map((k) => {
+      const pol = k.Policy || {};
+      const dis = k.Disabled ? null : el('button', { type: 'button', class: 'secondary', 'aria-label': 'Disable ' + k.AccessKeyId,
+        on: { click: async (ev) => {
+          ev.target.disabled = true;
+          const d = await keysCall('DisableAccessKey', { AccessKeyId: k.AccessKeyId });
+          if (!d.ok) { ev.target.disabled = false; err.textContent = errText(d.body); return; }
+          route();
+        } } }, 'Disable');
+      return el('tr', { 'data-id': k.AccessKeyId },
+        el('td', { class: 'mono' }, k.AccessKeyId),
+        el('td', { class: 'wrap' }, k.Description || '—'),
+        el('td', { class: 'wrap mono' }, policyText(pol.Actions)),
+        el('td', { class: 'wrap mono' }, policyText(pol.Instances)),
+        el('td', { class: 'wrap mono' }, policyText(pol.Users)),
+        el('td', {}, k.CreationTime),
+        el('td', { class: 'key-state' }, badge(k.Disabled ? 'disabled' : 'active')),
+        el('td', {}, dis));
+    }))));
+}
+
+function openCreateKey() {
+  const p = openPanel('Create AccessKey');
+  const form = el('form', { novalidate: true, id: 'accesskey-form' });
+  const [wd, desc] = field('ak-new-description', 'Description', el('input', { maxlength: 256 }), {});
+  const [wa, acts] = field('ak-new-actions', 'Actions', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Comma-separated API actions (DescribeInstances,InvokeCommand), or empty for every one.' });
+  const [wi, insts] = field('ak-new-instances', 'Instances', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Instance ids or patterns on id and name (web-*), or empty for every one.' });
+  const [wu, users] = field('ak-new-users', 'Users', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Login and run-as users (alice,deploy), or empty for every one.' });
+  const submit = el('button', { type: 'submit', id: 'ak-new-submit' }, 'Create AccessKey');
+  const out = el('div', { id: 'ak-new-result' });
+  form.append(wd, wa, wi, wu, el('div', { class: 'actions' }, submit,
+    el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+  el('p', { class: 'field-error', id: 'ak-new-error', role: 'alert' }));
+  p.append(form, out);
+  desc.focus();
+  const fields = { Description: 'ak-new-description', Actions: 'ak-new-actions', Instances: 'ak-new-instances', Users: 'ak-new-users' };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    Object.values(fields).forEach((f) => fieldError(f, ''));
+    $('ak-new-error').textContent = '';
+    const req = { Description: desc.value };
+    for (const [k, input] of [['Actions', acts], ['Instances', insts], ['Users', users]]) {
+      const val = input.value.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+      if (val) req[k] = val;
+    }
+    submit.disabled = true;
+    const r = await keysCall('CreateAccessKey', req);
+    submit.disabled = false;
+    if (!r.ok) {
+      if (fields[r.body.Field]) fieldError(fields[r.body.Field], errText(r.body));
+      else $('ak-new-error').textContent = errText(r.body);
+      return;
+    }
+    form.hidden = true;
+    let secret = r.body.AccessKeySecret;
+    out.append(el('div', { class: 'note warn', role: 'alert' },
+      el('p', {}, el('strong', {}, 'Copy the secret now: it is shown only this once and cannot be read again.'),
+        ' Keep it as you would a password; anyone holding it acts with this key\'s policy.'),
+      el('dl', { class: 'kv' },
+        el('dt', {}, 'AccessKey ID'), el('dd', { class: 'mono', id: 'ak-new-id' }, r.body.AccessKeyId),
+        el('dt', {}, 'AccessKey secret'), el('dd', { class: 'mono', id: 'ak-new-secret' }, secret)),
+      el('div', { class: 'actions' }, copyButton('ak-new-copy', 'Copy secret', () => secret),
+        el('button', { type: 'button', id: 'ak-new-done', on: { click: () => { secret = ''; closePanel(); route(); } } }, 'Done'))));
+    $('ak-new-copy').focus();
+  });
+}
+
 /* A button that copies text() to the clipboard and says so. */
 function copyButton(id, label, text) {
   const b = el('button', { type: 'button', class: 'secondary', id }, label);
@@ -1183,6 +1291,10 @@ async function start() {
     });
   }
   window.addEventListener('hashchange', route);
+  // api() throws 'signed out' to stop a page that lost its session: expected.
+  window.addEventListener('unhandledrejection', (e) => {
+    if (e.reason && e.reason.message === 'signed out') e.preventDefault();
+  });
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePanel(); });
   let r;
   try {

@@ -764,7 +764,67 @@ async function phaseOps() {
   await ctx.close();
 }
 
-async function phaseOpsMore() { /* access keys and everyone's invocations: added below */ }
+async function phaseOpsMore(page, out, save) {
+  let id = '', secret = '';
+  await t('Access keys: create one; the secret is shown once, with a warning and a copy button', async () => {
+    await page.getByRole('link', { name: 'Access keys' }).click();
+    await waitTitle(page, 'Access keys');
+    await page.click('#accesskey-new');
+    await page.getByLabel('Description').fill('made in the console');
+    await page.getByLabel('Users').fill(`${env('LK_LOGIN_USER')}, `);
+    await page.click('#ak-new-submit');
+    id = await page.locator('#ak-new-id').textContent();
+    secret = await page.locator('#ak-new-secret').textContent();
+    assert(/^LTAI[A-Za-z0-9]+$/.test(id), `id ${id}`);
+    assert(/^[A-Za-z0-9]{20,}$/.test(secret), 'no secret');
+    assert((await page.getByRole('alert').filter({ hasText: 'shown only this once' }).count()) === 1, 'no warning');
+    assert(await page.getByRole('button', { name: 'Copy secret' }).isVisible(), 'no copy button');
+    out.KEY_ID = id;
+    save();
+    await screenshot(page, 'accesskey-created');
+    await page.click('#ak-new-done');
+    const row = page.locator(`tr[data-id="${id}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[1] === 'made in the console' && cells[4] === env('LK_LOGIN_USER') && cells[2] === '*', `row: ${cells}`);
+    assert(!(await page.textContent('#view')).includes(secret), 'the secret is shown again');
+    const list = await page.evaluate(async () => {
+      const tok = (await (await fetch('api/session')).json()).CsrfToken;
+      const r = await fetch('api/accesskeys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': tok },
+        body: JSON.stringify({ Action: 'ListAccessKeys', Params: {} }) });
+      return r.text();
+    });
+    assert(!list.includes(secret), 'ListAccessKeys carries the secret');
+  });
+
+  const second = await launch('ops-newkey');
+  await t('the new key signs in to the console, sees no Access keys page and is refused there (403)', async () => {
+    const p = second.page;
+    await p.goto(URL_);
+    await p.locator('#signin-form').waitFor();
+    await p.fill('#ak-id', id);
+    await p.fill('#ak-secret', secret);
+    await p.click('#signin-submit');
+    await waitTitle(p, 'Instances');
+    await p.locator('tbody tr', { hasText: INSTANCE }).waitFor();
+    assert(await p.getByRole('link', { name: 'Access keys' }).count() === 0, 'the link is shown to a key');
+    const r = await p.evaluate(async () => {
+      const tok = (await (await fetch('api/session')).json()).CsrfToken;
+      const x = await fetch('api/accesskeys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': tok },
+        body: JSON.stringify({ Action: 'CreateAccessKey', Params: {} }) });
+      return { status: x.status, body: await x.json() };
+    });
+    assert(r.status === 403 && r.body.Code === 'Forbidden.Operator', JSON.stringify(r));
+  });
+
+  await t('Disable: the key is disabled and its console session ends', async () => {
+    await page.getByRole('button', { name: `Disable ${id}` }).click();
+    await page.locator(`tr[data-id="${id}"] .key-state`, { hasText: 'disabled' }).waitFor();
+    await second.page.getByRole('link', { name: 'Invocations', exact: true }).click();
+    await second.page.locator('#signin-error', { hasText: 'sign in again' }).waitFor();
+  });
+  await second.ctx.close();
+}
 
 (async () => {
   try {

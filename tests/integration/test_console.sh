@@ -158,6 +158,12 @@ OPS_ACT_CODE=$(sed -n 's/^ACT_CODE=//p' "$T/ops.out" 2>/dev/null)
 LK_ACT_ID=$OPS_ACT_ID LK_ACT_CODE=$OPS_ACT_CODE \
     check "the activation code the console showed registers a server" \
     lk_agent_register made
+OPS_KEY_ID=$(sed -n 's/^KEY_ID=//p' "$T/ops.out" 2>/dev/null)
+check "latchkeyd accesskey list shows the console's key, disabled" sh -c \
+    "'$LKD' --db '$DB' accesskey list | grep -E '^${OPS_KEY_ID:-none} +disabled +'"
+check "latchkeyd logs who created and disabled it" sh -c \
+    "grep -q 'msg=\"console accesskey create\" id=${OPS_KEY_ID:-none} principal=$OP_NAME' '$T/latchkeyd.log' &&
+    grep -q 'msg=\"console accesskey disable\" id=${OPS_KEY_ID:-none} principal=$OP_NAME' '$T/latchkeyd.log'"
 is "Send File wrote the typed content" "$(cat "$FILES/console.txt" 2>&1)" "from the console"
 is "with the mode and owner asked for" "$(stat -c '%U %a' "$FILES/console.txt" 2>&1)" "root 640"
 is "a picked file arrives byte for byte" "$(od -An -tx1 "$FILES/blob.bin" 2>&1 | tr -d ' ')" \
