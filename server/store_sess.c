@@ -263,7 +263,7 @@ store_sess_list(struct lkdb *db, const struct store_sess_query *q,
 	    "port, username, client_ip, status, created, started, ended, "
 	    "bytes_in, bytes_out, closed_reason, owner, kind, shell FROM "
 	    "sessions WHERE "
-	    "owner = ?1 AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
+	    "(?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
 	    "OR id = ?3) ORDER BY created DESC, id LIMIT ?4 OFFSET ?5",
 	    "sssii", q->owner, q->instance_id, q->id, q->limit,
 	    q->offset)) != 0) {

@@ -173,6 +173,7 @@ function route() {
     if (h[0] === 'audit') { setNav('audit'); return pageAudit(); }
     if (h[0] === 'activations') { setNav('activations'); return pageActivations(); }
     if (h[0] === 'accesskeys') { setNav('accesskeys'); return pageAccessKeys(); }
+    if (h[0] === 'sessions') { setNav('sessions'); return pageSessions(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
     if (h[0] === 'terminal' && h[1] && h[2]) {
       setNav('instances');
@@ -814,12 +815,14 @@ async function pageInvocations() {
   v.append(el('div', { class: 'toolbar' },
     el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh'),
     el('span', { class: 'muted' }, 'Refreshes by itself while an invocation runs.')));
+  const owner = ownerFilter('inv', route);
+  if (owner.form) v.append(owner.form);
   const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
   const holder = el('div');
   v.append(status, holder);
   const here = location.hash;
   const load = async () => {
-    const r = await api('DescribeInvocations', { PageSize: 50 });
+    const r = await api('DescribeInvocations', Object.assign({ PageSize: 50 }, owner.params()));
     if (location.hash !== here) return;
     if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
     const invs = (r.body.Invocations && r.body.Invocations.Invocation) || [];
@@ -828,19 +831,76 @@ async function pageInvocations() {
     clear(holder);
     if (!invs.length) { holder.append(el('p', { class: 'empty' }, 'No invocation yet: Create Task on a command.')); return; }
     holder.append(el('table', { 'aria-labelledby': 'view-title' },
-      el('thead', {}, el('tr', {}, ['Invocation', 'Command', 'Status', 'Progress', 'Created'].map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, invs.map((inv) => el('tr', {},
+      el('thead', {}, el('tr', {}, ['Invocation', 'Command', 'Status', 'Progress', 'Created'].concat(owner.others() ? ['Owner'] : [])
+        .map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, invs.map((inv) => el('tr', { 'data-owner': inv.Owner || '' },
         el('td', { class: 'mono' }, el('a', { href: '#/invocation/' + encodeURIComponent(inv.InvokeId) }, inv.InvokeId)),
         el('td', { class: 'wrap' }, inv.CommandName),
         el('td', {}, badge(inv.InvocationStatus)),
         el('td', {}, progress(inv)),
-        el('td', {}, inv.CreationTime))))));
+        el('td', {}, inv.CreationTime),
+        owner.others() ? el('td', { class: 'mono inv-owner' }, inv.Owner || '') : null)))));
     if (invs.some((i) => !FINISHED.includes(i.InvocationStatus))) state.timers.push(setTimeout(load, 2000));
   };
   await load();
 }
 
 function b64text(s) { return s || ''; }
+
+/*
+ * The operator's owner filter of Invocations and Sessions (the API's
+ * Owner extension): mine, everyone's, or one access key's. Kept in
+ * sessionStorage per list. An access key's session has none.
+ */
+function ownerFilter(prefix, reload) {
+  if (!state.who || state.who.Kind !== 'operator') return { form: null, params: () => ({}), others: () => false };
+  const saved = sessionStorage.getItem('lk-owner-' + prefix) || '';
+  const sel = el('select', { id: prefix + '-owner' },
+    el('option', { value: '' }, 'Mine'), el('option', { value: '*' }, 'Everyone'),
+    el('option', { value: 'key' }, 'One access key'));
+  const key = el('input', { id: prefix + '-owner-key', spellcheck: 'false', placeholder: 'LTAI…' });
+  sel.value = saved === '' || saved === '*' ? saved : 'key';
+  key.value = sel.value === 'key' ? saved : '';
+  const keyField = el('div', { class: 'field', hidden: sel.value !== 'key' },
+    el('label', { for: prefix + '-owner-key' }, 'Access key ID'), key);
+  const form = el('form', { class: 'toolbar', id: prefix + '-owner-form', novalidate: true },
+    el('div', { class: 'field' }, el('label', { for: prefix + '-owner' }, 'Whose'), sel), keyField,
+    el('button', { type: 'submit', id: prefix + '-owner-apply' }, 'Show'));
+  sel.addEventListener('change', () => { keyField.hidden = sel.value !== 'key'; });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('lk-owner-' + prefix, sel.value === 'key' ? key.value.trim() : sel.value);
+    reload();
+  });
+  const value = () => sessionStorage.getItem('lk-owner-' + prefix) || '';
+  return { form, params: () => (value() ? { Owner: value() } : {}), others: () => value() !== '' };
+}
+
+/* Sessions: DescribeTerminalSessions (an operator: anyone's, by key). */
+async function pageSessions() {
+  const v = view('Sessions');
+  const owner = ownerFilter('sess', route);
+  if (owner.form) v.append(owner.form);
+  const status = el('p', { class: 'status muted', id: 'sessions-status', 'aria-live': 'polite' }, 'Loading…');
+  v.append(status);
+  const r = await listAll('DescribeTerminalSessions', owner.params(), (b) => b.Sessions && b.Sessions.Session, 200);
+  if (r.error) { status.replaceWith(errorBox(r.error)); return; }
+  status.textContent = r.items.length + ' session' + (r.items.length === 1 ? '' : 's');
+  if (!r.items.length) { v.append(el('p', { class: 'empty' }, 'No session.')); return; }
+  v.append(el('table', { 'aria-labelledby': 'view-title', id: 'sessions' },
+    el('thead', {}, el('tr', {}, ['Session', 'Kind', 'Instance', 'User or port', 'Status', 'Started', 'Ended', 'Principal', 'Client']
+      .map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, r.items.map((x) => {
+      const c = ((x.Connections && x.Connections.Connection) || [])[0] || {};
+      return el('tr', { 'data-id': x.SessionId },
+        el('td', { class: 'mono' }, x.SessionId), el('td', {}, x.Kind || ''),
+        el('td', { class: 'mono' }, c.InstanceId || ''),
+        el('td', { class: 'mono' }, x.Username || (x.PortNumber ? 'port ' + x.PortNumber : '')),
+        el('td', {}, badge(c.Status || '')), el('td', {}, c.StartTime || x.CreationTime || ''),
+        el('td', {}, c.EndTime || ''), el('td', { class: 'mono sess-principal' }, x.PrincipalId || ''),
+        el('td', { class: 'mono' }, x.ClientIP || ''));
+    }))));
+}
 
 async function pageInvocation(id) {
   const v = view('Invocation ' + id);
@@ -860,9 +920,11 @@ async function pageInvocation(id) {
   });
   const here = location.hash;
   const load = async () => {
+    // An operator may open anyone's invocation (Owner=*, docs/api.md).
+    const own = state.who.Kind === 'operator' ? { Owner: '*' } : {};
     const [a, b] = await Promise.all([
-      api('DescribeInvocations', { InvokeId: id, ContentEncoding: 'PlainText' }),
-      api('DescribeInvocationResults', { InvokeId: id, ContentEncoding: 'PlainText', PageSize: 50 })]);
+      api('DescribeInvocations', Object.assign({ InvokeId: id, ContentEncoding: 'PlainText' }, own)),
+      api('DescribeInvocationResults', Object.assign({ InvokeId: id, ContentEncoding: 'PlainText', PageSize: 50 }, own))]);
     if (location.hash !== here) return;
     if (!a.ok || !b.ok) { status.textContent = errText(a.ok ? b.body : a.body); return; }
     const inv = ((a.body.Invocations && a.body.Invocations.Invocation) || [])[0];

@@ -658,7 +658,9 @@ async function sendFile(page) {
   return page.textContent('#sf-table tbody');
 }
 
+let env_ak = '';
 async function phaseOps() {
+  env_ak = env('LK_AK_ID');
   const { ctx, page } = await launch('ops');
   const out = {};
   const save = () => fs.writeFileSync(env('LK_OPS_OUT'), Object.entries(out).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
@@ -757,6 +759,42 @@ async function phaseOps() {
   });
 
   await phaseOpsMore(page, out, save);
+
+  await t('Invocations for the operator: mine, one access key\'s (with its owner), everyone\'s; one opens', async () => {
+    await page.goto(`${URL_}#/invocations`);
+    await waitTitle(page, 'Invocations');
+    await page.selectOption('#inv-owner', 'key');
+    await page.fill('#inv-owner-key', env('LK_AK_ID'));
+    await page.click('#inv-owner-apply');
+    await page.locator('#view tbody tr').first().waitFor();
+    const owners = await page.$$eval('#view tbody tr', (trs) => trs.map((tr) => tr.dataset.owner));
+    assert(owners.length >= 3 && owners.every((o) => o === env_ak), `owners: ${owners}`);
+    const keyRows = owners.length;
+    await page.selectOption('#inv-owner', '*');
+    await page.click('#inv-owner-apply');
+    await page.locator('#view th', { hasText: 'Owner' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#view tbody tr').length > 0);
+    const all = await page.$$eval('#view tbody tr', (trs) => trs.map((tr) => tr.dataset.owner));
+    assert(all.length >= keyRows, `everyone's ${all.length} < the key's ${keyRows}`);
+    await screenshot(page, 'invocations-everyone');
+    await page.locator('#view tbody tr a').first().click();
+    await page.waitForFunction(() => document.querySelectorAll('#results .result').length > 0);
+    await page.goto(`${URL_}#/invocations`);
+    await page.selectOption('#inv-owner', '');
+    await page.click('#inv-owner-apply');
+    await page.locator('#view th', { hasText: 'Owner' }).waitFor({ state: 'detached' });
+  });
+
+  await t('Sessions for the operator, filtered by access key', async () => {
+    await page.getByRole('link', { name: 'Sessions' }).click();
+    await waitTitle(page, 'Sessions');
+    await page.selectOption('#sess-owner', 'key');
+    await page.fill('#sess-owner-key', env('LK_AK_ID'));
+    await page.click('#sess-owner-apply');
+    await page.locator('#sessions-status', { hasText: /^\d+ sessions?$/ }).waitFor();
+    const ps = await page.$$eval('.sess-principal', (tds) => tds.map((td) => td.textContent));
+    assert(ps.every((p) => p === env_ak), `principals: ${ps}`);
+  });
 
   await t('no script error or CSP violation on the operator\'s pages', async () => {
     assert(problems.length === 0, problems.join('; '));
