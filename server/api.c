@@ -201,6 +201,33 @@ api_store_error(struct api_req *req, int r, const char *what)
 	}
 }
 
+/*
+ * The latchkey extension Owner of DescribeInvocations,
+ * DescribeInvocationResults and DescribeTerminalSessions (docs/api.md,
+ * "Who sees what"): absent or the caller's own id, the caller's; "*",
+ * every owner's (*ownerp NULL); another access key id or operator:NAME,
+ * that owner's. Anything but the caller's own needs a policy allowing
+ * all (the action followed by ":all", or every action), like
+ * DescribeAuditEvents; otherwise 403 Forbidden.RAM. 0, or -1 answered.
+ */
+int
+api_owner(struct api_req *req, const char *all, const char **ownerp)
+{
+	const char *o = api_param(req, "Owner");
+
+	*ownerp = req->key_id;
+	if (o == NULL || *o == '\0' || strcmp(o, req->key_id) == 0)
+		return 0;
+	if (!keys_policy_action(&req->policy, all))
+		return api_error(req, 403, "Forbidden.RAM", "Another owner's "
+		    "records need a policy that allows %s.", all);
+	if (strlen(o) > 128)
+		return api_error(req, 400, "InvalidParameter.Owner", "Owner is "
+		    "*, an access key id or operator:NAME.");
+	*ownerp = strcmp(o, "*") == 0 ? NULL : o;
+	return 0;
+}
+
 const char *
 api_param(struct api_req *req, const char *name)
 {

@@ -71,6 +71,8 @@ int		 api_error(struct api_req *req, int status, const char *code,
  */
 int		 api_store_error(struct api_req *req, int r, const char *what);
 const char	*api_param(struct api_req *req, const char *name);
+int		 api_owner(struct api_req *req, const char *all,
+		    const char **ownerp);
 /* A required parameter; on absence the documented MissingParameter error. */
 int		 api_param_req(struct api_req *req, const char *name,
 		    const char **vp);

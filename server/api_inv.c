@@ -1067,7 +1067,7 @@ api_describe_invocation_results(struct api_req *req)
 {
 	struct inv_results x;
 	struct store_inv_query q;
-	const char *inst = inv_nz(req, "InstanceId");
+	const char *inst = inv_nz(req, "InstanceId"), *owner;
 	json_t *inv = NULL;
 	int r = -1;
 
@@ -1076,14 +1076,15 @@ api_describe_invocation_results(struct api_req *req)
 	x.record = inv_nz(req, "InvokeRecordStatus");
 	if (cmd_encoding(req, 1, &x.b64) != 0 ||
 	    cmd_pager_get(req, &x.offset, &x.size) != 0 ||
-	    (inst != NULL && inst_check(req, inst, 0, NULL) != 0))
+	    (inst != NULL && inst_check(req, inst, 0, NULL) != 0) ||
+	    api_owner(req, "DescribeInvocations:all", &owner) != 0)
 		return -1;
 	if ((x.list = json_array()) == NULL || (inv = json_object()) == NULL) {
 		inv_oom(req);
 		goto out;
 	}
 	memset(&q, 0, sizeof(q));
-	q.owner = req->key_id;
+	q.owner = owner;
 	q.invoke_id = inv_nz(req, "InvokeId");
 	q.instance_id = inst;
 	q.command_id = inv_nz(req, "CommandId");
@@ -1105,6 +1106,7 @@ api_describe_invocation_results(struct api_req *req)
 /* First pass of DescribeInvocations: which invocations, how many. */
 struct inv_scan {
 	struct api_req	*req;
+	const char	*owner;		/* NULL: every owner's (api_owner) */
 	const char	*status;	/* InvokeStatus filter */
 	long long	 offset;
 	long long	 size;
@@ -1160,6 +1162,7 @@ inv_scan_cb(const struct store_task *st, void *arg)
 /* Second pass: one invocation with the tasks the policy allows. */
 struct inv_one {
 	struct api_req	*req;
+	const char	*owner;		/* NULL: every owner's (api_owner) */
 	json_t		*tasks;
 	json_t		*out;		/* the Invocation list */
 	size_t		 counts[INV_NSTATUS];
@@ -1210,6 +1213,11 @@ inv_one_json(struct inv_one *x, const struct store_inv *v)
 	    "Tags", "Tag", "InvokeInstances", "InvokeInstance",
 	    x->tasks)) != 0)
 		return LK_ERR_ALLOC;
+	/* With Owner (api_owner), whose each one is: a latchkey extension. */
+	if (x->owner != x->req->key_id && json_object_set_new(json_array_get(
+	    x->out, json_array_size(x->out) - 1), "Owner",
+	    json_string(v->owner)) != 0)
+		return LK_ERR_ALLOC;
 	return 0;
 }
 
@@ -1221,7 +1229,7 @@ inv_describe_one(struct inv_one *x, const char *id)
 	int r;
 
 	memset(x->counts, 0, sizeof(x->counts));
-	if ((r = store_inv_get(id, x->req->key_id, &v)) == LK_ERR_NOT_FOUND)
+	if ((r = store_inv_get(id, x->owner, &v)) == LK_ERR_NOT_FOUND)
 		return 0;
 	if (r != 0)
 		return r;
@@ -1245,10 +1253,11 @@ inv_describe(struct api_req *req, struct inv_scan *s, struct inv_one *one)
 	size_t i;
 	int r;
 
-	if (inst != NULL && inst_check(req, inst, 0, NULL) != 0)
+	if ((inst != NULL && inst_check(req, inst, 0, NULL) != 0) ||
+	    api_owner(req, "DescribeInvocations:all", &s->owner) != 0)
 		return -1;
 	memset(&q, 0, sizeof(q));
-	q.owner = req->key_id;
+	q.owner = s->owner;
 	q.invoke_id = inv_nz(req, "InvokeId");
 	q.command_id = inv_nz(req, "CommandId");
 	q.command_name = inv_nz(req, "CommandName");
@@ -1257,6 +1266,7 @@ inv_describe(struct api_req *req, struct inv_scan *s, struct inv_one *one)
 	if ((r = store_inv_scan(&q, inv_scan_cb, s)) != 0 ||
 	    (r = inv_scan_flush(s)) != 0)
 		return api_store_error(req, r, "invocations");
+	one->owner = s->owner;
 	json_array_foreach(s->ids, i, id)
 		if ((r = inv_describe_one(one, json_string_value(id))) != 0)
 			return api_store_error(req, r, "invocations");

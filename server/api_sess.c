@@ -544,7 +544,8 @@ api_describe_terminal_sessions(struct api_req *req)
 		return api_error(req, 400, "InvalidParameter.NextToken", "The "
 		    "specified NextToken is not valid.");
 	memset(&q, 0, sizeof(q));
-	q.owner = req->key_id;
+	if (api_owner(req, "DescribeTerminalSessions:all", &q.owner) != 0)
+		return -1;
 	q.instance_id = api_param(req, "InstanceId");
 	q.id = api_param(req, "SessionId");
 	q.limit = max + 1;

@@ -9,6 +9,8 @@
  *	POST /console/api/signout	ends the session
  *	POST /console/api/call		{Action, Params}: an API action
  *	POST /console/api/terminal	a shell session for the terminal page
+ *	POST /console/api/accesskeys	{Action, Params}: operators' access
+ *					key list, create and disable
  *	GET  /console/terminal		its WebSocket (http.c -> relay.c)
  *
  * Every POST must be JSON (so that a cross-site form cannot send one
@@ -516,6 +518,157 @@ console_terminal(const struct console_req *req, struct console_resp *resp,
 	free(action);
 }
 
+/*
+ * A policy list of the access key page: "*", empty (everything) or
+ * comma-separated entries of printable ASCII without spaces, at most 1024
+ * characters in all.
+ */
+static int
+console_key_list_ok(const char *v)
+{
+	const char *p;
+
+	if (v == NULL)
+		return 1;
+	if (strlen(v) > 1024)
+		return 0;
+	for (p = v; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			return 0;
+	return 1;
+}
+
+/* No control character (C0 or DEL). */
+static int
+console_text_ok(const char *v)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+console_key_audit(const struct console_session *s, const char *kind,
+    json_t *detail)
+{
+	struct audit_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.actor_type = AUDIT_ACTOR_OPERATOR;
+	ev.actor = s->principal;
+	ev.detail = detail;
+	(void)audit_emit(&ev);
+}
+
+/*
+ * POST /console/api/accesskeys (docs/console.md, "Access keys"): the
+ * access keys of this latchkeyd, for operators only, through the functions
+ * of "latchkeyd accesskey": ListAccessKeys (no secret, ever),
+ * CreateAccessKey (Description, Actions, Instances, Users: comma lists,
+ * empty or "*" for every one; the secret is in this answer only) and
+ * DisableAccessKey (AccessKeyId; its console sessions end at their next
+ * request).
+ */
+static void
+console_accesskeys(const struct console_req *req, struct console_resp *resp,
+    const struct console_session *s)
+{
+	static const char *const lists[] = { "Actions", "Instances", "Users" };
+	struct lk_params params;
+	const char *v[3], *desc, *id;
+	char *action = NULL, *kid = NULL, *secret = NULL;
+	json_t *list;
+	size_t i;
+	int r;
+
+	if (s->kind != CONSOLE_KIND_OPERATOR) {
+		console_error(resp, 403, "Forbidden.Operator", "", "Only an "
+		    "operator manages access keys.");
+		return;
+	}
+	if (console_call_body(req, resp, &action, &params) != 0)
+		return;
+	if (strcmp(action, "ListAccessKeys") == 0) {
+		if ((r = keys_list(&list)) != 0)
+			console_store_error(resp, r, "The access keys could "
+			    "not be read.");
+		else
+			console_json(resp, 200, json_pack("{s:o}",
+			    "AccessKeys", list));
+	} else if (strcmp(action, "CreateAccessKey") == 0) {
+		desc = lk_params_get(&params, "Description");
+		if (desc != NULL && (strlen(desc) > 256 ||
+		    !console_text_ok(desc))) {
+			console_error(resp, 400, "InvalidParameter.Description",
+			    "Description", "At most 256 characters, no "
+			    "control characters.");
+			goto out;
+		}
+		for (i = 0; i < 3; i++) {
+			v[i] = lk_params_get(&params, lists[i]);
+			if (v[i] != NULL && (*v[i] == '\0' ||
+			    strcmp(v[i], "*") == 0))
+				v[i] = NULL;
+			if (!console_key_list_ok(v[i])) {
+				console_error(resp, 400, "InvalidParameter",
+				    lists[i], "A comma-separated list without "
+				    "spaces, or * for every one.");
+				goto out;
+			}
+		}
+		if ((r = keys_create(desc != NULL ? desc : "", v[0], v[1],
+		    v[2], &kid, &secret)) != 0) {
+			console_store_error(resp, r, "The access key could not "
+			    "be created.");
+			goto out;
+		}
+		console_key_audit(s, "accesskey.create", json_pack("{s:s, "
+		    "s:s, s:s, s:s}", "access_key_id", kid, "actions", v[0] ?
+		    v[0] : "*", "instances", v[1] ? v[1] : "*", "users", v[2] ?
+		    v[2] : "*"));
+		log_info("console accesskey create id=%s principal=%s", kid,
+		    s->principal);
+		console_json(resp, 200, json_pack("{s:s, s:s}", "AccessKeyId",
+		    kid, "AccessKeySecret", secret));
+		OPENSSL_cleanse(secret, strlen(secret));
+	} else if (strcmp(action, "DisableAccessKey") == 0) {
+		id = lk_params_get(&params, "AccessKeyId");
+		if (id == NULL || *id == '\0') {
+			console_error(resp, 400, "MissingAccessKeyId",
+			    "AccessKeyId", "AccessKeyId is required.");
+			goto out;
+		}
+		if ((r = keys_disable(id)) == LK_ERR_NOT_FOUND) {
+			console_error(resp, 404, "InvalidAccessKeyId.NotFound",
+			    "AccessKeyId", "No such access key.");
+			goto out;
+		}
+		if (r != 0) {
+			console_store_error(resp, r, "The access key could not "
+			    "be disabled.");
+			goto out;
+		}
+		console_key_audit(s, "accesskey.disable", json_pack("{s:s}",
+		    "access_key_id", id));
+		log_info("console accesskey disable id=%s principal=%s", id,
+		    s->principal);
+		console_json(resp, 200, json_pack("{s:s, s:b}", "AccessKeyId",
+		    id, "Disabled", 1));
+	} else
+		console_error(resp, 400, "InvalidAction", "Action", "The "
+		    "access key actions are ListAccessKeys, CreateAccessKey "
+		    "and DisableAccessKey.");
+ out:
+	free(kid);
+	free(secret);
+	lk_params_free(&params);
+	free(action);
+}
+
 static void
 console_api(const struct console_req *req, struct console_resp *resp,
     const char *what)
@@ -535,7 +688,8 @@ console_api(const struct console_req *req, struct console_resp *resp,
 		return;
 	}
 	if (strcmp(what, "signin") != 0 && strcmp(what, "signout") != 0 &&
-	    strcmp(what, "call") != 0 && strcmp(what, "terminal") != 0) {
+	    strcmp(what, "call") != 0 && strcmp(what, "terminal") != 0 &&
+	    strcmp(what, "accesskeys") != 0) {
 		console_error(resp, 404, "NotFound", "", "No such path.");
 		return;
 	}
@@ -567,6 +721,8 @@ console_api(const struct console_req *req, struct console_resp *resp,
 	}
 	if (strcmp(what, "terminal") == 0)
 		console_terminal(req, resp, &s, sid);
+	else if (strcmp(what, "accesskeys") == 0)
+		console_accesskeys(req, resp, &s);
 	else
 		console_call(req, resp, &s);
 	OPENSSL_cleanse(sid, sizeof(sid));

@@ -594,6 +594,7 @@ struct store_inv {
 	char	*parameters;
 	char	*username;
 	char	*working_dir;
+	char	*owner;		/* the access key id or operator:NAME */
 	int64_t	 timeout;
 	int64_t	 created;
 };
@@ -627,7 +628,7 @@ typedef int (*store_task_cb)(const struct store_task *task, void *arg);
 
 /* What DescribeInvocations and DescribeInvocationResults select. */
 struct store_inv_query {
-	const char	*owner;		/* required */
+	const char	*owner;		/* NULL: every owner's (api_owner()) */
 	const char	*invoke_id;	/* NULL: any */
 	const char	*command_id;
 	const char	*command_name;	/* store_inv_scan only */
@@ -673,7 +674,7 @@ int	store_inv_scan(const struct store_inv_query *q, store_task_cb cb,
  */
 int	store_inv_results(const struct store_inv_query *q, store_task_cb cb,
 	    void *arg);
-/* The owner's invocation id. LK_ERR_NOT_FOUND. */
+/* The owner's invocation id (owner NULL: anyone's). LK_ERR_NOT_FOUND. */
 int	store_inv_get(const char *id, const char *owner, struct store_inv *invp);
 /* The tasks of invocation id by instance id, every field set. */
 int	store_inv_tasks(const char *id, store_task_cb cb, void *arg);

@@ -62,6 +62,7 @@ store_inv_free(struct store_inv *inv)
 	free(inv->parameters);
 	free(inv->username);
 	free(inv->working_dir);
+	free(inv->owner);
 	memset(inv, 0, sizeof(*inv));
 }
 
@@ -261,7 +262,8 @@ store_inv_scan(const struct store_inv_query *q, store_task_cb cb, void *arg)
 	return lkdb_query(lkd->db, store_task_cb_brief, &w, "SELECT v.id, "
 	    "t.instance_id, COALESCE(n.name, ''), t.status FROM invocations v "
 	    "JOIN tasks t ON t.invoke_id = v.id LEFT JOIN instances n ON n.id "
-	    "= t.instance_id WHERE v.owner = ?1 AND (?2 IS NULL OR v.id = ?2) "
+	    "= t.instance_id WHERE (?1 IS NULL OR v.owner = ?1) AND (?2 IS NULL OR "
+	    "v.id = ?2) "
 	    "AND (?3 IS NULL OR v.command_id = ?3) AND (?4 IS NULL OR "
 	    "v.command_name = ?4) AND (?5 IS NULL OR v.command_type = ?5) AND "
 	    "(?6 IS NULL OR v.id IN (SELECT invoke_id FROM tasks WHERE "
@@ -278,7 +280,8 @@ store_inv_results(const struct store_inv_query *q, store_task_cb cb,
 	struct store_task_walk w = { cb, arg };
 
 	return lkdb_query(lkd->db, store_task_cb_full, &w, "SELECT "
-	    STORE_TASK_COLUMNS STORE_TASK_FROM " WHERE v.owner = ?1 AND (?2 IS "
+	    STORE_TASK_COLUMNS STORE_TASK_FROM " WHERE (?1 IS NULL OR v.owner = "
+	    "?1) AND (?2 IS "
 	    "NULL OR t.invoke_id = ?2) AND (?3 IS NULL OR t.instance_id = ?3) "
 	    "AND (?4 IS NULL OR v.command_id = ?4) AND " STORE_INV_FILES("?5")
 	    " ORDER BY v.created DESC, t.invoke_id DESC, t.instance_id",
@@ -309,7 +312,8 @@ store_inv_get_cb(const struct lkdb_row *row, void *arg)
 	    (v->content = lkdb_col_str(row, 5)) == NULL ||
 	    (v->parameters = lkdb_col_str(row, 6)) == NULL ||
 	    (v->username = lkdb_col_str(row, 7)) == NULL ||
-	    (v->working_dir = lkdb_col_str(row, 8)) == NULL)
+	    (v->working_dir = lkdb_col_str(row, 8)) == NULL ||
+	    (v->owner = lkdb_col_str(row, 11)) == NULL)
 		return LK_ERR_ALLOC;
 	v->timeout = lkdb_int(row, 9);
 	v->created = lkdb_int(row, 10);
@@ -324,8 +328,9 @@ store_inv_get(const char *id, const char *owner, struct store_inv *invp)
 	memset(invp, 0, sizeof(*invp));
 	if ((r = lkdb_query(lkd->db, store_inv_get_cb, invp, "SELECT id, "
 	    "command_id, command_name, command_type, command_description, "
-	    "content, parameters, username, working_dir, timeout, created FROM "
-	    "invocations WHERE id = ? AND owner = ?", "ss", id, owner)) != 0) {
+	    "content, parameters, username, working_dir, timeout, created, owner "
+	    "FROM invocations WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+	    "ss", id, owner)) != 0) {
 		store_inv_free(invp);
 		return r;
 	}

@@ -267,8 +267,9 @@ store_sess_list(struct lkdb *db, const struct store_sess_query *q,
 	    "(SELECT r.size FROM session_recordings r WHERE r.session_id = "
 	    "sessions.id), (SELECT r.truncated FROM session_recordings r "
 	    "WHERE r.session_id = sessions.id) FROM sessions WHERE "
-	    "owner = ?1 AND (?2 IS NULL OR instance_id = ?2) AND (?3 IS NULL "
-	    "OR id = ?3) ORDER BY created DESC, id LIMIT ?4 OFFSET ?5",
+	    "(?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR instance_id = ?2) "
+	    "AND (?3 IS NULL OR id = ?3) ORDER BY created DESC, id "
+	    "LIMIT ?4 OFFSET ?5",
 	    "sssii", q->owner, q->instance_id, q->id, q->limit,
 	    q->offset)) != 0) {
 		store_sess_list_free(l.v, l.n);

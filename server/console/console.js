@@ -99,6 +99,7 @@ function showApp(who) {
   $('app').hidden = false;
   $('signout').hidden = false;
   $('who').textContent = (who.Kind === 'operator' ? 'Operator ' : 'AccessKey ') + who.Principal;
+  for (const e of document.querySelectorAll('[data-operator-only]')) e.hidden = who.Kind !== 'operator';
   if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/instances';
   else route();
 }
@@ -170,6 +171,9 @@ function route() {
     if (h[0] === 'invocation' && h[1]) { setNav('invocations'); return pageInvocation(decodeURIComponent(h[1])); }
     if (h[0] === 'settings') { setNav('settings'); return pageSettings(); }
     if (h[0] === 'audit') { setNav('audit'); return pageAudit(); }
+    if (h[0] === 'activations') { setNav('activations'); return pageActivations(); }
+    if (h[0] === 'accesskeys') { setNav('accesskeys'); return pageAccessKeys(); }
+    if (h[0] === 'sessions') { setNav('sessions'); return pageSessions(); }
     if (h[0] === 'instance' && h[1]) { setNav('instances'); return pageInstance(decodeURIComponent(h[1])); }
     if (h[0] === 'replay' && h[1]) { setNav('instances'); return pageReplay(decodeURIComponent(h[1])); }
     if (h[0] === 'terminal' && h[1] && h[2]) {
@@ -283,7 +287,8 @@ async function pageInstance(id) {
     ['State', badge(online ? 'online' : 'offline')], ['Last heartbeat', agent.LastHeartbeatTime || '']]) {
     dl.append(el('dt', {}, k), el('dd', { class: k === 'Addresses' ? 'mono' : '' }, val || '—'));
   }
-  v.append(dl, connectForm(id, online), await shellSessions(id));
+  v.append(dl, manageInstance(id, inst), connectForm(id, online), sendFileSection(id),
+    await shellSessions(id));
   v.append(el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
   if (!hk.ok) { v.append(errorBox(hk.body)); return; }
   const keys = (hk.body.HostKeys && hk.body.HostKeys.HostKey) || [];
@@ -309,6 +314,164 @@ async function pageInstance(id) {
   v.append(el('h3', { id: 'known-hosts-title' }, 'known_hosts lines'),
     el('pre', { class: 'mono wrap', id: 'known-hosts', 'aria-labelledby': 'known-hosts-title' },
       keys.map((k) => id + ' ' + k.PublicKey).join('\n')));
+}
+
+/*
+ * Rename (ModifyManagedInstance) and Remove (DeregisterManagedInstance,
+ * after a confirmation) of one instance.
+ */
+function manageInstance(id, inst) {
+  const name = el('input', { spellcheck: 'false', autocomplete: 'off', maxlength: 128 });
+  name.value = inst.InstanceName || '';
+  const [wn] = field('rename-name', 'Name', name, { hint: '2 to 128 characters: a letter, then letters, digits, . _ - :' });
+  const save = el('button', { type: 'submit', id: 'rename-submit' }, 'Rename');
+  const saved = el('p', { class: 'muted', id: 'rename-status', 'aria-live': 'polite' });
+  const rename = el('form', { class: 'toolbar', id: 'rename-form', novalidate: true }, wn, save);
+  rename.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    fieldError('rename-name', '');
+    saved.textContent = '';
+    const n = name.value.trim();
+    if (!n) { fieldError('rename-name', 'A name is required.'); return; }
+    save.disabled = true;
+    const r = await api('ModifyManagedInstance', { InstanceId: id, InstanceName: n });
+    save.disabled = false;
+    if (!r.ok) { fieldError('rename-name', errText(r.body)); return; }
+    const facts = $('instance-facts');
+    if (facts && facts.querySelector('dd')) facts.querySelector('dd').textContent = n;
+    saved.textContent = 'Renamed to ' + n + '.';
+  });
+  const remove = el('button', { type: 'button', class: 'danger', id: 'instance-remove' }, 'Remove instance');
+  const confirmBox = el('div', { class: 'note', id: 'instance-remove-confirm', role: 'alertdialog', hidden: true,
+    'aria-labelledby': 'instance-remove-q' });
+  const yes = el('button', { type: 'button', class: 'danger', id: 'instance-remove-yes' }, 'Remove ' + id);
+  const no = el('button', { type: 'button', class: 'secondary', id: 'instance-remove-no' }, 'Cancel');
+  const err = el('p', { class: 'field-error', id: 'instance-remove-error', role: 'alert' });
+  confirmBox.append(el('p', { id: 'instance-remove-q' }, 'Remove ' + id + ' (' + (inst.InstanceName || '') + ')? ' +
+    'Its pending tasks fail, its agent stops at its next poll, and the server must register again to come back.'),
+  el('div', { class: 'actions' }, yes, no));
+  remove.addEventListener('click', () => { confirmBox.hidden = false; no.focus(); });
+  no.addEventListener('click', () => { confirmBox.hidden = true; remove.focus(); });
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    err.textContent = '';
+    const r = await api('DeregisterManagedInstance', { InstanceId: id });
+    yes.disabled = false;
+    if (!r.ok) { err.textContent = errText(r.body); return; }
+    location.hash = '#/instances';
+  });
+  return el('section', { 'aria-labelledby': 'manage-title' },
+    el('h2', { id: 'manage-title' }, 'Manage'), rename, saved,
+    el('div', { class: 'toolbar' }, remove), confirmBox, err);
+}
+
+/* Send File (SendFile, then DescribeSendFileResults until it ends). */
+function sendFileSection(id) {
+  return el('section', { 'aria-labelledby': 'sendfile-title' },
+    el('h2', { id: 'sendfile-title' }, 'Files'),
+    el('p', {}, 'Push a file to this server through its agent: written atomically, as its owner, never through a symbolic link.'),
+    el('button', { type: 'button', id: 'sendfile-open', on: { click: () => openSendFile(id) } }, 'Send File'));
+}
+
+function b64bytes(buf) {
+  const u = new Uint8Array(buf);
+  let bin = '';
+  for (let i = 0; i < u.length; i += 8192) bin += String.fromCharCode.apply(null, u.subarray(i, i + 8192));
+  return btoa(bin);
+}
+
+function openSendFile(id) {
+  const p = openPanel('Send File to ' + id);
+  const form = el('form', { novalidate: true, id: 'sendfile-form' });
+  const [wn, name] = field('sf-name', 'File name', el('input', { spellcheck: 'false' }), { required: true, hint: 'One path component, e.g. app.conf.' });
+  const [wd, dir] = field('sf-dir', 'Target directory', el('input', { spellcheck: 'false', placeholder: '/etc/app' }), { required: true, hint: 'Absolute; missing directories are made (0755, owned by the owner).' });
+  const [wo, owner] = field('sf-owner', 'Owner', el('input', { spellcheck: 'false' }), {});
+  owner.value = 'root';
+  const [wg, group] = field('sf-group', 'Group', el('input', { spellcheck: 'false' }), { hint: 'Empty: the owner\'s primary group.' });
+  const [wm, mode] = field('sf-mode', 'Mode', el('input', { spellcheck: 'false', inputmode: 'numeric' }), { hint: 'Octal, as chmod takes it.' });
+  mode.value = '0644';
+  const over = el('input', { type: 'checkbox', id: 'sf-overwrite' });
+  const [wc, content] = field('sf-content', 'Content', el('textarea', { spellcheck: 'false', class: 'mono' }),
+    { hint: 'Type it, or pick a file (at most 24 KiB).' });
+  const file = el('input', { type: 'file', id: 'sf-file' });
+  let picked = null;		/* Base64 of the picked file, or null */
+  const pickedNote = el('p', { class: 'muted', id: 'sf-file-status', 'aria-live': 'polite' });
+  file.addEventListener('change', () => {
+    const f = file.files && file.files[0];
+    picked = null;
+    pickedNote.textContent = '';
+    if (!f) return;
+    if (f.size > 24576) { fieldError('sf-content', 'That file is over 24 KiB, the most SendFile takes.'); return; }
+    const rd = new FileReader();
+    rd.onload = () => {
+      picked = b64bytes(rd.result);
+      content.value = '';
+      content.disabled = true;
+      fieldError('sf-content', '');
+      pickedNote.textContent = f.name + ': ' + f.size + ' bytes, sent as they are.';
+      if (!name.value) name.value = f.name;
+    };
+    rd.onerror = () => fieldError('sf-content', 'The file could not be read.');
+    rd.readAsArrayBuffer(f);
+  });
+  wc.insertBefore(el('div', { class: 'row' }, el('label', { for: 'sf-file' }, 'or pick a file:'), file), wc.lastChild);
+  wc.insertBefore(pickedNote, wc.lastChild);
+  const submit = el('button', { type: 'submit', id: 'sf-submit' }, 'Send File');
+  const results = el('div', { id: 'sf-results', 'aria-live': 'polite' });
+  form.append(wn, wd, wo, wg, wm,
+    el('div', { class: 'field' }, el('label', { for: 'sf-overwrite', class: 'switch' }, over, 'Overwrite an existing file')),
+    wc, el('div', { class: 'actions' }, submit, el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+    el('p', { class: 'field-error', id: 'sf-error', role: 'alert' }), results);
+  p.append(form);
+  name.focus();
+  const fields = { Name: 'sf-name', TargetDir: 'sf-dir', FileOwner: 'sf-owner', FileGroup: 'sf-group', FileMode: 'sf-mode', Content: 'sf-content' };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    Object.values(fields).forEach((f) => fieldError(f, ''));
+    $('sf-error').textContent = '';
+    let bad = false;
+    if (!name.value.trim()) { fieldError('sf-name', 'A file name is required.'); bad = true; }
+    if (!dir.value.trim()) { fieldError('sf-dir', 'A directory is required.'); bad = true; }
+    if (picked === null && content.value === '') { fieldError('sf-content', 'Type the content or pick a file.'); bad = true; }
+    if (bad) return;
+    const req = { 'InstanceId.1': id, Name: name.value.trim(), TargetDir: dir.value.trim(),
+      FileOwner: owner.value.trim() || 'root', FileMode: mode.value.trim() || '0644', Overwrite: over.checked,
+      Content: picked !== null ? picked : content.value, ContentType: picked !== null ? 'Base64' : 'PlainText' };
+    if (group.value.trim()) req.FileGroup = group.value.trim();
+    submit.disabled = true;
+    const r = await api('SendFile', req);
+    submit.disabled = false;
+    if (!r.ok) {
+      const code = r.body.Code || '';
+      const hit = Object.keys(fields).find((k) => code.includes(k));
+      if (hit) fieldError(fields[hit], errText(r.body));
+      else if (code === 'Forbidden.RAM' && /user/i.test(r.body.Message || '')) fieldError('sf-owner', errText(r.body));
+      else $('sf-error').textContent = errText(r.body);
+      return;
+    }
+    const inv = r.body.InvokeId;
+    clear(results);
+    results.append(el('p', { class: 'muted', id: 'sf-invoke' }, 'Sent as ' + inv + '; waiting for the agent…'));
+    const poll = async () => {
+      if (!$('sf-results')) return;
+      const q = await api('DescribeSendFileResults', { InvokeId: inv });
+      if (!$('sf-results')) return;
+      const it = q.ok && ((q.body.Invocations && q.body.Invocations.Invocation) || [])[0];
+      if (!it) { clear(results); results.append(errorBox(q.ok ? { Code: 'NotFound', Message: 'No such send.' } : q.body)); return; }
+      const list = (it.InvokeInstances && it.InvokeInstances.InvokeInstance) || [];
+      clear(results);
+      results.append(el('p', {}, 'File ', el('code', {}, it.TargetDir.replace(/\/$/, '') + '/' + it.Name), ' (' + it.InvokeId + '): ',
+        el('span', { id: 'sf-status' }, badge(it.InvocationStatus))),
+      el('table', { id: 'sf-table', 'aria-label': 'Send File results' },
+        el('thead', {}, el('tr', {}, ['Instance', 'Status', 'Error', 'Finished'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, list.map((x) => el('tr', {},
+          el('td', { class: 'mono' }, x.InstanceId), el('td', {}, badge(x.InvocationStatus)),
+          el('td', { class: 'wrap' }, [x.ErrorCode, x.ErrorInfo].filter(Boolean).join(': ') || '—'),
+          el('td', {}, x.FinishTime || '—'))))));
+      if (['Pending', 'Running'].includes(it.InvocationStatus)) state.timers.push(setTimeout(poll, 1000));
+    };
+    await poll();
+  });
 }
 
 /* Connect: a shell on the instance in the terminal page. */
@@ -714,12 +877,14 @@ async function pageInvocations() {
   v.append(el('div', { class: 'toolbar' },
     el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh'),
     el('span', { class: 'muted' }, 'Refreshes by itself while an invocation runs.')));
+  const owner = ownerFilter('inv', route);
+  if (owner.form) v.append(owner.form);
   const status = el('p', { class: 'status muted', 'aria-live': 'polite' }, 'Loading…');
   const holder = el('div');
   v.append(status, holder);
   const here = location.hash;
   const load = async () => {
-    const r = await api('DescribeInvocations', { PageSize: 50 });
+    const r = await api('DescribeInvocations', Object.assign({ PageSize: 50 }, owner.params()));
     if (location.hash !== here) return;
     if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
     const invs = (r.body.Invocations && r.body.Invocations.Invocation) || [];
@@ -728,19 +893,76 @@ async function pageInvocations() {
     clear(holder);
     if (!invs.length) { holder.append(el('p', { class: 'empty' }, 'No invocation yet: Create Task on a command.')); return; }
     holder.append(el('table', { 'aria-labelledby': 'view-title' },
-      el('thead', {}, el('tr', {}, ['Invocation', 'Command', 'Status', 'Progress', 'Created'].map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, invs.map((inv) => el('tr', {},
+      el('thead', {}, el('tr', {}, ['Invocation', 'Command', 'Status', 'Progress', 'Created'].concat(owner.others() ? ['Owner'] : [])
+        .map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, invs.map((inv) => el('tr', { 'data-owner': inv.Owner || '' },
         el('td', { class: 'mono' }, el('a', { href: '#/invocation/' + encodeURIComponent(inv.InvokeId) }, inv.InvokeId)),
         el('td', { class: 'wrap' }, inv.CommandName),
         el('td', {}, badge(inv.InvocationStatus)),
         el('td', {}, progress(inv)),
-        el('td', {}, inv.CreationTime))))));
+        el('td', {}, inv.CreationTime),
+        owner.others() ? el('td', { class: 'mono inv-owner' }, inv.Owner || '') : null)))));
     if (invs.some((i) => !FINISHED.includes(i.InvocationStatus))) state.timers.push(setTimeout(load, 2000));
   };
   await load();
 }
 
 function b64text(s) { return s || ''; }
+
+/*
+ * The operator's owner filter of Invocations and Sessions (the API's
+ * Owner extension): mine, everyone's, or one access key's. Kept in
+ * sessionStorage per list. An access key's session has none.
+ */
+function ownerFilter(prefix, reload) {
+  if (!state.who || state.who.Kind !== 'operator') return { form: null, params: () => ({}), others: () => false };
+  const saved = sessionStorage.getItem('lk-owner-' + prefix) || '';
+  const sel = el('select', { id: prefix + '-owner' },
+    el('option', { value: '' }, 'Mine'), el('option', { value: '*' }, 'Everyone'),
+    el('option', { value: 'key' }, 'One access key'));
+  const key = el('input', { id: prefix + '-owner-key', spellcheck: 'false', placeholder: 'LTAI…' });
+  sel.value = saved === '' || saved === '*' ? saved : 'key';
+  key.value = sel.value === 'key' ? saved : '';
+  const keyField = el('div', { class: 'field', hidden: sel.value !== 'key' },
+    el('label', { for: prefix + '-owner-key' }, 'Access key ID'), key);
+  const form = el('form', { class: 'toolbar', id: prefix + '-owner-form', novalidate: true },
+    el('div', { class: 'field' }, el('label', { for: prefix + '-owner' }, 'Whose'), sel), keyField,
+    el('button', { type: 'submit', id: prefix + '-owner-apply' }, 'Show'));
+  sel.addEventListener('change', () => { keyField.hidden = sel.value !== 'key'; });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('lk-owner-' + prefix, sel.value === 'key' ? key.value.trim() : sel.value);
+    reload();
+  });
+  const value = () => sessionStorage.getItem('lk-owner-' + prefix) || '';
+  return { form, params: () => (value() ? { Owner: value() } : {}), others: () => value() !== '' };
+}
+
+/* Sessions: DescribeTerminalSessions (an operator: anyone's, by key). */
+async function pageSessions() {
+  const v = view('Sessions');
+  const owner = ownerFilter('sess', route);
+  if (owner.form) v.append(owner.form);
+  const status = el('p', { class: 'status muted', id: 'sessions-status', 'aria-live': 'polite' }, 'Loading…');
+  v.append(status);
+  const r = await listAll('DescribeTerminalSessions', owner.params(), (b) => b.Sessions && b.Sessions.Session, 200);
+  if (r.error) { status.replaceWith(errorBox(r.error)); return; }
+  status.textContent = r.items.length + ' session' + (r.items.length === 1 ? '' : 's');
+  if (!r.items.length) { v.append(el('p', { class: 'empty' }, 'No session.')); return; }
+  v.append(el('table', { 'aria-labelledby': 'view-title', id: 'sessions' },
+    el('thead', {}, el('tr', {}, ['Session', 'Kind', 'Instance', 'User or port', 'Status', 'Started', 'Ended', 'Principal', 'Client']
+      .map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, r.items.map((x) => {
+      const c = ((x.Connections && x.Connections.Connection) || [])[0] || {};
+      return el('tr', { 'data-id': x.SessionId },
+        el('td', { class: 'mono' }, x.SessionId), el('td', {}, x.Kind || ''),
+        el('td', { class: 'mono' }, c.InstanceId || ''),
+        el('td', { class: 'mono' }, x.Username || (x.PortNumber ? 'port ' + x.PortNumber : '')),
+        el('td', {}, badge(c.Status || '')), el('td', {}, c.StartTime || x.CreationTime || ''),
+        el('td', {}, c.EndTime || ''), el('td', { class: 'mono sess-principal' }, x.PrincipalId || ''),
+        el('td', { class: 'mono' }, x.ClientIP || ''));
+    }))));
+}
 
 async function pageInvocation(id) {
   const v = view('Invocation ' + id);
@@ -760,9 +982,11 @@ async function pageInvocation(id) {
   });
   const here = location.hash;
   const load = async () => {
+    // An operator may open anyone's invocation (Owner=*, docs/api.md).
+    const own = state.who.Kind === 'operator' ? { Owner: '*' } : {};
     const [a, b] = await Promise.all([
-      api('DescribeInvocations', { InvokeId: id, ContentEncoding: 'PlainText' }),
-      api('DescribeInvocationResults', { InvokeId: id, ContentEncoding: 'PlainText', PageSize: 50 })]);
+      api('DescribeInvocations', Object.assign({ InvokeId: id, ContentEncoding: 'PlainText' }, own)),
+      api('DescribeInvocationResults', Object.assign({ InvokeId: id, ContentEncoding: 'PlainText', PageSize: 50 }, own))]);
     if (location.hash !== here) return;
     if (!a.ok || !b.ok) { status.textContent = errText(a.ok ? b.body : a.body); return; }
     const inv = ((a.body.Invocations && a.body.Invocations.Invocation) || [])[0];
@@ -793,9 +1017,46 @@ async function pageInvocation(id) {
         el('pre', { 'aria-label': 'Output of ' + x.InstanceId }, b64text(x.Output) || '(no output)'),
         x.Dropped ? el('p', { class: 'muted' }, x.Dropped + ' bytes of output were cut.') : null));
     }
+    if (inv.CommandName === SEND_KEY) await pushHints(results, inv, res);
     if (running) state.timers.push(setTimeout(load, 2000));
   };
   await load();
+}
+
+/*
+ * After a key push (ACS-ECS-SendSshPublicKey-linux.sh) succeeded on an
+ * instance: how to log in now, and until when (the plug-in keeps the key
+ * for 60 s from the push; the result's FinishedTime is when it was stored).
+ */
+const PUSH_TTL_MS = 60000;
+
+function hhmmss(d) {
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+async function pushHints(results, inv, res) {
+  let user = '';
+  try { user = String(JSON.parse(inv.Parameters || '{}').username || ''); } catch (e) { user = ''; }
+  const ok = res.filter((x) => x.InvocationStatus === 'Success');
+  if (!user || !ok.length) return;
+  const ids = ok.map((x) => x.InstanceId);
+  const r = await api('DescribeInstances', { InstanceIds: JSON.stringify(ids) });
+  const byId = {};
+  for (const i of (r.ok && r.body.Instances && r.body.Instances.Instance) || []) byId[i.InstanceId] = i;
+  for (const x of ok) {
+    const box = [...results.querySelectorAll('.result')].find((b) => b.querySelector('h3').textContent === x.InstanceId);
+    if (!box) continue;
+    const inst = byId[x.InstanceId];
+    const addr = (inst && addresses(inst).split(', ')[0]) || x.InstanceId;
+    const done = Date.parse(x.FinishedTime || '');
+    const until = new Date((Number.isNaN(done) ? Date.now() : done) + PUSH_TTL_MS);
+    const left = until.getTime() - Date.now();
+    box.append(el('div', { class: 'note push-hint', role: 'status', 'data-instance': x.InstanceId },
+      el('p', {}, el('strong', {}, left > 0 ? 'Log in now: ' : 'The key has expired; push it again to log in: '),
+        el('code', { class: 'push-ssh' }, 'ssh ' + user + '@' + addr),
+        ' (or ', el('code', {}, 'ssh ' + user + '@' + x.InstanceId), ' with the README\'s ssh block), until ',
+        el('time', { class: 'push-until', datetime: until.toISOString() }, hhmmss(until)), '.')));
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -873,6 +1134,233 @@ async function pageAudit() {
 }
 
 /* ------------------------------------------------------------------ */
+/* Activations: DescribeActivations, CreateActivation (the code is shown
+ * once), DisableActivation, DeleteActivation (after a confirmation). */
+
+async function pageActivations() {
+  const v = view('Activations');
+  v.append(el('p', {}, 'An activation lets servers register with latchkey-agent register until it expires or its uses run out.'),
+    el('div', { class: 'toolbar' },
+      el('button', { type: 'button', id: 'activation-new', on: { click: openCreateActivation } }, 'Create Activation'),
+      el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh')));
+  const status = el('p', { class: 'status muted', id: 'activations-status', 'aria-live': 'polite' }, 'Loading…');
+  const err = el('p', { class: 'field-error', id: 'activations-error', role: 'alert' });
+  v.append(status, err);
+  const r = await listAll('DescribeActivations', {}, (b) => b.ActivationList);
+  if (r.error) { status.replaceWith(errorBox(r.error)); return; }
+  status.textContent = r.items.length + ' activation' + (r.items.length === 1 ? '' : 's');
+  if (!r.items.length) { v.append(el('p', { class: 'empty' }, 'No activation yet: Create Activation makes one.')); return; }
+  const now = Date.now();
+  v.append(el('table', { 'aria-labelledby': 'view-title', id: 'activations' },
+    el('thead', {}, el('tr', {}, ['Activation', 'Description', 'Instance name', 'Uses left', 'Registered', 'Address range',
+      'Expires', 'State', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, r.items.map((a) => {
+      const expired = Date.parse(a.ExpiredTime) <= now;
+      const st = a.Disabled ? 'disabled' : expired ? 'expired' : 'active';
+      const acts = el('div', { class: 'row' });
+      if (!a.Disabled) {
+        acts.append(el('button', { type: 'button', class: 'secondary', 'aria-label': 'Disable ' + a.ActivationId,
+          on: { click: async (ev) => {
+            ev.target.disabled = true;
+            const d = await api('DisableActivation', { ActivationId: a.ActivationId });
+            if (!d.ok) { ev.target.disabled = false; err.textContent = errText(d.body); return; }
+            route();
+          } } }, 'Disable'));
+      }
+      const del = el('button', { type: 'button', class: 'danger', 'aria-label': 'Delete ' + a.ActivationId }, 'Delete');
+      del.addEventListener('click', async () => {
+        if (del.dataset.armed !== '1') {
+          del.dataset.armed = '1';
+          del.textContent = 'Confirm delete';
+          err.textContent = 'Press Confirm delete to delete ' + a.ActivationId + '.';
+          return;
+        }
+        del.disabled = true;
+        const d = await api('DeleteActivation', { ActivationId: a.ActivationId });
+        if (!d.ok) { del.disabled = false; err.textContent = errText(d.body); return; }
+        route();
+      });
+      acts.append(del);
+      return el('tr', { 'data-id': a.ActivationId },
+        el('td', { class: 'mono' }, a.ActivationId),
+        el('td', { class: 'wrap' }, a.Description || '—'),
+        el('td', {}, a.InstanceName || '—'),
+        el('td', { class: 'uses-left' }, String(a.UsesLeft) + ' of ' + a.InstanceCount),
+        el('td', {}, String(a.RegisteredCount) + (a.DeregisteredCount ? ' (' + a.DeregisteredCount + ' removed)' : '')),
+        el('td', { class: 'mono' }, a.IpAddressRange),
+        el('td', {}, a.ExpiredTime),
+        el('td', { class: 'activation-state' }, badge(st)),
+        el('td', {}, acts));
+    }))));
+}
+
+function openCreateActivation() {
+  const p = openPanel('Create Activation');
+  const form = el('form', { novalidate: true, id: 'activation-form' });
+  const [wc, count] = field('act-count', 'Instances', el('input', { type: 'number', min: 1, max: 1000 }), { hint: 'How many servers may register with it: 1 to 1000.' });
+  count.value = '10';
+  const [wn, name] = field('act-name', 'Instance name prefix', el('input', { spellcheck: 'false' }), { hint: 'Optional: instances are named PREFIX-N; otherwise by their host name.' });
+  const [wt, ttl] = field('act-ttl', 'Valid for (hours)', el('input', { type: 'number', min: 1, max: 8760 }), { hint: '1 to 8760.' });
+  ttl.value = '4';
+  const [wi, range] = field('act-range', 'Address range', el('input', { spellcheck: 'false', placeholder: '10.0.0.0/8' }), { hint: 'Optional: registrations only from this address or CIDR block.' });
+  const [wd, desc] = field('act-description', 'Description', el('input', { maxlength: 100 }), {});
+  const submit = el('button', { type: 'submit', id: 'act-submit' }, 'Create Activation');
+  const out = el('div', { id: 'act-result' });
+  form.append(wc, wn, wt, wi, wd, el('div', { class: 'actions' }, submit,
+    el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+  el('p', { class: 'field-error', id: 'act-error', role: 'alert' }));
+  p.append(form, out);
+  count.focus();
+  const fields = { InstanceCount: 'act-count', InstanceName: 'act-name', TimeToLiveInHours: 'act-ttl', IpAddressRange: 'act-range', Description: 'act-description' };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    Object.values(fields).forEach((f) => fieldError(f, ''));
+    $('act-error').textContent = '';
+    const req = { InstanceCount: count.value.trim() || '10', TimeToLiveInHours: ttl.value.trim() || '4' };
+    if (name.value.trim()) req.InstanceName = name.value.trim();
+    if (range.value.trim()) req.IpAddressRange = range.value.trim();
+    if (desc.value) req.Description = desc.value;
+    submit.disabled = true;
+    const r = await api('CreateActivation', req);
+    submit.disabled = false;
+    if (!r.ok) {
+      const code = r.body.Code || '', msg = r.body.Message || '';
+      const hit = Object.keys(fields).find((k) => code.includes(k) || msg.includes(k));
+      if (hit) fieldError(fields[hit], errText(r.body));
+      else $('act-error').textContent = errText(r.body);
+      return;
+    }
+    form.hidden = true;
+    out.append(el('div', { class: 'note', role: 'status' },
+      el('p', {}, el('strong', {}, 'Activation created. The code is shown only now: copy it.')),
+      el('dl', { class: 'kv' },
+        el('dt', {}, 'ActivationId'), el('dd', { class: 'mono', id: 'act-new-id' }, r.body.ActivationId),
+        el('dt', {}, 'ActivationCode'), el('dd', { class: 'mono', id: 'act-new-code' }, r.body.ActivationCode)),
+      el('p', {}, 'On the server, as root:'),
+      el('pre', { id: 'act-register' }, 'latchkey-agent register --server ' + location.origin +
+        ' --activation-id ' + r.body.ActivationId + ' --activation-code ' + r.body.ActivationCode),
+      el('div', { class: 'actions' }, copyButton('act-copy', 'Copy code', () => r.body.ActivationCode),
+        el('button', { type: 'button', id: 'act-done', on: { click: () => { closePanel(); route(); } } }, 'Done'))));
+    $('act-done').focus();
+  });
+}
+
+/* ------------------------------------------------------------------ */
+/* Access keys (operators only): /console/api/accesskeys, not the API. */
+
+async function keysCall(action, params) {
+  const r = await post('api/accesskeys', { Action: action, Params: params || {} }, true);
+  if (r.status === 401 && r.body.Code === 'NotSignedIn') {
+    showSignin('Your session has ended; sign in again.');
+    throw new Error('signed out');
+  }
+  return r;
+}
+
+function policyText(v) {
+  return Array.isArray(v) ? (v.length ? v.join(', ') : '(none)') : String(v || '*');
+}
+
+async function pageAccessKeys() {
+  const v = view('Access keys');
+  if (state.who.Kind !== 'operator') {
+    v.append(errorBox({ Code: 'Forbidden.Operator', Message: 'Only an operator manages access keys.' }));
+    return;
+  }
+  v.append(el('div', { class: 'toolbar' },
+    el('button', { type: 'button', id: 'accesskey-new', on: { click: openCreateKey } }, 'Create AccessKey'),
+    el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh')));
+  const status = el('p', { class: 'status muted', id: 'accesskeys-status', 'aria-live': 'polite' }, 'Loading…');
+  const err = el('p', { class: 'field-error', id: 'accesskeys-error', role: 'alert' });
+  v.append(status, err);
+  const r = await keysCall('ListAccessKeys');
+  if (!r.ok) { status.replaceWith(errorBox(r.body)); return; }
+  const keys = r.body.AccessKeys || [];
+  status.textContent = keys.length + ' access key' + (keys.length === 1 ? '' : 's');
+  if (!keys.length) { v.append(el('p', { class: 'empty' }, 'No access key yet.')); return; }
+  v.append(el('table', { 'aria-labelledby': 'view-title', id: 'accesskeys' },
+    el('thead', {}, el('tr', {}, ['AccessKey ID', 'Description', 'Actions', 'Instances', 'Users', 'Created', 'State', '']
+      .map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, keys.map((k) => {
+      const pol = k.Policy || {};
+      const dis = k.Disabled ? null : el('button', { type: 'button', class: 'secondary', 'aria-label': 'Disable ' + k.AccessKeyId,
+        on: { click: async (ev) => {
+          ev.target.disabled = true;
+          const d = await keysCall('DisableAccessKey', { AccessKeyId: k.AccessKeyId });
+          if (!d.ok) { ev.target.disabled = false; err.textContent = errText(d.body); return; }
+          route();
+        } } }, 'Disable');
+      return el('tr', { 'data-id': k.AccessKeyId },
+        el('td', { class: 'mono' }, k.AccessKeyId),
+        el('td', { class: 'wrap' }, k.Description || '—'),
+        el('td', { class: 'wrap mono' }, policyText(pol.Actions)),
+        el('td', { class: 'wrap mono' }, policyText(pol.Instances)),
+        el('td', { class: 'wrap mono' }, policyText(pol.Users)),
+        el('td', {}, k.CreationTime),
+        el('td', { class: 'key-state' }, badge(k.Disabled ? 'disabled' : 'active')),
+        el('td', {}, dis));
+    }))));
+}
+
+function openCreateKey() {
+  const p = openPanel('Create AccessKey');
+  const form = el('form', { novalidate: true, id: 'accesskey-form' });
+  const [wd, desc] = field('ak-new-description', 'Description', el('input', { maxlength: 256 }), {});
+  const [wa, acts] = field('ak-new-actions', 'Actions', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Comma-separated API actions (DescribeInstances,InvokeCommand), or empty for every one.' });
+  const [wi, insts] = field('ak-new-instances', 'Instances', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Instance ids or patterns on id and name (web-*), or empty for every one.' });
+  const [wu, users] = field('ak-new-users', 'Users', el('input', { spellcheck: 'false', placeholder: '*' }),
+    { hint: 'Login and run-as users (alice,deploy), or empty for every one.' });
+  const submit = el('button', { type: 'submit', id: 'ak-new-submit' }, 'Create AccessKey');
+  const out = el('div', { id: 'ak-new-result' });
+  form.append(wd, wa, wi, wu, el('div', { class: 'actions' }, submit,
+    el('button', { type: 'button', class: 'secondary', on: { click: closePanel } }, 'Cancel')),
+  el('p', { class: 'field-error', id: 'ak-new-error', role: 'alert' }));
+  p.append(form, out);
+  desc.focus();
+  const fields = { Description: 'ak-new-description', Actions: 'ak-new-actions', Instances: 'ak-new-instances', Users: 'ak-new-users' };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    Object.values(fields).forEach((f) => fieldError(f, ''));
+    $('ak-new-error').textContent = '';
+    const req = { Description: desc.value };
+    for (const [k, input] of [['Actions', acts], ['Instances', insts], ['Users', users]]) {
+      const val = input.value.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+      if (val) req[k] = val;
+    }
+    submit.disabled = true;
+    const r = await keysCall('CreateAccessKey', req);
+    submit.disabled = false;
+    if (!r.ok) {
+      if (fields[r.body.Field]) fieldError(fields[r.body.Field], errText(r.body));
+      else $('ak-new-error').textContent = errText(r.body);
+      return;
+    }
+    form.hidden = true;
+    let secret = r.body.AccessKeySecret;
+    out.append(el('div', { class: 'note warn', role: 'alert' },
+      el('p', {}, el('strong', {}, 'Copy the secret now: it is shown only this once and cannot be read again.'),
+        ' Keep it as you would a password; anyone holding it acts with this key\'s policy.'),
+      el('dl', { class: 'kv' },
+        el('dt', {}, 'AccessKey ID'), el('dd', { class: 'mono', id: 'ak-new-id' }, r.body.AccessKeyId),
+        el('dt', {}, 'AccessKey secret'), el('dd', { class: 'mono', id: 'ak-new-secret' }, secret)),
+      el('div', { class: 'actions' }, copyButton('ak-new-copy', 'Copy secret', () => secret),
+        el('button', { type: 'button', id: 'ak-new-done', on: { click: () => { secret = ''; closePanel(); route(); } } }, 'Done'))));
+    $('ak-new-copy').focus();
+  });
+}
+
+/* A button that copies text() to the clipboard and says so. */
+function copyButton(id, label, text) {
+  const b = el('button', { type: 'button', class: 'secondary', id }, label);
+  b.addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(text()); b.textContent = 'Copied'; } catch (e) { b.textContent = 'Copy failed: select it'; }
+  });
+  return b;
+}
+
+/* ------------------------------------------------------------------ */
 /* Settings */
 
 async function pageSettings() {
@@ -927,6 +1415,10 @@ async function start() {
     });
   }
   window.addEventListener('hashchange', route);
+  // api() throws 'signed out' to stop a page that lost its session: expected.
+  window.addEventListener('unhandledrejection', (e) => {
+    if (e.reason && e.reason.message === 'signed out') e.preventDefault();
+  });
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePanel(); });
   let r;
   try {

@@ -8,6 +8,9 @@
 //   node console.test.js rest   hostile values, CSRF, Stop, sign-out,
 //                               operator, Settings
 //   node console.test.js audit  the Audit page: events, filters, policy
+//   node console.test.js ops    the operator's pages: rename and remove an
+//                               instance, activations, Send File, access
+//                               keys, everyone's invocations and sessions
 //
 // Prints one TAP line per case, numbered from LK_TAP_START, and writes
 // "LAST_NUMBER FAILURES" to LK_TAP_COUNTS. A browser that cannot start is
@@ -305,6 +308,21 @@ async function phaseSend() {
     const code = await page.locator('#results .exit-code').first().textContent();
     assert(code === '0', `exit code ${code}`);
     await screenshot(page, 'invocation-success');
+  });
+
+  await t('after the push, the next step: ssh USER@ADDRESS until HH:MM:SS (60 s on)', async () => {
+    const hint = page.locator(`.push-hint[data-instance="${INSTANCE}"]`);
+    await hint.waitFor();
+    const text = await hint.textContent();
+    assert(text.startsWith('Log in now: '), `hint: ${text}`);
+    const ssh = await hint.locator('.push-ssh').textContent();
+    assert(new RegExp(`^ssh ${env('LK_LOGIN_USER')}@\\d+\\.\\d+\\.\\d+\\.\\d+$`).test(ssh), `command: ${ssh}`);
+    assert(text.includes(`ssh ${env('LK_LOGIN_USER')}@${INSTANCE}`), `no ssh USER@i-… in: ${text}`);
+    const until = hint.locator('.push-until');
+    assert(/^\d\d:\d\d:\d\d$/.test(await until.textContent()), `until: ${await until.textContent()}`);
+    const left = Date.parse(await until.getAttribute('datetime')) - Date.now();
+    assert(left > 0 && left <= 61000, `expiry ${left} ms from now`);
+    await screenshot(page, 'push-hint');
   });
 
   await t('Invocations lists it as Success, 1/1 finished', async () => {
@@ -618,12 +636,241 @@ async function phaseAudit() {
   await second.ctx.close();
 }
 
+// ---------------------------------------------------------------------
+// The operator's pages: instances (rename, remove), activations, Send
+// File, access keys, everyone's invocations and sessions.
+
+async function signinOperator(page) {
+  await page.goto(URL_);
+  await page.locator('#signin-form').waitFor();
+  await page.check('input[name=kind][value=operator]');
+  await page.fill('#op-name', env('LK_OPERATOR'));
+  await page.fill('#op-password', env('LK_OPERATOR_PW'));
+  await page.click('#signin-submit');
+  await waitTitle(page, 'Instances');
+}
+
+// Submits the Send File panel and waits for the send to end; its results.
+async function sendFile(page) {
+  await page.evaluate(() => { const r = document.querySelector('#sf-results'); while (r.firstChild) r.firstChild.remove(); });
+  await page.click('#sf-submit');
+  await page.locator('#sf-status', { hasText: /Success|Failed/ }).waitFor({ timeout: 60000 });
+  return page.textContent('#sf-table tbody');
+}
+
+let env_ak = '';
+async function phaseOps() {
+  env_ak = env('LK_AK_ID');
+  const { ctx, page } = await launch('ops');
+  const out = {};
+  const save = () => fs.writeFileSync(env('LK_OPS_OUT'), Object.entries(out).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  const spare = env('LK_SPARE_INSTANCE');
+  await t('the operator signs in', async () => { await signinOperator(page); });
+
+  await t('an instance is renamed from its page (ModifyManagedInstance)', async () => {
+    await page.goto(`${URL_}#/instance/${spare}`);
+    await waitTitle(page, `Instance ${spare}`);
+    await page.getByLabel('Name', { exact: true }).fill('console-renamed');
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.locator('#rename-status', { hasText: 'Renamed to console-renamed.' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('9bad name');
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.locator('#rename-name-error', { hasText: 'InvalidInstanceName.Malformed' }).waitFor();
+    await page.goto(`${URL_}#/instances`);
+    await page.locator('tbody tr', { hasText: 'console-renamed' }).waitFor();
+  });
+
+  await t('an instance is removed after a confirmation (DeregisterManagedInstance)', async () => {
+    await page.goto(`${URL_}#/instance/${spare}`);
+    await waitTitle(page, `Instance ${spare}`);
+    await page.getByRole('button', { name: 'Remove instance' }).click();
+    const dlg = page.getByRole('alertdialog');
+    await dlg.waitFor();
+    await screenshot(page, 'instance-remove-confirm');
+    await dlg.getByRole('button', { name: 'Cancel' }).click();
+    await dlg.waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Remove instance' }).click();
+    await page.getByRole('button', { name: `Remove ${spare}` }).click();
+    await waitTitle(page, 'Instances');
+    await page.locator('tbody tr', { hasText: INSTANCE }).waitFor();
+    assert(await page.locator('tbody tr', { hasText: spare }).count() === 0, 'the removed instance is listed');
+  });
+
+  await t('Activations lists uses left, expiry and state; Disable disables one', async () => {
+    await page.getByRole('link', { name: 'Activations' }).click();
+    await waitTitle(page, 'Activations');
+    const id = env('LK_DIS_ACTIVATION');
+    const row = page.locator(`tr[data-id="${id}"]`);
+    await row.waitFor();
+    assert((await row.locator('.uses-left').textContent()) === '3 of 3', await row.locator('.uses-left').textContent());
+    assert((await row.locator('.activation-state').textContent()) === 'active', 'not active');
+    await page.getByRole('button', { name: `Disable ${id}` }).click();
+    await page.locator(`tr[data-id="${id}"] .activation-state`, { hasText: 'disabled' }).waitFor();
+    assert(await page.getByRole('button', { name: `Disable ${id}` }).count() === 0, 'still a Disable button');
+    await screenshot(page, 'activations');
+  });
+
+  await t('Create Activation: a malformed range by its field, then the code shown once', async () => {
+    await page.click('#activation-new');
+    await page.fill('#act-count', '2');
+    await page.fill('#act-description', 'console-made');
+    await page.fill('#act-range', '10.0.0.1/8');
+    await page.click('#act-submit');
+    await page.locator('#act-range-error', { hasText: 'InvalidIpAddressRange' }).waitFor();
+    await page.fill('#act-range', '127.0.0.0/8');
+    await page.click('#act-submit');
+    out.ACT_ID = await page.locator('#act-new-id').textContent();
+    out.ACT_CODE = await page.locator('#act-new-code').textContent();
+    assert(/^act-[0-9a-f]{32}$/.test(out.ACT_ID), out.ACT_ID);
+    assert(out.ACT_CODE.length >= 16, 'no code');
+    save();
+    await screenshot(page, 'activation-created');
+    await page.click('#act-done');
+    await page.locator(`tr[data-id="${out.ACT_ID}"]`).waitFor();
+    assert(!(await page.textContent('#view')).includes(out.ACT_CODE), 'the code is shown again');
+  });
+
+  await t('Send File from the instance page: typed content, mode 0640, results shown', async () => {
+    await page.goto(`${URL_}#/instance/${INSTANCE}`);
+    await waitTitle(page, `Instance ${INSTANCE}`);
+    await page.getByRole('button', { name: 'Send File' }).click();
+    await page.getByLabel('File name').fill('console.txt');
+    await page.getByLabel('Target directory').fill(env('LK_FILES_DIR'));
+    await page.getByLabel('Mode').fill('0640');
+    await page.getByLabel('Content', { exact: true }).fill('from the console\n');
+    const st = await sendFile(page);
+    assert(st.includes('Success'), `results: ${st}`);
+    await screenshot(page, 'sendfile');
+  });
+
+  await t('Send File with a picked (binary) file; an existing name fails without Overwrite', async () => {
+    await page.getByLabel('File name').fill('');
+    await page.setInputFiles('#sf-file', { name: 'blob.bin', mimeType: 'application/octet-stream',
+      buffer: Buffer.from([0, 1, 2, 255, 254, 10]) });
+    await page.locator('#sf-file-status', { hasText: '6 bytes' }).waitFor();
+    assert(await page.getByLabel('File name').inputValue() === 'blob.bin', 'the name was not taken from the file');
+    let st = await sendFile(page);
+    assert(st.includes('Success'), `blob: ${st}`);
+    st = await sendFile(page);
+    assert(st.includes('Failed') && st.includes('FileAlreadyExists'), `again: ${st}`);
+    await page.getByLabel('Target directory').fill('relative/dir');
+    await page.click('#sf-submit');
+    await page.locator('#sf-dir-error', { hasText: 'InvalidParameter.TargetDir' }).waitFor();
+  });
+
+  await phaseOpsMore(page, out, save);
+
+  await t('Invocations for the operator: mine, one access key\'s (with its owner), everyone\'s; one opens', async () => {
+    await page.goto(`${URL_}#/invocations`);
+    await waitTitle(page, 'Invocations');
+    await page.selectOption('#inv-owner', 'key');
+    await page.fill('#inv-owner-key', env('LK_AK_ID'));
+    await page.click('#inv-owner-apply');
+    await page.locator('#view tbody tr').first().waitFor();
+    const owners = await page.$$eval('#view tbody tr', (trs) => trs.map((tr) => tr.dataset.owner));
+    assert(owners.length >= 3 && owners.every((o) => o === env_ak), `owners: ${owners}`);
+    const keyRows = owners.length;
+    await page.selectOption('#inv-owner', '*');
+    await page.click('#inv-owner-apply');
+    await page.locator('#view th', { hasText: 'Owner' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#view tbody tr').length > 0);
+    const all = await page.$$eval('#view tbody tr', (trs) => trs.map((tr) => tr.dataset.owner));
+    assert(all.length >= keyRows, `everyone's ${all.length} < the key's ${keyRows}`);
+    await screenshot(page, 'invocations-everyone');
+    await page.locator('#view tbody tr a').first().click();
+    await page.waitForFunction(() => document.querySelectorAll('#results .result').length > 0);
+    await page.goto(`${URL_}#/invocations`);
+    await page.selectOption('#inv-owner', '');
+    await page.click('#inv-owner-apply');
+    await page.locator('#view th', { hasText: 'Owner' }).waitFor({ state: 'detached' });
+  });
+
+  await t('Sessions for the operator, filtered by access key', async () => {
+    await page.getByRole('link', { name: 'Sessions' }).click();
+    await waitTitle(page, 'Sessions');
+    await page.selectOption('#sess-owner', 'key');
+    await page.fill('#sess-owner-key', env('LK_AK_ID'));
+    await page.click('#sess-owner-apply');
+    await page.locator('#sessions-status', { hasText: /^\d+ sessions?$/ }).waitFor();
+    const ps = await page.$$eval('.sess-principal', (tds) => tds.map((td) => td.textContent));
+    assert(ps.every((p) => p === env_ak), `principals: ${ps}`);
+  });
+
+  await t('no script error or CSP violation on the operator\'s pages', async () => {
+    assert(problems.length === 0, problems.join('; '));
+  });
+  await ctx.close();
+}
+
+async function phaseOpsMore(page, out, save) {
+  let id = '', secret = '';
+  await t('Access keys: create one; the secret is shown once, with a warning and a copy button', async () => {
+    await page.getByRole('link', { name: 'Access keys' }).click();
+    await waitTitle(page, 'Access keys');
+    await page.click('#accesskey-new');
+    await page.getByLabel('Description').fill('made in the console');
+    await page.getByLabel('Users').fill(`${env('LK_LOGIN_USER')}, `);
+    await page.click('#ak-new-submit');
+    id = await page.locator('#ak-new-id').textContent();
+    secret = await page.locator('#ak-new-secret').textContent();
+    assert(/^LTAI[A-Za-z0-9]+$/.test(id), `id ${id}`);
+    assert(/^[A-Za-z0-9]{20,}$/.test(secret), 'no secret');
+    assert((await page.getByRole('alert').filter({ hasText: 'shown only this once' }).count()) === 1, 'no warning');
+    assert(await page.getByRole('button', { name: 'Copy secret' }).isVisible(), 'no copy button');
+    out.KEY_ID = id;
+    save();
+    await screenshot(page, 'accesskey-created');
+    await page.click('#ak-new-done');
+    const row = page.locator(`tr[data-id="${id}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[1] === 'made in the console' && cells[4] === env('LK_LOGIN_USER') && cells[2] === '*', `row: ${cells}`);
+    assert(!(await page.textContent('#view')).includes(secret), 'the secret is shown again');
+    const list = await page.evaluate(async () => {
+      const tok = (await (await fetch('api/session')).json()).CsrfToken;
+      const r = await fetch('api/accesskeys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': tok },
+        body: JSON.stringify({ Action: 'ListAccessKeys', Params: {} }) });
+      return r.text();
+    });
+    assert(!list.includes(secret), 'ListAccessKeys carries the secret');
+  });
+
+  const second = await launch('ops-newkey');
+  await t('the new key signs in to the console, sees no Access keys page and is refused there (403)', async () => {
+    const p = second.page;
+    await p.goto(URL_);
+    await p.locator('#signin-form').waitFor();
+    await p.fill('#ak-id', id);
+    await p.fill('#ak-secret', secret);
+    await p.click('#signin-submit');
+    await waitTitle(p, 'Instances');
+    await p.locator('tbody tr', { hasText: INSTANCE }).waitFor();
+    assert(await p.getByRole('link', { name: 'Access keys' }).count() === 0, 'the link is shown to a key');
+    const r = await p.evaluate(async () => {
+      const tok = (await (await fetch('api/session')).json()).CsrfToken;
+      const x = await fetch('api/accesskeys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': tok },
+        body: JSON.stringify({ Action: 'CreateAccessKey', Params: {} }) });
+      return { status: x.status, body: await x.json() };
+    });
+    assert(r.status === 403 && r.body.Code === 'Forbidden.Operator', JSON.stringify(r));
+  });
+
+  await t('Disable: the key is disabled and its console session ends', async () => {
+    await page.getByRole('button', { name: `Disable ${id}` }).click();
+    await page.locator(`tr[data-id="${id}"] .key-state`, { hasText: 'disabled' }).waitFor();
+    await second.page.getByRole('link', { name: 'Invocations', exact: true }).click();
+    await second.page.locator('#signin-error', { hasText: 'sign in again' }).waitFor();
+  });
+  await second.ctx.close();
+}
+
 (async () => {
   try {
     if (process.argv[2] === 'send') await phaseSend();
     else if (process.argv[2] === 'rest') await phaseRest();
     else if (process.argv[2] === 'audit') await phaseAudit();
-    else throw new Error('usage: node console.test.js send|rest|audit');
+    else if (process.argv[2] === 'ops') await phaseOps();
+    else throw new Error('usage: node console.test.js send|rest|audit|ops');
   } catch (e) {
     n++;
     failed++;

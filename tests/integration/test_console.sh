@@ -16,6 +16,10 @@
 # with "latchkeyd operator create" signs in; Settings.
 # Phase "audit": the Audit page with its filters; a key limited to its own
 # events sees only those.
+# Phase "ops", as the operator: rename and remove an instance, list,
+# disable and create activations, Send File; then this script checks the
+# instance is gone, the disabled activation refuses and the new one
+# admits a server, and the files arrived with their mode.
 # Screenshots of each page go to tests/logs/screenshots/BUILD/.
 . "$(dirname "$0")/lib.sh"
 
@@ -85,6 +89,16 @@ else
 fi
 LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
     lk_agent_run agent 2>>"$T/agent.err"
+# For the operator's pages: a second instance (registered, not running)
+# to rename and remove, an activation to disable, a directory for Send File.
+lk_activation SPARE --count 1 2>>"$T/last.err"
+SPARE_IID=none
+check "a spare instance registers" lk_agent_register spare
+[ -n "$AGENT_IID" ] && SPARE_IID=$AGENT_IID
+check "an activation to disable in the console" lk_activation DIS --count 3 \
+    --description console-disable
+FILES=$T/files
+mkdir -p "$FILES" && chmod 0755 "$FILES"
 
 lk_keygen console
 rm -rf "$SHOTS"
@@ -98,6 +112,8 @@ export LK_URL=$URL LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET \
     LK_SHOTS=$SHOTS LK_PROFILE=$T/profile LK_CHROMIUM=$CHROMIUM \
     LK_TAP_COUNTS=$T/tap-counts LK_OP_SESSION_FILE=$T/op-session \
     LK_AK2_ID=$AK2_ID LK_AK2_SECRET=$AK2_SECRET \
+    LK_SPARE_INSTANCE=$SPARE_IID LK_DIS_ACTIVATION=${DIS_ID:-none} \
+    LK_FILES_DIR=$FILES LK_OPS_OUT=$T/ops.out \
     LK_HOSTKEY_FP="$(ssh-keygen -lf "$R/etc/ssh/ssh_host_ed25519_key.pub" | awk '{ print $2 }')" \
     LK_HOSTKEY_PUB="$(cut -d' ' -f1,2 "$R/etc/ssh/ssh_host_ed25519_key.pub")"
 # browser PHASE: runs one phase, continuing the TAP numbering.
@@ -126,6 +142,32 @@ check_exit "a key that was never sent is refused" 255 \
 
 browser rest
 browser audit
+browser ops
+
+# What the operator's pages did, seen from outside the browser.
+check "the removed instance is gone (latchkeyd instance list)" sh -c \
+    "! '$LKD' --db '$DB' instance list --json | grep -qF '$SPARE_IID'"
+if LK_ACT_ID=${DIS_ID:-} LK_ACT_CODE=${DIS_CODE:-} lk_agent_register dis 2>/dev/null; then
+	tap_fail "the activation disabled in the console refuses a registration"
+else
+	tap_ok "the activation disabled in the console refuses a registration"
+fi
+check "the refusal says it is disabled" grep -qi disabled "$T/dis.register"
+OPS_ACT_ID=$(sed -n 's/^ACT_ID=//p' "$T/ops.out" 2>/dev/null)
+OPS_ACT_CODE=$(sed -n 's/^ACT_CODE=//p' "$T/ops.out" 2>/dev/null)
+LK_ACT_ID=$OPS_ACT_ID LK_ACT_CODE=$OPS_ACT_CODE \
+    check "the activation code the console showed registers a server" \
+    lk_agent_register made
+OPS_KEY_ID=$(sed -n 's/^KEY_ID=//p' "$T/ops.out" 2>/dev/null)
+check "latchkeyd accesskey list shows the console's key, disabled" sh -c \
+    "'$LKD' --db '$DB' accesskey list | grep -E '^${OPS_KEY_ID:-none} +disabled +'"
+check "latchkeyd logs who created and disabled it" sh -c \
+    "grep -q 'msg=\"console accesskey create\" id=${OPS_KEY_ID:-none} principal=$OP_NAME' '$T/latchkeyd.log' &&
+    grep -q 'msg=\"console accesskey disable\" id=${OPS_KEY_ID:-none} principal=$OP_NAME' '$T/latchkeyd.log'"
+is "Send File wrote the typed content" "$(cat "$FILES/console.txt" 2>&1)" "from the console"
+is "with the mode and owner asked for" "$(stat -c '%U %a' "$FILES/console.txt" 2>&1)" "root 640"
+is "a picked file arrives byte for byte" "$(od -An -tx1 "$FILES/blob.bin" 2>&1 | tr -d ' ')" \
+    "000102fffe0a"
 
 out=$("$LKD" --db "$DB" session-manager status 2>/dev/null)
 is "the Settings switch turned the session manager on" "$out" "session manager: enabled"
