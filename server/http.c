@@ -31,6 +31,7 @@
 
 #include <microhttpd.h>
 
+#include "agentauth.h"
 #include "agentd.h"
 #include "api.h"
 #include "audit.h"
@@ -475,15 +476,17 @@ http_queue(struct MHD_Connection *c, struct MHD_Response *resp,
 }
 
 /* Does the request carry "Authorization: Bearer ..."? */
+/*
+ * Whether the request carries a registered agent's credential, checked
+ * (agentauth's cache) before a large body is let in: anyone could send
+ * "Bearer x" and make latchkeyd hold --recording-max bytes otherwise.
+ */
 static int
 http_has_bearer(const struct http_req *hr)
 {
-	size_t i;
+	char id[64];
 
-	for (i = 0; i < hr->nheaders; i++)
-		if (strcmp(hr->headers[i].name, "authorization") == 0)
-			return strncmp(hr->headers[i].value, "Bearer ", 7) == 0;
-	return 0;
+	return agentauth_check(hr->headers, hr->nheaders, id, sizeof(id));
 }
 
 /* The first call: the head is in. Admission, then the request's state. */
@@ -517,9 +520,9 @@ http_begin(struct MHD_Connection *c, const char *url, const char *method,
 		conn_head_done(cn);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, http_header_cb, hr);
 	/*
-	 * An agent's recording may be larger than other bodies; a request
-	 * without the agent's kind of credential does not get that far
-	 * (it is checked once the body is in).
+	 * An agent's recording may be larger than other bodies: only with a
+	 * registered agent's credential (checked again, with the instance,
+	 * once the body is in).
 	 */
 	hr->body_max = recording_is_upload(hr->uri) && http_has_bearer(hr) ?
 	    (size_t)recording_max : LKD_BODY_MAX;

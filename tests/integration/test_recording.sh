@@ -267,6 +267,14 @@ is "over --recording-max: 413" \
     "$(upload "$INST" "$CRED1" "$SID5" "$T/huge.cast")" 413
 is "a bad credential: 401" \
     "$(upload "$INST" "nope" "$SID5" "$T/good.cast")" 401
+# A forged Bearer gets the ordinary body limit (1 MiB) at most: a body over
+# it is refused before latchkeyd holds it. (With --recording-max above
+# 1 MiB, only a registered agent's credential raises the limit: http.c.)
+python3 -c '
+import sys
+open(sys.argv[1], "w").write("x" * (1024 * 1024 + 4096))' "$T/big-forged.cast"
+is "a forged credential with a body over 1 MiB: 413" \
+    "$(upload "$INST" "nope" "$SID5" "$T/big-forged.cast")" 413
 is "not a session id: 400" \
     "$(upload "$INST" "$CRED1" "s-../x" "$T/good.cast")" 400
 out=$(lk_api DescribeTerminalSessionRecording SessionId="$SID5")
