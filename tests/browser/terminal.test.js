@@ -291,10 +291,15 @@ async function main() {
     const deadline = Date.now() + 30000;
     let last = '', seen = 0;
     while (Date.now() < deadline) {
+      // A goto to the URL the page is on changes nothing: go elsewhere
+      // first, so that the instance page asks for its sessions again (the
+      // recording arrives only after the session ended).
+      await page.goto(URL_ + '#/instances');
       await page.goto(URL_ + '#/instance/' + encodeURIComponent(INSTANCE));
       await page.locator('#shell-sessions, #shell-sessions-none').first().waitFor();
       const ids = await page.$$eval('#shell-sessions a.replay', (as) => as.map((a) => a.getAttribute('href')));
       seen = Math.max(seen, ids.length);
+      if (!ids.length) last = await page.evaluate(() => (document.querySelector('[aria-labelledby=shell-sessions-title]') || document.body).innerText);
       for (const href of ids) {
         await page.goto(URL_ + href);
         await page.locator('#replay-status', { hasText: /Playing|Finished/ }).waitFor();
