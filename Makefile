@@ -198,7 +198,7 @@ $(BUILD)/tests/test_tunnel: tests/unit/test_tunnel.c $(LIB_A)
 
 # The console's parsers, and its sessions on both storage backends.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
-		   console_auth.o keys.o store.o store_keys.o store_console.o db.o \
+		   console_auth.o keys.o store.o store_keys.o store_tag.o store_console.o db.o \
 		   db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -30,6 +30,7 @@
 #define KEYS_SECRET_CHARS	30
 #define KEYS_GCM_NONCE		12
 #define KEYS_GCM_TAG		16
+#define KEYS_TAG_PREFIX		"tag:"
 #define KEYS_ALNUM \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -288,19 +289,99 @@ keys_policy_action(const struct lkd_policy *pol, const char *action)
 	return 0;
 }
 
+/*
+ * A "tag:KEY=VALUE" entry: 1 when instance id has that tag, 0 when not
+ * (or when the database cannot say: a policy fails closed).
+ */
+static int
+keys_policy_tag(const char *entry, const char *id)
+{
+	struct store_tag t;
+	char key[STORE_TAG_KEY_MAX + 1];
+	const char *eq = strchr(entry, '=');
+	size_t n;
+
+	if (eq == NULL || (n = (size_t)(eq - entry)) == 0 ||
+	    n >= sizeof(key))
+		return 0;
+	memcpy(key, entry, n);
+	key[n] = '\0';
+	t.key = key;
+	t.value = eq + 1;
+	return store_tag_match(STORE_TAG_INSTANCE, id, &t, 1) == 1;
+}
+
 int
 keys_policy_instance(const struct lkd_policy *pol, const char *id,
     const char *name)
 {
+	const char *e;
 	size_t i;
 
 	if (pol->instances == NULL)
 		return 1;
-	for (i = 0; pol->instances[i] != NULL; i++)
-		if (fnmatch(pol->instances[i], id, 0) == 0 ||
-		    (name != NULL && fnmatch(pol->instances[i], name, 0) == 0))
+	for (i = 0; (e = pol->instances[i]) != NULL; i++) {
+		if (strncmp(e, KEYS_TAG_PREFIX, 4) == 0) {
+			if (keys_policy_tag(e + 4, id))
+				return 1;
+			continue;
+		}
+		if (fnmatch(e, id, 0) == 0 ||
+		    (name != NULL && fnmatch(e, name, 0) == 0))
 			return 1;
+	}
 	return 0;
+}
+
+int
+keys_policy_entry_valid(const char *e)
+{
+	char key[STORE_TAG_KEY_MAX + 1];
+	const char *eq;
+	size_t n;
+
+	if (strncmp(e, KEYS_TAG_PREFIX, 4) != 0)
+		return *e != '\0';
+	if ((eq = strchr(e + 4, '=')) == NULL ||
+	    (n = (size_t)(eq - (e + 4))) == 0 || n >= sizeof(key))
+		return 0;
+	memcpy(key, e + 4, n);
+	key[n] = '\0';
+	return store_tag_key_valid(key) && store_tag_value_valid(eq + 1);
+}
+
+/*
+ * Whether tag key is one that an access key's Instances policy names
+ * ("tag:KEY=..."), in any access key: 1, 0, or an error. Such a key is
+ * "guarded": only a key with no Instances restriction may set or remove
+ * it (docs/api.md, "Tags and policies").
+ */
+int
+keys_tag_guarded(const char *key)
+{
+	struct store_key *keys = NULL;
+	json_t *p, *v, *e;
+	const char *s;
+	size_t i, j, n = 0, klen = strlen(key);
+	int r, found = 0;
+
+	if ((r = store_key_list(lkd->db, &keys, &n)) != 0)
+		return r;
+	for (i = 0; i < n && !found; i++) {
+		if ((p = json_loads(keys[i].policy, 0, NULL)) == NULL)
+			continue;
+		v = json_object_get(p, "Instances");
+		json_array_foreach(v, j, e) {
+			s = json_string_value(e);
+			if (s != NULL && strncmp(s, KEYS_TAG_PREFIX, 4) == 0 &&
+			    strncmp(s + 4, key, klen) == 0 &&
+			    s[4 + klen] == '=')
+				found = 1;
+		}
+		json_decref(p);
+	}
+	store_key_list_free(keys, n);
+	return found;
 }
 
 int
