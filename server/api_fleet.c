@@ -253,20 +253,29 @@ struct fleet_scan {
 	long long	 offset, size, total;
 	json_t		*list;
 	int64_t		 now;
+	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
+	size_t		 ntags;
 };
 
 static int
 fleet_scan_cb(const struct store_minst *m, void *arg)
 {
 	struct fleet_scan *x = arg;
+	json_t *o;
 	long long k;
+	int r;
 
 	if (!keys_policy_instance(&x->req->policy, m->id, m->name))
 		return 0;
+	if (x->ntags > 0 && (r = store_tag_match(STORE_TAG_INSTANCE, m->id,
+	    x->tags, x->ntags)) != 1)
+		return r;
 	k = x->total++;
-	if (k >= x->offset && k < x->offset + x->size &&
-	    json_array_append_new(x->list, fleet_minst_json(m, 1,
-	    x->now)) != 0)
+	if (k < x->offset || k >= x->offset + x->size)
+		return 0;
+	if ((o = fleet_minst_json(m, 1, x->now)) == NULL ||
+	    json_object_set_new(o, "Tags", tag_json(STORE_TAG_INSTANCE,
+	    m->id)) != 0 || json_array_append_new(x->list, o) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -325,7 +334,8 @@ api_describe_managed_instances(struct api_req *req)
 	x.now = lkd_now();
 	if (cmd_pager_get(req, &x.offset, &x.size) != 0 ||
 	    fleet_minst_filters(req, &q, &none) != 0 ||
-	    api_param_list(req, "InstanceId", FLEET_IDS_MAX, &ids, &nids) != 0)
+	    api_param_list(req, "InstanceId", FLEET_IDS_MAX, &ids, &nids) != 0 ||
+	    tag_filter_get(req, x.tags, &x.ntags) != 0)
 		goto out;
 	if (nids > 0) {
 		q.ids = ids;

@@ -91,6 +91,8 @@ struct inst_scan {
 	long long	 size;
 	long long	 total;
 	json_t		*ids;
+	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
+	size_t		 ntags;
 };
 
 static int
@@ -99,8 +101,13 @@ inst_scan_cb(const char *id, const char *name, void *arg)
 	struct inst_scan *x = arg;
 	long long k;
 
+	int r;
+
 	if (!keys_policy_instance(&x->req->policy, id, name))
 		return 0;
+	if (x->ntags > 0 && (r = store_tag_match(STORE_TAG_INSTANCE, id,
+	    x->tags, x->ntags)) != 1)
+		return r;
 	k = x->total++;
 	if (k >= x->offset && k < x->offset + x->size &&
 	    json_array_append_new(x->ids, json_string(id)) != 0)
@@ -126,15 +133,19 @@ inst_addresses(const char *text)
 static int
 inst_describe(const struct store_inst *in, json_t *list)
 {
-	json_t *addrs;
+	json_t *addrs, *tags;
 	char created[32];
 	int64_t now = lkd_now();
 
-	if ((addrs = inst_addresses(in->addresses)) == NULL)
+	if ((tags = tag_json(STORE_TAG_INSTANCE, in->id)) == NULL)
 		return LK_ERR_ALLOC;
+	if ((addrs = inst_addresses(in->addresses)) == NULL) {
+		json_decref(tags);
+		return LK_ERR_ALLOC;
+	}
 	lk_time_iso(in->registered, created, sizeof(created));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
-	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}}",
+	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}, s:{s:o}}",
 	    "InstanceId", in->id, "InstanceName", in->name,
 	    "HostName", in->hostname, "Description", "",
 	    "Status", inst_online(in->last_seen, now) ?
@@ -143,7 +154,7 @@ inst_describe(const struct store_inst *in, json_t *list)
 	    "OSType", "linux", "RegionId", lkd->region,
 	    "InstanceNetworkType", "vpc", "CreationTime", created,
 	    "VpcAttributes", "PrivateIpAddress", "IpAddress", addrs,
-	    "PublicIpAddress", "IpAddress")) != 0)
+	    "PublicIpAddress", "IpAddress", "Tags", "Tag", tags)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -270,7 +281,8 @@ api_describe_instances(struct api_req *req)
 	memset(&f, 0, sizeof(f));
 	x.req = req;
 	if (cmd_pager_get(req, &x.offset, &x.size) != 0 ||
-	    inst_ids_param(req, &idsj, &ids, &f.nids) != 0)
+	    inst_ids_param(req, &idsj, &ids, &f.nids) != 0 ||
+	    tag_filter_get(req, x.tags, &x.ntags) != 0)
 		goto out;
 	f.ids = ids;
 	f.pattern = name != NULL && *name != '\0' ? name : NULL;

@@ -193,9 +193,11 @@ store_tag_list(const char *type, const char *const *ids, size_t nids,
 		    "?2)) ORDER BY t.resource_id, t.key", "ss", type, owner);
 	for (i = 0; i < nids; i++)
 		if ((r = lkdb_query(lkd->db, store_tag_row_cb, &x, "SELECT "
-		    "resource_id, key, value FROM tags WHERE resource_type = ? "
-		    "AND resource_id = ? ORDER BY key", "ss", type,
-		    ids[i])) != 0)
+		    "t.resource_id, t.key, t.value FROM tags t WHERE "
+		    "t.resource_type = ?1 AND t.resource_id = ?2 AND (?3 IS "
+		    "NULL OR EXISTS (SELECT 1 FROM commands c WHERE c.id = "
+		    "t.resource_id AND c.owner = ?3)) ORDER BY t.key", "sss",
+		    type, ids[i], owner)) != 0)
 			return r;
 	return 0;
 }
