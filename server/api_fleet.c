@@ -255,27 +255,22 @@ struct fleet_scan {
 	int64_t		 now;
 	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
 	size_t		 ntags;
+	char		**tagged;	/* the instances that match it */
 };
 
 static int
 fleet_scan_cb(const struct store_minst *m, void *arg)
 {
 	struct fleet_scan *x = arg;
-	json_t *o;
 	long long k;
-	int r;
 
-	if (!keys_policy_instance(&x->req->policy, m->id, m->name))
+	if (!keys_policy_instance(&x->req->policy, m->id, m->name) ||
+	    (x->ntags > 0 && !store_tag_ids_has(x->tagged, m->id)))
 		return 0;
-	if (x->ntags > 0 && (r = store_tag_match(STORE_TAG_INSTANCE, m->id,
-	    x->tags, x->ntags)) != 1)
-		return r;
 	k = x->total++;
-	if (k < x->offset || k >= x->offset + x->size)
-		return 0;
-	if ((o = fleet_minst_json(m, 1, x->now)) == NULL ||
-	    json_object_set_new(o, "Tags", tag_json(STORE_TAG_INSTANCE,
-	    m->id)) != 0 || json_array_append_new(x->list, o) != 0)
+	if (k >= x->offset && k < x->offset + x->size &&
+	    json_array_append_new(x->list, fleet_minst_json(m, 1,
+	    x->now)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -325,7 +320,8 @@ api_describe_managed_instances(struct api_req *req)
 	struct store_minst_query q;
 	struct fleet_scan x;
 	const char **ids = NULL;
-	size_t nids = 0;
+	json_t *o;
+	size_t nids = 0, n, i;
 	int none = 0, r = -1, e;
 
 	memset(&x, 0, sizeof(x));
@@ -350,16 +346,26 @@ api_describe_managed_instances(struct api_req *req)
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (!none && (e = store_minst_scan(&q, fleet_scan_cb, &x)) != 0) {
+	if ((x.ntags > 0 && (e = store_tag_ids(STORE_TAG_INSTANCE, x.tags,
+	    x.ntags, &x.tagged, &n)) != 0) || (!none &&
+	    (e = store_minst_scan(&q, fleet_scan_cb, &x)) != 0)) {
 		api_store_error(req, e, "managed instances");
 		goto out;
 	}
+	/* The page's tags, after the scan (no statement inside another). */
+	json_array_foreach(x.list, i, o)
+		if (json_object_set_new(o, "Tags", tag_json(STORE_TAG_INSTANCE,
+		    json_string_value(json_object_get(o, "InstanceId")))) != 0) {
+			api_error(req, 500, "InternalError", "out of memory");
+			goto out;
+		}
 	cmd_pager_put(req->resp, x.offset, x.size, x.total);
 	json_object_set_new(req->resp, "Instances", x.list);
 	x.list = NULL;
 	r = 0;
  out:
 	free(ids);
+	store_tag_ids_free(x.tagged);
 	json_decref(x.list);
 	return r;
 }

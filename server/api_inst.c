@@ -93,6 +93,7 @@ struct inst_scan {
 	json_t		*ids;
 	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
 	size_t		 ntags;
+	char		**tagged;	/* the instances that match it */
 };
 
 static int
@@ -101,13 +102,9 @@ inst_scan_cb(const char *id, const char *name, void *arg)
 	struct inst_scan *x = arg;
 	long long k;
 
-	int r;
-
-	if (!keys_policy_instance(&x->req->policy, id, name))
+	if (!keys_policy_instance(&x->req->policy, id, name) ||
+	    (x->ntags > 0 && !store_tag_ids_has(x->tagged, id)))
 		return 0;
-	if (x->ntags > 0 && (r = store_tag_match(STORE_TAG_INSTANCE, id,
-	    x->tags, x->ntags)) != 1)
-		return r;
 	k = x->total++;
 	if (k >= x->offset && k < x->offset + x->size &&
 	    json_array_append_new(x->ids, json_string(id)) != 0)
@@ -275,6 +272,7 @@ api_describe_instances(struct api_req *req)
 	const char *name = api_param(req, "InstanceName");
 	const char **ids = NULL;
 	json_t *idsj = NULL, *list = NULL;
+	size_t n;
 	int r = -1, e;
 
 	memset(&x, 0, sizeof(x));
@@ -292,7 +290,9 @@ api_describe_instances(struct api_req *req)
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if ((e = store_inst_list(lkd->db, &f, inst_scan_cb, &x)) != 0 ||
+	if ((x.ntags > 0 && (e = store_tag_ids(STORE_TAG_INSTANCE, x.tags,
+	    x.ntags, &x.tagged, &n)) != 0) ||
+	    (e = store_inst_list(lkd->db, &f, inst_scan_cb, &x)) != 0 ||
 	    (e = inst_describe_ids(x.ids, 0, list)) != 0) {
 		api_store_error(req, e, "instances");
 		goto out;
@@ -303,6 +303,7 @@ api_describe_instances(struct api_req *req)
 	r = 0;
  out:
 	free(ids);
+	store_tag_ids_free(x.tagged);
 	json_decref(idsj);
 	json_decref(x.ids);
 	json_decref(list);

@@ -159,23 +159,14 @@ tag_guard(struct api_req *req, const char *key)
 	return r ? tag_guard_refuse(req, key) : 0;
 }
 
-struct tag_all {
-	struct api_req	*req;
-	int		 refused;
-};
-
+/* Collects the keys (as a JSON object's members) of the rows listed. */
 static int
-tag_all_cb(const char *id, const char *key, const char *value, void *arg)
+tag_keys_cb(const char *id, const char *key, const char *value, void *arg)
 {
-	struct tag_all *x = arg;
-
 	(void)id;
 	(void)value;
-	if (tag_guard(x->req, key) != 0) {
-		x->refused = 1;
-		return 1;
-	}
-	return 0;
+	return json_object_set_new(arg, key, json_true()) == 0 ? 0 :
+	    LK_ERR_ALLOC;
 }
 
 /* The store's answer r for the resources of t; -1 after api_error. */
@@ -249,8 +240,8 @@ int
 api_untag_resources(struct api_req *req)
 {
 	struct store_tag_target t;
-	struct tag_all x;
-	const char **ids = NULL, **keys = NULL;
+	const char **ids = NULL, **keys = NULL, *k;
+	json_t *have = NULL, *v;
 	size_t nkeys = 0, i, bad = 0;
 	int all, r = -1;
 
@@ -267,17 +258,19 @@ api_untag_resources(struct api_req *req)
 		for (i = 0; i < nkeys; i++)
 			if (tag_guard(req, keys[i]) != 0)
 				goto out;
-		x.req = req;
-		x.refused = 0;
-		if (nkeys == 0 && req->policy.instances != NULL &&
-		    (r = store_tag_list(t.type, ids, t.nids, NULL, tag_all_cb,
-		    &x)) != 0) {
-			r = api_store_error(req, r, "tags");
-			goto out;
-		}
-		if (x.refused) {
+		if (nkeys == 0 && req->policy.instances != NULL) {
+			/* All: the keys the instances have now. */
+			if ((have = json_object()) == NULL ||
+			    (r = store_tag_list(t.type, ids, t.nids, NULL,
+			    tag_keys_cb, have)) != 0) {
+				r = api_store_error(req, have ? r :
+				    LK_ERR_ALLOC, "tags");
+				goto out;
+			}
 			r = -1;
-			goto out;
+			json_object_foreach(have, k, v)
+				if (tag_guard(req, k) != 0)
+					goto out;
 		}
 	}
 	if ((r = store_tag_unset(&t, nkeys > 0 ? keys : NULL, nkeys, &bad,
@@ -287,115 +280,124 @@ api_untag_resources(struct api_req *req)
 	}
 	r = 0;
  out:
+	json_decref(have);
 	free(keys);
 	free(ids);
 	return r;
 }
 
-struct tag_list {
-	struct api_req		*req;
-	const char		*type;
-	const char		*outtype;
-	const struct store_tag	*filter;
-	size_t			 nfilter;
-	long long		 offset, seen;
-	json_t			*rows;
-	char			 cur[STORE_AGENT_ID_MAX + 64];
-	int			 cur_ok, more;
-};
-
-/* Whether the caller may see resource id and it matches the filter. */
+/* Collects every row as [id, key, value]. */
 static int
-tag_list_visible(struct tag_list *x, const char *id)
+tag_rows_cb(const char *id, const char *key, const char *value, void *arg)
+{
+	return json_array_append_new(arg, json_pack("[s, s, s]", id, key,
+	    value)) == 0 ? 0 : LK_ERR_ALLOC;
+}
+
+/*
+ * Whether the caller may see resource id: an instance inside its policy
+ * (a command is the caller's own already: store_tag_list's owner).
+ */
+static int
+tag_list_visible(struct api_req *req, const char *type, const char *id)
 {
 	struct store_inst in;
 	int r, ok;
 
-	if (strcmp(x->type, STORE_TAG_INSTANCE) == 0) {
-		memset(&in, 0, sizeof(in));
-		if ((r = store_inst_get(lkd->db, id, &in)) != 0)
-			return r == LK_ERR_NOT_FOUND ? 0 : r;
-		ok = keys_policy_instance(&x->req->policy, id, in.name);
-		store_inst_free(&in);
-		if (!ok)
-			return 0;
-	}
-	return x->nfilter == 0 ? 1 : store_tag_match(x->type, id, x->filter,
-	    x->nfilter);
+	if (strcmp(type, STORE_TAG_INSTANCE) != 0)
+		return 1;
+	memset(&in, 0, sizeof(in));
+	if ((r = store_inst_get(lkd->db, id, &in)) != 0)
+		return r == LK_ERR_NOT_FOUND ? 0 : r;
+	ok = keys_policy_instance(&req->policy, id, in.name);
+	store_inst_free(&in);
+	return ok;
 }
 
+/* The rows the caller may see, from offset, at most TAG_PAGE of them. */
 static int
-tag_list_cb(const char *id, const char *key, const char *value, void *arg)
+tag_list_page(struct api_req *req, const char *type, const char *outtype,
+    json_t *all, char **tagged, long long offset, json_t *page, int *morep)
 {
-	struct tag_list *x = arg;
-	int r;
+	const char *id, *cur = "";
+	long long seen = 0;
+	json_t *row;
+	size_t i;
+	int ok = 0;
 
-	if (strcmp(x->cur, id) != 0) {
-		snprintf(x->cur, sizeof(x->cur), "%s", id);
-		if ((r = tag_list_visible(x, id)) < 0)
-			return r;
-		x->cur_ok = r;
+	*morep = 0;
+	json_array_foreach(all, i, row) {
+		id = json_string_value(json_array_get(row, 0));
+		if (strcmp(id, cur) != 0) {
+			cur = id;
+			if ((ok = tag_list_visible(req, type, id)) < 0)
+				return ok;
+			if (tagged != NULL && !store_tag_ids_has(tagged, id))
+				ok = 0;
+		}
+		if (!ok || seen++ < offset)
+			continue;
+		if (json_array_size(page) == TAG_PAGE) {
+			*morep = 1;
+			break;
+		}
+		if (json_array_append_new(page, json_pack("{s:s, s:s, s:O, "
+		    "s:O}", "ResourceId", id, "ResourceType", outtype,
+		    "TagKey", json_array_get(row, 1), "TagValue",
+		    json_array_get(row, 2))) != 0)
+			return LK_ERR_ALLOC;
 	}
-	if (!x->cur_ok)
-		return 0;
-	if (x->seen++ < x->offset)
-		return 0;
-	if (json_array_size(x->rows) == TAG_PAGE) {
-		x->more = 1;
-		return 0;
-	}
-	return json_array_append_new(x->rows, json_pack("{s:s, s:s, s:s, "
-	    "s:s}", "ResourceId", id, "ResourceType", x->outtype, "TagKey",
-	    key, "TagValue", value)) == 0 ? 0 : LK_ERR_ALLOC;
+	return 0;
 }
 
 int
 api_list_tag_resources(struct api_req *req)
 {
 	struct store_tag filter[STORE_TAG_MAX];
-	struct tag_list x;
-	const char **ids = NULL, *tok;
-	char next[32];
-	size_t nids = 0;
-	int r = -1;
+	const char **ids = NULL, *tok, *type;
+	char next[32], **tagged = NULL, *end;
+	json_t *all = NULL, *page = NULL;
+	long long offset = 0;
+	size_t nids = 0, nfilter = 0, n;
+	int more = 0, r = -1;
 
-	memset(&x, 0, sizeof(x));
-	x.req = req;
-	if ((x.type = tag_type(req)) == NULL ||
+	if ((type = tag_type(req)) == NULL ||
 	    tag_ids(req, 0, &ids, &nids) != 0 ||
-	    tag_filter_get(req, filter, &x.nfilter) != 0)
+	    tag_filter_get(req, filter, &nfilter) != 0)
 		goto out;
-	x.outtype = api_param(req, "ResourceType");
-	x.filter = filter;
 	if ((tok = api_param(req, "NextToken")) != NULL && *tok != '\0') {
-		char *end;
-
-		x.offset = strtoll(tok, &end, 10);
-		if (*end != '\0' || x.offset < 0 || x.offset > 1000000000) {
+		offset = strtoll(tok, &end, 10);
+		if (*end != '\0' || offset < 0 || offset > 1000000000) {
 			r = api_error(req, 400, "InvalidNextToken.Malformed",
 			    "The specified NextToken is not one this action "
 			    "gave.");
 			goto out;
 		}
 	}
-	if ((x.rows = json_array()) == NULL) {
+	if ((all = json_array()) == NULL || (page = json_array()) == NULL) {
 		r = api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if ((r = store_tag_list(x.type, nids > 0 ? ids : NULL, nids,
-	    strcmp(x.type, STORE_TAG_COMMAND) == 0 ? req->key_id : NULL,
-	    tag_list_cb, &x)) != 0) {
+	if ((nfilter > 0 && (r = store_tag_ids(type, filter, nfilter, &tagged,
+	    &n)) != 0) ||
+	    (r = store_tag_list(type, nids > 0 ? ids : NULL, nids,
+	    strcmp(type, STORE_TAG_COMMAND) == 0 ? req->key_id : NULL,
+	    tag_rows_cb, all)) != 0 ||
+	    (r = tag_list_page(req, type, api_param(req, "ResourceType"), all,
+	    nfilter > 0 ? tagged : NULL, offset, page, &more)) != 0) {
 		r = api_store_error(req, r, "tags");
 		goto out;
 	}
-	snprintf(next, sizeof(next), "%lld", x.offset + TAG_PAGE);
-	json_object_set_new(req->resp, "NextToken", json_string(x.more ?
-	    next : ""));
+	snprintf(next, sizeof(next), "%lld", offset + TAG_PAGE);
+	json_object_set_new(req->resp, "NextToken", json_string(more ? next :
+	    ""));
 	json_object_set_new(req->resp, "TagResources", json_pack("{s:O}",
-	    "TagResource", x.rows));
+	    "TagResource", page));
 	r = 0;
  out:
-	json_decref(x.rows);
+	json_decref(all);
+	json_decref(page);
+	store_tag_ids_free(tagged);
 	free(ids);
 	return r;
 }

@@ -227,6 +227,8 @@ keys_policy_list(json_t *v)
 	return list;
 }
 
+static int	keys_policy_tags_load(struct lkd_policy *);
+
 int
 keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
     int *disabledp)
@@ -249,6 +251,7 @@ keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
 	pol->actions = keys_policy_list(json_object_get(p, "Actions"));
 	pol->instances = keys_policy_list(json_object_get(p, "Instances"));
 	pol->users = keys_policy_list(json_object_get(p, "Users"));
+	r = keys_policy_tags_load(pol);
  out:
 	json_decref(p);
 	store_key_free(&k);
@@ -273,6 +276,7 @@ keys_policy_free(struct lkd_policy *pol)
 	keys_strv_free(pol->actions);
 	keys_strv_free(pol->instances);
 	keys_strv_free(pol->users);
+	store_tag_ids_free(pol->tag_ids);
 	memset(pol, 0, sizeof(*pol));
 }
 
@@ -290,25 +294,49 @@ keys_policy_action(const struct lkd_policy *pol, const char *action)
 }
 
 /*
- * A "tag:KEY=VALUE" entry: 1 when instance id has that tag, 0 when not
- * (or when the database cannot say: a policy fails closed).
+ * The instances the "tag:KEY=VALUE" entries of pol name, into
+ * pol->tag_ids (a malformed entry names none: a policy fails closed).
  */
 static int
-keys_policy_tag(const char *entry, const char *id)
+keys_policy_tags_load(struct lkd_policy *pol)
 {
 	struct store_tag t;
-	char key[STORE_TAG_KEY_MAX + 1];
-	const char *eq = strchr(entry, '=');
-	size_t n;
+	char key[STORE_TAG_KEY_MAX + 1], **ids, **all = NULL, **v;
+	const char *e, *eq;
+	size_t i, j, n, nall = 0;
+	int r;
 
-	if (eq == NULL || (n = (size_t)(eq - entry)) == 0 ||
-	    n >= sizeof(key))
-		return 0;
-	memcpy(key, entry, n);
-	key[n] = '\0';
-	t.key = key;
-	t.value = eq + 1;
-	return store_tag_match(STORE_TAG_INSTANCE, id, &t, 1) == 1;
+	for (i = 0; pol->instances != NULL &&
+	    (e = pol->instances[i]) != NULL; i++) {
+		if (strncmp(e, KEYS_TAG_PREFIX, 4) != 0 ||
+		    (eq = strchr(e + 4, '=')) == NULL ||
+		    (n = (size_t)(eq - (e + 4))) == 0 || n >= sizeof(key))
+			continue;
+		memcpy(key, e + 4, n);
+		key[n] = '\0';
+		t.key = key;
+		t.value = eq + 1;
+		if ((r = store_tag_ids(STORE_TAG_INSTANCE, &t, 1, &ids,
+		    &n)) != 0)
+			goto fail;
+		if ((v = reallocarray(all, nall + n + 1, sizeof(*v))) == NULL) {
+			store_tag_ids_free(ids);
+			r = LK_ERR_ALLOC;
+			goto fail;
+		}
+		all = v;
+		for (j = 0; j < n; j++)
+			all[nall++] = ids[j];
+		all[nall] = NULL;
+		free(ids);		/* its strings are all's now */
+	}
+	if (all == NULL && (all = calloc(1, sizeof(*all))) == NULL)
+		return LK_ERR_ALLOC;
+	pol->tag_ids = all;
+	return 0;
+ fail:
+	store_tag_ids_free(all);
+	return r;
 }
 
 int
@@ -322,7 +350,7 @@ keys_policy_instance(const struct lkd_policy *pol, const char *id,
 		return 1;
 	for (i = 0; (e = pol->instances[i]) != NULL; i++) {
 		if (strncmp(e, KEYS_TAG_PREFIX, 4) == 0) {
-			if (keys_policy_tag(e + 4, id))
+			if (store_tag_ids_has(pol->tag_ids, id))
 				return 1;
 			continue;
 		}

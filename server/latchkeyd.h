@@ -72,6 +72,12 @@ struct lkd_policy {
 	char	**actions;	/* exact action names */
 	char	**instances;	/* ids or fnmatch patterns on id and name */
 	char	**users;	/* login users for SendSshPublicKey */
+	/*
+	 * The instances its "tag:KEY=VALUE" entries name, looked up once
+	 * when the key is (keys_lookup), so that the checks during a scan
+	 * run no statement of their own.
+	 */
+	char	**tag_ids;
 };
 
 /* keys.c */

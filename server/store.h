@@ -529,6 +529,17 @@ int	store_tag_list(const char *type, const char *const *ids, size_t nids,
 int	store_tag_match(const char *type, const char *id,
 	    const struct store_tag *filter, size_t nfilter);
 
+/*
+ * The ids of the resources of type that have every tag of filter (as
+ * store_tag_match; nfilter at least 1), as a new NULL-terminated array
+ * in *idsp (free with store_tag_ids_free) and their number in *np.
+ */
+int	store_tag_ids(const char *type, const struct store_tag *filter,
+	    size_t nfilter, char ***idsp, size_t *np);
+void	store_tag_ids_free(char **ids);
+/* Whether ids (NULL-terminated, may be NULL) holds id. */
+int	store_tag_ids_has(char *const *ids, const char *id);
+
 /* ---- end store_tag.c ---------------------------------------------- */
 
 

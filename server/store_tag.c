@@ -5,6 +5,7 @@
  * policy entries (keys.c).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -222,4 +223,93 @@ store_tag_match(const char *type, const char *id,
 			return 0;
 	}
 	return 1;
+}
+
+struct store_tag_idv {
+	char	**v;
+	size_t	  n, cap;
+};
+
+static int
+store_tag_id_cb(const struct lkdb_row *row, void *arg)
+{
+	struct store_tag_idv *x = arg;
+	char **v;
+	size_t cap;
+
+	if (x->n + 1 >= x->cap) {
+		cap = x->cap ? x->cap * 2 : 16;
+		if ((v = reallocarray(x->v, cap, sizeof(*v))) == NULL)
+			return LK_ERR_ALLOC;
+		x->v = v;
+		x->cap = cap;
+	}
+	if ((x->v[x->n] = lkdb_col_str(row, 0)) == NULL)
+		return LK_ERR_ALLOC;
+	x->v[++x->n] = NULL;
+	return 0;
+}
+
+void
+store_tag_ids_free(char **ids)
+{
+	size_t i;
+
+	for (i = 0; ids != NULL && ids[i] != NULL; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int
+store_tag_ids_has(char *const *ids, const char *id)
+{
+	size_t i;
+
+	for (i = 0; ids != NULL && ids[i] != NULL; i++)
+		if (strcmp(ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The first tag's resources from one statement, then each checked for
+ * the others (no statement runs inside another's callback: SQLite's
+ * connection is held by the outer one).
+ */
+int
+store_tag_ids(const char *type, const struct store_tag *filter,
+    size_t nfilter, char ***idsp, size_t *np)
+{
+	struct store_tag_idv x = { NULL, 0, 0 };
+	size_t i, j;
+	int r;
+
+	*idsp = NULL;
+	*np = 0;
+	if (nfilter == 0)
+		return LK_ERR_INVALID_FORMAT;
+	if ((x.v = calloc(1, sizeof(*x.v))) == NULL)
+		return LK_ERR_ALLOC;
+	x.cap = 1;
+	if ((r = lkdb_query(lkd->db, store_tag_id_cb, &x, "SELECT resource_id "
+	    "FROM tags WHERE resource_type = ?1 AND key = ?2 AND (?3 IS NULL "
+	    "OR value = ?3) ORDER BY resource_id", "sss", type, filter[0].key,
+	    filter[0].value)) != 0)
+		goto fail;
+	for (i = j = 0; i < x.n; i++) {
+		if ((r = store_tag_match(type, x.v[i], filter + 1,
+		    nfilter - 1)) < 0)
+			goto fail;
+		if (r == 1)
+			x.v[j++] = x.v[i];
+		else
+			free(x.v[i]);
+	}
+	x.v[j] = NULL;
+	*idsp = x.v;
+	*np = j;
+	return 0;
+ fail:
+	store_tag_ids_free(x.v);
+	return r;
 }
