@@ -238,6 +238,15 @@ $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TES
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# Tags in storage, on both backends.
+STORAGE_TAG_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_tag.o \
+		   store_cmd.o store_fleet.o fleet.o store.o db.o db_sqlite.o db_pg.o \
+		   util.o)
+$(BUILD)/tests/test_storage_tag: tests/unit/test_storage_tag.c $(STORAGE_TAG_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 # Instances and sessions in storage, on both backends.
 SESS_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inst.o store_sess.o \
 		   db.o db_sqlite.o db_pg.o)
