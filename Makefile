@@ -198,7 +198,7 @@ $(BUILD)/tests/test_tunnel: tests/unit/test_tunnel.c $(LIB_A)
 
 # The console's parsers, and its sessions on both storage backends.
 CONSOLE_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,console_parse.o \
-		   console_auth.o keys.o store.o store_keys.o store_console.o db.o \
+		   console_auth.o keys.o store.o store_keys.o store_tag.o store_console.o db.o \
 		   db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_console: tests/unit/test_console.c $(CONSOLE_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -234,6 +234,15 @@ $(BUILD)/tests/test_heartbeat: tests/unit/test_heartbeat.c $(HEARTBEAT_TEST_OBJS
 STORAGE_INV_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_inv.o \
 		   store_cmd.o store.o db.o db_sqlite.o db_pg.o util.o)
 $(BUILD)/tests/test_storage_inv: tests/unit/test_storage_inv.c $(STORAGE_INV_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
+# Tags in storage, on both backends.
+STORAGE_TAG_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,store_tag.o \
+		   store_cmd.o store_fleet.o fleet.o store.o db.o db_sqlite.o db_pg.o \
+		   util.o)
+$(BUILD)/tests/test_storage_tag: tests/unit/test_storage_tag.c $(STORAGE_TAG_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread

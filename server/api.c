@@ -60,6 +60,9 @@ static const struct api_action api_actions[] = {
 	{ "ModifyManagedInstance", api_modify_managed_instance, "api.call" },
 	{ "DeregisterManagedInstance", api_deregister_managed_instance,
 	    "api.call" },
+	{ "TagResources", api_tag_resources, "api.call" },
+	{ "UntagResources", api_untag_resources, "api.call" },
+	{ "ListTagResources", api_list_tag_resources, NULL },
 };
 
 #define API_NACTIONS	(sizeof(api_actions) / sizeof(api_actions[0]))

@@ -136,5 +136,9 @@ int	api_delete_activation(struct api_req *);
 int	api_describe_managed_instances(struct api_req *);
 int	api_modify_managed_instance(struct api_req *);
 int	api_deregister_managed_instance(struct api_req *);
+/* api_tag.c */
+int	api_tag_resources(struct api_req *);
+int	api_untag_resources(struct api_req *);
+int	api_list_tag_resources(struct api_req *);
 
 #endif

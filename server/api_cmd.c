@@ -692,7 +692,7 @@ cmd_json(const struct store_cmd *c, int b64)
 	}
 	lk_time_iso(c->created, when, sizeof(when));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:{s:o}, "
-	    "s:{s:o}, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s, s:{s:[]}}",
+	    "s:{s:o}, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s, s:{s:o}}",
 	    "CommandId", cmd_str(rec, "id"), "Name", cmd_str(rec, "name"),
 	    "Type", cmd_str(rec, "type"),
 	    "Description", cmd_str(rec, "description"),
@@ -709,7 +709,9 @@ cmd_json(const struct store_cmd *c, int b64)
 	    "Category", c->category ? c->category : "",
 	    "Version", (json_int_t)c->version,
 	    "Latest", c->latest != 0,
-	    "Launcher", "", "ResourceGroupId", "", "Tags", "Tag");
+	    "Launcher", "", "ResourceGroupId", "", "Tags", "Tag",
+	    c->owner != NULL ? tag_json(STORE_TAG_COMMAND, c->id) :
+	    json_array());
  out:
 	json_decref(rec);
 	return v;
@@ -727,17 +729,19 @@ cmd_param_nz(struct api_req *req, const char *name)
 int
 api_describe_commands(struct api_req *req)
 {
+	struct store_tag tags[STORE_TAG_MAX];
 	struct store_cmd_query q;
 	struct store_cmd_list l = { NULL, 0 };
 	json_t *list = NULL;
-	long long off, size;
+	long long off, size, k = 0;
 	int64_t total = 0;
-	size_t i;
-	int b64, latest, r = -1;
+	size_t i, ntags;
+	int b64, latest, r = -1, m;
 
 	if (cmd_encoding(req, 1, &b64) != 0 ||
 	    api_param_bool(req, "Latest", 0, &latest) != 0 ||
-	    cmd_pager_get(req, &off, &size) != 0)
+	    cmd_pager_get(req, &off, &size) != 0 ||
+	    tag_filter_get(req, tags, &ntags) != 0)
 		return -1;
 	memset(&q, 0, sizeof(q));
 	q.id = cmd_param_nz(req, "CommandId");
@@ -748,6 +752,11 @@ api_describe_commands(struct api_req *req)
 	q.latest = latest;
 	q.offset = off;
 	q.limit = size;
+	if (ntags > 0) {
+		/* The tags filter here: every candidate, then the page. */
+		q.offset = 0;
+		q.limit = CMD_TAG_SCAN_MAX;
+	}
 	if ((r = store_cmd_describe(&q, &l, &total)) != 0) {
 		r = api_store_error(req, r, "commands");
 		goto out;
@@ -757,12 +766,24 @@ api_describe_commands(struct api_req *req)
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	for (i = 0; i < l.n; i++)
+	for (i = 0; i < l.n; i++) {
+		if (ntags > 0) {
+			/* A public command has no tags: never a match. */
+			m = l.v[i].owner == NULL ? 0 : store_tag_match(
+			    STORE_TAG_COMMAND, l.v[i].id, tags, ntags);
+			if (m < 0) {
+				r = api_store_error(req, m, "tags");
+				goto out;
+			}
+			if (m == 0 || k++ < off || k > off + size)
+				continue;
+		}
 		if (json_array_append_new(list, cmd_json(&l.v[i], b64)) != 0) {
 			api_error(req, 500, "InternalError", "out of memory");
 			goto out;
 		}
-	cmd_pager_put(req->resp, off, size, total);
+	}
+	cmd_pager_put(req->resp, off, size, ntags > 0 ? k : total);
 	json_object_set_new(req->resp, "Commands", json_pack("{s:O}",
 	    "Command", list));
 	r = 0;

@@ -253,6 +253,9 @@ struct fleet_scan {
 	long long	 offset, size, total;
 	json_t		*list;
 	int64_t		 now;
+	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
+	size_t		 ntags;
+	char		**tagged;	/* the instances that match it */
 };
 
 static int
@@ -261,7 +264,8 @@ fleet_scan_cb(const struct store_minst *m, void *arg)
 	struct fleet_scan *x = arg;
 	long long k;
 
-	if (!keys_policy_instance(&x->req->policy, m->id, m->name))
+	if (!keys_policy_instance(&x->req->policy, m->id, m->name) ||
+	    (x->ntags > 0 && !store_tag_ids_has(x->tagged, m->id)))
 		return 0;
 	k = x->total++;
 	if (k >= x->offset && k < x->offset + x->size &&
@@ -316,7 +320,8 @@ api_describe_managed_instances(struct api_req *req)
 	struct store_minst_query q;
 	struct fleet_scan x;
 	const char **ids = NULL;
-	size_t nids = 0;
+	json_t *o;
+	size_t nids = 0, n, i;
 	int none = 0, r = -1, e;
 
 	memset(&x, 0, sizeof(x));
@@ -325,7 +330,8 @@ api_describe_managed_instances(struct api_req *req)
 	x.now = lkd_now();
 	if (cmd_pager_get(req, &x.offset, &x.size) != 0 ||
 	    fleet_minst_filters(req, &q, &none) != 0 ||
-	    api_param_list(req, "InstanceId", FLEET_IDS_MAX, &ids, &nids) != 0)
+	    api_param_list(req, "InstanceId", FLEET_IDS_MAX, &ids, &nids) != 0 ||
+	    tag_filter_get(req, x.tags, &x.ntags) != 0)
 		goto out;
 	if (nids > 0) {
 		q.ids = ids;
@@ -340,16 +346,26 @@ api_describe_managed_instances(struct api_req *req)
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if (!none && (e = store_minst_scan(&q, fleet_scan_cb, &x)) != 0) {
+	if ((x.ntags > 0 && (e = store_tag_ids(STORE_TAG_INSTANCE, x.tags,
+	    x.ntags, &x.tagged, &n)) != 0) || (!none &&
+	    (e = store_minst_scan(&q, fleet_scan_cb, &x)) != 0)) {
 		api_store_error(req, e, "managed instances");
 		goto out;
 	}
+	/* The page's tags, after the scan (no statement inside another). */
+	json_array_foreach(x.list, i, o)
+		if (json_object_set_new(o, "Tags", tag_json(STORE_TAG_INSTANCE,
+		    json_string_value(json_object_get(o, "InstanceId")))) != 0) {
+			api_error(req, 500, "InternalError", "out of memory");
+			goto out;
+		}
 	cmd_pager_put(req->resp, x.offset, x.size, x.total);
 	json_object_set_new(req->resp, "Instances", x.list);
 	x.list = NULL;
 	r = 0;
  out:
 	free(ids);
+	store_tag_ids_free(x.tagged);
 	json_decref(x.list);
 	return r;
 }

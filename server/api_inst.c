@@ -91,6 +91,9 @@ struct inst_scan {
 	long long	 size;
 	long long	 total;
 	json_t		*ids;
+	struct store_tag tags[STORE_TAG_MAX];	/* Tag.N filter */
+	size_t		 ntags;
+	char		**tagged;	/* the instances that match it */
 };
 
 static int
@@ -99,7 +102,8 @@ inst_scan_cb(const char *id, const char *name, void *arg)
 	struct inst_scan *x = arg;
 	long long k;
 
-	if (!keys_policy_instance(&x->req->policy, id, name))
+	if (!keys_policy_instance(&x->req->policy, id, name) ||
+	    (x->ntags > 0 && !store_tag_ids_has(x->tagged, id)))
 		return 0;
 	k = x->total++;
 	if (k >= x->offset && k < x->offset + x->size &&
@@ -126,15 +130,19 @@ inst_addresses(const char *text)
 static int
 inst_describe(const struct store_inst *in, json_t *list)
 {
-	json_t *addrs;
+	json_t *addrs, *tags;
 	char created[32];
 	int64_t now = lkd_now();
 
-	if ((addrs = inst_addresses(in->addresses)) == NULL)
+	if ((tags = tag_json(STORE_TAG_INSTANCE, in->id)) == NULL)
 		return LK_ERR_ALLOC;
+	if ((addrs = inst_addresses(in->addresses)) == NULL) {
+		json_decref(tags);
+		return LK_ERR_ALLOC;
+	}
 	lk_time_iso(in->registered, created, sizeof(created));
 	if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
-	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}}",
+	    "s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:o}}, s:{s:[]}, s:{s:o}}",
 	    "InstanceId", in->id, "InstanceName", in->name,
 	    "HostName", in->hostname, "Description", "",
 	    "Status", inst_online(in->last_seen, now) ?
@@ -143,7 +151,7 @@ inst_describe(const struct store_inst *in, json_t *list)
 	    "OSType", "linux", "RegionId", lkd->region,
 	    "InstanceNetworkType", "vpc", "CreationTime", created,
 	    "VpcAttributes", "PrivateIpAddress", "IpAddress", addrs,
-	    "PublicIpAddress", "IpAddress")) != 0)
+	    "PublicIpAddress", "IpAddress", "Tags", "Tag", tags)) != 0)
 		return LK_ERR_ALLOC;
 	return 0;
 }
@@ -264,13 +272,15 @@ api_describe_instances(struct api_req *req)
 	const char *name = api_param(req, "InstanceName");
 	const char **ids = NULL;
 	json_t *idsj = NULL, *list = NULL;
+	size_t n;
 	int r = -1, e;
 
 	memset(&x, 0, sizeof(x));
 	memset(&f, 0, sizeof(f));
 	x.req = req;
 	if (cmd_pager_get(req, &x.offset, &x.size) != 0 ||
-	    inst_ids_param(req, &idsj, &ids, &f.nids) != 0)
+	    inst_ids_param(req, &idsj, &ids, &f.nids) != 0 ||
+	    tag_filter_get(req, x.tags, &x.ntags) != 0)
 		goto out;
 	f.ids = ids;
 	f.pattern = name != NULL && *name != '\0' ? name : NULL;
@@ -280,7 +290,9 @@ api_describe_instances(struct api_req *req)
 		api_error(req, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	if ((e = store_inst_list(lkd->db, &f, inst_scan_cb, &x)) != 0 ||
+	if ((x.ntags > 0 && (e = store_tag_ids(STORE_TAG_INSTANCE, x.tags,
+	    x.ntags, &x.tagged, &n)) != 0) ||
+	    (e = store_inst_list(lkd->db, &f, inst_scan_cb, &x)) != 0 ||
 	    (e = inst_describe_ids(x.ids, 0, list)) != 0) {
 		api_store_error(req, e, "instances");
 		goto out;
@@ -291,6 +303,7 @@ api_describe_instances(struct api_req *req)
 	r = 0;
  out:
 	free(ids);
+	store_tag_ids_free(x.tagged);
 	json_decref(idsj);
 	json_decref(x.ids);
 	json_decref(list);

@@ -15,6 +15,8 @@ struct store_cmd;
 
 /* api_cmd.c */
 #define CMD_QUOTA	1000		/* private commands per key */
+/* DescribeCommands with Tag.N: candidates looked at (quota + public). */
+#define CMD_TAG_SCAN_MAX	(CMD_QUOTA + 100)
 int	 cmd_pager_get(struct api_req *, long long *, long long *);
 void	 cmd_pager_put(json_t *, long long, long long, long long);
 int	 cmd_encoding(struct api_req *, int, int *);
@@ -35,5 +37,16 @@ json_t	*fleet_minst_json(const struct store_minst *, int, int64_t);
 /* api_inst.c */
 int	 inst_check(struct api_req *, const char *, int, char **);
 int	 inst_supports_sessions(const char *);
+
+/* api_tag.c */
+struct store_tag;
+/*
+ * Tag.N.Key / Tag.N.Value (N 1..20, values may be absent: any value) into
+ * f (STORE_TAG_MAX of them, strings borrowed from req) and *np; -1 after
+ * api_error.
+ */
+int	 tag_filter_get(struct api_req *, struct store_tag *, size_t *);
+/* The tags of resource id as [{TagKey, TagValue}], or NULL. */
+json_t	*tag_json(const char *, const char *);
 
 #endif

@@ -273,6 +273,11 @@ static const char *const dbp_migrations[] = {
 	"  instance_id TEXT NOT NULL, size BIGINT NOT NULL,"
 	"  truncated BIGINT NOT NULL, created BIGINT NOT NULL,"
 	"  data BYTEA NOT NULL);",
+	/* 10 -> 11 (SQLite's 14 -> 15): tags on instances and commands. */
+	"CREATE TABLE tags(resource_type TEXT NOT NULL,"
+	"  resource_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY(resource_type, resource_id, key));"
+	"CREATE INDEX tags_key ON tags(resource_type, key, value);",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

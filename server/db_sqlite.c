@@ -252,6 +252,14 @@ static const char *const db_migrations[] = {
 	"  instance_id TEXT NOT NULL, size INTEGER NOT NULL,"
 	"  truncated INTEGER NOT NULL, created INTEGER NOT NULL,"
 	"  data BLOB NOT NULL);",
+	/*
+	 * 14 -> 15: tags on instances and commands (issue 18, store_tag.c,
+	 * docs/api.md, "Tags"): at most STORE_TAG_MAX keys a resource.
+	 */
+	"CREATE TABLE tags(resource_type TEXT NOT NULL,"
+	"  resource_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY(resource_type, resource_id, key));"
+	"CREATE INDEX tags_key ON tags(resource_type, key, value);",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

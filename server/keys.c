@@ -30,6 +30,7 @@
 #define KEYS_SECRET_CHARS	30
 #define KEYS_GCM_NONCE		12
 #define KEYS_GCM_TAG		16
+#define KEYS_TAG_PREFIX		"tag:"
 #define KEYS_ALNUM \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -226,6 +227,8 @@ keys_policy_list(json_t *v)
 	return list;
 }
 
+static int	keys_policy_tags_load(struct lkd_policy *);
+
 int
 keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
     int *disabledp)
@@ -248,6 +251,7 @@ keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
 	pol->actions = keys_policy_list(json_object_get(p, "Actions"));
 	pol->instances = keys_policy_list(json_object_get(p, "Instances"));
 	pol->users = keys_policy_list(json_object_get(p, "Users"));
+	r = keys_policy_tags_load(pol);
  out:
 	json_decref(p);
 	store_key_free(&k);
@@ -272,6 +276,7 @@ keys_policy_free(struct lkd_policy *pol)
 	keys_strv_free(pol->actions);
 	keys_strv_free(pol->instances);
 	keys_strv_free(pol->users);
+	store_tag_ids_free(pol->tag_ids);
 	memset(pol, 0, sizeof(*pol));
 }
 
@@ -288,19 +293,123 @@ keys_policy_action(const struct lkd_policy *pol, const char *action)
 	return 0;
 }
 
+/*
+ * The instances the "tag:KEY=VALUE" entries of pol name, into
+ * pol->tag_ids (a malformed entry names none: a policy fails closed).
+ */
+static int
+keys_policy_tags_load(struct lkd_policy *pol)
+{
+	struct store_tag t;
+	char key[STORE_TAG_KEY_MAX + 1], **ids, **all = NULL, **v;
+	const char *e, *eq;
+	size_t i, j, n, nall = 0;
+	int r;
+
+	for (i = 0; pol->instances != NULL &&
+	    (e = pol->instances[i]) != NULL; i++) {
+		if (strncmp(e, KEYS_TAG_PREFIX, 4) != 0 ||
+		    (eq = strchr(e + 4, '=')) == NULL ||
+		    (n = (size_t)(eq - (e + 4))) == 0 || n >= sizeof(key))
+			continue;
+		memcpy(key, e + 4, n);
+		key[n] = '\0';
+		t.key = key;
+		t.value = eq + 1;
+		if ((r = store_tag_ids(STORE_TAG_INSTANCE, &t, 1, &ids,
+		    &n)) != 0)
+			goto fail;
+		if ((v = reallocarray(all, nall + n + 1, sizeof(*v))) == NULL) {
+			store_tag_ids_free(ids);
+			r = LK_ERR_ALLOC;
+			goto fail;
+		}
+		all = v;
+		for (j = 0; j < n; j++)
+			all[nall++] = ids[j];
+		all[nall] = NULL;
+		free(ids);		/* its strings are all's now */
+	}
+	if (all == NULL && (all = calloc(1, sizeof(*all))) == NULL)
+		return LK_ERR_ALLOC;
+	pol->tag_ids = all;
+	return 0;
+ fail:
+	store_tag_ids_free(all);
+	return r;
+}
+
 int
 keys_policy_instance(const struct lkd_policy *pol, const char *id,
     const char *name)
 {
+	const char *e;
 	size_t i;
 
 	if (pol->instances == NULL)
 		return 1;
-	for (i = 0; pol->instances[i] != NULL; i++)
-		if (fnmatch(pol->instances[i], id, 0) == 0 ||
-		    (name != NULL && fnmatch(pol->instances[i], name, 0) == 0))
+	for (i = 0; (e = pol->instances[i]) != NULL; i++) {
+		if (strncmp(e, KEYS_TAG_PREFIX, 4) == 0) {
+			if (store_tag_ids_has(pol->tag_ids, id))
+				return 1;
+			continue;
+		}
+		if (fnmatch(e, id, 0) == 0 ||
+		    (name != NULL && fnmatch(e, name, 0) == 0))
 			return 1;
+	}
 	return 0;
+}
+
+int
+keys_policy_entry_valid(const char *e)
+{
+	char key[STORE_TAG_KEY_MAX + 1];
+	const char *eq;
+	size_t n;
+
+	if (strncmp(e, KEYS_TAG_PREFIX, 4) != 0)
+		return *e != '\0';
+	if ((eq = strchr(e + 4, '=')) == NULL ||
+	    (n = (size_t)(eq - (e + 4))) == 0 || n >= sizeof(key))
+		return 0;
+	memcpy(key, e + 4, n);
+	key[n] = '\0';
+	return store_tag_key_valid(key) && store_tag_value_valid(eq + 1);
+}
+
+/*
+ * Whether tag key is one that an access key's Instances policy names
+ * ("tag:KEY=..."), in any access key: 1, 0, or an error. Such a key is
+ * "guarded": only a key with no Instances restriction may set or remove
+ * it (docs/api.md, "Tags and policies").
+ */
+int
+keys_tag_guarded(const char *key)
+{
+	struct store_key *keys = NULL;
+	json_t *p, *v, *e;
+	const char *s;
+	size_t i, j, n = 0, klen = strlen(key);
+	int r, found = 0;
+
+	if ((r = store_key_list(lkd->db, &keys, &n)) != 0)
+		return r;
+	for (i = 0; i < n && !found; i++) {
+		if ((p = json_loads(keys[i].policy, 0, NULL)) == NULL)
+			continue;
+		v = json_object_get(p, "Instances");
+		json_array_foreach(v, j, e) {
+			s = json_string_value(e);
+			if (s != NULL && strncmp(s, KEYS_TAG_PREFIX, 4) == 0 &&
+			    strncmp(s + 4, key, klen) == 0 &&
+			    s[4 + klen] == '=')
+				found = 1;
+		}
+		json_decref(p);
+	}
+	store_key_list_free(keys, n);
+	return found;
 }
 
 int

@@ -162,7 +162,8 @@ lkd_usage(FILE *f)
 "                       LATCHKEYD_MASTER_KEY, else PATH.key; made with mode\n"
 "                       0600 on first use; required for PostgreSQL)\n"
 "  --actions, --instances, --users  comma-separated policy lists (default *):\n"
-"                       API actions; instance ids or name patterns; login\n"
+"                       API actions; instance ids, name patterns or\n"
+"                       tag:KEY=VALUE (the instances with that tag); login\n"
 "                       users the key may send SSH keys for, and the users\n"
 "                       its other commands may run as\n"
 "  --count N, --ttl S   activation: registrations allowed (default 10) and\n"
@@ -304,6 +305,42 @@ lkd_print(json_t *v, int json, const char *text)
 	json_decref(v);
 }
 
+/*
+ * --instances: each entry an id or name pattern, or "tag:KEY=VALUE" with
+ * a tag key and value as TagResources takes them.
+ */
+static int
+lkd_instances_valid(const char *list)
+{
+	char entry[512];
+	const char *p, *comma;
+	size_t n;
+
+	if (list == NULL || strcmp(list, "*") == 0)
+		return 1;
+	for (p = list; ; p = comma + 1) {
+		if ((comma = strchr(p, ',')) == NULL)
+			comma = p + strlen(p);
+		n = (size_t)(comma - p);
+		if (n > 0) {
+			if (n >= sizeof(entry))
+				n = sizeof(entry) - 1;
+			memcpy(entry, p, n);
+			entry[n] = '\0';
+			if (!keys_policy_entry_valid(entry)) {
+				log_warnx("accesskey create: --instances: "
+				    "\"%s\" is not an instance id, a name "
+				    "pattern or tag:KEY=VALUE (a key of 1 to "
+				    "128 characters, not aliyun... or acs:..., "
+				    "a value of 0 to 128)", entry);
+				return 0;
+			}
+		}
+		if (*comma == '\0')
+			return 1;
+	}
+}
+
 static int
 lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 {
@@ -312,6 +349,8 @@ lkd_accesskey(const struct lkd_opts *o, int argc, char **argv)
 	int r;
 
 	if (argc >= 1 && strcmp(argv[0], "create") == 0 && argc == 1) {
+		if (!lkd_instances_valid(o->instances))
+			return 1;
 		if ((r = keys_create(o->description, o->actions, o->instances,
 		    o->users, &id, &secret)) != 0) {
 			log_warnx("accesskey create: %s", lk_err(r));

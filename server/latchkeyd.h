@@ -72,6 +72,12 @@ struct lkd_policy {
 	char	**actions;	/* exact action names */
 	char	**instances;	/* ids or fnmatch patterns on id and name */
 	char	**users;	/* login users for SendSshPublicKey */
+	/*
+	 * The instances its "tag:KEY=VALUE" entries name, looked up once
+	 * when the key is (keys_lookup), so that the checks during a scan
+	 * run no statement of their own.
+	 */
+	char	**tag_ids;
 };
 
 /* keys.c */
@@ -85,6 +91,13 @@ void	 keys_policy_free(struct lkd_policy *pol);
 int	 keys_policy_action(const struct lkd_policy *pol, const char *action);
 int	 keys_policy_instance(const struct lkd_policy *pol, const char *id,
 	    const char *name);
+/*
+ * An Instances policy entry: an id or name pattern (fnmatch), or
+ * "tag:KEY=VALUE" (the instances with that tag); whether e is well formed.
+ */
+int	 keys_policy_entry_valid(const char *e);
+/* 1 when some key's Instances policy names tag key ("tag:KEY="). */
+int	 keys_tag_guarded(const char *key);
 int	 keys_policy_user(const struct lkd_policy *pol, const char *user);
 int	 keys_list(json_t **outp);
 int	 keys_disable(const char *id);

@@ -32,6 +32,7 @@
  *	store_hostkeys.c	the sshd host keys agents report
  *	store_fleet.c	activations and managed instances (their lifecycle)
  *	store_audit.c	the audit trail's events, head and cursors
+ *	store_tag.c	tags on instances and commands
  */
 #ifndef LK_SERVER_STORE_H
 #define LK_SERVER_STORE_H
@@ -450,6 +451,96 @@ int	store_fleet_deregister_tx(const char *id, const char *reason,
 	    const char *replaced_by, int64_t now);
 
 /* ---- end store_fleet.c -------------------------------------------- */
+
+/* ---- store_tag.c: tags on instances and commands ------------------ */
+
+/*
+ * Tags as ECS has them (TagResources): a resource (type "instance" or
+ * "command", STORE_TAG_INSTANCE / STORE_TAG_COMMAND) holds at most
+ * STORE_TAG_MAX tags, each a key of 1 to 128 characters that does not
+ * start with "aliyun" or "acs:" and a value of 0 to 128; neither holds
+ * "http://", "https://" or a control character. An instance's tags go
+ * with it (store_fleet_deregister_tx), a command's with it
+ * (store_cmd_delete).
+ */
+#define STORE_TAG_MAX		20
+#define STORE_TAG_KEY_MAX	128
+#define STORE_TAG_VALUE_MAX	128
+#define STORE_TAG_INSTANCE	"instance"
+#define STORE_TAG_COMMAND	"command"
+
+/* A tag, strings borrowed; value NULL in a filter: any value. */
+struct store_tag {
+	const char	*key;
+	const char	*value;
+};
+
+/* Whether a key (a value) is one ECS accepts: see above. */
+int	store_tag_key_valid(const char *key);
+int	store_tag_value_valid(const char *value);
+
+/*
+ * The resources named and their owner: ids (nids of them, each must
+ * exist; a command must also be owned by owner, when owner is not NULL).
+ * *badp (may be NULL) gets the index of the first id that does not.
+ */
+struct store_tag_target {
+	const char		*type;
+	const char *const	*ids;
+	size_t			 nids;
+	const char		*owner;
+};
+
+/*
+ * Sets tags (ntags of them, keys distinct) on every resource of t, a key
+ * already there taking the new value, in one transaction with in_tx (may
+ * be NULL). LK_ERR_NOT_FOUND (*badp: which id); LK_ERR_RANGE when a
+ * resource would hold more than STORE_TAG_MAX tags (*badp: which);
+ * nothing changed after an error.
+ */
+int	store_tag_set(const struct store_tag_target *t,
+	    const struct store_tag *tags, size_t ntags, size_t *badp,
+	    store_tx_hook_fn in_tx, void *arg);
+
+/*
+ * Removes the tags keys (nkeys of them; keys NULL: all of them) from
+ * every resource of t, in one transaction with in_tx (may be NULL).
+ * Keys a resource does not have are no error. LK_ERR_NOT_FOUND (*badp).
+ */
+int	store_tag_unset(const struct store_tag_target *t,
+	    const char *const *keys, size_t nkeys, size_t *badp,
+	    store_tx_hook_fn in_tx, void *arg);
+
+/*
+ * cb(id, key, value, arg) for each tag of the resources of type whose
+ * ids are in ids (nids; ids NULL: every resource of the type, owned by
+ * owner when that is not NULL), ordered by resource id then key. cb
+ * returns 0 to go on, 1 to stop, or an error.
+ */
+typedef int (*store_tag_cb)(const char *id, const char *key,
+    const char *value, void *arg);
+int	store_tag_list(const char *type, const char *const *ids, size_t nids,
+	    const char *owner, store_tag_cb cb, void *arg);
+
+/*
+ * 1 when resource id of type has every tag of filter (nfilter of them;
+ * a NULL value: the key with any value), 0 when not, or an error.
+ */
+int	store_tag_match(const char *type, const char *id,
+	    const struct store_tag *filter, size_t nfilter);
+
+/*
+ * The ids of the resources of type that have every tag of filter (as
+ * store_tag_match; nfilter at least 1), as a new NULL-terminated array
+ * in *idsp (free with store_tag_ids_free) and their number in *np.
+ */
+int	store_tag_ids(const char *type, const struct store_tag *filter,
+	    size_t nfilter, char ***idsp, size_t *np);
+void	store_tag_ids_free(char **ids);
+/* Whether ids (NULL-terminated, may be NULL) holds id. */
+int	store_tag_ids_has(char *const *ids, const char *id);
+
+/* ---- end store_tag.c ---------------------------------------------- */
 
 
 /* ---- store_inv.c and store_cmd.c ---------------------------------- */

@@ -355,10 +355,23 @@ store_cmd_delete(const char *id, const char *owner)
 {
 	int changes = 0, r;
 
+	if ((r = lkdb_begin(lkd->db)) != 0)
+		return r;
 	if ((r = lkdb_run(lkd->db, &changes, "DELETE FROM commands WHERE id = "
 	    "? AND owner = ? AND provider IS NULL", "ss", id, owner)) != 0)
-		return r;
-	return changes == 0 ? LK_ERR_NOT_FOUND : 0;
+		goto fail;
+	if (changes == 0) {
+		r = LK_ERR_NOT_FOUND;
+		goto fail;
+	}
+	/* Its tags go with it (store_tag.c). */
+	if ((r = lkdb_run(lkd->db, NULL, "DELETE FROM tags WHERE "
+	    "resource_type = 'command' AND resource_id = ?", "s", id)) != 0)
+		goto fail;
+	return lkdb_commit(lkd->db);
+ fail:
+	lkdb_rollback(lkd->db);
+	return r;
 }
 
 int

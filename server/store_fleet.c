@@ -377,7 +377,9 @@ store_fleet_deregister_tx(const char *id, const char *reason,
 	    "deregistered = deregistered + 1 WHERE id = ?", "s",
 	    x.activation_id)) != 0 ||
 	    (r = lkdb_run(lkd->db, NULL, "DELETE FROM instance_host_keys "
-	    "WHERE instance_id = ?", "s", id)) != 0)
+	    "WHERE instance_id = ?", "s", id)) != 0 ||
+	    (r = lkdb_run(lkd->db, NULL, "DELETE FROM tags WHERE "
+	    "resource_type = 'instance' AND resource_id = ?", "s", id)) != 0)
 		goto out;
 	r = lkdb_run(lkd->db, NULL, "DELETE FROM instances WHERE id = ?", "s",
 	    id);

@@ -165,7 +165,7 @@ export LK_ENDPOINT=$ENDPOINT LK_PORT LK_RESTART_PORT=$LKD_PORT LK_RESTART_EXTRA 
     00-online.test.js 01-seed-popcore.test.js 02-seed-v3.test.js \
     03-errors.test.js 04-hostile-params.test.js 05-policy.test.js \
     06-persistence.test.js 07-sessions.test.js 08-fleet.test.js \
-    09-sendfile.test.js \
+    09-sendfile.test.js 10-tags.test.js \
     99-agent-killed.test.js) \
     </dev/null
 rc=$?
