@@ -12,6 +12,7 @@
 const { describe, it, before } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { spawnSync } = require('node:child_process');
 const c = require('./common');
 
 const { Ecs } = c;
@@ -24,6 +25,19 @@ function register(id, code) {
       os: 'Linux', version: '1.4.0', addresses: ['127.0.0.1'],
     }),
   });
+}
+
+// One statement on latchkeyd's database (SQLite through python3's module,
+// PostgreSQL through psql): how a test moves an activation's expiry into
+// the past without waiting for it.
+function sql(stmt) {
+  const pg = /^postgres(ql)?:/.test(c.env.db);
+  const r = pg
+    ? spawnSync('psql', [c.env.db, '-qAtc', stmt], { encoding: 'utf8' })
+    : spawnSync('python3', ['-c', 'import sqlite3, sys\n'
+      + 'd = sqlite3.connect(sys.argv[1], timeout=10)\n'
+      + 'd.execute(sys.argv[2]); d.commit()', c.env.db, stmt], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${stmt}: ${r.stderr}`);
 }
 
 function logText() {
@@ -120,6 +134,22 @@ describe('activations', () => {
     assert.match(log, new RegExp(`agent register refused" activation=${act.activationId} .*reason=wrong-code`));
     assert.match(log, /agent register refused" activation=act-nosuch .*reason=unknown-activation/);
     assert.match(log, new RegExp(`agent register refused" activation=${act.activationId} .*reason=disabled`));
+  });
+
+  it('an expired activation: refused as expired, the reason in the log', async () => {
+    const res = await v3.createActivation(new Ecs.CreateActivationRequest({
+      regionId: c.env.region, instanceCount: 1, timeToLiveInHours: 1,
+      description: 'to expire',
+    }));
+    const e = res.body;
+    assert.match(e.activationId, /^act-/);
+    sql(`UPDATE activations SET expires = 1 WHERE id = '${e.activationId}'`);
+    const r = await register(e.activationId, e.activationCode);
+    assert.equal(r.status, 403, JSON.stringify(r.json));
+    assert.equal(r.json.reason, 'expired');
+    const wrong = await register(e.activationId, 'not-the-code');
+    assert.equal(wrong.json.reason, 'wrong-id-or-code', 'a wrong code says nothing of the expiry');
+    assert.match(logText(), new RegExp(`agent register refused" activation=${e.activationId} .*reason=expired`));
   });
 
   it('DeleteActivation (pop-core), then it is unknown', async () => {
