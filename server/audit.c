@@ -497,61 +497,104 @@ audit_export_file(const char *path, int64_t *np)
 	return r;
 }
 
+int
+audit_worker_start(struct audit_worker *w, void *(*fn)(void *))
+{
+	if (pthread_create(&w->th, NULL, fn, NULL) != 0)
+		return LK_ERR_SYSTEM;
+	__atomic_store_n(&w->running, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void
+audit_worker_wake(struct audit_worker *w)
+{
+	if (!__atomic_load_n(&w->running, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->wake = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int
+audit_worker_stopping(struct audit_worker *w)
+{
+	int stop;
+
+	pthread_mutex_lock(&w->lock);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+int
+audit_worker_wait(struct audit_worker *w, long ms, int resting)
+{
+	struct timespec until;
+	int stop;
+
+	pthread_mutex_lock(&w->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!w->stop && (resting || !w->wake))
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0)
+			break;
+	w->wake = 0;
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+void
+audit_worker_stop(struct audit_worker *w)
+{
+	if (!__atomic_load_n(&w->running, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->th, NULL);
+	__atomic_store_n(&w->running, 0, __ATOMIC_RELAXED);
+}
+
 static struct {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	pthread_t	 th;
-	int		 running, stop, wake, reopen;
+	struct audit_worker w;
+	int		 reopen;	/* atomic: SIGHUP asked for it */
 	struct audit_file f;
-} audit_sink = { .lock = PTHREAD_MUTEX_INITIALIZER,
-    .cond = PTHREAD_COND_INITIALIZER, .f = { .fd = -1 } };
+} audit_sink = { .w = AUDIT_WORKER_INIT, .f = { .fd = -1 } };
 
 static void
 audit_sink_wake(void)
 {
 	audit_syslog_wake();
 	audit_webhook_wake();
-	if (!__atomic_load_n(&audit_sink.running, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&audit_sink.lock);
-	audit_sink.wake = 1;
-	pthread_cond_signal(&audit_sink.cond);
-	pthread_mutex_unlock(&audit_sink.lock);
+	audit_worker_wake(&audit_sink.w);
 }
 
 void
 audit_sink_reopen(void)
 {
-	pthread_mutex_lock(&audit_sink.lock);
-	audit_sink.reopen = 1;
-	audit_sink.wake = 1;
-	pthread_cond_signal(&audit_sink.cond);
-	pthread_mutex_unlock(&audit_sink.lock);
+	__atomic_store_n(&audit_sink.reopen, 1, __ATOMIC_RELAXED);
+	audit_worker_wake(&audit_sink.w);
 }
 
 static void *
 audit_sink_main(void *arg)
 {
-	struct timespec until;
 	int stop, reopen, r, last = 0;
 
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&audit_sink.lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += AUDIT_SINK_TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!audit_sink.stop && !audit_sink.wake)
-			if (pthread_cond_timedwait(&audit_sink.cond,
-			    &audit_sink.lock, &until) != 0)
-				break;
-		stop = audit_sink.stop;
-		reopen = audit_sink.reopen;
-		audit_sink.wake = audit_sink.reopen = 0;
-		pthread_mutex_unlock(&audit_sink.lock);
+		stop = audit_worker_wait(&audit_sink.w, AUDIT_SINK_TICK_MS, 0);
+		reopen = __atomic_exchange_n(&audit_sink.reopen, 0,
+		    __ATOMIC_RELAXED);
 		/* One last pass after stop: nothing is left behind. */
 		r = audit_file_export(&audit_sink.f, reopen, NULL);
 		if (r != 0 && last == 0)
@@ -577,9 +620,8 @@ audit_sink_start(const char *path)
 		log_warnx("--audit-file %s: %s", path, lk_err(r));
 		return r;
 	}
-	if (pthread_create(&audit_sink.th, NULL, audit_sink_main, NULL) != 0)
-		return LK_ERR_SYSTEM;
-	__atomic_store_n(&audit_sink.running, 1, __ATOMIC_RELAXED);
+	if ((r = audit_worker_start(&audit_sink.w, audit_sink_main)) != 0)
+		return r;
 	log_info("audit file sink path=%s seq=%lld", audit_sink.f.path,
 	    (long long)audit_sink.f.seq);
 	return 0;
@@ -588,14 +630,9 @@ audit_sink_start(const char *path)
 void
 audit_sink_stop(void)
 {
-	if (!__atomic_load_n(&audit_sink.running, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&audit_sink.w.running, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&audit_sink.lock);
-	audit_sink.stop = 1;
-	pthread_cond_signal(&audit_sink.cond);
-	pthread_mutex_unlock(&audit_sink.lock);
-	pthread_join(audit_sink.th, NULL);
-	__atomic_store_n(&audit_sink.running, 0, __ATOMIC_RELAXED);
+	audit_worker_stop(&audit_sink.w);
 	if (audit_sink.f.fd >= 0)
 		close(audit_sink.f.fd);
 	audit_sink.f.fd = -1;

@@ -9,6 +9,7 @@
 #ifndef LK_SERVER_AUDIT_H
 #define LK_SERVER_AUDIT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,6 +130,26 @@ struct audit_batch {
 int	audit_batch_add(struct audit_batch *b, const struct audit_ev *ev);
 int	audit_batch_write_tx(void *arg);
 void	audit_batch_end(struct audit_batch *b, int committed);
+
+/*
+ * A sink's worker thread (the file, syslog and webhook sinks): woken when
+ * an event is stored, told to stop once, joined. audit_worker_wait sleeps
+ * up to ms, less on stop or, unless resting, on a wake; it returns
+ * whether stop was asked. audit_worker_stop joins the thread.
+ */
+struct audit_worker {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	 th;
+	int		 running, stop, wake;
+};
+#define AUDIT_WORKER_INIT	{ .lock = PTHREAD_MUTEX_INITIALIZER, \
+				  .cond = PTHREAD_COND_INITIALIZER }
+int	audit_worker_start(struct audit_worker *w, void *(*fn)(void *));
+void	audit_worker_wake(struct audit_worker *w);
+int	audit_worker_stopping(struct audit_worker *w);
+int	audit_worker_wait(struct audit_worker *w, long ms, int resting);
+void	audit_worker_stop(struct audit_worker *w);
 
 /* ---- audit_syslog.c: the syslog sink (RFC 5424), a thread ---------- */
 #define AUDIT_SYSLOG_SOCKET	"/dev/log"

@@ -45,10 +45,7 @@
 #define SYSLOG_SD_ID		"latchkey@32473"
 
 static struct {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	pthread_t	 th;
-	int		 running, stop, wake;
+	struct audit_worker w;
 	int		 fd;
 	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char		 cursor[PATH_MAX + 80];
@@ -57,8 +54,7 @@ static struct {
 	char		 why[160];	/* the last failure, for the log */
 	int		 primed;
 	char		*msg;
-} sl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-    .fd = -1 };
+} sl = { .w = AUDIT_WORKER_INIT, .fd = -1 };
 
 /* An SD-PARAM value: '"', '\' and ']' escaped (RFC 5424 6.3.3). */
 static size_t
@@ -216,26 +212,6 @@ syslog_export(void)
 	}
 }
 
-static void
-syslog_wait(long ms)
-{
-	struct timespec until;
-
-	pthread_mutex_lock(&sl.lock);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (!sl.stop && !sl.wake)
-		if (pthread_cond_timedwait(&sl.cond, &sl.lock, &until) != 0)
-			break;
-	sl.wake = 0;
-	pthread_mutex_unlock(&sl.lock);
-}
-
 static void *
 syslog_main(void *arg)
 {
@@ -246,9 +222,7 @@ syslog_main(void *arg)
 
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&sl.lock);
-		stop = sl.stop;
-		pthread_mutex_unlock(&sl.lock);
+		stop = audit_worker_stopping(&sl.w);
 		r = syslog_export();
 		if (r != 0) {
 			if (sl.why[0] == '\0')
@@ -269,7 +243,8 @@ syslog_main(void *arg)
 		}
 		if (stop)
 			break;
-		syslog_wait(backoff != 0 ? backoff : SYSLOG_TICK_MS);
+		audit_worker_wait(&sl.w, backoff != 0 ? backoff :
+		    SYSLOG_TICK_MS, 0);
 	}
 	return NULL;
 }
@@ -277,12 +252,7 @@ syslog_main(void *arg)
 void
 audit_syslog_wake(void)
 {
-	if (!__atomic_load_n(&sl.running, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&sl.lock);
-	sl.wake = 1;
-	pthread_cond_signal(&sl.cond);
-	pthread_mutex_unlock(&sl.lock);
+	audit_worker_wake(&sl.w);
 }
 
 int
@@ -301,9 +271,8 @@ audit_syslog_start(const char *path)
 	    sl.path);
 	if ((sl.msg = malloc(SYSLOG_MSG_MAX)) == NULL)
 		return LK_ERR_ALLOC;
-	if (pthread_create(&sl.th, NULL, syslog_main, NULL) != 0)
+	if (audit_worker_start(&sl.w, syslog_main) != 0)
 		return LK_ERR_SYSTEM;
-	__atomic_store_n(&sl.running, 1, __ATOMIC_RELAXED);
 	log_info("audit syslog sink socket=%s", sl.path);
 	return 0;
 }
@@ -311,14 +280,9 @@ audit_syslog_start(const char *path)
 void
 audit_syslog_stop(void)
 {
-	if (!__atomic_load_n(&sl.running, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&sl.w.running, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&sl.lock);
-	sl.stop = 1;
-	pthread_cond_signal(&sl.cond);
-	pthread_mutex_unlock(&sl.lock);
-	pthread_join(sl.th, NULL);
-	__atomic_store_n(&sl.running, 0, __ATOMIC_RELAXED);
+	audit_worker_stop(&sl.w);
 	if (sl.fd >= 0)
 		close(sl.fd);
 	sl.fd = -1;

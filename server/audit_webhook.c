@@ -39,17 +39,14 @@
 #define WEBHOOK_BACKOFF_MAX_MS	60000
 
 static struct {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	pthread_t	 th;
-	int		 running, stop, wake;
+	struct audit_worker w;
 	char		 url[WEBHOOK_URL_MAX];
 	char		 cursor[WEBHOOK_URL_MAX + 16];
 	int64_t		 seq;
 	int		 primed;
 	CURL		*curl;
 	char		 why[CURL_ERROR_SIZE + 64];
-} wh = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} wh = { .w = AUDIT_WORKER_INIT };
 
 /*
  * https://anything, or http:// to 127.0.0.0/8, ::1 or localhost. 0, or
@@ -213,27 +210,6 @@ webhook_export(void)
 	return r;
 }
 
-/* Waits ms, or less on stop, or on a new event unless resting. */
-static void
-webhook_wait(long ms, int resting)
-{
-	struct timespec until;
-
-	pthread_mutex_lock(&wh.lock);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (!wh.stop && (resting || !wh.wake))
-		if (pthread_cond_timedwait(&wh.cond, &wh.lock, &until) != 0)
-			break;
-	wh.wake = 0;
-	pthread_mutex_unlock(&wh.lock);
-}
-
 static void *
 webhook_main(void *arg)
 {
@@ -244,9 +220,7 @@ webhook_main(void *arg)
 
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&wh.lock);
-		stop = wh.stop;
-		pthread_mutex_unlock(&wh.lock);
+		stop = audit_worker_stopping(&wh.w);
 		if ((r = webhook_export()) != 0) {
 			backoff = backoff == 0 ? WEBHOOK_BACKOFF_MIN_MS :
 			    backoff * 2;
@@ -266,8 +240,8 @@ webhook_main(void *arg)
 		if (stop)
 			break;
 		/* New events do not cut a backoff short: the receiver rests. */
-		webhook_wait(backoff != 0 ? backoff : WEBHOOK_TICK_MS,
-		    backoff != 0);
+		audit_worker_wait(&wh.w, backoff != 0 ? backoff :
+		    WEBHOOK_TICK_MS, backoff != 0);
 	}
 	return NULL;
 }
@@ -275,12 +249,7 @@ webhook_main(void *arg)
 void
 audit_webhook_wake(void)
 {
-	if (!__atomic_load_n(&wh.running, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&wh.lock);
-	wh.wake = 1;
-	pthread_cond_signal(&wh.cond);
-	pthread_mutex_unlock(&wh.lock);
+	audit_worker_wake(&wh.w);
 }
 
 int
@@ -305,9 +274,8 @@ audit_webhook_start(const char *url)
 	curl_easy_setopt(wh.curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(wh.curl, CURLOPT_USERAGENT, "latchkeyd/" LKD_VERSION);
 	curl_easy_setopt(wh.curl, CURLOPT_WRITEFUNCTION, webhook_discard);
-	if (pthread_create(&wh.th, NULL, webhook_main, NULL) != 0)
+	if (audit_worker_start(&wh.w, webhook_main) != 0)
 		return LK_ERR_SYSTEM;
-	__atomic_store_n(&wh.running, 1, __ATOMIC_RELAXED);
 	log_info("audit webhook sink url=%s", wh.url);
 	return 0;
 }
@@ -315,14 +283,9 @@ audit_webhook_start(const char *url)
 void
 audit_webhook_stop(void)
 {
-	if (!__atomic_load_n(&wh.running, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&wh.w.running, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&wh.lock);
-	wh.stop = 1;
-	pthread_cond_signal(&wh.cond);
-	pthread_mutex_unlock(&wh.lock);
-	pthread_join(wh.th, NULL);
-	__atomic_store_n(&wh.running, 0, __ATOMIC_RELAXED);
+	audit_worker_stop(&wh.w);
 	curl_easy_cleanup(wh.curl);
 	wh.curl = NULL;
 	curl_global_cleanup();
