@@ -146,11 +146,20 @@ fi
 LK_PORT=${HA_PORT:-$LKD_PORT}
 LK_RESTART_EXTRA=
 [ "$REPLICAS" -gt 1 ] && LK_RESTART_EXTRA="--replica-id r1 --max-conns-per-ip 0"
+# Every latchkeyd's log, colon-separated: behind HAProxy a call may be
+# answered by any replica, so what one logged is looked for in all.
+LK_LKD_LOGS=$LKD_LOG
+if [ "$REPLICAS" -gt 1 ]; then
+	LK_LKD_LOGS=
+	for r in "${LK_REPLICAS[@]}"; do
+		LK_LKD_LOGS+=${LK_LKD_LOGS:+:}$T/$r.log
+	done
+fi
 export LK_ENDPOINT=$ENDPOINT LK_PORT LK_RESTART_PORT=$LKD_PORT LK_RESTART_EXTRA \
     LK_REGION=cn-hangzhou \
     LK_AK_ID=$AK_ID LK_AK_SECRET=$AK_SECRET LK_T=$T LK_WORK=$T/work \
     LK_LATCHKEYD=$LKD LK_DB=$DB LK_LKD_PIDFILE=$LKD_PIDFILE \
-    LK_LKD_LOG=$LKD_LOG LK_SSHD_PORT=$SSHD_PORT LK_ROOT=$R \
+    LK_LKD_LOG=$LKD_LOG LK_LKD_LOGS LK_SSHD_PORT=$SSHD_PORT LK_ROOT=$R \
     LK_AGENT_B_LOG=$T/agent-b.log LK_AGENT_C_PIDFILE=$T/agent-c.pid \
     LK_INSTANCE_A=${INST[a]:-} LK_INSTANCE_B=${INST[b]:-} \
     LK_INSTANCE_C=${INST[c]:-} LK_TAP_START=$LK_N \

@@ -48,6 +48,10 @@ const env = {
   get db() { return need('LK_DB'); },
   get lkdPidfile() { return need('LK_LKD_PIDFILE'); },
   get lkdLog() { return need('LK_LKD_LOG'); },
+  // Every replica's log (LK_LKD_LOGS, colon-separated), or the one.
+  get lkdLogs() {
+    return (process.env.LK_LKD_LOGS || need('LK_LKD_LOG')).split(':').filter(Boolean);
+  },
   get sshdPort() { return Number(need('LK_SSHD_PORT')); },
   get agentBLog() { return need('LK_AGENT_B_LOG'); },
   get agentCPidfile() { return need('LK_AGENT_C_PIDFILE'); },
