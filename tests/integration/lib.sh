@@ -285,11 +285,20 @@ lk_activation() {
 # LK_NETNS set, in that network namespace.
 # Agents of one test share a machine: none sends a machine id (which
 # would make each replace the one before) unless LK_AGENT_MACHINE_ID says.
+# Nor does an agent touch the machine's own /run/latchkey (its key store
+# and clock-skew file), /var/lib/latchkey or sshd: LATCHKEY_ROOT is the
+# test's (set before the call) or else $T/agent-root, an empty scratch root.
+lk_agent_root() {
+	local r=${LATCHKEY_ROOT:-$T/agent-root}
+	mkdir -p "$r" && printf '%s' "$r"
+}
+
 lk_agent_register() {
 	local name=$1 ns=() rc; shift
 	[ -n "${LK_NETNS:-}" ] && ns=(ip netns exec "$LK_NETNS")
 	AGENT_IID=
-	"${ns[@]}" "$(lk_bin latchkey-agent)" register $(lk_noconf "$@") \
+	"${ns[@]}" env LATCHKEY_ROOT="$(lk_agent_root)" \
+	    "$(lk_bin latchkey-agent)" register $(lk_noconf "$@") \
 	    --server "$LKD_URL" \
 	    --activation-id "${LK_ACT_ID:-}" \
 	    --activation-code "${LK_ACT_CODE:-}" \
@@ -316,7 +325,8 @@ lk_agent_run() {
 	AGENT_PIDFILE=$T/$name.pid
 	n0=$(grep -c ' conn connected' "$AGENT_LOG" 2>/dev/null)
 	lk_pidfile "$AGENT_PIDFILE"
-	"${ns[@]}" "$(lk_bin latchkey-agent)" run $(lk_noconf "$@") \
+	"${ns[@]}" env LATCHKEY_ROOT="$(lk_agent_root)" \
+	    "$(lk_bin latchkey-agent)" run $(lk_noconf "$@") \
 	    --state "$T/$name/agent.json" \
 	    --log "$AGENT_LOG" --foreground "$@" >>"$T/$name.out" 2>&1 </dev/null &
 	AGENT_PID=$!
