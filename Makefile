@@ -53,7 +53,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
 		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
-		   lib/sshdlog.c lib/filespec.c lib/cast.c
+		   lib/sshdlog.c lib/filespec.c lib/cast.c lib/sshcert.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
