@@ -272,6 +272,16 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The optional host CA: its key and certificates on both backends.
+HOSTCA_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,hostca.o store_hostca.o \
+		   keys.o store_keys.o store_tag.o store_inst.o store_agent.o \
+		   store_fleet.o fleet.o store_hostkeys.o store.o db.o db_sqlite.o \
+		   db_pg.o util.o)
+$(BUILD)/tests/test_storage_hostca: tests/unit/test_storage_hostca.c $(HOSTCA_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 # The audit trail: chain, verify and file export on both backends.
 AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o audit_syslog.o audit_webhook.o \
 		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
@@ -299,7 +309,8 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_fleet.c server/fleet.c \
-    server/store_hostkeys.c server/hostkeys.c \
+    server/store_hostkeys.c server/hostkeys.c server/hostca.c \
+    server/store_hostca.c server/keys.c server/store_keys.c server/store_tag.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
     server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
     server/agentlogin.c server/agentskew.c server/metrics.c \
