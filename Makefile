@@ -312,6 +312,7 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/store_fleet.c server/fleet.c \
     server/store_hostkeys.c server/hostkeys.c server/hostca.c \
     server/store_hostca.c server/keys.c server/store_keys.c server/store_tag.c \
+    server/store_inst.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
     server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
     server/agentlogin.c server/agentskew.c server/metrics.c \
