@@ -53,7 +53,7 @@ LIB_SRCS	 = lib/err.c lib/log.c lib/b64.c lib/sshkey.c lib/util.c \
 		   lib/sshkey_wire.c lib/params.c lib/sig.c lib/subst.c \
 		   lib/subst_lex.c lib/ws.c lib/ws_key.c lib/wsframe.c \
 		   lib/wsconn.c lib/stream.c lib/tunnel.c lib/nethint.c lib/conf.c \
-		   lib/sshdlog.c lib/filespec.c lib/cast.c
+		   lib/sshdlog.c lib/filespec.c lib/cast.c lib/sshcert.c
 LIB_OBJS	 = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A		 = $(BUILD)/liblatchkey.a
 
@@ -154,7 +154,8 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_exec.c agent/agent_report.c agent/agent_http.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
 		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
-		   agent/agent_clock.c agent/agent_file.c agent/agent_rec.c
+		   agent/agent_clock.c agent/agent_file.c agent/agent_rec.c \
+		   agent/agent_hostcerts.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -272,6 +273,16 @@ $(BUILD)/tests/test_storage_hostkeys: tests/unit/test_storage_hostkeys.c $(HOSTK
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
 
+# The optional host CA: its key and certificates on both backends.
+HOSTCA_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,hostca.o store_hostca.o \
+		   keys.o store_keys.o store_tag.o store_inst.o store_agent.o \
+		   store_fleet.o fleet.o store_hostkeys.o store.o db.o db_sqlite.o \
+		   db_pg.o util.o)
+$(BUILD)/tests/test_storage_hostca: tests/unit/test_storage_hostca.c $(HOSTCA_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq $(LIBS) -lpthread
+
 # The audit trail: chain, verify and file export on both backends.
 AUDIT_TEST_OBJS = $(addprefix $(BUILD)/obj/server/,audit.o audit_line.o audit_syslog.o audit_webhook.o \
 		   store_audit.o store.o db.o db_sqlite.o db_pg.o util.o)
@@ -299,7 +310,9 @@ build-fuzz/fuzz_agentd: tests/fuzz/fuzz_agentd.c $(LIB_SRCS) server/agentd.c \
     server/db.c server/db_sqlite.c server/db_pg.c server/util.c server/longpoll.c server/agentauth.c \
     server/heartbeat.c server/notify.c server/store_agent.c \
     server/store_fleet.c server/fleet.c \
-    server/store_hostkeys.c server/hostkeys.c \
+    server/store_hostkeys.c server/hostkeys.c server/hostca.c \
+    server/store_hostca.c server/keys.c server/store_keys.c server/store_tag.c \
+    server/store_inst.c \
     server/store_sess.c server/store.c server/audit.c server/audit_line.c \
     server/store_audit.c server/audit_syslog.c server/audit_webhook.c \
     server/agentlogin.c server/agentskew.c server/metrics.c \

@@ -14,6 +14,7 @@
  *	agent_http.c		HTTP with libcurl
  *	agent_state.c		state file and the host's facts
  *	agent_hostkeys.c	sshd's host keys, for the facts
+ *	agent_hostcerts.c	the host CA's certificates, for sshd
  *	agent_login.c		logins with pushed keys, from sshd's log
  *	agent_clock.c		this clock against latchkeyd's
  *	agent_log.c		the event log file
@@ -101,6 +102,26 @@ const char *agent_machine_id(char *, size_t);
  * only when out of memory.
  */
 json_t	*agent_hostkeys(void);
+/*
+ * Runs argv[0] with argv, no environment, and reads at most max - 1 bytes
+ * of its stdout into out. 0 when it exited 0 in time (agent_hostkeys.c).
+ */
+int	 agent_hostkeys_run(char *const argv[], char *out, size_t max);
+
+/*
+ * agent_hostcerts.c: the host certificates of a hello answer, installed
+ * for sshd with --host-certificates. agent_hostcerts_check is the check
+ * of that input: every entry of certs must be a host certificate of one
+ * of keys (the "type base64" lines reported), at most one per key;
+ * then lines[] (without comments) and hexes[] (the keys' SHA-256 in hex)
+ * get *np new strings; otherwise nothing and LK_ERR_INVALID_FORMAT.
+ */
+#define AGENT_HOSTCERT_HELLO_MS	(6LL * 3600 * 1000)	/* renewal hellos */
+void	 agent_hostcerts_enable(int);
+int	 agent_hostcerts_enabled(void);
+int	 agent_hostcerts_check(const json_t *, const json_t *, char **,
+	    char **, size_t *);
+void	 agent_hostcerts_apply(const json_t *, const json_t *);
 
 /* agent_clock.c: this clock against latchkeyd's (docs/audit.md). */
 long long agent_clock_ms(void);

@@ -100,7 +100,7 @@ agent_hostkeys_sshd(char *sshd, size_t slen, char *config, size_t clen)
  * 0 within AGENT_HOSTKEYS_MS, else LK_ERR_SYSTEM (or LK_ERR_TOO_LONG when
  * it printed more).
  */
-static int
+int
 agent_hostkeys_run(char *const argv[], char *out, size_t max)
 {
 	posix_spawn_file_actions_t fa;

@@ -372,8 +372,10 @@ agent_hello(struct agent_http *h, const struct agent_state *st,
 	json_decref(facts);
 	if ((r = agent_outcome("hello", r, &resp, st, h)) == AGENT_OK) {
 		(void)agent_conn_answered(c, h, &resp);
-		if ((ans = agent_resp_json(&resp)) != NULL)
+		if ((ans = agent_resp_json(&resp)) != NULL) {
 			agent_clock_note(ans);
+			agent_hostcerts_apply(ans, hostkeys);
+		}
 		json_decref(ans);
 	}
 	agent_resp_free(&resp);
@@ -509,6 +511,7 @@ agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 	char url[AGENT_URL_MAX];
 	long backoff = 0, wait;
 	long long next_check = agent_now_ms() + check_s * 1000L;
+	long long next_cert = agent_now_ms() + AGENT_HOSTCERT_HELLO_MS;
 	json_t *keys;
 	int need_hello = 1;
 
@@ -518,6 +521,11 @@ agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 	while (!agent_quitting()) {
 		agent_hostkeys_check(&keys, &next_check, check_s * 1000L,
 		    &need_hello);
+		/* Certificates are renewed at a hello: say one now and then. */
+		if (agent_hostcerts_enabled() && agent_now_ms() >= next_cert) {
+			next_cert = agent_now_ms() + AGENT_HOSTCERT_HELLO_MS;
+			need_hello = 1;
+		}
 		if (need_hello && (o = agent_hello(h, st, &c, keys)) ==
 		    AGENT_OK)
 			need_hello = 0;

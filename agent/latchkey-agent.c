@@ -60,6 +60,7 @@ struct agent_opts {
 	const char	*shell_users;
 	const char	*record_max;
 	int		 record_shells;
+	int		 host_certs;	/* --host-certificates */
 	const char	*hostkey_check;
 	const char	*log_format;
 	const char	*sshd_log;
@@ -96,7 +97,7 @@ agent_usage(FILE *fp)
 	    "           [--log-format text|json]\n"
 	    "           [--session-ports LIST|none] [--shell-users LIST|none]\n"
 	    "           [--record-shells] [--record-max BYTES]\n"
-	    "           [--hostkey-check SECONDS]\n"
+	    "           [--hostkey-check SECONDS] [--host-certificates]\n"
 	    "           [--sshd-log auto|journal|none|FILE]\n"
 	    "       %s status [--state FILE]\n"
 	    "       %s check-config [--config FILE] [options]\n"
@@ -117,7 +118,10 @@ agent_usage(FILE *fp)
 	    "             (asciicast v2, at most --record-max bytes, default\n"
 	    "             16 MiB) and sent to latchkeyd when they end;\n"
 	    "             sshd's host keys are checked every --hostkey-check\n"
-	    "             seconds (default %d); logins with pushed keys are\n"
+	    "             seconds (default %d); with --host-certificates,\n"
+	    "             the host certificates latchkeyd's host CA signs\n"
+	    "             are installed for sshd (HostCertificate);\n"
+	    "             logins with pushed keys are\n"
 	    "             read from --sshd-log (default auto) and reported;\n"
 	    "             in the foreground, events go to stderr too, as\n"
 	    "             key=value lines (--log-format text) or JSON\n"
@@ -206,6 +210,8 @@ static const struct agent_optdef {
 	    record_max) },
 	{ "--hostkey-check", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    hostkey_check) },
+	{ "--host-certificates", O_SESS, AO_FLAG, offsetof(struct agent_opts,
+	    host_certs) },
 	{ "--sshd-log", O_SESS, AO_VAL, offsetof(struct agent_opts,
 	    sshd_log) },
 	{ "--config", O_CONF, AO_VAL, offsetof(struct agent_opts, config) },
@@ -988,6 +994,7 @@ main(int argc, char **argv)
 			    "absolute path");
 			return AGENT_EXIT_USAGE;
 		}
+		agent_hostcerts_enable(o.host_certs);
 		return agent_run(o.state, o.log, o.foreground, o.debug,
 		    (long)check);
 	}

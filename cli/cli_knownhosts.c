@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sshkey.h"
 #include "util.h"
 
 #define KH_HOST_MAX	1024	/* bytes of HOST */
@@ -192,6 +193,45 @@ kh_mismatch(const char *host, const char *ids_text, json_t *keys,
 	    "('latchkey known-hosts %s' shows what latchkey knows)\n", shost);
 }
 
+/*
+ * --ca: the one "@cert-authority * KEY latchkey host CA" line for
+ * ~/.ssh/known_hosts, from DescribeHostCertificateAuthority. The key is
+ * checked (lib/sshkey.c: an ssh-ed25519 key in canonical form) before it
+ * is printed.
+ */
+static int
+kh_ca(struct cli *c)
+{
+	struct cli_req q;
+	struct lk_sshkey *k = NULL;
+	json_t *resp = NULL;
+	const char *pk;
+	char *line = NULL;
+	int r;
+
+	if ((r = cli_config_load(c)) != 0)
+		return r;
+	cli_req_init(&q);
+	r = cli_api_do(c, "DescribeHostCertificateAuthority", &q, &resp);
+	cli_req_free(&q);
+	if (r != 0)
+		return r;
+	if ((pk = cli_jstr(resp, "PublicKey")) == NULL ||
+	    lk_sshkey_parse_line(pk, strlen(pk), &k) != 0 ||
+	    k->type != LK_KEY_ED25519 || lk_sshkey_to_line(k, 0, &line) != 0) {
+		cli_warn("known-hosts --ca: latchkeyd's answer is not an "
+		    "ssh-ed25519 key");
+		r = CLI_EX_API;
+	} else {
+		printf("@cert-authority * %s latchkey host CA\n", line);
+		r = fflush(stdout) != 0 ? CLI_EX_LOCAL : 0;
+	}
+	free(line);
+	lk_sshkey_free(k);
+	json_decref(resp);
+	return r;
+}
+
 int
 cli_known_hosts_main(struct cli *c, int argc, char **argv)
 {
@@ -199,6 +239,7 @@ cli_known_hosts_main(struct cli *c, int argc, char **argv)
 		CLI_COMMON_OPTIONS,
 		{ "instance", required_argument, NULL, 'i' },
 		{ "stamp", required_argument, NULL, 's' },
+		{ "ca", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *ids = NULL, *keys = NULL, *v;
@@ -206,7 +247,7 @@ cli_known_hosts_main(struct cli *c, int argc, char **argv)
 	    *kfp;
 	char *host = NULL, ids_text[512] = "";
 	size_t i, off = 0;
-	int ch, k, r, found = 0;
+	int ch, k, r, found = 0, ca = 0;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "vhi:s:", opts, NULL)) != -1) {
@@ -218,6 +259,15 @@ cli_known_hosts_main(struct cli *c, int argc, char **argv)
 			id_opt = optarg;
 		else if (ch == 's')
 			stamp = optarg;
+		else if (ch == 'C')
+			ca = 1;
+	}
+	if (ca) {
+		if (argc != optind) {
+			cli_usage_of("known-hosts", 1);
+			return CLI_EX_USAGE;
+		}
+		return kh_ca(c);
 	}
 	if (argc - optind < 1 || argc - optind > 2) {
 		cli_usage_of("known-hosts", 1);

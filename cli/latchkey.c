@@ -277,7 +277,8 @@ static const struct cli_cmd cli_cmds[] = {
 "                        take 3 S of silence as a lost connection\n"
 "                        (default 30)\n" },
 	{ "known-hosts", cli_known_hosts_main,
-"usage: latchkey known-hosts [--instance ID] HOST [FINGERPRINT]\n",
+"usage: latchkey known-hosts [--instance ID] HOST [FINGERPRINT]\n"
+"       latchkey known-hosts --ca\n",
 "\n"
 "Prints the host keys that the agent on the instance HOST reported (the\n"
 "keys sshd there uses) as known_hosts lines, \"HOST type key\", for ssh's\n"
@@ -297,7 +298,13 @@ static const struct cli_cmd cli_cmds[] = {
 "\n"
 "  -i, --instance ID     the keys of instance ID, whatever HOST is\n"
 "  -s, --stamp FILE      create FILE when ssh checks a key (latchkey ssh\n"
-"                        uses it to tell a login that came too late)\n" },
+"                        uses it to tell a login that came too late)\n"
+"      --ca              print one line for ~/.ssh/known_hosts instead,\n"
+"                        \"@cert-authority * ssh-ed25519 ... latchkey host\n"
+"                        CA\", that trusts every instance whose sshd serves\n"
+"                        a certificate of latchkeyd's host CA (when its\n"
+"                        operator turned it on: latchkeyd --host-ca, agents\n"
+"                        with --host-certificates)\n" },
 	{ "forward", cli_forward_main,
 "usage: latchkey forward [--bind ADDR] [--resume-wait S] [--keepalive S]\n"
 "                        INSTANCE REMOTE_PORT LOCAL_PORT\n",

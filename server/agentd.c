@@ -29,6 +29,7 @@
 #include "err.h"
 #include "fleet.h"
 #include "heartbeat.h"
+#include "hostca.h"
 #include "hostkeys.h"
 #include "latchkeyd.h"
 #include "log.h"
@@ -355,12 +356,33 @@ agentd_ports(json_t *o, char **portsp)
 	return *portsp ? 0 : LK_ERR_ALLOC;
 }
 
+/*
+ * With the host CA on (--host-ca): the certificates of the instance's
+ * host keys as ans's "host_certificates" (hostca.c). A failure is logged
+ * and the hello still answered, without them: the agent keeps what it
+ * has installed.
+ */
+static void
+agentd_hostcerts(const char *id, int64_t now, json_t *ans)
+{
+	json_t *certs = NULL;
+	int r;
+
+	if (!hostca_conf.on)
+		return;
+	if ((r = hostca_issue(id, now, &certs)) != 0 ||
+	    json_object_set_new(ans, "host_certificates", certs) != 0)
+		log_warnx("hostca issue instance=%s error=\"%s\"", id,
+		    lk_err(r != 0 ? r : LK_ERR_ALLOC));
+}
+
 static int
 agentd_hello(const char *id, json_t *in, char **outp)
 {
 	struct store_agent_hello hl;
 	struct store_hostkey *keys = NULL;
 	const char *host, *os, *ver;
+	json_t *ans;
 	char *addrs = NULL, *ports = NULL;
 	json_t *clock = json_object_get(in, "clock_ms");
 	int64_t skew = 0;
@@ -400,8 +422,13 @@ agentd_hello(const char *id, json_t *in, char **outp)
 	if (clock != NULL)
 		known = agentskew_note(id, json_integer_value(clock), &skew) ==
 		    0;
-	*outp = known ? agentd_json(json_pack("{s:I}", "clock_skew_ms",
-	    (json_int_t)skew)) : strdup("{}");
+	if ((ans = json_object()) == NULL || (known && json_object_set_new(ans,
+	    "clock_skew_ms", json_integer(skew)) != 0)) {
+		json_decref(ans);
+		return agentd_fail(outp, 500, "internal error");
+	}
+	agentd_hostcerts(id, hl.now, ans);
+	*outp = agentd_json(ans);
 	return *outp != NULL ? 200 : 500;
 }
 

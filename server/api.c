@@ -39,6 +39,8 @@ static const struct api_action api_actions[] = {
 	{ "DescribeCloudAssistantStatus", api_describe_cloud_assistant_status,
 	    NULL },
 	{ "DescribeInstanceHostKeys", api_describe_instance_host_keys, NULL },
+	{ "DescribeHostCertificateAuthority",
+	    api_describe_host_certificate_authority, NULL },
 	{ "StartTerminalSession", api_start_terminal_session,
 	    "session.start" },
 	{ "ResumeTerminalSession", api_resume_terminal_session,

@@ -118,6 +118,7 @@ int	api_describe_send_file_results(struct api_req *);
 int	api_describe_instances(struct api_req *);
 int	api_describe_cloud_assistant_status(struct api_req *);
 int	api_describe_instance_host_keys(struct api_req *);
+int	api_describe_host_certificate_authority(struct api_req *);
 /* api_sess.c */
 int	api_start_terminal_session(struct api_req *);
 int	api_resume_terminal_session(struct api_req *);

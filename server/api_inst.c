@@ -20,6 +20,7 @@
 #include "api.h"
 #include "api_int.h"
 #include "err.h"
+#include "hostca.h"
 #include "store.h"
 
 #define INST_IDS_MAX	100	/* InstanceIds / InstanceId.N */
@@ -448,4 +449,33 @@ api_describe_instance_host_keys(struct api_req *req)
 	json_decref(list);
 	store_hostkeys_free(keys, n);
 	return r;
+}
+
+/*
+ * DescribeHostCertificateAuthority (a latchkey extension): the host CA's
+ * public key line, for one "@cert-authority" line in known_hosts. Any
+ * instance: the CA is the whole fleet's. When the operator did not turn
+ * the CA on (--host-ca), 400 HostCertificateAuthority.Disabled: there are
+ * no certificates to trust it for.
+ */
+int
+api_describe_host_certificate_authority(struct api_req *req)
+{
+	char *line = NULL;
+	int e;
+
+	if (!hostca_conf.on) {
+		api_error(req, 400, "HostCertificateAuthority.Disabled",
+		    "latchkeyd signs no host certificates (its operator did "
+		    "not give --host-ca)");
+		return -1;
+	}
+	if ((e = hostca_public(&line)) != 0) {
+		api_store_error(req, e, "host certificate authority");
+		return -1;
+	}
+	json_object_set_new(req->resp, "PublicKey", json_string(line));
+	json_object_set_new(req->resp, "KeyType", json_string("ssh-ed25519"));
+	free(line);
+	return 0;
 }

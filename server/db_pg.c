@@ -278,6 +278,17 @@ static const char *const dbp_migrations[] = {
 	"  resource_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
 	"  PRIMARY KEY(resource_type, resource_id, key));"
 	"CREATE INDEX tags_key ON tags(resource_type, key, value);",
+	/* 11 -> 12 (SQLite's 15 -> 16): the optional host CA. */
+	"CREATE TABLE host_ca(id BIGINT PRIMARY KEY, public_line TEXT"
+	"  NOT NULL, sealed BYTEA NOT NULL, created BIGINT NOT NULL);"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_principals TEXT"
+	"  NOT NULL DEFAULT '';"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_after BIGINT NOT"
+	"  NULL DEFAULT 0;"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_before BIGINT NOT"
+	"  NULL DEFAULT 0;",
 };
 
 #define DBP_NMIGRATIONS (sizeof(dbp_migrations) / sizeof(dbp_migrations[0]))

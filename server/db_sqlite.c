@@ -260,6 +260,23 @@ static const char *const db_migrations[] = {
 	"  resource_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
 	"  PRIMARY KEY(resource_type, resource_id, key));"
 	"CREATE INDEX tags_key ON tags(resource_type, key, value);",
+	/*
+	 * 15 -> 16: the optional host CA (issue 14, server/hostca.c,
+	 * docs/cli.md "Host certificates"): latchkeyd's one Ed25519 key
+	 * pair (id 1: the replicas on one database share it), its private
+	 * half sealed under the master key; and each host key's current
+	 * certificate, its principals and validity ('' and 0: none).
+	 */
+	"CREATE TABLE host_ca(id INTEGER PRIMARY KEY, public_line TEXT"
+	"  NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL);"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_principals TEXT"
+	"  NOT NULL DEFAULT '';"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_after INTEGER NOT"
+	"  NULL DEFAULT 0;"
+	"ALTER TABLE instance_host_keys ADD COLUMN cert_before INTEGER NOT"
+	"  NULL DEFAULT 0;",
 };
 
 #define DB_NMIGRATIONS (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -30,6 +30,7 @@
 #define KEYS_SECRET_CHARS	30
 #define KEYS_GCM_NONCE		12
 #define KEYS_GCM_TAG		16
+#define KEYS_SEALED_MAX		4096
 #define KEYS_TAG_PREFIX		"tag:"
 #define KEYS_ALNUM \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -70,32 +71,36 @@ keys_master_load(const char *path, int create)
 	return 0;
 }
 
-/* AES-256-GCM: out = nonce || ciphertext || tag; aad binds it to the id. */
-static int
-keys_seal(const char *id, const char *secret, unsigned char **outp,
-    size_t *lenp)
+/*
+ * AES-256-GCM: out = nonce || ciphertext || tag; aad binds it to the id
+ * (an access key's, or "host-ca" for hostca.c's private key).
+ */
+int
+keys_seal(const char *aad, const void *data, size_t dlen,
+    unsigned char **outp, size_t *lenp)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
 	unsigned char *out = NULL;
-	size_t slen = strlen(secret);
 	int n, r = LK_ERR_INTERNAL;
 
-	if ((out = malloc(KEYS_GCM_NONCE + slen + KEYS_GCM_TAG)) == NULL)
+	if (dlen > KEYS_SEALED_MAX - KEYS_GCM_NONCE - KEYS_GCM_TAG)
+		return LK_ERR_TOO_LONG;
+	if ((out = malloc(KEYS_GCM_NONCE + dlen + KEYS_GCM_TAG)) == NULL)
 		return LK_ERR_ALLOC;
 	if (RAND_bytes(out, KEYS_GCM_NONCE) != 1 ||
 	    (ctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, lkd->master,
 	    out) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)id,
-	    (int)strlen(id)) != 1 ||
-	    EVP_EncryptUpdate(ctx, out + KEYS_GCM_NONCE, &n,
-	    (const unsigned char *)secret, (int)slen) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad,
+	    (int)strlen(aad)) != 1 ||
+	    EVP_EncryptUpdate(ctx, out + KEYS_GCM_NONCE, &n, data,
+	    (int)dlen) != 1 ||
 	    EVP_EncryptFinal_ex(ctx, out + KEYS_GCM_NONCE + n, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KEYS_GCM_TAG,
-	    out + KEYS_GCM_NONCE + slen) != 1)
+	    out + KEYS_GCM_NONCE + dlen) != 1)
 		goto out;
 	*outp = out;
-	*lenp = KEYS_GCM_NONCE + slen + KEYS_GCM_TAG;
+	*lenp = KEYS_GCM_NONCE + dlen + KEYS_GCM_TAG;
 	out = NULL;
 	r = 0;
  out:
@@ -104,43 +109,45 @@ keys_seal(const char *id, const char *secret, unsigned char **outp,
 	return r;
 }
 
-static int
-keys_open(const char *id, const unsigned char *in, size_t len, char **secretp)
+int
+keys_open(const char *aad, const unsigned char *in, size_t len,
+    unsigned char **outp, size_t *outlenp)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
-	char *secret = NULL;
-	size_t slen;
+	unsigned char *data = NULL;
+	size_t dlen;
 	int n, r = LK_ERR_INTERNAL;
 
-	*secretp = NULL;
-	if (len < KEYS_GCM_NONCE + KEYS_GCM_TAG || len > 4096)
+	*outp = NULL;
+	if (len < KEYS_GCM_NONCE + KEYS_GCM_TAG || len > KEYS_SEALED_MAX)
 		return LK_ERR_INVALID_FORMAT;
-	slen = len - KEYS_GCM_NONCE - KEYS_GCM_TAG;
-	if ((secret = malloc(slen + 1)) == NULL)
+	dlen = len - KEYS_GCM_NONCE - KEYS_GCM_TAG;
+	if ((data = malloc(dlen + 1)) == NULL)
 		return LK_ERR_ALLOC;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, lkd->master,
 	    in) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)id,
-	    (int)strlen(id)) != 1 ||
-	    EVP_DecryptUpdate(ctx, (unsigned char *)secret, &n,
-	    in + KEYS_GCM_NONCE, (int)slen) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad,
+	    (int)strlen(aad)) != 1 ||
+	    EVP_DecryptUpdate(ctx, data, &n, in + KEYS_GCM_NONCE,
+	    (int)dlen) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KEYS_GCM_TAG,
-	    (void *)(uintptr_t)(in + KEYS_GCM_NONCE + slen)) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, (unsigned char *)secret + n, &n) != 1) {
+	    (void *)(uintptr_t)(in + KEYS_GCM_NONCE + dlen)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, data + n, &n) != 1) {
 		log_warnx("keys open id=%s error=\"secret does not decrypt: "
-		    "wrong master key?\"", id);
+		    "wrong master key?\"", aad);
 		goto out;
 	}
-	secret[slen] = '\0';
-	*secretp = secret;
-	secret = NULL;
+	data[dlen] = '\0';
+	*outp = data;
+	*outlenp = dlen;
+	data = NULL;
 	r = 0;
  out:
 	EVP_CIPHER_CTX_free(ctx);
-	if (secret != NULL) {
-		OPENSSL_cleanse(secret, slen);
-		free(secret);
+	if (data != NULL) {
+		OPENSSL_cleanse(data, dlen);
+		free(data);
 	}
 	return r;
 }
@@ -193,7 +200,7 @@ keys_create(const char *description, const char *actions,
 		r = LK_ERR_ALLOC;
 		goto out;
 	}
-	if ((r = keys_seal(id, secret, &sealed, &slen)) != 0)
+	if ((r = keys_seal(id, secret, strlen(secret), &sealed, &slen)) != 0)
 		goto out;
 	if ((r = store_key_create(lkd->db, id, sealed, slen, poltext,
 	    description, lkd_now())) != 0)
@@ -235,6 +242,7 @@ keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
 {
 	struct store_key k;
 	json_t *p = NULL;
+	size_t slen;
 	int r;
 
 	memset(pol, 0, sizeof(*pol));
@@ -242,7 +250,8 @@ keys_lookup(const char *id, char **secretp, struct lkd_policy *pol,
 	if ((r = store_key_get(lkd->db, id, &k)) != 0)
 		return r;
 	*disabledp = k.disabled;
-	if ((r = keys_open(id, k.sealed, k.sealedlen, secretp)) != 0)
+	if ((r = keys_open(id, k.sealed, k.sealedlen,
+	    (unsigned char **)secretp, &slen)) != 0)
 		goto out;
 	if ((p = json_loads(k.policy, 0, NULL)) == NULL) {
 		r = LK_ERR_INVALID_FORMAT;

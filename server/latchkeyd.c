@@ -37,6 +37,7 @@
 #include "http.h"
 #include "relay.h"
 #include "store.h"
+#include "hostca.h"
 #include "latchkeyd.h"
 #include "log.h"
 #include "metrics.h"
@@ -207,6 +208,11 @@ lkd_usage(FILE *f)
 "  session-manager      the account switch for sessions (off until enabled;\n"
 "                       also ModifyCloudAssistantSettings)\n"
 "  migrate              create or migrate the schema, print its version\n"
+"  hostca show          the host CA's public key line (made on first need)\n"
+"  --host-ca            sign the host keys agents report as OpenSSH host\n"
+"                       certificates and hand them to the agents\n"
+"  --hostca-validity S  their lifetime, 3600 to 31622400 seconds (default\n"
+"                       2592000: 30 days); renewed past half of it\n"
 "  backup DEST          a consistent copy of an SQLite database while it\n"
 "                       serves (PostgreSQL: pg_dump)\n"
 "  --audit-file FILE    append every audit event to FILE as JSON lines,\n"
@@ -609,6 +615,30 @@ lkd_audit(const struct lkd_opts *o, int argc, char **argv)
 	return 2;
 }
 
+/*
+ * hostca show: the host CA's public line (made now if there is none yet,
+ * whether or not --host-ca is on), for "@cert-authority" lines.
+ */
+static int
+lkd_hostca(const struct lkd_opts *o, int argc, char **argv)
+{
+	char *line = NULL;
+	int r;
+
+	(void)o;
+	if (argc != 1 || strcmp(argv[0], "show") != 0) {
+		log_warnx("usage: hostca show");
+		return 2;
+	}
+	if ((r = hostca_public(&line)) != 0) {
+		log_warnx("hostca: %s", lk_err(r));
+		return 1;
+	}
+	printf("%s\n", line);
+	free(line);
+	return 0;
+}
+
 /* Opening the database migrated it: say where it stands. */
 static int
 lkd_migrate(const struct lkd_opts *o, int argc, char **argv)
@@ -798,6 +828,7 @@ static const struct lkd_cmd {
 	{ "operator", lkd_operator },
 	{ "session-manager", lkd_session_manager },
 	{ "migrate", lkd_migrate },
+	{ "hostca", lkd_hostca },
 	{ "backup", lkd_backup },
 	{ "audit", lkd_audit },
 };
@@ -807,6 +838,8 @@ static const struct lkd_cmd {
 #define LKD_OPT_AUDIT_FILE	0x2002
 #define LKD_OPT_AUDIT_SYSLOG_SOCKET 0x2003
 #define LKD_OPT_RECORDING_MAX	0x2004
+#define LKD_OPT_HOST_CA		0x2005
+#define LKD_OPT_HOSTCA_VALIDITY	0x2006
 
 static const struct option lkd_longopts[] = {
 	{ "db", required_argument, NULL, 'd' },
@@ -843,6 +876,8 @@ static const struct option lkd_longopts[] = {
 	{ "conn-memory", required_argument, NULL, 'M' },
 	{ "io-threads", required_argument, NULL, 'O' },
 	{ "recording-max", required_argument, NULL, LKD_OPT_RECORDING_MAX },
+	{ "host-ca", no_argument, NULL, LKD_OPT_HOST_CA },
+	{ "hostca-validity", required_argument, NULL, LKD_OPT_HOSTCA_VALIDITY },
 	/* the audit trail */
 	{ "file", required_argument, NULL, LKD_OPT_FILE },
 	{ "audit-file", required_argument, NULL, LKD_OPT_AUDIT_FILE },
@@ -896,6 +931,8 @@ static const struct lkd_num {
 	{ 'O', 1, 16, "1 to 16" },
 	{ LKD_OPT_RECORDING_MAX, LK_CAST_MAX_MIN, LK_CAST_MAX_MAX,
 	    "65536 to 1073741824 bytes" },
+	{ LKD_OPT_HOSTCA_VALIDITY, HOSTCA_VALIDITY_MIN, HOSTCA_VALIDITY_MAX,
+	    "3600 to 31622400 seconds" },
 };
 
 static int
@@ -918,6 +955,7 @@ lkd_option_num(int ch, long long v, struct lkd_opts *o)
 	case 'M': conn_conf.memory_kib = (unsigned int)v; break;
 	case 'O': o->io_threads = v; break;
 	case LKD_OPT_RECORDING_MAX: recording_max = (uint64_t)v; break;
+	case LKD_OPT_HOSTCA_VALIDITY: hostca_conf.validity = (long)v; break;
 	default: return 2;
 	}
 	return 0;
@@ -960,6 +998,7 @@ lkd_option(int ch, const char *arg, struct lkd_opts *o, char *why,
 	case 'Z': o->ip_range = arg; break;
 	case 'g': o->logflags |= LK_LOG_DEBUG; break;
 	case 'X': o->plain_ok = 1; break;
+	case LKD_OPT_HOST_CA: hostca_conf.on = 1; break;
 	case LKD_OPT_FILE: o->file = arg; break;
 	case LKD_OPT_AUDIT_FILE: o->audit_file = arg; break;
 	case 'N': audit_off = 1; break;

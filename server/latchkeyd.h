@@ -82,6 +82,16 @@ struct lkd_policy {
 
 /* keys.c */
 int	 keys_master_load(const char *path, int create);
+/*
+ * AES-256-GCM under the master key, bound to aad (a NUL-terminated
+ * label): data into a new *outp of *lenp bytes; and back into a new
+ * NUL-terminated *outp of *lenp bytes (LK_ERR_INTERNAL when it does not
+ * decrypt: another master key, or altered).
+ */
+int	 keys_seal(const char *aad, const void *data, size_t len,
+	    unsigned char **outp, size_t *lenp);
+int	 keys_open(const char *aad, const unsigned char *in, size_t len,
+	    unsigned char **outp, size_t *lenp);
 int	 keys_create(const char *description, const char *actions,
 	    const char *instances, const char *users, char **idp,
 	    char **secretp);

@@ -30,6 +30,7 @@
  *	store_keys.c	access keys, policies, nonces
  *	store_console.c	operators and console sign-in sessions
  *	store_hostkeys.c	the sshd host keys agents report
+ *	store_hostca.c	the host CA's key and the certificates it made
  *	store_fleet.c	activations and managed instances (their lifecycle)
  *	store_audit.c	the audit trail's events, head and cursors
  *	store_tag.c	tags on instances and commands
@@ -97,6 +98,11 @@ struct store_hostkey {
 	char	*fingerprint;	/* "SHA256:...", as ssh-keygen -l prints */
 	int64_t	 first_seen;	/* when a report first had it */
 	int64_t	 seen;		/* when a report last had it */
+	/* Its host certificate (store_hostca_certs only; NULL otherwise). */
+	char	*cert;		/* the line, "" for none */
+	char	*cert_principals;	/* as signed, comma-separated */
+	int64_t	 cert_after;	/* its validity */
+	int64_t	 cert_before;
 };
 void	store_hostkeys_free(struct store_hostkey *keys, size_t n);
 
@@ -122,6 +128,37 @@ int	store_hostkeys_put(const char *id, const struct store_hostkey *keys,
  */
 int	store_hostkeys_get(const char *id, struct store_hostkey **keysp,
 	    size_t *np);
+
+/* ---- store_hostca.c: the optional host CA (server/hostca.c) ------ */
+
+/*
+ * The CA's key pair, one row (id 1) shared by every replica on the
+ * database: its "ssh-ed25519 base64" line and its private half as sealed
+ * (keys_seal) into new *publicp and *sealedp. LK_ERR_NOT_FOUND before
+ * the first store_hostca_add.
+ */
+int	store_hostca_get(char **publicp, unsigned char **sealedp,
+	    size_t *lenp);
+/*
+ * Stores a new CA unless one exists: of two replicas that race, the
+ * first insert wins and the other's changes nothing (not an error); both
+ * then read the winner with store_hostca_get.
+ */
+int	store_hostca_add(const char *public_line, const unsigned char *sealed,
+	    size_t len, int64_t now);
+/*
+ * The stored keys of instance id with their certificates' fields, as
+ * store_hostkeys_get.
+ */
+int	store_hostca_certs(const char *id, struct store_hostkey **keysp,
+	    size_t *np);
+/*
+ * Records the certificate of instance id's key fingerprint (a key that
+ * is no longer stored is left alone: its report was replaced).
+ */
+int	store_hostca_set_cert(const char *id, const char *fingerprint,
+	    const char *cert, const char *principals, int64_t after,
+	    int64_t before);
 
 /* A new instance, as the agent describes itself. */
 struct store_agent_reg {

@@ -34,6 +34,8 @@ store_hostkeys_free(struct store_hostkey *keys, size_t n)
 		free(keys[i].type);
 		free(keys[i].b64);
 		free(keys[i].fingerprint);
+		free(keys[i].cert);
+		free(keys[i].cert_principals);
 	}
 	free(keys);
 }

@@ -47,7 +47,7 @@ c.executescript(open(sys.argv[2]).read())
 c.close()' "$OLD" "$LK_SRC/tests/fixtures/latchkeyd-main-v5.sql"
 out=$("$LKD" --db "$OLD" migrate 2>"$T/migrate.err")
 is "migrate reports the current schema" "$out" \
-    "sqlite database $OLD: schema version 15 (current)"
+    "sqlite database $OLD: schema version 16 (current)"
 check "its access keys are listed" out_has \
     'LTAIRI8rsWQNY61rJRad3pOv +active +.*agent-test' \
     "$LKD" --db "$OLD" accesskey list
@@ -108,10 +108,10 @@ check "a PostgreSQL --db without a master key is refused" err_is 2 \
 export LATCHKEYD_MASTER_KEY=$T/pg.master.key
 out=$("$LKD" --db "$URI" migrate 2>"$T/pgmig.err")
 is "migrate on PostgreSQL" "$out" \
-    "postgresql database $URI: schema version 11 (current)"
+    "postgresql database $URI: schema version 12 (current)"
 out=$("$LKD" --db "$URI" migrate 2>&1)
 is "migrate again: nothing to do, nothing said" "$out" \
-    "postgresql database $URI: schema version 11 (current)"
+    "postgresql database $URI: schema version 12 (current)"
 check "backup is refused on PostgreSQL, with the pg_dump advice" err_is 2 \
     'for PostgreSQL use pg_dump' "$LKD" --db "$URI" backup "$T/pg.copy"
 SECRET_URI="postgresql://latchkey:Pw-never-logged-42@/lk_storage?host=$T/pg"
