@@ -595,6 +595,30 @@ lk_netns_del() {
 	LK_NS=
 }
 
+# lk_netns_sshd_hup NAME PORT: SIGHUP to the scratch sshd NAME (its PID in
+# $T/sshd/NAME.pid) in the namespace of lk_netns, so that it rereads its
+# configuration, keys and certificates; waits until it listens on
+# LK_NSIP:PORT again. sshd re-executes itself on SIGHUP and rewrites its
+# PID file, so a reload just before (the plug-in's, the agent's) may have
+# left it empty for a moment: up to 5 s for it first.
+lk_netns_sshd_hup() {
+	local pf=$T/sshd/$1.pid port=$2 i
+	for i in $(seq 1 100); do
+		[ -s "$pf" ] && break
+		sleep 0.05
+	done
+	kill -HUP "$(cat "$pf" 2>/dev/null)" 2>/dev/null ||
+	    { echo "lk_netns_sshd_hup: no sshd to signal in $pf" >&2; return 1; }
+	sleep 0.2
+	for i in $(seq 1 100); do
+		ip netns exec "$LK_NS" ss -Htln "src $LK_NSIP:$port" | grep -q . &&
+		    return 0
+		sleep 0.05
+	done
+	echo "lk_netns_sshd_hup: sshd does not listen on $LK_NSIP:$port" >&2
+	return 1
+}
+
 # lk_mkroot DIR NAME: a scratch root with a Debian-like sshd_config and its
 # own sshd (port in ${NAME}_PORT), acs-plugin-manager on the tasks' PATH.
 lk_mkroot() {

@@ -27,16 +27,7 @@ printf 'ListenAddress %s\n' "$LK_NSIP" >"$R/etc/ssh/sshd_config.d/10-veth.conf"
 check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
     LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
-hup_sshd() {
-	kill -HUP "$(cat "$T/sshd/sshd1.pid")" || return 1
-	sleep 0.3
-	for i in $(seq 1 100); do
-		ip netns exec "$LK_NS" ss -Htln "src $LK_NSIP:$PORT" | grep -q . &&
-		    return 0
-		sleep 0.05
-	done
-	return 1
-}
+hup_sshd() { lk_netns_sshd_hup sshd1 "$PORT"; }
 check "sshd listens on the namespace's address" hup_sshd
 
 lk_new_db lkd || { echo "not ok - a database"; finish; }
