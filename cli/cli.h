@@ -231,6 +231,7 @@ struct cli_tun {
 	int	keepalive;	/* --keepalive, seconds */
 	int	resumable;	/* latchkeyd said it resumes */
 	char	sid[64];
+	char	iid[64];	/* the instance, for messages */
 	struct cli_shell *shell;	/* a shell session, or NULL */
 };
 int	 cli_tunnel_open(struct cli *c, const char *id, int port,

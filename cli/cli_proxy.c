@@ -88,6 +88,7 @@ cli_tunnel_open(struct cli *c, const char *id, int port, struct cli_tun *t,
 	char err[512], val[8];
 	int r;
 
+	snprintf(t->iid, sizeof(t->iid), "%s", id);
 	cli_req_init(&q);
 	cli_req_add(&q, "InstanceId.1", id);
 	if (t->shell == NULL)
@@ -255,9 +256,17 @@ cli_tunnel_run(struct cli *c, struct cli_tun *t, struct lk_ws *ws, int in_fd,
 	if (end.code == LK_WS_GOING_AWAY && !end.by_peer)
 		return CLI_EX_OK;	/* we were told to stop, and did */
 	cli_safe(reason, sizeof(reason), end.reason);
+	/* latchkeyd's reason is often the code's own name: said once. */
+	if (strcmp(reason, lk_ws_code_name(end.code)) == 0)
+		reason[0] = '\0';
 	cli_warn("session %s ended: %s (%d)%s%s", t->sid,
 	    lk_ws_code_name(end.code), end.code, *reason ? ": " : "",
 	    reason);
+	if (end.code == LK_WS_AGENT_LOST || end.code == LK_WS_NO_AGENT ||
+	    end.code == LK_WS_RESUME_GONE)
+		cli_warn("is latchkey-agent running on %s, and can it reach "
+		    "latchkeyd? \"latchkey instances\" shows whether it is "
+		    "online", *t->iid ? t->iid : "the instance");
 	return CLI_EX_FAIL;
 }
 

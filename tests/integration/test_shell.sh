@@ -176,6 +176,9 @@ done
 is "... the client ends with 255" "${rc:-still running}" 255
 check "... saying why" grep -Eq 'session s-[a-z0-9]+ ended: .*\([0-9]+\)' \
     "$T/kill.err"
+check "... once, and asking whether the agent on \$INST runs" sh -c "
+    [ \$(grep -o 'the agent did not answer' '$T/kill.err' | wc -l) -le 1 ] &&
+    grep -q 'is latchkey-agent running on $INST' '$T/kill.err'"
 sed 's/^/# /' "$T/kill.err"
 
 echo "1..$LK_N"
