@@ -88,12 +88,14 @@ check "latchkeyd accesskey create --json" lk_accesskey AK --description sdk-admi
 
 # Jobs are disowned: the tests kill -9 some of them, and bash would report
 # it. The cleanup still stops each one by the PID in its file.
+# --host-ca: 11-hostkeys.test.js reads the host CA (the agents, without
+# --host-certificates, leave the certificates of their hellos unused).
 # --session-token-ttl 3: 07-sessions.test.js waits for a WebSocketUrl to
 # expire (and restarts latchkeyd with it if 06's restart dropped it).
 REPLICAS=${LK_TEST_REPLICAS:-1}
 if [ "$REPLICAS" -gt 1 ]; then
 	# Behind a balancer every connection comes from its address.
-	if lk_replicas_start "$REPLICAS" --session-token-ttl 3 \
+	if lk_replicas_start "$REPLICAS" --session-token-ttl 3 --host-ca \
 	    --max-conns-per-ip 0 2>"$T/last.err" &&
 	    lk_haproxy_start ha 2>>"$T/last.err"; then
 		tap_ok "$REPLICAS replicas behind HAProxy on 127.0.0.1:$HA_PORT"
@@ -107,7 +109,8 @@ if [ "$REPLICAS" -gt 1 ]; then
 	ENDPOINT=$HA_URL
 	LKD_URL=$HA_URL		# agents register and poll through HAProxy
 else
-	if lk_lkd_start latchkeyd --session-token-ttl 3 2>"$T/last.err"; then
+	if lk_lkd_start latchkeyd --session-token-ttl 3 --host-ca \
+	    2>"$T/last.err"; then
 		tap_ok "latchkeyd listens on 127.0.0.1:$LKD_PORT"
 	else
 		tap_fail "latchkeyd listens ($(tr '\n' ' ' <"$T/last.err"))"
@@ -144,8 +147,9 @@ fi
 # ---------------------------------------------------------------------
 # The node tests. Their environment is documented in tests/sdk/README.md.
 LK_PORT=${HA_PORT:-$LKD_PORT}
-LK_RESTART_EXTRA=
-[ "$REPLICAS" -gt 1 ] && LK_RESTART_EXTRA="--replica-id r1 --max-conns-per-ip 0"
+LK_RESTART_EXTRA="--host-ca"
+[ "$REPLICAS" -gt 1 ] &&
+    LK_RESTART_EXTRA="--host-ca --replica-id r1 --max-conns-per-ip 0"
 # Every latchkeyd's log, colon-separated: behind HAProxy a call may be
 # answered by any replica, so what one logged is looked for in all.
 LK_LKD_LOGS=$LKD_LOG
@@ -174,7 +178,7 @@ export LK_ENDPOINT=$ENDPOINT LK_PORT LK_RESTART_PORT=$LKD_PORT LK_RESTART_EXTRA 
     00-online.test.js 01-seed-popcore.test.js 02-seed-v3.test.js \
     03-errors.test.js 04-hostile-params.test.js 05-policy.test.js \
     06-persistence.test.js 07-sessions.test.js 08-fleet.test.js \
-    09-sendfile.test.js 10-tags.test.js \
+    09-sendfile.test.js 10-tags.test.js 11-hostkeys.test.js \
     99-agent-killed.test.js) \
     </dev/null
 rc=$?

@@ -43,6 +43,7 @@ const env = {
   get instanceB() { return need('LK_INSTANCE_B'); },
   get instanceC() { return need('LK_INSTANCE_C'); },
   get scratch() { return need('LK_T'); },
+  get root() { return need('LK_ROOT'); },
   get work() { return need('LK_WORK'); },
   get latchkeyd() { return need('LK_LATCHKEYD'); },
   get db() { return need('LK_DB'); },
