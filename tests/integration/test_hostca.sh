@@ -30,6 +30,12 @@ check "the seed command installs the plug-in" env LATCHKEY_ROOT="$R" \
     LATCHKEY_SSHD_PIDFILE="$T/sshd/sshd1.pid" \
     "$T/bin/acs-plugin-manager" -e -P $PLUGIN --params --install
 hup_sshd() {
+	# The seed command's own reload may still be re-executing sshd, whose
+	# pid file is then briefly missing.
+	for i in $(seq 1 100); do
+		[ -s "$T/sshd/sshd1.pid" ] && break
+		sleep 0.05
+	done
 	kill -HUP "$(cat "$T/sshd/sshd1.pid")" || return 1
 	sleep 0.3
 	for i in $(seq 1 100); do
