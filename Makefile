@@ -155,7 +155,7 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
 		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
 		   agent/agent_clock.c agent/agent_file.c agent/agent_rec.c \
-		   agent/agent_hostcerts.c
+		   agent/agent_hostcerts.c agent/agent_hostcerts_check.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -290,6 +290,13 @@ $(BUILD)/tests/test_audit: tests/unit/test_audit.c $(AUDIT_TEST_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -Iserver $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) \
 	    -o $@ $^ -lcmocka -ljansson -lsqlite3 -lpq -lcurl $(LIBS) -lpthread
+
+# The agent's check of the host certificates in a hello answer, alone.
+$(BUILD)/tests/test_agent_hostcerts: tests/unit/test_agent_hostcerts.c \
+    $(BUILD)/obj/agent/agent_hostcerts_check.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Iagent $(ALL_LDFLAGS) \
+	    -o $@ $^ -lcmocka -ljansson $(LIBS)
 
 # The counters behind /metrics.
 $(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/obj/server/metrics.o $(LIB_A)

@@ -15,6 +15,7 @@
  *	agent_state.c		state file and the host's facts
  *	agent_hostkeys.c	sshd's host keys, for the facts
  *	agent_hostcerts.c	the host CA's certificates, for sshd
+ *	agent_hostcerts_check.c	their check, pure (unit-tested alone)
  *	agent_login.c		logins with pushed keys, from sshd's log
  *	agent_clock.c		this clock against latchkeyd's
  *	agent_log.c		the event log file
@@ -110,11 +111,13 @@ int	 agent_hostkeys_run(char *const argv[], char *out, size_t max);
 
 /*
  * agent_hostcerts.c: the host certificates of a hello answer, installed
- * for sshd with --host-certificates. agent_hostcerts_check is the check
- * of that input: every entry of certs must be a host certificate of one
- * of keys (the "type base64" lines reported), at most one per key;
- * then lines[] (without comments) and hexes[] (the keys' SHA-256 in hex)
- * get *np new strings; otherwise nothing and LK_ERR_INVALID_FORMAT.
+ * for sshd with --host-certificates. agent_hostcerts_check
+ * (agent_hostcerts_check.c) is the check of that input: every entry of
+ * certs must be a string "TYPE base64" (no comment) of a host certificate
+ * of one of keys (the "type base64" lines reported), at most one per key,
+ * and at most AGENT_HOSTKEYS_MAX entries; then lines[] and hexes[] (the
+ * keys' SHA-256 in hex) get *np new strings; otherwise nothing, and
+ * LK_ERR_INVALID_FORMAT (or LK_ERR_ALLOC).
  */
 #define AGENT_HOSTCERT_HELLO_MS	(6LL * 3600 * 1000)	/* renewal hellos */
 void	 agent_hostcerts_enable(int);

@@ -64,67 +64,6 @@ agent_hostcerts_enabled(void)
 	return agent_hostcerts_on;
 }
 
-int
-agent_hostcerts_check(const json_t *certs, const json_t *keys,
-    char **lines, char **hexes, size_t *np)
-{
-	struct lk_sshcert *c = NULL;
-	unsigned char dig[LK_SSHKEY_DIGEST_LEN];
-	char hex[LK_SSHKEY_HEX_SIZE], *kl = NULL;
-	const json_t *v, *k;
-	size_t i, j, n = 0, len;
-	int found, r = LK_ERR_INVALID_FORMAT;
-
-	*np = 0;
-	if (!json_is_array(certs) || !json_is_array(keys) ||
-	    json_array_size(certs) > AGENT_HOSTKEYS_MAX)
-		return LK_ERR_INVALID_FORMAT;
-	json_array_foreach(certs, i, v) {
-		if (!json_is_string(v) ||
-		    (len = json_string_length(v)) > LK_SSHCERT_MAX_LINE ||
-		    lk_sshcert_parse_line(json_string_value(v), len, &c) != 0 ||
-		    lk_sshkey_to_line(c->key, 0, &kl) != 0 ||
-		    lk_sshkey_digest(c->key, dig) != 0)
-			goto fail;
-		found = 0;
-		json_array_foreach(keys, j, k)
-			if (json_is_string(k) &&
-			    strcmp(json_string_value(k), kl) == 0)
-				found = 1;
-		lk_sshkey_hex(dig, hex);
-		for (j = 0; j < n; j++)
-			if (strcmp(hexes[j], hex) == 0)
-				found = 0;	/* a second for one key */
-		if (!found)
-			goto fail;
-		r = LK_ERR_ALLOC;
-		/* The canonical form: no comment from the server. */
-		if ((lines[n] = strndup(json_string_value(v),
-		    strcspn(json_string_value(v), " ") + 1 +
-		    strcspn(strchr(json_string_value(v), ' ') + 1, " "))) ==
-		    NULL || (hexes[n] = strdup(hex)) == NULL) {
-			free(lines[n]);
-			goto fail;
-		}
-		n++;
-		r = LK_ERR_INVALID_FORMAT;
-		free(kl);
-		kl = NULL;
-		lk_sshcert_free(c);
-		c = NULL;
-	}
-	*np = n;
-	return 0;
- fail:
-	free(kl);
-	lk_sshcert_free(c);
-	for (j = 0; j < n; j++) {
-		free(lines[j]);
-		free(hexes[j]);
-	}
-	return r;
-}
-
 /* $LATCHKEY_ROOT, by agent_hostkeys.c's rule, and path under it. */
 static int
 agent_hostcerts_path(char *out, size_t size, const char *path)

@@ -4,9 +4,11 @@
 # (--host-certificates) installs them for a scratch sshd in a network
 # namespace, and ssh with StrictHostKeyChecking yes and a known_hosts file
 # holding only `latchkey known-hosts --ca`'s line logs in by address with
-# no prompt; sshd restarted with another key (no certificate for it) is
-# refused; without --host-ca no certificate is sent and the agent changes
-# nothing.
+# no prompt; when sshd -t refuses the agent's drop-in (an sshd_config
+# that includes sshd_config.d in a Match block) the previous drop-in is put
+# back, or the new one removed, and sshd is not reloaded; sshd restarted
+# with another key (no certificate for it) is refused; without --host-ca
+# no certificate is sent and the agent changes nothing.
 . "$(dirname "$0")/lib.sh"
 
 lk_setup
@@ -110,6 +112,79 @@ check "send-key" "$LK" send-key --user "$LK_ALICE" --key "$KEY.pub" "$A"
 check "ssh by address, strict, only the CA line: logs in" out_has \
     "^ca $LK_ALICE\$" kssh "$LK_ALICE@$LK_NSIP" 'echo ca $(id -un)'
 is "known_hosts still holds only the CA line" "$(cat "$T/known_hosts")" "$CA"
+
+# sshd refuses the new drop-in (sshd -t): the previous one is put back, or
+# the new one removed, and sshd is not reloaded. The real reason: an
+# sshd_config that includes sshd_config.d inside a Match block, where sshd
+# allows no HostCertificate (the veth address moves into sshd_config).
+SSHD_CONFIG=$R/etc/ssh/sshd_config
+SSHD_LOG=$T/sshd/sshd1.log
+lk_agent_stop ca
+cp "$SSHD_CONFIG" "$T/sshd_config.saved"
+mv "$R/etc/ssh/sshd_config.d/10-veth.conf" "$T/10-veth.conf.saved"
+{ grep -v '^Include ' "$T/sshd_config.saved"
+  printf 'ListenAddress %s\nMatch User nobody\n' "$LK_NSIP"
+  printf '\tInclude %s/etc/ssh/sshd_config.d/*.conf\n' "$R"; } >"$SSHD_CONFIG"
+mv "$DROPIN" "$T/dropin.saved"
+check "sshd -t accepts that sshd_config without the drop-in" \
+    /usr/sbin/sshd -t -f "$SSHD_CONFIG"
+cp "$T/dropin.saved" "$DROPIN"
+check "sshd -t refuses it with the drop-in" sh -c \
+    "! /usr/sbin/sshd -t -f '$SSHD_CONFIG' 2>'$T/sshd-t.err'"
+check "for its HostCertificate in a Match block" grep -q \
+    "Directive 'HostCertificate' is not allowed within a Match" "$T/sshd-t.err"
+# hello: the agent (stopped) runs again and says hello.
+hello() {
+	LATCHKEY_ROOT=$R LATCHKEY_SSHD_PIDFILE=$T/sshd/sshd1.pid \
+	    LK_NETNS=$LK_NS lk_agent_run ca --host-certificates
+}
+# refused_hello: hello, and the agent's drop-in is refused (logged).
+refused_hello() {
+	local n0
+	n0=$(grep -c ' hostcerts install-failed' "$T/ca.log")
+	hello && lk_wait_log "$T/ca.log" ' hostcerts install-failed' $((n0 + 1))
+}
+last_refusal() {
+	grep ' hostcerts sshd-refused' "$T/ca.log" | tail -n 1 |
+	    grep -o 'restored=[a-z]*'
+}
+hups() { grep -c 'Received SIGHUP' "$SSHD_LOG"; }
+# No drop-in before: the new one is removed.
+rm -f "$DROPIN"
+H0=$(hups)
+check "no drop-in before: sshd -t refuses the agent's" refused_hello
+is "logged: sshd-refused, restored=none" "$(last_refusal)" \
+    "restored=none"
+check "the refused drop-in is removed" test ! -e "$DROPIN"
+sleep 1
+is "sshd is not reloaded" "$(hups)" "$H0"
+lk_agent_stop ca
+# A previous drop-in that sshd accepts there (no HostCertificate: with a
+# HostCertificate line "sshd -T" would fail too, and the agent would report
+# no host key): it is put back as it was.
+printf '# The host certificates of latchkey-agent, when it has some.\n' \
+    >"$DROPIN"
+cp "$DROPIN" "$T/dropin.before"
+check "a previous drop-in: sshd -t refuses the agent's" refused_hello
+is "logged: sshd-refused, restored=previous" "$(last_refusal)" \
+    "restored=previous"
+check "the previous drop-in is back, byte for byte" cmp "$DROPIN" \
+    "$T/dropin.before"
+sleep 1
+is "sshd is not reloaded" "$(hups)" "$H0"
+check "sshd still serves the certificate" sh -c \
+    "ssh-keyscan -c -p $PORT $LK_NSIP 2>/dev/null | grep -q cert-v01"
+lk_agent_stop ca
+# sshd_config mended: the next hello installs the drop-in and reloads.
+cp "$T/sshd_config.saved" "$SSHD_CONFIG"
+mv "$T/10-veth.conf.saved" "$R/etc/ssh/sshd_config.d/10-veth.conf"
+N0=$(grep -c ' hostcerts reloaded' "$T/ca.log")
+check "sshd_config mended: the agent says hello" hello
+check "it installs its drop-in and reloads sshd" lk_wait_log "$T/ca.log" \
+    ' hostcerts reloaded' $((N0 + 1))
+check "the drop-in is the agent's again" cmp "$DROPIN" "$T/dropin.saved"
+check "sshd is reloaded" wait_for sh -c "[ \$(grep -c 'Received SIGHUP' \
+    '$SSHD_LOG') -gt $H0 ]"
 
 # sshd restarted with another key and no certificate for it.
 rm -f "$R/etc/ssh/ssh_host_ed25519_key"* "$DROPIN"
