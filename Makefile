@@ -155,7 +155,8 @@ AGENT_SRCS	 = agent/latchkey-agent.c agent/agent_run.c agent/agent_task.c \
 		   agent/agent_state.c agent/agent_log.c agent/agent_sess.c \
 		   agent/agent_hostkeys.c agent/agent_shell.c agent/agent_login.c \
 		   agent/agent_clock.c agent/agent_file.c agent/agent_rec.c \
-		   agent/agent_hostcerts.c agent/agent_hostcerts_check.c
+		   agent/agent_hostcerts.c agent/agent_hostcerts_check.c \
+		   agent/agent_root.c
 AGENT_OBJS	 = $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/bin/latchkey-agent: $(AGENT_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -95,6 +95,13 @@ int	 agent_id_valid(const char *, size_t);
 int	 agent_cred_valid(const char *);
 json_t	*agent_facts(const json_t *);
 #define AGENT_MACHINE_ID_MAX	64
+/*
+ * agent_root.c: whether LATCHKEY_ROOT names a scratch root, and PATH (an
+ * absolute path) under it, or PATH itself when it names none
+ * (LK_ERR_TOO_LONG when that does not fit in size).
+ */
+int	 agent_has_root(void);
+int	 agent_rooted(char *, size_t, const char *);
 const char *agent_machine_id(char *, size_t);
 
 /*

@@ -45,13 +45,10 @@ agent_clock_ms(void)
 static int
 agent_clock_path(char *dir, size_t dsize, char *path, size_t psize)
 {
-	const char *root = getenv("LATCHKEY_ROOT");
 	char *slash;
 
-	if (root == NULL || root[0] != '/' || strcmp(root, "/") == 0)
-		root = "";
-	if ((size_t)snprintf(dir, dsize, "%s%s", root, LK_STORE_DEFAULT) >=
-	    dsize || (slash = strrchr(dir, '/')) == NULL)
+	if (agent_rooted(dir, dsize, LK_STORE_DEFAULT) != 0 ||
+	    (slash = strrchr(dir, '/')) == NULL)
 		return -1;
 	*slash = '\0';
 	if ((size_t)snprintf(path, psize, "%s/%s", dir, LK_CLOCK_FILE) >=

@@ -361,22 +361,18 @@ agent_exec_path_add(char *buf, size_t len, const char *dir)
 static int
 agent_exec_env_path(char **sp)
 {
-	const char *r = getenv("LATCHKEY_ROOT");
 	const char *std[] = { LK_SBINDIR, LK_BINDIR, "/usr/local/sbin",
 	    "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
 	char path[AGENT_ENV_PATH_MAX], rdir[PATH_MAX];
 	size_t i;
 
 	path[0] = '\0';
-	if (r != NULL && r[0] == '/' && strcmp(r, "/") != 0 &&
-	    strlen(r) <= PATH_MAX / 2 &&
-	    strspn(r, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789/._+-") == strlen(r)) {
-		snprintf(rdir, sizeof(rdir), "%s/usr/local/sbin", r);
-		if (agent_exec_path_add(path, sizeof(path), rdir) != 0)
+	if (agent_has_root()) {
+		if (agent_rooted(rdir, sizeof(rdir), "/usr/local/sbin") != 0 ||
+		    agent_exec_path_add(path, sizeof(path), rdir) != 0)
 			return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
-		snprintf(rdir, sizeof(rdir), "%s/usr/local/bin", r);
-		if (agent_exec_path_add(path, sizeof(path), rdir) != 0)
+		if (agent_rooted(rdir, sizeof(rdir), "/usr/local/bin") != 0 ||
+		    agent_exec_path_add(path, sizeof(path), rdir) != 0)
 			return agent_exec_envvar(sp, "PATH", AGENT_ENV_PATH);
 	}
 	for (i = 0; i < sizeof(std) / sizeof(std[0]); i++)

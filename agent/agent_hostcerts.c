@@ -6,8 +6,8 @@
  * checked) of exactly one of the host keys this agent reported, at most
  * one per key; otherwise nothing at all is installed.
  *
- * What is written, every path under $LATCHKEY_ROOT (the rule of
- * agent_hostkeys.c):
+ * What is written, every path under $LATCHKEY_ROOT (agent_root.c's
+ * rule):
  *	/etc/ssh/latchkey-host-certs/KEYHEX-cert.pub	one per certificate,
  *		root-owned 0644, replaced atomically (lib/fsutil.c: a
  *		temporary file and rename, which never follows a symlink);
@@ -64,23 +64,6 @@ agent_hostcerts_enabled(void)
 	return agent_hostcerts_on;
 }
 
-/* $LATCHKEY_ROOT, by agent_hostkeys.c's rule, and path under it. */
-static int
-agent_hostcerts_path(char *out, size_t size, const char *path)
-{
-	const char *root = getenv("LATCHKEY_ROOT");
-	size_t n;
-
-	if (root == NULL || root[0] != '/' || strlen(root) > PATH_MAX / 2 ||
-	    strspn(root, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789/._+-") != strlen(root))
-		root = "";
-	n = strlen(root);
-	while (n > 0 && root[n - 1] == '/')
-		n--;
-	return (size_t)snprintf(out, size, "%.*s%s", (int)n, root, path) >=
-	    size ? LK_ERR_TOO_LONG : 0;
-}
 
 /* The directory, made root-owned 0755 when missing; never a symlink. */
 static int
@@ -180,7 +163,7 @@ agent_hostcerts_dropin(const char *dropin, const char *text, size_t len,
 
 	snprintf(sshd, sizeof(sshd), "%s", p != NULL && p[0] == '/' ? p :
 	    "/usr/sbin/sshd");
-	if ((r = agent_hostcerts_path(config, sizeof(config),
+	if ((r = agent_rooted(config, sizeof(config),
 	    AGENT_CERT_CONFIG)) != 0)
 		return r;
 	if (len == 0)
@@ -211,8 +194,8 @@ agent_hostcerts_install(char **lines, char **hexes, size_t n)
 	size_t i, len = 0, oldlen = 0, curlen;
 	int r, changed = 0, rr;
 
-	if ((r = agent_hostcerts_path(dir, sizeof(dir), AGENT_CERT_DIR)) != 0 ||
-	    (r = agent_hostcerts_path(dropin, sizeof(dropin),
+	if ((r = agent_rooted(dir, sizeof(dir), AGENT_CERT_DIR)) != 0 ||
+	    (r = agent_rooted(dropin, sizeof(dropin),
 	    AGENT_CERT_DROPIN)) != 0 || (r = agent_hostcerts_dir(dir)) != 0)
 		return r;
 	if ((text = calloc(n + 1, PATH_MAX + 32)) == NULL)

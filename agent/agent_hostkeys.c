@@ -76,22 +76,11 @@ agent_hostkeys_path_ok(const char *s, size_t max)
 static int
 agent_hostkeys_sshd(char *sshd, size_t slen, char *config, size_t clen)
 {
-	const char *p = getenv("LATCHKEY_SSHD"), *root = getenv("LATCHKEY_ROOT");
-	size_t n;
+	const char *p = getenv("LATCHKEY_SSHD");
 
 	snprintf(sshd, slen, "%s", agent_hostkeys_path_ok(p, slen) ? p :
 	    AGENT_SSHD_DEFAULT);
-	if (root == NULL || !agent_hostkeys_path_ok(root, PATH_MAX / 2) ||
-	    strspn(root, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789/._+-") != strlen(root))
-		root = "";
-	n = strlen(root);
-	while (n > 0 && root[n - 1] == '/')
-		n--;
-	if ((size_t)snprintf(config, clen, "%.*s%s", (int)n, root,
-	    AGENT_SSHD_CONFIG) >= clen)
-		return LK_ERR_TOO_LONG;
-	return 0;
+	return agent_rooted(config, clen, AGENT_SSHD_CONFIG);
 }
 
 /*

@@ -77,11 +77,10 @@ int
 agent_login_config(const char *opt)
 {
 	struct stat st;
-	const char *root = getenv("LATCHKEY_ROOT");
 
 	al.source[0] = '\0';
 	if (opt == NULL || strcmp(opt, "auto") == 0) {
-		if (root != NULL && root[0] == '/' && strcmp(root, "/") != 0)
+		if (agent_has_root())
 			return 0;
 		if (stat(AGENT_LOGIN_JOURNALD, &st) == 0 &&
 		    access(AGENT_LOGIN_JOURNALCTL, X_OK) == 0)
@@ -115,14 +114,10 @@ agent_login_pushed(const struct lk_sshdlog_login *l)
 {
 	unsigned char dig[LK_SSHKEY_DIGEST_LEN];
 	char path[PATH_MAX];
-	const char *root = getenv("LATCHKEY_ROOT");
 	struct lk_store *store = NULL;
 	int found = 0, r;
 
-	if (root == NULL || root[0] != '/' || strcmp(root, "/") == 0)
-		root = "";
-	if ((size_t)snprintf(path, sizeof(path), "%s%s", root,
-	    LK_STORE_DEFAULT) >= sizeof(path) ||
+	if (agent_rooted(path, sizeof(path), LK_STORE_DEFAULT) != 0 ||
 	    lk_sshkey_fp_parse(l->fp, dig) != 0)
 		return 0;
 	if ((r = lk_store_open(path, 0, &store)) != 0)

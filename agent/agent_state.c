@@ -452,16 +452,12 @@ agent_facts(const json_t *hostkeys)
 const char *
 agent_machine_id(char *buf, size_t len)
 {
-	const char *root = getenv("LATCHKEY_ROOT");
 	char path[PATH_MAX], *data = NULL;
 	size_t n = 0, k;
 
 	buf[0] = '\0';
-	if (root != NULL && *root != '\0' && strcmp(root, "/") != 0)
-		snprintf(path, sizeof(path), "%s/etc/machine-id", root);
-	else
-		snprintf(path, sizeof(path), "/etc/machine-id");
-	if (lk_fs_read(path, 4096, &data, &n) != 0)
+	if (agent_rooted(path, sizeof(path), "/etc/machine-id") != 0 ||
+	    lk_fs_read(path, 4096, &data, &n) != 0)
 		return buf;
 	k = strcspn(data, "\r\n");
 	if (k > 0 && k <= AGENT_MACHINE_ID_MAX && k < len && strspn(data,

@@ -289,8 +289,11 @@ lk_activation() {
 # and clock-skew file), /var/lib/latchkey or sshd: LATCHKEY_ROOT is the
 # test's (set before the call) or else $T/agent-root, an empty scratch root.
 lk_agent_root() {
-	local r=${LATCHKEY_ROOT:-$T/agent-root}
-	mkdir -p "$r" && printf '%s' "$r"
+	if [ -n "${LATCHKEY_ROOT:-}" ]; then
+		printf '%s' "$LATCHKEY_ROOT"	# the test's, as it is
+	else
+		mkdir -p "$T/agent-root" && printf '%s' "$T/agent-root"
+	fi
 }
 
 lk_agent_register() {
