@@ -133,8 +133,17 @@ describe('ecs20140526: a large CommandContent in the query string', () => {
   it('a request line far past the connection memory gets 414, and latchkeyd goes on',
     async () => {
       const u = new URL(c.env.endpoint);
-      const res = await fetch(`${u.origin}/?Action=DescribeRegions&x=${'a'.repeat(300000)}`);
-      assert.ok([414, 431].includes(res.status), `HTTP ${res.status}`);
+      let res = null;
+      try {
+        res = await fetch(`${u.origin}/?Action=DescribeRegions&x=${'a'.repeat(300000)}`);
+      } catch (e) {
+        // latchkeyd answers 414 and closes while the request line is still
+        // arriving, so its kernel resets the connection. Straight to
+        // latchkeyd the answer is read first; behind HAProxy (the suite's
+        // LK_TEST_REPLICAS run) the balancer may pass on only the reset.
+        if (c.env.port === c.env.lkdPort) throw e;
+      }
+      if (res !== null) assert.ok([414, 431].includes(res.status), `HTTP ${res.status}`);
       const again = await fetch(`${u.origin}/?Action=DescribeRegions`);
       assert.equal(again.status, 400);
     });
