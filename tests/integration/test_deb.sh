@@ -48,6 +48,7 @@ snapshot() {
 
 # The EXIT trap: stop what we started, purge, put /etc/ssh back, remove
 # what is new under latchkey's paths, then lib.sh's own cleanup.
+PRE_DIRS=()
 deb_cleanup() {
 	local p f
 	for f in "$T/lkd.pid" "$T/agent.pid"; do stop_pidfile "$f" 2>/dev/null; done
@@ -71,6 +72,11 @@ deb_cleanup() {
 		getent group latchkey >/dev/null &&
 		    ! grep -q '^latchkey:' "$T/group.before" && groupdel latchkey
 	fi
+	local d mode user group
+	for d in "${PRE_DIRS[@]}"; do
+		read -r f mode user group <<<"$d"
+		[ -e "$f" ] || install -d -m "$mode" -o "$user" -g "$group" "$f"
+	done
 	lk_cleanup
 }
 trap deb_cleanup EXIT
@@ -86,6 +92,21 @@ for f in /var/lib/latchkeyd /var/lib/latchkey/agent.json; do
 		tap_fail "$f does not exist before the test (it would be removed)"
 		trap lk_cleanup EXIT; echo "1..$LK_N"; exit 1
 	fi
+done
+# An empty /var/lib/latchkey or /var/log/latchkey left on this machine
+# (by a "make install" run by hand, say) is the agent package's directory:
+# dpkg and its purge remove it when empty. Set aside here, made again by
+# the cleanup with its owner and mode, so that the purge is judged on
+# what the packages made; one that holds anything stops the test.
+PRE_DIRS=()
+for f in /var/lib/latchkey /var/log/latchkey; do
+	[ -d "$f" ] || continue
+	if [ -n "$(ls -A "$f")" ]; then
+		tap_fail "$f is absent or empty before the test (the purge would change it): $(ls -A "$f" | head -3 | tr '\n' ' ')"
+		trap lk_cleanup EXIT; echo "1..$LK_N"; exit 1
+	fi
+	PRE_DIRS+=("$f $(stat -c '%a %U %G' "$f")")
+	rmdir "$f"
 done
 cp /etc/passwd "$T/passwd.before"
 cp /etc/group "$T/group.before"
