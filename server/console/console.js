@@ -1025,10 +1025,20 @@ async function pageInvocation(id) {
 
 /*
  * After a key push (ACS-ECS-SendSshPublicKey-linux.sh) succeeded on an
- * instance: how to log in now, and until when (the plug-in keeps the key
- * for 60 s from the push; the result's FinishedTime is when it was stored).
+ * instance: how to log in now, and until when: the expiry the plug-in
+ * printed ("stored ... until 2026-01-02T03:04:05Z (60 s)", as latchkey
+ * send-key reads it), else 60 s (its default) from the result's
+ * FinishedTime, when the key was stored.
  */
 const PUSH_TTL_MS = 60000;
+
+function pushUntil(x) {
+  const m = / until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) /.exec(b64text(x.Output) || '');
+  const stored = m ? Date.parse(m[1]) : NaN;
+  if (!Number.isNaN(stored)) return new Date(stored);
+  const done = Date.parse(x.FinishedTime || '');
+  return new Date((Number.isNaN(done) ? Date.now() : done) + PUSH_TTL_MS);
+}
 
 function hhmmss(d) {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
@@ -1048,8 +1058,7 @@ async function pushHints(results, inv, res) {
     if (!box) continue;
     const inst = byId[x.InstanceId];
     const addr = (inst && addresses(inst).split(', ')[0]) || x.InstanceId;
-    const done = Date.parse(x.FinishedTime || '');
-    const until = new Date((Number.isNaN(done) ? Date.now() : done) + PUSH_TTL_MS);
+    const until = pushUntil(x);
     const left = until.getTime() - Date.now();
     box.append(el('div', { class: 'note push-hint', role: 'status', 'data-instance': x.InstanceId },
       el('p', {}, el('strong', {}, left > 0 ? 'Log in now: ' : 'The key has expired; push it again to log in: '),

@@ -310,7 +310,7 @@ async function phaseSend() {
     await screenshot(page, 'invocation-success');
   });
 
-  await t('after the push, the next step: ssh USER@ADDRESS until HH:MM:SS (60 s on)', async () => {
+  await t('after the push, the next step: ssh USER@ADDRESS until HH:MM:SS (the expiry the plug-in printed)', async () => {
     const hint = page.locator(`.push-hint[data-instance="${INSTANCE}"]`);
     await hint.waitFor();
     const text = await hint.textContent();
@@ -322,6 +322,12 @@ async function phaseSend() {
     assert(/^\d\d:\d\d:\d\d$/.test(await until.textContent()), `until: ${await until.textContent()}`);
     const left = Date.parse(await until.getAttribute('datetime')) - Date.now();
     assert(left > 0 && left <= 61000, `expiry ${left} ms from now`);
+    const out = await page.locator(`#results pre[aria-label="Output of ${INSTANCE}"]`).textContent();
+    const stored = / until (\S+Z) /.exec(out);
+    assert(stored, `no "until" in the output: ${out}`);
+    const shown = new Date(await until.getAttribute('datetime')).toISOString();
+    assert(shown === new Date(stored[1]).toISOString(),
+      `the hint says ${shown}, the plug-in stored the key until ${stored[1]}`);
     await screenshot(page, 'push-hint');
   });
 
