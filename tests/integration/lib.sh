@@ -198,7 +198,7 @@ lk_lkd_start() {
 	lk_lkd_use "$name"
 	lk_pidfile "$LKD_PIDFILE"
 	"$(lk_bin latchkeyd)" --db "$DB" --listen "$addr:$port" \
-	    $(lk_noconf "$@") "$@" \
+	    $(lk_noconf "$@") $(lk_nometrics "$@") "$@" \
 	    >>"$LKD_LOG" 2>&1 </dev/null &
 	LKD_PID=$!
 	echo "$LKD_PID" >"$LKD_PIDFILE"
@@ -247,6 +247,20 @@ lk_noconf() {
 		case $a in --config|--config=*) return 0 ;; esac
 	done
 	echo "--config /dev/null"
+}
+
+# lk_nometrics ARG...: "--metrics-listen off" unless ARG... names a
+# --metrics-listen or a --config (whose file may): the many latchkeyd of a
+# test run do not all reach for the default 127.0.0.1:9188 (the first
+# would take it, the others warn), nor for a real service's port.
+lk_nometrics() {
+	local a
+	for a in "$@"; do
+		case $a in
+		--metrics-listen|--metrics-listen=*|--config|--config=*) return 0 ;;
+		esac
+	done
+	echo "--metrics-listen off"
 }
 
 # lk_accesskey VAR [OPTION...]: latchkeyd accesskey create OPTION... on

@@ -38,6 +38,7 @@ declare -A GOOD=(
 	[audit-syslog]=no [audit-syslog-socket]=$T/syslog.sock
 	[audit-webhook]=http://127.0.0.1:9/hook [instance-name]=web
 	[ip-range]=10.0.0.0/8 [recording-max]=1048576
+	[host-ca]=yes [hostca-validity]=86400
 )
 declare -A BAD=(
 	[region]='x1234567890123456789012345678901234567890123456789012345678901234'
@@ -51,6 +52,7 @@ declare -A BAD=(
 	[metrics-listen]=localhost [no-audit]=maybe [audit-syslog]=maybe
 	[recording-max]=1000
 	[audit-webhook]=ftp://x
+	[host-ca]=sometimes [hostca-validity]=3599
 )
 CMDLINE_ONLY="config check-config help version file"
 
@@ -148,12 +150,12 @@ declare -A AGOOD=(
 	[log]=$T/ag.log [foreground]=yes [debug]=no [session-ports]=22,2222
 	[hostkey-check]=60 [log-format]=text [shell-users]=lk-alice
 	[sshd-log]=none [machine-id]=none [record-shells]=yes
-	[record-max]=1048576
+	[record-max]=1048576 [host-certificates]=yes
 )
 declare -A ABAD=(
 	[server]=ftp://x [activation-id]='a b' [activation-code]='x y'
 	[foreground]=sure [debug]=2 [session-ports]=0 [hostkey-check]=86401
-	[log-format]=JSON [sshd-log]=relative/path
+	[log-format]=JSON [sshd-log]=relative/path [host-certificates]=maybe
 )
 ACMDLINE_ONLY="config help version user dir type timeout stop-after"
 missing=

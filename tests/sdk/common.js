@@ -384,8 +384,10 @@ async function waitPortClosed(port, timeoutMs = 5000) {
 // ended with.
 async function startLkd() {
   const log = fs.openSync(env.lkdLog, 'a');
+  // As lib.sh's lk_lkd_start: no machine configuration, no metrics port.
   const child = spawn(env.latchkeyd, ['--db', env.db, '--listen',
-    `127.0.0.1:${env.lkdPort}`, '--region', env.region, ...env.lkdExtra],
+    `127.0.0.1:${env.lkdPort}`, '--region', env.region, '--config', '/dev/null',
+    '--metrics-listen', 'off', ...env.lkdExtra],
   { detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   fs.writeFileSync(env.lkdPidfile, `${child.pid}\n`);
