@@ -281,7 +281,6 @@ void	 agent_rec_end(struct agent_rec *);
 int	 agent_run(const char *, const char *, int, int, long);
 int	 agent_quitting(void);
 int	 agent_sleep(long);
-long long agent_now_ms(void);
 long	 agent_backoff(long *, long, long);
 long	 agent_round_wait(long *);
 void	 agent_cond_init(pthread_cond_t *);

@@ -403,7 +403,7 @@ static int
 agent_file_wait(pid_t pid, int errr, long timeout, struct agent_ctl *ctl,
     struct agent_file_err *e, int *gotp)
 {
-	long long end = agent_now_ms() + timeout * 1000LL, left;
+	long long end = lk_now_ms() + timeout * 1000LL, left;
 	struct pollfd pfd[2];
 	ssize_t n;
 	int how;
@@ -416,7 +416,7 @@ agent_file_wait(pid_t pid, int errr, long timeout, struct agent_ctl *ctl,
 	for (;;) {
 		if ((how = atomic_load(&ctl->stop)) != AGENT_STOP_NONE)
 			break;
-		if ((left = end - agent_now_ms()) <= 0) {
+		if ((left = end - lk_now_ms()) <= 0) {
 			how = -1;
 			break;
 		}

@@ -46,6 +46,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "sshkey.h"
+#include "util.h"
 
 #include "agent.h"
 
@@ -97,7 +98,7 @@ agent_hostkeys_run(char *const argv[], char *out, size_t max)
 	sigset_t none;
 	char *envp[] = { NULL };
 	struct pollfd pfd;
-	long long end = agent_now_ms() + AGENT_HOSTKEYS_MS;
+	long long end = lk_now_ms() + AGENT_HOSTKEYS_MS;
 	size_t len = 0;
 	ssize_t n;
 	pid_t pid;
@@ -136,7 +137,7 @@ agent_hostkeys_run(char *const argv[], char *out, size_t max)
 	pfd.fd = fds[0];
 	pfd.events = POLLIN;
 	for (;;) {
-		if ((left = (int)(end - agent_now_ms())) <= 0)
+		if ((left = (int)(end - lk_now_ms())) <= 0)
 			break;
 		if ((pr = poll(&pfd, 1, left)) == -1 && errno != EINTR)
 			break;

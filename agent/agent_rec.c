@@ -117,7 +117,7 @@ agent_rec_begin(const char *sid, int cols, int rows, int tty)
 	r->fd = fd;
 	if ((e = lk_cast_open(&r->cast, fd, rec_max, cols, rows, tty ?
 	    "xterm-256color" : "dumb", (int64_t)time(NULL),
-	    agent_now_ms())) != 0) {
+	    lk_now_ms())) != 0) {
 		agent_log(LOG_ERR, "recording", "start-failed", "session=%s "
 		    "error=\"%s\"", sid, lk_err(e));
 		close(fd);
@@ -138,7 +138,7 @@ agent_rec_output(struct agent_rec *r, const void *p, size_t n)
 	if (r == NULL)
 		return;
 	was = r->cast.truncated;
-	lk_cast_output(&r->cast, agent_now_ms(), p, n);
+	lk_cast_output(&r->cast, lk_now_ms(), p, n);
 	if (!was && r->cast.truncated)
 		agent_log(LOG_WARNING, "recording", "truncated", "session=%s "
 		    "bytes=%llu max=%llu", r->id,
@@ -150,7 +150,7 @@ void
 agent_rec_resize(struct agent_rec *r, int cols, int rows)
 {
 	if (r != NULL)
-		lk_cast_resize(&r->cast, agent_now_ms(), cols, rows);
+		lk_cast_resize(&r->cast, lk_now_ms(), cols, rows);
 }
 
 /* Wakes the uploader. */
@@ -171,7 +171,7 @@ agent_rec_end(struct agent_rec *r)
 
 	if (r == NULL)
 		return;
-	lk_cast_close(&r->cast, agent_now_ms());
+	lk_cast_close(&r->cast, lk_now_ms());
 	trunc = r->cast.truncated;
 	if (fsync(r->fd) != 0)
 		agent_log(LOG_WARNING, "recording", "fsync-failed", "session=%s "
@@ -336,9 +336,9 @@ rec_main(void *arg)
 		wait = again ? agent_round_wait(&backoff) : 3600 * 1000L;
 		if (!again)
 			backoff = 0;
-		end = agent_now_ms() + wait;
+		end = lk_now_ms() + wait;
 		pthread_mutex_lock(&rec_mtx);
-		while (!rec_abort() && rec_kick == kick && agent_now_ms() < end)
+		while (!rec_abort() && rec_kick == kick && lk_now_ms() < end)
 			agent_cond_wait(&rec_cv, &rec_mtx, end);
 		if (rec_abort()) {
 			pthread_mutex_unlock(&rec_mtx);

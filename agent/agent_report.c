@@ -41,6 +41,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "util.h"
 
 #include "agent.h"
 
@@ -318,7 +319,7 @@ agent_report_abort(void)
 {
 	long long end = atomic_load(&rq.flush_end);
 
-	return end != 0 && agent_now_ms() >= end;
+	return end != 0 && lk_now_ms() >= end;
 }
 
 /*
@@ -334,9 +335,9 @@ agent_report_send(const struct agent_report_item *it, long *backoff)
 	char why[256], url[AGENT_URL_MAX];
 	int r, next = 0;
 
-	if (end != 0 && end - agent_now_ms() < timeout)
-		timeout = end - agent_now_ms() > 100 ?
-		    (long)(end - agent_now_ms()) : 100;
+	if (end != 0 && end - lk_now_ms() < timeout)
+		timeout = end - lk_now_ms() > 100 ?
+		    (long)(end - lk_now_ms()) : 100;
 	r = agent_http_do(rq.http, "POST", it->endpoint, it->body,
 	    timeout, agent_report_abort, &resp);
 	s = resp.status;
@@ -370,15 +371,15 @@ agent_report_send(const struct agent_report_item *it, long *backoff)
 static void
 agent_report_wait(long ms)
 {
-	long long end = agent_now_ms() + ms, fe;
+	long long end = lk_now_ms() + ms, fe;
 	unsigned int kick;
 
 	pthread_mutex_lock(&rq.mtx);
 	kick = rq.kick;
 	for (;;) {
 		fe = atomic_load(&rq.flush_end);
-		if (rq.kick != kick || agent_now_ms() >= end ||
-		    (fe != 0 && agent_now_ms() >= fe))
+		if (rq.kick != kick || lk_now_ms() >= end ||
+		    (fe != 0 && lk_now_ms() >= fe))
 			break;
 		agent_cond_wait(&rq.cv, &rq.mtx, fe != 0 && fe < end ? fe :
 		    end);
@@ -401,7 +402,7 @@ agent_report_main(void *arg)
 		it = rq.head;
 		fe = atomic_load(&rq.flush_end);
 		pthread_mutex_unlock(&rq.mtx);
-		if (it == NULL || (fe != 0 && agent_now_ms() >= fe))
+		if (it == NULL || (fe != 0 && lk_now_ms() >= fe))
 			break;
 		if ((wait = agent_report_send(it, &backoff)) == 0)
 			agent_report_pop();
@@ -438,7 +439,7 @@ agent_report_finish(long flush_ms)
 	struct agent_report_item *it;
 
 	pthread_mutex_lock(&rq.mtx);
-	atomic_store(&rq.flush_end, agent_now_ms() + flush_ms);
+	atomic_store(&rq.flush_end, lk_now_ms() + flush_ms);
 	rq.closing = 1;
 	rq.kick++;
 	pthread_cond_broadcast(&rq.cv);

@@ -61,6 +61,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "util.h"
 
 #include "agent.h"
 
@@ -95,15 +96,6 @@ static int agent_deregistered;	/* a 410 ended the main loop */
 static pthread_mutex_t agent_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t agent_cv;
 
-long long
-agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A condition variable that waits on CLOCK_MONOTONIC. */
 void
 agent_cond_init(pthread_cond_t *cv)
@@ -116,7 +108,7 @@ agent_cond_init(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
-/* pthread_cond_timedwait() until end_ms of agent_now_ms(). */
+/* pthread_cond_timedwait() until end_ms of lk_now_ms(). */
 int
 agent_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mtx, long long end_ms)
 {
@@ -164,10 +156,10 @@ agent_quitting(void)
 int
 agent_sleep(long ms)
 {
-	long long end = agent_now_ms() + ms;
+	long long end = lk_now_ms() + ms;
 
 	pthread_mutex_lock(&agent_mtx);
-	while (!agent_quitting() && agent_now_ms() < end)
+	while (!agent_quitting() && lk_now_ms() < end)
 		agent_cond_wait(&agent_cv, &agent_mtx, end);
 	pthread_mutex_unlock(&agent_mtx);
 	return agent_quitting();
@@ -322,12 +314,12 @@ agent_conn_answered(struct agent_conn *c, const struct agent_http *h,
 		agent_log(LOG_INFO, "conn", "connected", "url=%s replica=%s "
 		    "failures=%d down_ms=%lld", url,
 		    agent_replica_str(c->replica), c->failures,
-		    c->failures > 0 ? agent_now_ms() - c->down_ms : 0LL);
+		    c->failures > 0 ? lk_now_ms() - c->down_ms : 0LL);
 	else if (!c->up)
 		agent_log(LOG_INFO, "conn", "reconnected", "url=%s replica=%s "
 		    "previous_replica=%s failures=%d down_ms=%lld", url,
 		    agent_replica_str(c->replica), agent_replica_str(prev),
-		    c->failures, agent_now_ms() - c->down_ms);
+		    c->failures, lk_now_ms() - c->down_ms);
 	else if (prev[0] != '\0' && resp->replica[0] != '\0' &&
 	    strcmp(prev, resp->replica) != 0) {
 		agent_log(LOG_WARNING, "conn", "replica-changed", "url=%s "
@@ -346,7 +338,7 @@ agent_conn_failed(struct agent_conn *c, const struct agent_http *h)
 	char url[AGENT_URL_MAX];
 
 	if (c->failures++ == 0)
-		c->down_ms = agent_now_ms();
+		c->down_ms = lk_now_ms();
 	if (!c->up)
 		return;
 	c->up = 0;
@@ -469,9 +461,9 @@ agent_hostkeys_check(json_t **keysp, long long *nextp, long check_ms,
 {
 	json_t *keys;
 
-	if (agent_now_ms() < *nextp)
+	if (lk_now_ms() < *nextp)
 		return;
-	*nextp = agent_now_ms() + check_ms;
+	*nextp = lk_now_ms() + check_ms;
 	if ((keys = agent_hostkeys()) == NULL)
 		fatalx("out of memory");
 	if (json_equal(keys, *keysp)) {
@@ -492,7 +484,7 @@ agent_hostkeys_check(json_t **keysp, long long *nextp, long check_ms,
 static long
 agent_poll_wait(long long next_check)
 {
-	long long left = (next_check - agent_now_ms() + 999) / 1000;
+	long long left = (next_check - lk_now_ms() + 999) / 1000;
 
 	if (left < 1)
 		return 1;
@@ -510,8 +502,8 @@ agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 	enum agent_outcome o = AGENT_OK;
 	char url[AGENT_URL_MAX];
 	long backoff = 0, wait;
-	long long next_check = agent_now_ms() + check_s * 1000L;
-	long long next_cert = agent_now_ms() + AGENT_HOSTCERT_HELLO_MS;
+	long long next_check = lk_now_ms() + check_s * 1000L;
+	long long next_cert = lk_now_ms() + AGENT_HOSTCERT_HELLO_MS;
 	json_t *keys;
 	int need_hello = 1;
 
@@ -522,8 +514,8 @@ agent_loop(struct agent_http *h, const struct agent_state *st, long check_s)
 		agent_hostkeys_check(&keys, &next_check, check_s * 1000L,
 		    &need_hello);
 		/* Certificates are renewed at a hello: say one now and then. */
-		if (agent_hostcerts_enabled() && agent_now_ms() >= next_cert) {
-			next_cert = agent_now_ms() + AGENT_HOSTCERT_HELLO_MS;
+		if (agent_hostcerts_enabled() && lk_now_ms() >= next_cert) {
+			next_cert = lk_now_ms() + AGENT_HOSTCERT_HELLO_MS;
 			need_hello = 1;
 		}
 		if (need_hello && (o = agent_hello(h, st, &c, keys)) ==

@@ -345,7 +345,7 @@ sess_redial(void *arg, long long deadline_ms, int stop_fd, struct lk_ws **wsp,
 		pthread_mutex_unlock(&sess_lock);
 		if (have)
 			break;
-		if ((left = deadline_ms - agent_now_ms()) <= 0) {
+		if ((left = deadline_ms - lk_now_ms()) <= 0) {
 			snprintf(err, errsize, "%s", "not resumed in time");
 			return LK_ERR_UNAVAILABLE;
 		}
@@ -775,12 +775,12 @@ void
 agent_sess_stop(long ms)
 {
 	uint64_t one = 1;
-	long long end = agent_now_ms() + ms;
+	long long end = lk_now_ms() + ms;
 
 	if (sess_stopfd >= 0)
 		lk_fd_wake(sess_stopfd, &one, sizeof(one));
 	pthread_mutex_lock(&sess_lock);
-	while (sess_active > 0 && agent_now_ms() < end)
+	while (sess_active > 0 && lk_now_ms() < end)
 		(void)agent_cond_wait(&sess_cond, &sess_lock, end);
 	pthread_mutex_unlock(&sess_lock);
 	explicit_bzero(&sess_st, sizeof(sess_st));

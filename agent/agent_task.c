@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "util.h"
 
 #include "agent.h"
 
@@ -302,7 +303,7 @@ agent_task_wait(long long end_ms)
 	size_t n;
 
 	pthread_mutex_lock(&tt.mtx);
-	while (tt.n > 0 && agent_now_ms() < end_ms)
+	while (tt.n > 0 && lk_now_ms() < end_ms)
 		agent_cond_wait(&tt.cv, &tt.mtx, end_ms);
 	n = tt.n;
 	pthread_mutex_unlock(&tt.mtx);
@@ -320,14 +321,14 @@ agent_task_drain(long ms)
 	struct agent_task *t;
 	size_t n;
 
-	if ((n = agent_task_wait(agent_now_ms() + ms)) == 0)
+	if ((n = agent_task_wait(lk_now_ms() + ms)) == 0)
 		return;
 	agent_log(LOG_WARNING, "task", "interrupt", "count=%zu", n);
 	pthread_mutex_lock(&tt.mtx);
 	for (t = tt.head; t != NULL; t = t->next)
 		agent_ctl_stop(&t->ctl, AGENT_STOP_SHUTDOWN);
 	pthread_mutex_unlock(&tt.mtx);
-	if ((n = agent_task_wait(agent_now_ms() + AGENT_KILL_GRACE_MS +
+	if ((n = agent_task_wait(lk_now_ms() + AGENT_KILL_GRACE_MS +
 	    5000)) != 0)
 		agent_log(LOG_ERR, "task", "abandoned", "count=%zu", n);
 }
