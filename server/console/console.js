@@ -225,6 +225,23 @@ function errorBox(body) {
 /* ------------------------------------------------------------------ */
 /* Instances */
 
+/*
+ * A filter box over items ({ el, search }): hides those whose search text
+ * lacks what is typed, and applies at once what was typed while the list
+ * was still loading (the box is on the page before the list arrives).
+ * onCount(shown) when given.
+ */
+function bindFilter(input, items, onCount) {
+  const apply = () => {
+    const q = input.value.trim().toLowerCase();
+    let n = 0;
+    for (const it of items) { it.el.hidden = q !== '' && !it.search.includes(q); if (!it.el.hidden) n++; }
+    if (onCount) onCount(n);
+  };
+  input.addEventListener('input', apply);
+  if (input.value.trim() !== '') apply();
+}
+
 async function pageInstances() {
   const v = view('Instances');
   const filter = el('input', { id: 'instance-filter', type: 'search', placeholder: 'ID, name or address' });
@@ -255,12 +272,8 @@ async function pageInstances() {
   status.textContent = rows.length + ' instance' + (rows.length === 1 ? '' : 's');
   v.append(rows.length ? table : el('p', { class: 'empty' },
     'No instance yet. Register a server with latchkey-agent register and an activation code.'));
-  filter.addEventListener('input', () => {
-    const q = filter.value.trim().toLowerCase();
-    let n = 0;
-    for (const tr of rows) { tr.hidden = q !== '' && !tr.dataset.search.includes(q); if (!tr.hidden) n++; }
-    status.textContent = n + ' of ' + rows.length + ' shown';
-  });
+  bindFilter(filter, rows.map((tr) => ({ el: tr, search: tr.dataset.search })),
+    (n) => { status.textContent = n + ' of ' + rows.length + ' shown'; });
 }
 
 /* One instance: what its agent reported, and sshd's host keys with their
@@ -645,10 +658,7 @@ async function pageCommands(mine) {
   v.append(rows.length ? el('table', { 'aria-labelledby': 'view-title' },
     el('thead', {}, el('tr', {}, ['Name', 'Description', 'Parameters', 'Version', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
     tbody) : el('p', { class: 'empty' }, mine ? 'You have no command yet: Create Command makes one.' : 'No common command.'));
-  filter.addEventListener('input', () => {
-    const q = filter.value.trim().toLowerCase();
-    for (const tr of rows) tr.hidden = q !== '' && !tr.dataset.search.includes(q);
-  });
+  bindFilter(filter, rows.map((tr) => ({ el: tr, search: tr.dataset.search })));
 }
 
 async function deleteCommand(c, status) {
@@ -757,10 +767,7 @@ async function openTask(cmd) {
     return { cb, lab };
   });
   if (!boxes.length && !inst.error) pick.append(el('p', { class: 'muted' }, 'No instance is registered.'));
-  search.addEventListener('input', () => {
-    const q = search.value.trim().toLowerCase();
-    for (const b of boxes) b.lab.hidden = q !== '' && !b.lab.dataset.search.includes(q);
-  });
+  bindFilter(search, boxes.map((b) => ({ el: b.lab, search: b.lab.dataset.search })));
   form.addEventListener('submit', (e) => { e.preventDefault(); submitTask(cmd, params, runAs, boxes, submit); });
   (params[0] ? params[0].input : search).focus();
 }

@@ -230,6 +230,29 @@ async function phaseSend() {
     await page.locator('tbody tr', { hasText: INSTANCE }).waitFor();
   });
 
+  await t('... and applies what was typed while the list was loading', async () => {
+    // DescribeInstances held back a second, so the typing comes first.
+    const slow = async (route) => {
+      if ((route.request().postData() || '').includes('"DescribeInstances"')) {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await route.continue();
+    };
+    await page.route('**/api/call', slow);
+    try {
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.locator('.status', { hasText: 'Loading' }).waitFor();
+      await page.fill('#instance-filter', 'no-such-instance-zzz');
+      await page.locator('.status', { hasText: 'shown' }).waitFor();
+      const status = await page.locator('.status').first().textContent();
+      assert(/^0 of \d+ shown$/.test(status), `status: ${status}`);
+      assert(await page.locator('tbody tr', { hasText: INSTANCE }).isHidden(), 'the instance is shown');
+    } finally {
+      await page.unroute('**/api/call', slow);
+    }
+    await page.fill('#instance-filter', '');
+  });
+
   await t('Common Commands lists the public commands with parameters and version', async () => {
     await page.getByRole('link', { name: 'Commands' }).click();
     await waitTitle(page, 'Common Commands');
