@@ -17,6 +17,7 @@
  *	cli_knownhosts.c known-hosts: host keys for ssh's KnownHostsCommand
  *	cli_audit.c	audit: the audit trail's events
  *	cli_file.c	send-file: a file pushed to instances (SendFile)
+ *	cli_tag.c	tag: tags of instances and commands, KEY=VALUE
  *
  * Nothing here is a library: functions print what went wrong themselves
  * and return one of the CLI_EX_* exit statuses, which main() exits with.
@@ -104,6 +105,7 @@ struct cli_apierr {
 #define CLI_OPT_OUTPUT		0x1002
 #define CLI_OPT_RESUME_WAIT	0x1003
 #define CLI_OPT_KEEPALIVE	0x1004
+#define CLI_OPT_JSON		0x1005
 /* proxy and forward's options of the tunnel (cli_proxy.c). */
 #define CLI_TUNNEL_OPTIONS \
 	{ "resume-wait", required_argument, NULL, CLI_OPT_RESUME_WAIT }, \
@@ -112,6 +114,7 @@ struct cli_apierr {
 #define CLI_COMMON_OPTIONS \
 	{ "profile", required_argument, NULL, CLI_OPT_PROFILE }, \
 	{ "output", required_argument, NULL, CLI_OPT_OUTPUT }, \
+	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
 
@@ -170,6 +173,9 @@ void	 cli_inst_free(struct cli_inst *ip);
 int	 cli_inst_has_address(json_t *inst, const char *addr);
 int	 cli_inst_list(struct cli *c, const char *name, const char *status,
 	    json_t **listp);
+struct cli_tags;
+int	 cli_inst_list_tagged(struct cli *c, const char *name,
+	    const char *status, const struct cli_tags *tags, json_t **listp);
 int	 cli_inst_online(struct cli *c, const char *id, int *onlinep,
 	    char *seen, size_t seensize);
 void	 cli_offline_why(const char *seen, char *buf, size_t size);
@@ -262,6 +268,23 @@ int	 cli_run_main(struct cli *c, int argc, char **argv);
 int	 cli_invocations_main(struct cli *c, int argc, char **argv);
 /* cli_file.c */
 int	 cli_send_file_main(struct cli *c, int argc, char **argv);
+/* cli_tag.c */
+#define CLI_TAGS_MAX		20	/* the API's tags a resource (a call) */
+#define CLI_TAG_TEXT_MAX	128	/* a key's or a value's bytes */
+#define CLI_TAG_IDS_MAX		50	/* ResourceId.N */
+/* Tags from the command line, pointing into argv. */
+struct cli_tags {
+	struct {
+		const char	*key;
+		const char	*value;	/* NULL: a filter's "any value" */
+	}	 v[CLI_TAGS_MAX];
+	size_t	 n;
+};
+int	 cli_tag_parse(struct cli_tags *t, const char *what, char *arg,
+	    int need_value);
+void	 cli_tag_params(struct cli_req *q, const struct cli_tags *t);
+void	 cli_tag_summary(json_t *obj, char *buf, size_t size);
+int	 cli_tag_main(struct cli *c, int argc, char **argv);
 /* cli_audit.c */
 int	 cli_audit_main(struct cli *c, int argc, char **argv);
 int	 cli_commands_main(struct cli *c, int argc, char **argv);

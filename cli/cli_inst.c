@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define INST_PAGES_MAX	200	/* pages of 50 read before giving up */
+#define INST_TAGS_COL	33	/* the TAGS column's bytes, with its NUL */
 
 void
 cli_inst_free(struct cli_inst *ip)
@@ -55,13 +56,21 @@ cli_inst_has_address(json_t *inst, const char *addr)
 	return h != NULL && strcmp(h, addr) == 0;
 }
 
-/*
- * Every instance the key may see (optionally only those named like name,
- * or in status), page by page, into a new array *listp.
- */
 int
 cli_inst_list(struct cli *c, const char *name, const char *status,
     json_t **listp)
+{
+	return cli_inst_list_tagged(c, name, status, NULL, listp);
+}
+
+/*
+ * Every instance the key may see (optionally only those named like name,
+ * in status, or with every tag of tags), page by page, into a new array
+ * *listp.
+ */
+int
+cli_inst_list_tagged(struct cli *c, const char *name, const char *status,
+    const struct cli_tags *tags, json_t **listp)
 {
 	struct cli_req q;
 	json_t *resp = NULL, *list, *page, *v;
@@ -79,6 +88,8 @@ cli_inst_list(struct cli *c, const char *name, const char *status,
 			cli_req_add(&q, "InstanceName", name);
 		if (status != NULL)
 			cli_req_add(&q, "Status", status);
+		if (tags != NULL)
+			cli_tag_params(&q, tags);
 		r = cli_api_do(c, "DescribeInstances", &q, &resp);
 		cli_req_free(&q);
 		if (r != 0)
@@ -318,15 +329,19 @@ cli_inst_online(struct cli *c, const char *id, int *onlinep, char *seen,
 	return 0;
 }
 
+/* The table; with_tags: a TAGS column before OS. */
 static void
-inst_print(json_t *list)
+inst_print(json_t *list, int with_tags)
 {
 	json_t *v;
 	size_t i;
-	char id[64], name[64], st[16], addr[64], os[64];
+	char id[64], name[64], st[16], addr[64], os[64], tags[INST_TAGS_COL];
 
-	printf("%-24s %-24s %-8s %-16s %s\n", "INSTANCE ID", "NAME", "STATUS",
-	    "ADDRESS", "OS");
+	printf("%-24s %-24s %-8s %-16s ", "INSTANCE ID", "NAME", "STATUS",
+	    "ADDRESS");
+	if (with_tags)
+		printf("%-*s ", INST_TAGS_COL - 1, "TAGS");
+	printf("OS\n");
 	json_array_foreach(list, i, v) {
 		const char *a = inst_first_address(v), *o = cli_jstr(v,
 		    "OSName");
@@ -339,7 +354,12 @@ inst_print(json_t *list)
 		    cli_jstr(v, "Status") : "-");
 		cli_safe(addr, sizeof(addr), a ? a : "-");
 		cli_safe(os, sizeof(os), o && *o ? o : "-");
-		printf("%-24s %-24s %-8s %-16s %s\n", id, name, st, addr, os);
+		printf("%-24s %-24s %-8s %-16s ", id, name, st, addr);
+		if (with_tags) {
+			cli_tag_summary(v, tags, sizeof(tags));
+			printf("%-*s ", INST_TAGS_COL - 1, tags);
+		}
+		printf("%s\n", os);
 	}
 }
 
@@ -352,14 +372,18 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "rename", required_argument, NULL, 'R' },
 		{ "remove", required_argument, NULL, 'X' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "tags", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *name = NULL, *status = NULL, *rename = NULL, *rm = NULL;
 	json_t *list = NULL, *out;
-	int ch, k, r;
+	struct cli_tags tags;
+	int ch, k, r, with_tags = 0;
 
+	memset(&tags, 0, sizeof(tags));
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "vhn:s:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhn:s:t:T", opts, NULL)) != -1) {
 		if ((k = cli_common_opt(c, "instances", ch, &r)) < 0)
 			return r;
 		if (k > 0)
@@ -369,7 +393,18 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		case 's': status = optarg; break;
 		case 'R': rename = optarg; break;
 		case 'X': rm = optarg; break;
+		case 'T': with_tags = 1; break;
+		case 't':
+			if (cli_tag_parse(&tags, "--tag", optarg, 0) != 0) {
+				cli_usage_of("instances", 1);
+				return CLI_EX_USAGE;
+			}
+			break;
 		}
+	}
+	if ((tags.n > 0 || with_tags) && (rename != NULL || rm != NULL)) {
+		cli_usage_of("instances", 1);
+		return CLI_EX_USAGE;
 	}
 	/* --rename INSTANCE NAME, --remove INSTANCE: cli_fleet.c. */
 	if (rename != NULL && rm == NULL && optind + 1 == argc)
@@ -381,7 +416,8 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		return CLI_EX_USAGE;
 	}
 	if ((r = cli_config_load(c)) != 0 ||
-	    (r = cli_inst_list(c, name, status, &list)) != 0)
+	    (r = cli_inst_list_tagged(c, name, status, tags.n > 0 ? &tags :
+	    NULL, &list)) != 0)
 		return r;
 	if (c->output == CLI_OUT_JSON) {
 		out = json_pack("{s:I, s:O}", "TotalCount",
@@ -389,7 +425,7 @@ cli_instances_main(struct cli *c, int argc, char **argv)
 		cli_json_print(out);
 		json_decref(out);
 	} else
-		inst_print(list);
+		inst_print(list, with_tags);
 	json_decref(list);
 	return 0;
 }

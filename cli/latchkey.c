@@ -47,6 +47,7 @@ static const char main_help[] =
 "  run           run a shell script on instances and show the results\n"
 "  send-file     push a small file to instances, as its owner\n"
 "  instances     list the instances\n"
+"  tag           add, remove or list tags of instances and commands\n"
 "  invocations   list invocations, or show one's results\n"
 "  commands      list the commands\n"
 "  proxy         connect stdin/stdout to an instance's port by instance id\n"
@@ -59,6 +60,7 @@ static const char main_help[] =
 "Global options (also accepted after the command):\n"
 "  --profile NAME        the profile to use (default: the current one)\n"
 "  --output text|json    how to print results (default text)\n"
+"      --json            the same as --output json\n"
 "  -v, --verbose         say what is being done, on stderr\n"
 "  -h, --help            this help, or a command's: latchkey COMMAND --help\n"
 "  -V, --version         print the version\n"
@@ -187,6 +189,7 @@ static const struct cli_cmd cli_cmds[] = {
 "  -t, --timeout S       the time limit in seconds (default 60)\n" },
 	{ "instances", cli_instances_main,
 "usage: latchkey instances [--name PATTERN] [--status Running|Stopped]\n"
+"                [--tag KEY[=VALUE]]... [--tags]\n"
 "       latchkey instances --rename INSTANCE NEW_NAME\n"
 "       latchkey instances --remove INSTANCE\n",
 "\n"
@@ -195,10 +198,38 @@ static const struct cli_cmd cli_cmds[] = {
 "\n"
 "  -n, --name PATTERN    only names matching PATTERN (* is a wildcard)\n"
 "  -s, --status S        only Running or only Stopped instances\n"
+"  -t, --tag KEY=VALUE   only instances with this tag (KEY alone: any\n"
+"                        value); repeatable, all must match (at most 20)\n"
+"  -T, --tags            a TAGS column (KEY=VALUE,...) before OS\n"
 "      --rename I NAME   rename instance I (id, name or address):\n"
 "                        ModifyManagedInstance\n"
 "      --remove I        deregister instance I: its tasks fail and its\n"
 "                        agent stops (DeregisterManagedInstance)\n" },
+	{ "tag", cli_tag_main,
+"usage: latchkey tag [--command] RESOURCE KEY=VALUE...\n"
+"       latchkey tag --remove [--command] RESOURCE KEY...\n"
+"       latchkey tag --remove --all [--command] RESOURCE\n"
+"       latchkey tag --list [--command] [RESOURCE...]\n",
+"\n"
+"Adds tags to an instance, or replaces the values of keys it has\n"
+"(TagResources), removes some or all of them (UntagResources), or lists\n"
+"the tags of the instances named, or of every instance the access key may\n"
+"see (ListTagResources). RESOURCE is an instance id, name or address; with\n"
+"--command, one of your own command ids (c-...).\n"
+"\n"
+"A key is 1 to 128 characters and does not start with \"aliyun\" or\n"
+"\"acs:\", a value 0 to 128 (KEY= is an empty value); neither holds a\n"
+"control character, \"http://\" or \"https://\". A resource holds at most\n"
+"20 tags. \"latchkey instances --tag KEY=VALUE\" lists the instances that\n"
+"have a tag. An access key limited with --instances tag:env=prod sees\n"
+"only the instances tagged env=prod, and only a key without an Instances\n"
+"limit may set or remove a tag key that such a policy names.\n"
+"\n"
+"  -r, --remove          remove the keys given\n"
+"  -a, --all             with --remove: every tag of RESOURCE\n"
+"  -L, --list            list tags: a table of id, key and value\n"
+"                        (--json: ListTagResources' answer)\n"
+"  -c, --command         RESOURCE is a command, not an instance\n" },
 	{ "activations", cli_activations_main,
 "usage: latchkey activations\n"
 "       latchkey activations --create [--count N] [--ttl-hours H]\n"
@@ -434,6 +465,9 @@ cli_common_opt(struct cli *c, const char *cmd, int ch, int *exitp)
 			*exitp = CLI_EX_USAGE;
 			return -1;
 		}
+		return 1;
+	case CLI_OPT_JSON:
+		c->output = CLI_OUT_JSON;
 		return 1;
 	case 'v':
 		c->verbose = 1;

@@ -253,13 +253,42 @@ console_csrf(const struct console_req *req, struct console_resp *resp,
 	return -1;
 }
 
+/*
+ * The actions whose controls the console shows only to an identity whose
+ * policy allows them (whoami's "Allows"); the API decides in any case.
+ */
+static const char *const console_gated[] = {
+	"TagResources", "UntagResources",
+};
+
+/* {action: allowed} for console_gated; all false when the key is gone. */
+static json_t *
+console_allows(const struct console_session *s)
+{
+	struct lkd_policy pol;
+	char key_id[CONSOLE_NAME_MAX + 16];
+	json_t *o;
+	size_t i;
+	int ok;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	ok = console_session_identity(s, key_id, sizeof(key_id), &pol) == 0;
+	for (i = 0; i < sizeof(console_gated) / sizeof(console_gated[0]); i++)
+		json_object_set_new(o, console_gated[i], json_boolean(ok &&
+		    keys_policy_action(&pol, console_gated[i])));
+	if (ok)
+		keys_policy_free(&pol);
+	return o;
+}
+
 static json_t *
 console_whoami(const struct console_session *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "Kind",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o*}", "Kind",
 	    s->kind == CONSOLE_KIND_OPERATOR ? "operator" : "accesskey",
 	    "Principal", s->principal, "CsrfToken", s->csrf,
-	    "RegionId", lkd->region);
+	    "RegionId", lkd->region, "Allows", console_allows(s));
 }
 
 /* The console.signin event (docs/audit.md); code NULL: signed in. */

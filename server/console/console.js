@@ -218,6 +218,20 @@ function addresses(inst) {
   return a.join(', ');
 }
 
+/* An Instance's Tags.Tag[] as [{TagKey, TagValue}] (Instances[].Tags[] too). */
+function tagsOf(obj) {
+  const t = obj && obj.Tags;
+  return (Array.isArray(t) ? t : (t && t.Tag)) || [];
+}
+
+function tagText(tags) {
+  return tags.map((t) => t.TagKey + '=' + t.TagValue).join(', ');
+}
+
+function allows(action) {
+  return !!(state.who && state.who.Allows && state.who.Allows[action]);
+}
+
 function errorBox(body) {
   return el('p', { class: 'field-error', role: 'alert' }, errText(body));
 }
@@ -244,7 +258,7 @@ function bindFilter(input, items, onCount) {
 
 async function pageInstances() {
   const v = view('Instances');
-  const filter = el('input', { id: 'instance-filter', type: 'search', placeholder: 'ID, name or address' });
+  const filter = el('input', { id: 'instance-filter', type: 'search', placeholder: 'ID, name, address or tag' });
   v.append(el('div', { class: 'toolbar' },
     el('div', { class: 'field grow' }, el('label', { for: 'instance-filter' }, 'Filter instances'), filter),
     el('button', { type: 'button', class: 'secondary', on: { click: route } }, 'Refresh')));
@@ -254,7 +268,7 @@ async function pageInstances() {
   if (r.error) { status.replaceWith(errorBox(r.error)); return; }
   const tbody = el('tbody');
   const table = el('table', { 'aria-labelledby': 'view-title' },
-    el('thead', {}, el('tr', {}, ['Instance ID', 'Name', 'Addresses', 'Agent version', 'State', 'Last heartbeat'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('thead', {}, el('tr', {}, ['Instance ID', 'Name', 'Addresses', 'Agent version', 'State', 'Last heartbeat', 'Tags'].map((h) => el('th', { scope: 'col' }, h)))),
     tbody);
   const rows = r.items.map((i) => {
     const online = i._agent.CloudAssistantStatus === 'true';
@@ -264,8 +278,9 @@ async function pageInstances() {
       el('td', { class: 'mono' }, addresses(i)),
       el('td', {}, i._agent.CloudAssistantVersion || ''),
       el('td', {}, badge(online ? 'online' : 'offline')),
-      el('td', {}, i._agent.LastHeartbeatTime || ''));
-    tr.dataset.search = [i.InstanceId, i.InstanceName, i.HostName, addresses(i)].join(' ').toLowerCase();
+      el('td', {}, i._agent.LastHeartbeatTime || ''),
+      el('td', { class: 'tags' }, tagsOf(i).map((t) => el('span', { class: 'tag' }, t.TagKey + '=' + t.TagValue))));
+    tr.dataset.search = [i.InstanceId, i.InstanceName, i.HostName, addresses(i), tagText(tagsOf(i))].join(' ').toLowerCase();
     tbody.append(tr);
     return tr;
   });
@@ -300,7 +315,7 @@ async function pageInstance(id) {
     ['State', badge(online ? 'online' : 'offline')], ['Last heartbeat', agent.LastHeartbeatTime || '']]) {
     dl.append(el('dt', {}, k), el('dd', { class: k === 'Addresses' ? 'mono' : '' }, val || '—'));
   }
-  v.append(dl, manageInstance(id, inst), connectForm(id, online), sendFileSection(id),
+  v.append(dl, tagSection(id, tagsOf(inst)), manageInstance(id, inst), connectForm(id, online), sendFileSection(id),
     await shellSessions(id));
   v.append(el('h2', { id: 'hostkeys-title' }, 'SSH host keys'));
   if (!hk.ok) { v.append(errorBox(hk.body)); return; }
@@ -327,6 +342,75 @@ async function pageInstance(id) {
   v.append(el('h3', { id: 'known-hosts-title' }, 'known_hosts lines'),
     el('pre', { class: 'mono wrap', id: 'known-hosts', 'aria-labelledby': 'known-hosts-title' },
       keys.map((k) => id + ' ' + k.PublicKey).join('\n')));
+}
+
+/*
+ * The instance's tags; with TagResources allowed, a KEY=VALUE form
+ * (TagResources: a key it has takes the new value), with UntagResources a
+ * Remove button per tag. The list is read again (ListTagResources) after
+ * each change, so it shows what the server has.
+ */
+function tagSection(id, initial) {
+  const list = el('ul', { class: 'tags', id: 'tags-list' });
+  const err = el('p', { class: 'field-error', id: 'tags-error', role: 'alert' });
+  const done = el('p', { class: 'muted', id: 'tags-status', 'aria-live': 'polite' });
+  function render(tags) {
+    clear(list);
+    if (!tags.length) list.append(el('li', { class: 'empty', id: 'tags-none' }, 'No tags.'));
+    for (const t of tags) {
+      const li = el('li', { 'data-key': t.TagKey }, el('span', { class: 'tag mono' }, t.TagKey + '=' + t.TagValue));
+      if (allows('UntagResources')) {
+        const rm = el('button', { type: 'button', class: 'secondary small', 'aria-label': 'Remove tag ' + t.TagKey }, 'Remove');
+        rm.addEventListener('click', async () => {
+          rm.disabled = true;
+          err.textContent = '';
+          done.textContent = '';
+          const r = await api('UntagResources', { ResourceType: 'instance', 'ResourceId.1': id, 'TagKey.1': t.TagKey });
+          rm.disabled = false;
+          if (!r.ok) { err.textContent = errText(r.body); return; }
+          done.textContent = 'Removed ' + t.TagKey + '.';
+          await reload();
+        });
+        li.append(' ', rm);
+      }
+      list.append(li);
+    }
+  }
+  async function reload() {
+    const r = await api('ListTagResources', { ResourceType: 'instance', 'ResourceId.1': id });
+    if (!r.ok) { err.textContent = errText(r.body); return; }
+    render((r.body.TagResources && r.body.TagResources.TagResource) || []);
+  }
+  render(initial);
+  const sec = el('section', { 'aria-labelledby': 'tags-title', id: 'tags' },
+    el('h2', { id: 'tags-title' }, 'Tags'), list);
+  if (allows('TagResources')) {
+    const input = el('input', { spellcheck: 'false', autocomplete: 'off', placeholder: 'env=prod', maxlength: 257 });
+    const [w] = field('tag-add', 'Add a tag (KEY=VALUE)', input,
+      { hint: 'A key it has already takes the new value. Keys: 1 to 128 characters, not aliyun… or acs:…; values: 0 to 128.' });
+    const add = el('button', { type: 'submit', id: 'tag-add-submit' }, 'Add tag');
+    const form = el('form', { class: 'toolbar', id: 'tag-form', novalidate: true }, w, add);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      fieldError('tag-add', '');
+      err.textContent = '';
+      done.textContent = '';
+      const text = input.value.trim();
+      const eq = text.indexOf('=');
+      if (eq < 1) { fieldError('tag-add', 'Write KEY=VALUE (KEY= for an empty value).'); return; }
+      add.disabled = true;
+      const r = await api('TagResources', { ResourceType: 'instance', 'ResourceId.1': id,
+        'Tag.1.Key': text.slice(0, eq), 'Tag.1.Value': text.slice(eq + 1) });
+      add.disabled = false;
+      if (!r.ok) { fieldError('tag-add', errText(r.body)); return; }
+      input.value = '';
+      done.textContent = 'Tagged ' + text + '.';
+      await reload();
+    });
+    sec.append(form);
+  }
+  sec.append(done, err);
+  return sec;
 }
 
 /*

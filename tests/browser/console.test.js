@@ -9,7 +9,7 @@
 //                               operator, Settings
 //   node console.test.js audit  the Audit page: events, filters, policy
 //   node console.test.js ops    the operator's pages: rename and remove an
-//                               instance, activations, Send File, access
+//                               instance, tags, activations, Send File, access
 //                               keys, everyone's invocations and sessions
 //
 // Prints one TAP line per case, numbered from LK_TAP_START, and writes
@@ -659,6 +659,14 @@ async function phaseAudit() {
     assert(rows.length >= 1, 'no own events');
     for (const r of rows) assert(r[3] === `key ${env('LK_AK2_ID')}`, `someone else's event: ${r[3]}`);
   });
+  await t('a key not allowed TagResources/UntagResources sees the tags, without the form or Remove', async () => {
+    const p = second.page;
+    await p.goto(`${URL_}#/instance/${INSTANCE}`);
+    await waitTitle(p, `Instance ${INSTANCE}`);
+    await p.locator('#tags-list li[data-key="seed"]', { hasText: 'seed=shell' }).waitFor();
+    assert(await p.locator('#tag-form').count() === 0, 'a tag form for a key without TagResources');
+    assert(await p.locator('#tags-list button').count() === 0, 'a Remove button for a key without UntagResources');
+  });
   await t('no script error or CSP violation on the Audit page', async () => {
     assert(problems.length === 0, problems.join('; '));
   });
@@ -707,6 +715,43 @@ async function phaseOps() {
     await page.locator('#rename-name-error', { hasText: 'InvalidInstanceName.Malformed' }).waitFor();
     await page.goto(`${URL_}#/instances`);
     await page.locator('tbody tr', { hasText: 'console-renamed' }).waitFor();
+  });
+
+  await t('a tag is added on the instance page, shown there and in Instances, and removed', async () => {
+    await page.goto(`${URL_}#/instance/${INSTANCE}`);
+    await waitTitle(page, `Instance ${INSTANCE}`);
+    await page.locator('#tags-list li[data-key="seed"]', { hasText: 'seed=shell' }).waitFor();
+    const input = page.getByLabel('Add a tag (KEY=VALUE)');
+    await input.fill('no-equals');
+    await page.getByRole('button', { name: 'Add tag' }).click();
+    await page.locator('#tag-add-error', { hasText: 'KEY=VALUE' }).waitFor();
+    await input.fill('aliyun:env=x');
+    await page.getByRole('button', { name: 'Add tag' }).click();
+    await page.locator('#tag-add-error', { hasText: 'InvalidTagKey.Malformed' }).waitFor();
+    await input.fill('env=console <b>x</b>');
+    await page.getByRole('button', { name: 'Add tag' }).click();
+    await page.locator('#tags-status', { hasText: 'Tagged env=console <b>x</b>.' }).waitFor();
+    await page.locator('#tags-list li[data-key="env"]', { hasText: 'env=console <b>x</b>' }).waitFor();
+    assert(await page.locator('#tags-list b').count() === 0, 'a tag value became markup');
+    await screenshot(page, 'instance-tags');
+    await page.goto(`${URL_}#/instances`);
+    await waitTitle(page, 'Instances');
+    const cell = page.locator('tbody tr', { hasText: INSTANCE }).locator('td.tags');
+    await cell.locator('.tag', { hasText: 'env=console <b>x</b>' }).waitFor();
+    assert((await cell.textContent()).includes('seed=shell'), `tags cell: ${await cell.textContent()}`);
+    await page.fill('#instance-filter', 'env=console');
+    assert(await page.locator('tbody tr:not([hidden])', { hasText: INSTANCE }).count() === 1, 'the filter does not match tags');
+    await page.goto(`${URL_}#/instance/${INSTANCE}`);
+    await waitTitle(page, `Instance ${INSTANCE}`);
+    await page.getByRole('button', { name: 'Remove tag env' }).click();
+    await page.locator('#tags-status', { hasText: 'Removed env.' }).waitFor();
+    await page.locator('#tags-list li[data-key="env"]').waitFor({ state: 'detached' });
+    await page.locator('#tags-list li[data-key="seed"]').waitFor();
+    await page.goto(`${URL_}#/instances`);
+    await waitTitle(page, 'Instances');
+    const cell2 = page.locator('tbody tr', { hasText: INSTANCE }).locator('td.tags');
+    await cell2.locator('.tag', { hasText: 'seed=shell' }).waitFor();
+    assert(!(await cell2.textContent()).includes('env='), `removed tag still listed: ${await cell2.textContent()}`);
   });
 
   await t('an instance is removed after a confirmation (DeregisterManagedInstance)', async () => {

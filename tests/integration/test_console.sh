@@ -15,8 +15,9 @@
 # nothing; Stop; sign-out ends the session server-side; an operator made
 # with "latchkeyd operator create" signs in; Settings.
 # Phase "audit": the Audit page with its filters; a key limited to its own
-# events sees only those.
-# Phase "ops", as the operator: rename and remove an instance, list,
+# events sees only those, and an instance's tags without the tag form.
+# Phase "ops", as the operator: add and remove a tag on the instance page
+# (seen in the Instances list too), rename and remove an instance, list,
 # disable and create activations, Send File; then this script checks the
 # instance is gone, the disabled activation refuses and the new one
 # admits a server, and the files arrived with their mode.
@@ -141,6 +142,10 @@ check_exit "a key that was never sent is refused" 255 \
     lk_ssh "$LK_BOB" "$T/keys/console" -- true
 
 browser rest
+# A tag the limited key (audit phase) and the operator (ops) both see.
+check "the instance is tagged seed=shell (TagResources)" out_has '"RequestId"' \
+    lk_api TagResources ResourceType=instance "ResourceId.1=$INSTANCE" \
+    Tag.1.Key=seed Tag.1.Value=shell
 browser audit
 browser ops
 
