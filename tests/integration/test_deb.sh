@@ -93,13 +93,13 @@ for f in /var/lib/latchkeyd /var/lib/latchkey/agent.json; do
 		trap lk_cleanup EXIT; echo "1..$LK_N"; exit 1
 	fi
 done
-# An empty /var/lib/latchkey or /var/log/latchkey left on this machine
-# (by a "make install" run by hand, say) is the agent package's directory:
-# dpkg and its purge remove it when empty. Set aside here, made again by
+# An empty /var/lib/latchkey, /var/log/latchkey or /run/latchkey left on
+# this machine (by a "make install" run by hand, say) is the agent
+# package's directory: dpkg and its postrm remove it when empty. Set aside here, made again by
 # the cleanup with its owner and mode, so that the purge is judged on
 # what the packages made; one that holds anything stops the test.
 PRE_DIRS=()
-for f in /var/lib/latchkey /var/log/latchkey; do
+for f in /var/lib/latchkey /var/log/latchkey /run/latchkey; do
 	[ -d "$f" ] || continue
 	if [ -n "$(ls -A "$f")" ]; then
 		tap_fail "$f is absent or empty before the test (the purge would change it): $(ls -A "$f" | head -3 | tr '\n' ' ')"
@@ -211,6 +211,9 @@ lk_pidfile "$T/agent.pid"
 echo $! >"$T/agent.pid"
 lk_must "the installed agent connects" lk_wait_log /var/log/latchkey/agent.log \
     ' conn connected' 1
+# Beside the key store, for the helper; the purge below must take it.
+check "the agent notes its clock's skew in /run/latchkey/clock-skew" sh -c \
+    'for i in $(seq 1 100); do grep -q "^skew_ms=" /run/latchkey/clock-skew 2>/dev/null && exit 0; sleep 0.1; done; exit 1'
 
 wait_status() {
 	local id=$1 i s
