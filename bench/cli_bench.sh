@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 N=${LK_BENCH_LOGINS:-30}
 
-out=$(KEEP=1 TTL=1 scripts/demo "$BUILD" 2>&1) || {
+out=$(KEEP=1 TTL=3 scripts/demo "$BUILD" 2>&1) || {
 	echo "cli_bench: the demo setup failed:"; echo "$out" | tail -20; exit 1; }
 envf=$(echo "$out" | grep -o '/run/latchkey-demo\.[A-Za-z0-9]*/env' | tail -n 1)
 D=$(dirname "$envf")
