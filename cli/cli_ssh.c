@@ -505,6 +505,7 @@ struct ssh_target {
 	char		*user;		/* USER@ as given, or NULL */
 	char		*proxy;		/* "ProxyCommand=..." for --tunnel */
 	char		*known;		/* "KnownHostsCommand=..." */
+	char		*algs;		/* "HostKeyAlgorithms=...", or NULL */
 	struct cli_inst	 inst;
 };
 
@@ -581,6 +582,10 @@ ssh_argv(struct ssh_job *j, struct ssh_target *t, const char *user,
 	/* After the user's own -o: theirs win, as ssh takes the first. */
 	ssh_push_arg(argv, &n, "-o");
 	ssh_push_arg(argv, &n, t->known);
+	if (t->algs != NULL) {
+		ssh_push_arg(argv, &n, "-o");
+		ssh_push_arg(argv, &n, t->algs);
+	}
 	ssh_push_arg(argv, &n, "-o");
 	ssh_push_arg(argv, &n, "StrictHostKeyChecking=yes");
 	if (colon && strcmp(j->tool->name, "scp") == 0)
@@ -633,6 +638,57 @@ ssh_shquote(char *out, size_t size, const char *s)
 	out[n++] = '\'';
 	out[n] = '\0';
 	return 0;
+}
+
+/*
+ * HostKeyAlgorithms=^TYPES: the key types the instance's agent reported
+ * (DescribeInstanceHostKeys, one call on the connection already open),
+ * in ssh's order of preference, put at the head of ssh's default list,
+ * which stays whole. Unless the list is given so (or whole), ssh runs
+ * KnownHostsCommand once more per connection only to order it, which
+ * costs some 20 ms (a process of ssh's, and ours); so it runs it once,
+ * for the key the server presents. No keys, or no answer (a key without
+ * that action: KnownHostsCommand will say so), leave ssh's default.
+ */
+static void
+ssh_hostkey_algs(struct cli *c, struct ssh_target *t)
+{
+	static const struct { const char *type, *algs; } pref[] = {
+		{ "ssh-ed25519", "ssh-ed25519" },
+		{ "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256" },
+		{ "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384" },
+		{ "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521" },
+		{ "ssh-rsa", "rsa-sha2-512,rsa-sha2-256" },
+	};
+	struct cli_apierr e;
+	struct cli_req q;
+	json_t *resp = NULL, *v;
+	const char *type;
+	char list[256];
+	size_t i, k, n = 0;
+	int have[sizeof(pref) / sizeof(pref[0])] = { 0 };
+
+	cli_req_init(&q);
+	cli_req_add(&q, "InstanceId", t->inst.id);
+	if (cli_api_call(c, "DescribeInstanceHostKeys", &q, &resp, &e) != 0) {
+		cli_req_free(&q);
+		cli_info(c, "host key types not known: %s", e.code);
+		return;
+	}
+	cli_req_free(&q);
+	json_array_foreach(cli_jlist(resp, "HostKeys", "HostKey"), i, v)
+		if ((type = cli_jstr(v, "KeyType")) != NULL)
+			for (k = 0; k < sizeof(pref) / sizeof(pref[0]); k++)
+				if (strcmp(type, pref[k].type) == 0)
+					have[k] = 1;
+	json_decref(resp);
+	list[0] = '\0';
+	for (k = 0; k < sizeof(pref) / sizeof(pref[0]); k++)
+		if (have[k])
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+			    n > 0 ? "," : "", pref[k].algs);
+	if (n == 0 || asprintf(&t->algs, "HostKeyAlgorithms=^%s", list) < 0)
+		t->algs = NULL;
 }
 
 /*
@@ -746,6 +802,7 @@ ssh_go(struct cli *c, struct ssh_job *j, struct ssh_target *t)
 	sk.install_plugin = j->install_plugin;
 	if ((r = cli_sendkey_push(c, &sk)) != 0)
 		goto out;
+	ssh_hostkey_algs(c, t);
 	/* Stored before its result came; so it expires no later than this. */
 	expires = time(NULL) + CLI_KEY_TTL;
 	cli_info(c, "key %s for %s on %s until %s", fp, user, t->inst.id,
@@ -800,6 +857,7 @@ cli_ssh_main(struct cli *c, const char *prog, int argc, char **argv)
 	free(t.user);
 	free(t.proxy);
 	free(t.known);
+	free(t.algs);
 	cli_inst_free(&t.inst);
 	free(j.pass);
 	free(j.operands);

@@ -172,6 +172,11 @@ check "latchkey scp: copies" "$LK" scp --port "$PORT" "$KEY.pub" \
 check "latchkey ssh --verbose shows the KnownHostsCommand and strict checking" \
     sh -c "'$LK' --verbose ssh --port '$PORT' '$LK_ALICE@$A' -- true 2>&1 |
     grep 'latchkey: running' | grep -q 'KnownHostsCommand=.* known-hosts --instance $A .*%H %f.*StrictHostKeyChecking=yes'"
+check "latchkey ssh: ssh asks for the host keys once a connection (HostKeyAlgorithms=^ the reported types)" \
+    sh -c "'$LK' --verbose ssh --port '$PORT' '$LK_ALICE@$A' -o LogLevel=DEBUG3 \
+    -E '$T/once.log' -- true 2>'$T/once.err' &&
+    grep -q 'HostKeyAlgorithms=^ssh-ed25519' '$T/once.err' &&
+    [ \$(grep -c 'subprocess: KnownHostsCommand[^ ]* command' '$T/once.log') -eq 1 ]"
 is "HOME/.ssh was not created or written" "$(ls -A "$HOME")" ""
 ip netns exec "$LK_NS" rm -f "/tmp/lk-kh-$$.pub" 2>/dev/null; rm -f "/tmp/lk-kh-$$.pub"
 
